@@ -1,0 +1,39 @@
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+  { ignores: ["**/node_modules/**", "functions/lib/**", ".stack/**", "out/**", "dashboard/vendor/**"] },
+  js.configs.recommended,
+  {
+    files: ["**/*.ts"],
+    extends: [...tseslint.configs.recommendedTypeChecked],
+    languageOptions: {
+      parserOptions: { project: ["./functions/tsconfig.json", "./test/tsconfig.json"], tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      "@typescript-eslint/no-floating-promises": "error",
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
+      "@typescript-eslint/consistent-type-imports": "error",
+    },
+  },
+  {
+    // Domain code is pure: it decides, the handlers and adapters do the I/O (Temporal's workflow boundary).
+    files: ["functions/src/domain/**/*.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { group: ["firebase-admin", "firebase-admin/*", "firebase-functions", "firebase-functions/*", "@google-cloud/*"], message: "domain/ is pure: do I/O in store/, drivers/ or the bus." },
+            { group: ["node:fs", "node:http", "node:https", "node:net", "fs", "http", "https"], message: "domain/ is pure: no I/O." },
+            { group: ["../store/*", "../drivers/*", "../handlers/*", "../bus*"], message: "domain/ must not depend on adapters." },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ["**/*.mjs", "**/*.js"],
+    languageOptions: { globals: { process: "readonly", console: "readonly", URL: "readonly", fetch: "readonly", setTimeout: "readonly", clearTimeout: "readonly", setInterval: "readonly", clearInterval: "readonly", AbortController: "readonly", Buffer: "readonly", document: "readonly", window: "readonly" } },
+  },
+);

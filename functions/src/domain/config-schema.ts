@@ -1,0 +1,260 @@
+/**
+ * The orchestration config (`orchestration.json`): one zod schema is the source of truth for the
+ * file, the types the engine uses and the JSON Schema editors read.
+ */
+import { z } from "zod";
+import { INTEGRATION_KINDS, type IntegrationKind } from "./integrations.js";
+
+/** Regions a control plane or an environment may run in (Cloud Functions 2nd gen regions). */
+export const REGIONS = [
+  "us-central1",
+  "us-east1",
+  "us-east4",
+  "us-east5",
+  "us-south1",
+  "us-west1",
+  "us-west2",
+  "us-west3",
+  "us-west4",
+  "northamerica-northeast1",
+  "northamerica-northeast2",
+  "southamerica-east1",
+  "europe-central2",
+  "europe-north1",
+  "europe-southwest1",
+  "europe-west1",
+  "europe-west2",
+  "europe-west3",
+  "europe-west4",
+  "europe-west6",
+  "europe-west8",
+  "europe-west9",
+  "me-central1",
+  "me-west1",
+  "asia-east1",
+  "asia-east2",
+  "asia-northeast1",
+  "asia-northeast2",
+  "asia-northeast3",
+  "asia-south1",
+  "asia-southeast1",
+  "asia-southeast2",
+  "australia-southeast1",
+  "australia-southeast2",
+] as const;
+
+/** Multi-region locations Firestore and Storage also accept. */
+const MULTI_REGIONS = ["nam5", "eur3", "us", "eu", "asia"] as const;
+
+export const ENVIRONMENT_TYPES = ["development", "staging", "production"] as const;
+export const MODES = ["emulated", "live"] as const;
+export const ROLLBACK_POLICIES = ["failed-only", "all"] as const;
+export const ROLES = ["viewer", "operator", "admin"] as const;
+
+const region = z.enum(REGIONS);
+const location = z.enum([...REGIONS, ...MULTI_REGIONS]);
+const relativePath = z
+  .string()
+  .regex(/^(?!\/)(?!.*\.\.)[A-Za-z0-9_./-]+$/, { error: "a relative path inside the repository (no '..')" });
+const hostname = z
+  .string()
+  .regex(/^(localhost|([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,})$/, { error: "a host name such as app.example.com" });
+const cron = z
+  .string()
+  .regex(/^(\S+\s+){4}\S+$/, { error: "a cron schedule with five fields, e.g. '0 3 * * *'" })
+  .regex(/^[0-9*/,\-\s]+$/, { error: "cron fields made of digits, '*', '/', ',' and '-'" });
+const count = (min: number, max: number) => z.int().min(min).max(max);
+
+/** Settings for each integration kind. Every field is optional here: `base` supplies defaults, environments override. */
+export const integrationSettingsShapes = {
+  auth: z.strictObject({
+    providers: z.array(z.enum(["password", "email_link", "google", "github", "anonymous", "phone"])).min(1).optional(),
+    authorized_domains: z.array(hostname).optional(),
+    mfa: z.enum(["off", "optional", "required"]).optional(),
+    password_policy: z
+      .strictObject({
+        min_length: count(6, 30).optional(),
+        require_uppercase: z.boolean().optional(),
+        require_lowercase: z.boolean().optional(),
+        require_numeric: z.boolean().optional(),
+        require_symbol: z.boolean().optional(),
+      })
+      .optional(),
+    role_accounts: z.array(z.strictObject({ email: z.email(), role: z.enum(ROLES) })).optional(),
+  }),
+  firestore: z.strictObject({
+    location: location.optional(),
+    rules_file: relativePath.optional(),
+    indexes_file: relativePath.optional(),
+    seed: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/, { error: "a collection id" }), z.array(z.record(z.string(), z.unknown()))).optional(),
+  }),
+  storage: z.strictObject({
+    location: location.optional(),
+    rules_file: relativePath.optional(),
+    cors: z
+      .array(
+        z.strictObject({
+          origin: z.array(z.string().min(1)).min(1),
+          method: z.array(z.enum(["GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS"])).min(1),
+          max_age_seconds: count(0, 86400),
+        }),
+      )
+      .optional(),
+    lifecycle_delete_after_days: count(1, 3650).nullable().optional(),
+  }),
+  functions: z.strictObject({
+    runtime: z.enum(["nodejs22"]).optional(),
+    source: relativePath.optional(),
+    memory: z.enum(["128MiB", "256MiB", "512MiB", "1GiB", "2GiB", "4GiB", "8GiB", "16GiB", "32GiB"]).optional(),
+    min_instances: count(0, 1000).optional(),
+    max_instances: count(1, 1000).optional(),
+    concurrency: count(1, 1000).optional(),
+    timeout_seconds: count(1, 3600).optional(),
+    topics: z.array(z.string().regex(/^[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/, { error: "a Pub/Sub topic id" })).optional(),
+  }),
+  hosting: z.strictObject({
+    site: z.string().regex(/^[a-z0-9][a-z0-9-]{2,62}$/, { error: "a Hosting site id" }).optional(),
+    public_dir: relativePath.optional(),
+    clean_urls: z.boolean().optional(),
+    rewrites: z.array(z.strictObject({ source: z.string().min(1), function: z.string().min(1) })).optional(),
+    redirects: z
+      .array(z.strictObject({ source: z.string().min(1), destination: z.string().min(1), type: z.literal([301, 302]) }))
+      .optional(),
+  }),
+  monitoring: z.strictObject({
+    probe_interval_seconds: count(10, 3600).optional(),
+    error_rate_warning: z.number().min(0).max(1).optional(),
+    error_rate_critical: z.number().min(0).max(1).optional(),
+    latency_ms_warning: count(1, 600000).optional(),
+    latency_ms_critical: count(1, 600000).optional(),
+    notification_channels: z.array(z.string().min(1)).optional(),
+  }),
+  backup: z.strictObject({
+    schedule: cron.optional(),
+    retention_days: count(1, 3650).optional(),
+    collections: z.array(z.string().min(1)).optional(),
+  }),
+  security: z.strictObject({
+    forbid_open_rules: z.boolean().optional(),
+    app_check: z.enum(["off", "monitor", "enforce"]).optional(),
+    iam_bindings: z
+      .array(
+        z.strictObject({
+          role: z.string().regex(/^roles\/[A-Za-z0-9_.]+$/, { error: "an IAM role such as roles/firebase.viewer" }),
+          members: z.array(z.string().regex(/^(user|serviceAccount|group|domain):\S+$/, { error: "user:, serviceAccount:, group: or domain: followed by an id" })).min(1),
+        }),
+      )
+      .optional(),
+  }),
+  analytics: z.strictObject({
+    dataset: z.string().regex(/^[A-Za-z0-9_]{1,1024}$/, { error: "a BigQuery dataset id (letters, digits, underscores)" }).optional(),
+    location: z.enum(["US", "EU", ...REGIONS]).optional(),
+    retention_days: count(1, 3650).optional(),
+  }),
+  cicd: z.strictObject({
+    provider: z.enum(["github-actions"]).optional(),
+    branch: z.string().regex(/^[A-Za-z0-9._/-]+$/, { error: "a git branch name" }).optional(),
+    require_approval: z.boolean().optional(),
+    promote_to: z.string().optional(),
+  }),
+} satisfies Record<IntegrationKind, z.ZodType>;
+
+/** The partial settings of one integration kind, as written in the file. */
+export type IntegrationSettingsInput<K extends IntegrationKind> = z.infer<(typeof integrationSettingsShapes)[K]>;
+
+/** Defaults that apply when neither `base` nor an environment sets a field. */
+export const INTEGRATION_DEFAULTS: { [K in IntegrationKind]: Required<IntegrationSettingsInput<K>> } = {
+  auth: {
+    providers: ["password"],
+    authorized_domains: ["localhost"],
+    mfa: "off",
+    password_policy: { min_length: 8, require_uppercase: false, require_lowercase: false, require_numeric: false, require_symbol: false },
+    role_accounts: [],
+  },
+  firestore: { location: "nam5", rules_file: "environments/firestore.rules", indexes_file: "environments/firestore.indexes.json", seed: {} },
+  storage: { location: "us-central1", rules_file: "environments/storage.rules", cors: [], lifecycle_delete_after_days: null },
+  functions: {
+    runtime: "nodejs22",
+    source: "environments/functions",
+    memory: "256MiB",
+    min_instances: 0,
+    max_instances: 10,
+    concurrency: 80,
+    timeout_seconds: 60,
+    topics: [],
+  },
+  hosting: { site: "app", public_dir: "environments/hosting", clean_urls: true, rewrites: [], redirects: [] },
+  monitoring: {
+    probe_interval_seconds: 60,
+    error_rate_warning: 0.02,
+    error_rate_critical: 0.1,
+    latency_ms_warning: 1000,
+    latency_ms_critical: 5000,
+    notification_channels: [],
+  },
+  backup: { schedule: "0 3 * * *", retention_days: 14, collections: [] },
+  security: { forbid_open_rules: true, app_check: "monitor", iam_bindings: [] },
+  analytics: { dataset: "orchestration_events", location: "US", retention_days: 90 },
+  cicd: { provider: "github-actions", branch: "main", require_approval: false, promote_to: "" },
+};
+
+const integrationsBlock = z.strictObject(
+  Object.fromEntries(INTEGRATION_KINDS.map((kind) => [kind, integrationSettingsShapes[kind].optional()])) as {
+    [K in IntegrationKind]: z.ZodOptional<(typeof integrationSettingsShapes)[K]>;
+  },
+);
+
+const environmentSchema = z.strictObject({
+  name: z.string().regex(/^[a-z][a-z0-9-]{1,29}$/, { error: "2-30 lowercase letters, digits or hyphens, starting with a letter" }),
+  type: z.enum(ENVIRONMENT_TYPES),
+  project_id: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, { error: "a Firebase project id: 6-30 lowercase letters, digits or hyphens, starting with a letter" }),
+  region: region.optional(),
+  mode: z.enum(MODES),
+  concurrency: count(1, 100).optional(),
+  rollback_policy: z.enum(ROLLBACK_POLICIES).optional(),
+  integrations: z.array(z.enum(INTEGRATION_KINDS)).min(1),
+  overrides: integrationsBlock.optional(),
+});
+
+/** The file as written: a shared base and environments that override it only where they must. */
+export const orchestrationConfigSchema = z.strictObject({
+  $schema: z.string().optional(),
+  version: z.literal(1),
+  base: z.strictObject({
+    region: region,
+    concurrency: count(1, 100),
+    integrations: integrationsBlock,
+  }),
+  environments: z.array(environmentSchema).min(1).max(50),
+});
+
+/** The config file as parsed, before base and overrides are merged. */
+export type OrchestrationConfigInput = z.infer<typeof orchestrationConfigSchema>;
+/** One environment entry as written in the file. */
+export type EnvironmentInput = z.infer<typeof environmentSchema>;
+
+/** Settings of one integration after base, overrides and defaults are merged. */
+export type IntegrationSettings<K extends IntegrationKind> = (typeof INTEGRATION_DEFAULTS)[K];
+
+/** One integration of an environment, with its fully merged settings. */
+export type ResolvedIntegration = { [K in IntegrationKind]: { kind: K; settings: IntegrationSettings<K> } }[IntegrationKind];
+
+/** An environment with every default filled in and every override applied. */
+export interface ResolvedEnvironment {
+  name: string;
+  type: (typeof ENVIRONMENT_TYPES)[number];
+  project_id: string;
+  region: (typeof REGIONS)[number];
+  mode: (typeof MODES)[number];
+  concurrency: number;
+  rollback_policy: (typeof ROLLBACK_POLICIES)[number];
+  integrations: ResolvedIntegration[];
+}
+
+/** The whole config, resolved: what the engine works from. */
+export interface ResolvedConfig {
+  version: 1;
+  environments: ResolvedEnvironment[];
+}

@@ -1,0 +1,47 @@
+/** The application's error vocabulary: mapped to HTTP status and to retry-or-not in one place (handlers/http.ts, the engine). */
+import type { Problem } from "./problems.js";
+
+/** A request the caller must change before retrying; `problems` name every field at fault. */
+export class BadInputError extends Error {
+  override readonly name = "BadInputError";
+  constructor(
+    message: string,
+    readonly problems: Problem[] = [],
+  ) {
+    super(message);
+  }
+}
+
+/** The thing asked for does not exist. */
+export class NotFoundError extends Error {
+  override readonly name = "NotFoundError";
+}
+
+/** The request conflicts with the current state (e.g. cancelling a finished deployment). */
+export class ConflictError extends Error {
+  override readonly name = "ConflictError";
+}
+
+/** A stored document does not match its schema: data was written by something other than this system. */
+export class CorruptDocumentError extends Error {
+  override readonly name = "CorruptDocumentError";
+  constructor(
+    readonly documentPath: string,
+    readonly problems: Problem[],
+  ) {
+    super(`${documentPath} is not a valid document: ${problems.map((p) => p.message).join("; ")}`);
+  }
+}
+
+/** Raised by a driver for a failure that retrying cannot fix (bad rules, a missing file). */
+export class NonRetriableError extends Error {
+  override readonly name = "NonRetriableError";
+}
+
+/** Thrown where the type system proves a case cannot happen, so a new state cannot be silently ignored. */
+export class UnreachableError extends Error {
+  override readonly name = "UnreachableError";
+  constructor(value: never) {
+    super(`unreachable case: ${JSON.stringify(value)}`);
+  }
+}

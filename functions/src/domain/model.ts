@@ -1,0 +1,60 @@
+/**
+ * The control plane's documents, one zod schema each: the types of the store, the API and the
+ * engine all come from here. Timestamps are Dates here; the store converts Firestore Timestamps.
+ */
+import { z } from "zod";
+import { ENVIRONMENT_TYPES, MODES, REGIONS, ROLLBACK_POLICIES } from "./config-schema.js";
+import { INTEGRATION_KINDS } from "./integrations.js";
+
+export const COLLECTIONS = {
+  config: "orchestration_config",
+  environments: "environments",
+  integrations: "integrations",
+  tasks: "orchestration_tasks",
+  deployments: "deployments",
+} as const;
+
+/** `orchestration_config/{id}`: a stored copy of a config file, as loaded. */
+export const configDocSchema = z.strictObject({
+  config_type: z.enum(["orchestration"]),
+  config_data: z.record(z.string(), z.unknown()),
+  content_hash: z.string().regex(/^[0-9a-f]{64}$/),
+  created_at: z.date(),
+  updated_at: z.date(),
+});
+export type ConfigDoc = z.infer<typeof configDocSchema>;
+
+export const ENVIRONMENT_STATUSES = ["declared", "provisioning", "ready", "degraded", "failed"] as const;
+
+/** `environments/{name}` */
+export const environmentDocSchema = z.strictObject({
+  name: z.string().min(1),
+  type: z.enum(ENVIRONMENT_TYPES),
+  project_id: z.string().min(1),
+  region: z.enum(REGIONS),
+  mode: z.enum(MODES),
+  concurrency: z.int().min(1),
+  rollback_policy: z.enum(ROLLBACK_POLICIES),
+  status: z.enum(ENVIRONMENT_STATUSES),
+  created_at: z.date(),
+  last_updated: z.date(),
+});
+export type EnvironmentDoc = z.infer<typeof environmentDocSchema>;
+
+export const INTEGRATION_STATUSES = ["declared", "deploying", "deployed", "staged", "failed", "rolled_back", "removed"] as const;
+
+/** `integrations/{environment}__{name}` */
+export const integrationDocSchema = z.strictObject({
+  name: z.string().min(1),
+  type: z.enum(INTEGRATION_KINDS),
+  environment: z.string().min(1),
+  status: z.enum(INTEGRATION_STATUSES),
+  configuration: z.record(z.string(), z.unknown()),
+  last_updated: z.date(),
+});
+export type IntegrationDoc = z.infer<typeof integrationDocSchema>;
+
+/** The id of an integration document, as the contract fixes it. */
+export function integrationDocId(environment: string, name: string): string {
+  return `${environment}__${name}`;
+}

@@ -1,0 +1,67 @@
+/** HTTP plumbing for the API: a framework-free request/response shape and the one error-to-status map. */
+import { BadInputError, ConflictError, CorruptDocumentError, NotFoundError } from "../domain/errors.js";
+import type { Problem } from "../domain/problems.js";
+
+/** What a route sees of a request. */
+export interface ApiRequest {
+  method: string;
+  /** Path below `/api/orchestration`, e.g. `/status`. */
+  path: string;
+  query: Record<string, string | undefined>;
+  /** Parsed JSON body, or undefined when there was none. */
+  body: unknown;
+  headers: Record<string, string | undefined>;
+}
+
+/** What a route answers. */
+export interface ApiResponse {
+  status: number;
+  body: unknown;
+}
+
+/** The JSON body every error answer has. */
+export interface ErrorBody {
+  error: { status: number; code: string; message: string; problems?: Problem[] };
+}
+
+export class MethodNotAllowedError extends Error {
+  override readonly name = "MethodNotAllowedError";
+}
+
+export class PayloadTooLargeError extends Error {
+  override readonly name = "PayloadTooLargeError";
+}
+
+/** Maps any error to the answer the caller gets; the only place that decides HTTP status codes. */
+export function errorResponse(error: unknown): ApiResponse {
+  const answer = (status: number, code: string, message: string, problems?: Problem[]): ApiResponse => ({
+    status,
+    body: { error: { status, code, message, ...(problems && problems.length > 0 ? { problems } : {}) } } satisfies ErrorBody,
+  });
+  if (error instanceof BadInputError) return answer(400, "bad_input", error.message, error.problems);
+  if (error instanceof NotFoundError) return answer(404, "not_found", error.message);
+  if (error instanceof MethodNotAllowedError) return answer(405, "method_not_allowed", error.message);
+  if (error instanceof ConflictError) return answer(409, "conflict", error.message);
+  if (error instanceof PayloadTooLargeError) return answer(413, "payload_too_large", error.message);
+  if (error instanceof CorruptDocumentError) return answer(500, "corrupt_document", error.message);
+  return answer(500, "internal", "internal error; see the function logs for the correlation id");
+}
+
+/** Largest JSON body the API accepts. */
+export const MAX_BODY_BYTES = 256 * 1024;
+
+/** Parses a raw body as JSON, refusing oversized or malformed input with a message that says which. */
+export function parseJsonBody(raw: Buffer | undefined, contentType: string | undefined): unknown {
+  if (!raw || raw.length === 0) return undefined;
+  if (raw.length > MAX_BODY_BYTES) throw new PayloadTooLargeError(`body is ${raw.length} bytes; the limit is ${MAX_BODY_BYTES}`);
+  if (contentType !== undefined && !contentType.toLowerCase().startsWith("application/json")) {
+    throw new BadInputError(`Content-Type is "${contentType}"; send application/json`);
+  }
+  try {
+    return JSON.parse(raw.toString("utf8")) as unknown;
+  } catch (error) {
+    throw new BadInputError(`body is not JSON: ${error instanceof Error ? error.message : String(error)}`, [
+      { path: "$", found: "text that is not JSON", allowed: "a JSON document", message: "$: found text that is not JSON; allowed: a JSON document" },
+    ]);
+  }
+}

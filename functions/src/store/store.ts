@@ -1,0 +1,79 @@
+/** Typed repositories over the control plane's Firestore collections. */
+import type { Firestore } from "firebase-admin/firestore";
+import { planConfigWrites, type ConfigWrites } from "../domain/config-load.js";
+import type { ResolvedConfig } from "../domain/config-schema.js";
+import {
+  COLLECTIONS,
+  configDocSchema,
+  environmentDocSchema,
+  integrationDocSchema,
+  type ConfigDoc,
+  type EnvironmentDoc,
+  type IntegrationDoc,
+} from "../domain/model.js";
+import { typedCollection } from "./typed-collection.js";
+
+const CURRENT_CONFIG_ID = "current";
+
+/** The store the handlers use; tests build it on the Firestore emulator. */
+export function createStore(db: Firestore) {
+  const configs = typedCollection(db, COLLECTIONS.config, configDocSchema);
+  const environments = typedCollection(db, COLLECTIONS.environments, environmentDocSchema);
+  const integrations = typedCollection(db, COLLECTIONS.integrations, integrationDocSchema);
+
+  return {
+    db,
+    configs,
+    environments,
+    integrations,
+
+    /** The config as last loaded, or undefined before the first load. */
+    async currentConfig(): Promise<ConfigDoc | undefined> {
+      return (await configs.doc(CURRENT_CONFIG_ID).get()).data();
+    },
+
+    async listEnvironments(): Promise<EnvironmentDoc[]> {
+      return (await environments.orderBy("name").get()).docs.map((doc) => doc.data());
+    },
+
+    async getEnvironment(name: string): Promise<EnvironmentDoc | undefined> {
+      return (await environments.doc(name).get()).data();
+    },
+
+    async listIntegrations(environment?: string): Promise<IntegrationDoc[]> {
+      const query = environment === undefined ? integrations : integrations.where("environment", "==", environment);
+      return (await query.get()).docs.map((doc) => doc.data()).sort((a, b) => `${a.environment}/${a.name}`.localeCompare(`${b.environment}/${b.name}`));
+    },
+
+    /**
+     * Stores a validated config and the environments and integrations it declares, in one
+     * transaction; only documents whose content changes are written.
+     */
+    async loadConfig(resolved: ResolvedConfig, raw: Record<string, unknown>, now: Date): Promise<ConfigWrites> {
+      return db.runTransaction(async (tx) => {
+        const [configSnap, envSnaps, integrationSnaps] = await Promise.all([
+          tx.get(configs.doc(CURRENT_CONFIG_ID)),
+          tx.get(environments),
+          tx.get(integrations),
+        ]);
+        const writes = planConfigWrites(
+          resolved,
+          raw,
+          {
+            config: configSnap.data(),
+            environments: new Map(envSnaps.docs.map((doc) => [doc.id, doc.data()])),
+            integrations: new Map(integrationSnaps.docs.map((doc) => [doc.id, doc.data()])),
+          },
+          now,
+        );
+        if (writes.config) tx.set(configs.doc(CURRENT_CONFIG_ID), writes.config);
+        for (const env of writes.environments) tx.set(environments.doc(env.name), env);
+        for (const { id, doc } of writes.integrations) tx.set(integrations.doc(id), doc);
+        return writes;
+      });
+    },
+  };
+}
+
+/** The store's type, for dependency injection. */
+export type Store = ReturnType<typeof createStore>;
