@@ -1,0 +1,257 @@
+/**
+ * Deployments and their tasks: the documents and their states. States are discriminated by
+ * `status`; `transitionTask` and `transitionDeployment` are the only ways a state changes.
+ */
+import { z } from "zod";
+import { UnreachableError } from "./errors.js";
+import { INTEGRATION_KINDS } from "./integrations.js";
+
+/** How the simulated driver behaves for one integration (a test and benchmark tool). */
+export const simulationSchema = z.strictObject({
+  latency_ms: z.int().min(0).max(600_000).default(0),
+  fail_first: z.int().min(0).max(100).default(0),
+  fail_always: z.boolean().default(false),
+  hang_first: z.int().min(0).max(100).default(0),
+  hang_ms: z.int().min(0).max(600_000).default(0),
+});
+export type Simulation = z.infer<typeof simulationSchema>;
+
+/** Engine settings a deployment may carry in `configuration`; everything else there goes to the drivers. */
+export const engineOptionsSchema = z.strictObject({
+  driver: z.enum(["simulated"]).default("simulated"),
+  simulate: z.record(z.string(), simulationSchema).default({}),
+  max_retries: z.int().min(0).max(10).default(3),
+  retry_base_ms: z.int().min(1).max(600_000).default(2000),
+  retry_max_ms: z.int().min(1).max(3_600_000).default(300_000),
+  lease_seconds: z.int().min(1).max(3600).default(120),
+});
+export type EngineOptions = z.infer<typeof engineOptionsSchema>;
+
+/** An integration as a deployment names it: `functions`, or `functions:orders` for a second instance. */
+export const integrationRefSchema = z
+  .string()
+  .regex(new RegExp(`^(${INTEGRATION_KINDS.join("|")})(:[a-z0-9][a-z0-9-]{0,39})?$`), {
+    error: `an integration kind (${INTEGRATION_KINDS.join(", ")}), optionally followed by ':' and an instance name`,
+  });
+
+const date = z.date();
+const nullableDate = z.date().nullable();
+
+const taskCommon = {
+  deployment_id: z.string().min(1),
+  name: z.string().min(1),
+  description: z.string(),
+  environment: z.string().min(1),
+  integration: integrationRefSchema,
+  kind: z.enum(INTEGRATION_KINDS),
+  priority: z.int(),
+  dependencies: z.array(z.string()),
+  dependents: z.array(z.string()),
+  estimated_duration: z.number().min(0),
+  actual_duration: z.number().min(0).nullable(),
+  created_at: date,
+  started_at: nullableDate,
+  completed_at: nullableDate,
+  error_message: z.string().nullable(),
+  retry_count: z.int().min(0),
+  max_retries: z.int().min(0),
+  /** Attempts started so far; the attempt a claim starts is `attempt + 1`. */
+  attempt: z.int().min(0),
+  /** Which driver runs the task; `simulated` is a test tool and every status shows it. */
+  driver: z.enum(["simulated"]),
+  simulation: simulationSchema.nullable(),
+  lease_seconds: z.int().min(1),
+  /** When the task last became ready: the sweeper republishes tasks left ready too long. */
+  ready_at: nullableDate,
+  /** The next attempt may not start before this time (retry backoff). */
+  not_before: nullableDate,
+  /** True once the driver applied this task's change, so a rollback has something to undo. */
+  applied: z.boolean(),
+  /** What the fallback did for this task, if it ran. */
+  rollback_note: z.string().nullable(),
+  /** Why the task was skipped or cancelled. */
+  reason: z.string().nullable(),
+};
+
+export const taskDocSchema = z.discriminatedUnion("status", [
+  z.strictObject({ ...taskCommon, status: z.literal("blocked") }),
+  z.strictObject({ ...taskCommon, status: z.literal("ready") }),
+  z.strictObject({ ...taskCommon, status: z.literal("running"), lease_expires_at: date }),
+  z.strictObject({ ...taskCommon, status: z.literal("succeeded") }),
+  z.strictObject({ ...taskCommon, status: z.literal("failed") }),
+  z.strictObject({ ...taskCommon, status: z.literal("skipped") }),
+  z.strictObject({ ...taskCommon, status: z.literal("cancelled") }),
+  z.strictObject({ ...taskCommon, status: z.literal("rolled_back") }),
+]);
+export type TaskDoc = z.infer<typeof taskDocSchema>;
+export type TaskStatus = TaskDoc["status"];
+/** A task together with its document id. */
+export type Task = TaskDoc & { id: string };
+
+export const TERMINAL_TASK_STATUSES = ["succeeded", "failed", "skipped", "cancelled", "rolled_back"] as const;
+export function isTerminalTask(status: TaskStatus): boolean {
+  return (TERMINAL_TASK_STATUSES as readonly string[]).includes(status);
+}
+
+/** What can happen to a task. */
+export type TaskEvent =
+  | { type: "release"; now: Date }
+  | { type: "claim"; now: Date }
+  | { type: "succeed"; now: Date }
+  | { type: "fail"; now: Date; error: string; retryAt: Date | null }
+  | { type: "lease_expired"; now: Date }
+  | { type: "skip"; now: Date; reason: string }
+  | { type: "cancel"; now: Date; reason: string }
+  | { type: "roll_back"; now: Date; note: string };
+
+/** Why a transition was refused: the event does not apply to the state (a duplicate or late delivery). */
+export interface Refusal {
+  refused: string;
+}
+
+const seconds = (from: Date | null, to: Date) => (from ? Math.max(0, (to.getTime() - from.getTime()) / 1000) : null);
+
+/** The one transition function for tasks. Returns the next state, or why the event does not apply. */
+export function transitionTask(task: TaskDoc, event: TaskEvent): TaskDoc | Refusal {
+  const refuse = (): Refusal => ({ refused: `${event.type} does not apply to a ${task.status} task` });
+  const { now } = event;
+  switch (event.type) {
+    case "release":
+      return task.status === "blocked" ? { ...task, status: "ready", ready_at: now } : refuse();
+    case "claim": {
+      if (task.status !== "ready") return refuse();
+      if (task.not_before && task.not_before.getTime() > now.getTime()) {
+        return { refused: `attempt ${task.attempt + 1} may not start before ${task.not_before.toISOString()}` };
+      }
+      const { status: _status, ...rest } = task;
+      return {
+        ...rest,
+        status: "running",
+        attempt: task.attempt + 1,
+        started_at: task.started_at ?? now,
+        lease_expires_at: new Date(now.getTime() + task.lease_seconds * 1000),
+        not_before: null,
+      };
+    }
+    case "succeed": {
+      if (task.status !== "running") return refuse();
+      const { lease_expires_at: _lease, status: _status, ...rest } = task;
+      return { ...rest, status: "succeeded", applied: true, completed_at: now, actual_duration: seconds(task.started_at, now), error_message: null };
+    }
+    case "fail": {
+      if (task.status !== "running") return refuse();
+      const { lease_expires_at: _lease, status: _status, ...rest } = task;
+      const message = `attempt ${task.attempt} of ${task.max_retries + 1}: ${event.error}`;
+      if (event.retryAt && task.retry_count < task.max_retries) {
+        return { ...rest, status: "ready", retry_count: task.retry_count + 1, not_before: event.retryAt, ready_at: now, error_message: message };
+      }
+      return { ...rest, status: "failed", completed_at: now, actual_duration: seconds(task.started_at, now), error_message: message };
+    }
+    case "lease_expired": {
+      if (task.status !== "running" || task.lease_expires_at.getTime() > now.getTime()) return refuse();
+      const { lease_expires_at: _lease, status: _status, ...rest } = task;
+      return { ...rest, status: "ready", ready_at: now, error_message: `attempt ${task.attempt}: lease expired at ${task.lease_expires_at.toISOString()} (executor lost)` };
+    }
+    case "skip":
+      return task.status === "blocked" || task.status === "ready" ? { ...task, status: "skipped", reason: event.reason, completed_at: now } : refuse();
+    case "cancel":
+      return task.status === "blocked" || task.status === "ready" ? { ...task, status: "cancelled", reason: event.reason, completed_at: now } : refuse();
+    case "roll_back":
+      if (task.status === "succeeded") return { ...task, status: "rolled_back", rollback_note: event.note };
+      if (task.status === "failed") return { ...task, rollback_note: event.note };
+      return refuse();
+    default:
+      throw new UnreachableError(event);
+  }
+}
+
+export function isRefusal(value: TaskDoc | DeploymentDoc | Refusal): value is Refusal {
+  return "refused" in value;
+}
+
+const deploymentCommon = {
+  environment: z.string().min(1),
+  integrations: z.array(integrationRefSchema).min(1),
+  configuration: z.record(z.string(), z.unknown()),
+  requested_by: z.string().min(1),
+  created_at: date,
+  task_ids: z.array(z.string()),
+  estimated_completion: nullableDate,
+  critical_path: z.array(z.string()),
+  started_at: nullableDate,
+  completed_at: nullableDate,
+  actual_duration: z.number().min(0).nullable(),
+  /** Which task, integration, attempt and error ended the deployment, when one did. */
+  error_message: z.string().nullable(),
+  correlation_id: z.string(),
+};
+
+export const deploymentDocSchema = z.discriminatedUnion("status", [
+  z.strictObject({ ...deploymentCommon, status: z.literal("requested") }),
+  z.strictObject({ ...deploymentCommon, status: z.literal("running") }),
+  z.strictObject({ ...deploymentCommon, status: z.literal("cancelling") }),
+  z.strictObject({ ...deploymentCommon, status: z.literal("succeeded") }),
+  z.strictObject({ ...deploymentCommon, status: z.literal("failed") }),
+  z.strictObject({ ...deploymentCommon, status: z.literal("rolled_back") }),
+  z.strictObject({ ...deploymentCommon, status: z.literal("cancelled") }),
+]);
+export type DeploymentDoc = z.infer<typeof deploymentDocSchema>;
+export type DeploymentStatus = DeploymentDoc["status"];
+export type Deployment = DeploymentDoc & { id: string };
+
+export const TERMINAL_DEPLOYMENT_STATUSES = ["succeeded", "failed", "rolled_back", "cancelled"] as const;
+export function isTerminalDeployment(status: DeploymentStatus): boolean {
+  return (TERMINAL_DEPLOYMENT_STATUSES as readonly string[]).includes(status);
+}
+
+/** The fields a person or the API writes to request a deployment; the engine fills in the rest. */
+export const deploymentRequestSchema = z.strictObject({
+  environment: z.string().min(1),
+  integrations: z.array(integrationRefSchema).min(1).max(500),
+  configuration: z.record(z.string(), z.unknown()).default({}),
+  requested_by: z.string().min(1).max(200).default("anonymous"),
+});
+export type DeploymentRequest = z.infer<typeof deploymentRequestSchema>;
+
+export type DeploymentEvent =
+  | { type: "start"; now: Date; taskIds: string[]; estimatedCompletion: Date; criticalPath: string[] }
+  | { type: "reject"; now: Date; error: string }
+  | { type: "cancel"; now: Date }
+  | { type: "finish"; now: Date; outcome: "succeeded" | "failed" | "rolled_back" | "cancelled"; error: string | null };
+
+/** The one transition function for deployments. */
+export function transitionDeployment(deployment: DeploymentDoc, event: DeploymentEvent): DeploymentDoc | Refusal {
+  const refuse = (): Refusal => ({ refused: `${event.type} does not apply to a ${deployment.status} deployment` });
+  switch (event.type) {
+    case "start":
+      return deployment.status === "requested"
+        ? {
+            ...deployment,
+            status: "running",
+            task_ids: event.taskIds,
+            estimated_completion: event.estimatedCompletion,
+            critical_path: event.criticalPath,
+            started_at: event.now,
+          }
+        : refuse();
+    case "reject":
+      return deployment.status === "requested"
+        ? { ...deployment, status: "failed", error_message: event.error, completed_at: event.now, actual_duration: 0 }
+        : refuse();
+    case "cancel":
+      return deployment.status === "running" || deployment.status === "requested" ? { ...deployment, status: "cancelling" } : refuse();
+    case "finish": {
+      if (deployment.status !== "running" && deployment.status !== "cancelling") return refuse();
+      const outcome = deployment.status === "cancelling" && event.outcome === "succeeded" ? "cancelled" : event.outcome;
+      return {
+        ...deployment,
+        status: outcome,
+        error_message: event.error,
+        completed_at: event.now,
+        actual_duration: seconds(deployment.started_at, event.now),
+      };
+    }
+    default:
+      throw new UnreachableError(event);
+  }
+}

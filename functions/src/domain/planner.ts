@@ -1,0 +1,166 @@
+/** Plans a deployment: from the environment's config and the requested integrations to a task graph. */
+import type { ResolvedEnvironment } from "./config-schema.js";
+import { engineOptionsSchema, type DeploymentRequest, type EngineOptions, type TaskDoc } from "./engine-model.js";
+import { criticalPath, scheduleWithLimit, topologicalOrder, type ScheduledNode } from "./graph.js";
+import { INTEGRATION_CATALOG, type IntegrationKind } from "./integrations.js";
+import { formatPath, zodIssueToProblem, type Problem } from "./problems.js";
+
+/** Extra ordering a deployment may ask for on top of the catalog: `{ "hosting": ["cicd"] }`. */
+const ENGINE_KEYS = ["driver", "simulate", "max_retries", "retry_base_ms", "retry_max_ms", "lease_seconds", "depends_on"] as const;
+
+/** A planned deployment: tasks (by id) in dependency order, the critical path and the timeline. */
+export interface DeploymentPlan {
+  options: EngineOptions;
+  tasks: (TaskDoc & { id: string })[];
+  criticalPath: string[];
+  timeline: ScheduledNode[];
+  estimatedSeconds: number;
+  estimatedCompletion: Date;
+}
+
+export type PlanResult = { ok: true; plan: DeploymentPlan } | { ok: false; problems: Problem[] };
+
+/** The id of the task that deploys one integration in one deployment: stable, so planning twice writes the same documents. */
+export function taskId(deploymentId: string, integration: string): string {
+  return `${deploymentId}--${integration.replace(":", "-")}`;
+}
+
+function kindOf(integration: string): IntegrationKind {
+  return integration.split(":")[0] as IntegrationKind;
+}
+
+function bad(path: (string | number)[], found: string, allowed: string): Problem {
+  const at = formatPath(path);
+  return { path: at, found, allowed, message: `${at}: found ${found}; allowed: ${allowed}` };
+}
+
+/** Splits a deployment's configuration into the engine's options (validated) and the drivers' settings. */
+function engineOptions(configuration: Record<string, unknown>): { options: EngineOptions; dependsOn: Record<string, string[]> } | { problems: Problem[] } {
+  const picked = Object.fromEntries(ENGINE_KEYS.filter((key) => key !== "depends_on" && key in configuration).map((key) => [key, configuration[key]]));
+  const parsed = engineOptionsSchema.safeParse(picked);
+  const problems: Problem[] = parsed.success
+    ? []
+    : parsed.error.issues.map((issue) => {
+        const located = { ...issue, path: ["configuration", ...issue.path] };
+        return zodIssueToProblem(located, { configuration }, engineOptionsSchema);
+      });
+  const rawDependsOn = configuration.depends_on ?? {};
+  const dependsOn: Record<string, string[]> = {};
+  if (typeof rawDependsOn !== "object" || rawDependsOn === null || Array.isArray(rawDependsOn)) {
+    problems.push(bad(["configuration", "depends_on"], "not an object", 'an object such as {"hosting": ["cicd"]}'));
+  } else {
+    for (const [node, list] of Object.entries(rawDependsOn)) {
+      if (!Array.isArray(list) || !list.every((item): item is string => typeof item === "string")) {
+        problems.push(bad(["configuration", "depends_on", node], "not a list of integration names", "a list of integration names"));
+      } else dependsOn[node] = list;
+    }
+  }
+  if (!parsed.success || problems.length > 0) return { problems };
+  return { options: parsed.data, dependsOn };
+}
+
+/** Builds the task graph for a deployment request, or says precisely why it cannot. */
+export function planDeployment(deploymentId: string, request: DeploymentRequest, env: ResolvedEnvironment, now: Date): PlanResult {
+  const problems: Problem[] = [];
+  const declared = new Set(env.integrations.map((integration) => integration.kind));
+  const seen = new Set<string>();
+  request.integrations.forEach((integration, index) => {
+    if (seen.has(integration)) problems.push(bad(["integrations", index], `"${integration}" listed twice`, "each integration once"));
+    seen.add(integration);
+    if (!declared.has(kindOf(integration))) {
+      problems.push(bad(["integrations", index], `"${integration}", not declared in environment "${env.name}"`, `one of ${[...declared].join(", ")}`));
+    }
+  });
+
+  const split = engineOptions(request.configuration);
+  if ("problems" in split) problems.push(...split.problems);
+  if (problems.length > 0 || "problems" in split) return { ok: false, problems };
+  const { options, dependsOn } = split;
+
+  const requested = [...seen];
+  for (const [node, list] of Object.entries(dependsOn)) {
+    if (!seen.has(node)) problems.push(bad(["configuration", "depends_on", node], `"${node}", which this deployment does not include`, `one of ${requested.join(", ")}`));
+    list.forEach((dependency, index) => {
+      if (!seen.has(dependency)) {
+        problems.push(bad(["configuration", "depends_on", node, index], `unknown dependency "${dependency}"`, `one of ${requested.join(", ")}`));
+      }
+    });
+  }
+  if (problems.length > 0) return { ok: false, problems };
+
+  const dependencies = new Map<string, string[]>();
+  for (const integration of requested) {
+    const after = new Set<IntegrationKind>(INTEGRATION_CATALOG[kindOf(integration)].after);
+    const implicit = requested.filter((other) => other !== integration && after.has(kindOf(other)));
+    dependencies.set(integration, [...new Set([...implicit, ...(dependsOn[integration] ?? [])])].sort());
+  }
+  const depsOf = (node: string) => dependencies.get(node) ?? [];
+  const sorted = topologicalOrder(requested, depsOf);
+  if ("cycle" in sorted) {
+    return { ok: false, problems: [bad(["configuration", "depends_on"], `the cycle ${sorted.cycle.join(" -> ")}`, "dependencies without cycles")] };
+  }
+
+  const simulationFor = (integration: string) => options.simulate[integration] ?? options.simulate[kindOf(integration)] ?? options.simulate["*"] ?? null;
+  const estimate = (integration: string) => {
+    const simulation = simulationFor(integration);
+    return simulation ? simulation.latency_ms / 1000 : INTEGRATION_CATALOG[kindOf(integration)].estimatedSeconds;
+  };
+  const priorityOf = (integration: string) => INTEGRATION_CATALOG[kindOf(integration)].priority;
+  const critical = criticalPath(sorted.order, depsOf, estimate);
+  const { schedule, makespan } = scheduleWithLimit(sorted.order, depsOf, estimate, priorityOf, env.concurrency);
+  const dependents = new Map<string, string[]>(requested.map((node) => [node, []]));
+  for (const [node, list] of dependencies) for (const dependency of list) dependents.get(dependency)?.push(node);
+
+  const tasks = sorted.order.map((integration) => {
+    const kind = kindOf(integration);
+    const deps = depsOf(integration);
+    return {
+      id: taskId(deploymentId, integration),
+      status: deps.length === 0 ? ("ready" as const) : ("blocked" as const),
+      deployment_id: deploymentId,
+      name: `${env.name}/${integration}`,
+      description: `Deploy ${INTEGRATION_CATALOG[kind].title}${integration.includes(":") ? ` (${integration.split(":")[1]})` : ""} to ${env.name}`,
+      environment: env.name,
+      integration,
+      kind,
+      priority: priorityOf(integration),
+      dependencies: deps.map((dep) => taskId(deploymentId, dep)),
+      dependents: (dependents.get(integration) ?? []).sort().map((dep) => taskId(deploymentId, dep)),
+      estimated_duration: estimate(integration),
+      actual_duration: null,
+      created_at: now,
+      started_at: null,
+      completed_at: null,
+      error_message: null,
+      retry_count: 0,
+      max_retries: options.max_retries,
+      attempt: 0,
+      driver: options.driver,
+      simulation: simulationFor(integration),
+      lease_seconds: options.lease_seconds,
+      ready_at: deps.length === 0 ? now : null,
+      not_before: null,
+      applied: false,
+      rollback_note: null,
+      reason: null,
+    };
+  });
+  return {
+    ok: true,
+    plan: {
+      options,
+      tasks,
+      criticalPath: critical.path.map((node) => taskId(deploymentId, node)),
+      timeline: schedule.map((entry) => ({ ...entry, id: taskId(deploymentId, entry.id) })),
+      estimatedSeconds: makespan,
+      estimatedCompletion: new Date(now.getTime() + makespan * 1000),
+    },
+  };
+}
+
+/** Exponential backoff with full jitter: attempt 1 waits up to base, attempt 2 up to 2x base, ... capped. */
+export function retryDelayMs(retryNumber: number, options: Pick<EngineOptions, "retry_base_ms" | "retry_max_ms">, random: () => number): number {
+  const ceiling = Math.min(options.retry_max_ms, options.retry_base_ms * 2 ** Math.max(0, retryNumber - 1));
+  // Half fixed, half jitter: never zero, so "backoff visible" holds, and duplicates spread out.
+  return Math.round(ceiling / 2 + random() * (ceiling / 2));
+}
