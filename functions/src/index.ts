@@ -1,9 +1,15 @@
 /** Wiring only: every deployable function of the control plane, and nothing else. */
 import { initializeApp } from "firebase-admin/app";
 import { getFirestore } from "firebase-admin/firestore";
+import { onDocumentUpdated, onDocumentWritten } from "firebase-functions/v2/firestore";
 import { onRequest } from "firebase-functions/v2/https";
+import { onMessagePublished } from "firebase-functions/v2/pubsub";
+import { onSchedule } from "firebase-functions/v2/scheduler";
 import { createServices, type Services } from "./app.js";
+import { TOPICS } from "./bus.js";
 import { serveApi } from "./handlers/https.js";
+import { onDeploymentWritten, onTaskMessage, onTaskUpdated } from "./handlers/triggers.js";
+import { COLLECTIONS } from "./domain/model.js";
 
 initializeApp();
 
@@ -14,4 +20,22 @@ function getServices(): Services {
   return services;
 }
 
-export const api = onRequest({ region: "us-central1", cors: true }, (req, res) => serveApi(getServices(), req, res));
+const region = "us-central1";
+
+export const api = onRequest({ region, cors: true }, (req, res) => serveApi(getServices(), req, res));
+
+export const deploymentWritten = onDocumentWritten({ region, document: `${COLLECTIONS.deployments}/{id}` }, (event) =>
+  onDeploymentWritten(getServices(), event.data?.after),
+);
+
+export const taskUpdated = onDocumentUpdated({ region, document: `${COLLECTIONS.tasks}/{id}` }, (event) =>
+  onTaskUpdated(getServices(), event.data?.before, event.data?.after),
+);
+
+export const runTask = onMessagePublished({ region, topic: TOPICS.tasks, timeoutSeconds: 540 }, (event) =>
+  onTaskMessage(getServices(), event.data.message),
+);
+
+export const sweepLeases = onSchedule({ region, schedule: "every 1 minutes" }, async () => {
+  await getServices().engine.sweep();
+});

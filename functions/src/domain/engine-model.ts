@@ -186,15 +186,38 @@ const deploymentCommon = {
   correlation_id: z.string(),
 };
 
-export const deploymentDocSchema = z.discriminatedUnion("status", [
+/**
+ * A person may request a deployment by writing only the request fields with status `requested`;
+ * the engine's own fields then start out empty. (`created_at` defaults to the time it is read.)
+ */
+function fillRequestDefaults(raw: unknown): unknown {
+  if (typeof raw !== "object" || raw === null || (raw as { status?: unknown }).status !== "requested") return raw;
+  return {
+    configuration: {},
+    requested_by: "firestore",
+    created_at: new Date(),
+    task_ids: [],
+    estimated_completion: null,
+    critical_path: [],
+    started_at: null,
+    completed_at: null,
+    actual_duration: null,
+    error_message: null,
+    correlation_id: "",
+    ...raw,
+  };
+}
+
+export const deploymentDocSchema = z.preprocess(fillRequestDefaults, z.discriminatedUnion("status", [
   z.strictObject({ ...deploymentCommon, status: z.literal("requested") }),
   z.strictObject({ ...deploymentCommon, status: z.literal("running") }),
   z.strictObject({ ...deploymentCommon, status: z.literal("cancelling") }),
+  z.strictObject({ ...deploymentCommon, status: z.literal("rolling_back") }),
   z.strictObject({ ...deploymentCommon, status: z.literal("succeeded") }),
   z.strictObject({ ...deploymentCommon, status: z.literal("failed") }),
   z.strictObject({ ...deploymentCommon, status: z.literal("rolled_back") }),
   z.strictObject({ ...deploymentCommon, status: z.literal("cancelled") }),
-]);
+]));
 export type DeploymentDoc = z.infer<typeof deploymentDocSchema>;
 export type DeploymentStatus = DeploymentDoc["status"];
 export type Deployment = DeploymentDoc & { id: string };
@@ -214,9 +237,10 @@ export const deploymentRequestSchema = z.strictObject({
 export type DeploymentRequest = z.infer<typeof deploymentRequestSchema>;
 
 export type DeploymentEvent =
-  | { type: "start"; now: Date; taskIds: string[]; estimatedCompletion: Date; criticalPath: string[] }
+  | { type: "start"; now: Date; taskIds: string[]; estimatedCompletion: Date; criticalPath: string[]; correlationId: string }
   | { type: "reject"; now: Date; error: string }
   | { type: "cancel"; now: Date }
+  | { type: "begin_rollback"; now: Date; error: string }
   | { type: "finish"; now: Date; outcome: "succeeded" | "failed" | "rolled_back" | "cancelled"; error: string | null };
 
 /** The one transition function for deployments. */
@@ -232,6 +256,7 @@ export function transitionDeployment(deployment: DeploymentDoc, event: Deploymen
             estimated_completion: event.estimatedCompletion,
             critical_path: event.criticalPath,
             started_at: event.now,
+            correlation_id: deployment.correlation_id || event.correlationId,
           }
         : refuse();
     case "reject":
@@ -240,8 +265,12 @@ export function transitionDeployment(deployment: DeploymentDoc, event: Deploymen
         : refuse();
     case "cancel":
       return deployment.status === "running" || deployment.status === "requested" ? { ...deployment, status: "cancelling" } : refuse();
+    case "begin_rollback":
+      return deployment.status === "running" || deployment.status === "cancelling"
+        ? { ...deployment, status: "rolling_back", error_message: event.error }
+        : refuse();
     case "finish": {
-      if (deployment.status !== "running" && deployment.status !== "cancelling") return refuse();
+      if (deployment.status !== "running" && deployment.status !== "cancelling" && deployment.status !== "rolling_back") return refuse();
       const outcome = deployment.status === "cancelling" && event.outcome === "succeeded" ? "cancelled" : event.outcome;
       return {
         ...deployment,

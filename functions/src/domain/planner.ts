@@ -35,7 +35,7 @@ function bad(path: (string | number)[], found: string, allowed: string): Problem
 }
 
 /** Splits a deployment's configuration into the engine's options (validated) and the drivers' settings. */
-function engineOptions(configuration: Record<string, unknown>): { options: EngineOptions; dependsOn: Record<string, string[]> } | { problems: Problem[] } {
+export function engineOptions(configuration: Record<string, unknown>): { options: EngineOptions; dependsOn: Record<string, string[]> } | { problems: Problem[] } {
   const picked = Object.fromEntries(ENGINE_KEYS.filter((key) => key !== "depends_on" && key in configuration).map((key) => [key, configuration[key]]));
   const parsed = engineOptionsSchema.safeParse(picked);
   const problems: Problem[] = parsed.success

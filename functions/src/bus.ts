@@ -1,0 +1,57 @@
+/** The one module that publishes to Pub/Sub: task messages and the event stream. */
+import { PubSub, type Topic } from "@google-cloud/pubsub";
+import { z } from "zod";
+
+export const TOPICS = { tasks: "orchestration-tasks", events: "orchestration-events" } as const;
+
+/** A message on `orchestration-tasks`: run this task. */
+export const taskMessageSchema = z.strictObject({ task_id: z.string().min(1), deployment_id: z.string().min(1) });
+export type TaskMessage = z.infer<typeof taskMessageSchema>;
+
+/** A state change on `orchestration-events`; `event_id` is the dedupe key consumers use. */
+export const orchestrationEventSchema = z.strictObject({
+  event_id: z.string(),
+  kind: z.enum(["task", "deployment"]),
+  deployment_id: z.string(),
+  task_id: z.string().nullable(),
+  environment: z.string(),
+  integration: z.string().nullable(),
+  from: z.string().nullable(),
+  to: z.string(),
+  attempt: z.int().nullable(),
+  detail: z.string().nullable(),
+  correlation_id: z.string(),
+  at: z.string(),
+});
+export type OrchestrationEvent = z.infer<typeof orchestrationEventSchema>;
+
+/** Where the engine sends messages; an in-memory fake implements the same in unit tests. */
+export interface Bus {
+  publishTask(message: TaskMessage): Promise<void>;
+  publishEvent(event: OrchestrationEvent): Promise<void>;
+}
+
+/** The Pub/Sub bus; topics are created on first use, since the emulator starts empty. */
+export function createPubSubBus(pubsub: PubSub = new PubSub()): Bus {
+  const ready = new Map<string, Promise<Topic>>();
+  const topic = (name: string) => {
+    let found = ready.get(name);
+    if (!found) {
+      found = pubsub
+        .topic(name)
+        .get({ autoCreate: true })
+        .then(([created]) => created);
+      found.catch(() => ready.delete(name));
+      ready.set(name, found);
+    }
+    return found;
+  };
+  return {
+    async publishTask(message) {
+      await (await topic(TOPICS.tasks)).publishMessage({ json: taskMessageSchema.parse(message) });
+    },
+    async publishEvent(event) {
+      await (await topic(TOPICS.events)).publishMessage({ json: orchestrationEventSchema.parse(event), attributes: { dedupe_key: event.event_id } });
+    },
+  };
+}

@@ -1,0 +1,45 @@
+/** Thin adapters from function events to engine steps. */
+import type { Services } from "../app.js";
+import { taskMessageSchema } from "../bus.js";
+import { deploymentDocSchema, isTerminalTask, taskDocSchema } from "../domain/engine-model.js";
+import { parseDocument } from "../store/typed-collection.js";
+
+interface Snapshot {
+  id: string;
+  ref: { path: string };
+  data(): unknown;
+  exists: boolean;
+}
+
+/** `deployments/{id}` written: plan a new request, or cancel what has not started. */
+export async function onDeploymentWritten(services: Services, after: Snapshot | undefined): Promise<void> {
+  if (!after?.exists) return;
+  const deployment = { ...parseDocument(deploymentDocSchema, after.ref.path, after.data()), id: after.id };
+  if (deployment.status === "requested") await services.engine.startRequested(deployment);
+  else if (deployment.status === "cancelling") await services.engine.cancelPending(deployment);
+}
+
+/** `orchestration_tasks/{id}` updated: act only on the transition into a terminal state. */
+export async function onTaskUpdated(services: Services, before: Snapshot | undefined, after: Snapshot | undefined): Promise<void> {
+  if (!before?.exists || !after?.exists) return;
+  const previous = parseDocument(taskDocSchema, before.ref.path, before.data());
+  const task = { ...parseDocument(taskDocSchema, after.ref.path, after.data()), id: after.id };
+  if (previous.status === task.status || !isTerminalTask(task.status)) return;
+  await services.engine.onTaskSettled(task);
+}
+
+/** A message on `orchestration-tasks`: run one attempt of the task. */
+export async function onTaskMessage(services: Services, message: { readonly json: unknown }): Promise<void> {
+  let json: unknown;
+  try {
+    json = message.json;
+  } catch {
+    json = undefined;
+  }
+  const parsed = taskMessageSchema.safeParse(json);
+  if (!parsed.success) {
+    services.log.error("malformed task message dropped", { issues: parsed.error.issues.map((issue) => issue.message) });
+    return;
+  }
+  await services.engine.runTask(parsed.data);
+}
