@@ -4,9 +4,10 @@
 // Env: ORCH_STACK (stack name, default "default"), ORCH_PORT_OFFSET (multiple of 10, default 0).
 // A second stack side by side: ORCH_STACK=test ORCH_PORT_OFFSET=10 npm run emulators
 
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import path from 'node:path';
+/* global AbortSignal */
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
 import {
   buildFunctions,
   describeEmulators,
@@ -19,14 +20,15 @@ import {
   reportError,
   stackEnv,
   stackUrls,
+  stackWorkDir,
   waitForStack,
-} from './lib/stack.mjs';
+} from "./lib/stack.mjs";
 
-const name = process.env.ORCH_STACK || 'default';
-const portOffset = process.env.ORCH_PORT_OFFSET || '0';
+const name = process.env.ORCH_STACK || "default";
+const portOffset = process.env.ORCH_PORT_OFFSET || "0";
 
 async function loadOrchestrationConfig(apiUrl) {
-  const file = path.join(repoRoot, 'orchestration.json');
+  const file = path.join(repoRoot, "orchestration.json");
   if (!fs.existsSync(file)) {
     console.log(`orchestration.json: not loaded (${file} does not exist)`);
     return;
@@ -34,9 +36,9 @@ async function loadOrchestrationConfig(apiUrl) {
   const url = `${apiUrl}/api/orchestration/config`;
   try {
     const res = await fetch(url, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: fs.readFileSync(file, 'utf8'),
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: fs.readFileSync(file, "utf8"),
       signal: AbortSignal.timeout(60_000),
     });
     console.log(`orchestration.json: POST ${url} -> ${res.status} ${res.statusText}`);
@@ -58,30 +60,36 @@ async function main() {
   }
   const env = stackEnv(stack);
   const [node, firebase] = firebaseBin();
-  const args = firebaseArgs(stack, 'emulators:start');
-  console.log(`Starting stack "${stack.name}" (project ${stack.projectId}, port offset ${stack.portOffset}) with Java ${stack.java}`);
+  const args = firebaseArgs(stack, "emulators:start");
+  console.log(
+    `Starting stack "${stack.name}" (project ${stack.projectId}, port offset ${stack.portOffset}) with Java ${stack.java}`,
+  );
 
   let ready = false;
   let exited = null;
-  const child = spawn(node, [firebase, ...args], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(node, [firebase, ...args], {
+    cwd: stackWorkDir(stack),
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const exitPromise = new Promise((resolve) => {
-    child.on('exit', (code, signal) => {
+    child.on("exit", (code, signal) => {
       exited = { code, signal };
       resolve(exited);
     });
   });
   // Pass firebase-tools output through, watching for its ready line.
-  let tail = '';
-  child.stdout.on('data', (chunk) => {
+  let tail = "";
+  child.stdout.on("data", (chunk) => {
     process.stdout.write(chunk);
-    tail = (tail + chunk.toString('utf8')).slice(-4000);
-    if (!ready && tail.includes('All emulators ready')) ready = true;
+    tail = (tail + chunk.toString("utf8")).slice(-4000);
+    if (!ready && tail.includes("All emulators ready")) ready = true;
   });
-  child.stderr.on('data', (chunk) => process.stderr.write(chunk));
+  child.stderr.on("data", (chunk) => process.stderr.write(chunk));
 
   // Never leave firebase-tools running behind us.
-  process.on('exit', () => {
-    if (exited === null) child.kill('SIGTERM');
+  process.on("exit", () => {
+    if (exited === null) child.kill("SIGTERM");
   });
 
   let failed = false;
@@ -93,8 +101,8 @@ async function main() {
     stopping = true;
     if (exited === null) child.kill(signal);
   };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
 
   try {
     const result = await waitForStack(stack, {
@@ -102,30 +110,36 @@ async function main() {
       isReady: () => ready,
     });
     const urls = stackUrls(stack);
-    console.log('');
+    console.log("");
     if (!result.api.ok) console.log(`api function: not available (${result.api.detail})`);
     await loadOrchestrationConfig(urls.api);
-    console.log('');
+    console.log("");
     console.log(`Stack "${stack.name}" is up (project ${stack.projectId}). Ctrl-C to stop.`);
     console.log(`  API (direct):      ${urls.api}/api/orchestration`);
     console.log(`  API (via hosting): ${urls.hostingApi}`);
     console.log(`  Dashboard:         ${urls.hosting}/`);
     for (const n of EMULATORS) {
       const e = result.emulators[n];
-      console.log(`  ${(n + ':').padEnd(18)} ${e.host}:${e.port}`);
+      console.log(`  ${(n + ":").padEnd(18)} ${e.host}:${e.port}`);
     }
-    console.log(`  ${'hub:'.padEnd(18)} ${urls.hub}`);
+    console.log(`  ${"hub:".padEnd(18)} ${urls.hub}`);
     console.log(`  emulators: ${describeEmulators(result.emulators)}`);
-    console.log('');
-    console.log('Client env:');
-    for (const k of ['FIRESTORE_EMULATOR_HOST', 'PUBSUB_EMULATOR_HOST', 'FIREBASE_AUTH_EMULATOR_HOST', 'GCLOUD_PROJECT', 'ORCH_API_URL']) {
+    console.log("");
+    console.log("Client env:");
+    for (const k of [
+      "FIRESTORE_EMULATOR_HOST",
+      "PUBSUB_EMULATOR_HOST",
+      "FIREBASE_AUTH_EMULATOR_HOST",
+      "GCLOUD_PROJECT",
+      "ORCH_API_URL",
+    ]) {
       console.log(`  export ${k}=${env[k]}`);
     }
   } catch (err) {
     if (!stopping) {
       failed = true;
       reportError(err);
-      if (exited === null) child.kill('SIGINT');
+      if (exited === null) child.kill("SIGINT");
     }
   }
 

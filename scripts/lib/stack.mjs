@@ -10,29 +10,30 @@
 // - Several stacks (demo, tests) may run side by side: each gets its own project id, config
 //   file and port offset.
 
-import { spawn, spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import net from 'node:net';
-import path from 'node:path';
-import zlib from 'node:zlib';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+/* global AbortSignal */
+import { spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import zlib from "node:zlib";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const stackDir = path.join(repoRoot, '.stack');
-export const functionsDir = path.join(repoRoot, 'functions');
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const stackDir = path.join(repoRoot, ".stack");
+export const functionsDir = path.join(repoRoot, "functions");
 
-export const EMULATORS = ['auth', 'firestore', 'functions', 'pubsub', 'hosting'];
-export const BASE_PROJECT_ID = 'demo-orchestration';
-const FIRESTORE_MAIN_CLASS = 'com.google.cloud.datastore.emulator.firestore.CloudFirestore';
+export const EMULATORS = ["auth", "firestore", "functions", "pubsub", "hosting"];
+export const BASE_PROJECT_ID = "demo-orchestration";
+const FIRESTORE_MAIN_CLASS = "com.google.cloud.datastore.emulator.firestore.CloudFirestore";
 const INSTALL_EMULATORS_HINT =
-  'install them with `apt-get install google-cloud-cli-firestore-emulator google-cloud-cli-pubsub-emulator` ' +
-  'or `gcloud components install cloud-firestore-emulator pubsub-emulator`';
+  "install them with `apt-get install google-cloud-cli-firestore-emulator google-cloud-cli-pubsub-emulator` " +
+  "or `gcloud components install cloud-firestore-emulator pubsub-emulator`";
 
 /** An error whose message is one line meant for the user, printed without a stack trace. */
 export class StackSetupError extends Error {
   constructor(message) {
     super(message);
-    this.name = 'StackSetupError';
+    this.name = "StackSetupError";
   }
 }
 
@@ -40,7 +41,7 @@ export class StackSetupError extends Error {
 // Java
 
 /** Looks a command up on PATH (like `which`); returns its path or null. */
-export function which(cmd, envPath = process.env.PATH ?? '') {
+export function which(cmd, envPath = process.env.PATH ?? "") {
   for (const dir of envPath.split(path.delimiter)) {
     if (!dir) continue;
     const candidate = path.join(dir, cmd);
@@ -56,7 +57,7 @@ export function which(cmd, envPath = process.env.PATH ?? '') {
 
 /** Major version of a `java` binary (8 for "1.8.0_x"), or null when it cannot be run. */
 export function javaMajorVersion(javaBin) {
-  const res = spawnSync(javaBin, ['-version'], { encoding: 'utf8', timeout: 20_000 });
+  const res = spawnSync(javaBin, ["-version"], { encoding: "utf8", timeout: 20_000 });
   if (res.error || res.status !== 0) return null;
   const m = /version "(\d+)(?:\.(\d+))?/.exec(`${res.stderr}\n${res.stdout}`);
   if (!m) return null;
@@ -88,18 +89,24 @@ export function findJava({ minMajor = 21 } = {}) {
   };
 
   if (process.env.JAVA_HOME) {
-    const bin = path.join(process.env.JAVA_HOME, 'bin', 'java');
+    const bin = path.join(process.env.JAVA_HOME, "bin", "java");
     add(bin);
     const first = candidates[0];
     if (first && first.major && first.major >= minMajor) return first.bin;
   }
 
-  const defaultJava = which('java');
+  // Every JDK beside the default one (and beside JAVA_HOME): <jvmDir>/<jdk>/bin/java.
+  const defaultJava = which("java");
   const defaultReal = defaultJava && realpathOrNull(defaultJava);
+  const jvmDirs = new Set();
   if (defaultReal) {
     add(defaultReal);
-    // <jvmDir>/<jdk>/bin/java -> <jvmDir>
-    const jvmDir = path.dirname(path.dirname(path.dirname(defaultReal)));
+    jvmDirs.add(path.dirname(path.dirname(path.dirname(defaultReal))));
+  }
+  if (candidates.length > 0 && process.env.JAVA_HOME) {
+    jvmDirs.add(path.dirname(path.dirname(path.dirname(candidates[0].bin))));
+  }
+  for (const jvmDir of jvmDirs) {
     let entries = [];
     try {
       entries = fs.readdirSync(jvmDir);
@@ -107,7 +114,7 @@ export function findJava({ minMajor = 21 } = {}) {
       entries = [];
     }
     for (const entry of entries.sort()) {
-      const bin = path.join(jvmDir, entry, 'bin', 'java');
+      const bin = path.join(jvmDir, entry, "bin", "java");
       if (fs.existsSync(bin)) add(bin);
     }
   }
@@ -116,10 +123,10 @@ export function findJava({ minMajor = 21 } = {}) {
   if (good.length > 0) return good[0].bin;
 
   const found = defaultJava
-    ? `found ${javaMajorVersion(defaultJava) ?? 'an unusable java'} at ${defaultJava}`
+    ? `found ${javaMajorVersion(defaultJava) ?? "an unusable java"} at ${defaultJava}`
     : candidates.length > 0
-      ? `found ${candidates[0].major ?? 'an unusable java'} at ${candidates[0].bin}`
-      : 'found no java on PATH';
+      ? `found ${candidates[0].major ?? "an unusable java"} at ${candidates[0].bin}`
+      : "found no java on PATH";
   throw new StackSetupError(
     `Java ${minMajor} or newer is needed for the Firestore and Pub/Sub emulators; ${found}; ` +
       `install a JDK ${minMajor}+ (e.g. apt-get install openjdk-21-jre-headless / temurin) or set JAVA_HOME`,
@@ -136,29 +143,38 @@ export function javaHomeOf(javaBin) {
 
 /** { sdkRoot, firestoreJar, pubsubBinary } from the installed Google Cloud CLI. */
 export function findGcloudEmulators() {
-  const gcloud = which('gcloud');
+  const gcloud = which("gcloud");
   if (!gcloud) {
     throw new StackSetupError(
-      'The Google Cloud CLI (gcloud) is needed for the Firestore and Pub/Sub emulators but is not on PATH; ' +
+      "The Google Cloud CLI (gcloud) is needed for the Firestore and Pub/Sub emulators but is not on PATH; " +
         `install google-cloud-cli, then ${INSTALL_EMULATORS_HINT}`,
     );
   }
-  const res = spawnSync(gcloud, ['info', '--format=value(installation.sdk_root)'], {
-    encoding: 'utf8',
+  const res = spawnSync(gcloud, ["info", "--format=value(installation.sdk_root)"], {
+    encoding: "utf8",
     timeout: 60_000,
   });
-  const sdkRoot = (res.stdout ?? '').trim();
+  const sdkRoot = (res.stdout ?? "").trim();
   if (res.error || res.status !== 0 || !sdkRoot) {
-    const why = res.error ? res.error.message : (res.stderr ?? '').trim().split('\n').pop();
-    throw new StackSetupError(`\`gcloud info\` failed (${why || `exit ${res.status}`}); check the Google Cloud CLI install`);
+    const why = res.error ? res.error.message : (res.stderr ?? "").trim().split("\n").pop();
+    throw new StackSetupError(
+      `\`gcloud info\` failed (${why || `exit ${res.status}`}); check the Google Cloud CLI install`,
+    );
   }
-  const firestoreJar = path.join(sdkRoot, 'platform', 'cloud-firestore-emulator', 'cloud-firestore-emulator.jar');
-  const pubsubBinary = path.join(sdkRoot, 'platform', 'pubsub-emulator', 'bin', 'cloud-pubsub-emulator');
+  const firestoreJar = path.join(
+    sdkRoot,
+    "platform",
+    "cloud-firestore-emulator",
+    "cloud-firestore-emulator.jar",
+  );
+  const pubsubBinary = path.join(sdkRoot, "platform", "pubsub-emulator", "bin", "cloud-pubsub-emulator");
   const missing = [];
   if (!fs.existsSync(firestoreJar)) missing.push(`the Firestore emulator (${firestoreJar})`);
   if (!fs.existsSync(pubsubBinary)) missing.push(`the Pub/Sub emulator (${pubsubBinary})`);
   if (missing.length > 0) {
-    throw new StackSetupError(`The Google Cloud CLI at ${sdkRoot} lacks ${missing.join(' and ')}; ${INSTALL_EMULATORS_HINT}`);
+    throw new StackSetupError(
+      `The Google Cloud CLI at ${sdkRoot} lacks ${missing.join(" and ")}; ${INSTALL_EMULATORS_HINT}`,
+    );
   }
   return { sdkRoot, firestoreJar, pubsubBinary };
 }
@@ -178,7 +194,7 @@ function manifestText(attrs) {
       line = line.slice(71);
     }
   }
-  return `${lines.join('\r\n')}\r\n\r\n`;
+  return `${lines.join("\r\n")}\r\n\r\n`;
 }
 
 /** Writes a zip (stored, no compression) with the given { name: Buffer } entries. */
@@ -189,7 +205,7 @@ export function writeStoredZip(file, entries) {
   const dosTime = 0; // 00:00:00
   const dosDate = (1 << 5) | 1; // 1980-01-01
   for (const [name, data] of Object.entries(entries)) {
-    const nameBuf = Buffer.from(name, 'utf8');
+    const nameBuf = Buffer.from(name, "utf8");
     const crc = zlib.crc32(data) >>> 0;
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
@@ -237,37 +253,39 @@ export function writeStoredZip(file, entries) {
  */
 export function ensureFirestoreWrapperJar(cacheDir, firestoreJar, javaBin, { forceZipWriter = false } = {}) {
   fs.mkdirSync(cacheDir, { recursive: true });
-  const jarPath = path.join(cacheDir, 'cloud-firestore-emulator-wrapper.jar');
+  const jarPath = path.join(cacheDir, "cloud-firestore-emulator-wrapper.jar");
   const stampPath = `${jarPath}.target`;
   const target = path.resolve(firestoreJar);
-  if (fs.existsSync(jarPath) && fs.existsSync(stampPath) && fs.readFileSync(stampPath, 'utf8') === target) {
+  if (fs.existsSync(jarPath) && fs.existsSync(stampPath) && fs.readFileSync(stampPath, "utf8") === target) {
     return jarPath;
   }
   const manifest = manifestText({
-    'Manifest-Version': '1.0',
-    'Main-Class': FIRESTORE_MAIN_CLASS,
-    'Class-Path': pathToFileURL(target).href,
-    'Created-By': 'scripts/lib/stack.mjs',
+    "Manifest-Version": "1.0",
+    "Main-Class": FIRESTORE_MAIN_CLASS,
+    "Class-Path": pathToFileURL(target).href,
+    "Created-By": "scripts/lib/stack.mjs",
   });
   // Build into a temp file and rename, so concurrent stacks never see a half-written jar.
   const tmpJar = path.join(cacheDir, `.wrapper-${process.pid}-${Date.now()}.jar`);
-  const jarTool = javaBin ? path.join(path.dirname(fs.realpathSync(javaBin)), 'jar') : null;
+  const jarTool = javaBin ? path.join(path.dirname(fs.realpathSync(javaBin)), "jar") : null;
   let built = false;
   if (!forceZipWriter && jarTool && fs.existsSync(jarTool)) {
     const mfPath = `${tmpJar}.MF`;
     // The jar tool adds its own Manifest-Version/Created-By.
     fs.writeFileSync(
       mfPath,
-      manifestText({ 'Main-Class': FIRESTORE_MAIN_CLASS, 'Class-Path': pathToFileURL(target).href }),
+      manifestText({ "Main-Class": FIRESTORE_MAIN_CLASS, "Class-Path": pathToFileURL(target).href }),
     );
-    const res = spawnSync(jarTool, ['--create', '--file', tmpJar, '--manifest', mfPath], { encoding: 'utf8' });
+    const res = spawnSync(jarTool, ["--create", "--file", tmpJar, "--manifest", mfPath], {
+      encoding: "utf8",
+    });
     fs.rmSync(mfPath, { force: true });
     built = res.status === 0 && fs.existsSync(tmpJar);
   }
   if (!built) {
     writeStoredZip(tmpJar, {
-      'META-INF/': Buffer.alloc(0),
-      'META-INF/MANIFEST.MF': Buffer.from(manifest, 'utf8'),
+      "META-INF/": Buffer.alloc(0),
+      "META-INF/MANIFEST.MF": Buffer.from(manifest, "utf8"),
     });
   }
   fs.renameSync(tmpJar, jarPath);
@@ -282,13 +300,13 @@ export function ensureFirestoreWrapperJar(cacheDir, firestoreJar, javaBin, { for
  */
 function ownedPubsubBinary(cacheDir, pubsubBinary) {
   const st = fs.statSync(pubsubBinary);
-  if (typeof process.getuid !== 'function' || process.getuid() === 0 || st.uid === process.getuid()) {
+  if (typeof process.getuid !== "function" || process.getuid() === 0 || st.uid === process.getuid()) {
     return pubsubBinary;
   }
   fs.mkdirSync(cacheDir, { recursive: true });
-  const wrapper = path.join(cacheDir, 'cloud-pubsub-emulator');
+  const wrapper = path.join(cacheDir, "cloud-pubsub-emulator");
   const text = `#!/bin/sh\nexec '${pubsubBinary.replaceAll("'", "'\\''")}' "$@"\n`;
-  if (!fs.existsSync(wrapper) || fs.readFileSync(wrapper, 'utf8') !== text) {
+  if (!fs.existsSync(wrapper) || fs.readFileSync(wrapper, "utf8") !== text) {
     fs.writeFileSync(wrapper, text, { mode: 0o755 });
   }
   return wrapper;
@@ -297,7 +315,18 @@ function ownedPubsubBinary(cacheDir, pubsubBinary) {
 // ---------------------------------------------------------------------------------------------
 // Stack config
 
-const PORT_KEYS = ['auth', 'firestore', 'functions', 'pubsub', 'hosting', 'hub', 'logging', 'eventarc', 'tasks', 'ui'];
+const PORT_KEYS = [
+  "auth",
+  "firestore",
+  "functions",
+  "pubsub",
+  "hosting",
+  "hub",
+  "logging",
+  "eventarc",
+  "tasks",
+  "ui",
+];
 
 /**
  * Reads firebase.json, shifts every emulator port by portOffset (a multiple of 10) and, for a
@@ -305,7 +334,7 @@ const PORT_KEYS = ['auth', 'firestore', 'functions', 'pubsub', 'hosting', 'hub',
  * (firebase-tools uses the config file's directory as the project directory, so it must sit in
  * the repo root). Returns { name, portOffset, configPath, ports, projectId }.
  */
-export function stackConfig({ name = 'default', portOffset = 0 } = {}) {
+export function stackConfig({ name = "default", portOffset = 0 } = {}) {
   if (!/^[a-z][a-z0-9-]{0,10}$/.test(name)) {
     throw new StackSetupError(
       `Stack name "${name}" is invalid: use 1-11 lowercase letters, digits or hyphens, starting with a letter (it becomes part of the project id)`,
@@ -313,51 +342,55 @@ export function stackConfig({ name = 'default', portOffset = 0 } = {}) {
   }
   const offset = Number(portOffset);
   if (!Number.isInteger(offset) || offset % 10 !== 0) {
-    throw new StackSetupError(`Port offset "${portOffset}" is invalid: it must be a whole multiple of 10 (e.g. 0, 10, 20)`);
+    throw new StackSetupError(
+      `Port offset "${portOffset}" is invalid: it must be a whole multiple of 10 (e.g. 0, 10, 20)`,
+    );
   }
-  const basePath = path.join(repoRoot, 'firebase.json');
-  const config = JSON.parse(fs.readFileSync(basePath, 'utf8'));
+  const basePath = path.join(repoRoot, "firebase.json");
+  const config = JSON.parse(fs.readFileSync(basePath, "utf8"));
   const emulators = config.emulators ?? {};
   const ports = {};
   const shift = (label, port) => {
     const shifted = port + offset;
     if (shifted < 1024 || shifted > 65535) {
-      throw new StackSetupError(`Port offset ${offset} moves the ${label} port ${port} out of range (${shifted})`);
+      throw new StackSetupError(
+        `Port offset ${offset} moves the ${label} port ${port} out of range (${shifted})`,
+      );
     }
     return shifted;
   };
   for (const key of PORT_KEYS) {
     const e = emulators[key];
-    if (e && typeof e.port === 'number') {
+    if (e && typeof e.port === "number") {
       e.port = shift(key, e.port);
       ports[key] = e.port;
     }
   }
-  if (emulators.firestore && typeof emulators.firestore.websocketPort === 'number') {
-    emulators.firestore.websocketPort = shift('firestore websocket', emulators.firestore.websocketPort);
+  if (emulators.firestore && typeof emulators.firestore.websocketPort === "number") {
+    emulators.firestore.websocketPort = shift("firestore websocket", emulators.firestore.websocketPort);
     ports.firestoreWebsocket = emulators.firestore.websocketPort;
   }
   for (const key of EMULATORS) {
     if (!ports[key]) throw new StackSetupError(`firebase.json has no emulators.${key}.port`);
   }
-  if (!ports.hub) throw new StackSetupError('firebase.json has no emulators.hub.port');
+  if (!ports.hub) throw new StackSetupError("firebase.json has no emulators.hub.port");
 
-  const isDefault = name === 'default' && offset === 0;
+  const isDefault = name === "default" && offset === 0;
   let configPath = basePath;
   if (!isDefault) {
     configPath = path.join(repoRoot, `.firebase.${name}.json`);
     const text = `${JSON.stringify(config, null, 2)}\n`;
-    if (!fs.existsSync(configPath) || fs.readFileSync(configPath, 'utf8') !== text) {
+    if (!fs.existsSync(configPath) || fs.readFileSync(configPath, "utf8") !== text) {
       const tmp = `${configPath}.${process.pid}.tmp`;
       fs.writeFileSync(tmp, text);
       fs.renameSync(tmp, configPath);
     }
   }
-  const projectId = name === 'default' ? BASE_PROJECT_ID : `${BASE_PROJECT_ID}-${name}`;
+  const projectId = name === "default" ? BASE_PROJECT_ID : `${BASE_PROJECT_ID}-${name}`;
   const hosts = {};
   for (const key of Object.keys(ports)) {
-    const e = emulators[key === 'firestoreWebsocket' ? 'firestore' : key];
-    hosts[key] = e?.host ?? '127.0.0.1';
+    const e = emulators[key === "firestoreWebsocket" ? "firestore" : key];
+    hosts[key] = e?.host ?? "127.0.0.1";
   }
   return { name, portOffset: offset, configPath, ports, hosts, projectId };
 }
@@ -367,7 +400,7 @@ export function stackConfig({ name = 'default', portOffset = 0 } = {}) {
  * from stackConfig() plus { java, javaHome, firestoreJar, pubsubBinary, firestoreWrapperJar }.
  * Throws StackSetupError (one line) when something is missing.
  */
-export function prepareStack({ name = 'default', portOffset = 0 } = {}) {
+export function prepareStack({ name = "default", portOffset = 0 } = {}) {
   const stack = stackConfig({ name, portOffset });
   const java = findJava();
   const { firestoreJar, pubsubBinary } = findGcloudEmulators();
@@ -385,12 +418,12 @@ export function prepareStack({ name = 'default', portOffset = 0 } = {}) {
 /** URLs of a stack. */
 export function stackUrls(stack) {
   const { ports, projectId } = stack;
-  const h = (key) => `${stack.hosts?.[key] ?? '127.0.0.1'}`;
+  const h = (key) => `${stack.hosts?.[key] ?? "127.0.0.1"}`;
   return {
-    api: `http://${h('functions')}:${ports.functions}/${projectId}/us-central1/api`,
-    hosting: `http://${h('hosting')}:${ports.hosting}`,
-    hostingApi: `http://${h('hosting')}:${ports.hosting}/api/orchestration`,
-    hub: `http://${h('hub')}:${ports.hub}`,
+    api: `http://${h("functions")}:${ports.functions}/${projectId}/us-central1/api`,
+    hosting: `http://${h("hosting")}:${ports.hosting}`,
+    hostingApi: `http://${h("hosting")}:${ports.hosting}/api/orchestration`,
+    hub: `http://${h("hub")}:${ports.hub}`,
   };
 }
 
@@ -404,14 +437,14 @@ export function stackEnv(stack, baseEnv = process.env) {
   const { ports } = stack;
   const pathParts = [];
   if (stack.java) pathParts.push(path.dirname(stack.java));
-  pathParts.push(path.join(repoRoot, 'node_modules', '.bin'), path.dirname(process.execPath));
+  pathParts.push(path.join(repoRoot, "node_modules", ".bin"), path.dirname(process.execPath));
   if (baseEnv.PATH) pathParts.push(baseEnv.PATH);
   const env = {
     ...baseEnv,
     PATH: pathParts.join(path.delimiter),
-    FIRESTORE_EMULATOR_HOST: `${stack.hosts?.firestore ?? '127.0.0.1'}:${ports.firestore}`,
-    PUBSUB_EMULATOR_HOST: `${stack.hosts?.pubsub ?? '127.0.0.1'}:${ports.pubsub}`,
-    FIREBASE_AUTH_EMULATOR_HOST: `${stack.hosts?.auth ?? '127.0.0.1'}:${ports.auth}`,
+    FIRESTORE_EMULATOR_HOST: `${stack.hosts?.firestore ?? "127.0.0.1"}:${ports.firestore}`,
+    PUBSUB_EMULATOR_HOST: `${stack.hosts?.pubsub ?? "127.0.0.1"}:${ports.pubsub}`,
+    FIREBASE_AUTH_EMULATOR_HOST: `${stack.hosts?.auth ?? "127.0.0.1"}:${ports.auth}`,
     GCLOUD_PROJECT: stack.projectId,
     GOOGLE_CLOUD_PROJECT: stack.projectId,
     ORCH_STACK: stack.name,
@@ -432,9 +465,54 @@ export function stackEnv(stack, baseEnv = process.env) {
 // ---------------------------------------------------------------------------------------------
 // Processes
 
+const delay = (ms) => new Promise((r) => setTimeout(r, ms));
+
 /** [node, firebase.js]: firebase-tools always runs under the Node that runs this script. */
 export function firebaseBin() {
-  return [process.execPath, path.join(repoRoot, 'node_modules', 'firebase-tools', 'lib', 'bin', 'firebase.js')];
+  return [
+    process.execPath,
+    path.join(repoRoot, "node_modules", "firebase-tools", "lib", "bin", "firebase.js"),
+  ];
+}
+
+/**
+ * Holds <repo>/.stack/build.lock while fn runs, so stacks started side by side do not run tsc
+ * into functions/lib at the same time. A lock left by a dead process is taken over.
+ */
+async function withBuildLock(fn, { timeoutMs = 300_000 } = {}) {
+  fs.mkdirSync(stackDir, { recursive: true });
+  const lock = path.join(stackDir, "build.lock");
+  const deadline = Date.now() + timeoutMs;
+  let said = false;
+  for (;;) {
+    try {
+      fs.writeFileSync(lock, String(process.pid), { flag: "wx" });
+      break;
+    } catch (err) {
+      if (err.code !== "EEXIST") throw err;
+      const holder = Number(fs.readFileSync(lock, "utf8")) || 0;
+      let alive = false;
+      try {
+        alive = holder > 0 && process.kill(holder, 0);
+      } catch {
+        alive = false;
+      }
+      if (!alive) {
+        fs.rmSync(lock, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline)
+        throw new StackSetupError(`Timed out waiting for the functions build of process ${holder} (${lock})`);
+      if (!said) console.log(`Waiting for the functions build of process ${holder} to finish...`);
+      said = true;
+      await delay(200);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    fs.rmSync(lock, { force: true });
+  }
 }
 
 /**
@@ -442,30 +520,40 @@ export function firebaseBin() {
  * ORCH_SKIP_BUILD=1 skips it (the functions emulator then loads whatever functions/lib holds).
  */
 export function buildFunctions({ env = process.env } = {}) {
-  if (env.ORCH_SKIP_BUILD === '1') {
-    console.log('ORCH_SKIP_BUILD=1: not building the functions');
+  if (env.ORCH_SKIP_BUILD === "1") {
+    console.log("ORCH_SKIP_BUILD=1: not building the functions");
     return Promise.resolve();
   }
-  return new Promise((resolve, reject) => {
-    const npm = which('npm', env.PATH) ?? 'npm';
-    const child = spawn(npm, ['--workspace', 'functions', 'run', 'build'], { cwd: repoRoot, stdio: 'inherit', env });
-    child.on('error', (err) => reject(new StackSetupError(`Could not run npm to build the functions: ${err.message}`)));
-    child.on('exit', (code, signal) => {
-      if (code === 0) resolve();
-      else
-        reject(
-          new StackSetupError(
-            `Building the functions failed (\`npm --workspace functions run build\` ${signal ? `killed by ${signal}` : `exited with ${code}`}); see the compiler output above`,
-          ),
-        );
+  const build = () =>
+    new Promise((resolve, reject) => {
+      const npm = which("npm", env.PATH) ?? "npm";
+      const child = spawn(npm, ["--workspace", "functions", "run", "build"], {
+        cwd: repoRoot,
+        stdio: "inherit",
+        env,
+      });
+      child.on("error", (err) =>
+        reject(new StackSetupError(`Could not run npm to build the functions: ${err.message}`)),
+      );
+      child.on("exit", (code, signal) => {
+        if (code === 0) resolve();
+        else
+          reject(
+            new StackSetupError(
+              `Building the functions failed (\`npm --workspace functions run build\` ${signal ? `killed by ${signal}` : `exited with ${code}`}); see the compiler output above`,
+            ),
+          );
+      });
     });
-  });
+  return withBuildLock(build);
 }
 
 function portBusy(host, port) {
   return new Promise((resolve) => {
     const server = net.createServer();
-    server.once('error', (err) => resolve(err.code === 'EADDRINUSE' || err.code === 'EACCES' ? err.code : false));
+    server.once("error", (err) =>
+      resolve(err.code === "EADDRINUSE" || err.code === "EACCES" ? err.code : false),
+    );
     server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(false)));
   });
 }
@@ -478,13 +566,13 @@ export async function portsFree(stackOrPorts) {
   const ports = stackOrPorts.ports ?? stackOrPorts;
   const hosts = stackOrPorts.hosts ?? {};
   for (const [label, port] of Object.entries(ports)) {
-    const host = hosts[label] ?? '127.0.0.1';
+    const host = hosts[label] ?? "127.0.0.1";
     const busy = await portBusy(host, port);
     if (busy) {
       const offset = stackOrPorts.portOffset ?? 0;
       throw new StackSetupError(
-        `Port ${port} (${label}) on ${host} is ${busy === 'EACCES' ? 'not allowed' : 'already in use'}` +
-          ` (another emulator stack running?); stop it or pick other ports with ORCH_PORT_OFFSET=${offset + 100}`,
+        `Port ${port} (${label}) on ${host} is ${busy === "EACCES" ? "not allowed" : "already in use"}` +
+          ` (another emulator stack running?); stop it or shift the stack's ports, e.g. ORCH_PORT_OFFSET=${offset + 100} (with-stack: --offset ${offset + 100})`,
       );
     }
   }
@@ -493,8 +581,6 @@ export async function portsFree(stackOrPorts) {
 async function fetchWithTimeout(url, ms, init = {}) {
   return fetch(url, { ...init, signal: AbortSignal.timeout(ms) });
 }
-
-const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** The emulators the hub lists: { name: { host, port, ... } }, or null if the hub is not up. */
 export async function hubEmulators(hubUrl) {
@@ -512,7 +598,7 @@ export function describeEmulators(listed, names = EMULATORS) {
   return names
     .filter((n) => listed?.[n])
     .map((n) => `${n} ${listed[n].host}:${listed[n].port}`)
-    .join(', ');
+    .join(", ");
 }
 
 /**
@@ -526,15 +612,21 @@ export function describeEmulators(listed, names = EMULATORS) {
  *   complete before concluding the api function is not defined (default 20 s).
  * Resolves { emulators, api: { ok, status, detail } }.
  */
-export async function waitForStack(stack, { timeoutMs = 180_000, intervalMs = 250, isAlive, isReady, apiGraceMs = 20_000 } = {}) {
+export async function waitForStack(
+  stack,
+  { timeoutMs = 180_000, intervalMs = 250, isAlive, isReady, apiGraceMs = 20_000 } = {},
+) {
   const urls = stackUrls(stack);
   const deadline = Date.now() + timeoutMs;
   const healthUrl = `${urls.api}/api/orchestration/health`;
   let listed = null;
   let hubCompleteAt = null;
-  let lastApi = 'no answer yet';
+  let lastApi = "no answer yet";
   while (Date.now() < deadline) {
-    if (isAlive && !isAlive()) throw new StackSetupError('firebase-tools exited before the emulators were ready; see its output above');
+    if (isAlive && !isAlive())
+      throw new StackSetupError(
+        "firebase-tools exited before the emulators were ready; see its output above",
+      );
     if (!hubCompleteAt) {
       listed = await hubEmulators(urls.hub);
       if (listed && EMULATORS.every((n) => listed[n])) hubCompleteAt = Date.now();
@@ -544,7 +636,8 @@ export async function waitForStack(stack, { timeoutMs = 180_000, intervalMs = 25
         const res = await fetchWithTimeout(healthUrl, 10_000);
         const body = await res.text();
         const missing = res.status === 404 && /does not exist/.test(body);
-        if (!missing) return { emulators: listed, api: { ok: true, status: res.status, detail: body.slice(0, 500) } };
+        if (!missing)
+          return { emulators: listed, api: { ok: true, status: res.status, detail: body.slice(0, 500) } };
         lastApi = body.trim().slice(0, 300);
         const settled = isReady ? isReady() : Date.now() - hubCompleteAt > apiGraceMs;
         if (settled) return { emulators: listed, api: { ok: false, status: res.status, detail: lastApi } };
@@ -557,18 +650,39 @@ export async function waitForStack(stack, { timeoutMs = 180_000, intervalMs = 25
   const missingEmus = EMULATORS.filter((n) => !listed?.[n]);
   throw new StackSetupError(
     `The emulator stack was not ready after ${Math.round(timeoutMs / 1000)} s (` +
-      (missingEmus.length ? `not up: ${missingEmus.join(', ')}` : `api function: ${lastApi}`) +
-      ')',
+      (missingEmus.length ? `not up: ${missingEmus.join(", ")}` : `api function: ${lastApi}`) +
+      ")",
   );
+}
+
+/**
+ * Working directory for firebase-tools of a stack: <repo>/.stack/<name>. The Firestore and
+ * Pub/Sub emulators write firestore-debug.log / pubsub-debug.log into firebase-tools' cwd, so
+ * each stack gets its own to keep side-by-side stacks from writing the same log files. The
+ * project directory still is the repo root, because --config points there.
+ */
+export function stackWorkDir(stack) {
+  const dir = path.join(stackDir, stack.name);
+  fs.mkdirSync(dir, { recursive: true });
+  return dir;
 }
 
 /** Args for `firebase emulators:start|exec` of a stack. */
 export function firebaseArgs(stack, command, extra = []) {
-  return [command, '--project', stack.projectId, '--config', stack.configPath, '--only', EMULATORS.join(','), ...extra];
+  return [
+    command,
+    "--project",
+    stack.projectId,
+    "--config",
+    stack.configPath,
+    "--only",
+    EMULATORS.join(","),
+    ...extra,
+  ];
 }
 
 /** Prints a StackSetupError as its one line, anything else with its stack trace. */
-export function reportError(err, prefix = '') {
+export function reportError(err, prefix = "") {
   if (err instanceof StackSetupError) console.error(`${prefix}${err.message}`);
   else console.error(prefix, err);
 }

@@ -1,0 +1,209 @@
+// Runs a command against a fresh emulator stack and exits with the command's exit code:
+//
+//   node scripts/with-stack.mjs [--name test] [--offset 10] -- <command ...>
+//
+// It builds the functions, then runs `firebase emulators:exec` (Auth, Firestore, Functions,
+// Pub/Sub, Hosting) with the stack's env, so the command sees FIRESTORE_EMULATOR_HOST,
+// PUBSUB_EMULATOR_HOST, FIREBASE_AUTH_EMULATOR_HOST, GCLOUD_PROJECT and ORCH_API_URL,
+// ORCH_HOSTING_URL, ORCH_HUB_URL. Defaults: stack "test" on port offset 10, so it never collides
+// with a demo stack on the default ports.
+//
+// When Java 21+ or the Cloud CLI emulators are missing, it prints one line saying so and runs
+// the command anyway with ORCH_EMULATORS_MISSING=<reason>, so the tests that need the stack can
+// skip with that reason.
+//
+// One argument is run through the shell (`-- "mocha --grep 'a b'"`); several are run directly.
+// withStack() is exported for test runner scripts.
+
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  buildFunctions,
+  describeEmulators,
+  firebaseArgs,
+  firebaseBin,
+  hubEmulators,
+  portsFree,
+  prepareStack,
+  reportError,
+  stackConfig,
+  StackSetupError,
+  stackEnv,
+  stackWorkDir,
+} from "./lib/stack.mjs";
+
+const selfPath = fileURLToPath(import.meta.url);
+const INNER_FLAG = "--run-inside-stack";
+
+/** Spawns a command (via the shell when it is one string without args) and resolves its exit code. */
+function runCommand(command, args, { env, cwd }) {
+  return new Promise((resolve) => {
+    const useShell = args.length === 0;
+    const child = spawn(command, args, { stdio: "inherit", env, cwd, shell: useShell });
+    const forward = (sig) => {
+      if (child.exitCode === null) child.kill(sig);
+    };
+    const onInt = () => forward("SIGINT");
+    const onTerm = () => forward("SIGTERM");
+    process.on("SIGINT", onInt);
+    process.on("SIGTERM", onTerm);
+    child.on("error", (err) => {
+      console.error(`Could not run ${command}: ${err.message}`);
+      resolve(127);
+    });
+    child.on("exit", (code, signal) => {
+      process.off("SIGINT", onInt);
+      process.off("SIGTERM", onTerm);
+      resolve(code ?? (signal ? 128 + (signal === "SIGINT" ? 2 : signal === "SIGTERM" ? 15 : 1) : 1));
+    });
+  });
+}
+
+/**
+ * Runs `command args...` inside a stack and resolves its exit code.
+ * Options: name (default "test"), offset (default 10), command, args (default []), cwd
+ * (default process.cwd()), env (extra env for the command).
+ */
+export async function withStack({
+  name = "test",
+  offset = 10,
+  command,
+  args = [],
+  cwd = process.cwd(),
+  env: extraEnv = {},
+}) {
+  if (!command) throw new StackSetupError("withStack: no command given");
+  let stack;
+  try {
+    stack = prepareStack({ name, portOffset: offset });
+  } catch (err) {
+    if (!(err instanceof StackSetupError)) throw err;
+    // Java or the Cloud CLI emulators are missing: run the command without a stack.
+    const reason = err.message;
+    console.error(`emulators: not started: ${reason}`);
+    const bare = stackConfig({ name, portOffset: offset });
+    const env = { ...stackEnv(bare), ...extraEnv, ORCH_EMULATORS_MISSING: reason };
+    return runCommand(command, args, { env, cwd });
+  }
+  await portsFree(stack);
+  await buildFunctions();
+
+  const workDir = stackWorkDir(stack);
+  // The command travels in a request file, so firebase-tools' shell never has to quote it.
+  const requestFile = path.join(workDir, `with-stack-${process.pid}.request.json`);
+  const resultFile = path.join(workDir, `with-stack-${process.pid}.result.json`);
+  fs.rmSync(resultFile, { force: true });
+  fs.writeFileSync(requestFile, JSON.stringify({ command, args, cwd, resultFile }));
+  const q = (s) => `'${s.replaceAll("'", "'\\''")}'`;
+  const inner = `${q(process.execPath)} ${q(path.relative(workDir, selfPath))} ${INNER_FLAG} ${q(path.basename(requestFile))}`;
+  const env = { ...stackEnv(stack), ...extraEnv };
+  const [node, firebase] = firebaseBin();
+
+  const child = spawn(node, [firebase, ...firebaseArgs(stack, "emulators:exec", [inner])], {
+    cwd: workDir,
+    env,
+    stdio: "inherit",
+  });
+  const readResult = () => {
+    try {
+      return JSON.parse(fs.readFileSync(resultFile, "utf8"));
+    } catch {
+      return null;
+    }
+  };
+  // On a signal to us alone (not the whole terminal group): stop firebase-tools and the command.
+  const forward = (sig) => {
+    if (child.exitCode === null) child.kill(sig);
+    const innerPid = readResult()?.pid;
+    if (innerPid) {
+      try {
+        process.kill(innerPid, sig);
+      } catch {
+        // already gone
+      }
+    }
+  };
+  const onInt = () => forward("SIGINT");
+  const onTerm = () => forward("SIGTERM");
+  process.on("SIGINT", onInt);
+  process.on("SIGTERM", onTerm);
+  const killOnExit = () => {
+    if (child.exitCode === null) child.kill("SIGTERM");
+  };
+  process.on("exit", killOnExit);
+
+  const fbCode = await new Promise((resolve) => {
+    child.on("error", (err) => {
+      console.error(`Could not run firebase-tools: ${err.message}`);
+      resolve(1);
+    });
+    child.on("exit", (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+  process.off("SIGINT", onInt);
+  process.off("SIGTERM", onTerm);
+  process.off("exit", killOnExit);
+
+  const result = readResult();
+  fs.rmSync(resultFile, { force: true });
+  fs.rmSync(requestFile, { force: true });
+  if (result && typeof result.code === "number") return result.code;
+  if (result) {
+    console.error("with-stack: the command was interrupted");
+    return fbCode || 1;
+  }
+  console.error(
+    `with-stack: the emulators did not start (firebase-tools exited with ${fbCode}); the command did not run`,
+  );
+  return fbCode || 1;
+}
+
+/** Runs inside `firebase emulators:exec`: prints the running emulators, then runs the command. */
+async function inner(requestFile) {
+  const { command, args, cwd, resultFile } = JSON.parse(fs.readFileSync(requestFile, "utf8"));
+  fs.writeFileSync(resultFile, JSON.stringify({ pid: process.pid }));
+  const hub = process.env.FIREBASE_EMULATOR_HUB
+    ? `http://${process.env.FIREBASE_EMULATOR_HUB}`
+    : process.env.ORCH_HUB_URL;
+  const listed = await hubEmulators(hub);
+  console.log(`emulators: ${listed ? describeEmulators(listed) : `hub ${hub} did not answer`}`);
+  const code = await runCommand(command, args, { env: process.env, cwd });
+  fs.writeFileSync(resultFile, JSON.stringify({ pid: process.pid, code }));
+  return code;
+}
+
+function parseCli(argv) {
+  const opts = { name: "test", offset: 10 };
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--") {
+      i++;
+      break;
+    } else if (a === "--name") opts.name = argv[++i];
+    else if (a.startsWith("--name=")) opts.name = a.slice(7);
+    else if (a === "--offset") opts.offset = Number(argv[++i]);
+    else if (a.startsWith("--offset=")) opts.offset = Number(a.slice(9));
+    else break; // the command starts here (no `--`)
+  }
+  const rest = argv.slice(i);
+  if (rest.length === 0) {
+    throw new StackSetupError(
+      "Usage: node scripts/with-stack.mjs [--name test] [--offset 10] -- <command ...>",
+    );
+  }
+  return { ...opts, command: rest[0], args: rest.slice(1) };
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === selfPath) {
+  const argv = process.argv.slice(2);
+  const run = argv[0] === INNER_FLAG ? inner(argv[1]) : withStack(parseCli(argv));
+  run.then(
+    (code) => process.exit(code),
+    (err) => {
+      reportError(err);
+      process.exit(1);
+    },
+  );
+}
