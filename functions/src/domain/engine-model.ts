@@ -149,8 +149,13 @@ export function transitionTask(task: TaskDoc, event: TaskEvent): TaskDoc | Refus
     }
     case "lease_expired": {
       if (task.status !== "running" || task.lease_expires_at.getTime() > now.getTime()) return refuse();
+      // A lost executor costs the attempt, so a task that always hangs ends instead of looping.
       const { lease_expires_at: _lease, status: _status, ...rest } = task;
-      return { ...rest, status: "ready", ready_at: now, error_message: `attempt ${task.attempt}: lease expired at ${task.lease_expires_at.toISOString()} (executor lost)` };
+      const message = `attempt ${task.attempt} of ${task.max_retries + 1}: lease expired at ${task.lease_expires_at.toISOString()} (executor lost)`;
+      if (task.retry_count < task.max_retries) {
+        return { ...rest, status: "ready", retry_count: task.retry_count + 1, ready_at: now, error_message: message };
+      }
+      return { ...rest, status: "failed", completed_at: now, actual_duration: seconds(task.started_at, now), error_message: message };
     }
     case "skip":
       return task.status === "blocked" || task.status === "ready" ? { ...task, status: "skipped", reason: event.reason, completed_at: now } : refuse();

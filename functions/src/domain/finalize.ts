@@ -5,7 +5,7 @@ import { topologicalOrder } from "./graph.js";
 
 /** The cause of a failed deployment in one line: which task, integration, attempt and error. */
 export function describeFailure(task: Task): string {
-  return `task ${task.id} (integration ${task.integration} in ${task.environment}) failed on attempt ${task.attempt}: ${task.error_message ?? "no error recorded"}`;
+  return `task ${task.id} (integration ${task.integration} in ${task.environment}) failed: ${task.error_message ?? `attempt ${task.attempt}, no error recorded`}`;
 }
 
 export type Settlement =

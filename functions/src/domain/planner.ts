@@ -1,4 +1,5 @@
 /** Plans a deployment: from the environment's config and the requested integrations to a task graph. */
+import { z } from "zod";
 import type { ResolvedEnvironment } from "./config-schema.js";
 import { engineOptionsSchema, type DeploymentRequest, type EngineOptions, type TaskDoc } from "./engine-model.js";
 import { criticalPath, scheduleWithLimit, topologicalOrder, type ScheduledNode } from "./graph.js";
@@ -42,7 +43,7 @@ export function engineOptions(configuration: Record<string, unknown>): { options
     ? []
     : parsed.error.issues.map((issue) => {
         const located = { ...issue, path: ["configuration", ...issue.path] };
-        return zodIssueToProblem(located, { configuration }, engineOptionsSchema);
+        return zodIssueToProblem(located, { configuration }, z.strictObject({ configuration: engineOptionsSchema }));
       });
   const rawDependsOn = configuration.depends_on ?? {};
   const dependsOn: Record<string, string[]> = {};

@@ -54,7 +54,10 @@ export const MAX_BODY_BYTES = 256 * 1024;
 export function parseJsonBody(raw: Buffer | undefined, contentType: string | undefined): unknown {
   if (!raw || raw.length === 0) return undefined;
   if (raw.length > MAX_BODY_BYTES) throw new PayloadTooLargeError(`body is ${raw.length} bytes; the limit is ${MAX_BODY_BYTES}`);
-  if (contentType !== undefined && !contentType.toLowerCase().startsWith("application/json")) {
+  // text/plain is accepted too: some CI tools send JSON under it, and it is the only way a malformed
+  // body reaches this parser on the Functions emulator, whose own JSON parser drops the connection.
+  const type = contentType?.toLowerCase() ?? "application/json";
+  if (!type.startsWith("application/json") && !type.startsWith("text/plain")) {
     throw new BadInputError(`Content-Type is "${contentType}"; send application/json`);
   }
   try {

@@ -1,0 +1,73 @@
+/** Helpers for integration tests: the stack's addresses, the Admin SDK on the emulators, waiting for conditions. */
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { getApps, initializeApp } from "firebase-admin/app";
+import { getFirestore, type Firestore } from "firebase-admin/firestore";
+
+/** Skips the suite, printing why, when the stack could not start (with-stack sets the reason). */
+export function requireEmulators(context: Mocha.Context): void {
+  const missing = process.env.ORCH_EMULATORS_MISSING;
+  if (missing) {
+    console.log(`    skipped: emulators not running: ${missing}`);
+    context.skip();
+  }
+  if (!process.env.FIRESTORE_EMULATOR_HOST || !process.env.ORCH_API_URL) {
+    console.log("    skipped: no emulator stack (run through `npm test` or scripts/with-stack.mjs)");
+    context.skip();
+  }
+}
+
+export function projectId(): string {
+  return process.env.GCLOUD_PROJECT ?? "demo-orchestration-test";
+}
+
+/** The Admin SDK's Firestore, pointed at the emulator by FIRESTORE_EMULATOR_HOST. */
+export function adminDb(): Firestore {
+  if (getApps().length === 0) initializeApp({ projectId: projectId() });
+  return getFirestore();
+}
+
+/** Calls the API function directly: `api("POST", "/deploy", body)`. */
+export async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any /* any: each test reads the fields it checks */ }> {
+  const response = await fetch(`${process.env.ORCH_API_URL}/api/orchestration${path}`, {
+    method,
+    headers: { ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
+    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+  });
+  const text = await response.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // Non-JSON answers are returned as text for the assertion to show.
+  }
+  return { status: response.status, body: parsed };
+}
+
+/** Deletes every document in the test project's Firestore emulator. */
+export async function clearFirestore(): Promise<void> {
+  const url = `http://${process.env.FIRESTORE_EMULATOR_HOST}/emulator/v1/projects/${projectId()}/databases/(default)/documents`;
+  const response = await fetch(url, { method: "DELETE" });
+  if (!response.ok) throw new Error(`clearing Firestore failed: ${response.status} ${await response.text()}`);
+}
+
+/** Polls until `condition` returns a value that is not undefined/false, or fails naming what it waited for. */
+export async function waitFor<T>(what: string, condition: () => Promise<T | undefined | false>, timeoutMs = 30_000, intervalMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await condition();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** The example config as shipped. */
+export function exampleConfigText(): string {
+  return readFileSync(fileURLToPath(new URL("../../orchestration.json", import.meta.url)), "utf8");
+}
