@@ -5,7 +5,10 @@ import { z } from "zod";
 export const TOPICS = { tasks: "orchestration-tasks", events: "orchestration-events" } as const;
 
 /** A message on `orchestration-tasks`: run this task. */
-export const taskMessageSchema = z.strictObject({ task_id: z.string().min(1), deployment_id: z.string().min(1) });
+export const taskMessageSchema = z.strictObject({
+  task_id: z.string().min(1),
+  deployment_id: z.string().min(1),
+});
 export type TaskMessage = z.infer<typeof taskMessageSchema>;
 
 /** A state change on `orchestration-events`; `event_id` is the dedupe key consumers use. */
@@ -51,7 +54,12 @@ export function createPubSubBus(pubsub: PubSub = new PubSub()): Bus {
       await (await topic(TOPICS.tasks)).publishMessage({ json: taskMessageSchema.parse(message) });
     },
     async publishEvent(event) {
-      await (await topic(TOPICS.events)).publishMessage({ json: orchestrationEventSchema.parse(event), attributes: { dedupe_key: event.event_id } });
+      await (
+        await topic(TOPICS.events)
+      ).publishMessage({
+        json: orchestrationEventSchema.parse(event),
+        attributes: { dedupe_key: event.event_id },
+      });
     },
   };
 }

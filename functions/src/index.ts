@@ -24,8 +24,9 @@ const region = "us-central1";
 
 export const api = onRequest({ region, cors: true }, (req, res) => serveApi(getServices(), req, res));
 
-export const deploymentWritten = onDocumentWritten({ region, document: `${COLLECTIONS.deployments}/{id}` }, (event) =>
-  onDeploymentWritten(getServices(), event.data?.after),
+export const deploymentWritten = onDocumentWritten(
+  { region, document: `${COLLECTIONS.deployments}/{id}` },
+  (event) => onDeploymentWritten(getServices(), event.data?.after),
 );
 
 export const taskUpdated = onDocumentUpdated({ region, document: `${COLLECTIONS.tasks}/{id}` }, (event) =>

@@ -43,12 +43,16 @@ describe("foundation on the emulators", function () {
   it("a changed config rewrites only what changed, and marks dropped integrations removed", async () => {
     await api("POST", "/config", exampleConfig());
     const changed = configWith((c) => {
-      c.environments[0].integrations = c.environments[0].integrations.filter((kind: string) => kind !== "analytics");
+      c.environments[0].integrations = c.environments[0].integrations.filter(
+        (kind: string) => kind !== "analytics",
+      );
     });
     const response = await api("POST", "/config", changed);
     assert.equal(response.status, 200);
     assert.deepEqual(response.body.written, { config: 1, environments: 0, integrations: 1 });
-    const analytics = (await createStore(adminDb()).listIntegrations("dev")).find((i) => i.name === "analytics");
+    const analytics = (await createStore(adminDb()).listIntegrations("dev")).find(
+      (i) => i.name === "analytics",
+    );
     assert.equal(analytics?.status, "removed");
   });
 
@@ -127,7 +131,10 @@ describe("foundation on the emulators", function () {
   });
 
   it("rejects on read a document written by hand that breaks the schema, naming the document and field", async () => {
-    await adminDb().collection("environments").doc("hand-made").set({ name: "hand-made", type: "qa", project_id: 7 });
+    await adminDb()
+      .collection("environments")
+      .doc("hand-made")
+      .set({ name: "hand-made", type: "qa", project_id: 7 });
     const store = createStore(adminDb());
     await assert.rejects(store.getEnvironment("hand-made"), (error: unknown) => {
       assert.ok(error instanceof CorruptDocumentError);

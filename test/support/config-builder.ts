@@ -5,7 +5,10 @@ import { fileURLToPath } from "node:url";
 const examplePath = fileURLToPath(new URL("../../orchestration.json", import.meta.url));
 
 /** A fresh deep copy of the example config that ships with the repo. */
-export function exampleConfig(): Record<string, any> /* any: tests reach into arbitrary paths to break them */ {
+export function exampleConfig(): Record<
+  string,
+  any
+> /* any: tests reach into arbitrary paths to break them */ {
   return JSON.parse(readFileSync(examplePath, "utf8")) as Record<string, any>;
 }
 

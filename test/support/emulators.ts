@@ -28,7 +28,12 @@ export function adminDb(): Firestore {
 }
 
 /** Calls the API function directly: `api("POST", "/deploy", body)`. */
-export async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any /* any: each test reads the fields it checks */ }> {
+export async function api(
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: any /* any: each test reads the fields it checks */ }> {
   const response = await fetch(`${process.env.ORCH_API_URL}/api/orchestration${path}`, {
     method,
     headers: { ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
@@ -52,7 +57,12 @@ export async function clearFirestore(): Promise<void> {
 }
 
 /** Polls until `condition` returns a value that is not undefined/false, or fails naming what it waited for. */
-export async function waitFor<T>(what: string, condition: () => Promise<T | undefined | false>, timeoutMs = 30_000, intervalMs = 100): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  condition: () => Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+  intervalMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -62,7 +72,10 @@ export async function waitFor<T>(what: string, condition: () => Promise<T | unde
     } catch (error) {
       last = error;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ""}`,
+      );
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }

@@ -32,7 +32,8 @@ const cases: BadCase[] = [
     name: "unknown top-level key",
     config: configWith((c) => (c.environmnets = [])),
     path: "environmnets",
-    message: 'environmnets: found unknown key "environmnets"; allowed: the keys $schema, version, base, environments',
+    message:
+      'environmnets: found unknown key "environmnets"; allowed: the keys $schema, version, base, environments',
   },
   {
     name: "no environments",
@@ -69,7 +70,8 @@ const cases: BadCase[] = [
     name: "unknown environment type",
     config: configWith((c) => (c.environments[0].type = "qa")),
     path: "environments[0].type",
-    message: 'environments[0].type: found string "qa"; allowed: one of "development", "staging", "production"',
+    message:
+      'environments[0].type: found string "qa"; allowed: one of "development", "staging", "production"',
   },
   {
     name: "bad region",
@@ -107,7 +109,8 @@ const cases: BadCase[] = [
     name: "duplicate environment name",
     config: configWith((c) => (c.environments[1].name = "dev")),
     path: "environments[1].name",
-    message: 'environments[1].name: found "dev", already used by environments[0]; allowed: a name no other environment uses',
+    message:
+      'environments[1].name: found "dev", already used by environments[0]; allowed: a name no other environment uses',
   },
   {
     name: "duplicate project id",
@@ -138,19 +141,22 @@ const cases: BadCase[] = [
       delete c.environments[0].overrides.auth;
     }),
     path: "environments[0].integrations",
-    message: 'environments[0].integrations: found "backup" without "firestore"; allowed: "backup" together with "firestore", which it needs',
+    message:
+      'environments[0].integrations: found "backup" without "firestore"; allowed: "backup" together with "firestore", which it needs',
   },
   {
     name: "emulated mode with a real project id",
     config: configWith((c) => (c.environments[0].project_id = "acme-dev")),
     path: "environments[0].project_id",
-    message: 'environments[0].project_id: found "acme-dev" with mode "emulated"; allowed: a "demo-" project id, which the Emulator Suite keeps offline',
+    message:
+      'environments[0].project_id: found "acme-dev" with mode "emulated"; allowed: a "demo-" project id, which the Emulator Suite keeps offline',
   },
   {
     name: "live mode with a demo project id",
     config: configWith((c) => (c.environments[2].mode = "live")),
     path: "environments[2].project_id",
-    message: 'environments[2].project_id: found "demo-acme-prod" with mode "live"; allowed: a real project id; "demo-" ids exist only in the Emulator Suite',
+    message:
+      'environments[2].project_id: found "demo-acme-prod" with mode "live"; allowed: a real project id; "demo-" ids exist only in the Emulator Suite',
   },
   {
     name: "concurrency zero",
@@ -194,13 +200,15 @@ const cases: BadCase[] = [
     name: "min_instances above max_instances from an override",
     config: configWith((c) => (c.environments[1].overrides.functions.min_instances = 30)),
     path: "environments[1].overrides.functions.min_instances",
-    message: "environments[1].overrides.functions.min_instances: found min_instances 30 above max_instances 20; allowed: min_instances <= max_instances",
+    message:
+      "environments[1].overrides.functions.min_instances: found min_instances 30 above max_instances 20; allowed: min_instances <= max_instances",
   },
   {
     name: "min_instances above max_instances from base",
     config: configWith((c) => (c.base.integrations.functions.min_instances = 6)),
     path: "base.integrations.functions.min_instances",
-    message: "base.integrations.functions.min_instances: found min_instances 6 above max_instances 5; allowed: min_instances <= max_instances",
+    message:
+      "base.integrations.functions.min_instances: found min_instances 6 above max_instances 5; allowed: min_instances <= max_instances",
   },
   {
     name: "unknown auth provider",
@@ -217,7 +225,9 @@ const cases: BadCase[] = [
   },
   {
     name: "authorized domain with a scheme",
-    config: configWith((c) => (c.environments[2].overrides.auth.authorized_domains = ["https://acme.example.com"])),
+    config: configWith(
+      (c) => (c.environments[2].overrides.auth.authorized_domains = ["https://acme.example.com"]),
+    ),
     path: "environments[2].overrides.auth.authorized_domains[0]",
     message:
       'environments[2].overrides.auth.authorized_domains[0]: found string "https://acme.example.com"; allowed: a host name such as app.example.com',
@@ -244,23 +254,31 @@ const cases: BadCase[] = [
     name: "monitoring warning above critical",
     config: configWith((c) => (c.base.integrations.monitoring.error_rate_warning = 0.5)),
     path: "base.integrations.monitoring.error_rate_warning",
-    message: "base.integrations.monitoring.error_rate_warning: found error_rate_warning 0.5 not below error_rate_critical 0.1; allowed: error_rate_warning < error_rate_critical",
+    message:
+      "base.integrations.monitoring.error_rate_warning: found error_rate_warning 0.5 not below error_rate_critical 0.1; allowed: error_rate_warning < error_rate_critical",
   },
   {
     name: "promotion to an undeclared environment",
     config: configWith((c) => (c.environments[1].overrides.cicd.promote_to = "production")),
     path: "environments[1].overrides.cicd.promote_to",
-    message: 'environments[1].overrides.cicd.promote_to: found "production"; allowed: another declared environment: dev, prod',
+    message:
+      'environments[1].overrides.cicd.promote_to: found "production"; allowed: another declared environment: dev, prod',
   },
   {
     name: "open rules allowed in production",
     config: configWith((c) => (c.environments[2].overrides.security.forbid_open_rules = false)),
     path: "environments[2].overrides.security.forbid_open_rules",
-    message: "environments[2].overrides.security.forbid_open_rules: found false in a production environment; allowed: true: production never accepts open rules",
+    message:
+      "environments[2].overrides.security.forbid_open_rules: found false in a production environment; allowed: true: production never accepts open rules",
   },
   {
     name: "IAM member without a kind",
-    config: configWith((c) => (c.environments[2].overrides.security.iam_bindings = [{ role: "roles/firebase.viewer", members: ["alice@example.com"] }])),
+    config: configWith(
+      (c) =>
+        (c.environments[2].overrides.security.iam_bindings = [
+          { role: "roles/firebase.viewer", members: ["alice@example.com"] },
+        ]),
+    ),
     path: "environments[2].overrides.security.iam_bindings[0].members[0]",
     message:
       'environments[2].overrides.security.iam_bindings[0].members[0]: found string "alice@example.com"; allowed: user:, serviceAccount:, group: or domain: followed by an id',
@@ -269,11 +287,14 @@ const cases: BadCase[] = [
     name: "environment name with spaces",
     config: configWith((c) => (c.environments[0].name = "my dev")),
     path: "environments[0].name",
-    message: 'environments[0].name: found string "my dev"; allowed: 2-30 lowercase letters, digits or hyphens, starting with a letter',
+    message:
+      'environments[0].name: found string "my dev"; allowed: 2-30 lowercase letters, digits or hyphens, starting with a letter',
   },
   {
     name: "hosting redirect with a bad status",
-    config: configWith((c) => (c.base.integrations.hosting.redirects = [{ source: "/old", destination: "/new", type: 307 }])),
+    config: configWith(
+      (c) => (c.base.integrations.hosting.redirects = [{ source: "/old", destination: "/new", type: 307 }]),
+    ),
     path: "base.integrations.hosting.redirects[0].type",
     message: "base.integrations.hosting.redirects[0].type: found number 307; allowed: one of 301, 302",
   },
@@ -300,7 +321,10 @@ describe("orchestration config schema", () => {
       assert.equal(result.ok, false, "the config was accepted");
       if (result.ok) return;
       const match = result.problems.find((p) => p.path === bad.path);
-      assert.ok(match, `no problem at ${bad.path}; got ${JSON.stringify(result.problems.map((p) => p.message))}`);
+      assert.ok(
+        match,
+        `no problem at ${bad.path}; got ${JSON.stringify(result.problems.map((p) => p.message))}`,
+      );
       if (bad.message.endsWith('"us-central1"')) {
         assert.ok(match.message.startsWith(bad.message), match.message);
       } else {
@@ -323,7 +347,11 @@ describe("orchestration config schema", () => {
       }),
     );
     assert.equal(result.ok, false);
-    if (!result.ok) assert.deepEqual(result.problems.map((p) => p.path).sort(), ["environments[0].type", "environments[1].mode"]);
+    if (!result.ok)
+      assert.deepEqual(result.problems.map((p) => p.path).sort(), [
+        "environments[0].type",
+        "environments[1].mode",
+      ]);
   });
 
   describe("resolution", () => {
@@ -337,7 +365,8 @@ describe("orchestration config schema", () => {
       if (!found) throw new Error(name);
       return found;
     };
-    const settings = (name: string, kind: string) => env(name).integrations.find((i) => i.kind === kind)?.settings as Record<string, unknown>;
+    const settings = (name: string, kind: string) =>
+      env(name).integrations.find((i) => i.kind === kind)?.settings as Record<string, unknown>;
 
     it("fills defaults, applies base, then the environment's overrides", () => {
       assert.equal(settings("dev", "functions").max_instances, 5, "from base");

@@ -262,14 +262,12 @@ describe("engine model", () => {
         fc.constant((now: Date): TaskEvent => ({ type: "release", now })),
         fc.constant((now: Date): TaskEvent => ({ type: "claim", now })),
         fc.constant((now: Date): TaskEvent => ({ type: "succeed", now })),
-        fc
-          .option(fc.integer({ min: 0, max: 30 }), { nil: null })
-          .map((delay) => (now: Date): TaskEvent => ({
-            type: "fail",
-            now,
-            error: "e",
-            retryAt: delay === null ? null : new Date(now.getTime() + delay * 1000),
-          })),
+        fc.option(fc.integer({ min: 0, max: 30 }), { nil: null }).map((delay) => (now: Date): TaskEvent => ({
+          type: "fail",
+          now,
+          error: "e",
+          retryAt: delay === null ? null : new Date(now.getTime() + delay * 1000),
+        })),
         fc.constant((now: Date): TaskEvent => ({ type: "lease_expired", now })),
         fc.constant((now: Date): TaskEvent => ({ type: "skip", now, reason: "r" })),
         fc.constant((now: Date): TaskEvent => ({ type: "cancel", now, reason: "r" })),

@@ -30,7 +30,9 @@ export function contentHash(value: unknown): string {
     }
     return v;
   };
-  return createHash("sha256").update(JSON.stringify(canonical(value))).digest("hex");
+  return createHash("sha256")
+    .update(JSON.stringify(canonical(value)))
+    .digest("hex");
 }
 
 function sameContent(a: object, b: object, ignore: readonly string[]): boolean {
@@ -39,12 +41,23 @@ function sameContent(a: object, b: object, ignore: readonly string[]): boolean {
 }
 
 /** Documents to write for a validated config, keeping created_at and live status of what exists. */
-export function planConfigWrites(resolved: ResolvedConfig, raw: Record<string, unknown>, stored: StoredState, now: Date): ConfigWrites {
+export function planConfigWrites(
+  resolved: ResolvedConfig,
+  raw: Record<string, unknown>,
+  stored: StoredState,
+  now: Date,
+): ConfigWrites {
   const hash = contentHash(raw);
   const config: ConfigDoc | undefined =
     stored.config?.content_hash === hash
       ? undefined
-      : { config_type: "orchestration", config_data: raw, content_hash: hash, created_at: stored.config?.created_at ?? now, updated_at: now };
+      : {
+          config_type: "orchestration",
+          config_data: raw,
+          content_hash: hash,
+          created_at: stored.config?.created_at ?? now,
+          updated_at: now,
+        };
 
   const environments: EnvironmentDoc[] = [];
   const integrations: { id: string; doc: IntegrationDoc }[] = [];
@@ -76,7 +89,7 @@ export function planConfigWrites(resolved: ResolvedConfig, raw: Record<string, u
         type: integration.kind,
         environment: env.name,
         status,
-        configuration: integration.settings as Record<string, unknown>,
+        configuration: integration.settings,
         last_updated: now,
       };
       if (!current || !sameContent(current, doc, ["last_updated"])) integrations.push({ id, doc });

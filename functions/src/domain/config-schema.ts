@@ -58,7 +58,9 @@ const relativePath = z
   .regex(/^(?!\/)(?!.*\.\.)[A-Za-z0-9_./-]+$/, { error: "a relative path inside the repository (no '..')" });
 const hostname = z
   .string()
-  .regex(/^(localhost|([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,})$/, { error: "a host name such as app.example.com" });
+  .regex(/^(localhost|([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,})$/, {
+    error: "a host name such as app.example.com",
+  });
 const cron = z
   .string()
   .regex(/^(\S+\s+){4}\S+$/, { error: "a cron schedule with five fields, e.g. '0 3 * * *'" })
@@ -68,7 +70,10 @@ const count = (min: number, max: number) => z.int().min(min).max(max);
 /** Settings for each integration kind. Every field is optional here: `base` supplies defaults, environments override. */
 export const integrationSettingsShapes = {
   auth: z.strictObject({
-    providers: z.array(z.enum(["password", "email_link", "google", "github", "anonymous", "phone"])).min(1).optional(),
+    providers: z
+      .array(z.enum(["password", "email_link", "google", "github", "anonymous", "phone"]))
+      .min(1)
+      .optional(),
     authorized_domains: z.array(hostname).optional(),
     mfa: z.enum(["off", "optional", "required"]).optional(),
     password_policy: z
@@ -86,7 +91,12 @@ export const integrationSettingsShapes = {
     location: location.optional(),
     rules_file: relativePath.optional(),
     indexes_file: relativePath.optional(),
-    seed: z.record(z.string().regex(/^[A-Za-z0-9_-]+$/, { error: "a collection id" }), z.array(z.record(z.string(), z.unknown()))).optional(),
+    seed: z
+      .record(
+        z.string().regex(/^[A-Za-z0-9_-]+$/, { error: "a collection id" }),
+        z.array(z.record(z.string(), z.unknown())),
+      )
+      .optional(),
   }),
   storage: z.strictObject({
     location: location.optional(),
@@ -105,20 +115,33 @@ export const integrationSettingsShapes = {
   functions: z.strictObject({
     runtime: z.enum(["nodejs22"]).optional(),
     source: relativePath.optional(),
-    memory: z.enum(["128MiB", "256MiB", "512MiB", "1GiB", "2GiB", "4GiB", "8GiB", "16GiB", "32GiB"]).optional(),
+    memory: z
+      .enum(["128MiB", "256MiB", "512MiB", "1GiB", "2GiB", "4GiB", "8GiB", "16GiB", "32GiB"])
+      .optional(),
     min_instances: count(0, 1000).optional(),
     max_instances: count(1, 1000).optional(),
     concurrency: count(1, 1000).optional(),
     timeout_seconds: count(1, 3600).optional(),
-    topics: z.array(z.string().regex(/^[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/, { error: "a Pub/Sub topic id" })).optional(),
+    topics: z
+      .array(z.string().regex(/^[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/, { error: "a Pub/Sub topic id" }))
+      .optional(),
   }),
   hosting: z.strictObject({
-    site: z.string().regex(/^[a-z0-9][a-z0-9-]{2,62}$/, { error: "a Hosting site id" }).optional(),
+    site: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{2,62}$/, { error: "a Hosting site id" })
+      .optional(),
     public_dir: relativePath.optional(),
     clean_urls: z.boolean().optional(),
     rewrites: z.array(z.strictObject({ source: z.string().min(1), function: z.string().min(1) })).optional(),
     redirects: z
-      .array(z.strictObject({ source: z.string().min(1), destination: z.string().min(1), type: z.literal([301, 302]) }))
+      .array(
+        z.strictObject({
+          source: z.string().min(1),
+          destination: z.string().min(1),
+          type: z.literal([301, 302]),
+        }),
+      )
       .optional(),
   }),
   monitoring: z.strictObject({
@@ -140,27 +163,45 @@ export const integrationSettingsShapes = {
     iam_bindings: z
       .array(
         z.strictObject({
-          role: z.string().regex(/^roles\/[A-Za-z0-9_.]+$/, { error: "an IAM role such as roles/firebase.viewer" }),
-          members: z.array(z.string().regex(/^(user|serviceAccount|group|domain):\S+$/, { error: "user:, serviceAccount:, group: or domain: followed by an id" })).min(1),
+          role: z
+            .string()
+            .regex(/^roles\/[A-Za-z0-9_.]+$/, { error: "an IAM role such as roles/firebase.viewer" }),
+          members: z
+            .array(
+              z
+                .string()
+                .regex(/^(user|serviceAccount|group|domain):\S+$/, {
+                  error: "user:, serviceAccount:, group: or domain: followed by an id",
+                }),
+            )
+            .min(1),
         }),
       )
       .optional(),
   }),
   analytics: z.strictObject({
-    dataset: z.string().regex(/^[A-Za-z0-9_]{1,1024}$/, { error: "a BigQuery dataset id (letters, digits, underscores)" }).optional(),
+    dataset: z
+      .string()
+      .regex(/^[A-Za-z0-9_]{1,1024}$/, { error: "a BigQuery dataset id (letters, digits, underscores)" })
+      .optional(),
     location: z.enum(["US", "EU", ...REGIONS]).optional(),
     retention_days: count(1, 3650).optional(),
   }),
   cicd: z.strictObject({
     provider: z.enum(["github-actions"]).optional(),
-    branch: z.string().regex(/^[A-Za-z0-9._/-]+$/, { error: "a git branch name" }).optional(),
+    branch: z
+      .string()
+      .regex(/^[A-Za-z0-9._/-]+$/, { error: "a git branch name" })
+      .optional(),
     require_approval: z.boolean().optional(),
     promote_to: z.string().optional(),
   }),
 } satisfies Record<IntegrationKind, z.ZodType>;
 
 /** The partial settings of one integration kind, as written in the file. */
-export type IntegrationSettingsInput<K extends IntegrationKind> = z.infer<(typeof integrationSettingsShapes)[K]>;
+export type IntegrationSettingsInput<K extends IntegrationKind> = z.infer<
+  (typeof integrationSettingsShapes)[K]
+>;
 
 /** Defaults that apply when neither `base` nor an environment sets a field. */
 export const INTEGRATION_DEFAULTS: { [K in IntegrationKind]: Required<IntegrationSettingsInput<K>> } = {
@@ -168,11 +209,27 @@ export const INTEGRATION_DEFAULTS: { [K in IntegrationKind]: Required<Integratio
     providers: ["password"],
     authorized_domains: ["localhost"],
     mfa: "off",
-    password_policy: { min_length: 8, require_uppercase: false, require_lowercase: false, require_numeric: false, require_symbol: false },
+    password_policy: {
+      min_length: 8,
+      require_uppercase: false,
+      require_lowercase: false,
+      require_numeric: false,
+      require_symbol: false,
+    },
     role_accounts: [],
   },
-  firestore: { location: "nam5", rules_file: "environments/firestore.rules", indexes_file: "environments/firestore.indexes.json", seed: {} },
-  storage: { location: "us-central1", rules_file: "environments/storage.rules", cors: [], lifecycle_delete_after_days: null },
+  firestore: {
+    location: "nam5",
+    rules_file: "environments/firestore.rules",
+    indexes_file: "environments/firestore.indexes.json",
+    seed: {},
+  },
+  storage: {
+    location: "us-central1",
+    rules_file: "environments/storage.rules",
+    cors: [],
+    lifecycle_delete_after_days: null,
+  },
   functions: {
     runtime: "nodejs22",
     source: "environments/functions",
@@ -205,11 +262,17 @@ const integrationsBlock = z.strictObject(
 );
 
 const environmentSchema = z.strictObject({
-  name: z.string().regex(/^[a-z][a-z0-9-]{1,29}$/, { error: "2-30 lowercase letters, digits or hyphens, starting with a letter" }),
+  name: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{1,29}$/, {
+      error: "2-30 lowercase letters, digits or hyphens, starting with a letter",
+    }),
   type: z.enum(ENVIRONMENT_TYPES),
   project_id: z
     .string()
-    .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, { error: "a Firebase project id: 6-30 lowercase letters, digits or hyphens, starting with a letter" }),
+    .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, {
+      error: "a Firebase project id: 6-30 lowercase letters, digits or hyphens, starting with a letter",
+    }),
   region: region.optional(),
   mode: z.enum(MODES),
   concurrency: count(1, 100).optional(),
@@ -239,7 +302,9 @@ export type EnvironmentInput = z.infer<typeof environmentSchema>;
 export type IntegrationSettings<K extends IntegrationKind> = (typeof INTEGRATION_DEFAULTS)[K];
 
 /** One integration of an environment, with its fully merged settings. */
-export type ResolvedIntegration = { [K in IntegrationKind]: { kind: K; settings: IntegrationSettings<K> } }[IntegrationKind];
+export type ResolvedIntegration = {
+  [K in IntegrationKind]: { kind: K; settings: IntegrationSettings<K> };
+}[IntegrationKind];
 
 /** An environment with every default filled in and every override applied. */
 export interface ResolvedEnvironment {

@@ -21,7 +21,10 @@ export type ConfigResult = { ok: true; config: ResolvedConfig } | { ok: false; p
 export function validateConfig(raw: unknown): ConfigResult {
   const parsed = orchestrationConfigSchema.safeParse(raw);
   if (!parsed.success) {
-    return { ok: false, problems: parsed.error.issues.map((issue) => zodIssueToProblem(issue, raw, orchestrationConfigSchema)) };
+    return {
+      ok: false,
+      problems: parsed.error.issues.map((issue) => zodIssueToProblem(issue, raw, orchestrationConfigSchema)),
+    };
   }
   const problems = crossCheck(parsed.data);
   if (problems.length > 0) return { ok: false, problems };
@@ -35,7 +38,12 @@ export function validateConfigText(text: string): ConfigResult {
     raw = JSON.parse(text);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    return { ok: false, problems: [{ path: "$", found: "text that is not JSON", allowed: "a JSON document", message: `$: ${reason}` }] };
+    return {
+      ok: false,
+      problems: [
+        { path: "$", found: "text that is not JSON", allowed: "a JSON document", message: `$: ${reason}` },
+      ],
+    };
   }
   return validateConfig(raw);
 }
@@ -56,38 +64,77 @@ function crossCheck(config: OrchestrationConfigInput): Problem[] {
     const at = (...rest: (string | number)[]) => ["environments", index, ...rest];
     const earlier = firstIndex.get(env.name);
     if (earlier !== undefined) {
-      problems.push(problem(at("name"), `"${env.name}", already used by environments[${earlier}]`, "a name no other environment uses"));
+      problems.push(
+        problem(
+          at("name"),
+          `"${env.name}", already used by environments[${earlier}]`,
+          "a name no other environment uses",
+        ),
+      );
     } else {
       firstIndex.set(env.name, index);
     }
     const owner = projectOwner.get(env.project_id);
     if (owner !== undefined) {
-      problems.push(problem(at("project_id"), `"${env.project_id}", already used by environments[${owner}]`, "a project id no other environment uses"));
+      problems.push(
+        problem(
+          at("project_id"),
+          `"${env.project_id}", already used by environments[${owner}]`,
+          "a project id no other environment uses",
+        ),
+      );
     } else {
       projectOwner.set(env.project_id, index);
     }
     if (env.mode === "emulated" && !env.project_id.startsWith("demo-")) {
-      problems.push(problem(at("project_id"), `"${env.project_id}" with mode "emulated"`, 'a "demo-" project id, which the Emulator Suite keeps offline'));
+      problems.push(
+        problem(
+          at("project_id"),
+          `"${env.project_id}" with mode "emulated"`,
+          'a "demo-" project id, which the Emulator Suite keeps offline',
+        ),
+      );
     }
     if (env.mode === "live" && env.project_id.startsWith("demo-")) {
-      problems.push(problem(at("project_id"), `"${env.project_id}" with mode "live"`, 'a real project id; "demo-" ids exist only in the Emulator Suite'));
+      problems.push(
+        problem(
+          at("project_id"),
+          `"${env.project_id}" with mode "live"`,
+          'a real project id; "demo-" ids exist only in the Emulator Suite',
+        ),
+      );
     }
 
     const declared = new Set<IntegrationKind>();
     env.integrations.forEach((kind, position) => {
-      if (declared.has(kind)) problems.push(problem(at("integrations", position), `"${kind}" listed twice`, "each integration once"));
+      if (declared.has(kind))
+        problems.push(
+          problem(at("integrations", position), `"${kind}" listed twice`, "each integration once"),
+        );
       declared.add(kind);
     });
     for (const kind of declared) {
       for (const needed of INTEGRATION_CATALOG[kind].requires) {
         if (!declared.has(needed)) {
-          problems.push(problem(at("integrations"), `"${kind}" without "${needed}"`, `"${kind}" together with "${needed}", which it needs`));
+          problems.push(
+            problem(
+              at("integrations"),
+              `"${kind}" without "${needed}"`,
+              `"${kind}" together with "${needed}", which it needs`,
+            ),
+          );
         }
       }
     }
     for (const kind of Object.keys(env.overrides ?? {}) as IntegrationKind[]) {
       if (!declared.has(kind)) {
-        problems.push(problem(at("overrides", kind), `an override of "${kind}", which this environment does not declare`, `overrides of its integrations: ${[...declared].join(", ")}`));
+        problems.push(
+          problem(
+            at("overrides", kind),
+            `an override of "${kind}", which this environment does not declare`,
+            `overrides of its integrations: ${[...declared].join(", ")}`,
+          ),
+        );
       }
     }
 
@@ -134,14 +181,26 @@ function crossCheck(config: OrchestrationConfigInput): Problem[] {
       }
     }
     if (env.type === "production" && declared.has("security") && !merged.security.forbid_open_rules) {
-      problems.push(problem(sourcePath(config, env, index, "security", "forbid_open_rules"), "false in a production environment", "true: production never accepts open rules"));
+      problems.push(
+        problem(
+          sourcePath(config, env, index, "security", "forbid_open_rules"),
+          "false in a production environment",
+          "true: production never accepts open rules",
+        ),
+      );
     }
   });
   return problems;
 }
 
 /** Where a merged field came from: the environment's override if it set one, else base. */
-function sourcePath(config: OrchestrationConfigInput, env: EnvironmentInput, index: number, kind: IntegrationKind, field: string): (string | number)[] {
+function sourcePath(
+  config: OrchestrationConfigInput,
+  env: EnvironmentInput,
+  index: number,
+  kind: IntegrationKind,
+  field: string,
+): (string | number)[] {
   const override = env.overrides?.[kind] as Record<string, unknown> | undefined;
   if (override && field in override) return ["environments", index, "overrides", kind, field];
   const base = config.base.integrations[kind] as Record<string, unknown> | undefined;
@@ -153,7 +212,10 @@ type MergedSettings = { [K in IntegrationKind]: (typeof INTEGRATION_DEFAULTS)[K]
 
 function mergedSettings(config: OrchestrationConfigInput, env: EnvironmentInput): MergedSettings {
   const merge = <K extends IntegrationKind>(kind: K): MergedSettings[K] =>
-    deepMerge(deepMerge(INTEGRATION_DEFAULTS[kind], config.base.integrations[kind]), env.overrides?.[kind]) as MergedSettings[K];
+    deepMerge(
+      deepMerge(INTEGRATION_DEFAULTS[kind], config.base.integrations[kind]),
+      env.overrides?.[kind],
+    ) as MergedSettings[K];
   return {
     auth: merge("auth"),
     firestore: merge("firestore"),
@@ -196,23 +258,30 @@ function resolve(config: OrchestrationConfigInput): ResolvedConfig {
         mode: env.mode,
         concurrency: env.concurrency ?? config.base.concurrency,
         rollback_policy: env.rollback_policy ?? (env.type === "production" ? "all" : "failed-only"),
-        integrations: env.integrations.map((kind) => ({ kind, settings: merged[kind] }) as ResolvedIntegration),
+        integrations: env.integrations.map(
+          (kind) => ({ kind, settings: merged[kind] }) as ResolvedIntegration,
+        ),
       };
     }),
   };
 }
 
 /** Field-by-field differences between two resolved environments: how staging and prod really differ. */
-export function diffEnvironments(a: ResolvedEnvironment, b: ResolvedEnvironment): { path: string; left: unknown; right: unknown }[] {
+export function diffEnvironments(
+  a: ResolvedEnvironment,
+  b: ResolvedEnvironment,
+): { path: string; left: unknown; right: unknown }[] {
   const out: { path: string; left: unknown; right: unknown }[] = [];
   const walk = (left: unknown, right: unknown, path: (string | number)[]) => {
     if (isPlainObject(left) && isPlainObject(right)) {
-      for (const key of new Set([...Object.keys(left), ...Object.keys(right)])) walk(left[key], right[key], [...path, key]);
+      for (const key of new Set([...Object.keys(left), ...Object.keys(right)]))
+        walk(left[key], right[key], [...path, key]);
       return;
     }
     if (JSON.stringify(left) !== JSON.stringify(right)) out.push({ path: formatPath(path), left, right });
   };
-  const byKind = (env: ResolvedEnvironment) => Object.fromEntries(env.integrations.map((i) => [i.kind, i.settings]));
+  const byKind = (env: ResolvedEnvironment) =>
+    Object.fromEntries(env.integrations.map((i) => [i.kind, i.settings]));
   const { integrations: _a, name: _an, ...restA } = a;
   const { integrations: _b, name: _bn, ...restB } = b;
   walk({ ...restA, integrations: byKind(a) }, { ...restB, integrations: byKind(b) }, []);

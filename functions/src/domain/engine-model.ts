@@ -109,7 +109,8 @@ export interface Refusal {
   refused: string;
 }
 
-const seconds = (from: Date | null, to: Date) => (from ? Math.max(0, (to.getTime() - from.getTime()) / 1000) : null);
+const seconds = (from: Date | null, to: Date) =>
+  from ? Math.max(0, (to.getTime() - from.getTime()) / 1000) : null;
 
 /** The one transition function for tasks. Returns the next state, or why the event does not apply. */
 export function transitionTask(task: TaskDoc, event: TaskEvent): TaskDoc | Refusal {
@@ -121,7 +122,9 @@ export function transitionTask(task: TaskDoc, event: TaskEvent): TaskDoc | Refus
     case "claim": {
       if (task.status !== "ready") return refuse();
       if (task.not_before && task.not_before.getTime() > now.getTime()) {
-        return { refused: `attempt ${task.attempt + 1} may not start before ${task.not_before.toISOString()}` };
+        return {
+          refused: `attempt ${task.attempt + 1} may not start before ${task.not_before.toISOString()}`,
+        };
       }
       const { status: _status, ...rest } = task;
       return {
@@ -136,16 +139,36 @@ export function transitionTask(task: TaskDoc, event: TaskEvent): TaskDoc | Refus
     case "succeed": {
       if (task.status !== "running") return refuse();
       const { lease_expires_at: _lease, status: _status, ...rest } = task;
-      return { ...rest, status: "succeeded", applied: true, completed_at: now, actual_duration: seconds(task.started_at, now), error_message: null };
+      return {
+        ...rest,
+        status: "succeeded",
+        applied: true,
+        completed_at: now,
+        actual_duration: seconds(task.started_at, now),
+        error_message: null,
+      };
     }
     case "fail": {
       if (task.status !== "running") return refuse();
       const { lease_expires_at: _lease, status: _status, ...rest } = task;
       const message = `attempt ${task.attempt} of ${task.max_retries + 1}: ${event.error}`;
       if (event.retryAt && task.retry_count < task.max_retries) {
-        return { ...rest, status: "ready", retry_count: task.retry_count + 1, not_before: event.retryAt, ready_at: now, error_message: message };
+        return {
+          ...rest,
+          status: "ready",
+          retry_count: task.retry_count + 1,
+          not_before: event.retryAt,
+          ready_at: now,
+          error_message: message,
+        };
       }
-      return { ...rest, status: "failed", completed_at: now, actual_duration: seconds(task.started_at, now), error_message: message };
+      return {
+        ...rest,
+        status: "failed",
+        completed_at: now,
+        actual_duration: seconds(task.started_at, now),
+        error_message: message,
+      };
     }
     case "lease_expired": {
       if (task.status !== "running" || task.lease_expires_at.getTime() > now.getTime()) return refuse();
@@ -153,14 +176,30 @@ export function transitionTask(task: TaskDoc, event: TaskEvent): TaskDoc | Refus
       const { lease_expires_at: _lease, status: _status, ...rest } = task;
       const message = `attempt ${task.attempt} of ${task.max_retries + 1}: lease expired at ${task.lease_expires_at.toISOString()} (executor lost)`;
       if (task.retry_count < task.max_retries) {
-        return { ...rest, status: "ready", retry_count: task.retry_count + 1, ready_at: now, error_message: message };
+        return {
+          ...rest,
+          status: "ready",
+          retry_count: task.retry_count + 1,
+          ready_at: now,
+          error_message: message,
+        };
       }
-      return { ...rest, status: "failed", completed_at: now, actual_duration: seconds(task.started_at, now), error_message: message };
+      return {
+        ...rest,
+        status: "failed",
+        completed_at: now,
+        actual_duration: seconds(task.started_at, now),
+        error_message: message,
+      };
     }
     case "skip":
-      return task.status === "blocked" || task.status === "ready" ? { ...task, status: "skipped", reason: event.reason, completed_at: now } : refuse();
+      return task.status === "blocked" || task.status === "ready"
+        ? { ...task, status: "skipped", reason: event.reason, completed_at: now }
+        : refuse();
     case "cancel":
-      return task.status === "blocked" || task.status === "ready" ? { ...task, status: "cancelled", reason: event.reason, completed_at: now } : refuse();
+      return task.status === "blocked" || task.status === "ready"
+        ? { ...task, status: "cancelled", reason: event.reason, completed_at: now }
+        : refuse();
     case "roll_back":
       if (task.status === "succeeded") return { ...task, status: "rolled_back", rollback_note: event.note };
       if (task.status === "failed") return { ...task, rollback_note: event.note };
@@ -196,7 +235,8 @@ const deploymentCommon = {
  * the engine's own fields then start out empty. (`created_at` defaults to the time it is read.)
  */
 function fillRequestDefaults(raw: unknown): unknown {
-  if (typeof raw !== "object" || raw === null || (raw as { status?: unknown }).status !== "requested") return raw;
+  if (typeof raw !== "object" || raw === null || (raw as { status?: unknown }).status !== "requested")
+    return raw;
   return {
     configuration: {},
     requested_by: "firestore",
@@ -213,16 +253,19 @@ function fillRequestDefaults(raw: unknown): unknown {
   };
 }
 
-export const deploymentDocSchema = z.preprocess(fillRequestDefaults, z.discriminatedUnion("status", [
-  z.strictObject({ ...deploymentCommon, status: z.literal("requested") }),
-  z.strictObject({ ...deploymentCommon, status: z.literal("running") }),
-  z.strictObject({ ...deploymentCommon, status: z.literal("cancelling") }),
-  z.strictObject({ ...deploymentCommon, status: z.literal("rolling_back") }),
-  z.strictObject({ ...deploymentCommon, status: z.literal("succeeded") }),
-  z.strictObject({ ...deploymentCommon, status: z.literal("failed") }),
-  z.strictObject({ ...deploymentCommon, status: z.literal("rolled_back") }),
-  z.strictObject({ ...deploymentCommon, status: z.literal("cancelled") }),
-]));
+export const deploymentDocSchema = z.preprocess(
+  fillRequestDefaults,
+  z.discriminatedUnion("status", [
+    z.strictObject({ ...deploymentCommon, status: z.literal("requested") }),
+    z.strictObject({ ...deploymentCommon, status: z.literal("running") }),
+    z.strictObject({ ...deploymentCommon, status: z.literal("cancelling") }),
+    z.strictObject({ ...deploymentCommon, status: z.literal("rolling_back") }),
+    z.strictObject({ ...deploymentCommon, status: z.literal("succeeded") }),
+    z.strictObject({ ...deploymentCommon, status: z.literal("failed") }),
+    z.strictObject({ ...deploymentCommon, status: z.literal("rolled_back") }),
+    z.strictObject({ ...deploymentCommon, status: z.literal("cancelled") }),
+  ]),
+);
 export type DeploymentDoc = z.infer<typeof deploymentDocSchema>;
 export type DeploymentStatus = DeploymentDoc["status"];
 export type Deployment = DeploymentDoc & { id: string };
@@ -242,15 +285,32 @@ export const deploymentRequestSchema = z.strictObject({
 export type DeploymentRequest = z.infer<typeof deploymentRequestSchema>;
 
 export type DeploymentEvent =
-  | { type: "start"; now: Date; taskIds: string[]; estimatedCompletion: Date; criticalPath: string[]; correlationId: string }
+  | {
+      type: "start";
+      now: Date;
+      taskIds: string[];
+      estimatedCompletion: Date;
+      criticalPath: string[];
+      correlationId: string;
+    }
   | { type: "reject"; now: Date; error: string }
   | { type: "cancel"; now: Date }
   | { type: "begin_rollback"; now: Date; error: string }
-  | { type: "finish"; now: Date; outcome: "succeeded" | "failed" | "rolled_back" | "cancelled"; error: string | null };
+  | {
+      type: "finish";
+      now: Date;
+      outcome: "succeeded" | "failed" | "rolled_back" | "cancelled";
+      error: string | null;
+    };
 
 /** The one transition function for deployments. */
-export function transitionDeployment(deployment: DeploymentDoc, event: DeploymentEvent): DeploymentDoc | Refusal {
-  const refuse = (): Refusal => ({ refused: `${event.type} does not apply to a ${deployment.status} deployment` });
+export function transitionDeployment(
+  deployment: DeploymentDoc,
+  event: DeploymentEvent,
+): DeploymentDoc | Refusal {
+  const refuse = (): Refusal => ({
+    refused: `${event.type} does not apply to a ${deployment.status} deployment`,
+  });
   switch (event.type) {
     case "start":
       return deployment.status === "requested"
@@ -266,17 +326,31 @@ export function transitionDeployment(deployment: DeploymentDoc, event: Deploymen
         : refuse();
     case "reject":
       return deployment.status === "requested"
-        ? { ...deployment, status: "failed", error_message: event.error, completed_at: event.now, actual_duration: 0 }
+        ? {
+            ...deployment,
+            status: "failed",
+            error_message: event.error,
+            completed_at: event.now,
+            actual_duration: 0,
+          }
         : refuse();
     case "cancel":
-      return deployment.status === "running" || deployment.status === "requested" ? { ...deployment, status: "cancelling" } : refuse();
+      return deployment.status === "running" || deployment.status === "requested"
+        ? { ...deployment, status: "cancelling" }
+        : refuse();
     case "begin_rollback":
       return deployment.status === "running" || deployment.status === "cancelling"
         ? { ...deployment, status: "rolling_back", error_message: event.error }
         : refuse();
     case "finish": {
-      if (deployment.status !== "running" && deployment.status !== "cancelling" && deployment.status !== "rolling_back") return refuse();
-      const outcome = deployment.status === "cancelling" && event.outcome === "succeeded" ? "cancelled" : event.outcome;
+      if (
+        deployment.status !== "running" &&
+        deployment.status !== "cancelling" &&
+        deployment.status !== "rolling_back"
+      )
+        return refuse();
+      const outcome =
+        deployment.status === "cancelling" && event.outcome === "succeeded" ? "cancelled" : event.outcome;
       return {
         ...deployment,
         status: outcome,

@@ -15,11 +15,20 @@ export type Settlement =
   | { outcome: "rolled_back"; error: string; rollbackOrder: string[] };
 
 /** How a deployment whose tasks are all terminal ends, and which applied tasks to undo, last applied first. */
-export function settle(deployment: Deployment, tasks: readonly Task[], policy: ResolvedEnvironment["rollback_policy"]): Settlement {
-  const failed = tasks.filter((task) => task.status === "failed").sort((a, b) => (a.completed_at?.getTime() ?? 0) - (b.completed_at?.getTime() ?? 0));
+export function settle(
+  deployment: Deployment,
+  tasks: readonly Task[],
+  policy: ResolvedEnvironment["rollback_policy"],
+): Settlement {
+  const failed = tasks
+    .filter((task) => task.status === "failed")
+    .sort((a, b) => (a.completed_at?.getTime() ?? 0) - (b.completed_at?.getTime() ?? 0));
   const firstFailure = failed[0];
   if (firstFailure) {
-    const error = failed.length > 1 ? `${describeFailure(firstFailure)} (and ${failed.length - 1} more)` : describeFailure(firstFailure);
+    const error =
+      failed.length > 1
+        ? `${describeFailure(firstFailure)} (and ${failed.length - 1} more)`
+        : describeFailure(firstFailure);
     if (policy === "failed-only") return { outcome: "failed", error };
     const byId = new Map(tasks.map((task) => [task.id, task]));
     const sorted = topologicalOrder(

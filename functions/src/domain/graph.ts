@@ -94,7 +94,11 @@ export function scheduleWithLimit(
   let now = 0;
   while (pending.size > 0 || running.length > 0) {
     const ready = [...pending]
-      .filter((node) => dependencies(node).every((dependency) => finish.has(dependency) && (finish.get(dependency) ?? 0) <= now))
+      .filter((node) =>
+        dependencies(node).every(
+          (dependency) => finish.has(dependency) && (finish.get(dependency) ?? 0) <= now,
+        ),
+      )
       .sort((a, b) => priority(b) - priority(a) || a.localeCompare(b));
     for (const node of ready) {
       if (running.length >= limit) break;

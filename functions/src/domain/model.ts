@@ -41,7 +41,15 @@ export const environmentDocSchema = z.strictObject({
 });
 export type EnvironmentDoc = z.infer<typeof environmentDocSchema>;
 
-export const INTEGRATION_STATUSES = ["declared", "deploying", "deployed", "staged", "failed", "rolled_back", "removed"] as const;
+export const INTEGRATION_STATUSES = [
+  "declared",
+  "deploying",
+  "deployed",
+  "staged",
+  "failed",
+  "rolled_back",
+  "removed",
+] as const;
 
 /** `integrations/{environment}__{name}` */
 export const integrationDocSchema = z.strictObject({

@@ -1,13 +1,26 @@
 /** Plans a deployment: from the environment's config and the requested integrations to a task graph. */
 import { z } from "zod";
 import type { ResolvedEnvironment } from "./config-schema.js";
-import { engineOptionsSchema, type DeploymentRequest, type EngineOptions, type TaskDoc } from "./engine-model.js";
+import {
+  engineOptionsSchema,
+  type DeploymentRequest,
+  type EngineOptions,
+  type TaskDoc,
+} from "./engine-model.js";
 import { criticalPath, scheduleWithLimit, topologicalOrder, type ScheduledNode } from "./graph.js";
 import { INTEGRATION_CATALOG, type IntegrationKind } from "./integrations.js";
 import { formatPath, zodIssueToProblem, type Problem } from "./problems.js";
 
 /** Extra ordering a deployment may ask for on top of the catalog: `{ "hosting": ["cicd"] }`. */
-const ENGINE_KEYS = ["driver", "simulate", "max_retries", "retry_base_ms", "retry_max_ms", "lease_seconds", "depends_on"] as const;
+const ENGINE_KEYS = [
+  "driver",
+  "simulate",
+  "max_retries",
+  "retry_base_ms",
+  "retry_max_ms",
+  "lease_seconds",
+  "depends_on",
+] as const;
 
 /** A planned deployment: tasks (by id) in dependency order, the critical path and the timeline. */
 export interface DeploymentPlan {
@@ -36,23 +49,42 @@ function bad(path: (string | number)[], found: string, allowed: string): Problem
 }
 
 /** Splits a deployment's configuration into the engine's options (validated) and the drivers' settings. */
-export function engineOptions(configuration: Record<string, unknown>): { options: EngineOptions; dependsOn: Record<string, string[]> } | { problems: Problem[] } {
-  const picked = Object.fromEntries(ENGINE_KEYS.filter((key) => key !== "depends_on" && key in configuration).map((key) => [key, configuration[key]]));
+export function engineOptions(
+  configuration: Record<string, unknown>,
+): { options: EngineOptions; dependsOn: Record<string, string[]> } | { problems: Problem[] } {
+  const picked = Object.fromEntries(
+    ENGINE_KEYS.filter((key) => key !== "depends_on" && key in configuration).map((key) => [
+      key,
+      configuration[key],
+    ]),
+  );
   const parsed = engineOptionsSchema.safeParse(picked);
   const problems: Problem[] = parsed.success
     ? []
     : parsed.error.issues.map((issue) => {
         const located = { ...issue, path: ["configuration", ...issue.path] };
-        return zodIssueToProblem(located, { configuration }, z.strictObject({ configuration: engineOptionsSchema }));
+        return zodIssueToProblem(
+          located,
+          { configuration },
+          z.strictObject({ configuration: engineOptionsSchema }),
+        );
       });
   const rawDependsOn = configuration.depends_on ?? {};
   const dependsOn: Record<string, string[]> = {};
   if (typeof rawDependsOn !== "object" || rawDependsOn === null || Array.isArray(rawDependsOn)) {
-    problems.push(bad(["configuration", "depends_on"], "not an object", 'an object such as {"hosting": ["cicd"]}'));
+    problems.push(
+      bad(["configuration", "depends_on"], "not an object", 'an object such as {"hosting": ["cicd"]}'),
+    );
   } else {
     for (const [node, list] of Object.entries(rawDependsOn)) {
       if (!Array.isArray(list) || !list.every((item): item is string => typeof item === "string")) {
-        problems.push(bad(["configuration", "depends_on", node], "not a list of integration names", "a list of integration names"));
+        problems.push(
+          bad(
+            ["configuration", "depends_on", node],
+            "not a list of integration names",
+            "a list of integration names",
+          ),
+        );
       } else dependsOn[node] = list;
     }
   }
@@ -61,15 +93,27 @@ export function engineOptions(configuration: Record<string, unknown>): { options
 }
 
 /** Builds the task graph for a deployment request, or says precisely why it cannot. */
-export function planDeployment(deploymentId: string, request: DeploymentRequest, env: ResolvedEnvironment, now: Date): PlanResult {
+export function planDeployment(
+  deploymentId: string,
+  request: DeploymentRequest,
+  env: ResolvedEnvironment,
+  now: Date,
+): PlanResult {
   const problems: Problem[] = [];
   const declared = new Set(env.integrations.map((integration) => integration.kind));
   const seen = new Set<string>();
   request.integrations.forEach((integration, index) => {
-    if (seen.has(integration)) problems.push(bad(["integrations", index], `"${integration}" listed twice`, "each integration once"));
+    if (seen.has(integration))
+      problems.push(bad(["integrations", index], `"${integration}" listed twice`, "each integration once"));
     seen.add(integration);
     if (!declared.has(kindOf(integration))) {
-      problems.push(bad(["integrations", index], `"${integration}", not declared in environment "${env.name}"`, `one of ${[...declared].join(", ")}`));
+      problems.push(
+        bad(
+          ["integrations", index],
+          `"${integration}", not declared in environment "${env.name}"`,
+          `one of ${[...declared].join(", ")}`,
+        ),
+      );
     }
   });
 
@@ -80,10 +124,23 @@ export function planDeployment(deploymentId: string, request: DeploymentRequest,
 
   const requested = [...seen];
   for (const [node, list] of Object.entries(dependsOn)) {
-    if (!seen.has(node)) problems.push(bad(["configuration", "depends_on", node], `"${node}", which this deployment does not include`, `one of ${requested.join(", ")}`));
+    if (!seen.has(node))
+      problems.push(
+        bad(
+          ["configuration", "depends_on", node],
+          `"${node}", which this deployment does not include`,
+          `one of ${requested.join(", ")}`,
+        ),
+      );
     list.forEach((dependency, index) => {
       if (!seen.has(dependency)) {
-        problems.push(bad(["configuration", "depends_on", node, index], `unknown dependency "${dependency}"`, `one of ${requested.join(", ")}`));
+        problems.push(
+          bad(
+            ["configuration", "depends_on", node, index],
+            `unknown dependency "${dependency}"`,
+            `one of ${requested.join(", ")}`,
+          ),
+        );
       }
     });
   }
@@ -98,19 +155,38 @@ export function planDeployment(deploymentId: string, request: DeploymentRequest,
   const depsOf = (node: string) => dependencies.get(node) ?? [];
   const sorted = topologicalOrder(requested, depsOf);
   if ("cycle" in sorted) {
-    return { ok: false, problems: [bad(["configuration", "depends_on"], `the cycle ${sorted.cycle.join(" -> ")}`, "dependencies without cycles")] };
+    return {
+      ok: false,
+      problems: [
+        bad(
+          ["configuration", "depends_on"],
+          `the cycle ${sorted.cycle.join(" -> ")}`,
+          "dependencies without cycles",
+        ),
+      ],
+    };
   }
 
-  const simulationFor = (integration: string) => options.simulate[integration] ?? options.simulate[kindOf(integration)] ?? options.simulate["*"] ?? null;
+  const simulationFor = (integration: string) =>
+    options.simulate[integration] ?? options.simulate[kindOf(integration)] ?? options.simulate["*"] ?? null;
   const estimate = (integration: string) => {
     const simulation = simulationFor(integration);
-    return simulation ? simulation.latency_ms / 1000 : INTEGRATION_CATALOG[kindOf(integration)].estimatedSeconds;
+    return simulation
+      ? simulation.latency_ms / 1000
+      : INTEGRATION_CATALOG[kindOf(integration)].estimatedSeconds;
   };
   const priorityOf = (integration: string) => INTEGRATION_CATALOG[kindOf(integration)].priority;
   const critical = criticalPath(sorted.order, depsOf, estimate);
-  const { schedule, makespan } = scheduleWithLimit(sorted.order, depsOf, estimate, priorityOf, env.concurrency);
+  const { schedule, makespan } = scheduleWithLimit(
+    sorted.order,
+    depsOf,
+    estimate,
+    priorityOf,
+    env.concurrency,
+  );
   const dependents = new Map<string, string[]>(requested.map((node) => [node, []]));
-  for (const [node, list] of dependencies) for (const dependency of list) dependents.get(dependency)?.push(node);
+  for (const [node, list] of dependencies)
+    for (const dependency of list) dependents.get(dependency)?.push(node);
 
   const tasks = sorted.order.map((integration) => {
     const kind = kindOf(integration);
@@ -160,7 +236,11 @@ export function planDeployment(deploymentId: string, request: DeploymentRequest,
 }
 
 /** Exponential backoff with full jitter: attempt 1 waits up to base, attempt 2 up to 2x base, ... capped. */
-export function retryDelayMs(retryNumber: number, options: Pick<EngineOptions, "retry_base_ms" | "retry_max_ms">, random: () => number): number {
+export function retryDelayMs(
+  retryNumber: number,
+  options: Pick<EngineOptions, "retry_base_ms" | "retry_max_ms">,
+  random: () => number,
+): number {
   const ceiling = Math.min(options.retry_max_ms, options.retry_base_ms * 2 ** Math.max(0, retryNumber - 1));
   // Half fixed, half jitter: never zero, so "backoff visible" holds, and duplicates spread out.
   return Math.round(ceiling / 2 + random() * (ceiling / 2));

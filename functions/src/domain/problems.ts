@@ -75,7 +75,12 @@ function allowedKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[
   const unwrap = () => {
     for (;;) {
       const def = node._zod.def;
-      if (def.type === "optional" || def.type === "default" || def.type === "nullable" || def.type === "prefault") {
+      if (
+        def.type === "optional" ||
+        def.type === "default" ||
+        def.type === "nullable" ||
+        def.type === "prefault"
+      ) {
         node = def.innerType as ZodInternals;
       } else if (def.type === "pipe") {
         node = def.in as ZodInternals;
@@ -111,25 +116,41 @@ export function zodIssueToProblem(issue: z.core.$ZodIssue, raw: unknown, schema:
       if (valueAt(raw, path) === undefined) found = "nothing (the field is required)";
       break;
     case "invalid_value":
-      allowed = issue.values.length === 1 ? JSON.stringify(issue.values[0]) : `one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
+      allowed =
+        issue.values.length === 1
+          ? JSON.stringify(issue.values[0])
+          : `one of ${issue.values.map((v) => JSON.stringify(v)).join(", ")}`;
       break;
     case "too_small": {
       const min = Number(issue.minimum);
       const bound = issue.inclusive ? `at least ${min}` : `more than ${min}`;
-      allowed = issue.origin === "array" ? `${bound} item(s)` : issue.origin === "string" ? `${bound} character(s)` : bound;
+      allowed =
+        issue.origin === "array"
+          ? `${bound} item(s)`
+          : issue.origin === "string"
+            ? `${bound} character(s)`
+            : bound;
       break;
     }
     case "too_big": {
       const max = Number(issue.maximum);
       const bound = issue.inclusive ? `at most ${max}` : `less than ${max}`;
-      allowed = issue.origin === "array" ? `${bound} item(s)` : issue.origin === "string" ? `${bound} character(s)` : bound;
+      allowed =
+        issue.origin === "array"
+          ? `${bound} item(s)`
+          : issue.origin === "string"
+            ? `${bound} character(s)`
+            : bound;
       break;
     }
     case "unrecognized_keys": {
       const keys = allowedKeysAt(schema, path);
       const key = issue.keys[0] ?? "";
       path = [...path, key];
-      found = issue.keys.length === 1 ? `unknown key "${key}"` : `unknown keys ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
+      found =
+        issue.keys.length === 1
+          ? `unknown key "${key}"`
+          : `unknown keys ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
       allowed = keys.length > 0 ? `the keys ${keys.join(", ")}` : "no other keys";
       break;
     }

@@ -22,15 +22,27 @@ export function createSimulatedDriver(db: Firestore): Driver {
   return {
     async apply({ task, attempt }) {
       const simulation = task.simulation;
-      await record(`${task.id}__${attempt}`, { task_id: task.id, attempt, action: "apply", environment: task.environment });
+      await record(`${task.id}__${attempt}`, {
+        task_id: task.id,
+        attempt,
+        action: "apply",
+        environment: task.environment,
+      });
       if (simulation && attempt <= simulation.hang_first) await sleep(simulation.hang_ms);
       if (simulation && simulation.latency_ms > 0) await sleep(simulation.latency_ms);
-      if (simulation?.fail_always) throw new Error(`simulated failure of ${task.integration} (fails on every attempt)`);
-      if (simulation && attempt <= simulation.fail_first) throw new Error(`simulated transient failure ${attempt} of ${simulation.fail_first}`);
+      if (simulation?.fail_always)
+        throw new Error(`simulated failure of ${task.integration} (fails on every attempt)`);
+      if (simulation && attempt <= simulation.fail_first)
+        throw new Error(`simulated transient failure ${attempt} of ${simulation.fail_first}`);
       return { summary: `simulated apply of ${task.integration} (attempt ${attempt})` };
     },
     async rollback({ task, attempt }) {
-      await record(`${task.id}__rollback`, { task_id: task.id, attempt, action: "rollback", environment: task.environment });
+      await record(`${task.id}__rollback`, {
+        task_id: task.id,
+        attempt,
+        action: "rollback",
+        environment: task.environment,
+      });
       return { summary: `simulated rollback of ${task.integration}` };
     },
   };

@@ -50,7 +50,8 @@ export function createEngine(deps: EngineDeps) {
 
   async function environment(name: string): Promise<ResolvedEnvironment> {
     const current = await store.currentConfig();
-    if (!current) throw new NotFoundError("no orchestration config is loaded; POST it to /api/orchestration/config");
+    if (!current)
+      throw new NotFoundError("no orchestration config is loaded; POST it to /api/orchestration/config");
     const result = validateConfig(current.config_data);
     if (!result.ok) throw new Error(`the stored config is invalid: ${result.problems[0]?.message ?? ""}`);
     const env = result.config.environments.find((candidate) => candidate.name === name);
@@ -67,7 +68,11 @@ export function createEngine(deps: EngineDeps) {
     return env;
   }
 
-  function taskEvent(transition: Extract<Transition<Task>, { changed: true }>, correlationId: string, detail: string | null = null): OrchestrationEvent {
+  function taskEvent(
+    transition: Extract<Transition<Task>, { changed: true }>,
+    correlationId: string,
+    detail: string | null = null,
+  ): OrchestrationEvent {
     const { before, after } = transition;
     return {
       event_id: `task:${after.id}:${after.status}:${after.attempt}:${after.retry_count}`,
@@ -85,7 +90,9 @@ export function createEngine(deps: EngineDeps) {
     };
   }
 
-  function deploymentEvent(transition: Extract<Transition<Deployment>, { changed: true }>): OrchestrationEvent {
+  function deploymentEvent(
+    transition: Extract<Transition<Deployment>, { changed: true }>,
+  ): OrchestrationEvent {
     const { before, after } = transition;
     return {
       event_id: `deployment:${after.id}:${after.status}`,
@@ -103,7 +110,11 @@ export function createEngine(deps: EngineDeps) {
     };
   }
 
-  async function emitTask(transition: Transition<Task>, correlationId: string, detail?: string): Promise<void> {
+  async function emitTask(
+    transition: Transition<Task>,
+    correlationId: string,
+    detail?: string,
+  ): Promise<void> {
     if (transition.changed) await bus.publishEvent(taskEvent(transition, correlationId, detail));
   }
 
@@ -117,31 +128,47 @@ export function createEngine(deps: EngineDeps) {
    * executors than the environment may run.
    */
   async function dispatch(envName: string, limit: number): Promise<number> {
-    const [ready, running] = await Promise.all([engineStore.readyTasks(envName, limit * 2), engineStore.runningCount(envName)]);
+    const [ready, running] = await Promise.all([
+      engineStore.readyTasks(envName, limit * 2),
+      engineStore.runningCount(envName),
+    ]);
     const now = clock.now().getTime();
     const eligible = ready
       .filter((task) => !task.not_before || task.not_before.getTime() - now <= deps.maxInlineWaitMs)
-      .sort((a, b) => (a.not_before?.getTime() ?? 0) - (b.not_before?.getTime() ?? 0) || b.priority - a.priority);
+      .sort(
+        (a, b) => (a.not_before?.getTime() ?? 0) - (b.not_before?.getTime() ?? 0) || b.priority - a.priority,
+      );
     const toPublish = eligible.slice(0, Math.max(1, limit - running));
-    await Promise.all(toPublish.map((task) => bus.publishTask({ task_id: task.id, deployment_id: task.deployment_id })));
+    await Promise.all(
+      toPublish.map((task) => bus.publishTask({ task_id: task.id, deployment_id: task.deployment_id })),
+    );
     return toPublish.length;
   }
 
   /** Validates a request and computes its plan, without writing anything. */
-  async function preview(deploymentId: string, raw: unknown): Promise<{ request: DeploymentRequest; env: ResolvedEnvironment; plan: DeploymentPlan }> {
+  async function preview(
+    deploymentId: string,
+    raw: unknown,
+  ): Promise<{ request: DeploymentRequest; env: ResolvedEnvironment; plan: DeploymentPlan }> {
     const parsed = deploymentRequestSchema.safeParse(raw);
     if (!parsed.success) {
-      const problems = parsed.error.issues.map((issue) => zodIssueToProblem(issue, raw, deploymentRequestSchema));
+      const problems = parsed.error.issues.map((issue) =>
+        zodIssueToProblem(issue, raw, deploymentRequestSchema),
+      );
       throw new BadInputError(`the deployment request has ${problems.length} problem(s)`, problems);
     }
     const env = await environment(parsed.data.environment);
     const planned = planDeployment(deploymentId, parsed.data, env, clock.now());
-    if (!planned.ok) throw new BadInputError(`the deployment cannot be planned: ${planned.problems.map((p) => p.message).join("; ")}`, planned.problems);
+    if (!planned.ok)
+      throw new BadInputError(
+        `the deployment cannot be planned: ${planned.problems.map((p) => p.message).join("; ")}`,
+        planned.problems,
+      );
     return { request: parsed.data, env, plan: planned.plan };
   }
 
   /** Ends a deployment whose tasks have all settled; under policy `all`, first undoes every applied task, last applied first. */
-async function finalize(deploymentId: string): Promise<void> {
+  async function finalize(deploymentId: string): Promise<void> {
     const deployment = await engineStore.getDeployment(deploymentId);
     if (!deployment || !["running", "cancelling", "rolling_back"].includes(deployment.status)) return;
     const tasks = await engineStore.tasksOf(deploymentId);
@@ -149,7 +176,11 @@ async function finalize(deploymentId: string): Promise<void> {
     const env = await environment(deployment.environment);
     const settlement = settle(deployment, tasks, env.rollback_policy);
     if (settlement.outcome === "rolled_back") {
-      const begun = await engineStore.transitionDeployment(deploymentId, { type: "begin_rollback", now: clock.now(), error: settlement.error });
+      const begun = await engineStore.transitionDeployment(deploymentId, {
+        type: "begin_rollback",
+        now: clock.now(),
+        error: settlement.error,
+      });
       await emitDeployment(begun);
       // Only the finalizer that moved the deployment to rolling_back runs the fallback; the sweeper resumes a lost one.
       if (!begun.changed && deployment.status !== "rolling_back") return;
@@ -157,12 +188,29 @@ async function finalize(deploymentId: string): Promise<void> {
       for (const id of settlement.rollbackOrder) {
         const task = byId.get(id);
         if (!task) continue;
-        const result = await deps.drivers[task.driver].rollback({ task, attempt: task.attempt, configuration: deployment.configuration });
-        await emitTask(await engineStore.transitionTask(id, { type: "roll_back", now: clock.now(), note: result.summary }), deployment.correlation_id);
+        const result = await deps.drivers[task.driver].rollback({
+          task,
+          attempt: task.attempt,
+          configuration: deployment.configuration,
+        });
+        await emitTask(
+          await engineStore.transitionTask(id, { type: "roll_back", now: clock.now(), note: result.summary }),
+          deployment.correlation_id,
+        );
       }
     }
-    const finished = await engineStore.transitionDeployment(deploymentId, { type: "finish", now: clock.now(), outcome: settlement.outcome, error: settlement.error });
-    if (finished.changed) log.info("deployment finished", { correlation_id: deployment.correlation_id, status: finished.after.status, error: finished.after.error_message });
+    const finished = await engineStore.transitionDeployment(deploymentId, {
+      type: "finish",
+      now: clock.now(),
+      outcome: settlement.outcome,
+      error: settlement.error,
+    });
+    if (finished.changed)
+      log.info("deployment finished", {
+        correlation_id: deployment.correlation_id,
+        status: finished.after.status,
+        error: finished.after.error_message,
+      });
     await emitDeployment(finished);
   }
 
@@ -191,7 +239,11 @@ async function finalize(deploymentId: string): Promise<void> {
         correlation_id: deploymentId,
       };
       await engineStore.createDeployment(deploymentId, doc);
-      log.info("deployment requested", { correlation_id: deploymentId, environment: request.environment, tasks: plan.tasks.length });
+      log.info("deployment requested", {
+        correlation_id: deploymentId,
+        environment: request.environment,
+        tasks: plan.tasks.length,
+      });
       return { plan, doc };
     },
 
@@ -208,7 +260,11 @@ async function finalize(deploymentId: string): Promise<void> {
         });
       } catch (error) {
         if (!(error instanceof BadInputError || error instanceof NotFoundError)) throw error;
-        const rejected = await engineStore.transitionDeployment(deployment.id, { type: "reject", now: clock.now(), error: error.message });
+        const rejected = await engineStore.transitionDeployment(deployment.id, {
+          type: "reject",
+          now: clock.now(),
+          error: error.message,
+        });
         log.warn("deployment rejected", { correlation_id: correlation, error: error.message });
         await emitDeployment(rejected);
         return;
@@ -216,14 +272,25 @@ async function finalize(deploymentId: string): Promise<void> {
       const { plan, env } = planned;
       const started = await engineStore.startDeployment(
         deployment.id,
-        { type: "start", now: clock.now(), taskIds: plan.tasks.map((t) => t.id), estimatedCompletion: plan.estimatedCompletion, criticalPath: plan.criticalPath, correlationId: deployment.id },
+        {
+          type: "start",
+          now: clock.now(),
+          taskIds: plan.tasks.map((t) => t.id),
+          estimatedCompletion: plan.estimatedCompletion,
+          criticalPath: plan.criticalPath,
+          correlationId: deployment.id,
+        },
         plan.tasks,
       );
       if (!started.changed) {
         log.debug("deployment already started", { correlation_id: correlation, reason: started.reason });
         return;
       }
-      log.info("deployment started", { correlation_id: correlation, tasks: plan.tasks.length, estimated_seconds: plan.estimatedSeconds });
+      log.info("deployment started", {
+        correlation_id: correlation,
+        tasks: plan.tasks.length,
+        estimated_seconds: plan.estimatedSeconds,
+      });
       await emitDeployment(started);
       await dispatch(env.name, env.concurrency);
     },
@@ -242,7 +309,12 @@ async function finalize(deploymentId: string): Promise<void> {
       const env = await environment(task.environment);
       const claim = await engineStore.claimTask(task.id, env.concurrency, clock.now());
       if (!claim.claimed) {
-        log.debug("task not claimed", { correlation_id: correlation, task_id: task.id, reason: claim.reason, detail: claim.detail });
+        log.debug("task not claimed", {
+          correlation_id: correlation,
+          task_id: task.id,
+          reason: claim.reason,
+          detail: claim.detail,
+        });
         return;
       }
       const running = claim.task;
@@ -251,19 +323,44 @@ async function finalize(deploymentId: string): Promise<void> {
       let outcome: Transition<Task>;
       try {
         const result = await deps.drivers[running.driver].apply(context);
-        outcome = await engineStore.recordOutcome(running.id, running.attempt, { type: "succeed", now: clock.now() }, claim.slot);
+        outcome = await engineStore.recordOutcome(
+          running.id,
+          running.attempt,
+          { type: "succeed", now: clock.now() },
+          claim.slot,
+        );
         await emitTask(outcome, correlation, result.summary);
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
         const retryable = !(error instanceof NonRetriableError);
         const now = clock.now();
-        const retryAt = retryable ? new Date(now.getTime() + retryDelayMs(running.retry_count + 1, retryOptions(deployment), deps.random)) : null;
-        outcome = await engineStore.recordOutcome(running.id, running.attempt, { type: "fail", now, error: reason, retryAt }, claim.slot);
-        log.warn("task attempt failed", { correlation_id: correlation, task_id: running.id, integration: running.integration, attempt: running.attempt, error: reason });
+        const retryAt = retryable
+          ? new Date(
+              now.getTime() + retryDelayMs(running.retry_count + 1, retryOptions(deployment), deps.random),
+            )
+          : null;
+        outcome = await engineStore.recordOutcome(
+          running.id,
+          running.attempt,
+          { type: "fail", now, error: reason, retryAt },
+          claim.slot,
+        );
+        log.warn("task attempt failed", {
+          correlation_id: correlation,
+          task_id: running.id,
+          integration: running.integration,
+          attempt: running.attempt,
+          error: reason,
+        });
         await emitTask(outcome, correlation);
       }
       if (!outcome.changed) {
-        log.warn("outcome discarded", { correlation_id: correlation, task_id: running.id, attempt: running.attempt, reason: outcome.reason });
+        log.warn("outcome discarded", {
+          correlation_id: correlation,
+          task_id: running.id,
+          attempt: running.attempt,
+          reason: outcome.reason,
+        });
       }
       await dispatch(env.name, env.concurrency);
     },
@@ -294,18 +391,43 @@ async function finalize(deploymentId: string): Promise<void> {
         if (released.length > 0) await dispatch(env.name, env.concurrency);
       } else if (task.status === "failed" || task.status === "skipped" || task.status === "cancelled") {
         if (task.status === "failed" && task.rollback_note === null) {
-          const result = await deps.drivers[task.driver].rollback({ task, attempt: task.attempt, configuration: deployment.configuration });
-          await emitTask(await engineStore.transitionTask(task.id, { type: "roll_back", now, note: `fallback: ${result.summary}` }), correlation);
+          const result = await deps.drivers[task.driver].rollback({
+            task,
+            attempt: task.attempt,
+            configuration: deployment.configuration,
+          });
+          await emitTask(
+            await engineStore.transitionTask(task.id, {
+              type: "roll_back",
+              now,
+              note: `fallback: ${result.summary}`,
+            }),
+            correlation,
+          );
         }
         const reason = `${task.integration} ${task.status}`;
         for (const dependentId of task.dependents) {
-          await emitTask(await engineStore.transitionTask(dependentId, { type: "skip", now, reason: `skipped because ${reason}` }), correlation);
+          await emitTask(
+            await engineStore.transitionTask(dependentId, {
+              type: "skip",
+              now,
+              reason: `skipped because ${reason}`,
+            }),
+            correlation,
+          );
         }
         if (task.status === "failed" && env.rollback_policy === "all") {
           // All-or-nothing: nothing new starts once a task has failed for good.
           for (const other of await engineStore.tasksOf(task.deployment_id)) {
             if (other.status === "blocked" || other.status === "ready") {
-              await emitTask(await engineStore.transitionTask(other.id, { type: "skip", now, reason: `skipped: deployment rolls back after ${task.integration} failed` }), correlation);
+              await emitTask(
+                await engineStore.transitionTask(other.id, {
+                  type: "skip",
+                  now,
+                  reason: `skipped: deployment rolls back after ${task.integration} failed`,
+                }),
+                correlation,
+              );
             }
           }
         }
@@ -315,7 +437,10 @@ async function finalize(deploymentId: string): Promise<void> {
 
     /** Operator cancel: pending tasks become cancelled, running ones finish, then the deployment ends `cancelled`. */
     async cancel(deploymentId: string): Promise<Deployment> {
-      const transition = await engineStore.transitionDeployment(deploymentId, { type: "cancel", now: clock.now() });
+      const transition = await engineStore.transitionDeployment(deploymentId, {
+        type: "cancel",
+        now: clock.now(),
+      });
       if (!transition.changed) {
         if (!transition.current) throw new NotFoundError(`deployment ${deploymentId} does not exist`);
         return transition.current;
@@ -328,7 +453,14 @@ async function finalize(deploymentId: string): Promise<void> {
     async cancelPending(deployment: Deployment): Promise<void> {
       const now = clock.now();
       for (const task of await engineStore.tasksOf(deployment.id)) {
-        await emitTask(await engineStore.transitionTask(task.id, { type: "cancel", now, reason: `cancelled by an operator` }), deployment.correlation_id);
+        await emitTask(
+          await engineStore.transitionTask(task.id, {
+            type: "cancel",
+            now,
+            reason: `cancelled by an operator`,
+          }),
+          deployment.correlation_id,
+        );
       }
       if (!(await engineStore.hasUnsettledTasks(deployment.id))) await finalize(deployment.id);
     },
@@ -355,7 +487,10 @@ async function finalize(deploymentId: string): Promise<void> {
       for (const [name, limit] of environments) republished += await dispatch(name, limit);
       let resumed = 0;
       for (const deployment of await engineStore.deploymentsIn("rolling_back", 50)) {
-        if ((deployment.completed_at ?? deployment.started_at ?? now).getTime() < now.getTime() - STALE_ROLLBACK_MS) {
+        if (
+          (deployment.completed_at ?? deployment.started_at ?? now).getTime() <
+          now.getTime() - STALE_ROLLBACK_MS
+        ) {
           await finalize(deployment.id);
           resumed += 1;
         }

@@ -5,7 +5,11 @@ import { validateConfig } from "../domain/config.js";
 import { BadInputError, NotFoundError } from "../domain/errors.js";
 import { MethodNotAllowedError, errorResponse, type ApiRequest, type ApiResponse } from "./http.js";
 
-type Route = (services: Services, request: ApiRequest, params: Record<string, string>) => Promise<ApiResponse>;
+type Route = (
+  services: Services,
+  request: ApiRequest,
+  params: Record<string, string>,
+) => Promise<ApiResponse>;
 
 const ok = (body: unknown): ApiResponse => ({ status: 200, body });
 
@@ -16,14 +20,21 @@ const routes: Record<string, Partial<Record<string, Route>>> = {
   "/config": {
     GET: async ({ store }) => {
       const current = await store.currentConfig();
-      if (!current) throw new NotFoundError("no config loaded yet; POST orchestration.json to /api/orchestration/config");
+      if (!current)
+        throw new NotFoundError("no config loaded yet; POST orchestration.json to /api/orchestration/config");
       return ok(current);
     },
     POST: async ({ store, clock }, request) => {
-      if (request.body === undefined) throw new BadInputError("body is empty; send the orchestration config as JSON");
+      if (request.body === undefined)
+        throw new BadInputError("body is empty; send the orchestration config as JSON");
       const result = validateConfig(request.body);
-      if (!result.ok) throw new BadInputError(`the config has ${result.problems.length} problem(s)`, result.problems);
-      const writes = await store.loadConfig(result.config, request.body as Record<string, unknown>, clock.now());
+      if (!result.ok)
+        throw new BadInputError(`the config has ${result.problems.length} problem(s)`, result.problems);
+      const writes = await store.loadConfig(
+        result.config,
+        request.body as Record<string, unknown>,
+        clock.now(),
+      );
       return ok({
         environments: result.config.environments.map((env) => env.name),
         written: {
@@ -36,9 +47,15 @@ const routes: Record<string, Partial<Record<string, Route>>> = {
   },
   "/environments": {
     GET: async ({ store }) => {
-      const [environments, integrations] = await Promise.all([store.listEnvironments(), store.listIntegrations()]);
+      const [environments, integrations] = await Promise.all([
+        store.listEnvironments(),
+        store.listIntegrations(),
+      ]);
       return ok({
-        environments: environments.map((env) => ({ ...env, integrations: integrations.filter((i) => i.environment === env.name) })),
+        environments: environments.map((env) => ({
+          ...env,
+          integrations: integrations.filter((i) => i.environment === env.name),
+        })),
       });
     },
   },
@@ -63,7 +80,13 @@ const routes: Record<string, Partial<Record<string, Route>>> = {
       const deployment = await engineStore.getDeployment(id);
       if (!deployment) throw new NotFoundError(`deployment ${id} does not exist`);
       const tasks = await engineStore.tasksOf(id);
-      return ok({ deployment, tasks: tasks.map((task) => ({ ...task, driver_label: task.driver === "simulated" ? "simulated (test driver)" : task.driver })) });
+      return ok({
+        deployment,
+        tasks: tasks.map((task) => ({
+          ...task,
+          driver_label: task.driver === "simulated" ? "simulated (test driver)" : task.driver,
+        })),
+      });
     },
   },
   "/deployments/{id}/cancel": {
@@ -75,8 +98,10 @@ const routes: Record<string, Partial<Record<string, Route>>> = {
   "/status": {
     GET: async ({ store, clock }, request) => {
       const name = request.query.environment;
-      const environments = name === undefined ? await store.listEnvironments() : [await store.getEnvironment(name)];
-      if (environments.some((env) => env === undefined)) throw new NotFoundError(`environment "${name}" is not declared`);
+      const environments =
+        name === undefined ? await store.listEnvironments() : [await store.getEnvironment(name)];
+      if (environments.some((env) => env === undefined))
+        throw new NotFoundError(`environment "${name}" is not declared`);
       const integrations = await store.listIntegrations(name);
       const declared = environments.filter((env) => env !== undefined);
       return ok({
@@ -86,14 +111,25 @@ const routes: Record<string, Partial<Record<string, Route>>> = {
           environments: declared.length,
           integrations: integrations.length,
         },
-        environment_status: declared.map((env) => ({ name: env.name, type: env.type, mode: env.mode, status: env.status })),
-        integration_status: integrations.map((i) => ({ environment: i.environment, name: i.name, status: i.status })),
+        environment_status: declared.map((env) => ({
+          name: env.name,
+          type: env.type,
+          mode: env.mode,
+          status: env.status,
+        })),
+        integration_status: integrations.map((i) => ({
+          environment: i.environment,
+          name: i.name,
+          status: i.status,
+        })),
       });
     },
   },
 };
 
-function matchRoute(path: string): { byMethod: Partial<Record<string, Route>>; params: Record<string, string> } | undefined {
+function matchRoute(
+  path: string,
+): { byMethod: Partial<Record<string, Route>>; params: Record<string, string> } | undefined {
   const parts = path.split("/");
   for (const [pattern, byMethod] of Object.entries(routes)) {
     const expected = pattern.split("/");
@@ -114,7 +150,10 @@ function matchRoute(path: string): { byMethod: Partial<Record<string, Route>>; p
 
 /** A new deployment id: sortable by time, unique enough for concurrent requests. */
 function newDeploymentId(body: unknown): string {
-  const environment = typeof body === "object" && body !== null && "environment" in body && typeof body.environment === "string" ? body.environment : "x";
+  const environment =
+    typeof body === "object" && body !== null && "environment" in body && typeof body.environment === "string"
+      ? body.environment
+      : "x";
   const safe = environment.replace(/[^a-z0-9-]/g, "").slice(0, 20) || "x";
   return `${safe}-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
 }
@@ -123,9 +162,15 @@ function newDeploymentId(body: unknown): string {
 export async function handleApiRequest(services: Services, request: ApiRequest): Promise<ApiResponse> {
   try {
     const match = matchRoute(request.path);
-    if (!match) throw new NotFoundError(`no endpoint ${request.path}; the endpoints are ${Object.keys(routes).join(", ")}`);
+    if (!match)
+      throw new NotFoundError(
+        `no endpoint ${request.path}; the endpoints are ${Object.keys(routes).join(", ")}`,
+      );
     const route = match.byMethod[request.method];
-    if (!route) throw new MethodNotAllowedError(`${request.method} is not allowed on ${request.path}; use ${Object.keys(match.byMethod).join(" or ")}`);
+    if (!route)
+      throw new MethodNotAllowedError(
+        `${request.method} is not allowed on ${request.path}; use ${Object.keys(match.byMethod).join(" or ")}`,
+      );
     return await route(services, request, match.params);
   } catch (error) {
     return errorResponse(error);

@@ -36,7 +36,9 @@ export class PayloadTooLargeError extends Error {
 export function errorResponse(error: unknown): ApiResponse {
   const answer = (status: number, code: string, message: string, problems?: Problem[]): ApiResponse => ({
     status,
-    body: { error: { status, code, message, ...(problems && problems.length > 0 ? { problems } : {}) } } satisfies ErrorBody,
+    body: {
+      error: { status, code, message, ...(problems && problems.length > 0 ? { problems } : {}) },
+    } satisfies ErrorBody,
   });
   if (error instanceof BadInputError) return answer(400, "bad_input", error.message, error.problems);
   if (error instanceof NotFoundError) return answer(404, "not_found", error.message);
@@ -53,7 +55,8 @@ export const MAX_BODY_BYTES = 256 * 1024;
 /** Parses a raw body as JSON, refusing oversized or malformed input with a message that says which. */
 export function parseJsonBody(raw: Buffer | undefined, contentType: string | undefined): unknown {
   if (!raw || raw.length === 0) return undefined;
-  if (raw.length > MAX_BODY_BYTES) throw new PayloadTooLargeError(`body is ${raw.length} bytes; the limit is ${MAX_BODY_BYTES}`);
+  if (raw.length > MAX_BODY_BYTES)
+    throw new PayloadTooLargeError(`body is ${raw.length} bytes; the limit is ${MAX_BODY_BYTES}`);
   // text/plain is accepted too: some CI tools send JSON under it, and it is the only way a malformed
   // body reaches this parser on the Functions emulator, whose own JSON parser drops the connection.
   const type = contentType?.toLowerCase() ?? "application/json";
@@ -64,7 +67,12 @@ export function parseJsonBody(raw: Buffer | undefined, contentType: string | und
     return JSON.parse(raw.toString("utf8")) as unknown;
   } catch (error) {
     throw new BadInputError(`body is not JSON: ${error instanceof Error ? error.message : String(error)}`, [
-      { path: "$", found: "text that is not JSON", allowed: "a JSON document", message: "$: found text that is not JSON; allowed: a JSON document" },
+      {
+        path: "$",
+        found: "text that is not JSON",
+        allowed: "a JSON document",
+        message: "$: found text that is not JSON; allowed: a JSON document",
+      },
     ]);
   }
 }

@@ -23,7 +23,9 @@ export async function serveApi(services: Services, req: Request, res: Response):
       path: path.length > 1 && path.endsWith("/") ? path.slice(0, -1) : path,
       query: Object.fromEntries(Object.entries(req.query).map(([key, value]) => [key, firstValue(value)])),
       body: parseJsonBody(req.rawBody, req.get("content-type")),
-      headers: Object.fromEntries(Object.entries(req.headers).map(([key, value]) => [key, firstValue(value)])),
+      headers: Object.fromEntries(
+        Object.entries(req.headers).map(([key, value]) => [key, firstValue(value)]),
+      ),
     };
     response = await handleApiRequest(services, request);
   } catch (error) {

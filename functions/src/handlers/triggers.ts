@@ -20,7 +20,11 @@ export async function onDeploymentWritten(services: Services, after: Snapshot | 
 }
 
 /** `orchestration_tasks/{id}` updated: act only on the transition into a terminal state. */
-export async function onTaskUpdated(services: Services, before: Snapshot | undefined, after: Snapshot | undefined): Promise<void> {
+export async function onTaskUpdated(
+  services: Services,
+  before: Snapshot | undefined,
+  after: Snapshot | undefined,
+): Promise<void> {
   if (!before?.exists || !after?.exists) return;
   const previous = parseDocument(taskDocSchema, before.ref.path, before.data());
   const task = { ...parseDocument(taskDocSchema, after.ref.path, after.data()), id: after.id };
@@ -38,7 +42,9 @@ export async function onTaskMessage(services: Services, message: { readonly json
   }
   const parsed = taskMessageSchema.safeParse(json);
   if (!parsed.success) {
-    services.log.error("malformed task message dropped", { issues: parsed.error.issues.map((issue) => issue.message) });
+    services.log.error("malformed task message dropped", {
+      issues: parsed.error.issues.map((issue) => issue.message),
+    });
     return;
   }
   await services.engine.runTask(parsed.data);

@@ -14,7 +14,6 @@ import {
   type DeploymentDoc,
   type DeploymentEvent,
   type Task,
-  type TaskDoc,
   type TaskEvent,
 } from "../domain/engine-model.js";
 import { COLLECTIONS } from "../domain/model.js";
@@ -31,11 +30,17 @@ const slotDocSchema = z.strictObject({
 const SLOTS = "concurrency_slots";
 
 /** The outcome of a compare-and-set: the new state, or why nothing was written. */
-export type Transition<T> = { changed: true; before: T; after: T } | { changed: false; reason: string; current: T | undefined };
+export type Transition<T> =
+  { changed: true; before: T; after: T } | { changed: false; reason: string; current: T | undefined };
 
 export type ClaimResult =
   | { claimed: true; task: Task; slot: number }
-  | { claimed: false; reason: "not_ready" | "too_early" | "throttled" | "deployment_inactive"; detail: string; task: Task | undefined };
+  | {
+      claimed: false;
+      reason: "not_ready" | "too_early" | "throttled" | "deployment_inactive";
+      detail: string;
+      task: Task | undefined;
+    };
 
 export function createEngineStore(db: Firestore) {
   const tasks = typedCollection(db, COLLECTIONS.tasks, taskDocSchema);
@@ -75,7 +80,11 @@ export function createEngineStore(db: Firestore) {
     },
 
     async hasUnsettledTasks(deploymentId: string): Promise<boolean> {
-      const snap = await tasks.where("deployment_id", "==", deploymentId).where("status", "in", ["blocked", "ready", "running"]).limit(1).get();
+      const snap = await tasks
+        .where("deployment_id", "==", deploymentId)
+        .where("status", "in", ["blocked", "ready", "running"])
+        .limit(1)
+        .get();
       return !snap.empty;
     },
 
@@ -85,7 +94,11 @@ export function createEngineStore(db: Firestore) {
     },
 
     /** Moves a deployment by one event, if the event applies to its current state. */
-    async transitionDeployment(id: string, event: DeploymentEvent, alsoWrite?: (tx: Transaction) => void): Promise<Transition<Deployment>> {
+    async transitionDeployment(
+      id: string,
+      event: DeploymentEvent,
+      alsoWrite?: (tx: Transaction) => void,
+    ): Promise<Transition<Deployment>> {
       return db.runTransaction(async (tx) => {
         const before = (await tx.get(deployments.doc(id))).data();
         if (!before) return { changed: false, reason: `deployment ${id} does not exist`, current: undefined };
@@ -98,9 +111,13 @@ export function createEngineStore(db: Firestore) {
     },
 
     /** Starts a requested deployment and writes its tasks, atomically: a second delivery writes nothing. */
-    async startDeployment(id: string, event: Extract<DeploymentEvent, { type: "start" }>, planned: Task[]): Promise<Transition<Deployment>> {
+    async startDeployment(
+      id: string,
+      event: Extract<DeploymentEvent, { type: "start" }>,
+      planned: Task[],
+    ): Promise<Transition<Deployment>> {
       return this.transitionDeployment(id, event, (tx) => {
-        for (const { id: taskId, ...task } of planned) tx.set(tasks.doc(taskId), task as TaskDoc);
+        for (const { id: taskId, ...task } of planned) tx.set(tasks.doc(taskId), task);
       });
     },
 
@@ -117,24 +134,50 @@ export function createEngineStore(db: Firestore) {
       return db.runTransaction(async (tx): Promise<ClaimResult> => {
         const task = (await tx.get(tasks.doc(id))).data();
         if (!task || task.status !== "ready") {
-          return { claimed: false, reason: "not_ready", detail: `task is ${task?.status ?? "missing"}`, task: task && withId(id, task) };
+          return {
+            claimed: false,
+            reason: "not_ready",
+            detail: `task is ${task?.status ?? "missing"}`,
+            task: task && withId(id, task),
+          };
         }
         const deployment = (await tx.get(deployments.doc(task.deployment_id))).data();
         if (deployment?.status !== "running") {
-          return { claimed: false, reason: "deployment_inactive", detail: `deployment is ${deployment?.status ?? "missing"}`, task: withId(id, task) };
+          return {
+            claimed: false,
+            reason: "deployment_inactive",
+            detail: `deployment is ${deployment?.status ?? "missing"}`,
+            task: withId(id, task),
+          };
         }
         const claimed = transitionTask(task, { type: "claim", now });
-        if (isRefusal(claimed)) return { claimed: false, reason: "too_early", detail: claimed.refused, task: withId(id, task) };
+        if (isRefusal(claimed))
+          return { claimed: false, reason: "too_early", detail: claimed.refused, task: withId(id, task) };
         if (claimed.status !== "running") throw new Error("a claim always leads to running");
         const refs = Array.from({ length: limit }, (_, index) => slotRef(task.environment, index));
         const slotSnaps = await tx.getAll(...refs);
         const free = slotSnaps.findIndex((snap) => {
           const slot = snap.data();
-          return !slot || slot.holder === null || slot.holder === id || (slot.lease_expires_at !== null && slot.lease_expires_at.getTime() <= now.getTime());
+          return (
+            !slot ||
+            slot.holder === null ||
+            slot.holder === id ||
+            (slot.lease_expires_at !== null && slot.lease_expires_at.getTime() <= now.getTime())
+          );
         });
-        if (free < 0) return { claimed: false, reason: "throttled", detail: `all ${limit} slots of ${task.environment} are taken`, task: withId(id, task) };
+        if (free < 0)
+          return {
+            claimed: false,
+            reason: "throttled",
+            detail: `all ${limit} slots of ${task.environment} are taken`,
+            task: withId(id, task),
+          };
         tx.set(tasks.doc(id), claimed);
-        tx.set(refs[free]!, { environment: task.environment, holder: id, lease_expires_at: claimed.lease_expires_at });
+        tx.set(refs[free]!, {
+          environment: task.environment,
+          holder: id,
+          lease_expires_at: claimed.lease_expires_at,
+        });
         return { claimed: true, task: withId(id, claimed), slot: free };
       });
     },
@@ -143,16 +186,29 @@ export function createEngineStore(db: Firestore) {
      * Records the outcome of one attempt and frees its slot. Refused (nothing written) when the
      * task is no longer running that attempt: its lease expired and another executor took over.
      */
-    async recordOutcome(id: string, attempt: number, event: Extract<TaskEvent, { type: "succeed" } | { type: "fail" }>, slot: number): Promise<Transition<Task>> {
+    async recordOutcome(
+      id: string,
+      attempt: number,
+      event: Extract<TaskEvent, { type: "succeed" } | { type: "fail" }>,
+      slot: number,
+    ): Promise<Transition<Task>> {
       return db.runTransaction(async (tx) => {
         const current = (await tx.get(tasks.doc(id))).data();
         if (current && current.attempt !== attempt) {
-          return { changed: false, reason: `attempt ${attempt} is stale; the task is on attempt ${current.attempt}`, current: withId(id, current) };
+          return {
+            changed: false,
+            reason: `attempt ${attempt} is stale; the task is on attempt ${current.attempt}`,
+            current: withId(id, current),
+          };
         }
         const slotSnap = current ? await tx.get(slotRef(current.environment, slot)) : undefined;
         const result = await transitionTaskTx(tx, id, event);
         if (result.changed && slotSnap?.data()?.holder === id) {
-          tx.set(slotSnap.ref, { environment: result.after.environment, holder: null, lease_expires_at: null });
+          tx.set(slotSnap.ref, {
+            environment: result.after.environment,
+            holder: null,
+            lease_expires_at: null,
+          });
         }
         return result;
       });
@@ -162,11 +218,15 @@ export function createEngineStore(db: Firestore) {
     async expireLease(id: string, limit: number, now: Date): Promise<Transition<Task>> {
       return db.runTransaction(async (tx) => {
         const current = (await tx.get(tasks.doc(id))).data();
-        const refs = current ? Array.from({ length: limit }, (_, index) => slotRef(current.environment, index)) : [];
-        const held = refs.length > 0 ? (await tx.getAll(...refs)).filter((snap) => snap.data()?.holder === id) : [];
+        const refs = current
+          ? Array.from({ length: limit }, (_, index) => slotRef(current.environment, index))
+          : [];
+        const held =
+          refs.length > 0 ? (await tx.getAll(...refs)).filter((snap) => snap.data()?.holder === id) : [];
         const result = await transitionTaskTx(tx, id, { type: "lease_expired", now });
         if (result.changed) {
-          for (const snap of held) tx.set(snap.ref, { environment: result.after.environment, holder: null, lease_expires_at: null });
+          for (const snap of held)
+            tx.set(snap.ref, { environment: result.after.environment, holder: null, lease_expires_at: null });
         }
         return result;
       });
@@ -174,22 +234,39 @@ export function createEngineStore(db: Firestore) {
 
     /** Ready tasks of an environment, highest priority first: what the dispatcher may publish. */
     async readyTasks(environment: string, limit: number): Promise<Task[]> {
-      const snap = await tasks.where("environment", "==", environment).where("status", "==", "ready").orderBy("priority", "desc").limit(limit).get();
+      const snap = await tasks
+        .where("environment", "==", environment)
+        .where("status", "==", "ready")
+        .orderBy("priority", "desc")
+        .limit(limit)
+        .get();
       return snap.docs.map((doc) => withId(doc.id, doc.data()));
     },
 
     async runningCount(environment: string): Promise<number> {
-      const snap = await tasks.where("environment", "==", environment).where("status", "==", "running").count().get();
+      const snap = await tasks
+        .where("environment", "==", environment)
+        .where("status", "==", "running")
+        .count()
+        .get();
       return snap.data().count;
     },
 
     async expiredLeases(now: Date, limit: number): Promise<Task[]> {
-      const snap = await tasks.where("status", "==", "running").where("lease_expires_at", "<=", now).limit(limit).get();
+      const snap = await tasks
+        .where("status", "==", "running")
+        .where("lease_expires_at", "<=", now)
+        .limit(limit)
+        .get();
       return snap.docs.map((doc) => withId(doc.id, doc.data()));
     },
 
     async staleReadyTasks(olderThan: Date, limit: number): Promise<Task[]> {
-      const snap = await tasks.where("status", "==", "ready").where("ready_at", "<=", olderThan).limit(limit).get();
+      const snap = await tasks
+        .where("status", "==", "ready")
+        .where("ready_at", "<=", olderThan)
+        .limit(limit)
+        .get();
       return snap.docs.map((doc) => withId(doc.id, doc.data()));
     },
 

@@ -41,15 +41,22 @@ export function createStore(db: Firestore) {
     },
 
     async listIntegrations(environment?: string): Promise<IntegrationDoc[]> {
-      const query = environment === undefined ? integrations : integrations.where("environment", "==", environment);
-      return (await query.get()).docs.map((doc) => doc.data()).sort((a, b) => `${a.environment}/${a.name}`.localeCompare(`${b.environment}/${b.name}`));
+      const query =
+        environment === undefined ? integrations : integrations.where("environment", "==", environment);
+      return (await query.get()).docs
+        .map((doc) => doc.data())
+        .sort((a, b) => `${a.environment}/${a.name}`.localeCompare(`${b.environment}/${b.name}`));
     },
 
     /**
      * Stores a validated config and the environments and integrations it declares, in one
      * transaction; only documents whose content changes are written.
      */
-    async loadConfig(resolved: ResolvedConfig, raw: Record<string, unknown>, now: Date): Promise<ConfigWrites> {
+    async loadConfig(
+      resolved: ResolvedConfig,
+      raw: Record<string, unknown>,
+      now: Date,
+    ): Promise<ConfigWrites> {
       return db.runTransaction(async (tx) => {
         const [configSnap, envSnaps, integrationSnaps] = await Promise.all([
           tx.get(configs.doc(CURRENT_CONFIG_ID)),

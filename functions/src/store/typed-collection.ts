@@ -1,5 +1,11 @@
 /** A Firestore collection whose documents are validated by a zod schema on every read and write. */
-import { Timestamp, type CollectionReference, type DocumentData, type Firestore, type QueryDocumentSnapshot } from "firebase-admin/firestore";
+import {
+  Timestamp,
+  type CollectionReference,
+  type DocumentData,
+  type Firestore,
+  type QueryDocumentSnapshot,
+} from "firebase-admin/firestore";
 import type { z } from "zod";
 import { CorruptDocumentError } from "../domain/errors.js";
 import { zodIssueToProblem } from "../domain/problems.js";
@@ -15,20 +21,31 @@ function timestampsToDates(value: unknown): unknown {
 }
 
 /** Validates raw document data against a schema, naming the document and field on failure. */
-export function parseDocument<S extends z.ZodType>(schema: S, documentPath: string, data: unknown): z.infer<S> {
+export function parseDocument<S extends z.ZodType>(
+  schema: S,
+  documentPath: string,
+  data: unknown,
+): z.infer<S> {
   const plain = timestampsToDates(data);
   const parsed = schema.safeParse(plain);
   if (!parsed.success) {
-    throw new CorruptDocumentError(documentPath, parsed.error.issues.map((issue) => zodIssueToProblem(issue, plain, schema)));
+    throw new CorruptDocumentError(
+      documentPath,
+      parsed.error.issues.map((issue) => zodIssueToProblem(issue, plain, schema)),
+    );
   }
   return parsed.data;
 }
 
 /** A collection reference whose reads and writes go through the schema. */
-export function typedCollection<S extends z.ZodType<DocumentData>>(db: Firestore, name: string, schema: S): CollectionReference<z.infer<S>> {
+export function typedCollection<S extends z.ZodType<DocumentData>>(
+  db: Firestore,
+  name: string,
+  schema: S,
+): CollectionReference<z.infer<S>> {
   return db.collection(name).withConverter<z.infer<S>>({
     toFirestore(doc) {
-      return parseDocument(schema, `${name}/(new)`, doc) as DocumentData;
+      return parseDocument(schema, `${name}/(new)`, doc);
     },
     fromFirestore(snapshot: QueryDocumentSnapshot) {
       return parseDocument(schema, snapshot.ref.path, snapshot.data());
