@@ -56,11 +56,9 @@ const location = z.enum([...REGIONS, ...MULTI_REGIONS]);
 const relativePath = z
   .string()
   .regex(/^(?!\/)(?!.*\.\.)[A-Za-z0-9_./-]+$/, { error: "a relative path inside the repository (no '..')" });
-const hostname = z
-  .string()
-  .regex(/^(localhost|([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,})$/, {
-    error: "a host name such as app.example.com",
-  });
+const hostname = z.string().regex(/^(localhost|([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,})$/, {
+  error: "a host name such as app.example.com",
+});
 const cron = z
   .string()
   .regex(/^(\S+\s+){4}\S+$/, { error: "a cron schedule with five fields, e.g. '0 3 * * *'" })
@@ -168,11 +166,9 @@ export const integrationSettingsShapes = {
             .regex(/^roles\/[A-Za-z0-9_.]+$/, { error: "an IAM role such as roles/firebase.viewer" }),
           members: z
             .array(
-              z
-                .string()
-                .regex(/^(user|serviceAccount|group|domain):\S+$/, {
-                  error: "user:, serviceAccount:, group: or domain: followed by an id",
-                }),
+              z.string().regex(/^(user|serviceAccount|group|domain):\S+$/, {
+                error: "user:, serviceAccount:, group: or domain: followed by an id",
+              }),
             )
             .min(1),
         }),
@@ -262,17 +258,13 @@ const integrationsBlock = z.strictObject(
 );
 
 const environmentSchema = z.strictObject({
-  name: z
-    .string()
-    .regex(/^[a-z][a-z0-9-]{1,29}$/, {
-      error: "2-30 lowercase letters, digits or hyphens, starting with a letter",
-    }),
+  name: z.string().regex(/^[a-z][a-z0-9-]{1,29}$/, {
+    error: "2-30 lowercase letters, digits or hyphens, starting with a letter",
+  }),
   type: z.enum(ENVIRONMENT_TYPES),
-  project_id: z
-    .string()
-    .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, {
-      error: "a Firebase project id: 6-30 lowercase letters, digits or hyphens, starting with a letter",
-    }),
+  project_id: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, {
+    error: "a Firebase project id: 6-30 lowercase letters, digits or hyphens, starting with a letter",
+  }),
   region: region.optional(),
   mode: z.enum(MODES),
   concurrency: count(1, 100).optional(),
