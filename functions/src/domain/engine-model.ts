@@ -214,8 +214,9 @@ export function isRefusal(value: TaskDoc | DeploymentDoc | Refusal): value is Re
 }
 
 const deploymentCommon = {
-  environment: z.string().min(1),
-  integrations: z.array(integrationRefSchema).min(1),
+  environment: z.string(),
+  /** As requested; the planner validates each name, and a refused request keeps what was asked. */
+  integrations: z.array(z.string()),
   configuration: z.record(z.string(), z.unknown()),
   requested_by: z.string().min(1),
   created_at: date,
@@ -273,6 +274,32 @@ export type Deployment = DeploymentDoc & { id: string };
 export const TERMINAL_DEPLOYMENT_STATUSES = ["succeeded", "failed", "rolled_back", "cancelled"] as const;
 export function isTerminalDeployment(status: DeploymentStatus): boolean {
   return (TERMINAL_DEPLOYMENT_STATUSES as readonly string[]).includes(status);
+}
+
+/** A refused request document, rewritten so it reads back valid and says why it was refused. */
+export function rejectedRequest(raw: unknown, reason: string, now: Date): DeploymentDoc {
+  const fields = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>) : {};
+  const strings = (value: unknown) =>
+    Array.isArray(value) ? value.filter((item): item is string => typeof item === "string") : [];
+  return {
+    status: "failed",
+    environment: typeof fields.environment === "string" ? fields.environment : "",
+    integrations: strings(fields.integrations),
+    configuration: {},
+    requested_by:
+      typeof fields.requested_by === "string" && fields.requested_by !== ""
+        ? fields.requested_by
+        : "firestore",
+    created_at: now,
+    task_ids: [],
+    estimated_completion: null,
+    critical_path: [],
+    started_at: null,
+    completed_at: now,
+    actual_duration: 0,
+    error_message: reason,
+    correlation_id: "",
+  };
 }
 
 /** The fields a person or the API writes to request a deployment; the engine fills in the rest. */

@@ -155,7 +155,10 @@ export function createEngine(deps: EngineDeps) {
       const problems = parsed.error.issues.map((issue) =>
         zodIssueToProblem(issue, raw, deploymentRequestSchema),
       );
-      throw new BadInputError(`the deployment request has ${problems.length} problem(s)`, problems);
+      throw new BadInputError(
+        `the deployment request has ${problems.length} problem(s): ${problems.map((p) => p.message).join("; ")}`,
+        problems,
+      );
     }
     const env = await environment(parsed.data.environment);
     const planned = planDeployment(deploymentId, parsed.data, env, clock.now());
@@ -307,7 +310,7 @@ export function createEngine(deps: EngineDeps) {
       if (waitMs > 0) await deps.sleep(waitMs);
 
       const env = await environment(task.environment);
-      const claim = await engineStore.claimTask(task.id, env.concurrency, clock.now());
+      const claim = await engineStore.claimTask(task.id, env.concurrency, clock);
       if (!claim.claimed) {
         log.debug("task not claimed", {
           correlation_id: correlation,

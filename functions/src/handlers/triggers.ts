@@ -2,6 +2,7 @@
 import type { Services } from "../app.js";
 import { taskMessageSchema } from "../bus.js";
 import { deploymentDocSchema, isTerminalTask, taskDocSchema } from "../domain/engine-model.js";
+import { CorruptDocumentError } from "../domain/errors.js";
 import { parseDocument } from "../store/typed-collection.js";
 
 interface Snapshot {
@@ -14,7 +15,18 @@ interface Snapshot {
 /** `deployments/{id}` written: plan a new request, or cancel what has not started. */
 export async function onDeploymentWritten(services: Services, after: Snapshot | undefined): Promise<void> {
   if (!after?.exists) return;
-  const deployment = { ...parseDocument(deploymentDocSchema, after.ref.path, after.data()), id: after.id };
+  let parsed;
+  try {
+    parsed = parseDocument(deploymentDocSchema, after.ref.path, after.data());
+  } catch (error) {
+    if (!(error instanceof CorruptDocumentError)) throw error;
+    const reason = `the deployment request is invalid: ${error.problems.map((problem) => problem.message).join("; ")}`;
+    if (await services.engineStore.rejectUnreadableRequest(after.id, reason, services.clock.now())) {
+      services.log.warn("deployment request refused", { correlation_id: after.id, error: reason });
+    }
+    return;
+  }
+  const deployment = { ...parsed, id: after.id };
   if (deployment.status === "requested") await services.engine.startRequested(deployment);
   else if (deployment.status === "cancelling") await services.engine.cancelPending(deployment);
 }

@@ -7,6 +7,7 @@ import type { Firestore, Transaction } from "firebase-admin/firestore";
 import {
   deploymentDocSchema,
   isRefusal,
+  rejectedRequest,
   taskDocSchema,
   transitionDeployment,
   transitionTask,
@@ -93,6 +94,16 @@ export function createEngineStore(db: Firestore) {
       await deployments.doc(id).create(doc);
     },
 
+    /** Replaces a request document that cannot be read with a failed deployment saying why, if it is still a request. */
+    async rejectUnreadableRequest(id: string, reason: string, now: Date): Promise<boolean> {
+      return db.runTransaction(async (tx) => {
+        const raw = (await tx.get(db.collection(COLLECTIONS.deployments).doc(id))).data();
+        if (raw?.status !== "requested") return false;
+        tx.set(deployments.doc(id), rejectedRequest(raw, reason, now));
+        return true;
+      });
+    },
+
     /** Moves a deployment by one event, if the event applies to its current state. */
     async transitionDeployment(
       id: string,
@@ -130,7 +141,7 @@ export function createEngineStore(db: Firestore) {
      * Claims a ready task for one attempt: the task moves to running and takes a free
      * concurrency slot of its environment, or nothing changes.
      */
-    async claimTask(id: string, limit: number, now: Date): Promise<ClaimResult> {
+    async claimTask(id: string, limit: number, clock: { now(): Date }): Promise<ClaimResult> {
       return db.runTransaction(async (tx): Promise<ClaimResult> => {
         const task = (await tx.get(tasks.doc(id))).data();
         if (!task || task.status !== "ready") {
@@ -150,12 +161,14 @@ export function createEngineStore(db: Firestore) {
             task: withId(id, task),
           };
         }
+        const refs = Array.from({ length: limit }, (_, index) => slotRef(task.environment, index));
+        const slotSnaps = await tx.getAll(...refs);
+        // Read the time after the slots: a slot freed by another commit is then freed before this start.
+        const now = clock.now();
         const claimed = transitionTask(task, { type: "claim", now });
         if (isRefusal(claimed))
           return { claimed: false, reason: "too_early", detail: claimed.refused, task: withId(id, task) };
         if (claimed.status !== "running") throw new Error("a claim always leads to running");
-        const refs = Array.from({ length: limit }, (_, index) => slotRef(task.environment, index));
-        const slotSnaps = await tx.getAll(...refs);
         const free = slotSnaps.findIndex((snap) => {
           const slot = snap.data();
           return (

@@ -1,0 +1,868 @@
+// `npm run bench`: how the engine compares with raw emulator hops under load, and what it costs in memory.
+//
+// Starts its own stack ("bench", port offset 20, so it never collides with a demo at 0 or tests at
+// 10) with a second, benchmark-only functions codebase (bench/functions: one Pub/Sub-triggered
+// function that writes one Firestore document), then, after a warm-up:
+//   1. engine:   E environments deploy together, T simulated zero-latency tasks each (50 instances
+//                of one kind, so no intra-deployment dependencies), each environment with
+//                concurrency C/E. Timed from the first POST /deploy to the last deployment's
+//                completed_at.
+//   2. raw hops: E*T hops (publish to Pub/Sub -> Pub/Sub-triggered function -> one Firestore
+//                write) with at most C in flight. Timed from the first publish to the last write.
+// While it runs it samples, every 250 ms, the RSS summed over the firebase-tools process tree
+// (Java emulators and every functions worker included) and prints progress every second.
+//
+// Flags: --envs N (10) --tasks M (50) --concurrency C (100, total across environments)
+//        --hops H (envs*tasks) --max-gb G (abort when the stack's RSS passes G GB; 16)
+//        --timeout S (per phase, 900) --no-sweep (do not tick the lease sweeper, see below)
+//        --skip-engine / --skip-raw
+// The stack always stops on exit, failure or Ctrl-C; the firebase-tools output goes to
+// .stack/bench/firebase-tools.log.
+//
+// Cloud Scheduler has no emulator (DESIGN.md), so the scheduled sweeper never fires on its own
+// locally. Like Cloud Scheduler's "every 1 minutes", the bench POSTs /jobs/sweep once a minute
+// while the engine runs and reports what each sweep found (work the sweeper had to rescue is
+// itself a finding). --no-sweep turns that off.
+
+/* global AbortSignal */
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { randomBytes } from "node:crypto";
+import {
+  buildFunctions,
+  firebaseArgs,
+  firebaseBin,
+  portsFree,
+  prepareStack,
+  repoRoot,
+  reportError,
+  StackSetupError,
+  stackEnv,
+  stackUrls,
+  stackWorkDir,
+  waitForStack,
+} from "./lib/stack.mjs";
+
+const delay = (ms) => new Promise((r) => setTimeout(r, ms));
+const GB = 1024 ** 3;
+const fmtGb = (bytes) => `${(bytes / GB).toFixed(2)} GB`;
+const fmtS = (ms) => `${(ms / 1000).toFixed(1)} s`;
+const TERMINAL_DEPLOYMENT = ["succeeded", "failed", "rolled_back", "cancelled"];
+const KINDS = [
+  "auth",
+  "firestore",
+  "storage",
+  "functions",
+  "hosting",
+  "monitoring",
+  "backup",
+  "security",
+  "analytics",
+  "cicd",
+];
+
+// ---------------------------------------------------------------------------------------------
+// Flags
+
+function parseFlags(argv) {
+  const opts = {
+    envs: 10,
+    tasks: 50,
+    concurrency: 100,
+    hops: null,
+    maxGb: 16,
+    timeout: 900,
+    sweep: true,
+    engine: true,
+    raw: true,
+  };
+  const numeric = {
+    "--envs": "envs",
+    "--tasks": "tasks",
+    "--concurrency": "concurrency",
+    "--hops": "hops",
+    "--max-gb": "maxGb",
+    "--timeout": "timeout",
+  };
+  for (let i = 0; i < argv.length; i += 1) {
+    let arg = argv[i];
+    let value;
+    if (arg.includes("=")) [arg, value] = arg.split("=", 2);
+    if (arg === "--no-sweep") opts.sweep = false;
+    else if (arg === "--skip-engine") opts.engine = false;
+    else if (arg === "--skip-raw") opts.raw = false;
+    else if (arg === "--help" || arg === "-h") {
+      console.log(
+        "usage: npm run bench -- [--envs N] [--tasks M] [--concurrency C] [--hops H] [--max-gb G] [--timeout S] [--no-sweep] [--skip-engine] [--skip-raw]",
+      );
+      process.exit(0);
+    } else if (numeric[arg]) {
+      value ??= argv[++i];
+      const n = Number(value);
+      if (!Number.isFinite(n) || n <= 0)
+        throw new StackSetupError(`${arg} needs a positive number, got "${value}"`);
+      opts[numeric[arg]] = n;
+    } else throw new StackSetupError(`Unknown flag "${arg}"; try --help`);
+  }
+  for (const key of ["envs", "tasks", "concurrency", "hops"]) {
+    if (opts[key] !== null && !Number.isInteger(opts[key]))
+      throw new StackSetupError(`--${key} must be a whole number`);
+  }
+  if (opts.envs > 50) throw new StackSetupError("--envs is at most 50 (the config schema's limit)");
+  if (opts.envs > 30)
+    throw new StackSetupError("--envs is at most 30 here (one Firestore `in` query watches them)");
+  if (opts.tasks > 1000) throw new StackSetupError("--tasks is at most 1000");
+  opts.hops ??= opts.envs * opts.tasks;
+  opts.perEnv = Math.min(100, Math.max(1, Math.ceil(opts.concurrency / opts.envs)));
+  return opts;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memory: RSS summed over the firebase-tools process tree, from /proc
+
+function readProcs() {
+  const procs = new Map();
+  for (const entry of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, "utf8");
+      const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      procs.set(Number(entry), { ppid: Number(rest[1]), start: rest[19] });
+    } catch {
+      // gone
+    }
+  }
+  return procs;
+}
+
+function rssBytes(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function cmdline(pid) {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+  } catch {
+    return "";
+  }
+}
+
+function memAvailableBytes() {
+  const m = /MemAvailable:\s+(\d+) kB/.exec(fs.readFileSync("/proc/meminfo", "utf8"));
+  return m ? Number(m[1]) * 1024 : Infinity;
+}
+
+/** Samples the tree under rootPid; remembers every pid it ever saw so cleanup can find strays. */
+function createMemorySampler(rootPid) {
+  const seen = new Map(); // pid -> { start, kind }
+  const state = { last: null, peak: { total: 0 }, phasePeak: null };
+  const sample = () => {
+    const procs = readProcs();
+    const children = new Map();
+    for (const [pid, p] of procs) {
+      if (!children.has(p.ppid)) children.set(p.ppid, []);
+      children.get(p.ppid).push(pid);
+    }
+    const tree = [];
+    const queue = procs.has(rootPid) ? [rootPid] : [];
+    while (queue.length) {
+      const pid = queue.shift();
+      tree.push(pid);
+      for (const c of children.get(pid) ?? []) queue.push(c);
+    }
+    const s = { at: Date.now(), total: 0, java: 0, workers: 0, workerCount: 0, other: 0, procs: tree.length };
+    for (const pid of tree) {
+      let known = seen.get(pid);
+      if (!known || known.start !== procs.get(pid).start) {
+        const cmd = cmdline(pid);
+        const kind = /functionsEmulatorRuntime/.test(cmd)
+          ? "worker"
+          : /\bjava\b|\.jar\b/.test(cmd)
+            ? "java"
+            : "other";
+        known = { start: procs.get(pid).start, kind };
+        seen.set(pid, known);
+      }
+      const rss = rssBytes(pid);
+      s.total += rss;
+      if (known.kind === "worker") {
+        s.workers += rss;
+        s.workerCount += 1;
+      } else if (known.kind === "java") s.java += rss;
+      else s.other += rss;
+    }
+    state.last = s;
+    if (s.total > state.peak.total) state.peak = s;
+    if (state.phasePeak && s.total > state.phasePeak.total) state.phasePeak = s;
+    return s;
+  };
+  return {
+    state,
+    sample,
+    startPhase() {
+      state.phasePeak = sample();
+      return state.phasePeak;
+    },
+    endPhase() {
+      const p = state.phasePeak;
+      state.phasePeak = null;
+      return p;
+    },
+    /** Pids seen in the tree that are still alive (same start time, so not a reused pid). */
+    strays() {
+      const procs = readProcs();
+      return [...seen].filter(([pid, { start }]) => procs.get(pid)?.start === start).map(([pid]) => pid);
+    },
+  };
+}
+
+const describeMem = (s) =>
+  `${fmtGb(s.total)} (java ${fmtGb(s.java)}, ${s.workerCount} functions workers ${fmtGb(s.workers)}, firebase-tools ${fmtGb(s.other)})`;
+
+// ---------------------------------------------------------------------------------------------
+// The firebase-tools output: kept in a log file, scanned for invocations, warnings and errors
+
+function createOutputScanner(logFile) {
+  const out = fs.createWriteStream(logFile);
+  let phase = "startup";
+  const phases = new Map();
+  const ensure = (name) => {
+    if (!phases.has(name))
+      phases.set(name, {
+        invocations: new Map(),
+        problems: new Map(),
+        reloads: 0,
+        engineWarnings: new Map(),
+      });
+    return phases.get(name);
+  };
+  let ready = false;
+  let inFlight = 0;
+  let lastActivity = Date.now();
+  let buffer = "";
+  const onLine = (line) => {
+    if (line.includes("All emulators ready")) ready = true;
+    const p = ensure(phase);
+    let m = /Finished "([^"]+)" in ([\d.]+)ms/.exec(line);
+    if (m) {
+      inFlight = Math.max(0, inFlight - 1);
+      lastActivity = Date.now();
+      const inv = p.invocations.get(m[1]) ?? { count: 0, totalMs: 0, maxMs: 0 };
+      inv.count += 1;
+      inv.totalMs += Number(m[2]);
+      inv.maxMs = Math.max(inv.maxMs, Number(m[2]));
+      p.invocations.set(m[1], inv);
+      return;
+    }
+    if (/Beginning execution of/.test(line)) {
+      inFlight += 1;
+      lastActivity = Date.now();
+      return;
+    }
+    if (/reloading triggers|Loaded functions definitions/i.test(line) && phase !== "startup") p.reloads += 1;
+    if (/^>\s+\{/.test(line)) {
+      // A structured log line of a function: count it by severity, message and reason.
+      const sev = /"severity":"([A-Z]+)"/.exec(line)?.[1] ?? "?";
+      const msg = /"message":"([^"]+)"/.exec(line)?.[1] ?? line.slice(0, 80);
+      const reason = /"reason":"([^"]+)"/.exec(line)?.[1];
+      const key = `${sev} ${msg}${reason ? ` (${reason})` : ""}`;
+      p.engineWarnings.set(key, (p.engineWarnings.get(key) ?? 0) + 1);
+      return;
+    }
+    if (/⚠|\berror\b|exception|unhandled|timed? ?out|ECONN|DEADLINE|FATAL|heap/i.test(line)) {
+      const key = line
+        .replace(/\{"metadata".*$/, "")
+        .replace(/[0-9a-f]{8,}|\d+(\.\d+)?ms|\d{4}-\d\d-\d\dT[\d:.]+Z/gi, "#")
+        .trim()
+        .slice(0, 240);
+      if (!key) return;
+      // firebase-tools startup chatter that is not about the bench.
+      if (
+        /Env variable override detected|Unable to fetch the CLI MOTD|Restricted methods|single_project_mode/.test(
+          key,
+        )
+      )
+        return;
+      p.problems.set(key, (p.problems.get(key) ?? 0) + 1);
+    }
+  };
+  const feed = (chunk) => {
+    out.write(chunk);
+    buffer += chunk.toString("utf8");
+    let nl;
+    while ((nl = buffer.indexOf("\n")) >= 0) {
+      onLine(buffer.slice(0, nl));
+      buffer = buffer.slice(nl + 1);
+    }
+  };
+  return {
+    feed,
+    isReady: () => ready,
+    /** Resolves once no function invocation has been running for quietMs (or after timeoutMs). */
+    async quiet({ quietMs = 2000, timeoutMs = 120_000 } = {}) {
+      const start = Date.now();
+      while (Date.now() - start < timeoutMs) {
+        if (inFlight === 0 && Date.now() - lastActivity >= quietMs) return Date.now() - start;
+        await delay(100);
+      }
+      return null;
+    },
+    lastActivity: () => lastActivity,
+    setPhase(name) {
+      phase = name;
+      ensure(name);
+    },
+    phase: (name) => ensure(name),
+    close: () => new Promise((r) => out.end(r)),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stack lifecycle
+
+/** Adds the bench-only codebase to the stack's generated firebase config (written by stackConfig). */
+function addBenchCodebase(configPath) {
+  const config = JSON.parse(fs.readFileSync(configPath, "utf8"));
+  const functions = Array.isArray(config.functions) ? config.functions : [config.functions];
+  if (!functions.some((f) => f.codebase === "bench"))
+    functions.push({ source: "bench/functions", codebase: "bench", runtime: "nodejs22" });
+  config.functions = functions;
+  fs.writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
+}
+
+function startStack(stack, scanner) {
+  const env = stackEnv(stack);
+  const [node, firebase] = firebaseBin();
+  const child = spawn(node, [firebase, ...firebaseArgs(stack, "emulators:start")], {
+    cwd: stackWorkDir(stack),
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+    // Its own process group: Ctrl-C reaches us, and we stop it in order (see stopStack).
+    detached: true,
+  });
+  const handle = { child, exited: null };
+  handle.exitPromise = new Promise((resolve) =>
+    child.on("exit", (code, signal) => {
+      handle.exited = { code, signal };
+      resolve(handle.exited);
+    }),
+  );
+  child.stdout.on("data", scanner.feed);
+  child.stderr.on("data", scanner.feed);
+  return handle;
+}
+
+function killPids(pids, signal) {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** SIGINT to firebase-tools (it stops its emulators), escalating; then any stray from its tree. */
+async function stopStack(handle, sampler) {
+  if (!handle) return;
+  const { child } = handle;
+  const waitExit = (ms) => Promise.race([handle.exitPromise, delay(ms).then(() => null)]);
+  if (handle.exited === null) {
+    console.log(`Stopping the bench stack (firebase-tools pid ${child.pid})...`);
+    child.kill("SIGINT");
+    if ((await waitExit(30_000)) === null) {
+      console.log("firebase-tools did not stop within 30 s; sending SIGTERM");
+      child.kill("SIGTERM");
+      if ((await waitExit(10_000)) === null) {
+        console.log("firebase-tools did not stop; killing its process group");
+        try {
+          process.kill(-child.pid, "SIGKILL");
+        } catch {
+          // gone
+        }
+        await waitExit(5_000);
+      }
+    }
+  }
+  if (!sampler) return;
+  let strays = sampler.strays();
+  if (strays.length > 0) {
+    console.log(`Stopping ${strays.length} leftover process(es) of the bench stack: ${strays.join(", ")}`);
+    killPids(strays, "SIGTERM");
+    for (let i = 0; i < 20 && (strays = sampler.strays()).length > 0; i += 1) await delay(250);
+    killPids(strays, "SIGKILL");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The control plane
+
+async function api(stack, method, route, body) {
+  const url = `${stackUrls(stack).api}/api/orchestration${route}`;
+  const res = await fetch(url, {
+    method,
+    headers: body === undefined ? {} : { "Content-Type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(120_000),
+  });
+  const text = await res.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  if (!res.ok) throw new Error(`${method} ${route} -> ${res.status}: ${text.slice(0, 1000)}`);
+  return json;
+}
+
+function benchConfig(opts) {
+  const base = JSON.parse(fs.readFileSync(path.join(repoRoot, "orchestration.json"), "utf8"));
+  return {
+    version: 1,
+    base: { ...base.base, concurrency: opts.perEnv },
+    environments: Array.from({ length: opts.envs }, (_, i) => ({
+      name: `bench-${i}`,
+      type: "development",
+      project_id: `demo-bench-${i}`,
+      mode: "emulated",
+      concurrency: opts.perEnv,
+      integrations: KINDS,
+    })),
+  };
+}
+
+/** Integration names with no dependencies between them: instances of one kind. */
+const taskNames = (prefix, n) =>
+  Array.from({ length: n }, (_, i) => `analytics:${prefix}${String(i).padStart(3, "0")}`);
+
+function deployBody(environment, names) {
+  return { environment, integrations: names, configuration: { simulate: { "*": { latency_ms: 0 } } } };
+}
+
+const toMs = (t) =>
+  t && typeof t.toDate === "function" ? t.toDate().getTime() : t ? new Date(t).getTime() : null;
+
+function quantiles(values) {
+  if (values.length === 0) return "n/a";
+  const sorted = [...values].sort((a, b) => a - b);
+  const q = (p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+  return `p50 ${fmtS(q(0.5))}, p90 ${fmtS(q(0.9))}, max ${fmtS(sorted[sorted.length - 1])}`;
+}
+
+/**
+ * Runs deployments and waits for all of them to end. Progress: one line a second. Returns
+ * { ms, deployments, tasks, sweeps } with ms measured from the first POST to the last completed_at.
+ */
+async function runEngine(ctx, { label, envs, tasksPerEnv, prefix, progress = true }) {
+  const { db, stack, opts, sampler, guard } = ctx;
+  const t0 = Date.now();
+  const posted = await Promise.all(
+    Array.from({ length: envs }, (_, i) =>
+      api(stack, "POST", "/deploy", deployBody(`bench-${i}`, taskNames(prefix, tasksPerEnv))),
+    ),
+  );
+  const ids = posted.map((p) => p.deployment_id);
+  const total = envs * tasksPerEnv;
+  const postedMs = Date.now() - t0;
+  const { FieldPath } = await import("firebase-admin/firestore");
+  const tasksCol = db.collection("orchestration_tasks");
+  const countOf = async (status) =>
+    (await tasksCol.where("deployment_id", "in", ids).where("status", "==", status).count().get()).data()
+      .count;
+
+  const sweeps = [];
+  let nextSweep = Date.now() + 60_000;
+  let lastDone = -1;
+  let lastChange = Date.now();
+  let stallReported = 0;
+  const deadline = Date.now() + opts.timeout * 1000;
+  let deployments = [];
+  for (;;) {
+    guard();
+    const snap = await db.collection("deployments").where(FieldPath.documentId(), "in", ids).get();
+    deployments = snap.docs.map((d) => ({ id: d.id, ...d.data() }));
+    const ended = deployments.filter((d) => TERMINAL_DEPLOYMENT.includes(d.status)).length;
+    if (ended === ids.length) break;
+    const [blocked, ready, running] = await Promise.all(["blocked", "ready", "running"].map(countOf));
+    const planned = deployments.reduce((n, d) => n + (d.task_ids?.length ?? 0), 0);
+    const done = planned - blocked - ready - running;
+    if (done !== lastDone) {
+      lastDone = done;
+      lastChange = Date.now();
+    }
+    if (progress) {
+      const m = sampler.state.last;
+      console.log(
+        `  ${label} ${fmtS(Date.now() - t0).padStart(7)}: tasks ${done}/${total} done (running ${running}, ready ${ready}, blocked ${blocked}, not yet planned ${total - planned}); deployments ${ended}/${ids.length} ended; stack ${fmtGb(m.total)}, ${m.workerCount} workers`,
+      );
+    }
+    const stalledFor = Date.now() - lastChange;
+    if (stalledFor < 30_000) stallReported = 0;
+    else if (stalledFor - stallReported >= 30_000) {
+      stallReported = stalledFor;
+      console.log(
+        `  ${label}: no task finished for ${fmtS(Date.now() - lastChange)} (ready ${ready}, running ${running}, blocked ${blocked}, not yet planned ${total - planned})`,
+      );
+    }
+    if (opts.sweep && Date.now() >= nextSweep) {
+      nextSweep += 60_000;
+      try {
+        const result = await api(stack, "POST", "/jobs/sweep");
+        sweeps.push({ at: Date.now() - t0, ...result });
+        console.log(`  ${label}: scheduled sweep (as Cloud Scheduler would) -> ${JSON.stringify(result)}`);
+      } catch (err) {
+        console.log(`  ${label}: scheduled sweep failed: ${err.message}`);
+      }
+    }
+    if (Date.now() > deadline)
+      throw new StackSetupError(`${label}: not finished after ${opts.timeout} s; see the progress above`);
+    await delay(1000);
+  }
+  const lastCompleted = Math.max(...deployments.map((d) => toMs(d.completed_at) ?? Date.now()));
+  const tasksSnap = await tasksCol.where("deployment_id", "in", ids).get();
+  const tasks = tasksSnap.docs.map((d) => ({ id: d.id, ...d.data() }));
+  return { ms: lastCompleted - t0, postedMs, t0, deployments, tasks, sweeps };
+}
+
+function engineReport(result) {
+  const { t0, deployments, tasks } = result;
+  const statuses = {};
+  for (const d of deployments) statuses[d.status] = (statuses[d.status] ?? 0) + 1;
+  const taskStatuses = {};
+  for (const t of tasks) taskStatuses[t.status] = (taskStatuses[t.status] ?? 0) + 1;
+  const created = deployments.map((d) => toMs(d.created_at) - t0);
+  const started = deployments.map((d) => toMs(d.started_at) - t0);
+  const wait = tasks
+    .filter((t) => t.started_at && t.ready_at)
+    .map((t) => toMs(t.started_at) - toMs(t.ready_at));
+  const run = tasks
+    .filter((t) => t.started_at && t.completed_at)
+    .map((t) => toMs(t.completed_at) - toMs(t.started_at));
+  const finish = tasks.filter((t) => t.completed_at).map((t) => toMs(t.completed_at) - t0);
+  const retried = tasks.filter((t) => (t.attempt ?? 0) > 1 || (t.retry_count ?? 0) > 0);
+  const lines = [
+    `deployments: ${JSON.stringify(statuses)}; tasks: ${JSON.stringify(taskStatuses)}`,
+    `POST /deploy x${deployments.length} answered within ${fmtS(result.postedMs)}; request docs created ${quantiles(created)} after the first POST; planned (status running) ${quantiles(started)}`,
+    `task wait, ready -> claimed: ${quantiles(wait)}`,
+    `task run, claimed -> completed (driver + outcome transaction): ${quantiles(run)}`,
+    `task completion time since the first POST: ${quantiles(finish)}`,
+  ];
+  if (retried.length > 0)
+    lines.push(
+      `tasks that needed more than one attempt: ${retried.length} (e.g. ${retried[0].id}: ${retried[0].error_message ?? ""})`,
+    );
+  const failed = tasks.filter((t) => t.status !== "succeeded");
+  if (failed.length > 0)
+    lines.push(
+      `tasks not succeeded: ${failed.length} (e.g. ${failed[0].id} ${failed[0].status}: ${failed[0].error_message ?? failed[0].reason ?? ""})`,
+    );
+  if (result.sweeps.length > 0)
+    lines.push(`sweeps ticked: ${result.sweeps.map((s) => JSON.stringify(s)).join(" ")}`);
+  return lines;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw hops
+
+async function runHops(ctx, { label, count, inFlight, progress = true }) {
+  const { db, pubsub, opts, sampler, guard } = ctx;
+  const run = `${label}-${Date.now().toString(36)}-${randomBytes(3).toString("hex")}`;
+  const topic = pubsub.topic("bench-hops");
+  const landed = new Set();
+  let published = 0;
+  let t0 = null;
+  let lastAt = null;
+  let failure = null;
+  let resolveDone;
+  const done = new Promise((r) => (resolveDone = r));
+  const publishNext = () => {
+    while (published < count && published - landed.size < inFlight) {
+      const id = published;
+      published += 1;
+      t0 ??= Date.now();
+      topic.publishMessage({ json: { id, run } }).catch((err) => {
+        failure ??= err;
+        resolveDone();
+      });
+    }
+  };
+  const unsubscribe = db
+    .collection("bench_hops")
+    .where("run", "==", run)
+    .onSnapshot(
+      (snap) => {
+        for (const change of snap.docChanges()) {
+          if (change.type === "added") landed.add(change.doc.id);
+        }
+        if (landed.size > 0) lastAt = Date.now();
+        if (landed.size >= count) resolveDone();
+        else publishNext();
+      },
+      (err) => {
+        failure ??= err;
+        resolveDone();
+      },
+    );
+  // The listener's first (empty) snapshot starts publishing; also start here in case it is late.
+  publishNext();
+  const deadline = Date.now() + opts.timeout * 1000;
+  let finished = false;
+  done.then(() => (finished = true));
+  while (!finished) {
+    await Promise.race([done, delay(1000)]);
+    if (finished) break;
+    guard();
+    if (progress) {
+      const m = sampler.state.last;
+      console.log(
+        `  ${label} ${fmtS(Date.now() - (t0 ?? Date.now())).padStart(7)}: hops ${landed.size}/${count} landed, ${published - landed.size} in flight; stack ${fmtGb(m.total)}, ${m.workerCount} workers`,
+      );
+    }
+    if (Date.now() > deadline) {
+      unsubscribe();
+      throw new StackSetupError(`${label}: ${landed.size}/${count} hops landed after ${opts.timeout} s`);
+    }
+  }
+  unsubscribe();
+  if (failure) throw failure;
+  // Server-side time of the last write is more exact than the listener's.
+  const snap = await db.collection("bench_hops").where("run", "==", run).get();
+  const lastWrite = Math.max(...snap.docs.map((d) => toMs(d.get("at"))));
+  return { ms: (Number.isFinite(lastWrite) ? lastWrite : lastAt) - t0, count: landed.size };
+}
+
+/** Waits until no function runs, so one phase's leftovers do not run into the next one's time. */
+async function settle(scanner, what) {
+  const waited = await scanner.quiet();
+  if (waited === null) console.log(`Functions were still running 120 s after ${what}; measuring anyway`);
+  else if (waited > 2500) console.log(`Waited ${fmtS(waited)} for ${what} to drain before measuring`);
+  return waited;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  const opts = parseFlags(process.argv.slice(2));
+  if (process.platform !== "linux")
+    throw new StackSetupError("The bench reads memory from /proc, so it runs on Linux only");
+  console.log(
+    `Bench: ${opts.envs} environments x ${opts.tasks} tasks (concurrency ${opts.perEnv} each, ${opts.perEnv * opts.envs} in total) vs ${opts.hops} raw hops (${opts.concurrency} in flight); ${os.cpus().length} CPUs, ${fmtGb(os.totalmem())} RAM, ${fmtGb(memAvailableBytes())} available`,
+  );
+
+  const stack = prepareStack({ name: "bench", portOffset: 20 });
+  addBenchCodebase(stack.configPath);
+  await portsFree(stack);
+  await buildFunctions();
+
+  const logFile = path.join(stackWorkDir(stack), "firebase-tools.log");
+  const scanner = createOutputScanner(logFile);
+  let handle = null;
+  let sampler = null;
+  let sampleTimer = null;
+  let stopping = null;
+  let memoryError = null;
+  const cleanup = async () => {
+    stopping ??= (async () => {
+      if (sampleTimer) clearInterval(sampleTimer);
+      await stopStack(handle, sampler);
+      await scanner.close();
+    })();
+    return stopping;
+  };
+  // Last resort on an unexpected exit: kill whatever of the stack is still alive.
+  process.on("exit", () => {
+    if (handle && handle.exited === null) {
+      try {
+        process.kill(-handle.child.pid, "SIGKILL");
+      } catch {
+        // gone
+      }
+    }
+    if (sampler) killPids(sampler.strays(), "SIGKILL");
+  });
+  let interrupted = false;
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+    process.on(signal, () => {
+      if (interrupted) {
+        console.log(`\n${signal} again: still stopping the stack...`);
+        return;
+      }
+      interrupted = true;
+      console.log(`\n${signal}: stopping the bench stack`);
+      cleanup().finally(() => process.exit(130));
+    });
+  }
+
+  try {
+    console.log(
+      `Starting stack "bench" (project ${stack.projectId}, port offset ${stack.portOffset}); firebase-tools output: ${path.relative(repoRoot, logFile)}`,
+    );
+    handle = startStack(stack, scanner);
+    sampler = createMemorySampler(handle.child.pid);
+    sampleTimer = setInterval(() => {
+      const s = sampler.sample();
+      if (!memoryError && s.total > opts.maxGb * GB)
+        memoryError = `the stack's RSS reached ${describeMem(s)}, over --max-gb ${opts.maxGb}`;
+      if (!memoryError && memAvailableBytes() < 1.5 * GB)
+        memoryError = `the machine has less than 1.5 GB available (stack at ${describeMem(s)})`;
+    }, 250);
+    sampler.sample();
+    const guard = () => {
+      if (memoryError)
+        throw new StackSetupError(
+          `Memory blew: ${memoryError}; try fewer with e.g. --concurrency 50 or --envs 5 --tasks 50`,
+        );
+      if (handle.exited)
+        throw new StackSetupError(`firebase-tools exited (${JSON.stringify(handle.exited)}); see ${logFile}`);
+    };
+
+    const started = Date.now();
+    const ready = await waitForStack(stack, {
+      isAlive: () => handle.exited === null,
+      isReady: scanner.isReady,
+    });
+    if (!ready.api.ok) throw new StackSetupError(`the api function is not available: ${ready.api.detail}`);
+    // The api answers before every codebase is loaded; "All emulators ready" means triggers are in.
+    for (const until = Date.now() + 120_000; !scanner.isReady(); await delay(100)) {
+      guard();
+      if (Date.now() > until) throw new StackSetupError('firebase-tools never said "All emulators ready"');
+    }
+    console.log(`Stack up in ${fmtS(Date.now() - started)}; ${describeMem(sampler.sample())}`);
+
+    // Clients for the stack's emulators (env first, then the SDKs read it).
+    Object.assign(process.env, stackEnv(stack));
+    const { initializeApp } = await import("firebase-admin/app");
+    const { getFirestore } = await import("firebase-admin/firestore");
+    const { PubSub } = await import("@google-cloud/pubsub");
+    const db = getFirestore(initializeApp({ projectId: stack.projectId }, "bench"));
+    const pubsub = new PubSub({ projectId: stack.projectId });
+    const ctx = { db, pubsub, stack, opts, sampler, guard };
+
+    const loaded = await api(stack, "POST", "/config", benchConfig(opts));
+    console.log(`Config loaded: ${loaded.environments.length} environments, concurrency ${opts.perEnv} each`);
+
+    // Warm-up: one small deployment and a few hops, so code is loaded and topics exist.
+    scanner.setPhase("warmup");
+    const warmStart = Date.now();
+    const warm = await runEngine(ctx, {
+      label: "warm-up",
+      envs: 1,
+      tasksPerEnv: Math.min(5, opts.tasks),
+      prefix: "w",
+      progress: false,
+    });
+    const warmHops = await runHops(ctx, { label: "warm-hops", count: 5, inFlight: 5, progress: false });
+    console.log(
+      `Warm-up done in ${fmtS(Date.now() - warmStart)}: deployment of ${warm.tasks.length} tasks ${warm.deployments[0].status} in ${fmtS(warm.ms)}, ${warmHops.count} hops in ${fmtS(warmHops.ms)}; ${describeMem(sampler.sample())}`,
+    );
+
+    const results = {};
+    if (opts.engine) {
+      await settle(scanner, "the warm-up");
+      scanner.setPhase("engine");
+      console.log(
+        `\nEngine: ${opts.envs} deployments x ${opts.tasks} tasks, simulated driver with zero latency`,
+      );
+      const base = sampler.startPhase();
+      const r = await runEngine(ctx, {
+        label: "engine",
+        envs: opts.envs,
+        tasksPerEnv: opts.tasks,
+        prefix: "t",
+      });
+      results.engine = { ...r, base, peak: sampler.endPhase() };
+      console.log(`Engine: ${opts.envs * opts.tasks} tasks in ${fmtS(r.ms)}`);
+    }
+    if (opts.raw) {
+      await settle(scanner, opts.engine ? "the engine's messages" : "the warm-up");
+      if (results.engine)
+        results.engine.tailMs = scanner.lastActivity() - (results.engine.t0 + results.engine.ms);
+      scanner.setPhase("raw");
+      console.log(
+        `\nRaw hops: ${opts.hops} (publish -> Pub/Sub-triggered function -> one Firestore write), ${opts.concurrency} in flight`,
+      );
+      const base = sampler.startPhase();
+      const r = await runHops(ctx, { label: "raw", count: opts.hops, inFlight: opts.concurrency });
+      results.raw = { ...r, base, peak: sampler.endPhase() };
+      console.log(`Raw hops: ${r.count} in ${fmtS(r.ms)}`);
+    }
+    scanner.setPhase("after");
+
+    // Report
+    console.log("\n==== Bench results ====");
+    console.log(
+      `Machine: ${os.cpus().length} CPUs, ${fmtGb(os.totalmem())} RAM. Stack "bench", ${opts.envs} environments x concurrency ${opts.perEnv}.`,
+    );
+    if (results.engine) {
+      const e = results.engine;
+      console.log(
+        `Engine:   ${opts.envs * opts.tasks} tasks in ${fmtS(e.ms)} (${((opts.envs * opts.tasks) / (e.ms / 1000)).toFixed(1)} tasks/s)`,
+      );
+      for (const line of engineReport(e)) console.log(`          ${line}`);
+      console.log(`          memory at start ${fmtGb(e.base.total)}, peak ${describeMem(e.peak)}`);
+      if (e.tailMs > 1000)
+        console.log(
+          `          functions kept running ${fmtS(e.tailMs)} after the last deployment finished (late or duplicate task messages)`,
+        );
+    }
+    if (results.raw) {
+      const r = results.raw;
+      console.log(
+        `Raw hops: ${r.count} hops in ${fmtS(r.ms)} (${(r.count / (r.ms / 1000)).toFixed(1)} hops/s)`,
+      );
+      console.log(`          memory at start ${fmtGb(r.base.total)}, peak ${describeMem(r.peak)}`);
+    }
+    if (results.engine && results.raw) {
+      const ratio = results.engine.ms / results.raw.ms;
+      console.log(
+        `Ratio engine / raw: ${ratio.toFixed(2)}x (target: within 3x) -> ${ratio <= 3 ? "met" : "NOT met"}`,
+      );
+    }
+    const peak = sampler.state.peak;
+    console.log(
+      `Peak stack memory: ${describeMem(peak)} (target: under 8 GB) -> ${peak.total < 8 * GB ? "met" : "NOT met"}`,
+    );
+    console.log(
+      `  (RSS summed over the firebase-tools process tree, sampled every 250 ms; shared pages count once per process)`,
+    );
+    for (const name of ["warmup", "engine", "raw"]) {
+      const p = scanner.phase(name);
+      const inv = [...p.invocations].map(
+        ([fn, v]) =>
+          `${fn.replace(/^us-central1-/, "")} x${v.count} (avg ${(v.totalMs / v.count).toFixed(0)} ms, max ${v.maxMs.toFixed(0)} ms)`,
+      );
+      if (inv.length) console.log(`Invocations during ${name}: ${inv.join(", ")}`);
+      if (p.reloads)
+        console.log(
+          `  WARNING: the functions emulator reloaded its triggers ${p.reloads} time(s) during ${name} (functions/lib changed); the numbers are disturbed`,
+        );
+      for (const [msg, n] of p.engineWarnings) console.log(`  function log during ${name}: ${msg} x${n}`);
+      for (const [msg, n] of [...p.problems].slice(0, 15))
+        console.log(`  emulator output during ${name}: ${msg} x${n}`);
+    }
+  } finally {
+    await cleanup();
+  }
+  const strays = sampler ? sampler.strays() : [];
+  console.log(
+    strays.length === 0
+      ? "Stack stopped; no processes left behind."
+      : `WARNING: processes left behind: ${strays.join(", ")}`,
+  );
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    reportError(err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,19 @@
+// Mocha's spec reporter, plus the run's counts written to $ORCH_TEST_STATS for scripts/test.mjs to sum up.
+"use strict";
+const fs = require("node:fs");
+const Spec = require("mocha/lib/reporters/spec");
+
+class CountingReporter extends Spec {
+  constructor(runner, options) {
+    super(runner, options);
+    runner.once("end", () => {
+      const file = process.env.ORCH_TEST_STATS;
+      if (file) {
+        const { passes, failures, pending } = this.stats;
+        fs.writeFileSync(file, JSON.stringify({ passes, failures, pending }));
+      }
+    });
+  }
+}
+
+module.exports = CountingReporter;

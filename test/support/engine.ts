@@ -1,0 +1,98 @@
+/** Helpers for engine tests on the emulators: a test config, deployments, and what the simulated driver recorded. */
+import assert from "node:assert/strict";
+import { createEngineStore } from "../../functions/src/store/engine-store.js";
+import type { Deployment, Task } from "../../functions/src/domain/engine-model.js";
+import { SIMULATED_RUNS } from "../../functions/src/drivers/simulated.js";
+import { configWith } from "./config-builder.js";
+import { adminDb, api, waitFor } from "./emulators.js";
+
+export const ALL_TEN = [
+  "auth",
+  "firestore",
+  "storage",
+  "functions",
+  "hosting",
+  "monitoring",
+  "backup",
+  "security",
+  "analytics",
+  "cicd",
+];
+
+/** The example config plus `lab`, a development environment limited to two tasks at a time. */
+export async function loadTestConfig(): Promise<void> {
+  const config = configWith((c) => {
+    c.environments.push({
+      name: "lab",
+      type: "development",
+      project_id: "demo-acme-lab",
+      mode: "emulated",
+      concurrency: 2,
+      integrations: ALL_TEN,
+    });
+  });
+  const response = await api("POST", "/config", config);
+  assert.equal(response.status, 200, JSON.stringify(response.body));
+}
+
+export function engineStore() {
+  return createEngineStore(adminDb());
+}
+
+/** Requests a deployment through the API and returns its id. */
+export async function deploy(request: Record<string, unknown>): Promise<string> {
+  const response = await api("POST", "/deploy", request);
+  assert.equal(response.status, 202, JSON.stringify(response.body));
+  return response.body.deployment_id as string;
+}
+
+/** Waits until the deployment reaches a terminal state, then returns it with its tasks. */
+export async function settled(
+  id: string,
+  timeoutMs = 60_000,
+): Promise<{ deployment: Deployment; tasks: Task[] }> {
+  const store = engineStore();
+  const deployment = await waitFor(
+    `deployment ${id} to end`,
+    async () => {
+      const current = await store.getDeployment(id);
+      return current && ["succeeded", "failed", "rolled_back", "cancelled"].includes(current.status)
+        ? current
+        : undefined;
+    },
+    timeoutMs,
+    200,
+  );
+  return { deployment, tasks: await store.tasksOf(id) };
+}
+
+export interface SimulatedRun {
+  id: string;
+  task_id: string;
+  attempt: number;
+  action: "apply" | "rollback";
+  runs: number;
+  at: Date;
+}
+
+/** Every attempt the simulated driver ran for a deployment: one document per (task, attempt), `runs` counts executions. */
+export async function simulatedRuns(deploymentId: string): Promise<SimulatedRun[]> {
+  const snap = await adminDb().collection(SIMULATED_RUNS).get();
+  return snap.docs
+    .filter((doc) => doc.id.startsWith(`${deploymentId}--`))
+    .map((doc) => {
+      const data = doc.data();
+      return {
+        id: doc.id,
+        task_id: String(data.task_id),
+        attempt: Number(data.attempt),
+        action: data.action as "apply" | "rollback",
+        runs: Number(data.runs),
+        at: (data.at as { toDate(): Date }).toDate(),
+      };
+    });
+}
+
+export function byIntegration(tasks: Task[]): Map<string, Task> {
+  return new Map(tasks.map((task) => [task.integration, task]));
+}
