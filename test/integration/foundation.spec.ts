@@ -147,4 +147,11 @@ describe("foundation on the emulators", function () {
     assert.equal(status.status, 500);
     assert.match(status.body.error.message, /environments\/hand-made/);
   });
+
+  it("repairs a damaged document by loading the config that declares it", async () => {
+    await adminDb().collection("environments").doc("dev").set({ name: "dev", type: "qa" });
+    const response = await api("POST", "/config", exampleConfig());
+    assert.equal(response.status, 200, JSON.stringify(response.body));
+    assert.equal((await createStore(adminDb()).getEnvironment("dev"))?.type, "development");
+  });
 });

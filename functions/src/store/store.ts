@@ -11,7 +11,8 @@ import {
   type EnvironmentDoc,
   type IntegrationDoc,
 } from "../domain/model.js";
-import { typedCollection } from "./typed-collection.js";
+import type { z } from "zod";
+import { timestampsToDates, typedCollection } from "./typed-collection.js";
 
 const CURRENT_CONFIG_ID = "current";
 
@@ -58,18 +59,26 @@ export function createStore(db: Firestore) {
       now: Date,
     ): Promise<ConfigWrites> {
       return db.runTransaction(async (tx) => {
+        // Raw reads: a document damaged by hand must not block the load that repairs it.
         const [configSnap, envSnaps, integrationSnaps] = await Promise.all([
-          tx.get(configs.doc(CURRENT_CONFIG_ID)),
-          tx.get(environments),
-          tx.get(integrations),
+          tx.get(db.collection(COLLECTIONS.config).doc(CURRENT_CONFIG_ID)),
+          tx.get(db.collection(COLLECTIONS.environments)),
+          tx.get(db.collection(COLLECTIONS.integrations)),
         ]);
+        const readable = <T>(schema: z.ZodType<T>, docs: { id: string; data(): unknown }[]) =>
+          new Map(
+            docs.flatMap((doc): [string, T][] => {
+              const parsed = schema.safeParse(timestampsToDates(doc.data()));
+              return parsed.success ? [[doc.id, parsed.data]] : [];
+            }),
+          );
         const writes = planConfigWrites(
           resolved,
           raw,
           {
-            config: configSnap.data(),
-            environments: new Map(envSnaps.docs.map((doc) => [doc.id, doc.data()])),
-            integrations: new Map(integrationSnaps.docs.map((doc) => [doc.id, doc.data()])),
+            config: readable(configDocSchema, configSnap.exists ? [configSnap] : []).get(CURRENT_CONFIG_ID),
+            environments: readable(environmentDocSchema, envSnaps.docs),
+            integrations: readable(integrationDocSchema, integrationSnaps.docs),
           },
           now,
         );

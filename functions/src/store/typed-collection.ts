@@ -11,7 +11,7 @@ import { CorruptDocumentError } from "../domain/errors.js";
 import { zodIssueToProblem } from "../domain/problems.js";
 
 /** Firestore hands back Timestamps; the domain speaks Dates. */
-function timestampsToDates(value: unknown): unknown {
+export function timestampsToDates(value: unknown): unknown {
   if (value instanceof Timestamp) return value.toDate();
   if (Array.isArray(value)) return value.map(timestampsToDates);
   if (typeof value === "object" && value !== null && Object.getPrototypeOf(value) === Object.prototype) {
