@@ -402,3 +402,14 @@ describe("orchestration config schema", () => {
     });
   });
 });
+
+describe("the JSON Schema for editors", () => {
+  it("is generated from the zod schema and committed up to date (run `npm run schema` after changing the schema)", async () => {
+    const { readFileSync } = await import("node:fs");
+    const { configJsonSchema } = await import("../../functions/src/domain/config-json-schema.js");
+    const committed = JSON.parse(
+      readFileSync(new URL("../../orchestration.schema.json", import.meta.url), "utf8"),
+    ) as unknown;
+    assert.deepEqual(committed, JSON.parse(JSON.stringify(configJsonSchema())));
+  });
+});
