@@ -1,0 +1,177 @@
+/**
+ * Fabricators make an integration match its config by applying a plan (after firebase-tools'
+ * planner / fabricator split): plan = desired vs observed, apply = idempotent and recorded as a
+ * release, rollback = re-apply the release before the one being undone, verify = timed probe.
+ */
+import { createHash } from "node:crypto";
+import type { IntegrationKind } from "../domain/integrations.js";
+import { NonRetriableError } from "../domain/errors.js";
+import type {
+  Change,
+  DriverIO,
+  DriverSpec,
+  DriverTarget,
+  Health,
+  IntegrationPlan,
+  Release,
+  ReleaseStore,
+} from "./types.js";
+
+/** A stable digest of a JSON state: equal states, equal digests, whatever the key order. */
+export function stateDigest(state: unknown): string {
+  const canonical = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(canonical);
+    if (typeof value === "object" && value !== null) {
+      return Object.fromEntries(
+        Object.keys(value)
+          .sort()
+          .map((key) => [key, canonical((value as Record<string, unknown>)[key])]),
+      );
+    }
+    return value;
+  };
+  return createHash("sha256")
+    .update(JSON.stringify(canonical(state) ?? null))
+    .digest("hex");
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+/** Field-level differences between what is there and what is wanted, as lines a person can read. */
+export function diffStates(observed: unknown, desired: unknown, path = ""): Change[] {
+  if (isObject(observed) && isObject(desired)) {
+    return [...new Set([...Object.keys(observed), ...Object.keys(desired)])]
+      .sort()
+      .flatMap((key) => diffStates(observed[key], desired[key], path ? `${path}.${key}` : key));
+  }
+  return stateDigest(observed) === stateDigest(desired)
+    ? []
+    : [{ path: path || "$", from: observed, to: desired }];
+}
+
+export interface ApplyOutcome {
+  changed: boolean;
+  summary: string;
+  release: Release | undefined;
+}
+
+export function createFabricator(
+  specs: { [K in IntegrationKind]?: DriverSpec<K> },
+  releases: ReleaseStore,
+  io: DriverIO,
+) {
+  const specFor = <K extends IntegrationKind>(kind: K): DriverSpec<K> => {
+    const spec = specs[kind];
+    if (!spec) throw new NonRetriableError(`no driver for integration kind "${kind}"`);
+    return spec;
+  };
+
+  async function plan<K extends IntegrationKind>(
+    target: DriverTarget<K>,
+  ): Promise<IntegrationPlan & { state: unknown }> {
+    const spec = specFor(target.kind);
+    const mode = spec.mode(target.environment);
+    const desired = await spec.desired(target, io);
+    const latest = await releases.latest(target.environment.name, target.integration);
+    const observed = mode === "staged" ? latest?.state : await spec.observe(target, io);
+    const changes = desired.problems.length > 0 ? [] : diffStates(observed, desired.state);
+    const summary =
+      desired.problems.length > 0
+        ? `refused: ${desired.problems.map((problem) => problem.message).join("; ")}`
+        : changes.length === 0
+          ? "no changes"
+          : `${changes.length} change(s)${observed === undefined ? " (nothing there yet)" : ""}`;
+    return {
+      environment: target.environment.name,
+      integration: target.integration,
+      mode,
+      changes,
+      problems: desired.problems,
+      summary,
+      artifact: desired.artifact ?? null,
+      state: desired.state,
+    };
+  }
+
+  return {
+    plan,
+
+    /** Applies the plan; a second apply finds no changes and does nothing. */
+    async apply<K extends IntegrationKind>(
+      target: DriverTarget<K>,
+      deploymentId: string | null,
+    ): Promise<ApplyOutcome> {
+      const planned = await plan(target);
+      if (planned.problems.length > 0) throw new NonRetriableError(planned.summary);
+      if (planned.changes.length === 0)
+        return { changed: false, summary: `${planned.mode}: no changes`, release: undefined };
+      if (planned.mode !== "staged") await specFor(target.kind).apply(target, planned.state, io);
+      const release = await releases.record({
+        environment: target.environment.name,
+        integration: target.integration,
+        kind: target.kind,
+        mode: planned.mode,
+        state: planned.state,
+        digest: stateDigest(planned.state),
+        artifact: planned.artifact,
+        deployment_id: deploymentId,
+        action: "apply",
+        created_at: io.now(),
+      });
+      const verb =
+        planned.mode === "staged" ? "staged (artifact built and validated, nothing live touched)" : "applied";
+      return {
+        changed: true,
+        summary: `${verb}: release ${release.number}, ${planned.changes.length} change(s)`,
+        release,
+      };
+    },
+
+    /** Goes back to the release before the given deployment's (or before the latest one). */
+    async rollback<K extends IntegrationKind>(
+      target: DriverTarget<K>,
+      deploymentId: string | null,
+    ): Promise<{ summary: string }> {
+      const previous = await releases.previous(target.environment.name, target.integration);
+      const latest = await releases.latest(target.environment.name, target.integration);
+      if (!latest || (deploymentId !== null && latest.deployment_id !== deploymentId)) {
+        return { summary: "nothing to roll back: this deployment recorded no release" };
+      }
+      if (!previous) return { summary: `no release before ${latest.number} to go back to; left as is` };
+      const spec = specFor(target.kind);
+      const mode = spec.mode(target.environment);
+      if (mode !== "staged") await spec.apply(target, previous.state, io);
+      const release = await releases.record({
+        ...previous,
+        deployment_id: deploymentId,
+        action: "rollback",
+        created_at: io.now(),
+      });
+      return {
+        summary: `rolled back to the state of release ${previous.number} (recorded as release ${release.number})`,
+      };
+    },
+
+    /** Timed health probe. */
+    async verify<K extends IntegrationKind>(target: DriverTarget<K>): Promise<Health> {
+      const spec = specFor(target.kind);
+      const started = performance.now();
+      const mode = spec.mode(target.environment);
+      try {
+        const latest = await releases.latest(target.environment.name, target.integration);
+        const health = await spec.verify(target, io, latest);
+        return { ...health, mode, latency_ms: Math.round(performance.now() - started) };
+      } catch (error) {
+        return {
+          status: "down",
+          details: error instanceof Error ? error.message : String(error),
+          mode,
+          latency_ms: Math.round(performance.now() - started),
+        };
+      }
+    },
+  };
+}
+
+export type Fabricator = ReturnType<typeof createFabricator>;
