@@ -327,10 +327,37 @@ function createOutputScanner(logFile) {
 // ---------------------------------------------------------------------------------------------
 // Stack lifecycle
 
-/** Adds the bench-only codebase to the stack's generated firebase config (written by stackConfig). */
-function addBenchCodebase(configPath) {
+/**
+ * Copies the freshly built control plane (functions/package.json + lib) to .stack/bench/control-plane,
+ * with functions/node_modules linked in, so that another session rebuilding functions/lib
+ * mid-run neither reloads the bench's triggers nor hands a worker a half-written file.
+ */
+function snapshotControlPlane(stack) {
+  const dir = path.join(stackWorkDir(stack), "control-plane");
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  const functionsDir = path.join(repoRoot, "functions");
+  fs.copyFileSync(path.join(functionsDir, "package.json"), path.join(dir, "package.json"));
+  fs.cpSync(path.join(functionsDir, "lib"), path.join(dir, "lib"), { recursive: true });
+  if (fs.existsSync(path.join(functionsDir, "node_modules")))
+    fs.symlinkSync(path.join(functionsDir, "node_modules"), path.join(dir, "node_modules"));
+  // The control plane finds its source root two levels above lib/ (functions/src/app.ts): there,
+  // point environments/ back at the repo's.
+  const envLink = path.join(path.dirname(dir), "environments");
+  fs.rmSync(envLink, { force: true });
+  if (fs.existsSync(path.join(repoRoot, "environments")))
+    fs.symlinkSync(path.join(repoRoot, "environments"), envLink);
+  return path.relative(repoRoot, dir);
+}
+
+/**
+ * Rewrites the stack's generated firebase config (written by stackConfig): the control plane
+ * from its snapshot, plus the bench-only codebase.
+ */
+function addBenchCodebase(configPath, controlPlaneSource) {
   const config = JSON.parse(fs.readFileSync(configPath, "utf8"));
   const functions = Array.isArray(config.functions) ? config.functions : [config.functions];
+  for (const f of functions) if (f.source === "functions") f.source = controlPlaneSource;
   if (!functions.some((f) => f.codebase === "bench"))
     functions.push({ source: "bench/functions", codebase: "bench", runtime: "nodejs22" });
   config.functions = functions;
@@ -357,6 +384,17 @@ function startStack(stack, scanner) {
   child.stdout.on("data", scanner.feed);
   child.stderr.on("data", scanner.feed);
   return handle;
+}
+
+/** Pids of firebase-tools emulator processes that are not ours. */
+function otherStacks() {
+  const out = [];
+  for (const pid of readProcs().keys()) {
+    if (pid === process.pid) continue;
+    const cmd = cmdline(pid);
+    if (/firebase-tools\/lib\/bin\/firebase\.js emulators:(start|exec)/.test(cmd)) out.push(pid);
+  }
+  return out;
 }
 
 function killPids(pids, signal) {
@@ -444,7 +482,11 @@ const taskNames = (prefix, n) =>
   Array.from({ length: n }, (_, i) => `analytics:${prefix}${String(i).padStart(3, "0")}`);
 
 function deployBody(environment, names) {
-  return { environment, integrations: names, configuration: { simulate: { "*": { latency_ms: 0 } } } };
+  return {
+    environment,
+    integrations: names,
+    configuration: { driver: "simulated", simulate: { "*": { latency_ms: 0 } } },
+  };
 }
 
 const toMs = (t) =>
@@ -658,9 +700,17 @@ async function main() {
   );
 
   const stack = prepareStack({ name: "bench", portOffset: 20 });
-  addBenchCodebase(stack.configPath);
   await portsFree(stack);
   await buildFunctions();
+  addBenchCodebase(stack.configPath, snapshotControlPlane(stack));
+  const others = otherStacks();
+  if (others.length > 0)
+    console.log(
+      `NOTE: ${others.length} other emulator stack(s) run on this machine (firebase-tools pids ${others.join(", ")}); they share the CPUs and disturb the numbers. Load average now: ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(" ")}`,
+    );
 
   const logFile = path.join(stackWorkDir(stack), "firebase-tools.log");
   const scanner = createOutputScanner(logFile);
@@ -671,8 +721,8 @@ async function main() {
   let memoryError = null;
   const cleanup = async () => {
     stopping ??= (async () => {
-      if (sampleTimer) clearInterval(sampleTimer);
       await stopStack(handle, sampler);
+      if (sampleTimer) clearInterval(sampleTimer);
       await scanner.close();
     })();
     return stopping;
@@ -738,7 +788,7 @@ async function main() {
     console.log(`Stack up in ${fmtS(Date.now() - started)}; ${describeMem(sampler.sample())}`);
 
     // Clients for the stack's emulators (env first, then the SDKs read it).
-    Object.assign(process.env, stackEnv(stack));
+    Object.assign(process.env, stackEnv(stack), { METADATA_SERVER_DETECTION: "none" });
     const { initializeApp } = await import("firebase-admin/app");
     const { getFirestore } = await import("firebase-admin/firestore");
     const { PubSub } = await import("@google-cloud/pubsub");

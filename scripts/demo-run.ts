@@ -186,7 +186,7 @@ const happy = await deployAndWatch(
   {
     environment: "dev",
     integrations: allTen,
-    configuration: { simulate: { "*": { latency_ms: 150 } } },
+    configuration: { driver: "simulated", simulate: { "*": { latency_ms: 150 } } },
   },
 );
 const retried = await deployAndWatch(
@@ -194,7 +194,7 @@ const retried = await deployAndWatch(
   {
     environment: "staging",
     integrations: ["auth", "firestore", "functions", "hosting"],
-    configuration: { retry_base_ms: 400, simulate: { functions: { fail_first: 2 } } },
+    configuration: { driver: "simulated", retry_base_ms: 400, simulate: { functions: { fail_first: 2 } } },
   },
 );
 const rolledBack = await deployAndWatch(
@@ -202,7 +202,12 @@ const rolledBack = await deployAndWatch(
   {
     environment: "prod",
     integrations: ["security", "auth", "firestore", "functions", "hosting", "monitoring"],
-    configuration: { retry_base_ms: 200, max_retries: 1, simulate: { hosting: { fail_always: true } } },
+    configuration: {
+      driver: "simulated",
+      retry_base_ms: 200,
+      max_retries: 1,
+      simulate: { hosting: { fail_always: true } },
+    },
   },
 );
 

@@ -1,10 +1,21 @@
 /** Wires the services every handler uses, once; tests wire the same with their own clock. */
+import path from "node:path";
+import { fileURLToPath } from "node:url";
 import type { Firestore } from "firebase-admin/firestore";
 import { createPubSubBus, type Bus } from "./bus.js";
+import { createFabricator, type Fabricator } from "./drivers/fabricator.js";
+import { createIntegrationDriver } from "./drivers/integration-driver.js";
+import { createDriverSpecs } from "./drivers/registry.js";
 import { createSimulatedDriver } from "./drivers/simulated.js";
+import { directorySourceReader } from "./drivers/sources.js";
+import type { DriverIO } from "./drivers/types.js";
 import { createEngine, type Engine } from "./engine/engine.js";
+import { createEnvironmentResolver, type EnvironmentResolver } from "./engine/environments.js";
+import { createHealthMonitor, type HealthMonitor } from "./engine/health.js";
+import { createOperations, type Operations } from "./engine/operations.js";
 import { functionsLogger, type Logger } from "./logs.js";
 import { createEngineStore, type EngineStore } from "./store/engine-store.js";
+import { createReleaseStore } from "./store/releases.js";
 import { createStore, type Store } from "./store/store.js";
 
 /** A clock, injected so that time-based behaviour is testable without waiting. */
@@ -19,27 +30,71 @@ export interface Services {
   store: Store;
   engineStore: EngineStore;
   engine: Engine;
+  environments: EnvironmentResolver;
+  fabricator: Fabricator;
+  health: HealthMonitor;
+  operations: Operations;
   bus: Bus;
   clock: Clock;
   log: Logger;
 }
 
-export function createServices(deps: { db: Firestore; clock?: Clock; bus?: Bus; log?: Logger }): Services {
+/** The repository root, where the environment sources (rules, sites, function code) live; ORCH_SOURCE_ROOT overrides. */
+function sourceRoot(): string {
+  return process.env.ORCH_SOURCE_ROOT ?? path.resolve(fileURLToPath(new URL("../..", import.meta.url)));
+}
+
+/** The emulator hosts the drivers call, from the variables the Emulator Suite sets for functions. */
+export function driverIO(): DriverIO {
+  const env = process.env;
+  return {
+    sources: directorySourceReader(sourceRoot()),
+    emulators: {
+      firestore: env.FIRESTORE_EMULATOR_HOST,
+      auth: env.FIREBASE_AUTH_EMULATOR_HOST,
+      pubsub: env.PUBSUB_EMULATOR_HOST,
+      hub: env.FIREBASE_EMULATOR_HUB,
+    },
+    fetch: (input, init) => fetch(input, init),
+    now: () => new Date(),
+  };
+}
+
+export function createServices(deps: {
+  db: Firestore;
+  clock?: Clock;
+  bus?: Bus;
+  log?: Logger;
+  io?: DriverIO;
+}): Services {
   const clock = deps.clock ?? systemClock;
   const store = createStore(deps.db);
   const engineStore = createEngineStore(deps.db);
   const bus = deps.bus ?? createPubSubBus();
   const log = deps.log ?? functionsLogger;
+  const environments = createEnvironmentResolver(store);
+  const specs = createDriverSpecs({ db: deps.db, backupRoot: path.join(sourceRoot(), ".stack", "backups") });
+  const fabricator = createFabricator(specs, createReleaseStore(deps.db), deps.io ?? driverIO());
+  const health = createHealthMonitor({ store, environments, fabricator, bus, clock, log });
+  // Bound after the engine exists: operations build on the engine, and the engine reports back to them.
+  const late: { operations?: Operations } = {};
   const engine = createEngine({
     store,
     engineStore,
     bus,
     clock,
     log,
-    drivers: { simulated: createSimulatedDriver(deps.db) },
+    environment: (name) => environments.environment(name),
+    drivers: {
+      simulated: createSimulatedDriver(deps.db),
+      integration: createIntegrationDriver(fabricator, (name) => environments.environment(name)),
+    },
     random: Math.random,
     maxInlineWaitMs: 30_000,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    onFinished: (deployment) => late.operations?.deploymentFinished(deployment) ?? Promise.resolve(),
   });
-  return { store, engineStore, engine, bus, clock, log };
+  const operations = createOperations({ store, engine, environments, fabricator, health, clock });
+  late.operations = operations;
+  return { store, engineStore, engine, environments, fabricator, health, operations, bus, clock, log };
 }

@@ -14,8 +14,8 @@ export type TaskMessage = z.infer<typeof taskMessageSchema>;
 /** A state change on `orchestration-events`; `event_id` is the dedupe key consumers use. */
 export const orchestrationEventSchema = z.strictObject({
   event_id: z.string(),
-  kind: z.enum(["task", "deployment"]),
-  deployment_id: z.string(),
+  kind: z.enum(["task", "deployment", "alert"]),
+  deployment_id: z.string().nullable(),
   task_id: z.string().nullable(),
   environment: z.string(),
   integration: z.string().nullable(),

@@ -40,3 +40,7 @@ export const runTask = onMessagePublished({ region, topic: TOPICS.tasks, timeout
 export const sweepLeases = onSchedule({ region, schedule: "every 1 minutes" }, async () => {
   await getServices().engine.sweep();
 });
+
+export const healthCheck = onSchedule({ region, schedule: "every 1 minutes" }, async () => {
+  await getServices().health.check();
+});

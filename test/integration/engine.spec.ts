@@ -36,7 +36,7 @@ describe("the engine on the emulators", function () {
         status: "requested",
         environment: "dev",
         integrations: ALL_TEN,
-        configuration: { simulate: { "*": { latency_ms: 50 } } },
+        configuration: { driver: "simulated", simulate: { "*": { latency_ms: 50 } } },
         requested_by: "alice",
       });
     const { deployment, tasks } = await settled(id);
@@ -123,7 +123,7 @@ describe("the engine on the emulators", function () {
       const id = await deploy({
         environment: "dev",
         integrations: ALL_TEN,
-        configuration: { simulate: { "*": { latency_ms: 30 } } },
+        configuration: { driver: "simulated", simulate: { "*": { latency_ms: 30 } } },
       });
       const { deployment, tasks } = await settled(id);
       assert.equal(deployment.status, "succeeded");
@@ -166,7 +166,7 @@ describe("the engine on the emulators", function () {
     const id = await deploy({
       environment: "dev",
       integrations: ["auth", "firestore", "functions"],
-      configuration: { retry_base_ms: 400, simulate: { functions: { fail_first: 2 } } },
+      configuration: { driver: "simulated", retry_base_ms: 400, simulate: { functions: { fail_first: 2 } } },
     });
     const { deployment, tasks } = await settled(id);
     assert.equal(deployment.status, "succeeded");
@@ -195,7 +195,12 @@ describe("the engine on the emulators", function () {
     const id = await deploy({
       environment: "dev",
       integrations: ["security", "auth", "firestore", "functions", "hosting", "monitoring"],
-      configuration: { retry_base_ms: 50, max_retries: 1, simulate: { functions: { fail_always: true } } },
+      configuration: {
+        driver: "simulated",
+        retry_base_ms: 50,
+        max_retries: 1,
+        simulate: { functions: { fail_always: true } },
+      },
     });
     const { deployment, tasks } = await settled(id);
     const named = byIntegration(tasks);
@@ -220,7 +225,12 @@ describe("the engine on the emulators", function () {
     const id = await deploy({
       environment: "prod",
       integrations: ["security", "auth", "firestore", "storage", "functions", "hosting", "monitoring"],
-      configuration: { retry_base_ms: 50, max_retries: 1, simulate: { hosting: { fail_always: true } } },
+      configuration: {
+        driver: "simulated",
+        retry_base_ms: 50,
+        max_retries: 1,
+        simulate: { hosting: { fail_always: true } },
+      },
     });
     const { deployment, tasks } = await settled(id);
     assert.equal(deployment.status, "rolled_back");
@@ -250,6 +260,7 @@ describe("the engine on the emulators", function () {
       environment: "dev",
       integrations: ["auth"],
       configuration: {
+        driver: "simulated",
         lease_seconds: 1,
         retry_base_ms: 50,
         simulate: { auth: { hang_first: 1, hang_ms: 6000 } },
@@ -285,7 +296,7 @@ describe("the engine on the emulators", function () {
     const id = await deploy({
       environment: "lab",
       integrations,
-      configuration: { simulate: { "*": { latency_ms: 150 } } },
+      configuration: { driver: "simulated", simulate: { "*": { latency_ms: 150 } } },
     });
     const { deployment, tasks } = await settled(id, 90_000);
     assert.equal(deployment.status, "succeeded");
@@ -309,7 +320,7 @@ describe("the engine on the emulators", function () {
     const id = await deploy({
       environment: "dev",
       integrations: ["security", "auth", "functions", "hosting", "cicd"],
-      configuration: { simulate: { "*": { latency_ms: 1500 } } },
+      configuration: { driver: "simulated", simulate: { "*": { latency_ms: 1500 } } },
     });
     await waitFor("the first task to run", async () =>
       (await engineStore().tasksOf(id)).some((task) => task.status === "running"),
@@ -345,18 +356,22 @@ describe("the engine on the emulators", function () {
       {
         environment: "dev",
         integrations: ["auth", "functions"],
-        configuration: { depends_on: { auth: ["functions"] } },
+        configuration: { driver: "simulated", depends_on: { auth: ["functions"] } },
       },
       "configuration.depends_on",
     ],
     [
       "an unknown dependency",
-      { environment: "dev", integrations: ["auth"], configuration: { depends_on: { auth: ["hosting"] } } },
+      {
+        environment: "dev",
+        integrations: ["auth"],
+        configuration: { driver: "simulated", depends_on: { auth: ["hosting"] } },
+      },
       "configuration.depends_on.auth[0]",
     ],
     [
       "a negative retry count",
-      { environment: "dev", integrations: ["auth"], configuration: { max_retries: -1 } },
+      { environment: "dev", integrations: ["auth"], configuration: { driver: "simulated", max_retries: -1 } },
       "configuration.max_retries",
     ],
   ] as const) {

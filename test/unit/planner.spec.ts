@@ -233,7 +233,11 @@ describe("planner", () => {
       assert.equal(functions.max_retries, 3);
       assert.equal(functions.attempt, 0);
       assert.equal(functions.retry_count, 0);
-      assert.equal(functions.driver, "simulated");
+      assert.equal(
+        functions.driver,
+        "integration",
+        "the real drivers unless a deployment asks for the simulated one",
+      );
       assert.equal(functions.simulation, null);
       assert.deepEqual(functions.created_at, NOW);
     });
@@ -435,7 +439,7 @@ describe("planner", () => {
         problemsOf(["auth"], { driver: "terraform" }),
         "configuration.driver",
         'string "terraform"',
-        '"simulated"',
+        'one of "integration", "simulated"',
       );
     });
 

@@ -91,6 +91,9 @@ export function planConfigWrites(
         status,
         configuration: integration.settings,
         last_updated: now,
+        release: current?.release ?? null,
+        health: current?.health ?? null,
+        open_alert: current?.open_alert ?? null,
       };
       if (!current || !sameContent(current, doc, ["last_updated"])) integrations.push({ id, doc });
     }

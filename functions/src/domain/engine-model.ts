@@ -18,7 +18,8 @@ export type Simulation = z.infer<typeof simulationSchema>;
 
 /** Engine settings a deployment may carry in `configuration`; everything else there goes to the drivers. */
 export const engineOptionsSchema = z.strictObject({
-  driver: z.enum(["simulated"]).default("simulated"),
+  /** `integration` runs the real driver of each kind; `simulated` is the test and benchmark tool. */
+  driver: z.enum(["integration", "simulated"]).default("integration"),
   simulate: z.record(z.string(), simulationSchema).default({}),
   max_retries: z.int().min(0).max(10).default(3),
   retry_base_ms: z.int().min(1).max(600_000).default(2000),
@@ -58,11 +59,16 @@ const taskCommon = {
   /** Attempts started so far; the attempt a claim starts is `attempt + 1`. */
   attempt: z.int().min(0),
   /** Which driver runs the task; `simulated` is a test tool and every status shows it. */
-  driver: z.enum(["simulated"]),
+  driver: z.enum(["integration", "simulated"]),
   simulation: simulationSchema.nullable(),
   lease_seconds: z.int().min(1),
   /** When the task last became ready: the sweeper republishes tasks left ready too long. */
   ready_at: nullableDate,
+  /**
+   * When a message for this ready task was published: the dispatcher reserves a task before it
+   * publishes it, so concurrent dispatchers never publish the same task twice.
+   */
+  dispatched_at: nullableDate.default(null),
   /** The next attempt may not start before this time (retry backoff). */
   not_before: nullableDate,
   /** True once the driver applied this task's change, so a rollback has something to undo. */
@@ -118,7 +124,9 @@ export function transitionTask(task: TaskDoc, event: TaskEvent): TaskDoc | Refus
   const { now } = event;
   switch (event.type) {
     case "release":
-      return task.status === "blocked" ? { ...task, status: "ready", ready_at: now } : refuse();
+      return task.status === "blocked"
+        ? { ...task, status: "ready", ready_at: now, dispatched_at: null }
+        : refuse();
     case "claim": {
       if (task.status !== "ready") return refuse();
       if (task.not_before && task.not_before.getTime() > now.getTime()) {
@@ -134,6 +142,7 @@ export function transitionTask(task: TaskDoc, event: TaskEvent): TaskDoc | Refus
         started_at: task.started_at ?? now,
         lease_expires_at: new Date(now.getTime() + task.lease_seconds * 1000),
         not_before: null,
+        dispatched_at: null,
       };
     }
     case "succeed": {

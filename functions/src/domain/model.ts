@@ -12,6 +12,7 @@ export const COLLECTIONS = {
   integrations: "integrations",
   tasks: "orchestration_tasks",
   deployments: "deployments",
+  alerts: "alerts",
 } as const;
 
 /** `orchestration_config/{id}`: a stored copy of a config file, as loaded. */
@@ -41,6 +42,16 @@ export const environmentDocSchema = z.strictObject({
 });
 export type EnvironmentDoc = z.infer<typeof environmentDocSchema>;
 
+/** One health check of an integration. */
+export const healthSchema = z.strictObject({
+  status: z.enum(["healthy", "degraded", "down"]),
+  latency_ms: z.number().min(0),
+  details: z.string(),
+  mode: z.enum(["emulated", "staged", "live"]),
+  checked_at: z.date(),
+});
+export type HealthRecord = z.infer<typeof healthSchema>;
+
 export const INTEGRATION_STATUSES = [
   "declared",
   "deploying",
@@ -59,6 +70,12 @@ export const integrationDocSchema = z.strictObject({
   status: z.enum(INTEGRATION_STATUSES),
   configuration: z.record(z.string(), z.unknown()),
   last_updated: z.date(),
+  /** The release the last successful deployment recorded. */
+  release: z.int().nullable().default(null),
+  /** The last health check, if any. */
+  health: healthSchema.nullable().default(null),
+  /** The alert of the incident in progress, if the integration is unhealthy. */
+  open_alert: z.string().nullable().default(null),
 });
 export type IntegrationDoc = z.infer<typeof integrationDocSchema>;
 
@@ -66,3 +83,18 @@ export type IntegrationDoc = z.infer<typeof integrationDocSchema>;
 export function integrationDocId(environment: string, name: string): string {
   return `${environment}__${name}`;
 }
+
+/** `alerts/{id}`: one per incident (health) or per notable deployment outcome. */
+export const alertDocSchema = z.strictObject({
+  level: z.enum(["critical", "warning", "info"]),
+  status: z.enum(["open", "resolved"]),
+  source: z.enum(["health", "deployment"]),
+  environment: z.string(),
+  integration: z.string().nullable(),
+  deployment_id: z.string().nullable(),
+  message: z.string(),
+  opened_at: z.date(),
+  last_seen_at: z.date(),
+  resolved_at: z.date().nullable(),
+});
+export type AlertDoc = z.infer<typeof alertDocSchema>;

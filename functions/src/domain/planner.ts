@@ -217,6 +217,7 @@ export function planDeployment(
       lease_seconds: options.lease_seconds,
       ready_at: deps.length === 0 ? now : null,
       not_before: null,
+      dispatched_at: null,
       applied: false,
       rollback_note: null,
       reason: null,

@@ -8,9 +8,16 @@ export interface AttemptContext {
   configuration: Record<string, unknown>;
 }
 
+/** What an apply reports: a line for people, and for real drivers the integration's new status and release. */
+export interface ApplyResult {
+  summary: string;
+  integrationStatus?: "deployed" | "staged";
+  release?: number | null;
+}
+
 export interface Driver {
   /** Makes the integration match the desired state; applying twice changes nothing the second time. */
-  apply(context: AttemptContext): Promise<{ summary: string }>;
+  apply(context: AttemptContext): Promise<ApplyResult>;
   /** Returns the integration to its previous recorded release. */
   rollback(context: AttemptContext): Promise<{ summary: string }>;
 }

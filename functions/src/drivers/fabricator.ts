@@ -97,6 +97,11 @@ export function createFabricator(
   return {
     plan,
 
+    /** How the integration reaches its environment: emulated, staged or live. */
+    modeOf<K extends IntegrationKind>(target: DriverTarget<K>) {
+      return specFor(target.kind).mode(target.environment);
+    },
+
     /** Applies the plan; a second apply finds no changes and does nothing. */
     async apply<K extends IntegrationKind>(
       target: DriverTarget<K>,

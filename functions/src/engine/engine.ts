@@ -6,7 +6,6 @@
  */
 import type { Clock } from "../app.js";
 import type { Bus, OrchestrationEvent, TaskMessage } from "../bus.js";
-import { validateConfig } from "../domain/config.js";
 import type { ResolvedEnvironment } from "../domain/config-schema.js";
 import {
   deploymentRequestSchema,
@@ -35,9 +34,13 @@ export interface EngineDeps {
   drivers: Record<Task["driver"], Driver>;
   random: () => number;
   log: Logger;
+  /** The resolved environment from the loaded config; BadInputError naming the field when it is not declared. */
+  environment: (name: string) => Promise<ResolvedEnvironment>;
   /** Longest an executor waits in-process for a retry's backoff; longer waits are left to the sweeper. */
   maxInlineWaitMs: number;
   sleep: (ms: number) => Promise<void>;
+  /** Called once when a deployment reaches its end (alerts, environment status). */
+  onFinished?: (deployment: Deployment) => Promise<void>;
 }
 
 /** How long a ready task may sit unclaimed before the sweeper publishes it again (a lost message). */
@@ -46,27 +49,7 @@ const STALE_READY_MS = 15_000;
 const STALE_ROLLBACK_MS = 60_000;
 
 export function createEngine(deps: EngineDeps) {
-  const { store, engineStore, bus, clock, log } = deps;
-
-  async function environment(name: string): Promise<ResolvedEnvironment> {
-    const current = await store.currentConfig();
-    if (!current)
-      throw new NotFoundError("no orchestration config is loaded; POST it to /api/orchestration/config");
-    const result = validateConfig(current.config_data);
-    if (!result.ok) throw new Error(`the stored config is invalid: ${result.problems[0]?.message ?? ""}`);
-    const env = result.config.environments.find((candidate) => candidate.name === name);
-    if (!env) {
-      throw new BadInputError(`environment "${name}" is not declared`, [
-        {
-          path: "environment",
-          found: `"${name}"`,
-          allowed: result.config.environments.map((e) => e.name).join(", "),
-          message: `environment: found "${name}"; allowed: one of ${result.config.environments.map((e) => `"${e.name}"`).join(", ")}`,
-        },
-      ]);
-    }
-    return env;
-  }
+  const { store, engineStore, bus, clock, log, environment } = deps;
 
   function taskEvent(
     transition: Extract<Transition<Task>, { changed: true }>,
@@ -124,25 +107,20 @@ export function createEngine(deps: EngineDeps) {
 
   /**
    * Publishes the environment's ready tasks, highest priority first, but no more than its free
-   * slots: concurrency is bounded at the source, so the Functions runtime never starts more
-   * executors than the environment may run.
+   * slots minus the messages already out: concurrency is bounded at the source, so the Functions
+   * runtime never starts more executors than the environment may run. Each task is reserved in
+   * a transaction before it is published, so concurrent dispatchers never publish it twice.
    */
   async function dispatch(envName: string, limit: number): Promise<number> {
-    const [ready, running] = await Promise.all([
-      engineStore.readyTasks(envName, limit * 2),
+    const [running, inFlight] = await Promise.all([
       engineStore.runningCount(envName),
+      engineStore.inFlightCount(envName),
     ]);
-    const now = clock.now().getTime();
-    const eligible = ready
-      .filter((task) => !task.not_before || task.not_before.getTime() - now <= deps.maxInlineWaitMs)
-      .sort(
-        (a, b) => (a.not_before?.getTime() ?? 0) - (b.not_before?.getTime() ?? 0) || b.priority - a.priority,
-      );
-    const toPublish = eligible.slice(0, Math.max(1, limit - running));
+    const reserved = await engineStore.reserveForDispatch(envName, limit - running - inFlight, clock.now());
     await Promise.all(
-      toPublish.map((task) => bus.publishTask({ task_id: task.id, deployment_id: task.deployment_id })),
+      reserved.map((task) => bus.publishTask({ task_id: task.id, deployment_id: task.deployment_id })),
     );
-    return toPublish.length;
+    return reserved.length;
   }
 
   /** Validates a request and computes its plan, without writing anything. */
@@ -208,12 +186,14 @@ export function createEngine(deps: EngineDeps) {
       outcome: settlement.outcome,
       error: settlement.error,
     });
-    if (finished.changed)
+    if (finished.changed) {
       log.info("deployment finished", {
         correlation_id: deployment.correlation_id,
         status: finished.after.status,
         error: finished.after.error_message,
       });
+      await deps.onFinished?.(finished.after);
+    }
     await emitDeployment(finished);
   }
 
@@ -306,7 +286,11 @@ export function createEngine(deps: EngineDeps) {
       if (!deployment) return;
       const correlation = deployment.correlation_id;
       const waitMs = task.not_before ? task.not_before.getTime() - clock.now().getTime() : 0;
-      if (waitMs > deps.maxInlineWaitMs) return;
+      if (waitMs > deps.maxInlineWaitMs) {
+        // Too long to wait here: the sweeper dispatches it again once its time has come.
+        await engineStore.unreserve(task.id);
+        return;
+      }
       if (waitMs > 0) await deps.sleep(waitMs);
 
       const env = await environment(task.environment);
@@ -332,6 +316,10 @@ export function createEngine(deps: EngineDeps) {
           { type: "succeed", now: clock.now() },
           claim.slot,
         );
+        if (outcome.changed && result.integrationStatus) {
+          const fields = { status: result.integrationStatus, release: result.release ?? null };
+          await store.markIntegration(running.environment, running.integration, fields, clock.now());
+        }
         await emitTask(outcome, correlation, result.summary);
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
@@ -483,7 +471,13 @@ export function createEngine(deps: EngineDeps) {
           environments.set(env.name, env.concurrency);
         }
       }
-      for (const task of await engineStore.staleReadyTasks(new Date(now.getTime() - STALE_READY_MS), 500)) {
+      const stale = new Date(now.getTime() - STALE_READY_MS);
+      const waiting = [
+        ...(await engineStore.releaseStaleReservations(stale, 500)),
+        ...(await engineStore.staleReadyTasks(stale, 500)),
+      ];
+      for (const task of waiting) {
+        if (task.not_before && task.not_before.getTime() > now.getTime()) continue;
         environments.set(task.environment, (await environment(task.environment)).concurrency);
       }
       let republished = 0;

@@ -1,6 +1,9 @@
 /** The `/api/orchestration/*` routes: parse, call the domain, persist through the store. */
 import { randomBytes } from "node:crypto";
+import { z } from "zod";
 import type { Services } from "../app.js";
+import type { DeploymentPlan } from "../domain/planner.js";
+import { zodIssueToProblem } from "../domain/problems.js";
 import { validateConfig } from "../domain/config.js";
 import { BadInputError, NotFoundError } from "../domain/errors.js";
 import { MethodNotAllowedError, errorResponse, type ApiRequest, type ApiResponse } from "./http.js";
@@ -96,32 +99,95 @@ const routes: Record<string, Partial<Record<string, Route>>> = {
     POST: async ({ engine }) => ok(await engine.sweep()),
   },
   "/status": {
-    GET: async ({ store, clock }, request) => {
-      const name = request.query.environment;
-      const environments =
-        name === undefined ? await store.listEnvironments() : [await store.getEnvironment(name)];
-      if (environments.some((env) => env === undefined))
-        throw new NotFoundError(`environment "${name}" is not declared`);
-      const integrations = await store.listIntegrations(name);
-      const declared = environments.filter((env) => env !== undefined);
+    GET: async ({ health }, request) => ok(await health.check(request.query.environment)),
+  },
+  "/alerts": {
+    GET: async ({ store }, request) => {
+      const status = request.query.status;
+      if (status !== undefined && status !== "open" && status !== "resolved") {
+        throw new BadInputError(`status must be open or resolved`, [
+          {
+            path: "status",
+            found: `"${status}"`,
+            allowed: '"open" or "resolved"',
+            message: `status: found "${status}"; allowed: "open" or "resolved"`,
+          },
+        ]);
+      }
+      return ok({ alerts: await store.listAlerts(status) });
+    },
+  },
+  "/jobs/health": {
+    POST: async ({ health }) => ok(await health.check()),
+  },
+  "/environments/{name}/provision": {
+    POST: async ({ operations }, _request, { name = "" }) => {
+      const id = newDeploymentId({ environment: name });
+      const { plan, doc } = await operations.provision(id, name, "api");
+      return { status: 202, body: deploymentAnswer(id, doc.status, plan) };
+    },
+  },
+  "/promote": {
+    POST: async ({ operations }, request) => {
+      const to =
+        typeof request.body === "object" && request.body !== null && "to" in request.body
+          ? request.body.to
+          : undefined;
+      const id = newDeploymentId({ environment: typeof to === "string" ? to : "x" });
+      const { plan, doc } = await operations.promote(id, request.body, "api");
+      return { status: 202, body: deploymentAnswer(id, doc.status, plan) };
+    },
+  },
+  "/plan": {
+    POST: async ({ operations, environments }, request) => {
+      const body = planRequestSchema.safeParse(request.body ?? {});
+      if (!body.success) {
+        const problems = body.error.issues.map((issue) =>
+          zodIssueToProblem(issue, request.body, planRequestSchema),
+        );
+        throw new BadInputError(`the plan request has ${problems.length} problem(s)`, problems);
+      }
+      const names =
+        body.data.environments ?? (await environments.config()).environments.map((env) => env.name);
+      const { plans, differences } = await operations.plan(names);
       return ok({
-        system_health: {
-          status: declared.length === 0 ? "empty" : "unchecked",
-          checked_at: clock.now().toISOString(),
-          environments: declared.length,
-          integrations: integrations.length,
-        },
-        environment_status: declared.map((env) => ({
-          name: env.name,
+        architecture_plan: plans.map(({ env, drivers }) => ({
+          environment: env.name,
           type: env.type,
           mode: env.mode,
-          status: env.status,
+          region: env.region,
+          integrations: drivers,
         })),
-        integration_status: integrations.map((i) => ({
-          environment: i.environment,
-          name: i.name,
-          status: i.status,
+        timeline: plans.map(({ env, plan }) => ({
+          environment: env.name,
+          estimated_seconds: plan.estimatedSeconds,
+          critical_path: plan.criticalPath,
+          tasks: plan.timeline.map((entry) => ({
+            ...entry,
+            dependencies: plan.tasks.find((task) => task.id === entry.id)?.dependencies ?? [],
+          })),
         })),
+        resource_requirements: plans.map(({ env }) => {
+          const functions = env.integrations.find((integration) => integration.kind === "functions");
+          return {
+            environment: env.name,
+            concurrency: env.concurrency,
+            functions:
+              functions?.kind === "functions"
+                ? {
+                    memory: functions.settings.memory,
+                    min_instances: functions.settings.min_instances,
+                    max_instances: functions.settings.max_instances,
+                  }
+                : null,
+          };
+        }),
+        differences,
+        not_used_yet: {
+          goals: body.data.goals ?? [],
+          constraints: body.data.constraints ?? {},
+          note: "goal-oriented planning is not built yet: goals and constraints are accepted and echoed, not used",
+        },
       });
     },
   },
@@ -146,6 +212,22 @@ function matchRoute(
     if (matches) return { byMethod, params };
   }
   return undefined;
+}
+
+const planRequestSchema = z.strictObject({
+  environments: z.array(z.string().min(1)).min(1).optional(),
+  goals: z.array(z.unknown()).optional(),
+  constraints: z.record(z.string(), z.unknown()).optional(),
+});
+
+function deploymentAnswer(id: string, status: string, plan: DeploymentPlan) {
+  return {
+    deployment_id: id,
+    deployment_status: status,
+    task_ids: plan.tasks.map((task) => task.id),
+    estimated_completion: plan.estimatedCompletion.toISOString(),
+    critical_path: plan.criticalPath,
+  };
 }
 
 /** A new deployment id: sortable by time, unique enough for concurrent requests. */

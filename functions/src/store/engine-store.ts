@@ -166,8 +166,12 @@ export function createEngineStore(db: Firestore) {
         // Read the time after the slots: a slot freed by another commit is then freed before this start.
         const now = clock.now();
         const claimed = transitionTask(task, { type: "claim", now });
-        if (isRefusal(claimed))
+        // Not claimed: give the reservation back, so the next dispatch may publish the task again.
+        const giveBack = () => tx.set(tasks.doc(id), { ...task, dispatched_at: null });
+        if (isRefusal(claimed)) {
+          giveBack();
           return { claimed: false, reason: "too_early", detail: claimed.refused, task: withId(id, task) };
+        }
         if (claimed.status !== "running") throw new Error("a claim always leads to running");
         const free = slotSnaps.findIndex((snap) => {
           const slot = snap.data();
@@ -178,13 +182,15 @@ export function createEngineStore(db: Firestore) {
             (slot.lease_expires_at !== null && slot.lease_expires_at.getTime() <= now.getTime())
           );
         });
-        if (free < 0)
+        if (free < 0) {
+          giveBack();
           return {
             claimed: false,
             reason: "throttled",
             detail: `all ${limit} slots of ${task.environment} are taken`,
             task: withId(id, task),
           };
+        }
         tx.set(tasks.doc(id), claimed);
         tx.set(refs[free]!, {
           environment: task.environment,
@@ -245,15 +251,69 @@ export function createEngineStore(db: Firestore) {
       });
     },
 
-    /** Ready tasks of an environment, highest priority first: what the dispatcher may publish. */
-    async readyTasks(environment: string, limit: number): Promise<Task[]> {
+    /**
+     * Reserves up to `count` ready, unpublished tasks of an environment, highest priority first,
+     * by stamping `dispatched_at` in a transaction: concurrent dispatchers reserve different tasks.
+     */
+    async reserveForDispatch(environment: string, count: number, now: Date): Promise<Task[]> {
+      if (count <= 0) return [];
+      return db.runTransaction(async (tx) => {
+        const query = tasks
+          .where("environment", "==", environment)
+          .where("status", "==", "ready")
+          .where("dispatched_at", "==", null)
+          .orderBy("priority", "desc")
+          .limit(count);
+        const snap = await tx.get(query);
+        const reserved = snap.docs.map((doc) => ({ ...doc.data(), dispatched_at: now, id: doc.id }));
+        for (const { id, ...task } of reserved) tx.set(tasks.doc(id), task);
+        return reserved;
+      });
+    },
+
+    /** Ready tasks whose message is out (reserved, not yet claimed): they will take slots soon. */
+    async inFlightCount(environment: string): Promise<number> {
       const snap = await tasks
         .where("environment", "==", environment)
         .where("status", "==", "ready")
-        .orderBy("priority", "desc")
+        .where("dispatched_at", "!=", null)
+        .count()
+        .get();
+      return snap.data().count;
+    },
+
+    /** Clears reservations whose message never led to a claim (a lost message or executor). */
+    async releaseStaleReservations(olderThan: Date, limit: number): Promise<Task[]> {
+      const snap = await tasks
+        .where("status", "==", "ready")
+        .where("dispatched_at", "<=", olderThan)
         .limit(limit)
         .get();
-      return snap.docs.map((doc) => withId(doc.id, doc.data()));
+      const released: Task[] = [];
+      for (const doc of snap.docs) {
+        const changed = await db.runTransaction(async (tx) => {
+          const current = (await tx.get(doc.ref)).data();
+          if (
+            current?.status !== "ready" ||
+            current.dispatched_at === null ||
+            current.dispatched_at.getTime() > olderThan.getTime()
+          )
+            return false;
+          tx.set(doc.ref, { ...current, dispatched_at: null });
+          return true;
+        });
+        if (changed) released.push(withId(doc.id, doc.data()));
+      }
+      return released;
+    },
+
+    /** Gives back a reservation the executor will not use now (a retry whose time is far off). */
+    async unreserve(id: string): Promise<void> {
+      await db.runTransaction(async (tx) => {
+        const current = (await tx.get(tasks.doc(id))).data();
+        if (current?.status === "ready" && current.dispatched_at !== null)
+          tx.set(tasks.doc(id), { ...current, dispatched_at: null });
+      });
     },
 
     async runningCount(environment: string): Promise<number> {
@@ -274,9 +334,11 @@ export function createEngineStore(db: Firestore) {
       return snap.docs.map((doc) => withId(doc.id, doc.data()));
     },
 
+    /** Ready tasks nobody has published for a while: their environments get dispatched again. */
     async staleReadyTasks(olderThan: Date, limit: number): Promise<Task[]> {
       const snap = await tasks
         .where("status", "==", "ready")
+        .where("dispatched_at", "==", null)
         .where("ready_at", "<=", olderThan)
         .limit(limit)
         .get();

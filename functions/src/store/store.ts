@@ -10,6 +10,9 @@ import {
   type ConfigDoc,
   type EnvironmentDoc,
   type IntegrationDoc,
+  type AlertDoc,
+  alertDocSchema,
+  integrationDocId,
 } from "../domain/model.js";
 import type { z } from "zod";
 import { timestampsToDates, typedCollection } from "./typed-collection.js";
@@ -21,6 +24,7 @@ export function createStore(db: Firestore) {
   const configs = typedCollection(db, COLLECTIONS.config, configDocSchema);
   const environments = typedCollection(db, COLLECTIONS.environments, environmentDocSchema);
   const integrations = typedCollection(db, COLLECTIONS.integrations, integrationDocSchema);
+  const alerts = typedCollection(db, COLLECTIONS.alerts, alertDocSchema);
 
   return {
     db,
@@ -47,6 +51,38 @@ export function createStore(db: Firestore) {
       return (await query.get()).docs
         .map((doc) => doc.data())
         .sort((a, b) => `${a.environment}/${a.name}`.localeCompare(`${b.environment}/${b.name}`));
+    },
+
+    /** Alerts, newest first. */
+    async listAlerts(status?: "open" | "resolved"): Promise<(AlertDoc & { id: string })[]> {
+      const query = status === undefined ? alerts : alerts.where("status", "==", status);
+      return (await query.get()).docs
+        .map((doc) => ({ ...doc.data(), id: doc.id }))
+        .sort((a, b) => b.opened_at.getTime() - a.opened_at.getTime());
+    },
+
+    /** Sets an environment's lifecycle status (provisioning, ready, failed...). */
+    async setEnvironmentStatus(name: string, status: EnvironmentDoc["status"], now: Date): Promise<void> {
+      await db.runTransaction(async (tx) => {
+        const ref = environments.doc(name);
+        const current = (await tx.get(ref)).data();
+        if (current && current.status !== status) tx.set(ref, { ...current, status, last_updated: now });
+      });
+    },
+
+    /** Records the outcome of a deployment on an integration's document. */
+    async markIntegration(
+      environment: string,
+      name: string,
+      fields: Pick<IntegrationDoc, "status" | "release">,
+      now: Date,
+    ): Promise<void> {
+      await db.runTransaction(async (tx) => {
+        const ref = integrations.doc(integrationDocId(environment, name));
+        const current = (await tx.get(ref)).data();
+        if (!current) return;
+        tx.set(ref, { ...current, ...fields, last_updated: now });
+      });
     },
 
     /**

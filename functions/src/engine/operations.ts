@@ -1,0 +1,156 @@
+/**
+ * Operations built on the engine: provision an environment, promote one environment to the next
+ * behind a health gate, and plan environments (task graph, timeline, driver plans, differences).
+ */
+import type { ResolvedEnvironment } from "../domain/config-schema.js";
+import { diffEnvironments } from "../domain/config.js";
+import type { Deployment } from "../domain/engine-model.js";
+import { BadInputError, ConflictError } from "../domain/errors.js";
+import { planDeployment } from "../domain/planner.js";
+import type { Problem } from "../domain/problems.js";
+import type { Clock } from "../app.js";
+import type { Fabricator } from "../drivers/fabricator.js";
+import { targetFor } from "../drivers/integration-driver.js";
+import type { Store } from "../store/store.js";
+import type { Engine } from "./engine.js";
+import type { EnvironmentResolver } from "./environments.js";
+import type { HealthMonitor } from "./health.js";
+
+export function createOperations(deps: {
+  store: Store;
+  engine: Engine;
+  environments: EnvironmentResolver;
+  fabricator: Fabricator;
+  health: HealthMonitor;
+  clock: Clock;
+}) {
+  const { store, engine, environments, fabricator, health, clock } = deps;
+  const allOf = (env: ResolvedEnvironment) => env.integrations.map((integration) => integration.kind);
+
+  return {
+    /** Provisions an environment with every integration its config requires, through the engine. */
+    async provision(deploymentId: string, name: string, requestedBy: string) {
+      const env = await environments.environment(name);
+      const result = await engine.requestDeployment(
+        deploymentId,
+        { environment: env.name, integrations: allOf(env), configuration: { provision: true } },
+        requestedBy,
+      );
+      await store.setEnvironmentStatus(env.name, "provisioning", clock.now());
+      return result;
+    },
+
+    /** Called when a deployment ends: a provisioning deployment settles its environment's status. */
+    async deploymentFinished(deployment: Deployment): Promise<void> {
+      if (deployment.configuration.provision === true) {
+        await store.setEnvironmentStatus(
+          deployment.environment,
+          deployment.status === "succeeded" ? "ready" : "failed",
+          clock.now(),
+        );
+      }
+      const level =
+        deployment.status === "succeeded"
+          ? "info"
+          : deployment.status === "cancelled"
+            ? "warning"
+            : "critical";
+      const message =
+        deployment.status === "succeeded"
+          ? `deployment ${deployment.id} to ${deployment.environment} succeeded (${deployment.integrations.length} integrations)`
+          : `deployment ${deployment.id} to ${deployment.environment} ended ${deployment.status}${deployment.error_message ? `: ${deployment.error_message}` : ""}`;
+      await health.deploymentAlert(deployment.id, deployment.environment, level, message);
+    },
+
+    /**
+     * Promotes what runs in `from` to `to` (dev to staging, staging to prod): refused while any
+     * integration of `from` is unhealthy; deploys every integration both environments declare.
+     */
+    async promote(deploymentId: string, body: unknown, requestedBy: string) {
+      const fields = typeof body === "object" && body !== null ? (body as Record<string, unknown>) : {};
+      const problems: Problem[] = (["from", "to"] as const)
+        .filter((key) => typeof fields[key] !== "string")
+        .map((key) => ({
+          path: key,
+          found: JSON.stringify(fields[key]) ?? "nothing",
+          allowed: "an environment name",
+          message: `${key}: found ${JSON.stringify(fields[key]) ?? "nothing"}; allowed: an environment name`,
+        }));
+      const unknown = Object.keys(fields).filter((key) => key !== "from" && key !== "to");
+      for (const key of unknown)
+        problems.push({
+          path: key,
+          found: `unknown key "${key}"`,
+          allowed: "the keys from, to",
+          message: `${key}: found unknown key "${key}"; allowed: the keys from, to`,
+        });
+      if (problems.length > 0)
+        throw new BadInputError(`the promotion request has ${problems.length} problem(s)`, problems);
+      const from = await environments.environment(String(fields.from));
+      const to = await environments.environment(String(fields.to));
+      if (from.name === to.name)
+        throw new BadInputError(`cannot promote ${from.name} to itself`, [
+          {
+            path: "to",
+            found: `"${to.name}"`,
+            allowed: "another environment",
+            message: `to: found "${to.name}"; allowed: another environment`,
+          },
+        ]);
+      const report = await health.check(from.name);
+      const unhealthy = report.integration_status.filter((integration) => integration.health !== "healthy");
+      if (unhealthy.length > 0) {
+        throw new ConflictError(
+          `promotion of ${from.name} to ${to.name} refused: ${from.name} is not healthy: ${unhealthy.map((i) => `${i.name} is ${i.health} (${i.details})`).join("; ")}`,
+        );
+      }
+      const kinds = allOf(from).filter((kind) => allOf(to).includes(kind));
+      const sourceReleases = Object.fromEntries(
+        (await store.listIntegrations(from.name))
+          .filter((doc) => kinds.includes(doc.type))
+          .map((doc) => [doc.name, doc.release]),
+      );
+      return engine.requestDeployment(
+        deploymentId,
+        {
+          environment: to.name,
+          integrations: kinds,
+          configuration: { promoted_from: from.name, source_releases: sourceReleases },
+        },
+        requestedBy,
+      );
+    },
+
+    /** For each named environment: the task graph, its timeline and the drivers' plans; and how they differ. */
+    async plan(names: string[]) {
+      const envs = await Promise.all(names.map((name) => environments.environment(name)));
+      const now = clock.now();
+      const plans = await Promise.all(
+        envs.map(async (env) => {
+          const planned = planDeployment(
+            `plan-${env.name}`,
+            { environment: env.name, integrations: allOf(env), configuration: {}, requested_by: "plan" },
+            env,
+            now,
+          );
+          if (!planned.ok)
+            throw new BadInputError(`environment ${env.name} cannot be planned`, planned.problems);
+          const drivers = await Promise.all(
+            env.integrations.map(async (integration) => {
+              const { state: _state, ...plan } = await fabricator.plan(targetFor(env, integration.kind));
+              return plan;
+            }),
+          );
+          return { env, plan: planned.plan, drivers };
+        }),
+      );
+      const differences = envs.slice(1).map((env, index) => {
+        const previous = envs[index]!;
+        return { from: previous.name, to: env.name, changes: diffEnvironments(previous, env) };
+      });
+      return { plans, differences };
+    },
+  };
+}
+
+export type Operations = ReturnType<typeof createOperations>;
