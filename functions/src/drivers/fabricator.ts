@@ -40,6 +40,8 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
 
 /** Field-level differences between what is there and what is wanted, as lines a person can read. */
 export function diffStates(observed: unknown, desired: unknown, path = ""): Change[] {
+  // Nothing there yet: every wanted field is a change of its own, so the plan reads field by field.
+  if (observed === undefined && isObject(desired)) return diffStates({}, desired, path);
   if (isObject(observed) && isObject(desired)) {
     return [...new Set([...Object.keys(observed), ...Object.keys(desired)])]
       .sort()
