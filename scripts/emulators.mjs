@@ -135,6 +135,7 @@ async function main() {
     ]) {
       console.log(`  export ${k}=${env[k]}`);
     }
+    startScheduler(urls.api);
   } catch (err) {
     if (!stopping) {
       failed = true;
@@ -149,6 +150,29 @@ async function main() {
   // firebase-tools stopped by itself (e.g. an emulator died).
   console.error(`firebase-tools exited (${signal ?? `code ${code}`})`);
   process.exit(code || 1);
+}
+
+/**
+ * Cloud Scheduler has no emulator and the Functions emulator never fires onSchedule functions, so
+ * the local stack runs the scheduled jobs itself, through the same job endpoints, on their schedule.
+ */
+function startScheduler(apiBase) {
+  const jobs = [
+    { name: "sweep", path: "/api/orchestration/jobs/sweep", everyMs: 60_000 },
+    { name: "health", path: "/api/orchestration/jobs/health", everyMs: 60_000 },
+  ];
+  console.log(`Scheduler: ${jobs.map((job) => `${job.name} every ${job.everyMs / 1000} s`).join(", ")}`);
+  for (const job of jobs) {
+    const timer = setInterval(async () => {
+      try {
+        const response = await fetch(`${apiBase}${job.path}`, { method: "POST" });
+        if (!response.ok) console.log(`scheduler: ${job.name} answered ${response.status}`);
+      } catch (error) {
+        console.log(`scheduler: ${job.name} failed: ${error.message}`);
+      }
+    }, job.everyMs);
+    timer.unref();
+  }
 }
 
 main().catch((err) => {
