@@ -79,11 +79,12 @@ export function createFabricator(
     const observed = mode === "staged" ? latest?.state : await spec.observe(target, io);
     const changes = desired.problems.length > 0 ? [] : diffStates(observed, desired.state);
     const summary =
-      desired.problems.length > 0
+      `${mode}: ` +
+      (desired.problems.length > 0
         ? `refused: ${desired.problems.map((problem) => problem.message).join("; ")}`
         : changes.length === 0
           ? "no changes"
-          : `${changes.length} change(s)${observed === undefined ? " (nothing there yet)" : ""}`;
+          : `${changes.length} change(s)${observed === undefined ? " (nothing there yet)" : ""}`);
     return {
       environment: target.environment.name,
       integration: target.integration,
@@ -112,7 +113,7 @@ export function createFabricator(
       const planned = await plan(target);
       if (planned.problems.length > 0) throw new NonRetriableError(planned.summary);
       if (planned.changes.length === 0)
-        return { changed: false, summary: `${planned.mode}: no changes`, release: undefined };
+        return { changed: false, summary: planned.summary, release: undefined };
       if (planned.mode !== "staged") await specFor(target.kind).apply(target, planned.state, io);
       const release = await releases.record({
         environment: target.environment.name,
@@ -156,7 +157,7 @@ export function createFabricator(
         created_at: io.now(),
       });
       return {
-        summary: `rolled back to the state of release ${previous.number} (recorded as release ${release.number})`,
+        summary: `${mode}: rolled back to the state of release ${previous.number} (recorded as release ${release.number})`,
       };
     },
 

@@ -4,7 +4,8 @@ import path from "node:path";
 import type { SourceReader } from "./types.js";
 
 /** A reader rooted at a directory; paths that escape it are refused as missing. */
-export function directorySourceReader(root: string): SourceReader {
+export function directorySourceReader(rootDir: string): SourceReader {
+  const root = path.resolve(rootDir);
   const resolve = (relative: string) => {
     const full = path.resolve(root, relative);
     return full === root || full.startsWith(`${root}${path.sep}`) ? full : undefined;

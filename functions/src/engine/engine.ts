@@ -112,15 +112,24 @@ export function createEngine(deps: EngineDeps) {
    * a transaction before it is published, so concurrent dispatchers never publish it twice.
    */
   async function dispatch(envName: string, limit: number): Promise<number> {
-    const [running, inFlight] = await Promise.all([
-      engineStore.runningCount(envName),
-      engineStore.inFlightCount(envName),
-    ]);
-    const reserved = await engineStore.reserveForDispatch(envName, limit - running - inFlight, clock.now());
-    await Promise.all(
-      reserved.map((task) => bus.publishTask({ task_id: task.id, deployment_id: task.deployment_id })),
-    );
-    return reserved.length;
+    try {
+      const [running, inFlight] = await Promise.all([
+        engineStore.runningCount(envName),
+        engineStore.inFlightCount(envName),
+      ]);
+      const reserved = await engineStore.reserveForDispatch(envName, limit - running - inFlight, clock.now());
+      await Promise.all(
+        reserved.map((task) => bus.publishTask({ task_id: task.id, deployment_id: task.deployment_id })),
+      );
+      return reserved.length;
+    } catch (error) {
+      // Whatever was not published stays ready and unreserved (or its reservation goes stale): the sweeper publishes it.
+      log.error("dispatch failed; the sweeper will retry", {
+        environment: envName,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return 0;
+    }
   }
 
   /** Validates a request and computes its plan, without writing anything. */

@@ -253,22 +253,32 @@ export function createEngineStore(db: Firestore) {
 
     /**
      * Reserves up to `count` ready, unpublished tasks of an environment, highest priority first,
-     * by stamping `dispatched_at` in a transaction: concurrent dispatchers reserve different tasks.
+     * by stamping `dispatched_at` with a compare-and-set per task: concurrent dispatchers reserve
+     * different tasks. (One transaction per task, not one over the query: a query inside a
+     * transaction locks every task it reads, and concurrent claims then time out on those locks.)
      */
     async reserveForDispatch(environment: string, count: number, now: Date): Promise<Task[]> {
       if (count <= 0) return [];
-      return db.runTransaction(async (tx) => {
-        const query = tasks
-          .where("environment", "==", environment)
-          .where("status", "==", "ready")
-          .where("dispatched_at", "==", null)
-          .orderBy("priority", "desc")
-          .limit(count);
-        const snap = await tx.get(query);
-        const reserved = snap.docs.map((doc) => ({ ...doc.data(), dispatched_at: now, id: doc.id }));
-        for (const { id, ...task } of reserved) tx.set(tasks.doc(id), task);
-        return reserved;
-      });
+      const candidates = await tasks
+        .where("environment", "==", environment)
+        .where("status", "==", "ready")
+        .where("dispatched_at", "==", null)
+        .orderBy("priority", "desc")
+        .limit(count * 2)
+        .get();
+      const reserved: Task[] = [];
+      for (const doc of candidates.docs) {
+        if (reserved.length >= count) break;
+        const task = await db.runTransaction(async (tx) => {
+          const current = (await tx.get(doc.ref)).data();
+          if (current?.status !== "ready" || current.dispatched_at !== null) return undefined;
+          const next = { ...current, dispatched_at: now };
+          tx.set(doc.ref, next);
+          return withId(doc.id, next);
+        });
+        if (task) reserved.push(task);
+      }
+      return reserved;
     },
 
     /** Ready tasks whose message is out (reserved, not yet claimed): they will take slots soon. */
