@@ -3,12 +3,14 @@
  * config through the functions, read it back from Firestore, then run real deployments through
  * the engine and draw their timelines.
  */
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { getApps, initializeApp } from "firebase-admin/app";
 import { getFirestore } from "firebase-admin/firestore";
 import { createStore } from "../functions/src/store/store.js";
 
+const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const apiBase = `${process.env.ORCH_API_URL ?? ""}/api/orchestration`;
 const hostingBase = process.env.ORCH_HOSTING_URL ?? "";
 
@@ -211,16 +213,180 @@ const rolledBack = await deployAndWatch(
   },
 );
 
+interface IntegrationStatus {
+  environment: string;
+  name: string;
+  status: string;
+  health: string;
+  mode: string;
+  latency_ms: number;
+  details: string;
+  open_alert: string | null;
+}
+
+async function provisionAll(): Promise<boolean> {
+  heading("6. Provision dev, staging and prod with the real drivers (all ten integrations each)");
+  const ids: string[] = [];
+  for (const name of ["dev", "staging", "prod"]) {
+    const response = await call("POST", `/environments/${name}/provision`);
+    if (response.status !== 202)
+      throw new Error(`provisioning ${name} refused: ${JSON.stringify(response.body)}`);
+    ids.push(String(response.body.deployment_id));
+    console.log(
+      `POST /environments/${name}/provision -> 202 deployment ${String(response.body.deployment_id)}`,
+    );
+  }
+  const deadline = Date.now() + 300_000;
+  let last = "";
+  for (;;) {
+    const views = await Promise.all(ids.map((id) => call("GET", `/deployments/${id}`)));
+    const line = views
+      .map((view) => {
+        const deployment = view.body.deployment as DeploymentView & { environment: string };
+        const tasks = view.body.tasks as TaskView[];
+        return `${deployment.environment} ${deployment.status} ${tasks.filter((t) => t.status === "succeeded").length}/${tasks.length}`;
+      })
+      .join("  |  ");
+    if (line !== last) console.log(`  ${line}`);
+    last = line;
+    const statuses = views.map((view) => (view.body.deployment as DeploymentView).status);
+    if (statuses.every((status) => ["succeeded", "failed", "rolled_back", "cancelled"].includes(status))) {
+      for (const view of views) {
+        const deployment = view.body.deployment as DeploymentView & { environment: string };
+        if (deployment.status !== "succeeded")
+          console.log(`  ${deployment.environment}: ${deployment.status}: ${deployment.error_message ?? ""}`);
+      }
+      break;
+    }
+    if (Date.now() > deadline) throw new Error("provisioning did not finish within 300 s");
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  const report = await call("GET", "/status");
+  const integrations = report.body.integration_status as IntegrationStatus[];
+  const system = report.body.system_health as { status: string; duration_ms: number; integrations: number };
+  console.log(
+    `\n  health check of ${system.integrations} integrations in ${system.duration_ms} ms: system ${system.status}`,
+  );
+  console.log(
+    `  ${"environment".padEnd(9)} ${"integration".padEnd(11)} ${"mode".padEnd(9)} ${"status".padEnd(9)} ${"health".padEnd(8)} latency  details`,
+  );
+  for (const row of integrations) {
+    console.log(
+      `  ${row.environment.padEnd(9)} ${row.name.padEnd(11)} ${row.mode.padEnd(9)} ${row.status.padEnd(9)} ${row.health.padEnd(8)} ${`${row.latency_ms} ms`.padStart(7)}  ${row.details.slice(0, 70)}`,
+    );
+  }
+  return integrations.every((row) => row.health === "healthy");
+}
+
+async function breakAndMend(): Promise<boolean> {
+  heading(
+    "7. Health monitoring: break prod's Firestore rules (an open write), watch the alert fire, mend, watch it clear",
+  );
+  const scratchDir = path.join(repoRoot, ".stack", "demo-sources");
+  mkdirSync(scratchDir, { recursive: true });
+  const scratch = path.join(scratchDir, "prod.firestore.rules");
+  const good = readFileSync(path.join(repoRoot, "environments", "firestore.rules"), "utf8");
+  writeFileSync(scratch, good);
+  const config = JSON.parse(readFileSync(path.join(repoRoot, "orchestration.json"), "utf8")) as {
+    environments: { name: string; overrides?: Record<string, Record<string, unknown>> }[];
+  };
+  const prod = config.environments.find((env) => env.name === "prod");
+  if (!prod) throw new Error("orchestration.json has no prod");
+  prod.overrides = {
+    ...prod.overrides,
+    firestore: {
+      ...(prod.overrides?.firestore ?? {}),
+      rules_file: ".stack/demo-sources/prod.firestore.rules",
+    },
+  };
+  await call("POST", "/config", config);
+  console.log(
+    "prod's rules now come from a scratch copy (same content): .stack/demo-sources/prod.firestore.rules",
+  );
+  const security = async () => {
+    const report = await call("GET", "/status?environment=prod");
+    return (report.body.integration_status as IntegrationStatus[]).find((row) => row.name === "security");
+  };
+  writeFileSync(
+    scratch,
+    `${good}\nservice cloud.firestore { match /databases/{d}/documents { match /x/{y} { allow write: if true; } } }\n`,
+  );
+  const broken = await security();
+  console.log(
+    `  broken:  security ${broken?.health} (${broken?.details.slice(0, 90)}); open alert ${broken?.open_alert}`,
+  );
+  const alerts = await call("GET", "/alerts?status=open");
+  for (const alert of (
+    alerts.body.alerts as { level: string; message: string; integration: string | null }[]
+  ).filter((a) => a.integration === "security")) {
+    console.log(`  ALERT [${alert.level}] ${alert.message.slice(0, 110)}`);
+  }
+  writeFileSync(scratch, good);
+  const mended = await security();
+  console.log(`  mended:  security ${mended?.health}; open alert ${mended?.open_alert ?? "none"}`);
+  const resolved = await call("GET", "/alerts?status=resolved");
+  console.log(`  resolved alerts: ${(resolved.body.alerts as unknown[]).length}`);
+  return broken?.health !== "healthy" && mended?.health === "healthy";
+}
+
+async function promote(): Promise<string> {
+  heading("8. Promote dev to staging behind the health gate");
+  const response = await call("POST", "/promote", { from: "dev", to: "staging" });
+  console.log(`POST /promote {from: dev, to: staging} -> ${response.status}`);
+  if (response.status !== 202) {
+    console.log(`  ${JSON.stringify(response.body)}`);
+    return "refused";
+  }
+  const id = String(response.body.deployment_id);
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    const view = await call("GET", `/deployments/${id}`);
+    const deployment = view.body.deployment as DeploymentView;
+    if (["succeeded", "failed", "rolled_back", "cancelled"].includes(deployment.status)) {
+      console.log(`  promotion deployment ${id}: ${deployment.status}`);
+      return deployment.status;
+    }
+    if (Date.now() > deadline) throw new Error("promotion did not finish within 180 s");
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+async function showDifferences(): Promise<void> {
+  heading("9. How staging and prod differ (POST /plan)");
+  const response = await call("POST", "/plan", { environments: ["staging", "prod"] });
+  const differences = response.body.differences as {
+    from: string;
+    to: string;
+    changes: { path: string; left: unknown; right: unknown }[];
+  }[];
+  for (const change of differences[0]?.changes ?? []) {
+    console.log(
+      `  ${change.path.padEnd(44)} staging=${JSON.stringify(change.left)}  prod=${JSON.stringify(change.right)}`,
+    );
+  }
+}
+
+const allHealthy = await provisionAll();
+const alertCycle = await breakAndMend();
+const promotion = await promote();
+await showDifferences();
+
 heading("Summary");
 console.log(
   `dev: ${happy.deployment.status}; staging: ${retried.deployment.status}; prod: ${rolledBack.deployment.status}`,
 );
 console.log(`API: ${apiBase}   via Hosting: ${hostingBase}/api/orchestration   dashboard: ${hostingBase}/`);
+console.log(
+  `provisioning: ${allHealthy ? "all 30 integrations healthy" : "some integrations unhealthy"}; alert cycle: ${alertCycle ? "fired and cleared" : "did not behave"}; promotion dev -> staging: ${promotion}`,
+);
 const expected =
   happy.deployment.status === "succeeded" &&
   retried.deployment.status === "succeeded" &&
-  rolledBack.deployment.status === "rolled_back";
+  rolledBack.deployment.status === "rolled_back" &&
+  allHealthy &&
+  alertCycle &&
+  promotion === "succeeded";
 if (!expected) {
-  console.error("The demo did not end as expected (dev and staging succeeded, prod rolled back).");
+  console.error("The demo did not end as expected (see the summary above).");
   process.exit(1);
 }

@@ -2,6 +2,11 @@
 import type { Firestore } from "firebase-admin/firestore";
 import type { IntegrationKind } from "../domain/integrations.js";
 import { analyticsDriver } from "./analytics.js";
+import { authDriver } from "./auth.js";
+import { createBackupDriver } from "./backup.js";
+import { firestoreDriver } from "./firestore.js";
+import { functionsDriver } from "./functions.js";
+import { createMonitoringDriver } from "./monitoring.js";
 import { cicdDriver } from "./cicd.js";
 import { hostingDriver } from "./hosting.js";
 import { securityDriver } from "./security.js";
@@ -16,8 +21,13 @@ export interface DriverDeps {
 }
 
 /** The driver spec of each kind. */
-export function createDriverSpecs(_deps: DriverDeps): { [K in IntegrationKind]?: DriverSpec<K> } {
+export function createDriverSpecs(deps: DriverDeps): { [K in IntegrationKind]?: DriverSpec<K> } {
   return {
+    auth: authDriver,
+    firestore: firestoreDriver,
+    functions: functionsDriver,
+    backup: createBackupDriver({ backupRoot: deps.backupRoot }),
+    monitoring: createMonitoringDriver(deps.db),
     hosting: hostingDriver,
     storage: storageDriver,
     security: securityDriver,

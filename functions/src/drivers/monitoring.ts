@@ -1,0 +1,156 @@
+/**
+ * The monitoring driver: health probes (one per integration of the environment) and alert rules
+ * (critical and warning thresholds from settings, plus an info rule on degraded probes) kept in
+ * the CONTROL PLANE's Firestore, `alert_rules/{environment}`, where the health checks read them.
+ * Nothing in the target project is touched, so it needs the control plane's Firestore.
+ */
+import type { Firestore } from "firebase-admin/firestore";
+import type { IntegrationSettings, ResolvedEnvironment } from "../domain/config-schema.js";
+import type { Problem } from "../domain/problems.js";
+import { emulatedOrLive, liveNotImplemented, problem } from "./emulator-rest.js";
+import type { DriverSpec, DriverTarget } from "./types.js";
+
+export const ALERT_RULES = "alert_rules";
+
+export interface AlertRule {
+  id: string;
+  metric: "error_rate" | "latency_ms" | "health_status";
+  severity: "critical" | "warning" | "info";
+  comparison: ">=" | "==";
+  threshold: number | string;
+}
+
+export interface MonitoringState {
+  environment: string;
+  project_id: string;
+  probes: { integration: string; interval_seconds: number }[];
+  alert_rules: AlertRule[];
+  notification_channels: string[];
+}
+
+/** The state and its problems from settings and the environment alone (pure). */
+export function buildMonitoringDesired(
+  integration: string,
+  settings: IntegrationSettings<"monitoring">,
+  environment: ResolvedEnvironment,
+): { state: MonitoringState; problems: Problem[] } {
+  const problems: Problem[] = [];
+  if (settings.error_rate_warning >= settings.error_rate_critical)
+    problems.push(
+      problem(
+        [integration, "error_rate_warning"],
+        `${settings.error_rate_warning}, not below error_rate_critical ${settings.error_rate_critical}`,
+        `a warning threshold below the critical one (${settings.error_rate_critical})`,
+      ),
+    );
+  if (settings.latency_ms_warning >= settings.latency_ms_critical)
+    problems.push(
+      problem(
+        [integration, "latency_ms_warning"],
+        `${settings.latency_ms_warning}, not below latency_ms_critical ${settings.latency_ms_critical}`,
+        `a warning threshold below the critical one (${settings.latency_ms_critical})`,
+      ),
+    );
+  const seen = new Set<string>();
+  settings.notification_channels.forEach((channel, index) => {
+    if (seen.has(channel))
+      problems.push(
+        problem(
+          [integration, "notification_channels", index],
+          `"${channel}" a second time`,
+          "each channel once",
+        ),
+      );
+    seen.add(channel);
+  });
+  const probes = environment.integrations
+    .filter((i) => i.kind !== "monitoring")
+    .map((i) => ({ integration: i.kind, interval_seconds: settings.probe_interval_seconds }));
+  return {
+    state: {
+      environment: environment.name,
+      project_id: environment.project_id,
+      probes,
+      alert_rules: [
+        {
+          id: "error-rate-critical",
+          metric: "error_rate",
+          severity: "critical",
+          comparison: ">=",
+          threshold: settings.error_rate_critical,
+        },
+        {
+          id: "error-rate-warning",
+          metric: "error_rate",
+          severity: "warning",
+          comparison: ">=",
+          threshold: settings.error_rate_warning,
+        },
+        {
+          id: "latency-critical",
+          metric: "latency_ms",
+          severity: "critical",
+          comparison: ">=",
+          threshold: settings.latency_ms_critical,
+        },
+        {
+          id: "latency-warning",
+          metric: "latency_ms",
+          severity: "warning",
+          comparison: ">=",
+          threshold: settings.latency_ms_warning,
+        },
+        {
+          id: "probe-degraded",
+          metric: "health_status",
+          severity: "info",
+          comparison: "==",
+          threshold: "degraded",
+        },
+      ],
+      notification_channels: [...seen],
+    },
+    problems,
+  };
+}
+
+export function createMonitoringDriver(db: Firestore): DriverSpec<"monitoring", MonitoringState> {
+  const ref = (environment: string) => db.collection(ALERT_RULES).doc(environment);
+  const read = async (environment: string): Promise<MonitoringState | undefined> => {
+    const snapshot = await ref(environment).get();
+    if (!snapshot.exists) return undefined;
+    const { updated_at: _updated, ...state } = snapshot.data() as MonitoringState & { updated_at?: unknown };
+    return state;
+  };
+  return {
+    kind: "monitoring",
+    mode: emulatedOrLive,
+
+    desired(target: DriverTarget<"monitoring">) {
+      return Promise.resolve(buildMonitoringDesired(target.integration, target.settings, target.environment));
+    },
+
+    async observe(target) {
+      if (emulatedOrLive(target.environment) === "live")
+        liveNotImplemented("monitoring", "read alert policies");
+      return read(target.environment.name);
+    },
+
+    async apply(target, state, io) {
+      if (emulatedOrLive(target.environment) === "live")
+        liveNotImplemented("monitoring", "install alert policies");
+      await ref(target.environment.name).set({ ...state, updated_at: io.now() });
+    },
+
+    async verify(target) {
+      if (emulatedOrLive(target.environment) === "live")
+        liveNotImplemented("monitoring", "probe alert policies");
+      const state = await read(target.environment.name);
+      if (!state) return { status: "down", details: `${ALERT_RULES}/${target.environment.name} is missing` };
+      return {
+        status: "healthy",
+        details: `${state.probes.length} probe(s) and ${state.alert_rules.length} alert rule(s) installed in ${ALERT_RULES}/${target.environment.name}`,
+      };
+    },
+  };
+}
