@@ -73,7 +73,10 @@ export function createServices(deps: {
   const bus = deps.bus ?? createPubSubBus();
   const log = deps.log ?? functionsLogger;
   const environments = createEnvironmentResolver(store);
-  const specs = createDriverSpecs({ db: deps.db, backupRoot: path.join(sourceRoot(), ".stack", "backups") });
+  const specs = createDriverSpecs({
+    db: deps.db,
+    backupRoot: path.join(sourceRoot(), ".stack", "backups", process.env.GCLOUD_PROJECT ?? "local"),
+  });
   const fabricator = createFabricator(specs, createReleaseStore(deps.db), deps.io ?? driverIO());
   const health = createHealthMonitor({ store, environments, fabricator, bus, clock, log });
   // Bound after the engine exists: operations build on the engine, and the engine reports back to them.

@@ -334,6 +334,12 @@ const PORT_KEYS = [
  * (firebase-tools uses the config file's directory as the project directory, so it must sit in
  * the repo root). Returns { name, portOffset, configPath, ports, projectId }.
  */
+/** Ports the WHATWG fetch standard blocks (Node's fetch answers "bad port"), from 1024 up. */
+const FETCH_BLOCKED_PORTS = new Set([
+  1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697,
+  10080,
+]);
+
 export function stackConfig({ name = "default", portOffset = 0 } = {}) {
   if (!/^[a-z][a-z0-9-]{0,10}$/.test(name)) {
     throw new StackSetupError(
@@ -355,6 +361,11 @@ export function stackConfig({ name = "default", portOffset = 0 } = {}) {
     if (shifted < 1024 || shifted > 65535) {
       throw new StackSetupError(
         `Port offset ${offset} moves the ${label} port ${port} out of range (${shifted})`,
+      );
+    }
+    if (FETCH_BLOCKED_PORTS.has(shifted)) {
+      throw new StackSetupError(
+        `Port offset ${offset} moves the ${label} port to ${shifted}, which fetch() refuses to call ("bad port"); pick another offset`,
       );
     }
     return shifted;

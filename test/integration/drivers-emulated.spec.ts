@@ -509,7 +509,7 @@ describe("emulated drivers through the fabricator, against the emulators", funct
       assert.equal(health.status, "healthy", health.details);
       assert.match(
         health.details,
-        /restored into demo-orchestrator-restore-check and _orchestration\/backup read back, 1 user/,
+        /restored into demo-restore-[0-9a-f]{12} and _orchestration\/backup read back, 1 user/,
       );
     });
 

@@ -84,7 +84,10 @@ describe("environments on the emulators: provisioning, health and alerts, promot
           modes.get(integration.name) === "staged",
           "staged integrations never say deployed",
         );
-        assert.ok(integration.release >= 1);
+        assert.ok(
+          integration.release >= 1,
+          `${env.name}/${integration.name} has release ${integration.release}`,
+        );
       }
     }
     const info = await api("GET", "/alerts");

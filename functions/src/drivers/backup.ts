@@ -11,12 +11,13 @@
  * directory also works with `firebase emulators:start --import`.
  *
  * Restore check (verify): the latest export is imported into a scratch project
- * (RESTORE_CHECK_PROJECT) through POST /emulator/v1/projects/{scratch}:import, and the marker
+ * (restoreCheckProject, one per environment) through POST /emulator/v1/projects/{scratch}:import, and the marker
  * document `_orchestration/backup` written just before the export is read back from there.
  *
  * The Firestore emulator exports every collection; `collections` is validated and recorded in the
  * export's metadata for live mode, where exports can be limited to them.
  */
+import { createHash } from "node:crypto";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { IntegrationSettings } from "../domain/config-schema.js";
@@ -53,7 +54,10 @@ export interface ExportMetadata extends BackupState {
 }
 
 export const BACKUP_MARKER = `${MARKER_COLLECTION}/backup`;
-export const RESTORE_CHECK_PROJECT = "demo-orchestrator-restore-check";
+/** A scratch project per environment, so restore checks of different environments never share one. */
+export function restoreCheckProject(projectId: string): string {
+  return `demo-restore-${createHash("sha256").update(projectId).digest("hex").slice(0, 12)}`;
+}
 const METADATA_FILE = "orchestration-backup.json";
 const FIRESTORE_EXPORT = "firestore_export";
 
@@ -264,25 +268,26 @@ export function createBackupDriver({
       const metadataFile = firestoreMetadataFile(latest.dir);
       if (!(await fileExists(metadataFile)))
         return { status: "down", details: `export ${latest.export_id} has no Firestore metadata file` };
-      await clearProject(io, RESTORE_CHECK_PROJECT);
+      const scratch = restoreCheckProject(target.environment.project_id);
+      await clearProject(io, scratch);
       try {
         const imported = await rest(
           io,
           "POST",
-          `http://${requireHost(io, "firestore")}/emulator/v1/projects/${RESTORE_CHECK_PROJECT}:import`,
+          `http://${requireHost(io, "firestore")}/emulator/v1/projects/${scratch}:import`,
           {
-            database: `projects/${RESTORE_CHECK_PROJECT}/databases/(default)`,
+            database: `projects/${scratch}/databases/(default)`,
             export_directory: metadataFile,
           },
         );
-        ensureOk(imported, `importing export ${latest.export_id} into ${RESTORE_CHECK_PROJECT}`);
-        const marker = await readDocument(io, RESTORE_CHECK_PROJECT, BACKUP_MARKER);
+        ensureOk(imported, `importing export ${latest.export_id} into ${scratch}`);
+        const marker = await readDocument(io, scratch, BACKUP_MARKER);
         if (marker?.export_id !== latest.export_id)
           throw new NonRetriableError(
             `export ${latest.export_id} restored, but ${BACKUP_MARKER} reads ${JSON.stringify(marker?.export_id ?? null)}`,
           );
       } finally {
-        await clearProject(io, RESTORE_CHECK_PROJECT);
+        await clearProject(io, scratch);
       }
       let users = "";
       if (latest.contents.includes("auth")) {
@@ -295,7 +300,7 @@ export function createBackupDriver({
       }
       return {
         status: "healthy",
-        details: `export ${latest.export_id} restored into ${RESTORE_CHECK_PROJECT} and ${BACKUP_MARKER} read back${users}`,
+        details: `export ${latest.export_id} restored into ${scratch} and ${BACKUP_MARKER} read back${users}`,
       };
     },
   };

@@ -112,9 +112,13 @@ export function createFabricator(
     ): Promise<ApplyOutcome> {
       const planned = await plan(target);
       if (planned.problems.length > 0) throw new NonRetriableError(planned.summary);
-      if (planned.changes.length === 0)
-        return { changed: false, summary: planned.summary, release: undefined };
-      if (planned.mode !== "staged") await specFor(target.kind).apply(target, planned.state, io);
+      if (planned.changes.length === 0) {
+        const latest = await releases.latest(target.environment.name, target.integration);
+        if (latest) return { changed: false, summary: planned.summary, release: latest };
+        // Already as wanted, but never recorded: record it as the baseline a later rollback returns to.
+      } else if (planned.mode !== "staged") {
+        await specFor(target.kind).apply(target, planned.state, io);
+      }
       const release = await releases.record({
         environment: target.environment.name,
         integration: target.integration,
@@ -129,9 +133,13 @@ export function createFabricator(
       });
       const verb =
         planned.mode === "staged" ? "staged (artifact built and validated, nothing live touched)" : "applied";
+      const what =
+        planned.changes.length === 0
+          ? "already as wanted, recorded as the baseline"
+          : `${planned.changes.length} change(s)`;
       return {
-        changed: true,
-        summary: `${verb}: release ${release.number}, ${planned.changes.length} change(s)`,
+        changed: planned.changes.length > 0,
+        summary: `${verb}: release ${release.number}, ${what}`,
         release,
       };
     },

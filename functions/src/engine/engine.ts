@@ -319,16 +319,17 @@ export function createEngine(deps: EngineDeps) {
       let outcome: Transition<Task>;
       try {
         const result = await deps.drivers[running.driver].apply(context);
+        // Before the outcome: once it is recorded the deployment may finish, and readers then expect this.
+        if (result.integrationStatus) {
+          const fields = { status: result.integrationStatus, release: result.release ?? null };
+          await store.markIntegration(running.environment, running.integration, fields, clock.now());
+        }
         outcome = await engineStore.recordOutcome(
           running.id,
           running.attempt,
           { type: "succeed", now: clock.now() },
           claim.slot,
         );
-        if (outcome.changed && result.integrationStatus) {
-          const fields = { status: result.integrationStatus, release: result.release ?? null };
-          await store.markIntegration(running.environment, running.integration, fields, clock.now());
-        }
         await emitTask(outcome, correlation, result.summary);
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);

@@ -168,7 +168,12 @@ export function createHealthMonitor(deps: {
           });
           nextOpen = null;
         }
-        if (doc) batch.set(store.integrations.doc(id), { ...doc, health, open_alert: nextOpen });
+        // Only the health fields: a deployment may be updating status and release at the same time.
+        if (doc)
+          batch.update(store.db.collection(COLLECTIONS.integrations).doc(id), {
+            health,
+            open_alert: nextOpen,
+          });
         results.push({
           environment: env.name,
           name,
