@@ -325,12 +325,17 @@ async function breakAndMend(): Promise<boolean> {
   const mended = await security();
   console.log(`  mended:  security ${mended?.health}; open alert ${mended?.open_alert ?? "none"}`);
   const resolved = await call("GET", "/alerts?status=resolved");
-  console.log(`  resolved alerts: ${(resolved.body.alerts as unknown[]).length}`);
+  const cleared = (resolved.body.alerts as { integration: string | null; resolved_at: string }[]).filter(
+    (a) => a.integration === "security",
+  );
+  console.log(
+    `  the security alert is resolved: ${cleared.length === 1 ? `yes, at ${cleared[0]?.resolved_at}` : "no"}`,
+  );
   return broken?.health !== "healthy" && mended?.health === "healthy";
 }
 
 async function promote(): Promise<string> {
-  heading("8. Promote dev to staging behind the health gate");
+  heading("9. Promote dev to staging behind the health gate");
   const response = await call("POST", "/promote", { from: "dev", to: "staging" });
   console.log(`POST /promote {from: dev, to: staging} -> ${response.status}`);
   if (response.status !== 202) {
@@ -352,7 +357,7 @@ async function promote(): Promise<string> {
 }
 
 async function showDifferences(): Promise<void> {
-  heading("9. How staging and prod differ (POST /plan)");
+  heading("7. How staging and prod differ (POST /plan)");
   const response = await call("POST", "/plan", { environments: ["staging", "prod"] });
   const differences = response.body.differences as {
     from: string;
@@ -367,9 +372,9 @@ async function showDifferences(): Promise<void> {
 }
 
 const allHealthy = await provisionAll();
+await showDifferences();
 const alertCycle = await breakAndMend();
 const promotion = await promote();
-await showDifferences();
 
 heading("Summary");
 console.log(

@@ -62,6 +62,8 @@ const taskCommon = {
   driver: z.enum(["integration", "simulated"]),
   simulation: simulationSchema.nullable(),
   lease_seconds: z.int().min(1),
+  /** The environment's concurrency limit when the task was planned: how many slots its claim may use. */
+  concurrency_limit: z.int().min(1).max(100),
   /** When the task last became ready: the sweeper republishes tasks left ready too long. */
   ready_at: nullableDate,
   /**

@@ -215,6 +215,7 @@ export function planDeployment(
       driver: options.driver,
       simulation: simulationFor(integration),
       lease_seconds: options.lease_seconds,
+      concurrency_limit: env.concurrency,
       ready_at: deps.length === 0 ? now : null,
       not_before: null,
       dispatched_at: null,

@@ -289,32 +289,27 @@ export function createEngine(deps: EngineDeps) {
 
     /** Pub/Sub executor: claim the task, run its driver once for this attempt, record the outcome. */
     async runTask(message: TaskMessage): Promise<void> {
-      const task = await engineStore.getTask(message.task_id);
-      if (!task || task.status !== "ready") return;
-      const deployment = await engineStore.getDeployment(task.deployment_id);
-      if (!deployment) return;
-      const correlation = deployment.correlation_id;
-      const waitMs = task.not_before ? task.not_before.getTime() - clock.now().getTime() : 0;
-      if (waitMs > deps.maxInlineWaitMs) {
-        // Too long to wait here: the sweeper dispatches it again once its time has come.
-        await engineStore.unreserve(task.id);
-        return;
+      // Claim first: the claim transaction reads the task and its deployment anyway.
+      let claim = await engineStore.claimTask(message.task_id, clock);
+      if (!claim.claimed && claim.reason === "too_early" && claim.task?.not_before) {
+        const waitMs = claim.task.not_before.getTime() - clock.now().getTime();
+        // A short backoff is waited out here; a long one is left to the sweeper (the claim gave the reservation back).
+        if (waitMs <= deps.maxInlineWaitMs) {
+          await deps.sleep(Math.max(0, waitMs));
+          claim = await engineStore.claimTask(message.task_id, clock);
+        }
       }
-      if (waitMs > 0) await deps.sleep(waitMs);
-
-      const env = await environment(task.environment);
-      const claim = await engineStore.claimTask(task.id, env.concurrency, clock);
       if (!claim.claimed) {
         log.debug("task not claimed", {
-          correlation_id: correlation,
-          task_id: task.id,
+          task_id: message.task_id,
           reason: claim.reason,
           detail: claim.detail,
         });
         return;
       }
-      const running = claim.task;
-      await emitTask({ changed: true, before: task, after: running }, correlation);
+      const { deployment, task: running } = claim;
+      const correlation = deployment.correlation_id;
+      const startedEvent = emitTask({ changed: true, before: claim.before, after: running }, correlation);
       const context = { task: running, attempt: running.attempt, configuration: deployment.configuration };
       let outcome: Transition<Task>;
       try {
@@ -363,7 +358,7 @@ export function createEngine(deps: EngineDeps) {
           reason: outcome.reason,
         });
       }
-      await dispatch(env.name, env.concurrency);
+      await Promise.all([startedEvent, dispatch(running.environment, running.concurrency_limit)]);
     },
 
     /**
@@ -473,7 +468,7 @@ export function createEngine(deps: EngineDeps) {
       const environments = new Map<string, number>();
       for (const task of await engineStore.expiredLeases(now, 200)) {
         const env = await environment(task.environment);
-        const transition = await engineStore.expireLease(task.id, env.concurrency, now);
+        const transition = await engineStore.expireLease(task.id, now);
         if (transition.changed) {
           expired += 1;
           const deployment = await engineStore.getDeployment(task.deployment_id);

@@ -35,7 +35,7 @@ export type Transition<T> =
   { changed: true; before: T; after: T } | { changed: false; reason: string; current: T | undefined };
 
 export type ClaimResult =
-  | { claimed: true; task: Task; slot: number }
+  | { claimed: true; task: Task; before: Task; deployment: Deployment; slot: number }
   | {
       claimed: false;
       reason: "not_ready" | "too_early" | "throttled" | "deployment_inactive";
@@ -141,7 +141,7 @@ export function createEngineStore(db: Firestore) {
      * Claims a ready task for one attempt: the task moves to running and takes a free
      * concurrency slot of its environment, or nothing changes.
      */
-    async claimTask(id: string, limit: number, clock: { now(): Date }): Promise<ClaimResult> {
+    async claimTask(id: string, clock: { now(): Date }): Promise<ClaimResult> {
       return db.runTransaction(async (tx): Promise<ClaimResult> => {
         const task = (await tx.get(tasks.doc(id))).data();
         if (!task || task.status !== "ready") {
@@ -161,6 +161,7 @@ export function createEngineStore(db: Firestore) {
             task: withId(id, task),
           };
         }
+        const limit = task.concurrency_limit;
         const refs = Array.from({ length: limit }, (_, index) => slotRef(task.environment, index));
         const slotSnaps = await tx.getAll(...refs);
         // Read the time after the slots: a slot freed by another commit is then freed before this start.
@@ -197,7 +198,13 @@ export function createEngineStore(db: Firestore) {
           holder: id,
           lease_expires_at: claimed.lease_expires_at,
         });
-        return { claimed: true, task: withId(id, claimed), slot: free };
+        return {
+          claimed: true,
+          task: withId(id, claimed),
+          before: withId(id, task),
+          deployment: withId(task.deployment_id, deployment),
+          slot: free,
+        };
       });
     },
 
@@ -234,11 +241,13 @@ export function createEngineStore(db: Firestore) {
     },
 
     /** Returns a task whose executor was lost to ready, and frees the slot it held. */
-    async expireLease(id: string, limit: number, now: Date): Promise<Transition<Task>> {
+    async expireLease(id: string, now: Date): Promise<Transition<Task>> {
       return db.runTransaction(async (tx) => {
         const current = (await tx.get(tasks.doc(id))).data();
         const refs = current
-          ? Array.from({ length: limit }, (_, index) => slotRef(current.environment, index))
+          ? Array.from({ length: current.concurrency_limit }, (_, index) =>
+              slotRef(current.environment, index),
+            )
           : [];
         const held =
           refs.length > 0 ? (await tx.getAll(...refs)).filter((snap) => snap.data()?.holder === id) : [];
