@@ -799,19 +799,26 @@ async function main() {
     const loaded = await api(stack, "POST", "/config", benchConfig(opts));
     console.log(`Config loaded: ${loaded.environments.length} environments, concurrency ${opts.perEnv} each`);
 
-    // Warm-up: one small deployment and a few hops, so code is loaded and topics exist.
+    // Warm-up at the measured concurrency, for both sides alike: the Functions emulator starts one
+    // worker per concurrent invocation, so a warm-up of one would leave the measured run paying
+    // for cold workers (about a second each) that the steady state never pays.
     scanner.setPhase("warmup");
     const warmStart = Date.now();
     const warm = await runEngine(ctx, {
       label: "warm-up",
-      envs: 1,
-      tasksPerEnv: Math.min(5, opts.tasks),
+      envs: opts.envs,
+      tasksPerEnv: Math.min(opts.perEnv, opts.tasks),
       prefix: "w",
       progress: false,
     });
-    const warmHops = await runHops(ctx, { label: "warm-hops", count: 5, inFlight: 5, progress: false });
+    const warmHops = await runHops(ctx, {
+      label: "warm-hops",
+      count: opts.concurrency,
+      inFlight: opts.concurrency,
+      progress: false,
+    });
     console.log(
-      `Warm-up done in ${fmtS(Date.now() - warmStart)}: deployment of ${warm.tasks.length} tasks ${warm.deployments[0].status} in ${fmtS(warm.ms)}, ${warmHops.count} hops in ${fmtS(warmHops.ms)}; ${describeMem(sampler.sample())}`,
+      `Warm-up done in ${fmtS(Date.now() - warmStart)}: ${warm.deployments.length} deployments of ${warm.tasks.length} tasks in ${fmtS(warm.ms)}, ${warmHops.count} hops in ${fmtS(warmHops.ms)}; ${describeMem(sampler.sample())}`,
     );
 
     const results = {};

@@ -162,6 +162,64 @@ describe("the engine on the emulators", function () {
     }
   });
 
+  it("publishes every state change to orchestration-events with a dedupe key", async () => {
+    const pubsub = new PubSub({ projectId: projectId() });
+    const [subscription] = await pubsub.topic(TOPICS.events).createSubscription(`events-${Date.now()}`);
+    const events: {
+      event_id: string;
+      kind: string;
+      task_id: string | null;
+      from: string | null;
+      to: string;
+      deployment_id: string | null;
+    }[] = [];
+    const onMessage = (message: Message) => {
+      message.ack();
+      assert.equal(
+        message.attributes.dedupe_key,
+        (JSON.parse(message.data.toString()) as { event_id: string }).event_id,
+      );
+      events.push(JSON.parse(message.data.toString()) as (typeof events)[number]);
+    };
+    subscription.on("message", onMessage);
+    try {
+      const id = await deploy({
+        environment: "dev",
+        integrations: ["auth", "firestore"],
+        configuration: { driver: "simulated", retry_base_ms: 50, simulate: { auth: { fail_first: 1 } } },
+      });
+      const { tasks } = await settled(id);
+      await waitFor("the deployment's final event", () =>
+        Promise.resolve(
+          events.some(
+            (event) => event.kind === "deployment" && event.deployment_id === id && event.to === "succeeded",
+          ),
+        ),
+      );
+      const mine = events.filter((event) => event.deployment_id === id);
+      const unique = new Map(mine.map((event) => [event.event_id, event]));
+      const transitions = (taskId: string) =>
+        [...unique.values()]
+          .filter((event) => event.task_id === taskId)
+          .map((event) => `${event.from}->${event.to}`);
+      const auth = tasks.find((task) => task.integration === "auth")!;
+      const firestore = tasks.find((task) => task.integration === "firestore")!;
+      assert.deepEqual(transitions(firestore.id).sort(), ["ready->running", "running->succeeded"].sort());
+      assert.deepEqual(
+        transitions(auth.id).sort(),
+        ["ready->running", "ready->running", "running->ready", "running->succeeded"].sort(),
+      );
+      const deployment = [...unique.values()]
+        .filter((event) => event.kind === "deployment")
+        .map((event) => `${event.from}->${event.to}`);
+      assert.deepEqual(deployment.sort(), ["requested->running", "running->succeeded"].sort());
+    } finally {
+      subscription.off("message", onMessage);
+      await subscription.close();
+      await subscription.delete();
+    }
+  });
+
   it("retries a transient failure with visible backoff and succeeds on attempt 3", async () => {
     const id = await deploy({
       environment: "dev",
