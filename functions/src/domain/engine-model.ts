@@ -66,11 +66,6 @@ const taskCommon = {
   concurrency_limit: z.int().min(1).max(100),
   /** When the task last became ready: the sweeper republishes tasks left ready too long. */
   ready_at: nullableDate,
-  /**
-   * When a message for this ready task was published: the dispatcher reserves a task before it
-   * publishes it, so concurrent dispatchers never publish the same task twice.
-   */
-  dispatched_at: nullableDate.default(null),
   /** The next attempt may not start before this time (retry backoff). */
   not_before: nullableDate,
   /** True once the driver applied this task's change, so a rollback has something to undo. */
@@ -126,9 +121,7 @@ export function transitionTask(task: TaskDoc, event: TaskEvent): TaskDoc | Refus
   const { now } = event;
   switch (event.type) {
     case "release":
-      return task.status === "blocked"
-        ? { ...task, status: "ready", ready_at: now, dispatched_at: null }
-        : refuse();
+      return task.status === "blocked" ? { ...task, status: "ready", ready_at: now } : refuse();
     case "claim": {
       if (task.status !== "ready") return refuse();
       if (task.not_before && task.not_before.getTime() > now.getTime()) {
@@ -144,7 +137,6 @@ export function transitionTask(task: TaskDoc, event: TaskEvent): TaskDoc | Refus
         started_at: task.started_at ?? now,
         lease_expires_at: new Date(now.getTime() + task.lease_seconds * 1000),
         not_before: null,
-        dispatched_at: null,
       };
     }
     case "succeed": {

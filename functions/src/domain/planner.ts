@@ -218,7 +218,6 @@ export function planDeployment(
       concurrency_limit: env.concurrency,
       ready_at: deps.length === 0 ? now : null,
       not_before: null,
-      dispatched_at: null,
       applied: false,
       rollback_note: null,
       reason: null,

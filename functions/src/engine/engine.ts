@@ -117,7 +117,12 @@ export function createEngine(deps: EngineDeps) {
         engineStore.runningCount(envName),
         engineStore.inFlightCount(envName),
       ]);
-      const reserved = await engineStore.reserveForDispatch(envName, limit - running - inFlight, clock.now());
+      const reserved = await engineStore.reserveForDispatch(
+        envName,
+        limit - running - inFlight,
+        inFlight,
+        clock.now(),
+      );
       await Promise.all(
         reserved.map((task) => bus.publishTask({ task_id: task.id, deployment_id: task.deployment_id })),
       );

@@ -30,6 +30,15 @@ const slotDocSchema = z.strictObject({
 
 const SLOTS = "concurrency_slots";
 
+/** A message published for a ready task: at most one per task, so a task is never published twice. */
+const reservationDocSchema = z.strictObject({
+  environment: z.string(),
+  deployment_id: z.string(),
+  reserved_at: z.date(),
+});
+
+const RESERVATIONS = "task_reservations";
+
 /** The outcome of a compare-and-set: the new state, or why nothing was written. */
 export type Transition<T> =
   { changed: true; before: T; after: T } | { changed: false; reason: string; current: T | undefined };
@@ -48,6 +57,8 @@ export function createEngineStore(db: Firestore) {
   const deployments = typedCollection(db, COLLECTIONS.deployments, deploymentDocSchema);
   const slots = typedCollection(db, SLOTS, slotDocSchema);
   const slotRef = (environment: string, index: number) => slots.doc(`${environment}__${index}`);
+  const reservations = typedCollection(db, RESERVATIONS, reservationDocSchema);
+  const reservationRef = (taskId: string) => reservations.doc(taskId);
 
   const withId = <T>(id: string, doc: T): T & { id: string } => ({ ...doc, id });
 
@@ -168,7 +179,7 @@ export function createEngineStore(db: Firestore) {
         const now = clock.now();
         const claimed = transitionTask(task, { type: "claim", now });
         // Not claimed: give the reservation back, so the next dispatch may publish the task again.
-        const giveBack = () => tx.set(tasks.doc(id), { ...task, dispatched_at: null });
+        const giveBack = () => tx.delete(reservationRef(id));
         if (isRefusal(claimed)) {
           giveBack();
           return { claimed: false, reason: "too_early", detail: claimed.refused, task: withId(id, task) };
@@ -193,6 +204,7 @@ export function createEngineStore(db: Firestore) {
           };
         }
         tx.set(tasks.doc(id), claimed);
+        tx.delete(reservationRef(id));
         tx.set(refs[free]!, {
           environment: task.environment,
           holder: id,
@@ -261,78 +273,65 @@ export function createEngineStore(db: Firestore) {
     },
 
     /**
-     * Reserves up to `count` ready, unpublished tasks of an environment, highest priority first,
-     * by stamping `dispatched_at` with a compare-and-set per task: concurrent dispatchers reserve
-     * different tasks. (One transaction per task, not one over the query: a query inside a
-     * transaction locks every task it reads, and concurrent claims then time out on those locks.)
+     * Reserves up to `count` ready, unpublished tasks of an environment, highest priority first:
+     * a reservation is a `task_reservations/{task}` document made with create(), which fails if
+     * another dispatcher got there first. Reservations live beside the tasks, not on them, so
+     * reserving does not fire the task trigger.
      */
-    async reserveForDispatch(environment: string, count: number, now: Date): Promise<Task[]> {
+    async reserveForDispatch(
+      environment: string,
+      count: number,
+      alreadyOut: number,
+      now: Date,
+    ): Promise<Task[]> {
       if (count <= 0) return [];
       const candidates = await tasks
         .where("environment", "==", environment)
         .where("status", "==", "ready")
-        .where("dispatched_at", "==", null)
         .orderBy("priority", "desc")
-        .limit(count * 2)
+        .limit(count + alreadyOut)
         .get();
+      if (candidates.empty) return [];
+      const held = await db.getAll(...candidates.docs.map((doc) => reservationRef(doc.id)));
       const reserved: Task[] = [];
-      for (const doc of candidates.docs) {
+      for (const [index, doc] of candidates.docs.entries()) {
         if (reserved.length >= count) break;
-        const task = await db.runTransaction(async (tx) => {
-          const current = (await tx.get(doc.ref)).data();
-          if (current?.status !== "ready" || current.dispatched_at !== null) return undefined;
-          const next = { ...current, dispatched_at: now };
-          tx.set(doc.ref, next);
-          return withId(doc.id, next);
-        });
-        if (task) reserved.push(task);
+        if (held[index]?.exists) continue;
+        const task = doc.data();
+        try {
+          await reservationRef(doc.id).create({
+            environment,
+            deployment_id: task.deployment_id,
+            reserved_at: now,
+          });
+          reserved.push(withId(doc.id, task));
+        } catch {
+          // Another dispatcher reserved it first.
+        }
       }
       return reserved;
     },
 
-    /** Ready tasks whose message is out (reserved, not yet claimed): they will take slots soon. */
+    /** Messages out for ready tasks of an environment (reserved, not yet claimed): they will take slots soon. */
     async inFlightCount(environment: string): Promise<number> {
-      const snap = await tasks
-        .where("environment", "==", environment)
-        .where("status", "==", "ready")
-        .where("dispatched_at", "!=", null)
-        .count()
-        .get();
-      return snap.data().count;
+      return (await reservations.where("environment", "==", environment).count().get()).data().count;
     },
 
-    /** Clears reservations whose message never led to a claim (a lost message or executor). */
+    /** Drops reservations whose message never led to a claim (a lost message or executor); returns their tasks. */
     async releaseStaleReservations(olderThan: Date, limit: number): Promise<Task[]> {
-      const snap = await tasks
-        .where("status", "==", "ready")
-        .where("dispatched_at", "<=", olderThan)
-        .limit(limit)
-        .get();
+      const stale = await reservations.where("reserved_at", "<=", olderThan).limit(limit).get();
       const released: Task[] = [];
-      for (const doc of snap.docs) {
-        const changed = await db.runTransaction(async (tx) => {
-          const current = (await tx.get(doc.ref)).data();
-          if (
-            current?.status !== "ready" ||
-            current.dispatched_at === null ||
-            current.dispatched_at.getTime() > olderThan.getTime()
-          )
-            return false;
-          tx.set(doc.ref, { ...current, dispatched_at: null });
-          return true;
-        });
-        if (changed) released.push(withId(doc.id, doc.data()));
+      for (const doc of stale.docs) {
+        await doc.ref.delete();
+        const task = (await tasks.doc(doc.id).get()).data();
+        if (task?.status === "ready") released.push(withId(doc.id, task));
       }
       return released;
     },
 
-    /** Gives back a reservation the executor will not use now (a retry whose time is far off). */
+    /** Gives back a reservation the executor will not use now. */
     async unreserve(id: string): Promise<void> {
-      await db.runTransaction(async (tx) => {
-        const current = (await tx.get(tasks.doc(id))).data();
-        if (current?.status === "ready" && current.dispatched_at !== null)
-          tx.set(tasks.doc(id), { ...current, dispatched_at: null });
-      });
+      await reservationRef(id).delete();
     },
 
     async runningCount(environment: string): Promise<number> {
@@ -353,15 +352,16 @@ export function createEngineStore(db: Firestore) {
       return snap.docs.map((doc) => withId(doc.id, doc.data()));
     },
 
-    /** Ready tasks nobody has published for a while: their environments get dispatched again. */
+    /** Ready tasks nobody has published for a while (no reservation): their environments get dispatched again. */
     async staleReadyTasks(olderThan: Date, limit: number): Promise<Task[]> {
       const snap = await tasks
         .where("status", "==", "ready")
-        .where("dispatched_at", "==", null)
         .where("ready_at", "<=", olderThan)
         .limit(limit)
         .get();
-      return snap.docs.map((doc) => withId(doc.id, doc.data()));
+      if (snap.empty) return [];
+      const held = await db.getAll(...snap.docs.map((doc) => reservationRef(doc.id)));
+      return snap.docs.filter((_, index) => !held[index]?.exists).map((doc) => withId(doc.id, doc.data()));
     },
 
     async deploymentsIn(status: DeploymentDoc["status"], limit: number): Promise<Deployment[]> {
