@@ -21,7 +21,7 @@ import { BadInputError, NonRetriableError, NotFoundError } from "../domain/error
 import { settle } from "../domain/finalize.js";
 import { engineOptions, planDeployment, retryDelayMs, type DeploymentPlan } from "../domain/planner.js";
 import { zodIssueToProblem } from "../domain/problems.js";
-import type { Driver } from "../drivers/driver.js";
+import type { ApplyResult, Driver } from "../drivers/driver.js";
 import type { EngineStore, Transition } from "../store/engine-store.js";
 import type { Store } from "../store/store.js";
 import type { Logger } from "../logs.js";
@@ -316,9 +316,16 @@ export function createEngine(deps: EngineDeps) {
       const correlation = deployment.correlation_id;
       const startedEvent = emitTask({ changed: true, before: claim.before, after: running }, correlation);
       const context = { task: running, attempt: running.attempt, configuration: deployment.configuration };
-      let outcome: Transition<Task>;
+      let result: ApplyResult | undefined;
+      let failure: unknown;
       try {
-        const result = await deps.drivers[running.driver].apply(context);
+        result = await deps.drivers[running.driver].apply(context);
+      } catch (error) {
+        failure = error;
+      }
+      let outcome: Transition<Task>;
+      let detail: string | undefined;
+      if (result) {
         // Before the outcome: once it is recorded the deployment may finish, and readers then expect this.
         if (result.integrationStatus) {
           const fields = { status: result.integrationStatus, release: result.release ?? null };
@@ -330,16 +337,16 @@ export function createEngine(deps: EngineDeps) {
           { type: "succeed", now: clock.now() },
           claim.slot,
         );
-        await emitTask(outcome, correlation, result.summary);
-      } catch (error) {
-        const reason = error instanceof Error ? error.message : String(error);
-        const retryable = !(error instanceof NonRetriableError);
+        detail = result.summary;
+      } else {
+        const reason = failure instanceof Error ? failure.message : String(failure);
         const now = clock.now();
-        const retryAt = retryable
-          ? new Date(
-              now.getTime() + retryDelayMs(running.retry_count + 1, retryOptions(deployment), deps.random),
-            )
-          : null;
+        const retryAt =
+          failure instanceof NonRetriableError
+            ? null
+            : new Date(
+                now.getTime() + retryDelayMs(running.retry_count + 1, retryOptions(deployment), deps.random),
+              );
         outcome = await engineStore.recordOutcome(
           running.id,
           running.attempt,
@@ -353,7 +360,6 @@ export function createEngine(deps: EngineDeps) {
           attempt: running.attempt,
           error: reason,
         });
-        await emitTask(outcome, correlation);
       }
       if (!outcome.changed) {
         log.warn("outcome discarded", {
@@ -363,7 +369,12 @@ export function createEngine(deps: EngineDeps) {
           reason: outcome.reason,
         });
       }
-      await Promise.all([startedEvent, dispatch(running.environment, running.concurrency_limit)]);
+      // The slot this attempt held is free now: hand it on while the events go out.
+      await Promise.all([
+        startedEvent,
+        emitTask(outcome, correlation, detail),
+        dispatch(running.environment, running.concurrency_limit),
+      ]);
     },
 
     /**
