@@ -12,7 +12,7 @@
 // While it runs it samples, every 250 ms, the RSS summed over the firebase-tools process tree
 // (Java emulators and every functions worker included) and prints progress every second.
 //
-// Flags: --envs N (10) --tasks M (50) --concurrency C (100, total across environments)
+// Flags: --envs N (10) --tasks M (50) --concurrency C (20, total across environments)
 //        --hops H (envs*tasks) --max-gb G (abort when the stack's RSS passes G GB; 16)
 //        --timeout S (per phase, 900) --no-sweep (do not tick the lease sweeper, see below)
 //        --skip-engine / --skip-raw

@@ -3,8 +3,8 @@ import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "no
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { configWith } from "../support/config-builder.js";
-import { api, clearFirestore, requireEmulators } from "../support/emulators.js";
-import { settled } from "../support/engine.js";
+import { adminDb, api, clearFirestore, requireEmulators } from "../support/emulators.js";
+import { ALL_TEN, settled } from "../support/engine.js";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 /** Rules the tests break and mend, inside the repository (the drivers read sources from there) but ignored by git. */
@@ -95,6 +95,23 @@ describe("environments on the emulators: provisioning, health and alerts, promot
       info.body.alerts.some((alert: any) => alert.level === "info" && /succeeded/.test(alert.message)),
       "successful deployments raise info alerts",
     );
+  });
+
+  it("provisions by a document write too: a deployment request with configuration.provision", async () => {
+    await adminDb()
+      .collection("deployments")
+      .doc("provision-dev-by-document")
+      .set({
+        status: "requested",
+        environment: "dev",
+        integrations: ALL_TEN,
+        configuration: { provision: true },
+        requested_by: "ops",
+      });
+    const { deployment } = await settled("provision-dev-by-document", 180_000);
+    assert.equal(deployment.status, "succeeded", deployment.error_message ?? "");
+    const report = await status("dev");
+    assert.equal(report.environment_status[0].status, "ready");
   });
 
   it("shows exactly how staging and prod differ", async () => {

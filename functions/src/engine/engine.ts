@@ -289,6 +289,9 @@ export function createEngine(deps: EngineDeps) {
         estimated_seconds: plan.estimatedSeconds,
       });
       await emitDeployment(started);
+      // A provisioning request, by the API or by a document write, marks its environment until it ends.
+      if (deployment.configuration.provision === true)
+        await store.setEnvironmentStatus(env.name, "provisioning", clock.now());
       await dispatch(env.name, env.concurrency);
     },
 

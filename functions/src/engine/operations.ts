@@ -36,7 +36,6 @@ export function createOperations(deps: {
         { environment: env.name, integrations: allOf(env), configuration: { provision: true } },
         requestedBy,
       );
-      await store.setEnvironmentStatus(env.name, "provisioning", clock.now());
       return result;
     },
 
