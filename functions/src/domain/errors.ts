@@ -12,6 +12,16 @@ export class BadInputError extends Error {
   }
 }
 
+/** The caller did not prove who they are (no, expired, malformed or foreign token; unknown or revoked key): 401. */
+export class UnauthenticatedError extends Error {
+  override readonly name = "UnauthenticatedError";
+}
+
+/** The caller is known but their role or scope does not allow this: 403. */
+export class ForbiddenError extends Error {
+  override readonly name = "ForbiddenError";
+}
+
 /** The thing asked for does not exist. */
 export class NotFoundError extends Error {
   override readonly name = "NotFoundError";

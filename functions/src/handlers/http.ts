@@ -1,5 +1,12 @@
 /** HTTP plumbing for the API: a framework-free request/response shape and the one error-to-status map. */
-import { BadInputError, ConflictError, CorruptDocumentError, NotFoundError } from "../domain/errors.js";
+import {
+  BadInputError,
+  ConflictError,
+  CorruptDocumentError,
+  ForbiddenError,
+  NotFoundError,
+  UnauthenticatedError,
+} from "../domain/errors.js";
 import type { Problem } from "../domain/problems.js";
 
 /** What a route sees of a request. */
@@ -41,6 +48,8 @@ export function errorResponse(error: unknown): ApiResponse {
     } satisfies ErrorBody,
   });
   if (error instanceof BadInputError) return answer(400, "bad_input", error.message, error.problems);
+  if (error instanceof UnauthenticatedError) return answer(401, "unauthenticated", error.message);
+  if (error instanceof ForbiddenError) return answer(403, "forbidden", error.message);
   if (error instanceof NotFoundError) return answer(404, "not_found", error.message);
   if (error instanceof MethodNotAllowedError) return answer(405, "method_not_allowed", error.message);
   if (error instanceof ConflictError) return answer(409, "conflict", error.message);
