@@ -32,6 +32,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
+import { emulatorToken } from "./lib/auth.mjs";
 import {
   buildFunctions,
   firebaseArgs,
@@ -447,11 +448,31 @@ async function stopStack(handle, sampler) {
 // ---------------------------------------------------------------------------------------------
 // The control plane
 
+const adminTokens = new Map();
+/** The bench's admin on the stack's Auth emulator (one token per stack; a bench run is far shorter than its hour). */
+function adminToken(stack) {
+  if (!adminTokens.has(stack.projectId)) {
+    adminTokens.set(
+      stack.projectId,
+      emulatorToken({
+        authHost: `${stack.hosts.auth}:${stack.ports.auth}`,
+        projectId: stack.projectId,
+        role: "admin",
+        email: "bench@orchestrator.local",
+      }),
+    );
+  }
+  return adminTokens.get(stack.projectId);
+}
+
 async function api(stack, method, route, body) {
   const url = `${stackUrls(stack).api}/api/orchestration${route}`;
   const res = await fetch(url, {
     method,
-    headers: body === undefined ? {} : { "Content-Type": "application/json" },
+    headers: {
+      Authorization: `Bearer ${await adminToken(stack)}`,
+      ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
     signal: AbortSignal.timeout(120_000),
   });

@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { getApps, initializeApp } from "firebase-admin/app";
 import { getFirestore } from "firebase-admin/firestore";
 import { createStore } from "../functions/src/store/store.js";
+import { emulatorToken } from "./lib/auth.mjs";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const apiBase = `${process.env.ORCH_API_URL ?? ""}/api/orchestration`;
@@ -36,14 +37,36 @@ interface DeploymentView {
   actual_duration: number | null;
 }
 
+type Role = "viewer" | "operator" | "admin";
+const tokens = new Map<Role, Promise<string>>();
+/** People of the demo, signed in on the Auth emulator with their role claim. */
+function tokenOf(role: Role): Promise<string> {
+  let token = tokens.get(role);
+  if (!token) {
+    token = emulatorToken({
+      authHost: process.env.FIREBASE_AUTH_EMULATOR_HOST ?? "",
+      projectId: process.env.GCLOUD_PROJECT ?? "",
+      role,
+      email: `${role}@acme.example`,
+    });
+    tokens.set(role, token);
+  }
+  return token;
+}
+
+/** Calls the API as a person with a role: an admin unless told otherwise. */
 async function call(
   method: string,
   path: string,
   body?: unknown,
+  role: Role = "admin",
 ): Promise<{ status: number; body: Record<string, unknown> }> {
   const response = await fetch(`${apiBase}${path}`, {
     method,
-    headers: body === undefined ? {} : { "content-type": "application/json" },
+    headers: {
+      authorization: `Bearer ${await tokenOf(role)}`,
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
@@ -107,7 +130,7 @@ async function deployAndWatch(
   request: Record<string, unknown>,
 ): Promise<{ deployment: DeploymentView; tasks: TaskView[] }> {
   heading(title);
-  const response = await call("POST", "/deploy", request);
+  const response = await call("POST", "/deploy", request, "operator");
   if (response.status !== 202)
     throw new Error(`deploy refused: ${response.status} ${JSON.stringify(response.body)}`);
   const id = String(response.body.deployment_id);
@@ -181,10 +204,30 @@ const allTen = [
   "cicd",
 ];
 
+async function showAccessControl(): Promise<void> {
+  heading(
+    "3. Access control: a viewer may read but not deploy; an operator may deploy (Firebase Auth ID tokens)",
+  );
+  const request = { environment: "dev", integrations: ["auth"], configuration: { driver: "simulated" } };
+  const refused = await call("POST", "/deploy", request, "viewer");
+  const reason = (refused.body.error as { message?: string } | undefined)?.message ?? "";
+  console.log(`viewer@acme.example   POST /deploy -> ${refused.status} ${reason}`);
+  const read = await call("GET", "/environments", undefined, "viewer");
+  console.log(`viewer@acme.example   GET /environments -> ${read.status}`);
+  const anonymous = await fetch(`${apiBase}/deploy`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(request),
+  });
+  console.log(`(no credentials)      POST /deploy -> ${anonymous.status}`);
+  console.log("operator@acme.example deploys below.");
+}
+
 await loadConfig();
 await printEnvironments();
+await showAccessControl();
 const happy = await deployAndWatch(
-  "3. Deploy all ten integrations to dev through the engine (simulated driver, 150 ms each)",
+  "4. Deploy all ten integrations to dev through the engine (simulated driver, 150 ms each)",
   {
     environment: "dev",
     integrations: allTen,
@@ -192,7 +235,7 @@ const happy = await deployAndWatch(
   },
 );
 const retried = await deployAndWatch(
-  "4. Transient failure: staging's functions fail twice, then succeed on attempt 3",
+  "5. Transient failure: staging's functions fail twice, then succeed on attempt 3",
   {
     environment: "staging",
     integrations: ["auth", "firestore", "functions", "hosting"],
@@ -200,7 +243,7 @@ const retried = await deployAndWatch(
   },
 );
 const rolledBack = await deployAndWatch(
-  "5. Permanent failure in prod (rollback policy all): hosting always fails, everything applied is rolled back",
+  "6. Permanent failure in prod (rollback policy all): hosting always fails, everything applied is rolled back",
   {
     environment: "prod",
     integrations: ["security", "auth", "firestore", "functions", "hosting", "monitoring"],
@@ -225,7 +268,7 @@ interface IntegrationStatus {
 }
 
 async function provisionAll(): Promise<boolean> {
-  heading("6. Provision dev, staging and prod with the real drivers (all ten integrations each)");
+  heading("7. Provision dev, staging and prod with the real drivers (all ten integrations each)");
   const ids: string[] = [];
   for (const name of ["dev", "staging", "prod"]) {
     const response = await call("POST", `/environments/${name}/provision`);
@@ -280,7 +323,7 @@ async function provisionAll(): Promise<boolean> {
 
 async function breakAndMend(): Promise<boolean> {
   heading(
-    "7. Health monitoring: break prod's Firestore rules (an open write), watch the alert fire, mend, watch it clear",
+    "9. Health monitoring: break prod's Firestore rules (an open write), watch the alert fire, mend, watch it clear",
   );
   const scratchDir = path.join(repoRoot, ".stack", "demo-sources");
   mkdirSync(scratchDir, { recursive: true });
@@ -335,7 +378,7 @@ async function breakAndMend(): Promise<boolean> {
 }
 
 async function promote(): Promise<string> {
-  heading("9. Promote dev to staging behind the health gate");
+  heading("10. Promote dev to staging behind the health gate");
   const response = await call("POST", "/promote", { from: "dev", to: "staging" });
   console.log(`POST /promote {from: dev, to: staging} -> ${response.status}`);
   if (response.status !== 202) {
@@ -357,7 +400,7 @@ async function promote(): Promise<string> {
 }
 
 async function showDifferences(): Promise<void> {
-  heading("7. How staging and prod differ (POST /plan)");
+  heading("8. How staging and prod differ (POST /plan)");
   const response = await call("POST", "/plan", { environments: ["staging", "prod"] });
   const differences = response.body.differences as {
     from: string;

@@ -5,6 +5,7 @@
 // A second stack side by side: ORCH_STACK=test ORCH_PORT_OFFSET=10 npm run emulators
 
 /* global AbortSignal */
+import { emulatorToken } from "./lib/auth.mjs";
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
@@ -27,7 +28,17 @@ import {
 const name = process.env.ORCH_STACK || "default";
 const portOffset = process.env.ORCH_PORT_OFFSET || "0";
 
-async function loadOrchestrationConfig(apiUrl) {
+/** The local stack's own admin (the config loader and the scheduler), signed in on the Auth emulator. */
+function adminToken(stack) {
+  return emulatorToken({
+    authHost: `${stack.hosts.auth}:${stack.ports.auth}`,
+    projectId: stack.projectId,
+    role: "admin",
+    email: "scheduler@orchestrator.local",
+  });
+}
+
+async function loadOrchestrationConfig(apiUrl, token) {
   const file = path.join(repoRoot, "orchestration.json");
   if (!fs.existsSync(file)) {
     console.log(`orchestration.json: not loaded (${file} does not exist)`);
@@ -37,7 +48,7 @@ async function loadOrchestrationConfig(apiUrl) {
   try {
     const res = await fetch(url, {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
       body: fs.readFileSync(file, "utf8"),
       signal: AbortSignal.timeout(60_000),
     });
@@ -112,7 +123,8 @@ async function main() {
     const urls = stackUrls(stack);
     console.log("");
     if (!result.api.ok) console.log(`api function: not available (${result.api.detail})`);
-    await loadOrchestrationConfig(urls.api);
+    const token = await adminToken(stack);
+    await loadOrchestrationConfig(urls.api, token);
     console.log("");
     console.log(`Stack "${stack.name}" is up (project ${stack.projectId}). Ctrl-C to stop.`);
     console.log(`  API (direct):      ${urls.api}/api/orchestration`);
@@ -135,7 +147,7 @@ async function main() {
     ]) {
       console.log(`  export ${k}=${env[k]}`);
     }
-    startScheduler(urls.api);
+    startScheduler(urls.api, () => adminToken(stack));
   } catch (err) {
     if (!stopping) {
       failed = true;
@@ -156,7 +168,7 @@ async function main() {
  * Cloud Scheduler has no emulator and the Functions emulator never fires onSchedule functions, so
  * the local stack runs the scheduled jobs itself, through the same job endpoints, on their schedule.
  */
-function startScheduler(apiBase) {
+function startScheduler(apiBase, token) {
   const jobs = [
     { name: "sweep", path: "/api/orchestration/jobs/sweep", everyMs: 60_000 },
     { name: "health", path: "/api/orchestration/jobs/health", everyMs: 60_000 },
@@ -165,7 +177,11 @@ function startScheduler(apiBase) {
   for (const job of jobs) {
     const timer = setInterval(async () => {
       try {
-        const response = await fetch(`${apiBase}${job.path}`, { method: "POST" });
+        // A fresh token each tick: ID tokens expire after an hour.
+        const response = await fetch(`${apiBase}${job.path}`, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${await token()}` },
+        });
         if (!response.ok) console.log(`scheduler: ${job.name} answered ${response.status}`);
       } catch (error) {
         console.log(`scheduler: ${job.name} failed: ${error.message}`);

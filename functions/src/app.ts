@@ -1,7 +1,9 @@
 /** Wires the services every handler uses, once; tests wire the same with their own clock. */
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { getAuth } from "firebase-admin/auth";
 import type { Firestore } from "firebase-admin/firestore";
+import { createAccessControl, type AccessControl, type VerifiedIdToken } from "./auth/access-control.js";
 import { createPubSubBus, type Bus } from "./bus.js";
 import { createFabricator, type Fabricator } from "./drivers/fabricator.js";
 import { createIntegrationDriver } from "./drivers/integration-driver.js";
@@ -15,6 +17,8 @@ import { createHealthMonitor, type HealthMonitor } from "./engine/health.js";
 import { createOperations, type Operations } from "./engine/operations.js";
 import { functionsLogger, type Logger } from "./logs.js";
 import { createEngineStore, type EngineStore } from "./store/engine-store.js";
+import { createAuditLog, type AuditLog } from "./store/audit-log.js";
+import { createHistory, type HistoryReader } from "./store/history.js";
 import { createReleaseStore } from "./store/releases.js";
 import { createStore, type Store } from "./store/store.js";
 
@@ -34,6 +38,9 @@ export interface Services {
   fabricator: Fabricator;
   health: HealthMonitor;
   operations: Operations;
+  access: AccessControl;
+  audit: AuditLog;
+  history: HistoryReader;
   bus: Bus;
   clock: Clock;
   log: Logger;
@@ -66,6 +73,8 @@ export function createServices(deps: {
   bus?: Bus;
   log?: Logger;
   io?: DriverIO;
+  /** Verifies Firebase ID tokens; by default firebase-admin's, which accepts Auth emulator tokens when it runs. */
+  verifyIdToken?: (token: string) => Promise<VerifiedIdToken>;
 }): Services {
   const clock = deps.clock ?? systemClock;
   const store = createStore(deps.db);
@@ -79,6 +88,13 @@ export function createServices(deps: {
   });
   const fabricator = createFabricator(specs, createReleaseStore(deps.db), deps.io ?? driverIO());
   const health = createHealthMonitor({ store, environments, fabricator, bus, clock, log });
+  const audit = createAuditLog(deps.db, clock);
+  const access = createAccessControl({
+    db: deps.db,
+    verifyIdToken: deps.verifyIdToken ?? ((token) => getAuth().verifyIdToken(token, true)),
+    projectId: process.env.GCLOUD_PROJECT ?? "",
+    clock,
+  });
   // Bound after the engine exists: operations build on the engine, and the engine reports back to them.
   const late: { operations?: Operations } = {};
   const engine = createEngine({
@@ -96,8 +112,23 @@ export function createServices(deps: {
     maxInlineWaitMs: 30_000,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     onFinished: (deployment) => late.operations?.deploymentFinished(deployment) ?? Promise.resolve(),
+    audit: (entry) => audit.append(entry),
   });
   const operations = createOperations({ store, engine, environments, fabricator, health, clock });
   late.operations = operations;
-  return { store, engineStore, engine, environments, fabricator, health, operations, bus, clock, log };
+  return {
+    store,
+    engineStore,
+    engine,
+    environments,
+    fabricator,
+    health,
+    operations,
+    access,
+    audit,
+    history: createHistory(deps.db),
+    bus,
+    clock,
+    log,
+  };
 }

@@ -27,16 +27,91 @@ export function adminDb(): Firestore {
   return getFirestore();
 }
 
-/** Calls the API function directly: `api("POST", "/deploy", body)`. */
+const tokens = new Map<string, Promise<string>>();
+
+/**
+ * A Firebase ID token from the Auth emulator for a user with the given role claim (and optional
+ * environment scope), made once per role and scope.
+ */
+export function tokenFor(
+  role: "viewer" | "operator" | "admin" | "none",
+  environments?: string[],
+): Promise<string> {
+  const key = `${role}:${environments?.join(",") ?? "*"}`;
+  let token = tokens.get(key);
+  if (!token) {
+    token = mintToken(role, environments);
+    tokens.set(key, token);
+  }
+  return token;
+}
+
+async function mintToken(role: string, environments: string[] | undefined): Promise<string> {
+  const base = `http://${process.env.FIREBASE_AUTH_EMULATOR_HOST}/identitytoolkit.googleapis.com/v1`;
+  const email = `${role}-${environments?.join("-") ?? "all"}-${process.pid}@example.test`;
+  const password = "correct-horse-battery";
+  const post = async (url: string, body: unknown, owner = false) => {
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(owner ? { authorization: "Bearer owner" } : {}) },
+      body: JSON.stringify(body),
+    });
+    return (await response.json()) as Record<string, any>;
+  };
+  const created = await post(`${base}/accounts:signUp?key=test`, {
+    email,
+    password,
+    returnSecureToken: true,
+  });
+  const signedIn = created.localId
+    ? created
+    : await post(`${base}/accounts:signInWithPassword?key=test`, {
+        email,
+        password,
+        returnSecureToken: true,
+      });
+  if (role !== "none") {
+    const claims = JSON.stringify({ role, ...(environments ? { environments } : {}) });
+    await post(
+      `${base}/projects/${projectId()}/accounts:update`,
+      { localId: signedIn.localId, customAttributes: claims },
+      true,
+    );
+  }
+  const fresh = await post(`${base}/accounts:signInWithPassword?key=test`, {
+    email,
+    password,
+    returnSecureToken: true,
+  });
+  if (typeof fresh.idToken !== "string")
+    throw new Error(`the Auth emulator gave no token: ${JSON.stringify(fresh)}`);
+  return fresh.idToken;
+}
+
+/** How a test call authenticates: as admin (the default), another role, a raw header set, or not at all. */
+export type Caller = "admin" | "operator" | "viewer" | "anonymous" | { headers: Record<string, string> };
+
+async function credentials(as: Caller): Promise<Record<string, string>> {
+  if (as === "anonymous") return {};
+  if (typeof as === "object") return as.headers;
+  return { authorization: `Bearer ${await tokenFor(as)}` };
+}
+
+/** Calls the API function directly: `api("POST", "/deploy", body)`, as admin unless told otherwise. */
 export async function api(
   method: string,
   path: string,
   body?: unknown,
   headers: Record<string, string> = {},
+  as: Caller = "admin",
 ): Promise<{ status: number; body: any /* any: each test reads the fields it checks */ }> {
   const response = await fetch(`${process.env.ORCH_API_URL}/api/orchestration${path}`, {
     method,
-    headers: { ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
+    headers: {
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+      ...(await credentials(as)),
+      ...headers,
+    },
     body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
   });
   const text = await response.text();

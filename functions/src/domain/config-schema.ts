@@ -280,6 +280,8 @@ export const orchestrationConfigSchema = z.strictObject({
   base: z.strictObject({
     region: region,
     concurrency: count(1, 100),
+    /** Who may do what beyond the roles themselves. */
+    access: z.strictObject({ production_requires_admin: z.boolean() }).optional(),
     integrations: integrationsBlock,
   }),
   environments: z.array(environmentSchema).min(1).max(50),
@@ -313,5 +315,7 @@ export interface ResolvedEnvironment {
 /** The whole config, resolved: what the engine works from. */
 export interface ResolvedConfig {
   version: 1;
+  /** Deploying to or cancelling in production needs the admin role (default false). */
+  access: { production_requires_admin: boolean };
   environments: ResolvedEnvironment[];
 }

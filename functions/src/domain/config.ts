@@ -248,6 +248,7 @@ function deepMerge(below: unknown, top: unknown): unknown {
 function resolve(config: OrchestrationConfigInput): ResolvedConfig {
   return {
     version: 1,
+    access: { production_requires_admin: config.base.access?.production_requires_admin ?? false },
     environments: config.environments.map((env): ResolvedEnvironment => {
       const merged = mergedSettings(config, env);
       return {

@@ -25,6 +25,7 @@ import type { ApplyResult, Driver } from "../drivers/driver.js";
 import type { EngineStore, Transition } from "../store/engine-store.js";
 import type { Store } from "../store/store.js";
 import type { Logger } from "../logs.js";
+import type { AuditEntry } from "../domain/audit.js";
 
 export interface EngineDeps {
   store: Store;
@@ -39,6 +40,8 @@ export interface EngineDeps {
   /** Longest an executor waits in-process for a retry's backoff; longer waits are left to the sweeper. */
   maxInlineWaitMs: number;
   sleep: (ms: number) => Promise<void>;
+  /** Appends to the audit trail; every state change of a deployment is recorded there. */
+  audit?: (entry: AuditEntry) => Promise<unknown>;
   /** Called once when a deployment reaches its end (alerts, environment status). */
   onFinished?: (deployment: Deployment) => Promise<void>;
 }
@@ -102,7 +105,21 @@ export function createEngine(deps: EngineDeps) {
   }
 
   async function emitDeployment(transition: Transition<Deployment>): Promise<void> {
-    if (transition.changed) await bus.publishEvent(deploymentEvent(transition));
+    if (!transition.changed) return;
+    const { before, after } = transition;
+    await Promise.all([
+      bus.publishEvent(deploymentEvent(transition)),
+      deps.audit?.({
+        actor: { kind: "system", id: "engine", role: null },
+        action: `deployment.${before.status}->${after.status}`,
+        target: after.id,
+        source: "trigger",
+        outcome: after.status === "failed" || after.status === "rolled_back" ? "error" : "ok",
+        status: null,
+        correlation_id: after.correlation_id || after.id,
+        detail: after.error_message,
+      }),
+    ]);
   }
 
   /**

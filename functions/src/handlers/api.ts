@@ -1,260 +1,128 @@
-/** The `/api/orchestration/*` routes: parse, call the domain, persist through the store. */
-import { randomBytes } from "node:crypto";
-import { z } from "zod";
+/**
+ * Answers `/api/orchestration/*`: finds the route, authenticates the caller, validates the query
+ * and body against the route's schemas (unknown fields refused), authorizes the action for the
+ * environment it touches, runs the handler, and audits every mutating request, refused or not.
+ */
 import type { Services } from "../app.js";
-import type { DeploymentPlan } from "../domain/planner.js";
+import { authorize, type Principal } from "../domain/access.js";
+import { BadInputError, ForbiddenError, NotFoundError, UnauthenticatedError } from "../domain/errors.js";
 import { zodIssueToProblem } from "../domain/problems.js";
-import { validateConfig } from "../domain/config.js";
-import { BadInputError, NotFoundError } from "../domain/errors.js";
 import { MethodNotAllowedError, errorResponse, type ApiRequest, type ApiResponse } from "./http.js";
+import { ROUTES, type RouteInput, type RouteSpec } from "./routes.js";
+import { z } from "zod";
 
-type Route = (
-  services: Services,
-  request: ApiRequest,
-  params: Record<string, string>,
-) => Promise<ApiResponse>;
-
-const ok = (body: unknown): ApiResponse => ({ status: 200, body });
-
-const routes: Record<string, Partial<Record<string, Route>>> = {
-  "/health": {
-    GET: () => Promise.resolve(ok({ status: "ok" })),
-  },
-  "/config": {
-    GET: async ({ store }) => {
-      const current = await store.currentConfig();
-      if (!current)
-        throw new NotFoundError("no config loaded yet; POST orchestration.json to /api/orchestration/config");
-      return ok(current);
-    },
-    POST: async ({ store, clock }, request) => {
-      if (request.body === undefined)
-        throw new BadInputError("body is empty; send the orchestration config as JSON");
-      const result = validateConfig(request.body);
-      if (!result.ok)
-        throw new BadInputError(`the config has ${result.problems.length} problem(s)`, result.problems);
-      const writes = await store.loadConfig(
-        result.config,
-        request.body as Record<string, unknown>,
-        clock.now(),
-      );
-      return ok({
-        environments: result.config.environments.map((env) => env.name),
-        written: {
-          config: writes.config ? 1 : 0,
-          environments: writes.environments.length,
-          integrations: writes.integrations.length,
-        },
-      });
-    },
-  },
-  "/environments": {
-    GET: async ({ store }) => {
-      const [environments, integrations] = await Promise.all([
-        store.listEnvironments(),
-        store.listIntegrations(),
-      ]);
-      return ok({
-        environments: environments.map((env) => ({
-          ...env,
-          integrations: integrations.filter((i) => i.environment === env.name),
-        })),
-      });
-    },
-  },
-  "/deploy": {
-    POST: async ({ engine }, request) => {
-      const id = newDeploymentId(request.body);
-      const { plan, doc } = await engine.requestDeployment(id, request.body, "api");
-      return {
-        status: 202,
-        body: {
-          deployment_id: id,
-          deployment_status: doc.status,
-          task_ids: plan.tasks.map((task) => task.id),
-          estimated_completion: plan.estimatedCompletion.toISOString(),
-          critical_path: plan.criticalPath,
-        },
-      };
-    },
-  },
-  "/deployments/{id}": {
-    GET: async ({ engineStore }, _request, { id = "" }) => {
-      const deployment = await engineStore.getDeployment(id);
-      if (!deployment) throw new NotFoundError(`deployment ${id} does not exist`);
-      const tasks = await engineStore.tasksOf(id);
-      return ok({
-        deployment,
-        tasks: tasks.map((task) => ({
-          ...task,
-          driver_label: task.driver === "simulated" ? "simulated (test driver)" : task.driver,
-        })),
-      });
-    },
-  },
-  "/deployments/{id}/cancel": {
-    POST: async ({ engine }, _request, { id = "" }) => ok({ deployment: await engine.cancel(id) }),
-  },
-  "/jobs/sweep": {
-    POST: async ({ engine }) => ok(await engine.sweep()),
-  },
-  "/status": {
-    GET: async ({ health }, request) => ok(await health.check(request.query.environment)),
-  },
-  "/alerts": {
-    GET: async ({ store }, request) => {
-      const status = request.query.status;
-      if (status !== undefined && status !== "open" && status !== "resolved") {
-        throw new BadInputError(`status must be open or resolved`, [
-          {
-            path: "status",
-            found: `"${status}"`,
-            allowed: '"open" or "resolved"',
-            message: `status: found "${status}"; allowed: "open" or "resolved"`,
-          },
-        ]);
-      }
-      return ok({ alerts: await store.listAlerts(status) });
-    },
-  },
-  "/jobs/health": {
-    POST: async ({ health }) => ok(await health.check()),
-  },
-  "/environments/{name}/provision": {
-    POST: async ({ operations }, _request, { name = "" }) => {
-      const id = newDeploymentId({ environment: name });
-      const { plan, doc } = await operations.provision(id, name, "api");
-      return { status: 202, body: deploymentAnswer(id, doc.status, plan) };
-    },
-  },
-  "/promote": {
-    POST: async ({ operations }, request) => {
-      const to =
-        typeof request.body === "object" && request.body !== null && "to" in request.body
-          ? request.body.to
-          : undefined;
-      const id = newDeploymentId({ environment: typeof to === "string" ? to : "x" });
-      const { plan, doc } = await operations.promote(id, request.body, "api");
-      return { status: 202, body: deploymentAnswer(id, doc.status, plan) };
-    },
-  },
-  "/plan": {
-    POST: async ({ operations, environments }, request) => {
-      const body = planRequestSchema.safeParse(request.body ?? {});
-      if (!body.success) {
-        const problems = body.error.issues.map((issue) =>
-          zodIssueToProblem(issue, request.body, planRequestSchema),
-        );
-        throw new BadInputError(`the plan request has ${problems.length} problem(s)`, problems);
-      }
-      const names =
-        body.data.environments ?? (await environments.config()).environments.map((env) => env.name);
-      const { plans, differences } = await operations.plan(names);
-      return ok({
-        architecture_plan: plans.map(({ env, drivers }) => ({
-          environment: env.name,
-          type: env.type,
-          mode: env.mode,
-          region: env.region,
-          integrations: drivers,
-        })),
-        timeline: plans.map(({ env, plan }) => ({
-          environment: env.name,
-          estimated_seconds: plan.estimatedSeconds,
-          critical_path: plan.criticalPath,
-          tasks: plan.timeline.map((entry) => ({
-            ...entry,
-            dependencies: plan.tasks.find((task) => task.id === entry.id)?.dependencies ?? [],
-          })),
-        })),
-        resource_requirements: plans.map(({ env }) => {
-          const functions = env.integrations.find((integration) => integration.kind === "functions");
-          return {
-            environment: env.name,
-            concurrency: env.concurrency,
-            functions:
-              functions?.kind === "functions"
-                ? {
-                    memory: functions.settings.memory,
-                    min_instances: functions.settings.min_instances,
-                    max_instances: functions.settings.max_instances,
-                  }
-                : null,
-          };
-        }),
-        differences,
-        not_used_yet: {
-          goals: body.data.goals ?? [],
-          constraints: body.data.constraints ?? {},
-          note: "goal-oriented planning is not built yet: goals and constraints are accepted and echoed, not used",
-        },
-      });
-    },
-  },
-};
-
-function matchRoute(
-  path: string,
-): { byMethod: Partial<Record<string, Route>>; params: Record<string, string> } | undefined {
+function matchRoute(method: string, path: string): { spec: RouteSpec; params: Record<string, string> } {
   const parts = path.split("/");
-  for (const [pattern, byMethod] of Object.entries(routes)) {
-    const expected = pattern.split("/");
+  const candidates: { spec: RouteSpec; params: Record<string, string> }[] = [];
+  for (const spec of ROUTES) {
+    const expected = spec.path.split("/");
     if (expected.length !== parts.length) continue;
     const params: Record<string, string> = {};
     const matches = expected.every((segment, index) => {
-      const actual = parts[index] ?? "";
+      const actual = decodeURIComponent(parts[index] ?? "");
       if (segment.startsWith("{")) {
-        params[segment.slice(1, -1)] = decodeURIComponent(actual);
-        return /^[A-Za-z0-9_-]{1,128}$/.test(decodeURIComponent(actual));
+        params[segment.slice(1, -1)] = actual;
+        return /^[A-Za-z0-9_-]{1,128}$/.test(actual);
       }
       return segment === actual;
     });
-    if (matches) return { byMethod, params };
+    if (matches) candidates.push({ spec, params });
   }
-  return undefined;
+  if (candidates.length === 0)
+    throw new NotFoundError(`no endpoint ${path}; see /api/orchestration/openapi.json`);
+  const found = candidates.find((candidate) => candidate.spec.method === method);
+  if (!found) {
+    throw new MethodNotAllowedError(
+      `${method} is not allowed on ${path}; use ${candidates.map((c) => c.spec.method).join(" or ")}`,
+    );
+  }
+  return found;
 }
 
-const planRequestSchema = z.strictObject({
-  environments: z.array(z.string().min(1)).min(1).optional(),
-  goals: z.array(z.unknown()).optional(),
-  constraints: z.record(z.string(), z.unknown()).optional(),
-});
-
-function deploymentAnswer(id: string, status: string, plan: DeploymentPlan) {
-  return {
-    deployment_id: id,
-    deployment_status: status,
-    task_ids: plan.tasks.map((task) => task.id),
-    estimated_completion: plan.estimatedCompletion.toISOString(),
-    critical_path: plan.criticalPath,
-  };
+function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => zodIssueToProblem(issue, value, schema));
+  throw new BadInputError(
+    `the ${what} has ${problems.length} problem(s): ${problems.map((p) => p.message).join("; ")}`,
+    problems,
+  );
 }
 
-/** A new deployment id: sortable by time, unique enough for concurrent requests. */
-function newDeploymentId(body: unknown): string {
-  const environment =
-    typeof body === "object" && body !== null && "environment" in body && typeof body.environment === "string"
-      ? body.environment
-      : "x";
-  const safe = environment.replace(/[^a-z0-9-]/g, "").slice(0, 20) || "x";
-  return `${safe}-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
+async function check(
+  services: Services,
+  spec: RouteSpec,
+  input: RouteInput<unknown, unknown>,
+): Promise<void> {
+  if (spec.action === "public") return;
+  const environment = spec.environment ? await spec.environment(services, input) : undefined;
+  const config = await services.environments.config().catch(() => undefined);
+  const declared =
+    environment === undefined ? undefined : config?.environments.find((env) => env.name === environment);
+  const policy = { productionRequiresAdmin: config?.access.production_requires_admin ?? false };
+  const decision = authorize(
+    input.principal,
+    spec.action,
+    declared && { environment: declared.name, type: declared.type },
+    policy,
+  );
+  if (!decision.allowed) {
+    throw decision.status === 401
+      ? new UnauthenticatedError(decision.reason)
+      : new ForbiddenError(decision.reason);
+  }
+}
+
+function actorOf(principal: Principal | undefined) {
+  if (!principal) return { kind: "anonymous" as const, id: null, role: null };
+  return principal.kind === "user"
+    ? { kind: "user" as const, id: principal.email ?? principal.uid, role: principal.role }
+    : { kind: "key" as const, id: principal.keyId, role: principal.role };
 }
 
 /** Answers one API request; never throws. */
 export async function handleApiRequest(services: Services, request: ApiRequest): Promise<ApiResponse> {
+  let principal: Principal | undefined;
+  let spec: RouteSpec | undefined;
+  let params: Record<string, string> = {};
+  let response: ApiResponse;
   try {
-    const match = matchRoute(request.path);
-    if (!match)
-      throw new NotFoundError(
-        `no endpoint ${request.path}; the endpoints are ${Object.keys(routes).join(", ")}`,
+    ({ spec, params } = matchRoute(request.method, request.path));
+    if (spec.action !== "public") principal = await services.access.authenticate(request.headers);
+    if (spec.action !== "public" && !principal)
+      throw new UnauthenticatedError(
+        "sign in: send Authorization: Bearer <Firebase ID token> or X-Api-Key: <key>",
       );
-    const route = match.byMethod[request.method];
-    if (!route)
-      throw new MethodNotAllowedError(
-        `${request.method} is not allowed on ${request.path}; use ${Object.keys(match.byMethod).join(" or ")}`,
-      );
-    return await route(services, request, match.params);
+    const query = parse(spec.query ?? z.strictObject({}), request.query, "query");
+    if (!spec.body && request.body !== undefined)
+      throw new BadInputError(`${request.method} ${spec.path} takes no body`);
+    const body = spec.body ? parse(spec.body, request.body ?? {}, "body") : undefined;
+    const input: RouteInput<unknown, unknown> = { query, body, params, principal };
+    await check(services, spec, input);
+    response = await spec.handle(services, input);
   } catch (error) {
-    return errorResponse(error);
+    response = errorResponse(error);
   }
+  if (request.method !== "GET") {
+    const answer = response.body as { deployment_id?: unknown; error?: { message?: string } };
+    const deploymentId = typeof answer.deployment_id === "string" ? answer.deployment_id : null;
+    try {
+      await services.audit.append({
+        actor: actorOf(principal),
+        action: `${request.method} ${spec?.path ?? request.path}`,
+        target: deploymentId ?? params.id ?? params.name ?? null,
+        source: request.ip ?? null,
+        outcome: response.status < 400 ? "ok" : response.status < 500 ? "refused" : "error",
+        status: response.status,
+        correlation_id: deploymentId,
+        detail: answer.error?.message ?? null,
+      });
+    } catch (error) {
+      // The action already happened: answering 500 would invite a retry that acts twice.
+      services.log.error("audit append failed", {
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+  }
+  return response;
 }

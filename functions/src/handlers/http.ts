@@ -18,6 +18,8 @@ export interface ApiRequest {
   /** Parsed JSON body, or undefined when there was none. */
   body: unknown;
   headers: Record<string, string | undefined>;
+  /** The caller's address, for the audit trail. */
+  ip?: string;
 }
 
 /** What a route answers. */

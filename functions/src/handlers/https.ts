@@ -26,6 +26,7 @@ export async function serveApi(services: Services, req: Request, res: Response):
       headers: Object.fromEntries(
         Object.entries(req.headers).map(([key, value]) => [key, firstValue(value)]),
       ),
+      ip: req.ip,
     };
     response = await handleApiRequest(services, request);
   } catch (error) {

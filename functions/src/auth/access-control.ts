@@ -1,0 +1,204 @@
+/**
+ * Authentication: turns request headers into a Principal, and manages API keys.
+ *
+ * Header contract (the CLI and the API rely on it):
+ *   Authorization: Bearer <Firebase ID token>   a user; role and scope from the custom claims
+ *                                               `role` ("viewer" | "operator" | "admin") and
+ *                                               `environments` (string[], absent = all)
+ *   X-Api-Key: orch_...                         an API key created by an admin
+ * No header → undefined (the caller answers 401 when the route needs a principal). Anything that
+ * fails to prove identity throws UnauthenticatedError (401); a valid user without a usable role
+ * claim throws ForbiddenError (403). Messages never contain the token or the key.
+ */
+import type { Firestore } from "firebase-admin/firestore";
+import { z } from "zod";
+import { authorize, describePrincipal, ROLES, isRole, type Principal, type Role } from "../domain/access.js";
+import { BadInputError, ForbiddenError, NotFoundError, UnauthenticatedError } from "../domain/errors.js";
+import { zodIssueToProblem } from "../domain/problems.js";
+import { createApiKeyStore, hashApiKey, looksLikeApiKey, type ApiKeySummary } from "../store/api-keys.js";
+
+/** What the access control needs of a decoded ID token (firebase-admin's DecodedIdToken fits). */
+export interface VerifiedIdToken {
+  uid: string;
+  email?: string;
+  role?: unknown;
+  environments?: unknown;
+  aud?: string;
+}
+
+export interface AccessControlDeps {
+  db: Firestore;
+  /** In the wiring: `(token) => getAuth().verifyIdToken(token, true)`. */
+  verifyIdToken: (token: string) => Promise<VerifiedIdToken>;
+  /** The project ID tokens must be issued for (their `aud`). */
+  projectId: string;
+  clock: { now(): Date };
+}
+
+export interface AccessControl {
+  authenticate(headers: Record<string, string | undefined>): Promise<Principal | undefined>;
+  createKey(
+    input: { role: Role; environments: string[] | null; label: string },
+    by: Principal,
+  ): Promise<{ id: string; key: string; prefix: string }>;
+  revokeKey(id: string, by: Principal): Promise<void>;
+  listKeys(): Promise<ApiKeySummary[]>;
+}
+
+const keyInputSchema = z.strictObject({
+  role: z.enum(ROLES),
+  environments: z
+    .array(z.string().min(1))
+    .min(1)
+    .refine((names) => new Set(names).size === names.length, "environments must not repeat")
+    .nullable(),
+  label: z.string().trim().min(1).max(100),
+});
+
+/** firebase-admin's error codes for ID tokens, as messages a caller can act on. */
+function tokenRefusal(error: unknown): string {
+  const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : "";
+  switch (code) {
+    case "auth/id-token-expired":
+      return "the ID token has expired; sign in again for a fresh one";
+    case "auth/id-token-revoked":
+      return "the ID token has been revoked; sign in again";
+    case "auth/user-disabled":
+      return "the ID token belongs to a disabled user";
+    case "auth/user-not-found":
+      return "the ID token belongs to a user that no longer exists";
+    default:
+      return "the ID token is not valid (malformed, wrongly signed, or issued for another project)";
+  }
+}
+
+/** Header lookup that ignores case, as HTTP does. */
+function header(headers: Record<string, string | undefined>, name: string): string | undefined {
+  for (const [key, value] of Object.entries(headers)) {
+    if (key.toLowerCase() === name && value !== undefined) return value;
+  }
+  return undefined;
+}
+
+export function createAccessControl(deps: AccessControlDeps): AccessControl {
+  const apiKeys = createApiKeyStore(deps.db);
+
+  async function fromIdToken(authorization: string): Promise<Principal> {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+    if (!match?.[1]) {
+      throw new UnauthenticatedError('the Authorization header must be "Bearer <Firebase ID token>"');
+    }
+    let decoded: VerifiedIdToken;
+    try {
+      decoded = await deps.verifyIdToken(match[1]);
+    } catch (error) {
+      throw new UnauthenticatedError(tokenRefusal(error));
+    }
+    // firebase-admin checks the audience too; this holds even if the verifier is swapped.
+    if (decoded.aud !== undefined && decoded.aud !== deps.projectId) {
+      throw new UnauthenticatedError(
+        `the ID token was issued for project "${decoded.aud}", not "${deps.projectId}"`,
+      );
+    }
+    const who = `user ${decoded.email ?? decoded.uid}`;
+    if (!isRole(decoded.role)) {
+      throw new ForbiddenError(
+        decoded.role === undefined
+          ? `${who} has no role; an admin must grant one (custom claim "role": ${ROLES.join(", ")})`
+          : `${who} has an unknown role claim; allowed: ${ROLES.join(", ")}`,
+      );
+    }
+    const environments = decoded.environments ?? null;
+    if (
+      environments !== null &&
+      !(Array.isArray(environments) && environments.every((name) => typeof name === "string"))
+    ) {
+      throw new ForbiddenError(`${who} has a malformed "environments" claim; allowed: a list of names`);
+    }
+    return {
+      kind: "user",
+      uid: decoded.uid,
+      email: decoded.email ?? null,
+      role: decoded.role,
+      environments,
+    };
+  }
+
+  async function fromApiKey(key: string): Promise<Principal> {
+    const secret = key.trim();
+    if (!looksLikeApiKey(secret)) {
+      throw new UnauthenticatedError(
+        'the X-Api-Key header does not hold an API key (they start with "orch_")',
+      );
+    }
+    const record = await apiKeys.findByHash(hashApiKey(secret));
+    if (!record) throw new UnauthenticatedError("the API key is not known");
+    if (record.revoked_at !== null) {
+      throw new UnauthenticatedError(
+        `the API key ${record.prefix}… ("${record.label}") was revoked at ${record.revoked_at.toISOString()}`,
+      );
+    }
+    await apiKeys.touch(record.id, deps.clock.now(), record.last_used_at);
+    return {
+      kind: "key",
+      keyId: record.id,
+      role: record.role,
+      environments: record.environments,
+      label: record.label,
+    };
+  }
+
+  function requireManageKeys(by: Principal): void {
+    const decision = authorize(by, "manage_keys");
+    if (!decision.allowed) throw new ForbiddenError(decision.reason);
+  }
+
+  return {
+    async authenticate(headers) {
+      const authorization = header(headers, "authorization");
+      const key = header(headers, "x-api-key");
+      if (authorization !== undefined && key !== undefined) {
+        throw new UnauthenticatedError(
+          "send either an Authorization header or an X-Api-Key header, not both",
+        );
+      }
+      if (authorization !== undefined) return fromIdToken(authorization);
+      if (key !== undefined) return fromApiKey(key);
+      return undefined;
+    },
+
+    async createKey(input, by) {
+      requireManageKeys(by);
+      const parsed = keyInputSchema.safeParse(input);
+      if (!parsed.success) {
+        const problems = parsed.error.issues.map((issue) => zodIssueToProblem(issue, input, keyInputSchema));
+        throw new BadInputError(`the key has ${problems.length} problem(s)`, problems);
+      }
+      const { role, environments, label } = parsed.data;
+      // A scoped admin cannot mint a key that reaches further than itself.
+      if (by.environments !== null) {
+        const outside =
+          environments === null
+            ? ["(all environments)"]
+            : environments.filter((e) => !by.environments?.includes(e));
+        if (outside.length > 0) {
+          throw new ForbiddenError(
+            `${describePrincipal(by)} may not create a key for ${outside.join(", ")}: its environments are ${by.environments.join(", ")}`,
+          );
+        }
+      }
+      const created_by = by.kind === "user" ? `user:${by.uid}` : `key:${by.keyId}`;
+      return apiKeys.create({ role, environments, label, created_by, now: deps.clock.now() });
+    },
+
+    async revokeKey(id, by) {
+      requireManageKeys(by);
+      const outcome = await apiKeys.revoke(id, deps.clock.now());
+      if (outcome === "not_found") throw new NotFoundError(`API key ${id} does not exist`);
+    },
+
+    listKeys() {
+      return apiKeys.list();
+    },
+  };
+}

@@ -1,0 +1,238 @@
+/**
+ * The audit trail: one record per mutating request and per deployment state change (who, what,
+ * when, from where, outcome), each hash-chained to the one before, and the walk that finds the
+ * first record that was changed, removed or reordered.
+ *
+ * A record's hash is sha256 over the canonical JSON (keys sorted, dates as ISO strings) of every
+ * field but `hash`, `prev_hash` included, so a record pins its content, its position (`seq`) and
+ * everything before it. The chain head (`audit_head/chain`: last seq and hash) anchors the end, so
+ * removing the last records is detected too. A plain hash chain does not stop someone who can
+ * rewrite a record, every record after it and the head: that takes a key outside Firestore (an
+ * HMAC, or the head exported elsewhere), which this module leaves to a later step.
+ */
+import { createHash } from "node:crypto";
+import { z } from "zod";
+
+export const AUDIT_COLLECTIONS = {
+  /** `audit_log/{seq padded to 12 digits}`: the records, one document each. */
+  log: "audit_log",
+  /** `audit_head/chain`: the last record's seq and hash. */
+  head: "audit_head",
+} as const;
+
+export const AUDIT_HEAD_ID = "chain";
+
+/** The hash the first record links to. */
+export const GENESIS_HASH = "0".repeat(64);
+
+export const ACTOR_KINDS = ["user", "key", "system", "anonymous"] as const;
+export const AUDIT_OUTCOMES = ["ok", "refused", "error"] as const;
+
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/, "64 lower-case hex digits");
+
+/** Who acted: a signed-in user, an API key, the system itself (triggers, jobs), or nobody proven. */
+export const auditActorSchema = z.strictObject({
+  kind: z.enum(ACTOR_KINDS),
+  id: z.string().nullable(),
+  role: z.string().nullable(),
+});
+export type AuditActor = z.infer<typeof auditActorSchema>;
+
+/** What a caller hands the audit log: the chain fields (`seq`, `at`, `prev_hash`, `hash`) are the log's. */
+export const auditEntrySchema = z.strictObject({
+  actor: auditActorSchema,
+  /** `POST /deploy`, `deployment.running->succeeded`... */
+  action: z.string().min(1),
+  /** A deployment id, an environment name... */
+  target: z.string().nullable(),
+  /** The caller's IP address, or `trigger` / `scheduler` for the system's own events. */
+  source: z.string().nullable(),
+  outcome: z.enum(AUDIT_OUTCOMES),
+  /** The HTTP status answered, when the record is a request. */
+  status: z.int().nullable(),
+  correlation_id: z.string().nullable(),
+  /** Free text (an error message, a reason), redacted before it is stored. */
+  detail: z.string().nullable(),
+});
+export type AuditEntry = z.infer<typeof auditEntrySchema>;
+
+/** `audit_log/{seq}`: one record of the chain. */
+export const auditRecordSchema = z.strictObject({
+  seq: z.int().min(1),
+  at: z.date(),
+  ...auditEntrySchema.shape,
+  prev_hash: hex64,
+  hash: hex64,
+});
+export type AuditRecord = z.infer<typeof auditRecordSchema>;
+
+/** `audit_head/chain`: where the next record links (seq 0 and the genesis hash before the first). */
+export const auditHeadSchema = z.strictObject({
+  seq: z.int().min(0),
+  hash: hex64,
+});
+export type AuditHead = z.infer<typeof auditHeadSchema>;
+
+export const EMPTY_HEAD: AuditHead = { seq: 0, hash: GENESIS_HASH };
+
+/** The fields a record's hash covers: all but `hash`. */
+const HASHED_FIELDS = [
+  "seq",
+  "at",
+  "actor",
+  "action",
+  "target",
+  "source",
+  "outcome",
+  "status",
+  "correlation_id",
+  "detail",
+  "prev_hash",
+] as const satisfies readonly (keyof AuditRecord)[];
+
+/** The document id of record `seq`: zero-padded so that document-id order is chain order. */
+export function auditDocId(seq: number): string {
+  return String(seq).padStart(12, "0");
+}
+
+/** JSON with object keys sorted at every depth and Dates as ISO strings; undefined fields are left out. */
+export function canonicalJson(value: unknown): string {
+  if (value instanceof Date) return JSON.stringify(value.toISOString());
+  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item ?? null)).join(",")}]`;
+  if (typeof value === "object" && value !== null) {
+    const entries = Object.entries(value)
+      .filter(([, inner]) => inner !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([key, inner]) => `${JSON.stringify(key)}:${canonicalJson(inner)}`).join(",")}}`;
+  }
+  if (typeof value === "number" && !Number.isFinite(value))
+    throw new Error(`cannot hash the number ${value}`);
+  return JSON.stringify(value) ?? "null";
+}
+
+/** sha256 (hex) of the record's canonical JSON, `prev_hash` included and `hash` (if present) left out. */
+export function hashRecord(record: Omit<AuditRecord, "hash"> & { hash?: string }): string {
+  const hashed = Object.fromEntries(HASHED_FIELDS.map((field) => [field, record[field]]));
+  return createHash("sha256").update(canonicalJson(hashed)).digest("hex");
+}
+
+/** The record that follows `head` in the chain. */
+export function chainRecord(head: AuditHead, entry: AuditEntry, at: Date): AuditRecord {
+  const unhashed = { ...auditEntrySchema.parse(entry), seq: head.seq + 1, at, prev_hash: head.hash };
+  return { ...unhashed, hash: hashRecord(unhashed) };
+}
+
+/** A whole chain from entries, for tests and tools: record i+1 at `at(i)`. */
+export function buildChain(entries: readonly AuditEntry[], at: (index: number) => Date): AuditRecord[] {
+  const records: AuditRecord[] = [];
+  let head = EMPTY_HEAD;
+  entries.forEach((entry, index) => {
+    const record = chainRecord(head, entry, at(index));
+    records.push(record);
+    head = { seq: record.seq, hash: record.hash };
+  });
+  return records;
+}
+
+export type AuditProblem = "changed" | "removed" | "reordered";
+
+export type VerifyResult =
+  { ok: true; count: number } | { ok: false; seq: number; problem: AuditProblem; message: string };
+
+function broken(seq: number, problem: AuditProblem, message: string): VerifyResult {
+  return { ok: false, seq, problem, message };
+}
+
+/**
+ * Walks the chain in stored order (document-id order, which is seq order for an untouched log)
+ * and reports the first bad position:
+ *
+ * - `changed` at k: record k's content does not match its hash (any field edited, the hash
+ *   included, or a field it has no business having), or record k was rewritten with a fresh hash
+ *   (record k+1, or the head, no longer links to it);
+ * - `removed` at k: record k is missing, the next stored record being a later one that nothing
+ *   stored after it precedes (a deleted record reports its own seq; the last one is caught by
+ *   `head`);
+ * - `reordered` at k: the record stored where k belongs is a later record while k (or another
+ *   record before it) is stored further on (a swap of records i < j reports i), or a record
+ *   comes again after the ones that follow it.
+ *
+ * `head` is the chain head as read before the records: the chain must reach `head.seq` with
+ * `head.hash` there; records appended after the head was read are verified like the others.
+ * For a single tamper the position reported is exactly the tampered record (for a swap, the
+ * earlier of the two); after several, the first position where the chain breaks.
+ */
+export function verifyChain(records: readonly AuditRecord[], head?: AuditHead): VerifyResult {
+  let expected = 1;
+  let prevHash = GENESIS_HASH;
+  for (let index = 0; index < records.length; index++) {
+    const record = records[index]!;
+    const laterSeqs = () => records.slice(index + 1).map((later) => later.seq);
+    if (hashRecord(record) !== record.hash) {
+      // A record whose seq jumps ahead and whose link is broken too: what is missing is before it.
+      if (
+        record.seq > expected &&
+        record.prev_hash !== prevHash &&
+        !laterSeqs().some((s) => s < record.seq)
+      ) {
+        return broken(
+          expected,
+          "removed",
+          `record #${expected} is missing (the next stored record claims #${record.seq})`,
+        );
+      }
+      return broken(expected, "changed", `record #${expected} does not match its hash`);
+    }
+    if (record.seq > expected) {
+      const earlier = laterSeqs().filter((seq) => seq < record.seq);
+      if (earlier.length > 0) {
+        return broken(
+          expected,
+          "reordered",
+          `record #${record.seq} is stored where #${expected} belongs; #${Math.min(...earlier)} is stored after it`,
+        );
+      }
+      const missing = record.seq - expected === 1 ? `#${expected}` : `#${expected} to #${record.seq - 1}`;
+      return broken(
+        expected,
+        "removed",
+        `record ${missing} missing: #${record.seq} follows #${expected - 1}`,
+      );
+    }
+    if (record.seq < expected) {
+      return broken(record.seq, "reordered", `record #${record.seq} is stored again after #${expected - 1}`);
+    }
+    if (record.prev_hash !== prevHash) {
+      const linksLater = records.slice(index + 1).some((later) => later.hash === record.prev_hash);
+      if (linksLater) {
+        return broken(expected, "reordered", `record #${expected} links to a record stored after it`);
+      }
+      const culprit = Math.max(1, expected - 1);
+      return broken(
+        culprit,
+        "changed",
+        expected === 1
+          ? "record #1 does not link to the start of the chain"
+          : `record #${culprit} is not the record #${expected} was chained to`,
+      );
+    }
+    prevHash = record.hash;
+    expected += 1;
+  }
+  const last = expected - 1;
+  if (head !== undefined) {
+    if (last < head.seq) {
+      const missing = head.seq - last === 1 ? `#${head.seq}` : `#${last + 1} to #${head.seq}`;
+      return broken(last + 1, "removed", `record ${missing} missing: the chain head is at #${head.seq}`);
+    }
+    const atHead = head.seq === 0 ? GENESIS_HASH : records[head.seq - 1]?.hash;
+    if (atHead !== head.hash) {
+      return broken(
+        Math.max(1, head.seq),
+        "changed",
+        `record #${head.seq} is not the record the chain head was written with`,
+      );
+    }
+  }
+  return { ok: true, count: last };
+}

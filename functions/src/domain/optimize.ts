@@ -1,0 +1,857 @@
+/**
+ * Optimization from real history: statistics per integration and per environment (durations,
+ * flakiness, retries, concurrency, queueing, deployment success), and recommendations that each
+ * carry the numbers behind them. Pure: the history is loaded by `store/history.ts`.
+ */
+import { z } from "zod";
+import type { Deployment, Task } from "./engine-model.js";
+import type { AlertDoc, IntegrationDoc } from "./model.js";
+import { zodIssueToProblem, type Problem } from "./problems.js";
+
+/** A time window, half-open: `from <= t < to`. */
+export interface TimeRange {
+  from: Date;
+  to: Date;
+}
+
+/** What the control plane recorded over a time window: the input of every analysis here. */
+export interface History {
+  range: TimeRange;
+  /** The environment the history was limited to, or null for all. */
+  environment: string | null;
+  /** Deployments created in the range, newest first. */
+  deployments: Deployment[];
+  /** The tasks of those deployments. */
+  tasks: Task[];
+  /** The integrations as they are now, with their last health check. */
+  integrations: IntegrationDoc[];
+  /** Alerts opened in the range, newest first. */
+  alerts: (AlertDoc & { id: string })[];
+  /** True when a read limit cut the history: only the newest `limits` documents were read. */
+  truncated: boolean;
+  limits: { deployments: number; alerts: number };
+}
+
+/** An empty history over a range (no deployments, tasks, integrations or alerts). */
+export function emptyHistory(range: TimeRange, environment: string | null = null): History {
+  return {
+    range,
+    environment,
+    deployments: [],
+    tasks: [],
+    integrations: [],
+    alerts: [],
+    truncated: false,
+    limits: { deployments: 0, alerts: 0 },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The request
+
+export const OPTIMIZATION_TARGETS = ["duration", "reliability", "cost", "concurrency"] as const;
+export type OptimizationTarget = (typeof OPTIMIZATION_TARGETS)[number];
+
+/** `POST /optimize` body. Every target when none is given. */
+export const optimizeRequestSchema = z.strictObject({
+  optimization_targets: z
+    .array(z.enum(OPTIMIZATION_TARGETS))
+    .min(1)
+    .default([...OPTIMIZATION_TARGETS]),
+  constraints: z
+    .strictObject({
+      /** No recommendation raises an environment's concurrency above this. */
+      max_concurrency: z.int().min(1).max(100).optional(),
+      /** Only these environments are analysed. */
+      environments: z.array(z.string().min(1)).min(1).optional(),
+    })
+    .default({}),
+});
+export type OptimizeRequest = z.infer<typeof optimizeRequestSchema>;
+
+/** Parses a `POST /optimize` body; problems name each field at fault. */
+export function parseOptimizeRequest(
+  body: unknown,
+): { ok: true; request: OptimizeRequest } | { ok: false; problems: Problem[] } {
+  const parsed = optimizeRequestSchema.safeParse(body ?? {});
+  if (parsed.success) return { ok: true, request: parsed.data };
+  return {
+    ok: false,
+    problems: parsed.error.issues.map((issue) => zodIssueToProblem(issue, body, optimizeRequestSchema)),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Thresholds: no recommendation is made on fewer samples than these.
+
+export const THRESHOLDS = {
+  /** Runs of an integration (or deployments of an environment) needed before any recommendation about it. */
+  min_samples: 3,
+  /** Duration: the slowest this many integrations (by p95) are candidates. */
+  slowest_count: 3,
+  /** Duration: the tail (p95 - p50) must be at least this many seconds to be worth investigating. */
+  min_tail_seconds: 1,
+  /** Duration: an estimate off by at least this share of itself (at the median) is recalibrated. */
+  estimate_error_ratio: 0.5,
+  /** Reliability: share of runs that needed a retry or failed. */
+  flaky_ratio: 0.2,
+  /** Reliability: environments whose deployment success rate is below this. */
+  deployment_success_rate: 0.9,
+  /** Concurrency: p95 queue wait (seconds from ready to started) at the limit. */
+  queue_wait_p95_seconds: 5,
+  /** Cost: unused concurrency slots at the peak before lowering the limit. */
+  idle_slots: 2,
+} as const;
+
+// ---------------------------------------------------------------------------------------------
+// Statistics
+
+/** Count, mean and nearest-rank percentiles of a sample, in its unit; null when the sample is empty. */
+export interface Distribution {
+  count: number;
+  mean: number | null;
+  p50: number | null;
+  p95: number | null;
+  max: number | null;
+}
+
+/** Rounds to a fixed number of decimals, so reported numbers are stable. */
+export function round(value: number, decimals = 3): number {
+  const factor = 10 ** decimals;
+  return Math.round(value * factor) / factor;
+}
+
+/** Nearest-rank percentile: the smallest value with at least p% of the sample at or below it. */
+export function percentile(values: readonly number[], p: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[rank - 1] ?? null;
+}
+
+/** Count, mean, p50, p95 and max of a sample (nearest-rank percentiles, 3 decimals). */
+export function distribution(values: readonly number[]): Distribution {
+  if (values.length === 0) return { count: 0, mean: null, p50: null, p95: null, max: null };
+  const sum = values.reduce((total, value) => total + value, 0);
+  const r = (value: number | null) => (value === null ? null : round(value));
+  return {
+    count: values.length,
+    mean: round(sum / values.length),
+    p50: r(percentile(values, 50)),
+    p95: r(percentile(values, 95)),
+    max: r(Math.max(...values)),
+  };
+}
+
+const ratio = (part: number, whole: number): number | null => (whole > 0 ? round(part / whole, 4) : null);
+const secondsBetween = (from: Date, to: Date) => (to.getTime() - from.getTime()) / 1000;
+
+/** A task that ran and finished: it started, and succeeded, failed or was rolled back after success. */
+function isRun(task: Task): boolean {
+  return (
+    task.started_at !== null &&
+    (task.status === "succeeded" || task.status === "failed" || task.status === "rolled_back")
+  );
+}
+/** A run that succeeded (a rolled-back task had succeeded before it was undone). */
+function isSuccessfulRun(task: Task): boolean {
+  return task.started_at !== null && (task.status === "succeeded" || task.status === "rolled_back");
+}
+
+/** What one integration of one environment did over the window. */
+export interface IntegrationStats {
+  environment: string;
+  integration: string;
+  /** Tasks of this integration in the window, whatever their status. */
+  tasks: number;
+  /** Tasks that ran and finished (succeeded, failed or rolled back after success). */
+  runs: number;
+  succeeded: number;
+  failed: number;
+  /** Failed runs that had used every retry they were allowed. */
+  failed_after_all_retries: number;
+  /** Runs that needed at least one retry. */
+  retried_runs: number;
+  /** Retried runs that then succeeded. */
+  recovered_runs: number;
+  /** Retries over all runs. */
+  retries: number;
+  /** Attempts started over all runs. */
+  attempts: number;
+  /** Runs that needed a retry or failed, over runs. */
+  flaky_rate: number | null;
+  /** Retries per run. */
+  retry_rate: number | null;
+  failure_rate: number | null;
+  /** Seconds from first start to success, over successful runs. */
+  duration: Distribution;
+  /** The planner's estimate, in seconds (of the latest task). */
+  estimated_duration: number | null;
+  /** (p50 - estimate) / estimate: positive when the estimate is too low. */
+  estimate_error: number | null;
+  /** max_retries of the latest run. */
+  max_retries: number | null;
+  /** The error of the latest failed run, if any. */
+  last_error: string | null;
+}
+
+/** What one environment did over the window. */
+export interface EnvironmentStats {
+  environment: string;
+  deployments: number;
+  deployments_by_status: Record<string, number>;
+  /** succeeded / (succeeded + failed + rolled_back); cancelled deployments are not counted. */
+  success_rate: number | null;
+  /** Deployments that ended failed or rolled back. */
+  failed_deployments: number;
+  /** Seconds from start to end, over finished deployments that started. */
+  deployment_duration: Distribution;
+  tasks: number;
+  runs: number;
+  retries: number;
+  attempts: number;
+  /** The concurrency limit of the latest task (the environment's `concurrency` when it was planned). */
+  concurrency_limit: number | null;
+  /** Most tasks running at the same moment, from started_at/completed_at (running tasks end now). */
+  peak_concurrency: number;
+  /** limit - peak; null without a limit. */
+  headroom: number | null;
+  /** Seconds from ready (created, or the last dependency completed) to the first start, over started tasks. */
+  queue_wait: Distribution;
+}
+
+/** Statistics of a history: the numbers every recommendation and report is built from. */
+export interface Analysis {
+  integrations: IntegrationStats[];
+  environments: EnvironmentStats[];
+}
+
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const group = groups.get(k);
+    if (group) group.push(item);
+    else groups.set(k, [item]);
+  }
+  return groups;
+}
+
+const latest = <T extends { created_at: Date }>(items: readonly T[]): T | undefined =>
+  items.reduce<T | undefined>(
+    (best, item) =>
+      best === undefined || item.created_at.getTime() > best.created_at.getTime() ? item : best,
+    undefined,
+  );
+
+function integrationStats(environment: string, integration: string, tasks: Task[]): IntegrationStats {
+  const runs = tasks.filter(isRun);
+  const successful = runs.filter(isSuccessfulRun);
+  const failed = runs.filter((task) => task.status === "failed");
+  const retried = runs.filter((task) => task.retry_count > 0);
+  const flaky = runs.filter((task) => task.retry_count > 0 || task.status === "failed");
+  const retries = runs.reduce((total, task) => total + task.retry_count, 0);
+  const attempts = runs.reduce((total, task) => total + task.attempt, 0);
+  const duration = distribution(
+    successful.flatMap((task) => (task.actual_duration === null ? [] : [task.actual_duration])),
+  );
+  const last = latest(tasks);
+  const lastRun = latest(runs);
+  const estimate = last?.estimated_duration ?? null;
+  return {
+    environment,
+    integration,
+    tasks: tasks.length,
+    runs: runs.length,
+    succeeded: successful.length,
+    failed: failed.length,
+    failed_after_all_retries: failed.filter((task) => task.retry_count >= task.max_retries).length,
+    retried_runs: retried.length,
+    recovered_runs: retried.filter(isSuccessfulRun).length,
+    retries,
+    attempts,
+    flaky_rate: ratio(flaky.length, runs.length),
+    retry_rate: ratio(retries, runs.length),
+    failure_rate: ratio(failed.length, runs.length),
+    duration,
+    estimated_duration: estimate,
+    estimate_error:
+      estimate !== null && estimate > 0 && duration.p50 !== null
+        ? round((duration.p50 - estimate) / estimate, 4)
+        : null,
+    max_retries: lastRun?.max_retries ?? null,
+    last_error: latest(failed)?.error_message ?? null,
+  };
+}
+
+/** Most intervals open at one moment; an interval ending when another starts does not overlap it. */
+export function peakOverlap(intervals: readonly { start: number; end: number }[]): number {
+  const events = intervals.flatMap(({ start, end }) => [
+    { at: start, delta: 1 },
+    { at: end, delta: -1 },
+  ]);
+  events.sort((a, b) => a.at - b.at || a.delta - b.delta);
+  let open = 0;
+  let peak = 0;
+  for (const event of events) {
+    open += event.delta;
+    peak = Math.max(peak, open);
+  }
+  return peak;
+}
+
+/** When a task became ready: created, or when the last of its dependencies completed. */
+function readyTime(task: Task, byId: Map<string, Task>): Date {
+  let ready = task.created_at.getTime();
+  for (const dependency of task.dependencies) {
+    const completed = byId.get(dependency)?.completed_at;
+    if (completed) ready = Math.max(ready, completed.getTime());
+  }
+  return new Date(ready);
+}
+
+const FAILED_DEPLOYMENT = new Set(["failed", "rolled_back"]);
+
+function environmentStats(
+  environment: string,
+  deployments: Deployment[],
+  tasks: Task[],
+  byId: Map<string, Task>,
+  now: Date,
+): EnvironmentStats {
+  const byStatus: Record<string, number> = {};
+  for (const deployment of deployments) byStatus[deployment.status] = (byStatus[deployment.status] ?? 0) + 1;
+  const succeeded = byStatus.succeeded ?? 0;
+  const failed = deployments.filter((deployment) => FAILED_DEPLOYMENT.has(deployment.status)).length;
+  const runs = tasks.filter(isRun);
+  const started = tasks.filter((task) => task.started_at !== null);
+  const intervals = started.flatMap((task) => {
+    const start = task.started_at!.getTime();
+    const end = task.completed_at?.getTime() ?? (task.status === "running" ? now.getTime() : null);
+    return end === null ? [] : [{ start, end: Math.max(start, end) }];
+  });
+  const peak = peakOverlap(intervals);
+  const limit = latest(tasks)?.concurrency_limit ?? null;
+  return {
+    environment,
+    deployments: deployments.length,
+    deployments_by_status: byStatus,
+    success_rate: ratio(succeeded, succeeded + failed),
+    failed_deployments: failed,
+    deployment_duration: distribution(
+      deployments.flatMap((deployment) =>
+        deployment.started_at !== null && deployment.actual_duration !== null
+          ? [deployment.actual_duration]
+          : [],
+      ),
+    ),
+    tasks: tasks.length,
+    runs: runs.length,
+    retries: runs.reduce((total, task) => total + task.retry_count, 0),
+    attempts: runs.reduce((total, task) => total + task.attempt, 0),
+    concurrency_limit: limit,
+    peak_concurrency: peak,
+    headroom: limit === null ? null : limit - peak,
+    queue_wait: distribution(
+      started.map((task) => Math.max(0, secondsBetween(readyTime(task, byId), task.started_at!))),
+    ),
+  };
+}
+
+/** Restricts a history to some environments (all when `environments` is undefined). */
+export function restrictHistory(history: History, environments: readonly string[] | undefined): History {
+  if (!environments) return history;
+  const keep = new Set(environments);
+  return {
+    ...history,
+    deployments: history.deployments.filter((d) => keep.has(d.environment)),
+    tasks: history.tasks.filter((t) => keep.has(t.environment)),
+    integrations: history.integrations.filter((i) => keep.has(i.environment)),
+    alerts: history.alerts.filter((a) => keep.has(a.environment)),
+  };
+}
+
+/** The statistics of a history, per integration and per environment, sorted by name. */
+export function analyze(history: History, now: Date): Analysis {
+  const byId = new Map(history.tasks.map((task) => [task.id, task]));
+  const integrations = [...groupBy(history.tasks, (task) => `${task.environment}\u0000${task.integration}`)]
+    .map(([, tasks]) => integrationStats(tasks[0]!.environment, tasks[0]!.integration, tasks))
+    .sort((a, b) => a.environment.localeCompare(b.environment) || a.integration.localeCompare(b.integration));
+  const deploymentsByEnv = groupBy(history.deployments, (deployment) => deployment.environment);
+  const tasksByEnv = groupBy(history.tasks, (task) => task.environment);
+  const names = [...new Set([...deploymentsByEnv.keys(), ...tasksByEnv.keys()])].sort();
+  const environments = names.map((name) =>
+    environmentStats(name, deploymentsByEnv.get(name) ?? [], tasksByEnv.get(name) ?? [], byId, now),
+  );
+  return { integrations, environments };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recommendations
+
+/** The numbers behind a recommendation. */
+export interface Evidence {
+  /** What was measured, e.g. `p95_duration_seconds`. */
+  metric: string;
+  value: number;
+  unit: string;
+  /** How many runs, tasks or deployments the value comes from. */
+  sample_size: number;
+  /** The fewest samples any recommendation needs. */
+  min_sample_size: number;
+  /** The value at which this recommendation is made. */
+  threshold: number;
+  /** The rule, in words. */
+  rule: string;
+  /** The other numbers the action quotes. */
+  related: Record<string, number | null>;
+}
+
+/** What a recommendation is expected to change, and how the estimate was computed. */
+export interface ExpectedImprovement {
+  metric: string;
+  value: number;
+  unit: string;
+  method: string;
+}
+
+export interface Recommendation {
+  /** Stable for the same finding: `{target}:{rule}:{environment}[:{integration}]`. */
+  id: string;
+  target: OptimizationTarget;
+  environment: string;
+  integration: string | null;
+  /** What to change, concretely. */
+  action: string;
+  /** Where the change is made. */
+  how: string;
+  evidence: Evidence;
+  expected_improvement: ExpectedImprovement;
+}
+
+export interface TimelineStep {
+  step: number;
+  recommendation_id: string;
+  /** `now`: a config or request change; `investigation`: someone has to find the cause first. */
+  phase: "now" | "investigation";
+  action: string;
+  /** When to look again: after this many new runs, re-run POST /optimize and compare the evidence. */
+  verify_after_runs: number;
+}
+
+export interface OptimizationResult {
+  optimization_plan: Recommendation[];
+  expected_improvements: {
+    baseline: {
+      deployments: number;
+      deployment_success_rate: number | null;
+      task_runs: number;
+      task_failure_rate: number | null;
+      retries_per_run: number | null;
+      task_duration: Distribution;
+    };
+    by_target: Record<OptimizationTarget, { recommendations: number; improvements: ExpectedImprovement[] }>;
+  };
+  timeline: TimelineStep[];
+  analyzed: {
+    from: string;
+    to: string;
+    environments: string[];
+    deployments: number;
+    tasks: number;
+    truncated: boolean;
+  };
+  /** Why the plan is what it is: empty history, too few samples, a constraint that blocked a change. */
+  notes: string[];
+}
+
+const min = THRESHOLDS.min_samples;
+const fmt = (value: number | null) => (value === null ? "n/a" : String(round(value, 1)));
+const pct = (value: number | null) => (value === null ? "n/a" : `${round(value * 100, 1)}%`);
+
+function durationRecommendations(analysis: Analysis): Recommendation[] {
+  const out: Recommendation[] = [];
+  const measured = analysis.integrations.filter((s) => s.duration.count >= min && s.duration.p95 !== null);
+  const slowest = [...measured]
+    .sort((a, b) => b.duration.p95! - a.duration.p95! || a.integration.localeCompare(b.integration))
+    .slice(0, THRESHOLDS.slowest_count);
+  for (const s of slowest) {
+    const tail = round(s.duration.p95! - s.duration.p50!);
+    if (tail < THRESHOLDS.min_tail_seconds) continue;
+    out.push({
+      id: `duration:slow-tail:${s.environment}:${s.integration}`,
+      target: "duration",
+      environment: s.environment,
+      integration: s.integration,
+      action: `investigate slowest task ${s.integration} in ${s.environment} (p95 ${fmt(s.duration.p95)} s, p50 ${fmt(s.duration.p50)} s over ${s.duration.count} runs)`,
+      how: `compare the slow runs' task documents (orchestration_tasks, integration ${s.integration}) with the median ones`,
+      evidence: {
+        metric: "p95_duration_seconds",
+        value: s.duration.p95!,
+        unit: "seconds",
+        sample_size: s.duration.count,
+        min_sample_size: min,
+        threshold: THRESHOLDS.min_tail_seconds,
+        rule: `among the ${THRESHOLDS.slowest_count} slowest integrations by p95 with at least ${min} successful runs, p95 - p50 >= ${THRESHOLDS.min_tail_seconds} s`,
+        related: { p50: s.duration.p50, mean: s.duration.mean, max: s.duration.max, tail_seconds: tail },
+      },
+      expected_improvement: {
+        metric: "p95_duration_seconds",
+        value: tail,
+        unit: "seconds",
+        method: "p95 - p50: what the p95 loses if the slow runs come down to the median",
+      },
+    });
+  }
+  for (const s of measured) {
+    if (s.estimate_error === null || s.estimated_duration === null) continue;
+    if (Math.abs(s.estimate_error) < THRESHOLDS.estimate_error_ratio) continue;
+    const error = round(Math.abs(s.duration.p50! - s.estimated_duration));
+    out.push({
+      id: `duration:estimate:${s.environment}:${s.integration}`,
+      target: "duration",
+      environment: s.environment,
+      integration: s.integration,
+      action: `recalibrate the estimate of ${s.integration} from ${fmt(s.estimated_duration)} s to ${fmt(s.duration.p50)} s (its p50 over ${s.duration.count} runs; the estimate is off by ${pct(s.estimate_error)})`,
+      how: "estimatedSeconds of the kind in INTEGRATION_CATALOG (functions/src/domain/integrations.ts)",
+      evidence: {
+        metric: "estimate_error_ratio",
+        value: s.estimate_error,
+        unit: "ratio (p50 - estimate) / estimate",
+        sample_size: s.duration.count,
+        min_sample_size: min,
+        threshold: THRESHOLDS.estimate_error_ratio,
+        rule: `|p50 - estimate| / estimate >= ${THRESHOLDS.estimate_error_ratio} over at least ${min} successful runs`,
+        related: { estimated_duration: s.estimated_duration, p50: s.duration.p50 },
+      },
+      expected_improvement: {
+        metric: "estimate_error_seconds",
+        value: error,
+        unit: "seconds per task",
+        method: "|p50 - estimate|: the error removed from estimated_completion per task at the median",
+      },
+    });
+  }
+  return out;
+}
+
+function reliabilityRecommendations(analysis: Analysis, history: History): Recommendation[] {
+  const out: Recommendation[] = [];
+  for (const s of analysis.integrations) {
+    if (s.runs < min || s.flaky_rate === null || s.flaky_rate < THRESHOLDS.flaky_ratio) continue;
+    const evidence: Evidence = {
+      metric: "flaky_rate",
+      value: s.flaky_rate,
+      unit: "share of runs that needed a retry or failed",
+      sample_size: s.runs,
+      min_sample_size: min,
+      threshold: THRESHOLDS.flaky_ratio,
+      rule: `flaky_rate >= ${THRESHOLDS.flaky_ratio} over at least ${min} runs`,
+      related: {
+        failed: s.failed,
+        failed_after_all_retries: s.failed_after_all_retries,
+        retried_runs: s.retried_runs,
+        recovered_runs: s.recovered_runs,
+        retry_rate: s.retry_rate,
+        max_retries: s.max_retries,
+      },
+    };
+    const recovery = s.retried_runs > 0 ? s.recovered_runs / s.retried_runs : 0;
+    if (
+      s.failed_after_all_retries > 0 &&
+      s.recovered_runs > 0 &&
+      s.max_retries !== null &&
+      s.max_retries < 10
+    ) {
+      const avoided = s.failed_after_all_retries * recovery;
+      out.push({
+        id: `reliability:retries:${s.environment}:${s.integration}`,
+        target: "reliability",
+        environment: s.environment,
+        integration: s.integration,
+        action: `raise max_retries of ${s.integration} in ${s.environment} from ${s.max_retries} to ${s.max_retries + 1}: ${s.failed_after_all_retries} of ${s.runs} runs failed after every retry, while ${s.recovered_runs} of ${s.retried_runs} retried runs recovered`,
+        how: `configuration.max_retries of the deployments of ${s.environment} that include ${s.integration}`,
+        evidence,
+        expected_improvement: {
+          metric: "failure_rate",
+          value: round(avoided / s.runs, 4),
+          unit: "fewer failed runs, as a share of runs",
+          method:
+            "failed_after_all_retries x (recovered_runs / retried_runs) / runs: failures that one more retry would recover at the observed recovery rate",
+        },
+      });
+    } else {
+      out.push({
+        id: `reliability:flaky:${s.environment}:${s.integration}`,
+        target: "reliability",
+        environment: s.environment,
+        integration: s.integration,
+        action: `investigate flaky ${s.integration} in ${s.environment}: ${s.failed} of ${s.runs} runs failed and ${s.retried_runs} needed retries (${pct(s.flaky_rate)})${s.last_error ? `; last error: ${s.last_error}` : ""}`,
+        how: `the error_message of the failed and retried ${s.integration} tasks in orchestration_tasks`,
+        evidence,
+        expected_improvement:
+          s.failed > 0
+            ? {
+                metric: "failure_rate",
+                value: s.failure_rate ?? 0,
+                unit: "fewer failed runs, as a share of runs (at most)",
+                method: "failed / runs: every failure removed if the cause is fixed",
+              }
+            : {
+                metric: "retries_per_run",
+                value: s.retry_rate ?? 0,
+                unit: "fewer retries per run (at most)",
+                method: "retries / runs: every retry removed if the transient cause is fixed",
+              },
+      });
+    }
+  }
+  for (const e of analysis.environments) {
+    const finished = e.deployments_by_status.succeeded ?? 0;
+    const sample = finished + e.failed_deployments;
+    if (sample < min || e.success_rate === null || e.success_rate >= THRESHOLDS.deployment_success_rate)
+      continue;
+    // Which integration failed most often in the failed deployments of this environment.
+    const failedIds = new Set(
+      history.deployments
+        .filter((d) => d.environment === e.environment && FAILED_DEPLOYMENT.has(d.status))
+        .map((d) => d.id),
+    );
+    const blame = new Map<string, Set<string>>();
+    for (const task of history.tasks) {
+      if (task.status !== "failed" || !failedIds.has(task.deployment_id)) continue;
+      const set = blame.get(task.integration) ?? new Set<string>();
+      set.add(task.deployment_id);
+      blame.set(task.integration, set);
+    }
+    const [culprit, culpritDeployments] = [...blame].sort(
+      (a, b) => b[1].size - a[1].size || a[0].localeCompare(b[0]),
+    )[0] ?? [null, new Set<string>()];
+    out.push({
+      id: `reliability:deployments:${e.environment}`,
+      target: "reliability",
+      environment: e.environment,
+      integration: culprit,
+      action: `investigate failed deployments of ${e.environment}: ${e.failed_deployments} of ${sample} ended failed or rolled back (success rate ${pct(e.success_rate)})${culprit ? `; ${culprit} failed in ${culpritDeployments.size} of them` : ""}`,
+      how: `the error_message of the failed deployments of ${e.environment}`,
+      evidence: {
+        metric: "deployment_success_rate",
+        value: e.success_rate,
+        unit: "succeeded / (succeeded + failed + rolled_back)",
+        sample_size: sample,
+        min_sample_size: min,
+        threshold: THRESHOLDS.deployment_success_rate,
+        rule: `success rate < ${THRESHOLDS.deployment_success_rate} over at least ${min} finished deployments`,
+        related: {
+          succeeded: finished,
+          failed_or_rolled_back: e.failed_deployments,
+          deployments_where_culprit_failed: culprit ? culpritDeployments.size : null,
+        },
+      },
+      expected_improvement: {
+        metric: "deployment_success_rate",
+        value: round((culprit ? culpritDeployments.size : e.failed_deployments) / sample, 4),
+        unit: "higher success rate, as a share of deployments (at most)",
+        method: culprit
+          ? `deployments in which ${culprit} failed / finished deployments: those that fixing ${culprit} could have saved`
+          : "failed deployments / finished deployments",
+      },
+    });
+  }
+  return out;
+}
+
+function concurrencyRecommendations(
+  analysis: Analysis,
+  request: OptimizeRequest,
+  notes: string[],
+): Recommendation[] {
+  const out: Recommendation[] = [];
+  const cap = request.constraints.max_concurrency ?? 100;
+  for (const e of analysis.environments) {
+    const limit = e.concurrency_limit;
+    const wait = e.queue_wait.p95;
+    if (limit === null || wait === null || e.queue_wait.count < min) continue;
+    if (e.peak_concurrency < limit || wait < THRESHOLDS.queue_wait_p95_seconds) continue;
+    const proposed = Math.min(Math.ceil(limit * 1.5), cap);
+    if (proposed <= limit) {
+      notes.push(
+        `${e.environment} runs at its concurrency limit ${limit} with p95 queue wait ${fmt(wait)} s, but the constraint max_concurrency ${cap} leaves no room to raise it`,
+      );
+      continue;
+    }
+    out.push({
+      id: `concurrency:raise-limit:${e.environment}`,
+      target: "concurrency",
+      environment: e.environment,
+      integration: null,
+      action: `raise concurrency of ${e.environment} from ${limit} to ${proposed}: it peaked at ${e.peak_concurrency} running tasks and tasks waited p95 ${fmt(wait)} s for a slot`,
+      how: `environments[name=${e.environment}].concurrency in orchestration.json, then POST /config`,
+      evidence: {
+        metric: "queue_wait_p95_seconds",
+        value: wait,
+        unit: "seconds from ready to started",
+        sample_size: e.queue_wait.count,
+        min_sample_size: min,
+        threshold: THRESHOLDS.queue_wait_p95_seconds,
+        rule: `peak concurrency >= limit and p95 queue wait >= ${THRESHOLDS.queue_wait_p95_seconds} s over at least ${min} started tasks`,
+        related: {
+          concurrency_limit: limit,
+          peak_concurrency: e.peak_concurrency,
+          headroom: e.headroom,
+          queue_wait_p50: e.queue_wait.p50,
+          max_concurrency_constraint: request.constraints.max_concurrency ?? null,
+        },
+      },
+      expected_improvement: {
+        metric: "queue_wait_p95_seconds",
+        value: round(wait * (1 - limit / proposed)),
+        unit: "seconds less p95 queue wait (estimate)",
+        method: `p95 wait x (1 - ${limit}/${proposed}), assuming the wait shrinks in proportion to the slots added`,
+      },
+    });
+  }
+  return out;
+}
+
+function costRecommendations(analysis: Analysis, request: OptimizeRequest): Recommendation[] {
+  const out: Recommendation[] = [];
+  for (const e of analysis.environments) {
+    const limit = e.concurrency_limit;
+    if (limit === null || e.deployments < min) continue;
+    if (limit - e.peak_concurrency < THRESHOLDS.idle_slots) continue;
+    const proposed = Math.max(
+      1,
+      Math.min(e.peak_concurrency + 1, request.constraints.max_concurrency ?? 100),
+    );
+    if (proposed >= limit) continue;
+    out.push({
+      id: `cost:lower-limit:${e.environment}`,
+      target: "cost",
+      environment: e.environment,
+      integration: null,
+      action: `lower concurrency of ${e.environment} from ${limit} to ${proposed}: at most ${e.peak_concurrency} tasks ran at once over ${e.deployments} deployments`,
+      how: `environments[name=${e.environment}].concurrency in orchestration.json, then POST /config`,
+      evidence: {
+        metric: "idle_slots_at_peak",
+        value: limit - e.peak_concurrency,
+        unit: "concurrency slots",
+        sample_size: e.deployments,
+        min_sample_size: min,
+        threshold: THRESHOLDS.idle_slots,
+        rule: `limit - peak >= ${THRESHOLDS.idle_slots} over at least ${min} deployments; the new limit keeps one slot above the peak`,
+        related: { concurrency_limit: limit, peak_concurrency: e.peak_concurrency, attempts: e.attempts },
+      },
+      expected_improvement: {
+        metric: "firestore_reads",
+        value: e.attempts * (limit - proposed),
+        unit: "fewer Firestore document reads over the window",
+        method: `every claim reads one slot document per slot of the limit: attempts (${e.attempts}) x (${limit} - ${proposed})`,
+      },
+    });
+  }
+  return out;
+}
+
+/** Recommendations from a history: each with its evidence and expected improvement, never below the sample threshold. */
+export function recommend(history: History, request: OptimizeRequest, now: Date): OptimizationResult {
+  const scoped = restrictHistory(history, request.constraints.environments);
+  const analysis = analyze(scoped, now);
+  const notes: string[] = [];
+  const targets = new Set(request.optimization_targets);
+  const plan: Recommendation[] = [];
+  for (const target of OPTIMIZATION_TARGETS) {
+    if (!targets.has(target)) continue;
+    if (target === "duration") plan.push(...durationRecommendations(analysis));
+    if (target === "reliability") plan.push(...reliabilityRecommendations(analysis, scoped));
+    if (target === "concurrency") plan.push(...concurrencyRecommendations(analysis, request, notes));
+    if (target === "cost") plan.push(...costRecommendations(analysis, request));
+  }
+
+  const window = `${history.range.from.toISOString()}/${history.range.to.toISOString()}`;
+  if (scoped.deployments.length === 0) {
+    notes.unshift(
+      `no deployments in ${window}${request.constraints.environments ? ` for ${request.constraints.environments.join(", ")}` : ""}: nothing to recommend. A recommendation needs at least ${min} runs of an integration or ${min} deployments of an environment`,
+    );
+  } else if (plan.length === 0) {
+    const enough = analysis.integrations.filter((s) => s.runs >= min).length;
+    notes.push(
+      `no recommendation: ${enough} of ${analysis.integrations.length} integration(s) have at least ${min} runs, and none of them crossed a threshold (${JSON.stringify(THRESHOLDS)})`,
+    );
+  }
+  if (history.truncated) {
+    notes.push(
+      `the history was cut at the newest ${history.limits.deployments} deployments and ${history.limits.alerts} alerts; narrow time_range for a complete analysis`,
+    );
+  }
+
+  const runs = scoped.tasks.filter(isRun);
+  const finished = analysis.environments.reduce(
+    (acc, e) => ({
+      succeeded: acc.succeeded + (e.deployments_by_status.succeeded ?? 0),
+      failed: acc.failed + e.failed_deployments,
+    }),
+    { succeeded: 0, failed: 0 },
+  );
+  const byTarget = Object.fromEntries(
+    OPTIMIZATION_TARGETS.map((target) => {
+      const own = plan.filter((r) => r.target === target);
+      const totals = new Map<string, ExpectedImprovement>();
+      for (const { expected_improvement: e } of own) {
+        const key = `${e.metric}\u0000${e.unit}`;
+        const sum = totals.get(key);
+        totals.set(key, {
+          metric: e.metric,
+          unit: e.unit,
+          value: round((sum?.value ?? 0) + e.value, 4),
+          method: `sum over ${own.filter((r) => r.expected_improvement.metric === e.metric && r.expected_improvement.unit === e.unit).length} recommendation(s) of: ${e.method}`,
+        });
+      }
+      return [target, { recommendations: own.length, improvements: [...totals.values()] }];
+    }),
+  ) as OptimizationResult["expected_improvements"]["by_target"];
+
+  return {
+    optimization_plan: plan,
+    expected_improvements: {
+      baseline: {
+        deployments: scoped.deployments.length,
+        deployment_success_rate: ratio(finished.succeeded, finished.succeeded + finished.failed),
+        task_runs: runs.length,
+        task_failure_rate: ratio(runs.filter((t) => t.status === "failed").length, runs.length),
+        retries_per_run: ratio(
+          runs.reduce((total, task) => total + task.retry_count, 0),
+          runs.length,
+        ),
+        task_duration: distribution(
+          runs
+            .filter(isSuccessfulRun)
+            .flatMap((t) => (t.actual_duration === null ? [] : [t.actual_duration])),
+        ),
+      },
+      by_target: byTarget,
+    },
+    timeline: plan
+      .map((r) => ({
+        r,
+        phase: r.action.startsWith("investigate") ? ("investigation" as const) : ("now" as const),
+      }))
+      .sort((a, b) => (a.phase === b.phase ? 0 : a.phase === "now" ? -1 : 1))
+      .map(({ r, phase }, index) => ({
+        step: index + 1,
+        recommendation_id: r.id,
+        phase,
+        action: r.action,
+        verify_after_runs: min,
+      })),
+    analyzed: {
+      from: history.range.from.toISOString(),
+      to: history.range.to.toISOString(),
+      environments: analysis.environments.map((e) => e.environment),
+      deployments: scoped.deployments.length,
+      tasks: scoped.tasks.length,
+      truncated: history.truncated,
+    },
+    notes,
+  };
+}

@@ -1,0 +1,389 @@
+/**
+ * Every endpoint of `/api/orchestration`, declared once: its method and path, the zod schemas of
+ * its query and body (which validate the request and generate the OpenAPI document), the action
+ * the caller must be allowed, and a thin handler that calls the engine or the store.
+ */
+import { randomBytes } from "node:crypto";
+import { z } from "zod";
+import type { Services } from "../app.js";
+import type { Action, Principal } from "../domain/access.js";
+import { ROLES } from "../domain/access.js";
+import { validateConfig } from "../domain/config.js";
+import { orchestrationConfigSchema } from "../domain/config-schema.js";
+import { integrationRefSchema } from "../domain/engine-model.js";
+import { BadInputError, NotFoundError } from "../domain/errors.js";
+import { optimizeRequestSchema, recommend } from "../domain/optimize.js";
+import type { DeploymentPlan } from "../domain/planner.js";
+import { buildReport, reportRequestSchema, resolveTimeRange } from "../domain/reports.js";
+import type { ApiResponse } from "./http.js";
+
+/** What a handler gets: validated inputs and who is asking. */
+export interface RouteInput<Q, B> {
+  query: Q;
+  body: B;
+  params: Record<string, string>;
+  principal: Principal | undefined;
+}
+
+export interface RouteSpec<Q = unknown, B = unknown> {
+  method: "GET" | "POST" | "DELETE";
+  path: string;
+  summary: string;
+  /** `public` routes need no credentials. */
+  action: Action | "public";
+  query?: z.ZodType<Q>;
+  body?: z.ZodType<B>;
+  /** The environment the request acts on, for scoped roles and production policy. */
+  environment?: (services: Services, input: RouteInput<Q, B>) => Promise<string | undefined>;
+  handle: (services: Services, input: RouteInput<Q, B>) => Promise<ApiResponse>;
+}
+
+const ok = (body: unknown): ApiResponse => ({ status: 200, body });
+const noQuery = z.strictObject({});
+
+function route<Q, B>(spec: RouteSpec<Q, B>): RouteSpec {
+  return spec as unknown as RouteSpec;
+}
+
+/** A new deployment id: sortable by time, unique enough for concurrent requests. */
+function newDeploymentId(environment: string): string {
+  const safe = environment.replace(/[^a-z0-9-]/g, "").slice(0, 20) || "x";
+  return `${safe}-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
+}
+
+function deploymentAnswer(id: string, status: string, plan: DeploymentPlan): ApiResponse {
+  return {
+    status: 202,
+    body: {
+      deployment_id: id,
+      deployment_status: status,
+      task_ids: plan.tasks.map((task) => task.id),
+      estimated_completion: plan.estimatedCompletion.toISOString(),
+      critical_path: plan.criticalPath,
+    },
+  };
+}
+
+function requesterOf(principal: Principal | undefined): string {
+  if (!principal) return "anonymous";
+  return principal.kind === "user" ? `user:${principal.email ?? principal.uid}` : `key:${principal.label}`;
+}
+
+const deployBody = z.strictObject({
+  environment: z.string().min(1).max(64),
+  integrations: z.array(integrationRefSchema).min(1).max(500),
+  configuration: z.record(z.string(), z.unknown()).optional(),
+});
+
+const planBody = z.strictObject({
+  environments: z.array(z.string().min(1).max(64)).min(1).max(50).optional(),
+  goals: z.array(z.unknown()).max(100).optional(),
+  constraints: z.record(z.string(), z.unknown()).optional(),
+});
+
+const promoteBody = z.strictObject({ from: z.string().min(1).max(64), to: z.string().min(1).max(64) });
+
+const keyBody = z.strictObject({
+  role: z.enum(ROLES),
+  environments: z.array(z.string().min(1).max(64)).min(1).max(50).nullable().optional(),
+  label: z.string().min(1).max(100),
+});
+
+const deploymentEnvironment = async ({ engineStore }: Services, { params }: RouteInput<unknown, unknown>) =>
+  (await engineStore.getDeployment(params.id ?? ""))?.environment;
+
+/** The API, in the order the OpenAPI document lists it. */
+export const ROUTES: RouteSpec[] = [
+  route({
+    method: "GET",
+    path: "/health",
+    summary: "Liveness of the API function",
+    action: "public",
+    query: noQuery,
+    handle: () => Promise.resolve(ok({ status: "ok" })),
+  }),
+  route({
+    method: "GET",
+    path: "/openapi.json",
+    summary: "This API as an OpenAPI 3.1 document",
+    action: "public",
+    query: noQuery,
+    handle: async () => ok((await import("./openapi.js")).openApiDocument()),
+  }),
+  route({
+    method: "GET",
+    path: "/config",
+    summary: "The orchestration config as last loaded",
+    action: "read",
+    query: noQuery,
+    handle: async ({ store }) => {
+      const current = await store.currentConfig();
+      if (!current)
+        throw new NotFoundError("no config loaded yet; POST orchestration.json to /api/orchestration/config");
+      return ok(current);
+    },
+  }),
+  route({
+    method: "POST",
+    path: "/config",
+    summary: "Validate and load an orchestration config (orchestration.json)",
+    action: "manage_config",
+    query: noQuery,
+    // Validated by validateConfig below, for its path-naming problems; the schema documents the shape.
+    body: z.unknown().meta({ ...z.toJSONSchema(orchestrationConfigSchema, { io: "input" }) }),
+    handle: async ({ store, clock }, { body }) => {
+      if (body === undefined) throw new BadInputError("body is empty; send the orchestration config as JSON");
+      const result = validateConfig(body);
+      if (!result.ok)
+        throw new BadInputError(`the config has ${result.problems.length} problem(s)`, result.problems);
+      const writes = await store.loadConfig(result.config, body as Record<string, unknown>, clock.now());
+      return ok({
+        environments: result.config.environments.map((env) => env.name),
+        written: {
+          config: writes.config ? 1 : 0,
+          environments: writes.environments.length,
+          integrations: writes.integrations.length,
+        },
+      });
+    },
+  }),
+  route({
+    method: "GET",
+    path: "/environments",
+    summary: "Environments with their integrations",
+    action: "read",
+    query: noQuery,
+    handle: async ({ store }) => {
+      const [environments, integrations] = await Promise.all([
+        store.listEnvironments(),
+        store.listIntegrations(),
+      ]);
+      return ok({
+        environments: environments.map((env) => ({
+          ...env,
+          integrations: integrations.filter((i) => i.environment === env.name),
+        })),
+      });
+    },
+  }),
+  route({
+    method: "POST",
+    path: "/plan",
+    summary: "Plan environments: task graph, timeline, driver plans, resource requirements and differences",
+    action: "plan",
+    query: noQuery,
+    body: planBody,
+    handle: async ({ operations, environments }, { body }) => {
+      const names = body.environments ?? (await environments.config()).environments.map((env) => env.name);
+      const { plans, differences } = await operations.plan(names);
+      return ok({
+        architecture_plan: plans.map(({ env, drivers }) => ({
+          environment: env.name,
+          type: env.type,
+          mode: env.mode,
+          region: env.region,
+          integrations: drivers,
+        })),
+        timeline: plans.map(({ env, plan }) => ({
+          environment: env.name,
+          estimated_seconds: plan.estimatedSeconds,
+          critical_path: plan.criticalPath,
+          tasks: plan.timeline.map((entry) => ({
+            ...entry,
+            dependencies: plan.tasks.find((task) => task.id === entry.id)?.dependencies ?? [],
+          })),
+        })),
+        resource_requirements: plans.map(({ env }) => {
+          const functions = env.integrations.find((integration) => integration.kind === "functions");
+          return {
+            environment: env.name,
+            concurrency: env.concurrency,
+            functions:
+              functions?.kind === "functions"
+                ? {
+                    memory: functions.settings.memory,
+                    min_instances: functions.settings.min_instances,
+                    max_instances: functions.settings.max_instances,
+                  }
+                : null,
+          };
+        }),
+        differences,
+        not_used_yet: {
+          goals: body.goals ?? [],
+          constraints: body.constraints ?? {},
+          note: "goal-oriented planning is not built yet: goals and constraints are accepted and echoed, not used",
+        },
+      });
+    },
+  }),
+  route({
+    method: "POST",
+    path: "/deploy",
+    summary: "Request a deployment: plans the task graph and runs it through the engine",
+    action: "deploy",
+    query: noQuery,
+    body: deployBody,
+    environment: (_services, { body }) => Promise.resolve(body.environment),
+    handle: async ({ engine }, { body, principal }) => {
+      const id = newDeploymentId(body.environment);
+      const { plan, doc } = await engine.requestDeployment(
+        id,
+        { ...body, configuration: body.configuration ?? {} },
+        requesterOf(principal),
+      );
+      return deploymentAnswer(id, doc.status, plan);
+    },
+  }),
+  route({
+    method: "GET",
+    path: "/deployments/{id}",
+    summary: "A deployment and its tasks",
+    action: "read",
+    query: noQuery,
+    handle: async ({ engineStore }, { params }) => {
+      const id = params.id ?? "";
+      const deployment = await engineStore.getDeployment(id);
+      if (!deployment) throw new NotFoundError(`deployment ${id} does not exist`);
+      const tasks = await engineStore.tasksOf(id);
+      return ok({
+        deployment,
+        tasks: tasks.map((task) => ({
+          ...task,
+          driver_label: task.driver === "simulated" ? "simulated (test driver)" : task.driver,
+        })),
+      });
+    },
+  }),
+  route({
+    method: "POST",
+    path: "/deployments/{id}/cancel",
+    summary: "Cancel a deployment: pending tasks are cancelled, running ones finish",
+    action: "cancel",
+    query: noQuery,
+    environment: deploymentEnvironment,
+    handle: async ({ engine }, { params }) => ok({ deployment: await engine.cancel(params.id ?? "") }),
+  }),
+  route({
+    method: "POST",
+    path: "/environments/{name}/provision",
+    summary: "Provision an environment with every integration it declares",
+    action: "deploy",
+    query: noQuery,
+    environment: (_services, { params }) => Promise.resolve(params.name),
+    handle: async ({ operations }, { params, principal }) => {
+      const name = params.name ?? "";
+      const id = newDeploymentId(name);
+      const { plan, doc } = await operations.provision(id, name, requesterOf(principal));
+      return deploymentAnswer(id, doc.status, plan);
+    },
+  }),
+  route({
+    method: "POST",
+    path: "/promote",
+    summary: "Promote one environment to another behind a health gate",
+    action: "deploy",
+    query: noQuery,
+    body: promoteBody,
+    environment: (_services, { body }) => Promise.resolve(body.to),
+    handle: async ({ operations }, { body, principal }) => {
+      const id = newDeploymentId(body.to);
+      const { plan, doc } = await operations.promote(id, body, requesterOf(principal));
+      return deploymentAnswer(id, doc.status, plan);
+    },
+  }),
+  route({
+    method: "GET",
+    path: "/status",
+    summary: "Health check of every environment and integration (or one environment)",
+    action: "read",
+    query: z.strictObject({ environment: z.string().min(1).max(64).optional() }),
+    environment: (_services, { query }) => Promise.resolve(query.environment),
+    handle: async ({ health }, { query }) => ok(await health.check(query.environment)),
+  }),
+  route({
+    method: "GET",
+    path: "/alerts",
+    summary: "Alerts, newest first",
+    action: "read",
+    query: z.strictObject({ status: z.enum(["open", "resolved"]).optional() }),
+    handle: async ({ store }, { query }) => ok({ alerts: await store.listAlerts(query.status) }),
+  }),
+  route({
+    method: "POST",
+    path: "/optimize",
+    summary: "Optimization recommendations from the deployment and health history",
+    action: "optimize",
+    query: noQuery,
+    body: optimizeRequestSchema,
+    handle: async ({ history, clock }, { body }) => {
+      const now = clock.now();
+      const loaded = await history.load({ from: new Date(now.getTime() - 30 * 24 * 3600 * 1000), to: now });
+      return ok(recommend(loaded, body, now));
+    },
+  }),
+  route({
+    method: "GET",
+    path: "/reports",
+    summary: "A report of deployments and health over a time range",
+    action: "read",
+    query: reportRequestSchema,
+    handle: async ({ history, clock }, { query }) => {
+      const now = clock.now();
+      const loaded = await history.load(resolveTimeRange(query.time_range, now), query.environment);
+      return ok(buildReport(loaded, query, now));
+    },
+  }),
+  route({
+    method: "GET",
+    path: "/keys",
+    summary: "API keys (never their secrets)",
+    action: "manage_keys",
+    query: noQuery,
+    handle: async ({ access }) => ok({ keys: await access.listKeys() }),
+  }),
+  route({
+    method: "POST",
+    path: "/keys",
+    summary: "Create an API key for a CI system; the key is shown once",
+    action: "manage_keys",
+    query: noQuery,
+    body: keyBody,
+    handle: async ({ access }, { body, principal }) => {
+      if (!principal) throw new Error("manage_keys is never public");
+      const created = await access.createKey(
+        { role: body.role, environments: body.environments ?? null, label: body.label },
+        principal,
+      );
+      return { status: 201, body: created };
+    },
+  }),
+  route({
+    method: "DELETE",
+    path: "/keys/{id}",
+    summary: "Revoke an API key",
+    action: "manage_keys",
+    query: noQuery,
+    handle: async ({ access }, { params, principal }) => {
+      if (!principal) throw new Error("manage_keys is never public");
+      await access.revokeKey(params.id ?? "", principal);
+      return ok({ revoked: params.id });
+    },
+  }),
+  route({
+    method: "POST",
+    path: "/jobs/sweep",
+    summary: "Run the lease sweeper now (Cloud Scheduler runs it every minute)",
+    action: "run_jobs",
+    query: noQuery,
+    handle: async ({ engine }) => ok(await engine.sweep()),
+  }),
+  route({
+    method: "POST",
+    path: "/jobs/health",
+    summary: "Run a complete health check now (Cloud Scheduler runs it every minute)",
+    action: "run_jobs",
+    query: noQuery,
+    handle: async ({ health }) => ok(await health.check()),
+  }),
+];

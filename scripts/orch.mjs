@@ -1,0 +1,875 @@
+#!/usr/bin/env node
+// orch: a command-line client for the orchestration API, against the local stack or a deployed one.
+//
+//   node scripts/orch.mjs <command> [options]      (see `node scripts/orch.mjs --help`)
+//
+// Plain Node ESM with only node: built-ins, so it runs without a build step. The exit codes are a
+// contract CI jobs rely on; they are listed in HELP and in EXIT below.
+
+import process from "node:process";
+import { parseArgs } from "node:util";
+
+const EXIT = {
+  ok: 0,
+  failed: 1,
+  usage: 2,
+  auth: 3,
+  notFound: 4,
+  conflict: 5,
+  server: 6,
+};
+
+const EXIT_HELP = `Exit codes:
+  0  success
+  1  the operation failed (deployment ended failed, rolled_back or cancelled; status not healthy with --strict)
+  2  bad input or usage (unknown command or flag, HTTP 400, 405, 413 and other 4xx)
+  3  not authenticated or not allowed (HTTP 401, 403)
+  4  not found (HTTP 404)
+  5  conflict (HTTP 409, e.g. a refused promotion)
+  6  server or network error (HTTP 5xx, connection refused, timeout)`;
+
+const COMMON_HELP = `Connection (every command):
+  --url <base>        API base URL, with or without /api/orchestration
+                      (env ORCH_URL, else ORCH_API_URL, else http://127.0.0.1:5000)
+  --token <token>     Firebase ID token, sent as Authorization: Bearer (env ORCH_TOKEN)
+  --api-key <key>     API key, sent as X-Api-Key (env ORCH_API_KEY)
+  --verbose           print each request and answer status to stderr (credentials redacted)
+  --help, -h          show help`;
+
+const GLOBAL_OPTIONS = {
+  url: { type: "string" },
+  token: { type: "string" },
+  "api-key": { type: "string" },
+  verbose: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+};
+
+/** Each command: its options, positionals it takes, help text and what it does. */
+const COMMANDS = {
+  plan: {
+    summary: "show the deployment plan for environments",
+    usage: "orch plan [--env dev --env prod] [--goal <goal>...] [--constraints <json>] [--json]",
+    options: {
+      env: { type: "string", multiple: true },
+      goal: { type: "string", multiple: true },
+      constraints: { type: "string" },
+      json: { type: "boolean" },
+    },
+    help: `  --env <name>          environment to plan (repeatable; default: every environment)
+  --goal <goal>         planning goal (repeatable; accepted by the API, not used yet)
+  --constraints <json>  constraints object as JSON
+  --json                print the API's answer as JSON`,
+    run: runPlan,
+  },
+  deploy: {
+    summary: "deploy integrations to an environment and follow its progress",
+    usage:
+      "orch deploy --env <name> [--integrations a,b] [--config <json>] [--no-wait] [--interval <ms>] [--timeout <s>] [--json]",
+    options: {
+      env: { type: "string" },
+      integrations: { type: "string", multiple: true },
+      config: { type: "string" },
+      "no-wait": { type: "boolean" },
+      interval: { type: "string" },
+      timeout: { type: "string" },
+      json: { type: "boolean" },
+    },
+    help: `  --env <name>            environment to deploy to (required)
+  --integrations <a,b>    integrations to deploy, comma separated (repeatable;
+                          default: every integration the environment declares)
+  --config <json>         deployment configuration as JSON, e.g. '{"driver":"simulated"}'
+  --no-wait               print the deployment id and exit without following it
+  --interval <ms>         how often to poll the deployment (default 1000)
+  --timeout <s>           stop following after this many seconds, exit 1 (default: no limit)
+  --json                  print the final deployment and tasks as JSON (progress goes to stderr)
+
+  Follows the deployment until it ends: in a terminal it redraws a task table in place,
+  otherwise it prints one line per task state change. Exit 0 when the deployment succeeded,
+  1 when it ended failed, rolled_back or cancelled.`,
+    run: runDeploy,
+  },
+  status: {
+    summary: "show system, environment and integration health",
+    usage: "orch status [--env <name>] [--strict] [--json]",
+    options: {
+      env: { type: "string" },
+      strict: { type: "boolean" },
+      json: { type: "boolean" },
+    },
+    help: `  --env <name>   only this environment
+  --strict       exit 1 unless the system health is "healthy"
+  --json         print the API's answer as JSON`,
+    run: runStatus,
+  },
+  optimize: {
+    summary: "ask for an optimization plan",
+    usage: "orch optimize [--target duration --target reliability] [--constraints <json>] [--json]",
+    options: {
+      target: { type: "string", multiple: true },
+      constraints: { type: "string" },
+      json: { type: "boolean" },
+    },
+    help: `  --target <t>          optimization target (repeatable, or comma separated; default: duration)
+  --constraints <json>  constraints object as JSON
+  --json                print the API's answer as JSON`,
+    run: runOptimize,
+  },
+  report: {
+    summary: "produce a report",
+    usage: "orch report [--type deployment] [--range 7d] [--format <f>] [--json]",
+    options: {
+      type: { type: "string" },
+      range: { type: "string" },
+      format: { type: "string" },
+      json: { type: "boolean" },
+    },
+    help: `  --type <t>     report type (report_type; default: the API's)
+  --range <r>    time range, e.g. 24h, 7d (time_range)
+  --format <f>   report format asked of the API (format)
+  --json         print the API's answer as JSON`,
+    run: runReport,
+  },
+  cancel: {
+    summary: "cancel a deployment",
+    usage: "orch cancel <deployment-id> [--json]",
+    positionals: 1,
+    options: { json: { type: "boolean" } },
+    help: `  --json   print the API's answer as JSON`,
+    run: runCancel,
+  },
+  keys: {
+    summary: "manage API keys: create, revoke, list",
+    usage:
+      "orch keys create --role <role> [--env <name>...] --label <label> | orch keys revoke <id> | orch keys list",
+    subcommands: {
+      create: {
+        usage: "orch keys create --role <role> [--env <name>...] --label <label> [--json]",
+        options: {
+          role: { type: "string" },
+          env: { type: "string", multiple: true },
+          label: { type: "string" },
+          json: { type: "boolean" },
+        },
+        help: `  --role <role>    role the key acts as, e.g. operator (required)
+  --env <name>     environment the key may act on (repeatable; default: the API's)
+  --label <label>  a name to recognize the key by (required)
+  --json           print the API's answer as JSON
+
+  The key is shown once; store it at once (e.g. as the CI secret ORCH_API_KEY).`,
+        run: runKeysCreate,
+      },
+      revoke: {
+        usage: "orch keys revoke <id> [--json]",
+        positionals: 1,
+        options: { json: { type: "boolean" } },
+        help: `  --json   print the API's answer as JSON`,
+        run: runKeysRevoke,
+      },
+      list: {
+        usage: "orch keys list [--json]",
+        options: { json: { type: "boolean" } },
+        help: `  --json   print the API's answer as JSON`,
+        run: runKeysList,
+      },
+    },
+  },
+};
+
+function mainHelp() {
+  const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length));
+  const list = Object.entries(COMMANDS)
+    .map(([name, command]) => `  ${name.padEnd(width)}  ${command.summary}`)
+    .join("\n");
+  return `orch: client for the orchestration API
+
+Usage: orch <command> [options]
+
+Commands:
+${list}
+
+Run \`orch <command> --help\` for a command's options.
+
+${COMMON_HELP}
+
+${EXIT_HELP}
+`;
+}
+
+function commandHelp(spec) {
+  return `Usage: ${spec.usage}
+
+${spec.help ?? ""}
+
+${COMMON_HELP}
+
+${EXIT_HELP}
+`;
+}
+
+/** An error that ends the run with a given exit code and message. */
+class CliError extends Error {
+  constructor(code, message, details = []) {
+    super(message);
+    this.exitCode = code;
+    this.details = details;
+  }
+}
+
+const usageError = (message) => new CliError(EXIT.usage, message);
+
+/** The credentials in use: never printed, replaced wherever they would show up. */
+const SECRETS = [];
+function redact(text) {
+  let out = String(text);
+  for (const secret of SECRETS) out = out.split(secret).join("[redacted]");
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Argument parsing
+
+const GLOBAL_VALUE_FLAGS = new Set(["--url", "--token", "--api-key"]);
+
+/** Splits argv into the command words (command, keys subcommand) and the rest. */
+function splitCommand(argv) {
+  const words = [];
+  const rest = [];
+  let wantWords = 1;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (words.length < wantWords && !arg.startsWith("-")) {
+      words.push(arg);
+      if (words.length === 1 && COMMANDS[arg]?.subcommands) wantWords = 2;
+      continue;
+    }
+    rest.push(arg);
+    if (GLOBAL_VALUE_FLAGS.has(arg) && i + 1 < argv.length) rest.push(argv[++i]);
+    if (arg === "--") {
+      rest.push(...argv.slice(i + 1));
+      break;
+    }
+  }
+  return { words, rest };
+}
+
+function parse(spec, rest) {
+  try {
+    return parseArgs({
+      args: rest,
+      options: { ...GLOBAL_OPTIONS, ...spec.options },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (error) {
+    throw usageError(`${error.message.replace(/\. To specify a positional.*$/s, "")}`);
+  }
+}
+
+function parseJsonFlag(name, text) {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw usageError(`--${name} is not JSON: ${error.message}`);
+  }
+}
+
+function parseObjectFlag(name, text) {
+  const value = parseJsonFlag(name, text);
+  if (value !== undefined && (typeof value !== "object" || value === null || Array.isArray(value)))
+    throw usageError(`--${name} must be a JSON object, e.g. '{"driver":"simulated"}'`);
+  return value;
+}
+
+function parsePositiveNumber(name, text, fallback) {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) throw usageError(`--${name} must be a positive number`);
+  return value;
+}
+
+/** Comma-separated and repeated flags, flattened: ["a,b", "c"] → ["a", "b", "c"]. */
+function listFlag(values) {
+  if (!values) return undefined;
+  const list = values.flatMap((value) => value.split(",")).map((value) => value.trim());
+  return list.filter((value) => value.length > 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP
+
+/** The API root (ending in /api/orchestration) from the flag or the environment. */
+function apiRoot(flag) {
+  const env = process.env;
+  const base = flag ?? env.ORCH_URL ?? env.ORCH_API_URL ?? "http://127.0.0.1:5000";
+  let url;
+  try {
+    url = new URL(base);
+  } catch {
+    throw usageError(`--url ${JSON.stringify(base)} is not a URL, e.g. http://127.0.0.1:5000`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw usageError(`--url must be http or https, not ${url.protocol}`);
+  const trimmed = url.href.replace(/[?#].*$/, "").replace(/\/+$/, "");
+  return trimmed.endsWith("/api/orchestration") ? trimmed : `${trimmed}/api/orchestration`;
+}
+
+function createClient(values) {
+  const root = apiRoot(values.url);
+  const token = values.token ?? process.env.ORCH_TOKEN ?? undefined;
+  const apiKey = values["api-key"] ?? process.env.ORCH_API_KEY ?? undefined;
+  for (const secret of [token, apiKey]) if (secret) SECRETS.push(secret);
+  const verbose = (line) => {
+    if (values.verbose) process.stderr.write(`${redact(line)}\n`);
+  };
+
+  /** Sends one request; resolves the parsed body or throws a CliError mapped from the status. */
+  async function request(method, path, { body, query } = {}) {
+    const url = new URL(`${root}${path}`);
+    for (const [key, value] of Object.entries(query ?? {}))
+      if (value !== undefined && value !== null) url.searchParams.set(key, String(value));
+    const headers = { accept: "application/json" };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (apiKey) headers["x-api-key"] = apiKey;
+    verbose(`> ${method} ${url.href}`);
+    for (const [name, value] of Object.entries(headers))
+      verbose(
+        `> ${name}: ${name === "authorization" ? "Bearer [redacted]" : name === "x-api-key" ? "[redacted]" : value}`,
+      );
+    let response;
+    let text = "";
+    const started = Date.now();
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new Error("no answer within 60 s")), 60_000);
+    try {
+      response = await fetch(url, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: abort.signal,
+      });
+      text = await response.text();
+    } catch (error) {
+      const cause = error?.cause?.code ?? error?.cause?.message ?? error?.message ?? String(error);
+      throw new CliError(EXIT.server, redact(`cannot reach ${root} (${method} ${path}): ${cause}`));
+    } finally {
+      clearTimeout(timer);
+    }
+    verbose(`< ${response.status} ${response.statusText} (${Date.now() - started} ms)`);
+    let parsed = text;
+    try {
+      parsed = text.length > 0 ? JSON.parse(text) : undefined;
+    } catch {
+      // Not JSON (a proxy's error page, say): keep the text for the message.
+    }
+    if (response.ok) return parsed;
+    throw errorFromResponse(response.status, parsed, `${method} ${path}`);
+  }
+  return { request, root };
+}
+
+function exitCodeForStatus(status) {
+  if (status === 401 || status === 403) return EXIT.auth;
+  if (status === 404) return EXIT.notFound;
+  if (status === 409) return EXIT.conflict;
+  if (status >= 500) return EXIT.server;
+  if (status === 408 || status === 429) return EXIT.server;
+  return EXIT.usage;
+}
+
+function errorFromResponse(status, body, what) {
+  const error = typeof body === "object" && body !== null ? body.error : undefined;
+  const message =
+    typeof error?.message === "string"
+      ? error.message
+      : typeof body === "string" && body.trim().length > 0
+        ? body.trim().slice(0, 300)
+        : "no details";
+  const code = typeof error?.code === "string" ? ` ${error.code}` : "";
+  const details = Array.isArray(error?.problems)
+    ? error.problems.map((problem) => {
+        const text = problem?.message ?? `found ${problem?.found}; allowed: ${problem?.allowed}`;
+        const path = problem?.path ?? "$";
+        return text.startsWith(`${path}:`) ? text : `${path}: ${text}`;
+      })
+    : [];
+  return new CliError(
+    exitCodeForStatus(status),
+    redact(`${what} answered ${status}${code}: ${message}`),
+    details.map(redact),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output helpers
+
+const out = (line = "") => process.stdout.write(`${line}\n`);
+const printJson = (value) => out(JSON.stringify(value, null, 2));
+
+/** A plain text table: rows of cells, padded to each column's width. */
+function table(header, rows) {
+  const all = [header, ...rows].map((row) => row.map((cell) => (cell == null ? "" : String(cell))));
+  const widths = header.map((_, i) => Math.max(...all.map((row) => row[i].length)));
+  return all.map((row) =>
+    row
+      .map((cell, i) => cell.padEnd(widths[i]))
+      .join("  ")
+      .trimEnd(),
+  );
+}
+
+/** Renders any JSON value as indented text for commands whose answer shape is open. */
+function render(value, indent = "") {
+  if (value === null || value === undefined) return [`${indent}-`];
+  if (typeof value !== "object") return [`${indent}${value}`];
+  const lines = [];
+  if (Array.isArray(value)) {
+    if (value.length === 0) return [`${indent}(none)`];
+    for (const item of value) {
+      if (item !== null && typeof item === "object") {
+        const [first, ...more] = render(item, `${indent}  `);
+        lines.push(`${indent}- ${first.trimStart()}`, ...more);
+      } else lines.push(`${indent}- ${item}`);
+    }
+    return lines;
+  }
+  for (const [key, item] of Object.entries(value)) {
+    if (item !== null && typeof item === "object" && (Array.isArray(item) ? item.length > 0 : true)) {
+      lines.push(`${indent}${key}:`, ...render(item, `${indent}  `));
+    } else lines.push(`${indent}${key}: ${Array.isArray(item) ? "(none)" : (item ?? "-")}`);
+  }
+  return lines;
+}
+
+function seconds(ms) {
+  return ms == null ? "" : `${(ms / 1000).toFixed(1)}s`;
+}
+
+function durationOf(task) {
+  if (!task.started_at) return "";
+  const start = Date.parse(task.started_at);
+  const end = task.completed_at ? Date.parse(task.completed_at) : Date.now();
+  return Number.isFinite(start) && Number.isFinite(end) ? seconds(end - start) : "";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
+/** A task id without its deployment prefix: `plan-dev--auth` → `auth`. */
+const shortTask = (id) => String(id).replace(/^.*--/, "");
+
+async function runPlan({ values, client }) {
+  const body = {};
+  const envs = listFlag(values.env);
+  if (envs?.length) body.environments = envs;
+  const goals = listFlag(values.goal);
+  if (goals?.length) body.goals = goals;
+  const constraints = parseObjectFlag("constraints", values.constraints);
+  if (constraints) body.constraints = constraints;
+  const answer = await client.request("POST", "/plan", { body });
+  if (values.json) return printJson(answer);
+  for (const env of answer.architecture_plan ?? []) {
+    const timeline = (answer.timeline ?? []).find((entry) => entry.environment === env.environment);
+    out(`${env.environment} (${env.type}, ${env.mode}, ${env.region ?? "-"})`);
+    if (timeline) {
+      out(
+        `  estimated: ${timeline.estimated_seconds}s; critical path: ${(timeline.critical_path ?? []).map(shortTask).join(" → ")}`,
+      );
+      const rows = (timeline.tasks ?? []).map((task) => [
+        shortTask(task.id),
+        task.start == null ? "" : `${task.start}s`,
+        task.finish == null ? "" : `${task.finish}s`,
+        (task.dependencies ?? []).map(shortTask).join(", "),
+      ]);
+      for (const line of table(["task", "start", "finish", "depends on"], rows)) out(`  ${line}`);
+    }
+    out();
+  }
+  const differences = answer.differences;
+  if (
+    differences &&
+    (Array.isArray(differences) ? differences.length > 0 : Object.keys(differences).length > 0)
+  ) {
+    out("differences:");
+    for (const line of render(differences, "  ")) out(line);
+  }
+}
+
+const TERMINAL_DEPLOYMENT = new Set(["succeeded", "failed", "rolled_back", "cancelled"]);
+
+async function integrationsOf(client, environment) {
+  const answer = await client.request("GET", "/environments");
+  const envs = answer?.environments ?? [];
+  const env = envs.find((candidate) => candidate.name === environment);
+  if (!env)
+    throw usageError(
+      `environment ${JSON.stringify(environment)} is not declared; declared: ${envs.map((e) => e.name).join(", ") || "(none; load a config first)"}`,
+    );
+  const names = (env.integrations ?? [])
+    .filter((integration) => integration.status !== "removed")
+    .map((integration) => integration.name);
+  if (names.length === 0) throw usageError(`environment ${environment} declares no integrations`);
+  return names;
+}
+
+async function runDeploy({ values, client }) {
+  const environment = values.env;
+  if (!environment) throw usageError("deploy needs --env <name>");
+  const configuration = parseObjectFlag("config", values.config);
+  const interval = parsePositiveNumber("interval", values.interval, 1000);
+  const timeoutSeconds = parsePositiveNumber("timeout", values.timeout, undefined);
+  const integrations = listFlag(values.integrations) ?? (await integrationsOf(client, environment));
+  if (integrations.length === 0) throw usageError("--integrations lists no integration");
+
+  const body = { environment, integrations, ...(configuration ? { configuration } : {}) };
+  const started = await client.request("POST", "/deploy", { body });
+  const id = started.deployment_id;
+  const log = values.json ? (line) => process.stderr.write(`${line}\n`) : out;
+  if (values["no-wait"]) {
+    if (values.json) printJson(started);
+    else {
+      out(`deployment ${id}: ${started.deployment_status}`);
+      out(`tasks: ${(started.task_ids ?? []).length}; estimated completion ${started.estimated_completion}`);
+      out(`cancel it with: orch cancel ${id}`);
+    }
+    return EXIT.ok;
+  }
+  log(
+    `deployment ${id} to ${environment}: ${started.deployment_status}; ${(started.task_ids ?? []).length} tasks; estimated completion ${started.estimated_completion}`,
+  );
+
+  const stream = values.json ? process.stderr : process.stdout;
+  const view = stream.isTTY ? tableView(stream) : lineView(log);
+  let interrupted = false;
+  const onInterrupt = () => {
+    interrupted = true;
+  };
+  process.once("SIGINT", onInterrupt);
+  const deadline = timeoutSeconds ? Date.now() + timeoutSeconds * 1000 : Infinity;
+  let failures = 0;
+  let current;
+  try {
+    for (;;) {
+      try {
+        current = await client.request("GET", `/deployments/${encodeURIComponent(id)}`);
+        failures = 0;
+      } catch (error) {
+        // A blip while following: try a few more times before giving up on the connection.
+        if (!(error instanceof CliError) || error.exitCode !== EXIT.server || ++failures >= 5) throw error;
+        log(`(retrying: ${error.message})`);
+      }
+      if (current) view.update(current);
+      if (current && TERMINAL_DEPLOYMENT.has(current.deployment?.status)) break;
+      if (interrupted) {
+        view.close();
+        log(`stopped following; deployment ${id} goes on. Cancel it with: orch cancel ${id}`);
+        return 130;
+      }
+      if (Date.now() > deadline) {
+        view.close();
+        log(
+          `gave up after ${timeoutSeconds}s; deployment ${id} is ${current?.deployment?.status ?? "unknown"}`,
+        );
+        return EXIT.failed;
+      }
+      await new Promise((resolve) => setTimeout(resolve, interval));
+    }
+  } finally {
+    process.off("SIGINT", onInterrupt);
+  }
+  view.close();
+
+  const deployment = current.deployment;
+  const tasks = current.tasks ?? [];
+  if (values.json) printJson(current);
+  else {
+    out();
+    for (const line of table(
+      ["task", "status", "attempt", "duration", "driver", "note"],
+      tasks.map((task) => [
+        task.integration,
+        task.status,
+        task.attempt,
+        durationOf(task),
+        task.driver_label ?? task.driver ?? "",
+        task.error_message ?? task.reason ?? "",
+      ]),
+    ))
+      out(`  ${line}`);
+    out();
+    out(
+      `deployment ${id} ${deployment.status}${deployment.error_message ? `: ${deployment.error_message}` : ""}`,
+    );
+  }
+  return deployment.status === "succeeded" ? EXIT.ok : EXIT.failed;
+}
+
+/** Non-terminal view: one line per deployment or task state change. */
+function lineView(log) {
+  const seen = new Map();
+  let deploymentStatus;
+  const time = () => new Date().toISOString().slice(11, 19);
+  return {
+    update({ deployment, tasks }) {
+      for (const task of tasks ?? []) {
+        const key = `${task.status}/${task.attempt}`;
+        if (seen.get(task.id) === key) continue;
+        seen.set(task.id, key);
+        const note = task.error_message ?? task.reason;
+        const attempt = task.attempt > 0 ? ` (attempt ${task.attempt})` : "";
+        log(`${time()} ${task.integration}: ${task.status}${attempt}${note ? ` - ${note}` : ""}`);
+      }
+      if (deployment?.status !== deploymentStatus) {
+        deploymentStatus = deployment?.status;
+        log(`${time()} deployment: ${deploymentStatus}`);
+      }
+    },
+    close() {},
+  };
+}
+
+/** Terminal view: a task table redrawn in place. */
+function tableView(stream) {
+  let drawn = 0;
+  const started = Date.now();
+  return {
+    update({ deployment, tasks }) {
+      const counts = {};
+      for (const task of tasks ?? []) counts[task.status] = (counts[task.status] ?? 0) + 1;
+      const summary = Object.entries(counts)
+        .map(([status, n]) => `${n} ${status}`)
+        .join(", ");
+      const lines = [
+        `deployment ${deployment?.status ?? "?"} · ${seconds(Date.now() - started)} · ${summary}`,
+        ...table(
+          ["task", "status", "attempt", "duration", "note"],
+          (tasks ?? []).map((task) => [
+            task.integration,
+            task.status,
+            task.attempt,
+            durationOf(task),
+            (task.error_message ?? task.reason ?? "").slice(0, Math.max(20, (stream.columns ?? 100) - 60)),
+          ]),
+        ).map((line) => `  ${line}`),
+      ];
+      if (drawn > 0) stream.write(`\x1b[${drawn}A\x1b[0J`);
+      stream.write(`${lines.join("\n")}\n`);
+      drawn = lines.length;
+    },
+    close() {
+      drawn = 0;
+    },
+  };
+}
+
+async function runStatus({ values, client }) {
+  const answer = await client.request("GET", "/status", { query: { environment: values.env } });
+  const health = answer?.system_health?.status ?? "unknown";
+  if (values.json) printJson(answer);
+  else {
+    out(`system: ${health} (checked in ${answer?.system_health?.duration_ms ?? "?"} ms)`);
+    const envs = answer?.environment_status ?? [];
+    if (envs.length > 0) {
+      out();
+      const rows = envs.map((env) => [
+        env.name ?? env.environment,
+        env.type ?? "",
+        env.mode ?? "",
+        env.status ?? "",
+        env.health ?? "",
+      ]);
+      for (const line of table(["environment", "type", "mode", "status", "health"], rows)) out(line);
+    }
+    const integrations = answer?.integration_status ?? [];
+    if (integrations.length > 0) {
+      out();
+      const rows = integrations.map((integration) => [
+        integration.environment,
+        integration.name,
+        integration.status,
+        integration.health,
+        integration.mode,
+        integration.latency_ms == null ? "" : `${integration.latency_ms} ms`,
+        integration.open_alert
+          ? `alert ${typeof integration.open_alert === "string" ? integration.open_alert : (integration.open_alert.id ?? "open")}`
+          : "",
+      ]);
+      for (const line of table(
+        ["environment", "integration", "status", "health", "mode", "latency", ""],
+        rows,
+      ))
+        out(line);
+    }
+  }
+  if (values.strict && health !== "healthy") {
+    process.stderr.write(`system health is ${health}, not healthy\n`);
+    return EXIT.failed;
+  }
+  return EXIT.ok;
+}
+
+async function runOptimize({ values, client }) {
+  const targets = listFlag(values.target) ?? ["duration"];
+  const constraints = parseObjectFlag("constraints", values.constraints);
+  const answer = await client.request("POST", "/optimize", {
+    body: { optimization_targets: targets, ...(constraints ? { constraints } : {}) },
+  });
+  if (values.json) return printJson(answer);
+  for (const key of ["optimization_plan", "expected_improvements", "timeline"]) {
+    out(`${key.replace(/_/g, " ")}:`);
+    for (const line of render(answer?.[key], "  ")) out(line);
+  }
+}
+
+async function runReport({ values, client }) {
+  const answer = await client.request("GET", "/reports", {
+    query: { report_type: values.type, time_range: values.range, format: values.format },
+  });
+  if (values.json || typeof answer !== "object" || answer === null) {
+    return typeof answer === "string" ? out(answer) : printJson(answer);
+  }
+  out("report:");
+  for (const line of render(answer.comprehensive_report, "  ")) out(line);
+  if (answer.visualizations) {
+    const count = Array.isArray(answer.visualizations)
+      ? answer.visualizations.length
+      : Object.keys(answer.visualizations).length;
+    out(`visualizations: ${count} (use --json to get them)`);
+  }
+  out("recommendations:");
+  for (const line of render(answer.recommendations, "  ")) out(line);
+}
+
+function onePositional(positionals, what) {
+  if (positionals.length === 0) throw usageError(`missing ${what}`);
+  if (positionals.length > 1) throw usageError(`unexpected argument ${JSON.stringify(positionals[1])}`);
+  const value = positionals[0];
+  if (!/^[A-Za-z0-9_-]{1,128}$/.test(value))
+    throw usageError(`${what} ${JSON.stringify(value)} must be 1-128 letters, digits, - or _`);
+  return value;
+}
+
+async function runCancel({ values, positionals, client }) {
+  const id = onePositional(positionals, "deployment id");
+  const answer = await client.request("POST", `/deployments/${encodeURIComponent(id)}/cancel`);
+  if (values.json) return printJson(answer);
+  out(`deployment ${id}: ${answer?.deployment?.status ?? "cancel requested"}`);
+}
+
+async function runKeysCreate({ values, client }) {
+  if (!values.role) throw usageError("keys create needs --role <role>");
+  if (!values.label) throw usageError("keys create needs --label <label>");
+  const environments = listFlag(values.env);
+  const answer = await client.request("POST", "/keys", {
+    body: { role: values.role, label: values.label, ...(environments?.length ? { environments } : {}) },
+  });
+  if (values.json) return printJson(answer);
+  out(`key ${answer.id} (${answer.prefix ?? ""}) created for role ${values.role}, label ${values.label}`);
+  out(`key: ${answer.key}`);
+  process.stderr.write("This is the only time the key is shown; store it now (e.g. as ORCH_API_KEY).\n");
+}
+
+async function runKeysRevoke({ values, positionals, client }) {
+  const id = onePositional(positionals, "key id");
+  const answer = await client.request("DELETE", `/keys/${encodeURIComponent(id)}`);
+  if (values.json) return printJson(answer ?? {});
+  out(`key ${id} revoked`);
+}
+
+async function runKeysList({ values, client }) {
+  const answer = await client.request("GET", "/keys");
+  if (values.json) return printJson(answer);
+  const keys = answer?.keys ?? [];
+  if (keys.length === 0) return out("no keys");
+  const rows = keys.map((key) => [
+    key.id,
+    key.prefix ?? "",
+    key.role ?? "",
+    (key.environments ?? []).join(",") || "*",
+    key.label ?? "",
+    key.revoked_at ? `revoked ${key.revoked_at}` : (key.status ?? "active"),
+  ]);
+  for (const line of table(["id", "prefix", "role", "environments", "label", "status"], rows)) out(line);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+
+async function main(argv) {
+  const { words, rest } = splitCommand(argv);
+  const [name, subName] = words;
+  const wantsHelp = rest.includes("--help") || rest.includes("-h");
+  if (name === "help") {
+    const spec = COMMANDS[subName];
+    process.stdout.write(spec ? commandHelp(spec) : mainHelp());
+    return EXIT.ok;
+  }
+  if (!name) {
+    if (wantsHelp) {
+      process.stdout.write(mainHelp());
+      return EXIT.ok;
+    }
+    const unknown = rest.find((arg) => arg.startsWith("-"));
+    if (unknown && !GLOBAL_VALUE_FLAGS.has(unknown) && unknown !== "--verbose")
+      throw usageError(`unknown option ${unknown}`);
+    process.stderr.write(mainHelp());
+    throw usageError("no command given");
+  }
+  let spec = COMMANDS[name];
+  if (!spec)
+    throw usageError(
+      `unknown command ${JSON.stringify(name)}; commands: ${Object.keys(COMMANDS).join(", ")}`,
+    );
+  if (spec.subcommands) {
+    const sub = spec.subcommands[subName];
+    if (!sub) {
+      if (wantsHelp && !subName) {
+        process.stdout.write(
+          `Usage: ${spec.usage}\n\n${Object.values(spec.subcommands)
+            .map((s) => `${s.usage}\n${s.help}`)
+            .join("\n\n")}\n\n${COMMON_HELP}\n\n${EXIT_HELP}\n`,
+        );
+        return EXIT.ok;
+      }
+      throw usageError(
+        subName
+          ? `unknown ${name} command ${JSON.stringify(subName)}; use ${Object.keys(spec.subcommands).join(", ")}`
+          : `${name} needs a command: ${Object.keys(spec.subcommands).join(", ")}`,
+      );
+    }
+    spec = sub;
+  }
+  if (wantsHelp) {
+    process.stdout.write(commandHelp(spec));
+    return EXIT.ok;
+  }
+  const { values, positionals } = parse(spec, rest);
+  if (!spec.positionals && positionals.length > 0)
+    throw usageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
+  const client = createClient(values);
+  const code = await spec.run({ values, positionals, client });
+  return typeof code === "number" ? code : EXIT.ok;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error) => {
+    if (error instanceof CliError) {
+      process.stderr.write(`orch: ${redact(error.message)}\n`);
+      for (const detail of error.details) process.stderr.write(`  ${redact(detail)}\n`);
+      if (
+        error.exitCode === EXIT.usage &&
+        !error.details.length &&
+        /option|argument|command|needs/.test(error.message)
+      )
+        process.stderr.write("Run `orch --help` for usage.\n");
+      process.exitCode = error.exitCode;
+    } else {
+      process.stderr.write(`orch: unexpected error: ${redact(error?.stack ?? error)}\n`);
+      process.exitCode = EXIT.server;
+    }
+  },
+);
