@@ -8,6 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { getApps, initializeApp } from "firebase-admin/app";
 import { getFirestore } from "firebase-admin/firestore";
+import { createAuditLog } from "../functions/src/store/audit-log.js";
 import { createStore } from "../functions/src/store/store.js";
 import { emulatorToken } from "./lib/auth.mjs";
 
@@ -419,6 +420,19 @@ await showDifferences();
 const alertCycle = await breakAndMend();
 const promotion = await promote();
 
+heading("11. The audit trail: every mutating request and deployment state change, hash-chained");
+const audit = createAuditLog(getFirestore(), { now: () => new Date() });
+const records = await audit.list();
+for (const record of records.slice(-5)) {
+  console.log(
+    `  #${record.seq} ${record.at.toISOString()} ${record.actor.kind}:${record.actor.id ?? "-"} ${record.action} -> ${record.outcome}${record.status ? ` ${record.status}` : ""}`,
+  );
+}
+const verified = await audit.verify();
+console.log(
+  `  verify: ${verified.ok ? `${verified.count} records, intact` : `record #${verified.seq} was ${verified.problem}: ${verified.message}`}`,
+);
+
 heading("Summary");
 console.log(
   `dev: ${happy.deployment.status}; staging: ${retried.deployment.status}; prod: ${rolledBack.deployment.status}`,
@@ -433,7 +447,8 @@ const expected =
   rolledBack.deployment.status === "rolled_back" &&
   allHealthy &&
   alertCycle &&
-  promotion === "succeeded";
+  promotion === "succeeded" &&
+  verified.ok;
 if (!expected) {
   console.error("The demo did not end as expected (see the summary above).");
   process.exit(1);
