@@ -8,6 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { getApps, initializeApp } from "firebase-admin/app";
 import { getFirestore } from "firebase-admin/firestore";
+import { INTEGRATION_KINDS } from "../functions/src/domain/integrations.js";
 import { createAuditLog } from "../functions/src/store/audit-log.js";
 import { createStore } from "../functions/src/store/store.js";
 import { emulatorToken } from "./lib/auth.mjs";
@@ -192,18 +193,7 @@ function drawTimeline(deployment: DeploymentView, tasks: TaskView[]): void {
   );
 }
 
-const allTen = [
-  "auth",
-  "firestore",
-  "storage",
-  "functions",
-  "hosting",
-  "monitoring",
-  "backup",
-  "security",
-  "analytics",
-  "cicd",
-];
+const allTen = [...INTEGRATION_KINDS];
 
 async function showAccessControl(): Promise<void> {
   heading(

@@ -2,22 +2,12 @@
 import assert from "node:assert/strict";
 import { createEngineStore } from "../../functions/src/store/engine-store.js";
 import type { Deployment, Task } from "../../functions/src/domain/engine-model.js";
+import { INTEGRATION_KINDS } from "../../functions/src/domain/integrations.js";
 import { SIMULATED_RUNS } from "../../functions/src/drivers/simulated.js";
 import { configWith } from "./config-builder.js";
 import { adminDb, api, waitFor } from "./emulators.js";
 
-export const ALL_TEN = [
-  "auth",
-  "firestore",
-  "storage",
-  "functions",
-  "hosting",
-  "monitoring",
-  "backup",
-  "security",
-  "analytics",
-  "cicd",
-];
+export const ALL_TEN: string[] = [...INTEGRATION_KINDS];
 
 /** The example config plus `lab`, a development environment limited to two tasks at a time. */
 export async function loadTestConfig(): Promise<void> {
