@@ -32,6 +32,9 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
+// Run through tsx (npm run bench), so the engine's own names come from its TypeScript source.
+import { TERMINAL_DEPLOYMENT_STATUSES } from "../functions/src/domain/engine-model.js";
+import { INTEGRATION_KINDS } from "../functions/src/domain/integrations.js";
 import { emulatorToken } from "./lib/auth.mjs";
 import {
   buildFunctions,
@@ -52,19 +55,6 @@ const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 const GB = 1024 ** 3;
 const fmtGb = (bytes) => `${(bytes / GB).toFixed(2)} GB`;
 const fmtS = (ms) => `${(ms / 1000).toFixed(1)} s`;
-const TERMINAL_DEPLOYMENT = ["succeeded", "failed", "rolled_back", "cancelled"];
-const KINDS = [
-  "auth",
-  "firestore",
-  "storage",
-  "functions",
-  "hosting",
-  "monitoring",
-  "backup",
-  "security",
-  "analytics",
-  "cicd",
-];
 
 // ---------------------------------------------------------------------------------------------
 // Flags
@@ -502,7 +492,7 @@ async function runHealth(ctx) {
   for (;;) {
     const views = await Promise.all(ids.map((id) => api(stack, "GET", `/deployments/${id}`)));
     const statuses = views.map((v) => v.deployment.status);
-    if (statuses.every((status) => TERMINAL_DEPLOYMENT.includes(status))) {
+    if (statuses.every((status) => TERMINAL_DEPLOYMENT_STATUSES.includes(status))) {
       for (const status of statuses) outcomes[status] = (outcomes[status] ?? 0) + 1;
       break;
     }
@@ -542,7 +532,7 @@ function benchConfig(opts) {
       project_id: `demo-bench-${i}`,
       mode: "emulated",
       concurrency: opts.perEnv,
-      integrations: KINDS,
+      integrations: [...INTEGRATION_KINDS],
     })),
   };
 }
@@ -601,7 +591,7 @@ async function runEngine(ctx, { label, envs, tasksPerEnv, prefix, progress = tru
     guard();
     const snap = await db.collection("deployments").where(FieldPath.documentId(), "in", ids).get();
     deployments = snap.docs.map((d) => ({ id: d.id, ...d.data() }));
-    const ended = deployments.filter((d) => TERMINAL_DEPLOYMENT.includes(d.status)).length;
+    const ended = deployments.filter((d) => TERMINAL_DEPLOYMENT_STATUSES.includes(d.status)).length;
     if (ended === ids.length) break;
     const [blocked, ready, running] = await Promise.all(["blocked", "ready", "running"].map(countOf));
     const planned = deployments.reduce((n, d) => n + (d.task_ids?.length ?? 0), 0);

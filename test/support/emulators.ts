@@ -11,8 +11,17 @@ export function requireEmulators(context: Mocha.Context): void {
     console.log(`    skipped: emulators not running: ${missing}`);
     context.skip();
   }
-  if (!process.env.FIRESTORE_EMULATOR_HOST || !process.env.ORCH_API_URL) {
-    console.log("    skipped: no emulator stack (run through `npm test` or scripts/with-stack.mjs)");
+  const needed = [
+    "FIRESTORE_EMULATOR_HOST",
+    "FIREBASE_AUTH_EMULATOR_HOST",
+    "PUBSUB_EMULATOR_HOST",
+    "ORCH_API_URL",
+  ];
+  const missingVariables = needed.filter((name) => !process.env[name]);
+  if (missingVariables.length > 0) {
+    console.log(
+      `    skipped: no emulator stack (${missingVariables.join(", ")} unset; run through \`npm test\` or scripts/with-stack.mjs)`,
+    );
     context.skip();
   }
 }

@@ -1,7 +1,7 @@
 /** Helpers for engine tests on the emulators: a test config, deployments, and what the simulated driver recorded. */
 import assert from "node:assert/strict";
 import { createEngineStore } from "../../functions/src/store/engine-store.js";
-import type { Deployment, Task } from "../../functions/src/domain/engine-model.js";
+import { isTerminalDeployment, type Deployment, type Task } from "../../functions/src/domain/engine-model.js";
 import { INTEGRATION_KINDS } from "../../functions/src/domain/integrations.js";
 import { SIMULATED_RUNS } from "../../functions/src/drivers/simulated.js";
 import { configWith } from "./config-builder.js";
@@ -46,9 +46,7 @@ export async function settled(
     `deployment ${id} to end`,
     async () => {
       const current = await store.getDeployment(id);
-      return current && ["succeeded", "failed", "rolled_back", "cancelled"].includes(current.status)
-        ? current
-        : undefined;
+      return current && isTerminalDeployment(current.status) ? current : undefined;
     },
     timeoutMs,
     200,

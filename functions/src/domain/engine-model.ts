@@ -245,15 +245,41 @@ function fillRequestDefaults(raw: unknown): unknown {
     configuration: {},
     requested_by: "firestore",
     created_at: new Date(),
-    task_ids: [],
+    ...notStarted(),
+    correlation_id: "",
+    ...raw,
+  };
+}
+
+/** The engine's own fields of a deployment that has not started (fresh arrays each time). */
+function notStarted() {
+  return {
+    task_ids: [] as string[],
     estimated_completion: null,
-    critical_path: [],
+    critical_path: [] as string[],
     started_at: null,
     completed_at: null,
     actual_duration: null,
     error_message: null,
-    correlation_id: "",
-    ...raw,
+  };
+}
+
+/** A new deployment request document, as the API writes it. */
+export function requestedDeployment(
+  request: DeploymentRequest,
+  requestedBy: string,
+  now: Date,
+  correlationId: string,
+): DeploymentDoc {
+  return {
+    status: "requested",
+    environment: request.environment,
+    integrations: request.integrations,
+    configuration: request.configuration,
+    requested_by: requestedBy,
+    created_at: now,
+    ...notStarted(),
+    correlation_id: correlationId,
   };
 }
 
@@ -294,10 +320,7 @@ export function rejectedRequest(raw: unknown, reason: string, now: Date): Deploy
         ? fields.requested_by
         : "firestore",
     created_at: now,
-    task_ids: [],
-    estimated_completion: null,
-    critical_path: [],
-    started_at: null,
+    ...notStarted(),
     completed_at: now,
     actual_duration: 0,
     error_message: reason,

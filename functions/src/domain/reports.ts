@@ -5,6 +5,7 @@
 import { z } from "zod";
 import {
   TERMINAL_DEPLOYMENT_STATUSES,
+  isTerminalDeployment,
   type Deployment,
   type DeploymentStatus,
   type Task,
@@ -320,9 +321,7 @@ function visualizationsFor(
         y: history.deployments.filter(
           (d) =>
             d.created_at.toISOString().slice(0, 10) === day &&
-            (name === "in_progress"
-              ? !(TERMINAL_DEPLOYMENT_STATUSES as readonly string[]).includes(d.status)
-              : d.status === name),
+            (name === "in_progress" ? !isTerminalDeployment(d.status) : d.status === name),
         ).length,
       })),
     })),

@@ -12,15 +12,7 @@
 import { orchestrationEventSchema } from "../bus.js";
 import type { ResolvedEnvironment } from "../domain/config-schema.js";
 import type { Problem } from "../domain/problems.js";
-import {
-  liveNote,
-  nothingStaged,
-  problem,
-  refuseLiveApply,
-  settingPath,
-  stableJson,
-  stagedMode,
-} from "./rules-lint.js";
+import { liveNote, nothingStaged, problem, STAGED, settingPath, stableJson } from "./rules-lint.js";
 import type { DriverSpec } from "./types.js";
 
 export const EVENTS_TABLE = "orchestration_events";
@@ -86,7 +78,7 @@ export function locationProblem(location: string, environment: ResolvedEnvironme
 
 export const analyticsDriver: DriverSpec<"analytics", AnalyticsRelease> = {
   kind: "analytics",
-  mode: stagedMode,
+  ...STAGED,
 
   desired(target) {
     const settings = target.settings;
@@ -153,14 +145,6 @@ export const analyticsDriver: DriverSpec<"analytics", AnalyticsRelease> = {
         content: stableJson(definition),
       },
     });
-  },
-
-  observe() {
-    return Promise.resolve(undefined);
-  },
-
-  apply(target) {
-    return refuseLiveApply(target);
   },
 
   verify(target, _io, release) {

@@ -13,15 +13,7 @@
  */
 import { parse, stringify } from "yaml";
 import type { Problem } from "../domain/problems.js";
-import {
-  liveNote,
-  nothingStaged,
-  problem,
-  refuseLiveApply,
-  settingPath,
-  sha256,
-  stagedMode,
-} from "./rules-lint.js";
+import { liveNote, nothingStaged, problem, STAGED, settingPath, sha256 } from "./rules-lint.js";
 import type { DriverSpec } from "./types.js";
 
 /** A GitHub environment the workflow runs jobs in, and whether it must require reviewers. */
@@ -248,7 +240,7 @@ export function checkWorkflowText(text: string, expect: WorkflowExpectations): [
 
 export const cicdDriver: DriverSpec<"cicd", CicdRelease> = {
   kind: "cicd",
-  mode: stagedMode,
+  ...STAGED,
 
   desired(target) {
     const settings = target.settings;
@@ -310,14 +302,6 @@ export const cicdDriver: DriverSpec<"cicd", CicdRelease> = {
       workflow_sha256: sha256(content),
     };
     return Promise.resolve({ state, problems, artifact: { name: file, content } });
-  },
-
-  observe() {
-    return Promise.resolve(undefined);
-  },
-
-  apply(target) {
-    return refuseLiveApply(target);
   },
 
   verify(target, _io, release) {

@@ -9,11 +9,10 @@ import {
   liveNote,
   nothingStaged,
   problem,
-  refuseLiveApply,
+  STAGED,
   settingPath,
   sha256,
   stableJson,
-  stagedMode,
 } from "./rules-lint.js";
 import type { DriverSpec, SourceReader } from "./types.js";
 
@@ -66,7 +65,7 @@ async function siteFiles(
 
 export const hostingDriver: DriverSpec<"hosting", HostingRelease> = {
   kind: "hosting",
-  mode: stagedMode,
+  ...STAGED,
 
   async desired(target, io) {
     const settings = target.settings;
@@ -189,14 +188,6 @@ export const hostingDriver: DriverSpec<"hosting", HostingRelease> = {
         content: stableJson({ ...state, project_id: target.environment.project_id }),
       },
     };
-  },
-
-  observe() {
-    return Promise.resolve(undefined);
-  },
-
-  apply(target) {
-    return refuseLiveApply(target);
   },
 
   async verify(target, io, release) {

@@ -90,6 +90,13 @@ export function refuseLiveApply(target: DriverTarget): Promise<void> {
   );
 }
 
+/** What every staged spec shares: staged mode, nothing live to observe, no live apply. */
+export const STAGED = {
+  mode: stagedMode,
+  observe: (): Promise<undefined> => Promise.resolve(undefined),
+  apply: (target: DriverTarget): Promise<void> => refuseLiveApply(target),
+};
+
 /** A staged verify when nothing has been recorded yet. */
 export function nothingStaged(target: DriverTarget): { status: "degraded"; details: string } {
   return {

@@ -11,12 +11,11 @@ import {
   liveNote,
   nothingStaged,
   problem,
-  refuseLiveApply,
+  STAGED,
   settingPath,
   settingsOf,
   sha256,
   stableJson,
-  stagedMode,
   type OpenRule,
 } from "./rules-lint.js";
 import type { DriverSpec, SourceReader } from "./types.js";
@@ -61,7 +60,7 @@ const openWritesOf = (found: OpenRule[]) =>
 
 export const securityDriver: DriverSpec<"security", SecurityRelease> = {
   kind: "security",
-  mode: stagedMode,
+  ...STAGED,
 
   async desired(target, io) {
     const settings = target.settings;
@@ -159,14 +158,6 @@ export const securityDriver: DriverSpec<"security", SecurityRelease> = {
         }),
       },
     };
-  },
-
-  observe() {
-    return Promise.resolve(undefined);
-  },
-
-  apply(target) {
-    return refuseLiveApply(target);
   },
 
   async verify(target, io, release) {

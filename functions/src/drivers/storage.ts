@@ -10,11 +10,10 @@ import {
   liveNote,
   nothingStaged,
   problem,
-  refuseLiveApply,
+  STAGED,
   settingPath,
   sha256,
   stableJson,
-  stagedMode,
 } from "./rules-lint.js";
 import type { DriverSpec } from "./types.js";
 
@@ -35,7 +34,7 @@ const LOCATION = /^(us|eu|asia|nam5|eur3|[a-z]+-[a-z]+\d+)$/;
 
 export const storageDriver: DriverSpec<"storage", StorageRelease> = {
   kind: "storage",
-  mode: stagedMode,
+  ...STAGED,
 
   async desired(target, io) {
     const settings = target.settings;
@@ -161,14 +160,6 @@ export const storageDriver: DriverSpec<"storage", StorageRelease> = {
         }),
       },
     };
-  },
-
-  observe() {
-    return Promise.resolve(undefined);
-  },
-
-  apply(target) {
-    return refuseLiveApply(target);
   },
 
   async verify(target, io, release) {

@@ -10,9 +10,9 @@ import type { ResolvedEnvironment } from "../domain/config-schema.js";
 import {
   deploymentRequestSchema,
   engineOptionsSchema,
+  requestedDeployment,
   isTerminalTask,
   type Deployment,
-  type DeploymentDoc,
   type DeploymentRequest,
   type EngineOptions,
   type Task,
@@ -236,22 +236,7 @@ export function createEngine(deps: EngineDeps) {
     /** The API's way in: validates, plans for the answer, and writes the same request document a person could write. */
     async requestDeployment(deploymentId: string, raw: unknown, requestedBy: string) {
       const { request, plan } = await preview(deploymentId, raw);
-      const doc: DeploymentDoc = {
-        status: "requested",
-        environment: request.environment,
-        integrations: request.integrations,
-        configuration: request.configuration,
-        requested_by: requestedBy,
-        created_at: clock.now(),
-        task_ids: [],
-        estimated_completion: null,
-        critical_path: [],
-        started_at: null,
-        completed_at: null,
-        actual_duration: null,
-        error_message: null,
-        correlation_id: deploymentId,
-      };
+      const doc = requestedDeployment(request, requestedBy, clock.now(), deploymentId);
       await engineStore.createDeployment(deploymentId, doc);
       log.info("deployment requested", {
         correlation_id: deploymentId,

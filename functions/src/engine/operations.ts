@@ -7,7 +7,6 @@ import { diffEnvironments } from "../domain/config.js";
 import type { Deployment } from "../domain/engine-model.js";
 import { BadInputError, ConflictError } from "../domain/errors.js";
 import { planDeployment } from "../domain/planner.js";
-import type { Problem } from "../domain/problems.js";
 import type { Clock } from "../app.js";
 import type { Fabricator } from "../drivers/fabricator.js";
 import { targetFor } from "../drivers/integration-driver.js";
@@ -65,28 +64,10 @@ export function createOperations(deps: {
      * Promotes what runs in `from` to `to` (dev to staging, staging to prod): refused while any
      * integration of `from` is unhealthy; deploys every integration both environments declare.
      */
-    async promote(deploymentId: string, body: unknown, requestedBy: string) {
-      const fields = typeof body === "object" && body !== null ? (body as Record<string, unknown>) : {};
-      const problems: Problem[] = (["from", "to"] as const)
-        .filter((key) => typeof fields[key] !== "string")
-        .map((key) => ({
-          path: key,
-          found: JSON.stringify(fields[key]) ?? "nothing",
-          allowed: "an environment name",
-          message: `${key}: found ${JSON.stringify(fields[key]) ?? "nothing"}; allowed: an environment name`,
-        }));
-      const unknown = Object.keys(fields).filter((key) => key !== "from" && key !== "to");
-      for (const key of unknown)
-        problems.push({
-          path: key,
-          found: `unknown key "${key}"`,
-          allowed: "the keys from, to",
-          message: `${key}: found unknown key "${key}"; allowed: the keys from, to`,
-        });
-      if (problems.length > 0)
-        throw new BadInputError(`the promotion request has ${problems.length} problem(s)`, problems);
-      const from = await environments.environment(String(fields.from));
-      const to = await environments.environment(String(fields.to));
+    async promote(deploymentId: string, request: { from: string; to: string }, requestedBy: string) {
+      // The route's schema has checked the shape; here only what needs the config.
+      const from = await environments.environment(request.from);
+      const to = await environments.environment(request.to);
       if (from.name === to.name)
         throw new BadInputError(`cannot promote ${from.name} to itself`, [
           {

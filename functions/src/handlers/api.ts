@@ -56,9 +56,10 @@ async function check(
 ): Promise<void> {
   if (spec.action === "public") return;
   const environment = spec.environment ? await spec.environment(services, input) : undefined;
-  const config = await services.environments.config().catch(() => undefined);
-  const declared =
-    environment === undefined ? undefined : config?.environments.find((env) => env.name === environment);
+  // The config is read only when the request names an environment: its type and the policy matter then.
+  const config =
+    environment === undefined ? undefined : await services.environments.config().catch(() => undefined);
+  const declared = config?.environments.find((env) => env.name === environment);
   const policy = { productionRequiresAdmin: config?.access.production_requires_admin ?? false };
   const decision = authorize(
     input.principal,

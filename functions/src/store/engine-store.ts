@@ -329,11 +329,6 @@ export function createEngineStore(db: Firestore) {
       return released;
     },
 
-    /** Gives back a reservation the executor will not use now. */
-    async unreserve(id: string): Promise<void> {
-      await reservationRef(id).delete();
-    },
-
     async runningCount(environment: string): Promise<number> {
       const snap = await tasks
         .where("environment", "==", environment)
