@@ -112,7 +112,11 @@ export function createServices(deps: {
     maxInlineWaitMs: 30_000,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     onFinished: (deployment) => late.operations?.deploymentFinished(deployment) ?? Promise.resolve(),
-    audit: (entry) => audit.append(entry),
+    // As in the API: the state change is committed; a failed append is logged, not turned into a failure.
+    audit: (entry) =>
+      audit.append(entry).catch((error: unknown) => {
+        log.error("audit append failed", { error: error instanceof Error ? error.message : String(error) });
+      }),
   });
   const operations = createOperations({ store, engine, environments, fabricator, health, clock });
   late.operations = operations;

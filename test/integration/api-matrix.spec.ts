@@ -321,7 +321,9 @@ describe("the API: every endpoint x every caller, and 1,000 malformed requests",
           );
       }
     };
-    await Promise.all(Array.from({ length: 6 }, worker));
+    // Three at a time: every refused mutating request appends to the one audit chain, whose head
+    // document the emulator's transactions serialize slowly across function instances.
+    await Promise.all(Array.from({ length: 3 }, worker));
     assert.deepEqual(
       failures,
       [],
