@@ -28,6 +28,7 @@ export function createReleaseStore(
   db: Firestore,
 ): ReleaseStore & { list(environment: string, integration: string): Promise<Release[]> } {
   const releases = typedCollection(db, RELEASES, releaseDocSchema);
+  const counters = typedCollection(db, "release_counters", z.strictObject({ number: z.int().min(0) }));
   const newest = (environment: string, integration: string, count: number) =>
     releases
       .where("environment", "==", environment)
@@ -46,9 +47,13 @@ export function createReleaseStore(
       return (await newest(environment, integration, 100).get()).docs.map((doc) => doc.data());
     },
     async record(release) {
+      // A counter document per integration, not a query, inside the transaction: a query locks
+      // every release it reads, and concurrent deployments then time out on each other's locks.
+      const counter = counters.doc(docId(release.environment, release.integration, 0));
       return db.runTransaction(async (tx) => {
-        const top = (await tx.get(newest(release.environment, release.integration, 1))).docs[0]?.data();
-        const next: Release = { ...release, number: (top?.number ?? 0) + 1 };
+        const last = (await tx.get(counter)).data()?.number ?? 0;
+        const next: Release = { ...release, number: last + 1 };
+        tx.set(counter, { number: next.number });
         tx.create(releases.doc(docId(release.environment, release.integration, next.number)), next);
         return next;
       });
