@@ -2,14 +2,14 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["**/node_modules/**", "functions/lib/**", ".stack/**", "out/**", "dashboard/vendor/**"] },
+  { ignores: ["**/node_modules/**", "functions/lib/**", ".stack/**", "out/**", "dashboard/public/app.js"] },
   js.configs.recommended,
   {
     files: ["**/*.ts"],
     extends: [...tseslint.configs.recommendedTypeChecked],
     languageOptions: {
       parserOptions: {
-        project: ["./functions/tsconfig.json", "./test/tsconfig.json"],
+        project: ["./functions/tsconfig.json", "./test/tsconfig.json", "./dashboard/tsconfig.json"],
         tsconfigRootDir: import.meta.dirname,
       },
     },

@@ -39,6 +39,7 @@ function addStats(title, file, exitCode) {
 
 step("type check (functions)", bin("tsc"), ["-p", "functions", "--noEmit"]);
 step("type check (tests)", bin("tsc"), ["-p", "test", "--noEmit"]);
+step("type check (dashboard)", bin("tsc"), ["-p", "dashboard", "--noEmit"]);
 step("lint", bin("eslint"), ["."]);
 step("format", bin("prettier"), ["--check", "--log-level", "warn", "."]);
 

@@ -44,6 +44,32 @@ export interface Services {
   bus: Bus;
   clock: Clock;
   log: Logger;
+  webClient: WebClientConfig;
+}
+
+/**
+ * What the dashboard needs to reach Firebase from a browser: public by nature (a web app's config
+ * is shipped to every visitor). On the Emulator Suite it names the emulators the functions were given.
+ */
+export interface WebClientConfig {
+  project_id: string;
+  api_key: string;
+  auth_domain: string;
+  emulators: { auth: string | null; firestore: string | null };
+}
+
+export function webClientConfig(env: NodeJS.ProcessEnv = process.env): WebClientConfig {
+  const projectId = env.GCLOUD_PROJECT ?? "";
+  return {
+    project_id: projectId,
+    // The Auth emulator accepts any key; a real project sets its web API key.
+    api_key: env.ORCH_WEB_API_KEY ?? "emulator-only",
+    auth_domain: env.ORCH_WEB_AUTH_DOMAIN ?? `${projectId}.firebaseapp.com`,
+    emulators: {
+      auth: env.FIREBASE_AUTH_EMULATOR_HOST ? `http://${env.FIREBASE_AUTH_EMULATOR_HOST}` : null,
+      firestore: env.FIRESTORE_EMULATOR_HOST ?? null,
+    },
+  };
 }
 
 /** The repository root, where the environment sources (rules, sites, function code) live; ORCH_SOURCE_ROOT overrides. */
@@ -134,5 +160,6 @@ export function createServices(deps: {
     bus,
     clock,
     log,
+    webClient: webClientConfig(),
   };
 }

@@ -527,7 +527,8 @@ async function withBuildLock(fn, { timeoutMs = 300_000 } = {}) {
 }
 
 /**
- * Runs `npm --workspace functions run build` (tsc), streaming its output; throws on failure.
+ * Runs `npm --workspace functions run build` (tsc), streaming its output, then bundles the
+ * dashboard; throws on failure.
  * ORCH_SKIP_BUILD=1 skips it (the functions emulator then loads whatever functions/lib holds).
  */
 export function buildFunctions({ env = process.env } = {}) {
@@ -556,7 +557,15 @@ export function buildFunctions({ env = process.env } = {}) {
           );
       });
     });
-  return withBuildLock(build);
+  // The dashboard bundle is built with the functions: Hosting serves it from dashboard/public.
+  const buildBoth = async () => {
+    await build();
+    const { buildDashboard } = await import("../build-dashboard.mjs");
+    await buildDashboard().catch((err) => {
+      throw new StackSetupError(`Building the dashboard failed: ${err.message}`);
+    });
+  };
+  return withBuildLock(buildBoth);
 }
 
 function portBusy(host, port) {

@@ -20,7 +20,7 @@ const ENV_OF = { development: "dev", staging: "staging", production: "prod" } as
 const MATRIX: Record<Role, Record<Action, { off: string; on: string }>> = {
   viewer: {
     read: { off: "yyy", on: "yyy" },
-    plan: { off: "nnn", on: "nnn" },
+    plan: { off: "yyy", on: "yyy" },
     deploy: { off: "nnn", on: "nnn" },
     cancel: { off: "nnn", on: "nnn" },
     optimize: { off: "nnn", on: "nnn" },
@@ -160,7 +160,7 @@ describe("access: authorize", () => {
         decision.reason,
         /^user viewer@acme\.dev \(role viewer\) may not deploy in environment "prod"/,
       );
-      assert.match(decision.reason, /role viewer allows read; deploy needs operator or admin/);
+      assert.match(decision.reason, /role viewer allows read, plan; deploy needs operator or admin/);
     });
 
     it("the production policy's reason says production requires admin", () => {

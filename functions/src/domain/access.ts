@@ -48,7 +48,8 @@ export type AccessDecision = { allowed: true } | { allowed: false; status: 401 |
 
 /** The actions each role holds (everywhere its environment scope reaches). */
 export const ROLE_ACTIONS: Readonly<Record<Role, readonly Action[]>> = {
-  viewer: ["read"],
+  // Planning only computes what a deployment would do, so a viewer may look before asking an operator.
+  viewer: ["read", "plan"],
   operator: ["read", "plan", "deploy", "cancel", "optimize"],
   admin: ACTIONS,
 };

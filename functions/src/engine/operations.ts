@@ -102,24 +102,32 @@ export function createOperations(deps: {
     },
 
     /** For each named environment: the task graph, its timeline and the drivers' plans; and how they differ. */
-    async plan(names: string[]) {
+    /** Plans every integration of each environment, or only `only` (of a single environment). */
+    async plan(names: string[], only?: string[]) {
       const envs = await Promise.all(names.map((name) => environments.environment(name)));
       const now = clock.now();
       const plans = await Promise.all(
         envs.map(async (env) => {
           const planned = planDeployment(
             `plan-${env.name}`,
-            { environment: env.name, integrations: allOf(env), configuration: {}, requested_by: "plan" },
+            {
+              environment: env.name,
+              integrations: only ?? allOf(env),
+              configuration: {},
+              requested_by: "plan",
+            },
             env,
             now,
           );
           if (!planned.ok)
             throw new BadInputError(`environment ${env.name} cannot be planned`, planned.problems);
           const drivers = await Promise.all(
-            env.integrations.map(async (integration) => {
-              const { state: _state, ...plan } = await fabricator.plan(targetFor(env, integration.kind));
-              return plan;
-            }),
+            env.integrations
+              .filter((integration) => only === undefined || only.includes(integration.kind))
+              .map(async (integration) => {
+                const { state: _state, ...plan } = await fabricator.plan(targetFor(env, integration.kind));
+                return plan;
+              }),
           );
           return { env, plan: planned.plan, drivers };
         }),

@@ -78,6 +78,8 @@ const deployBody = z.strictObject({
 
 const planBody = z.strictObject({
   environments: z.array(z.string().min(1).max(64)).min(1).max(50).optional(),
+  /** Only these integrations (of the one environment named): what a deployment of them would do. */
+  integrations: z.array(integrationRefSchema).min(1).max(500).optional(),
   goals: z.array(z.unknown()).max(100).optional(),
   constraints: z.record(z.string(), z.unknown()).optional(),
 });
@@ -110,6 +112,14 @@ export const ROUTES: RouteSpec[] = [
     action: "public",
     query: noQuery,
     handle: async () => ok((await import("./openapi.js")).openApiDocument()),
+  }),
+  route({
+    method: "GET",
+    path: "/client-config",
+    summary: "The Firebase web config the dashboard signs in and listens with (public, like any web app's)",
+    action: "public",
+    query: noQuery,
+    handle: ({ webClient }) => Promise.resolve(ok(webClient)),
   }),
   route({
     method: "GET",
@@ -176,7 +186,17 @@ export const ROUTES: RouteSpec[] = [
     body: planBody,
     handle: async ({ operations, environments }, { body }) => {
       const names = body.environments ?? (await environments.config()).environments.map((env) => env.name);
-      const { plans, differences } = await operations.plan(names);
+      if (body.integrations && names.length !== 1) {
+        throw new BadInputError("integrations: plan a subset of integrations for exactly one environment", [
+          {
+            path: "environments",
+            found: `${names.length} environment(s)`,
+            allowed: "exactly one environment when integrations is given",
+            message: `environments: found ${names.length} environment(s); allowed: exactly one environment when integrations is given`,
+          },
+        ]);
+      }
+      const { plans, differences } = await operations.plan(names, body.integrations);
       return ok({
         architecture_plan: plans.map(({ env, drivers }) => ({
           environment: env.name,
@@ -189,10 +209,14 @@ export const ROUTES: RouteSpec[] = [
           environment: env.name,
           estimated_seconds: plan.estimatedSeconds,
           critical_path: plan.criticalPath,
-          tasks: plan.timeline.map((entry) => ({
-            ...entry,
-            dependencies: plan.tasks.find((task) => task.id === entry.id)?.dependencies ?? [],
-          })),
+          tasks: plan.timeline.map((entry) => {
+            const task = plan.tasks.find((candidate) => candidate.id === entry.id);
+            return {
+              ...entry,
+              integration: task?.integration ?? entry.id,
+              dependencies: task?.dependencies ?? [],
+            };
+          }),
         })),
         resource_requirements: plans.map(({ env }) => {
           const functions = env.integrations.find((integration) => integration.kind === "functions");

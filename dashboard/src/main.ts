@@ -1,0 +1,775 @@
+/**
+ * The live dashboard: signs in with Firebase Auth, listens to Firestore (no polling) and draws
+ * with the same visual code as the server. Pages: the overview (health, deployments with their
+ * graph and Gantt, alerts, trends, recommendations) and planning (plan, look, deploy).
+ */
+import { onAuthStateChanged, signInWithEmailAndPassword, signOut, type User } from "firebase/auth";
+import type { Firestore } from "firebase/firestore";
+import { isTerminalDeployment } from "../../functions/src/domain/engine-model.js";
+import {
+  renderBarChart,
+  renderHealthMatrix,
+  renderLineChart,
+  type HealthCell,
+} from "../../functions/src/visual/charts.js";
+import {
+  deploymentTrends,
+  deploymentViews,
+  planViews,
+  renderViews,
+  type PlanTimeline,
+} from "../../functions/src/visual/live-views.js";
+import { formatSeconds, formatTime, h, replaceChildren, svgFigure } from "./dom.js";
+import { API_BASE, connect } from "./firebase.js";
+import {
+  liveQueries,
+  type AlertRow,
+  type DeploymentRow,
+  type EnvironmentRow,
+  type IntegrationRow,
+  type TaskRow,
+} from "./live.js";
+
+/** What the page measures of itself, for people (the header) and for the browser tests. */
+interface LatencySample {
+  task: string;
+  status: string;
+  /** From the engine's timestamp of the change to the frame that shows it. */
+  ms: number;
+}
+declare global {
+  interface Window {
+    orchestrator: { latencies: LatencySample[]; ready: boolean };
+  }
+}
+window.orchestrator = { latencies: [], ready: false };
+
+type Role = "viewer" | "operator" | "admin";
+interface Viewer {
+  user: User;
+  role: Role | null;
+}
+
+interface State {
+  environments: EnvironmentRow[];
+  integrations: IntegrationRow[];
+  deployments: DeploymentRow[];
+  alerts: AlertRow[];
+  selected: string | null;
+  tasks: TaskRow[];
+  report: ReportSummary | null;
+  errors: Map<string, string>;
+}
+
+/** The parts of `GET /reports?format=json` the dashboard shows. */
+interface ReportSummary {
+  recommendations: { title?: string; description?: string; category?: string; priority?: string }[];
+  comprehensive_report: {
+    by_integration?: { environment: string; integration: string; retry_rate: number | null }[];
+  };
+}
+
+const state: State = {
+  environments: [],
+  integrations: [],
+  deployments: [],
+  alerts: [],
+  selected: null,
+  tasks: [],
+  report: null,
+  errors: new Map(),
+};
+
+const root = document.getElementById("app")!;
+
+async function callApi(viewer: Viewer, method: string, path: string, body?: unknown): Promise<unknown> {
+  const response = await fetch(`${API_BASE}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${await viewer.user.getIdToken()}`,
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const answer = (await response.json()) as { error?: { message: string } };
+  if (!response.ok) throw new Error(answer.error?.message ?? `HTTP ${response.status}`);
+  return answer;
+}
+
+// --- sign in ------------------------------------------------------------------------------------
+
+function signInPage(auth: Parameters<typeof signInWithEmailAndPassword>[0]): HTMLElement {
+  const message = h("p", { class: "error", "data-testid": "sign-in-error" });
+  const email = h("input", { type: "email", name: "email", autocomplete: "username", required: true });
+  const password = h("input", {
+    type: "password",
+    name: "password",
+    autocomplete: "current-password",
+    required: true,
+  });
+  const form = h(
+    "form",
+    {
+      class: "sign-in",
+      onsubmit: (event) => {
+        event.preventDefault();
+        message.textContent = "";
+        signInWithEmailAndPassword(auth, email.value, password.value).catch((error: unknown) => {
+          message.textContent = `Sign-in failed: ${error instanceof Error ? error.message : String(error)}`;
+        });
+      },
+    },
+    h("h2", {}, "Sign in"),
+    h("label", {}, "Email", email),
+    h("label", {}, "Password", password),
+    h("button", { type: "submit" }, "Sign in"),
+    message,
+  );
+  return h("main", { class: "narrow" }, form);
+}
+
+// --- overview -----------------------------------------------------------------------------------
+
+const STATUS_CLASS: Record<string, string> = {
+  succeeded: "ok",
+  healthy: "ok",
+  deployed: "ok",
+  ready: "ok",
+  running: "busy",
+  requested: "busy",
+  provisioning: "busy",
+  deploying: "busy",
+  rolling_back: "busy",
+  cancelling: "busy",
+  failed: "bad",
+  down: "bad",
+  rolled_back: "warn",
+  degraded: "warn",
+  staged: "staged",
+};
+
+function badge(status: string): HTMLElement {
+  return h("span", { class: `badge ${STATUS_CLASS[status] ?? ""}`, "data-status": status }, status);
+}
+
+function healthSection(): HTMLElement {
+  const cells: HealthCell[] = state.integrations.map((integration) => ({
+    environment: integration.environment,
+    integration: integration.name,
+    status: integration.health?.status ?? "unknown",
+    latency_ms: integration.health?.latency_ms ?? null,
+  }));
+  const environments = state.environments.map((env) =>
+    h(
+      "li",
+      { "data-environment": env.name },
+      h("strong", {}, env.name),
+      ` ${env.type}, ${env.mode} `,
+      badge(env.status),
+    ),
+  );
+  return h(
+    "section",
+    { id: "health" },
+    h("h2", {}, "Environments and integrations"),
+    h("ul", { class: "environments" }, environments),
+    cells.length > 0
+      ? svgFigure(renderHealthMatrix(cells, { title: "Health: environment x integration" }), "health-matrix")
+      : h("p", {}, "No integrations yet: load a config and provision an environment."),
+  );
+}
+
+function progress(deployment: DeploymentRow, tasks: TaskRow[] | null): string {
+  if (!tasks) return `${deployment.task_ids.length} task(s)`;
+  const done = tasks.filter((task) => task.status === "succeeded").length;
+  return `${done}/${tasks.length} succeeded`;
+}
+
+function deploymentsSection(): HTMLElement {
+  const rows = state.deployments.slice(0, 20).map((deployment) =>
+    h(
+      "tr",
+      {
+        "data-deployment": deployment.id,
+        class: deployment.id === state.selected ? "selected" : "",
+        onclick: () => (location.hash = `#/deployments/${deployment.id}`),
+      },
+      h("td", {}, h("a", { href: `#/deployments/${deployment.id}` }, deployment.id)),
+      h("td", {}, deployment.environment),
+      h("td", {}, badge(deployment.status)),
+      h("td", {}, progress(deployment, deployment.id === state.selected ? state.tasks : null)),
+      h("td", {}, formatTime(deployment.created_at)),
+      h("td", {}, formatSeconds(deployment.actual_duration)),
+    ),
+  );
+  return h(
+    "section",
+    { id: "deployments" },
+    h("h2", {}, "Deployments"),
+    rows.length === 0
+      ? h("p", {}, "No deployments yet.")
+      : h(
+          "table",
+          {},
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              ["id", "environment", "status", "progress", "requested", "duration"].map((c) => h("th", {}, c)),
+            ),
+          ),
+          h("tbody", {}, rows),
+        ),
+  );
+}
+
+function detailSection(): HTMLElement | null {
+  const deployment = state.deployments.find((d) => d.id === state.selected);
+  if (!state.selected) return null;
+  if (!deployment)
+    return h("section", { id: "detail" }, h("p", {}, `Deployment ${state.selected} not found.`));
+  const tasks = [...state.tasks].sort((a, b) => a.id.localeCompare(b.id));
+  const views = renderViews(deploymentViews(deployment, tasks, new Date()), deployment.critical_path);
+  return h(
+    "section",
+    { id: "detail", "data-deployment": deployment.id, "data-status": deployment.status },
+    h("h2", {}, `Deployment ${deployment.id} `, badge(deployment.status)),
+    deployment.error_message ? h("p", { class: "error" }, deployment.error_message) : null,
+    h(
+      "table",
+      { class: "tasks" },
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          ["integration", "status", "attempt", "retries", "started", "duration", "driver", "note"].map((c) =>
+            h("th", {}, c),
+          ),
+        ),
+      ),
+      h(
+        "tbody",
+        {},
+        tasks.map((task) =>
+          h(
+            "tr",
+            { "data-task": task.id, "data-integration": task.integration, "data-status": task.status },
+            h("td", {}, task.integration),
+            h("td", {}, badge(task.status)),
+            h("td", {}, String(task.attempt)),
+            h("td", {}, String(task.retry_count)),
+            h("td", {}, formatTime(task.started_at)),
+            h("td", {}, formatSeconds(task.actual_duration)),
+            h("td", {}, task.driver === "simulated" ? "simulated (test driver)" : "integration"),
+            h("td", {}, task.error_message ?? task.reason ?? task.rollback_note ?? ""),
+          ),
+        ),
+      ),
+    ),
+    h(
+      "div",
+      { class: "pictures" },
+      svgFigure(views.graph, "deployment-graph"),
+      svgFigure(views.gantt, "deployment-gantt"),
+    ),
+  );
+}
+
+function alertsSection(): HTMLElement {
+  const alerts = [...state.alerts].sort((a, b) => b.opened_at.getTime() - a.opened_at.getTime());
+  return h(
+    "section",
+    { id: "alerts" },
+    h("h2", {}, `Open alerts (${alerts.length})`),
+    alerts.length === 0
+      ? h("p", {}, "None.")
+      : h(
+          "ul",
+          {},
+          alerts.map((alert) =>
+            h(
+              "li",
+              { "data-alert": alert.id, class: `alert ${alert.level}` },
+              h("strong", {}, alert.level),
+              ` ${alert.environment}${alert.integration ? `/${alert.integration}` : ""}: ${alert.message} `,
+              h("small", {}, `since ${formatTime(alert.opened_at)}`),
+            ),
+          ),
+        ),
+  );
+}
+
+function trendsSection(): HTMLElement {
+  const trends = deploymentTrends(state.deployments, 12, new Date());
+  const retryRates = (state.report?.comprehensive_report.by_integration ?? [])
+    .filter((row) => row.retry_rate !== null)
+    .map((row) => ({ label: `${row.environment}/${row.integration}`, value: 100 * (row.retry_rate ?? 0) }));
+  return h(
+    "section",
+    { id: "trends" },
+    h("h2", {}, `Trends (last ${state.deployments.length} deployments)`),
+    h(
+      "div",
+      { class: "pictures" },
+      svgFigure(renderLineChart(trends.successRate).svg, "success-rate"),
+      svgFigure(renderLineChart(trends.durations).svg, "durations"),
+      svgFigure(renderBarChart(trends.throughput).svg, "throughput"),
+      retryRates.length > 0
+        ? svgFigure(
+            renderBarChart({ title: "Retry rate by integration (last 7 days)", unit: "%", bars: retryRates })
+              .svg,
+            "retry-rates",
+          )
+        : null,
+    ),
+  );
+}
+
+function recommendationsSection(): HTMLElement {
+  const items = state.report?.recommendations ?? [];
+  return h(
+    "section",
+    { id: "recommendations" },
+    h("h2", {}, "Recommendations"),
+    items.length === 0
+      ? h("p", {}, state.report ? "None: nothing in the last 7 days calls for a change." : "Loading...")
+      : h(
+          "ul",
+          {},
+          items.map((item) =>
+            h(
+              "li",
+              {},
+              h("strong", {}, item.title ?? item.category ?? "recommendation"),
+              item.description ? ` ${item.description}` : "",
+            ),
+          ),
+        ),
+  );
+}
+
+function errorsLine(): HTMLElement | null {
+  if (state.errors.size === 0) return null;
+  return h(
+    "p",
+    { class: "error", "data-testid": "listen-errors" },
+    [...state.errors].map(([what, message]) => `${what}: ${message}`).join("; "),
+  );
+}
+
+function renderOverview(target: HTMLElement): void {
+  replaceChildren(
+    target,
+    ...[
+      errorsLine(),
+      healthSection(),
+      detailSection(),
+      deploymentsSection(),
+      alertsSection(),
+      trendsSection(),
+      recommendationsSection(),
+    ].filter((node): node is HTMLElement => node !== null),
+  );
+}
+
+// --- planning -----------------------------------------------------------------------------------
+
+interface PlanAnswer {
+  architecture_plan: {
+    environment: string;
+    mode: string;
+    integrations: {
+      integration: string;
+      mode: string;
+      summary: string;
+      changes: { path: string; from: unknown; to: unknown }[];
+    }[];
+  }[];
+  timeline: (PlanTimeline & { estimated_seconds: number })[];
+}
+
+const DEPLOY_ROLES: readonly Role[] = ["operator", "admin"];
+
+function planningPage(viewer: Viewer, target: HTMLElement): void {
+  const environment = h(
+    "select",
+    { name: "environment", "data-testid": "plan-environment" },
+    state.environments.map((env) => h("option", { value: env.name }, `${env.name} (${env.type})`)),
+  );
+  const choices = h("fieldset", { class: "integrations", "data-testid": "plan-integrations" });
+  const result = h("div", { id: "plan-result" });
+  const message = h("p", { class: "error", "data-testid": "plan-error" });
+  const fillChoices = () => {
+    const names = state.integrations
+      .filter((integration) => integration.environment === environment.value)
+      .map((integration) => integration.name)
+      .sort();
+    replaceChildren(
+      choices,
+      h("legend", {}, "Integrations"),
+      ...names.map((name) =>
+        h(
+          "label",
+          {},
+          h("input", { type: "checkbox", name: "integration", value: name, checked: true }),
+          ` ${name}`,
+        ),
+      ),
+    );
+  };
+  environment.addEventListener("change", fillChoices);
+  fillChoices();
+
+  const selected = () =>
+    [...choices.querySelectorAll<HTMLInputElement>("input[name=integration]:checked")].map(
+      (box) => box.value,
+    );
+
+  const deployBlocked =
+    viewer.role === null || !DEPLOY_ROLES.includes(viewer.role)
+      ? `Deploying needs the operator or admin role; you are signed in as ${viewer.role ?? "a user without a role"}.`
+      : null;
+
+  const showPlan = (answer: PlanAnswer, env: string, integrations: string[]) => {
+    const timeline = answer.timeline.find((entry) => entry.environment === env);
+    const drivers = answer.architecture_plan.find((entry) => entry.environment === env);
+    if (!timeline || !drivers) {
+      message.textContent = `the plan has no timeline for ${env}`;
+      return;
+    }
+    const views = renderViews(planViews(timeline), timeline.critical_path);
+    const finish = new Date(Date.now() + timeline.estimated_seconds * 1000);
+    const deploy = h(
+      "button",
+      {
+        type: "button",
+        "data-testid": "deploy",
+        disabled: deployBlocked !== null,
+        title: deployBlocked ?? `Deploy ${integrations.join(", ")} to ${env}`,
+        onclick: () => {
+          deploy.setAttribute("disabled", "");
+          callApi(viewer, "POST", "/deploy", { environment: env, integrations })
+            .then((answer) => {
+              location.hash = `#/deployments/${(answer as { deployment_id: string }).deployment_id}`;
+            })
+            .catch((error: unknown) => {
+              deploy.removeAttribute("disabled");
+              message.textContent = `Deploy refused: ${error instanceof Error ? error.message : String(error)}`;
+            });
+        },
+      },
+      `Deploy ${integrations.length} integration(s) to ${env}`,
+    );
+    replaceChildren(
+      result,
+      h(
+        "p",
+        { "data-testid": "plan-estimate" },
+        `Estimated ${formatSeconds(timeline.estimated_seconds)}: done about ${formatTime(finish)} if started now. Critical path: ${timeline.critical_path.map((id) => timeline.tasks.find((t) => t.id === id)?.integration ?? id).join(" -> ")}.`,
+      ),
+      h(
+        "div",
+        { class: "deploy-row" },
+        deploy,
+        deployBlocked ? h("span", { class: "reason", "data-testid": "deploy-reason" }, deployBlocked) : null,
+      ),
+      h(
+        "div",
+        { class: "pictures" },
+        svgFigure(views.graph, "plan-graph"),
+        svgFigure(views.gantt, "plan-gantt"),
+      ),
+      h("h3", {}, "What changes"),
+      h(
+        "table",
+        { "data-testid": "plan-changes" },
+        h(
+          "thead",
+          {},
+          h(
+            "tr",
+            {},
+            ["integration", "mode", "summary", "changes"].map((c) => h("th", {}, c)),
+          ),
+        ),
+        h(
+          "tbody",
+          {},
+          drivers.integrations.map((plan) =>
+            h(
+              "tr",
+              { "data-integration": plan.integration },
+              h("td", {}, plan.integration),
+              h("td", {}, plan.mode),
+              h("td", {}, plan.summary),
+              h(
+                "td",
+                {},
+                h(
+                  "ul",
+                  {},
+                  plan.changes
+                    .slice(0, 12)
+                    .map((change) =>
+                      h(
+                        "li",
+                        {},
+                        `${change.path}: ${JSON.stringify(change.from)} -> ${JSON.stringify(change.to)}`,
+                      ),
+                    ),
+                ),
+              ),
+            ),
+          ),
+        ),
+      ),
+    );
+  };
+
+  const planButton = h(
+    "button",
+    {
+      type: "button",
+      "data-testid": "plan",
+      onclick: () => {
+        const env = environment.value;
+        const integrations = selected();
+        message.textContent = "";
+        if (integrations.length === 0) {
+          message.textContent = "Pick at least one integration.";
+          return;
+        }
+        replaceChildren(result, h("p", {}, "Planning..."));
+        callApi(viewer, "POST", "/plan", { environments: [env], integrations })
+          .then((answer) => showPlan(answer as PlanAnswer, env, integrations))
+          .catch((error: unknown) => {
+            replaceChildren(result);
+            message.textContent = `Plan refused: ${error instanceof Error ? error.message : String(error)}`;
+          });
+      },
+    },
+    "Plan",
+  );
+
+  replaceChildren(
+    target,
+    h(
+      "section",
+      { id: "planning" },
+      h("h2", {}, "Plan and deploy"),
+      h("div", { class: "plan-form" }, h("label", {}, "Environment ", environment), choices, planButton),
+      message,
+      result,
+    ),
+  );
+}
+
+// --- shell --------------------------------------------------------------------------------------
+
+function route(): { page: "overview" | "plan"; deployment: string | null } {
+  const hash = location.hash.replace(/^#\/?/, "");
+  if (hash === "plan") return { page: "plan", deployment: null };
+  const match = /^deployments\/([A-Za-z0-9_-]{1,128})$/.exec(hash);
+  return { page: "overview", deployment: match?.[1] ?? null };
+}
+
+function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => void {
+  const latency = h(
+    "span",
+    { class: "latency", "data-testid": "latency" },
+    "event to screen: waiting for an event",
+  );
+  const content = h("div", { id: "content" });
+  const nav = (page: string, label: string) =>
+    h("a", { href: page === "plan" ? "#/plan" : "#/", "data-page": page }, label);
+  replaceChildren(
+    root,
+    h(
+      "header",
+      {},
+      h("h1", {}, "Firebase Master Orchestration"),
+      h("nav", {}, nav("overview", "Overview"), nav("plan", "Plan and deploy")),
+      latency,
+      h(
+        "span",
+        { class: "who", "data-testid": "who", "data-role": viewer.role ?? "none" },
+        `${viewer.user.email ?? viewer.user.uid} (${viewer.role ?? "no role"})`,
+      ),
+      h("button", { type: "button", onclick: signOutNow }, "Sign out"),
+    ),
+    content,
+  );
+  if (viewer.role === null) {
+    replaceChildren(
+      content,
+      h(
+        "p",
+        { class: "error" },
+        "Your account has no role claim: ask an admin for viewer, operator or admin.",
+      ),
+    );
+    return () => undefined;
+  }
+
+  const live = liveQueries(db, (what, message) => {
+    state.errors.set(what, message);
+    draw();
+  });
+  let stopTasks: (() => void) | null = null;
+  let lastStamps = new Map<string, string>();
+  let reportLoading = false;
+
+  const loadReport = () => {
+    if (reportLoading) return;
+    reportLoading = true;
+    callApi(viewer, "GET", "/reports?report_type=performance&time_range=7d&format=json")
+      .then((report) => {
+        state.report = report as ReportSummary;
+        state.errors.delete("report");
+      })
+      .catch((error: unknown) =>
+        state.errors.set("report", error instanceof Error ? error.message : String(error)),
+      )
+      .finally(() => {
+        reportLoading = false;
+        draw();
+      });
+  };
+
+  function draw(): void {
+    const current = route();
+    for (const link of root.querySelectorAll("nav a"))
+      link.classList.toggle("active", link.getAttribute("data-page") === current.page);
+    if (current.page === "plan") {
+      // The planning form keeps its own state; it is drawn on navigation, not on every snapshot.
+      const form = content.querySelector("#planning select");
+      if (!form || (form.childElementCount === 0 && state.environments.length > 0))
+        planningPage(viewer, content);
+      return;
+    }
+    renderOverview(content);
+  }
+
+  /** Measures, for each task whose status changed, the time from the engine's timestamp to the frame. */
+  const measure = (tasks: TaskRow[]) => {
+    const changed: { task: TaskRow; at: Date }[] = [];
+    const stamps = new Map<string, string>();
+    for (const task of tasks) {
+      const stamp = `${task.status}#${task.attempt}`;
+      stamps.set(task.id, stamp);
+      const previous = lastStamps.get(task.id);
+      const at = task.status === "running" ? task.started_at : task.completed_at;
+      if (previous !== undefined && previous !== stamp && at) changed.push({ task, at });
+    }
+    lastStamps = stamps;
+    if (changed.length === 0) return;
+    requestAnimationFrame(() => {
+      const shown = Date.now();
+      for (const { task, at } of changed) {
+        const sample = { task: task.id, status: task.status, ms: shown - at.getTime() };
+        window.orchestrator.latencies.push(sample);
+        latency.textContent = `event to screen: ${sample.ms} ms`;
+      }
+    });
+  };
+
+  const select = (deployment: string | null) => {
+    if (deployment === state.selected) return;
+    stopTasks?.();
+    stopTasks = null;
+    state.selected = deployment;
+    state.tasks = [];
+    lastStamps = new Map();
+    if (deployment) {
+      let first = true;
+      stopTasks = live.tasksOf(deployment, (snapshot) => {
+        state.tasks = snapshot.rows;
+        if (first) {
+          for (const task of snapshot.rows) lastStamps.set(task.id, `${task.status}#${task.attempt}`);
+          first = false;
+        } else measure(snapshot.rows);
+        draw();
+      });
+    }
+  };
+
+  const wasTerminal = new Map<string, boolean>();
+  const stops = [
+    live.environments((s) => {
+      state.environments = s.rows;
+      draw();
+    }),
+    live.integrations((s) => {
+      state.integrations = s.rows;
+      draw();
+    }),
+    live.openAlerts((s) => {
+      state.alerts = s.rows;
+      draw();
+    }),
+    live.deployments((s) => {
+      state.deployments = s.rows;
+      // A deployment that just finished changes the history the report is computed from.
+      let finishedNow = false;
+      for (const deployment of s.rows) {
+        const terminal = isTerminalDeployment(deployment.status);
+        if (terminal && wasTerminal.get(deployment.id) === false) finishedNow = true;
+        wasTerminal.set(deployment.id, terminal);
+      }
+      if (finishedNow) loadReport();
+      draw();
+      window.orchestrator.ready = true;
+    }),
+  ];
+  const onHash = () => {
+    const current = route();
+    if (current.page === "plan") content.replaceChildren();
+    select(current.deployment);
+    draw();
+  };
+  window.addEventListener("hashchange", onHash);
+  onHash();
+  loadReport();
+  return () => {
+    window.removeEventListener("hashchange", onHash);
+    stopTasks?.();
+    for (const stop of stops) stop();
+  };
+}
+
+async function main(): Promise<void> {
+  replaceChildren(root, h("p", {}, "Connecting..."));
+  const { auth, db } = await connect();
+  let stop: (() => void) | null = null;
+  onAuthStateChanged(auth, (user) => {
+    stop?.();
+    stop = null;
+    if (!user) {
+      replaceChildren(root, signInPage(auth));
+      return;
+    }
+    user
+      .getIdTokenResult()
+      .then((token) => {
+        const claim = token.claims.role;
+        const role = claim === "viewer" || claim === "operator" || claim === "admin" ? claim : null;
+        stop = startApp(db, { user, role }, () => void signOut(auth));
+      })
+      .catch((error: unknown) => replaceChildren(root, h("p", { class: "error" }, String(error))));
+  });
+}
+
+main().catch((error: unknown) => {
+  replaceChildren(
+    root,
+    h(
+      "p",
+      { class: "error" },
+      `The dashboard could not start: ${error instanceof Error ? error.message : String(error)}`,
+    ),
+  );
+});

@@ -1,0 +1,159 @@
+/**
+ * The pictures the dashboard draws live, from what it reads: a deployment's task documents, or a
+ * `/plan` answer. Pure, shared by the browser bundle and the server, so both draw the same thing.
+ */
+import type { Deployment, Task } from "../domain/engine-model.js";
+import { scheduleWithLimit, topologicalOrder, type ScheduledNode } from "../domain/graph.js";
+import { distribution } from "../domain/optimize.js";
+import type { BarChartInput, LineChartInput } from "./charts.js";
+import { fromTasks, renderDependencyGraph, type DependencyGraphInput } from "./dependency-graph.js";
+import { ganttFromPlan, renderGantt, type GanttInput } from "./gantt.js";
+
+/**
+ * The timeline a deployment was planned with, rebuilt from its tasks: the planner's list schedule
+ * over the same estimates, dependencies, priorities and concurrency limit.
+ */
+export function plannedTimeline(tasks: readonly Task[]): ScheduledNode[] {
+  if (tasks.length === 0) return [];
+  const byId = new Map(tasks.map((task) => [task.id, task]));
+  const dependencies = (id: string) => (byId.get(id)?.dependencies ?? []).filter((dep) => byId.has(dep));
+  const ordered = topologicalOrder([...byId.keys()], dependencies);
+  // Stored tasks were planned acyclic; should one be damaged, draw them in id order rather than fail.
+  const order = "order" in ordered ? ordered.order : [...byId.keys()].sort();
+  const limit = Math.max(1, ...tasks.map((task) => task.concurrency_limit));
+  return scheduleWithLimit(
+    order,
+    dependencies,
+    (id) => byId.get(id)?.estimated_duration ?? 0,
+    (id) => byId.get(id)?.priority ?? 0,
+    limit,
+  ).schedule;
+}
+
+/** A deployment's graph and Gantt (planned against actual) as they are at `now`. */
+export function deploymentViews(
+  deployment: Pick<Deployment, "critical_path" | "started_at">,
+  tasks: readonly Task[],
+  now: Date,
+): { graph: DependencyGraphInput; gantt: GanttInput } {
+  const timeline = plannedTimeline(tasks);
+  return {
+    graph: fromTasks(tasks, deployment.critical_path),
+    gantt: ganttFromPlan({ timeline, tasks: [...tasks] }, tasks, deployment.started_at, now),
+  };
+}
+
+/** One environment's timeline as `POST /plan` answers it. */
+export interface PlanTimeline {
+  environment: string;
+  estimated_seconds: number;
+  critical_path: string[];
+  tasks: { id: string; integration: string; start: number; finish: number; dependencies: string[] }[];
+}
+
+/** A plan's graph (every task `planned`) and its Gantt (planned bars only). */
+export function planViews(plan: PlanTimeline): { graph: DependencyGraphInput; gantt: GanttInput } {
+  return {
+    graph: {
+      nodes: plan.tasks.map((task) => ({
+        id: task.id,
+        label: task.integration,
+        status: "planned" as const,
+        environment: plan.environment,
+        durationSeconds: task.finish - task.start,
+      })),
+      edges: plan.tasks.flatMap((task) => task.dependencies.map((from) => ({ from, to: task.id }))),
+      criticalPath: plan.critical_path,
+    },
+    gantt: {
+      rows: [...plan.tasks]
+        .sort((a, b) => a.start - b.start || a.id.localeCompare(b.id))
+        .map((task) => ({
+          id: task.id,
+          label: task.integration,
+          status: "planned" as const,
+          planned: { start: task.start, end: task.finish },
+          attempts: 0,
+          retries: 0,
+        })),
+    },
+  };
+}
+
+/** SVG documents of the views above. */
+export function renderViews(
+  views: { graph: DependencyGraphInput; gantt: GanttInput },
+  criticalPath: readonly string[],
+): { graph: string; gantt: string } {
+  return {
+    graph: renderDependencyGraph(views.graph).svg,
+    gantt: renderGantt(views.gantt, { criticalPath }).svg,
+  };
+}
+
+/** A finished deployment, as the trends need it. */
+export type FinishedDeployment = Pick<Deployment, "status" | "completed_at" | "actual_duration">;
+
+/**
+ * Success rate, p50/p95 durations and throughput of finished deployments over `buckets` equal
+ * spans ending at `now` and starting at the oldest finish. Spans with no finished deployment
+ * have no point (a gap, not a zero) in the line charts and a zero bar in the throughput.
+ */
+export function deploymentTrends(
+  deployments: readonly FinishedDeployment[],
+  buckets: number,
+  now: Date,
+): { successRate: LineChartInput; durations: LineChartInput; throughput: BarChartInput } {
+  const finished = deployments.filter(
+    (d): d is FinishedDeployment & { completed_at: Date } =>
+      d.completed_at !== null && ["succeeded", "failed", "rolled_back"].includes(d.status),
+  );
+  const end = now.getTime();
+  const start = Math.min(end - 60_000, ...finished.map((d) => d.completed_at.getTime()));
+  const span = (end - start) / buckets;
+  const groups: (typeof finished)[] = Array.from({ length: buckets }, () => []);
+  for (const deployment of finished) {
+    const index = Math.min(buckets - 1, Math.floor((deployment.completed_at.getTime() - start) / span));
+    groups[Math.max(0, index)]!.push(deployment);
+  }
+  const bucketEnd = (index: number) => Math.round(start + (index + 1) * span);
+  const points = (value: (group: typeof finished) => number | null) =>
+    groups.flatMap((group, index) => {
+      const y = group.length > 0 ? value(group) : null;
+      return y === null ? [] : [{ x: bucketEnd(index), y }];
+    });
+  const percentile = (key: "p50" | "p95") => (group: typeof finished) =>
+    distribution(group.flatMap((d) => (d.actual_duration === null ? [] : [d.actual_duration])))[key];
+  return {
+    successRate: {
+      title: "Deployment success rate",
+      yUnit: "%",
+      yMin: 0,
+      yMax: 100,
+      series: [
+        {
+          name: "succeeded",
+          points: points(
+            (group) => (100 * group.filter((d) => d.status === "succeeded").length) / group.length,
+          ),
+        },
+      ],
+    },
+    durations: {
+      title: "Deployment duration (p50, p95)",
+      yUnit: "s",
+      series: [
+        { name: "p50", points: points(percentile("p50")) },
+        { name: "p95", points: points(percentile("p95")) },
+      ],
+    },
+    throughput: {
+      title: "Deployments finished per interval",
+      unit: "deployments",
+      bars: groups.map((group, index) => ({
+        label: new Date(bucketEnd(index)).toISOString().slice(11, 16),
+        value: group.length,
+      })),
+    },
+  };
+}
