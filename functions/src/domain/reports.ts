@@ -28,8 +28,19 @@ import { zodIssueToProblem, type Problem } from "./problems.js";
 
 export const REPORT_TYPES = ["deployment", "health", "performance", "executive"] as const;
 export type ReportType = (typeof REPORT_TYPES)[number];
-/** The formats that exist today; others come with a later issue. */
-export const REPORT_FORMATS = ["json"] as const;
+/** json is the report object itself; the others are documents rendered from it (`visual/report-documents.ts`). */
+export const REPORT_FORMATS = ["json", "html", "markdown", "csv", "pdf", "png"] as const;
+export type ReportFormat = (typeof REPORT_FORMATS)[number];
+/** What each format is served as, and the file extension it is saved under. */
+export const REPORT_MEDIA_TYPES: Readonly<Record<ReportFormat, { contentType: string; extension: string }>> =
+  {
+    json: { contentType: "application/json", extension: "json" },
+    html: { contentType: "text/html; charset=utf-8", extension: "html" },
+    markdown: { contentType: "text/markdown; charset=utf-8", extension: "md" },
+    csv: { contentType: "text/csv; charset=utf-8; header=present", extension: "csv" },
+    pdf: { contentType: "application/pdf", extension: "pdf" },
+    png: { contentType: "image/png", extension: "png" },
+  };
 export const RELATIVE_RANGES = { "24h": 24, "7d": 7 * 24, "30d": 30 * 24 } as const;
 /** The longest ISO interval a report covers. */
 export const MAX_RANGE_DAYS = 366;
@@ -66,13 +77,7 @@ export const reportRequestSchema = z.strictObject({
     .refine(isTimeRange, { message: TIME_RANGE_ALLOWED })
     .default("7d")
     .describe(TIME_RANGE_ALLOWED),
-  format: z
-    .string()
-    .refine((value) => (REPORT_FORMATS as readonly string[]).includes(value), {
-      message: `"json", the only format today`,
-    })
-    .default("json")
-    .describe("json: the only format today"),
+  format: z.enum(REPORT_FORMATS).default("json"),
   /** Only this environment, when given. */
   environment: z.string().min(1).max(64).optional(),
 });
@@ -402,13 +407,60 @@ function slowestTasks(tasks: readonly Task[]) {
     }));
 }
 
+const alertRow = (a: History["alerts"][number]) => ({
+  id: a.id,
+  level: a.level,
+  status: a.status,
+  source: a.source,
+  environment: a.environment,
+  integration: a.integration,
+  message: a.message,
+  opened_at: a.opened_at.toISOString(),
+  resolved_at: a.resolved_at?.toISOString() ?? null,
+});
+
+/** What only one report type has, beside the common parts. */
+export interface ReportSections {
+  /** deployment: newest first, at most REPORT_LIST_LIMIT. */
+  deployments?: ReturnType<typeof deploymentRow>[];
+  deployments_listed?: number;
+  /** health: alerts opened in the range, newest first. */
+  alerts?: ReturnType<typeof alertRow>[];
+  /** performance. */
+  slowest_tasks?: ReturnType<typeof slowestTasks>;
+  concurrency?: {
+    environment: string;
+    limit: EnvironmentStats["concurrency_limit"];
+    peak: EnvironmentStats["peak_concurrency"];
+    headroom: EnvironmentStats["headroom"];
+    queue_wait_seconds: EnvironmentStats["queue_wait"];
+  }[];
+  /** executive: the numbers in a few sentences. */
+  headline?: string[];
+}
+
+export type ReportSummary = ReturnType<typeof summary>;
+export type ReportHealth = ReturnType<typeof health>;
+export type ReportEnvironmentRow = ReturnType<typeof environmentRow>;
+export type ReportIntegrationRow = ReturnType<typeof integrationRow>;
+
+export interface ComprehensiveReport extends ReportSections {
+  report_type: ReportType;
+  format: ReportFormat;
+  time_range: { from: string; to: string; text: string };
+  environment: string | null;
+  generated_at: string;
+  truncated: boolean;
+  summary: ReportSummary;
+  by_environment: ReportEnvironmentRow[];
+  by_integration: ReportIntegrationRow[];
+  health: ReportHealth;
+  /** Why numbers are missing or partial (empty window, truncated reads, too few samples). */
+  notes: string[];
+}
+
 export interface Report {
-  comprehensive_report: Record<string, unknown> & {
-    report_type: ReportType;
-    format: "json";
-    time_range: { from: string; to: string; text: string };
-    generated_at: string;
-  };
+  comprehensive_report: ComprehensiveReport;
   visualizations: Visualization[];
   recommendations: Recommendation[];
 }
@@ -425,22 +477,12 @@ export function buildReport(history: History, request: ReportRequest, now: Date)
   );
 
   const type = request.report_type;
-  const section: Record<string, unknown> = {};
+  const section: ReportSections = {};
   if (type === "deployment") {
     section.deployments = history.deployments.slice(0, REPORT_LIST_LIMIT).map(deploymentRow);
     section.deployments_listed = Math.min(history.deployments.length, REPORT_LIST_LIMIT);
   } else if (type === "health") {
-    section.alerts = history.alerts.slice(0, REPORT_LIST_LIMIT).map((a) => ({
-      id: a.id,
-      level: a.level,
-      status: a.status,
-      source: a.source,
-      environment: a.environment,
-      integration: a.integration,
-      message: a.message,
-      opened_at: a.opened_at.toISOString(),
-      resolved_at: a.resolved_at?.toISOString() ?? null,
-    }));
+    section.alerts = history.alerts.slice(0, REPORT_LIST_LIMIT).map(alertRow);
   } else if (type === "performance") {
     section.slowest_tasks = slowestTasks(history.tasks);
     section.concurrency = analysis.environments.map((e) => ({
@@ -465,7 +507,7 @@ export function buildReport(history: History, request: ReportRequest, now: Date)
   return {
     comprehensive_report: {
       report_type: type,
-      format: "json",
+      format: request.format,
       time_range: {
         from: history.range.from.toISOString(),
         to: history.range.to.toISOString(),
@@ -479,7 +521,6 @@ export function buildReport(history: History, request: ReportRequest, now: Date)
       by_integration: analysis.integrations.map((i) => integrationRow(i, history)),
       health: h,
       ...section,
-      /** Why numbers are missing or partial (empty window, truncated reads, too few samples). */
       notes: optimization.notes,
     },
     visualizations: visualizationsFor(type, history, s, analysis.environments, analysis.integrations, h),

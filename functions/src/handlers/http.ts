@@ -25,7 +25,10 @@ export interface ApiRequest {
 /** What a route answers. */
 export interface ApiResponse {
   status: number;
+  /** The JSON answer; with `raw`, a short description of the document (what an audit record would quote). */
   body: unknown;
+  /** A document answered instead of JSON (a PDF report), shown inline and saved under `filename`. */
+  raw?: { contentType: string; data: Buffer | string; filename: string };
 }
 
 /** The JSON body every error answer has. */

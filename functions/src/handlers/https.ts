@@ -32,5 +32,19 @@ export async function serveApi(services: Services, req: Request, res: Response):
   } catch (error) {
     response = errorResponse(error);
   }
-  res.status(response.status).json(response.body);
+  if (!response.raw) {
+    res.status(response.status).json(response.body);
+    return;
+  }
+  const { contentType, data, filename } = response.raw;
+  res
+    .status(response.status)
+    .set({
+      "Content-Type": contentType,
+      "Content-Disposition": `inline; filename="${filename.replace(/[^A-Za-z0-9._-]/g, "_")}"`,
+      // An HTML report is opened from the API's origin: it may style itself and show data: images, nothing else.
+      "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+      "X-Content-Type-Options": "nosniff",
+    })
+    .send(data);
 }

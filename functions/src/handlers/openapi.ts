@@ -1,6 +1,22 @@
 /** The OpenAPI 3.1 document of the API, generated from the route table's zod schemas. */
 import { z } from "zod";
+import { REPORT_MEDIA_TYPES } from "../domain/reports.js";
 import { ROUTES } from "./routes.js";
+
+/** Routes that can answer a document instead of JSON: the media types their 200 may carry. */
+const DOCUMENT_RESPONSES: Record<string, Record<string, unknown>> = {
+  "/reports": Object.fromEntries(
+    Object.entries(REPORT_MEDIA_TYPES).map(([format, { contentType }]): [string, unknown] => [
+      contentType.split(";")[0],
+      {
+        schema:
+          format === "json"
+            ? {}
+            : { type: "string", ...(format === "pdf" || format === "png" ? { format: "binary" } : {}) },
+      },
+    ]),
+  ),
+};
 
 const errorSchema = {
   type: "object",
@@ -69,7 +85,10 @@ export function openApiDocument(): Record<string, unknown> {
           }
         : {}),
       responses: {
-        "200": { description: "OK", content: { "application/json": { schema: {} } } },
+        "200": {
+          description: "OK",
+          content: DOCUMENT_RESPONSES[spec.path] ?? { "application/json": { schema: {} } },
+        },
         "400": {
           description: "Bad input: the field and the reason",
           content: { "application/json": { schema: errorSchema } },

@@ -350,13 +350,22 @@ export const ROUTES: RouteSpec[] = [
   route({
     method: "GET",
     path: "/reports",
-    summary: "A report of deployments and health over a time range",
+    summary: "A report over a time range, as JSON or a document (HTML, Markdown, CSV, PDF, PNG)",
     action: "read",
     query: reportRequestSchema,
     handle: async ({ history, clock }, { query }) => {
       const now = clock.now();
       const loaded = await history.load(resolveTimeRange(query.time_range, now), query.environment);
-      return ok(buildReport(loaded, query, now));
+      const report = buildReport(loaded, query, now);
+      if (query.format === "json") return ok(report);
+      // Loaded on demand: the rasterizer and PDF writer are only needed for documents.
+      const { renderReportDocument } = await import("../visual/report-documents.js");
+      const document = await renderReportDocument(report, query.format);
+      return {
+        status: 200,
+        body: { filename: document.filename, content_type: document.contentType },
+        raw: document,
+      };
     },
   }),
   route({

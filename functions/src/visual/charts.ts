@@ -478,3 +478,207 @@ export function renderBarChart(input: BarChartInput): ChartResult {
     scale,
   };
 }
+
+export interface SeriesBarChartInput {
+  title: string;
+  /** One slot per category, in this order. */
+  categories: readonly string[];
+  /** `values[i]` belongs to `categories[i]`; null is drawn as "n/a" (grouped) or left out (stacked). */
+  series: readonly { name: string; values: readonly (number | null)[] }[];
+  unit: string;
+  /** Stack the series in each slot (parts of a whole) instead of setting them side by side. */
+  stacked?: boolean;
+}
+
+/** `2026-11-03` becomes `11-03`: a month of days fits under the bars. */
+const shortCategory = (value: string) => (/^\d{4}-\d{2}-\d{2}$/.test(value) ? value.slice(5) : value);
+
+/**
+ * Several series over the same categories, side by side or stacked, with a legend: p50 beside p95,
+ * deployments per day by outcome. Labels thin out when there are more slots than fit.
+ */
+export function renderSeriesBarChart(input: SeriesBarChartInput): ChartResult {
+  for (const series of input.series) {
+    if (series.values.length !== input.categories.length)
+      throw new RangeError(
+        `series "${series.name}" has ${series.values.length} values for ${input.categories.length} categories`,
+      );
+    for (const value of series.values) {
+      if (value === null) continue;
+      finite(value, `series "${series.name}"`);
+      if (value < 0)
+        throw new RangeError(`series "${series.name}" has a negative value (${value}); bars start at 0`);
+    }
+  }
+  const count = input.categories.length;
+  const heights = input.categories.map((_, i) =>
+    input.stacked
+      ? input.series.reduce((total, series) => total + (series.values[i] ?? 0), 0)
+      : Math.max(0, ...input.series.map((series) => series.values[i] ?? 0)),
+  );
+  const highest = Math.max(0, ...heights);
+  const step = niceStep(highest, 5);
+  const yMax = highest > 0 ? Math.ceil(highest / step) * step : 1;
+  const groupWidth = input.stacked ? 1 : Math.max(1, input.series.length);
+  const slot = Math.max(
+    input.stacked ? 22 : 18 * groupWidth + 8,
+    Math.min(90, PLOT.width / Math.max(1, count)),
+  );
+  const plotWidth = slot * Math.max(1, count);
+  const scale: ChartScale = {
+    x: { min: 0, max: count, left: PLOT.left, right: PLOT.left + plotWidth },
+    y: { min: 0, max: yMax, top: PLOT.top, bottom: PLOT.top + PLOT.height },
+  };
+  const py = (value: number) => scale.y.bottom - (value / yMax) * PLOT.height;
+  const marks: string[] = [
+    label(16, 22, input.title, { "font-size": 14, "font-weight": "bold", fill: "#0f172a" }),
+  ];
+  const yStep = niceStep(yMax, 5);
+  for (let k = 0; k * yStep <= yMax + 1e-9; k++) {
+    const y = py(k * yStep);
+    marks.push(
+      el("line", {
+        x1: scale.x.left,
+        y1: y,
+        x2: scale.x.right,
+        y2: y,
+        stroke: "#e2e8f0",
+        "data-y-tick": num(k * yStep),
+      }),
+      label(scale.x.left - 6, y + 4, num(k * yStep), {
+        "text-anchor": "end",
+        "font-size": 11,
+        fill: "#334155",
+      }),
+    );
+  }
+  const labelChars = Math.max(5, ...input.categories.map((c) => [...shortCategory(c)].length));
+  // Every `every`-th category is labelled, so labels never overlap.
+  const every = Math.max(1, Math.ceil((Math.min(labelChars, 8) * 6.6 + 6) / slot));
+  const maxChars = Math.max(3, Math.floor((slot * every - 6) / 6.6));
+  const barWidth = (slot * 0.8) / groupWidth;
+  input.categories.forEach((category, i) => {
+    const x0 = scale.x.left + i * slot + slot * 0.1;
+    const bars: string[] = [];
+    let base = 0;
+    input.series.forEach((series, s) => {
+      const value = series.values[i] ?? null;
+      const color = SERIES_COLORS[s % SERIES_COLORS.length] ?? "#000000";
+      const x = input.stacked ? x0 : x0 + s * barWidth;
+      if (value === null) {
+        if (!input.stacked)
+          bars.push(
+            label(x + barWidth / 2, scale.y.bottom - 4, "n/a", {
+              "text-anchor": "middle",
+              "font-size": 9,
+              fill: "#64748b",
+              "data-label": `${category}/${series.name}`,
+              "data-missing": "true",
+            }),
+          );
+        return;
+      }
+      const bottom = input.stacked ? py(base) : scale.y.bottom;
+      const top = input.stacked ? py(base + value) : py(value);
+      base += input.stacked ? value : 0;
+      bars.push(
+        el(
+          "rect",
+          {
+            x,
+            y: top,
+            width: barWidth,
+            height: bottom - top,
+            fill: color,
+            "data-label": category,
+            "data-series": series.name,
+            "data-value": value,
+          },
+          [title(`${category} / ${series.name}: ${num(value)} ${input.unit}`)],
+        ),
+      );
+      if (!input.stacked && barWidth >= 16)
+        bars.push(
+          label(x + barWidth / 2, top - 4, num(value), {
+            "text-anchor": "middle",
+            "font-size": 10,
+            fill: "#0f172a",
+          }),
+        );
+    });
+    if (input.stacked && heights[i]! > 0 && slot >= 20)
+      bars.push(
+        label(x0 + barWidth / 2, py(heights[i]!) - 4, num(heights[i]!), {
+          "text-anchor": "middle",
+          "font-size": 10,
+          fill: "#0f172a",
+        }),
+      );
+    if (i % every === 0)
+      bars.push(
+        label(
+          scale.x.left + i * slot + slot / 2,
+          scale.y.bottom + 16,
+          truncate(shortCategory(category), maxChars),
+          {
+            "text-anchor": "middle",
+            "font-size": 11,
+            fill: "#334155",
+          },
+        ),
+      );
+    marks.push(el("g", { "data-bar-group": category }, bars));
+  });
+  marks.push(
+    el("line", {
+      x1: scale.x.left,
+      y1: scale.y.bottom,
+      x2: scale.x.right,
+      y2: scale.y.bottom,
+      stroke: "#475569",
+    }),
+    el("line", {
+      x1: scale.x.left,
+      y1: scale.y.top,
+      x2: scale.x.left,
+      y2: scale.y.bottom,
+      stroke: "#475569",
+    }),
+    label(16, scale.y.top - 8, input.unit, { "font-size": 11, fill: "#334155", "data-unit": input.unit }),
+  );
+  const legendY = scale.y.bottom + 40;
+  let lx = scale.x.left;
+  input.series.forEach((series, s) => {
+    const name = truncate(series.name, 30);
+    marks.push(
+      el("rect", {
+        x: lx,
+        y: legendY - 10,
+        width: 14,
+        height: 14,
+        rx: 3,
+        fill: SERIES_COLORS[s % SERIES_COLORS.length],
+        "data-legend": series.name,
+      }),
+      label(lx + 19, legendY + 1, name, { fill: "#334155" }),
+    );
+    lx += 19 + textWidth(name, 12) + 16;
+  });
+  if (count === 0)
+    marks.push(
+      label(PLOT.left + 100, PLOT.top + PLOT.height / 2, "no data", {
+        "text-anchor": "middle",
+        fill: "#64748b",
+      }),
+    );
+  return {
+    svg: svgDocument({
+      width: Math.max(scale.x.right + 24, lx + 16),
+      height: legendY + 16,
+      title: input.title,
+      kind: input.stacked ? "stacked-bar-chart" : "grouped-bar-chart",
+      children: marks,
+    }),
+    scale,
+  };
+}

@@ -5,10 +5,12 @@
  */
 import type { Task } from "../domain/engine-model.js";
 import type { DeploymentPlan } from "../domain/planner.js";
+import type { ReportHealth, Visualization } from "../domain/reports.js";
 import {
   renderBarChart,
   renderHealthMatrix,
   renderLineChart,
+  renderSeriesBarChart,
   type BarChartInput,
   type HealthCell,
   type LineChartInput,
@@ -21,6 +23,8 @@ export interface DeploymentTasks {
   tasks: readonly Task[];
   criticalPath: readonly string[];
 }
+
+const HEALTH_STATUSES = ["healthy", "degraded", "down"] as const;
 
 export class FirebaseVisualOrchestrator {
   constructor(private readonly options: { graph?: DependencyGraphOptions; gantt?: GanttOptions } = {}) {}
@@ -59,5 +63,48 @@ export class FirebaseVisualOrchestrator {
   /** Throughput, retry rates and the like per label. */
   barChart(input: BarChartInput): string {
     return renderBarChart(input).svg;
+  }
+
+  /**
+   * A report's chart spec drawn: bars side by side or stacked; a line over time when every x is a
+   * date (otherwise as bars, since a line between unrelated categories would suggest a trend).
+   */
+  visualization(v: Visualization): string {
+    const unit = v.y.unit ? `${v.y.label} (${v.y.unit})` : v.y.label;
+    const categories = [...new Set(v.series.flatMap((s) => s.points.map((p) => p.x)))];
+    const times = categories.map((x) => Date.parse(x));
+    if (v.kind === "line" && categories.length > 0 && times.every(Number.isFinite)) {
+      return renderLineChart({
+        title: v.title,
+        yUnit: unit,
+        series: v.series.map((s) => ({
+          name: s.name,
+          points: s.points.flatMap((p) => (p.y === null ? [] : [{ x: Date.parse(p.x), y: p.y }])),
+        })),
+      }).svg;
+    }
+    return renderSeriesBarChart({
+      title: v.title,
+      unit,
+      categories,
+      stacked: v.kind === "stacked_bar",
+      series: v.series.map((s) => ({
+        name: s.name,
+        values: categories.map((x) => s.points.find((p) => p.x === x)?.y ?? null),
+      })),
+    }).svg;
+  }
+
+  /** The health section of a report as an environment x integration matrix. */
+  reportHealthMatrix(health: ReportHealth): string {
+    return renderHealthMatrix(
+      health.current.map((row) => ({
+        environment: row.environment,
+        integration: row.integration,
+        status: HEALTH_STATUSES.find((status) => status === row.health) ?? "unknown",
+        latency_ms: row.latency_ms,
+      })),
+      { title: "Integration health now" },
+    );
   }
 }
