@@ -3,6 +3,7 @@
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
+import { ensureChromium } from "./lib/chromium.mjs";
 import { repoRoot, stackDir } from "./lib/stack.mjs";
 import { withStack } from "./with-stack.mjs";
 
@@ -52,14 +53,18 @@ const unit = spawnSync(bin("mocha"), ["--config", ".mocharc.unit.json"], {
 });
 addStats("unit tests", unitStats, unit.status ?? 1);
 
-console.log('\n== integration tests (emulator stack "test")');
+console.log('\n== integration tests (emulator stack "test", dashboard in headless Chromium)');
+const browser = ensureChromium();
 const integrationStats = statsFile("integration");
 const integrationCode = await withStack({
   name: "test",
   offset: 10,
   command: bin("mocha"),
   args: ["--config", ".mocharc.integration.json"],
-  env: { ORCH_TEST_STATS: integrationStats },
+  env: {
+    ORCH_TEST_STATS: integrationStats,
+    ...(browser.path ? { ORCH_CHROMIUM: browser.path } : { ORCH_CHROMIUM_MISSING: browser.reason }),
+  },
 });
 addStats("integration tests", integrationStats, integrationCode);
 

@@ -55,10 +55,22 @@ export function tokenFor(
   return token;
 }
 
+/** The email and password of the Auth emulator user behind `tokenFor(role)`, made if needed. */
+export async function signInDetails(
+  role: "viewer" | "operator" | "admin",
+): Promise<{ email: string; password: string }> {
+  await tokenFor(role);
+  return { email: emailFor(role, undefined), password: PASSWORD };
+}
+
+const PASSWORD = "correct-horse-battery";
+const emailFor = (role: string, environments: string[] | undefined) =>
+  `${role}-${environments?.join("-") ?? "all"}-${process.pid}@example.test`;
+
 async function mintToken(role: string, environments: string[] | undefined): Promise<string> {
   const base = `http://${process.env.FIREBASE_AUTH_EMULATOR_HOST}/identitytoolkit.googleapis.com/v1`;
-  const email = `${role}-${environments?.join("-") ?? "all"}-${process.pid}@example.test`;
-  const password = "correct-horse-battery";
+  const email = emailFor(role, environments);
+  const password = PASSWORD;
   const post = async (url: string, body: unknown, owner = false) => {
     const response = await fetch(url, {
       method: "POST",
