@@ -18,7 +18,7 @@ export function requireChromium(context: Mocha.Context): string {
     );
     context.skip();
   }
-  return executable!;
+  return executable;
 }
 
 export function launchChromium(executablePath: string): Promise<Browser> {
