@@ -1,0 +1,175 @@
+import assert from "node:assert/strict";
+import { validateConfig } from "../../functions/src/domain/config.js";
+import type { Task } from "../../functions/src/domain/engine-model.js";
+import { planDeployment, type DeploymentPlan } from "../../functions/src/domain/planner.js";
+import {
+  deploymentTrends,
+  deploymentViews,
+  plannedTimeline,
+  planViews,
+  renderViews,
+  type FinishedDeployment,
+} from "../../functions/src/visual/live-views.js";
+import { exampleConfig } from "../support/config-builder.js";
+
+const NOW = new Date("2026-11-20T12:00:00.000Z");
+
+function plan(environment: string, integrations?: string[]): DeploymentPlan {
+  const config = validateConfig(exampleConfig());
+  assert.ok(config.ok);
+  const env = config.config.environments.find((candidate) => candidate.name === environment);
+  assert.ok(env);
+  const result = planDeployment(
+    "dep-1",
+    {
+      environment,
+      integrations: integrations ?? env.integrations.map((integration) => integration.kind),
+      configuration: {},
+      requested_by: "live-views.spec",
+    },
+    env,
+    NOW,
+  );
+  assert.ok(result.ok);
+  return result.plan;
+}
+
+const seconds = (from: Date, s: number) => new Date(from.getTime() + s * 1000);
+
+describe("live views: what the dashboard draws from Firestore documents and /plan answers", () => {
+  it("rebuilds the planner's timeline from the stored tasks, in every environment", () => {
+    for (const environment of ["dev", "staging", "prod"]) {
+      const planned = plan(environment);
+      const rebuilt = plannedTimeline(planned.tasks);
+      const sort = (entries: { id: string }[]) => [...entries].sort((a, b) => a.id.localeCompare(b.id));
+      assert.deepEqual(sort(rebuilt), sort(planned.timeline), environment);
+    }
+  });
+
+  it("draws a running deployment: the graph has its tasks and edges, the Gantt a planned bar per task and actual bars for started ones", () => {
+    const planned = plan("dev");
+    const started = NOW;
+    const [first, second, ...rest] = planned.tasks;
+    assert.ok(first && second);
+    const tasks: Task[] = [
+      {
+        ...first,
+        status: "succeeded",
+        attempt: 1,
+        started_at: seconds(started, 1),
+        completed_at: seconds(started, 4),
+        actual_duration: 3,
+      },
+      {
+        ...second,
+        status: "running",
+        attempt: 2,
+        retry_count: 1,
+        started_at: seconds(started, 5),
+        lease_expires_at: seconds(started, 125),
+      },
+      ...rest,
+    ];
+    const views = deploymentViews(
+      { critical_path: planned.criticalPath, started_at: started },
+      tasks,
+      seconds(started, 8),
+    );
+    assert.deepEqual(
+      views.graph.nodes.map((node) => node.id).sort(),
+      planned.tasks.map((task) => task.id).sort(),
+    );
+    assert.equal(
+      views.graph.edges.length,
+      planned.tasks.reduce((total, task) => total + task.dependencies.length, 0),
+    );
+    const rows = new Map(views.gantt.rows.map((row) => [row.id, row]));
+    assert.equal(rows.size, planned.tasks.length);
+    assert.deepEqual(rows.get(first.id)?.actual, { start: 1, end: 4 });
+    assert.deepEqual(rows.get(second.id)?.actual, { start: 5, end: null });
+    assert.equal(rows.get(second.id)?.retries, 1);
+    assert.equal(views.gantt.now, 8);
+    for (const task of rest) assert.equal(rows.get(task.id)?.actual, undefined);
+    const svg = renderViews(views, planned.criticalPath);
+    for (const task of planned.tasks) assert.ok(svg.graph.includes(`data-node-id="${task.id}"`));
+  });
+
+  it("draws a /plan answer: every task planned, bars where the timeline puts them, the critical path kept", () => {
+    const planned = plan("staging", ["auth", "firestore", "functions"]);
+    const answer = {
+      environment: "staging",
+      estimated_seconds: planned.estimatedSeconds,
+      critical_path: planned.criticalPath,
+      tasks: planned.timeline.map((entry) => {
+        const task = planned.tasks.find((candidate) => candidate.id === entry.id)!;
+        return { ...entry, integration: task.integration, dependencies: task.dependencies };
+      }),
+    };
+    const views = planViews(answer);
+    assert.deepEqual(views.graph.nodes.map((node) => node.label).sort(), ["auth", "firestore", "functions"]);
+    assert.ok(views.graph.nodes.every((node) => node.status === "planned"));
+    assert.deepEqual(views.graph.criticalPath, planned.criticalPath);
+    for (const entry of planned.timeline) {
+      const row = views.gantt.rows.find((candidate) => candidate.id === entry.id);
+      assert.deepEqual(row?.planned, { start: entry.start, end: entry.finish });
+      assert.equal(row?.actual, undefined);
+    }
+  });
+
+  describe("deployment trends", () => {
+    const at = (minutesAgo: number) => new Date(NOW.getTime() - minutesAgo * 60_000);
+    const done = (
+      status: FinishedDeployment["status"],
+      minutesAgo: number,
+      duration: number,
+    ): FinishedDeployment => ({ status, completed_at: at(minutesAgo), actual_duration: duration });
+
+    it("computes success rate, p50/p95 durations and throughput per interval from the given deployments", () => {
+      const deployments: FinishedDeployment[] = [
+        done("succeeded", 59, 10),
+        done("failed", 58, 30),
+        done("succeeded", 1, 20),
+        done("succeeded", 1, 40),
+        done("rolled_back", 0.5, 50),
+        { status: "running", completed_at: null, actual_duration: null },
+      ];
+      const trends = deploymentTrends(deployments, 2, NOW);
+      // Two half-hour intervals from the oldest finish (59 min ago) to now.
+      const [success] = trends.successRate.series;
+      assert.deepEqual(
+        success?.points.map((point) => point.y),
+        [50, (100 * 2) / 3],
+      );
+      const [p50, p95] = trends.durations.series;
+      assert.deepEqual(
+        p50?.points.map((point) => point.y),
+        [10, 40],
+      );
+      assert.deepEqual(
+        p95?.points.map((point) => point.y),
+        [30, 50],
+      );
+      assert.deepEqual(
+        trends.throughput.bars.map((bar) => bar.value),
+        [2, 3],
+      );
+      assert.equal(success?.points.at(-1)?.x, NOW.getTime());
+    });
+
+    it("leaves a gap, not a zero, where an interval had no finished deployment, and copes with none at all", () => {
+      const trends = deploymentTrends([done("succeeded", 50, 5)], 5, NOW);
+      assert.equal(trends.successRate.series[0]?.points.length, 1);
+      assert.equal(trends.throughput.bars.length, 5);
+      assert.deepEqual(
+        trends.throughput.bars.map((bar) => bar.value),
+        [1, 0, 0, 0, 0],
+      );
+      const empty = deploymentTrends([], 4, NOW);
+      assert.equal(empty.successRate.series[0]?.points.length, 0);
+      assert.deepEqual(
+        empty.throughput.bars.map((bar) => bar.value),
+        [0, 0, 0, 0],
+      );
+    });
+  });
+});
