@@ -7,7 +7,7 @@ import { ROUTES } from "./routes.js";
 const DOCUMENT_RESPONSES: Record<string, Record<string, unknown>> = {
   "/reports": Object.fromEntries(
     Object.entries(REPORT_MEDIA_TYPES).map(([format, { contentType }]): [string, unknown] => [
-      contentType.split(";")[0],
+      contentType.replace(/;.*/, ""),
       {
         schema:
           format === "json"
