@@ -3,15 +3,20 @@
  * config through the functions, read it back from Firestore, then run real deployments through
  * the engine and draw their timelines.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { getApps, initializeApp } from "firebase-admin/app";
 import { getFirestore } from "firebase-admin/firestore";
 import { INTEGRATION_KINDS } from "../functions/src/domain/integrations.js";
 import { createAuditLog } from "../functions/src/store/audit-log.js";
+import { createEngineStore } from "../functions/src/store/engine-store.js";
 import { createStore } from "../functions/src/store/store.js";
+import { renderBarChart, renderHealthMatrix, renderLineChart } from "../functions/src/visual/charts.js";
+import { deploymentTrends, deploymentViews, renderViews } from "../functions/src/visual/live-views.js";
+import { svgToPng } from "../functions/src/visual/report-raster.js";
 import { emulatorToken } from "./lib/auth.mjs";
+import { launchChromium, screenshot, signIn } from "./lib/browser.js";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const apiBase = `${process.env.ORCH_API_URL ?? ""}/api/orchestration`;
@@ -74,6 +79,11 @@ async function call(
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
+/** Where the demo writes its pictures and reports. */
+const outDir = path.join(repoRoot, "out", "demo");
+/** The demo's people sign in to the dashboard with this password (Auth emulator only). */
+const DEMO_PASSWORD = "local-emulator-only";
+
 function heading(text: string): void {
   console.log(`\n=== ${text}`);
 }
@@ -130,7 +140,7 @@ async function printEnvironments(): Promise<void> {
 async function deployAndWatch(
   title: string,
   request: Record<string, unknown>,
-): Promise<{ deployment: DeploymentView; tasks: TaskView[] }> {
+): Promise<{ id: string; deployment: DeploymentView; tasks: TaskView[] }> {
   heading(title);
   const response = await call("POST", "/deploy", request, "operator");
   if (response.status !== 202)
@@ -152,7 +162,7 @@ async function deployAndWatch(
     lastLine = line;
     if (["succeeded", "failed", "rolled_back", "cancelled"].includes(deployment.status)) {
       drawTimeline(deployment, tasks);
-      return { deployment, tasks };
+      return { id, deployment, tasks };
     }
     if (Date.now() > deadline)
       throw new Error(`deployment ${id} did not finish within 120 s (last: ${line.trim()})`);
@@ -214,6 +224,12 @@ async function showAccessControl(): Promise<void> {
   console.log("operator@acme.example deploys below.");
 }
 
+rmSync(outDir, { recursive: true, force: true });
+mkdirSync(outDir, { recursive: true });
+await tokenOf("operator");
+console.log(
+  `Watch it live on the dashboard: ${hostingBase}/  (sign in as operator@acme.example, password ${DEMO_PASSWORD})`,
+);
 await loadConfig();
 await printEnvironments();
 await showAccessControl();
@@ -423,11 +439,113 @@ console.log(
   `  verify: ${verified.ok ? `${verified.count} records, intact` : `record #${verified.seq} was ${verified.problem}: ${verified.message}`}`,
 );
 
+heading("12. Pictures and reports of this run, and the dashboard");
+const engineStore = createEngineStore(getFirestore());
+const written: string[] = [];
+const write = (name: string, content: string | Buffer) => {
+  writeFileSync(path.join(outDir, name), content);
+  written.push(name);
+};
+const picture = (name: string, svg: string) => {
+  write(`${name}.svg`, svg);
+  write(`${name}.png`, svgToPng(svg, 2));
+};
+for (const [label, id] of [
+  ["dev-deployment", happy.id],
+  ["staging-retries", retried.id],
+  ["prod-rollback", rolledBack.id],
+] as const) {
+  const deployment = await engineStore.getDeployment(id);
+  if (!deployment) throw new Error(`deployment ${id} is gone`);
+  const tasks = await engineStore.tasksOf(id);
+  const views = renderViews(
+    deploymentViews(deployment, tasks, deployment.completed_at ?? new Date()),
+    deployment.critical_path,
+  );
+  picture(`${label}-graph`, views.graph);
+  picture(`${label}-gantt`, views.gantt);
+}
+const integrationsNow = await createStore(getFirestore()).listIntegrations();
+picture(
+  "health-matrix",
+  renderHealthMatrix(
+    integrationsNow.map((integration) => ({
+      environment: integration.environment,
+      integration: integration.name,
+      status: integration.health?.status ?? "unknown",
+      latency_ms: integration.health?.latency_ms ?? null,
+    })),
+    { title: "Health: environment x integration" },
+  ),
+);
+const recent = (await engineStore.deployments.orderBy("created_at", "desc").limit(100).get()).docs.map(
+  (doc) => doc.data(),
+);
+const trends = deploymentTrends(recent, 8, new Date());
+picture("success-rate", renderLineChart(trends.successRate).svg);
+picture("durations", renderLineChart(trends.durations).svg);
+picture("throughput", renderBarChart(trends.throughput).svg);
+
+for (const [type, format] of [
+  ["executive", "html"],
+  ["executive", "pdf"],
+  ["deployment", "html"],
+  ["performance", "markdown"],
+  ["health", "csv"],
+  ["executive", "png"],
+] as const) {
+  const started = Date.now();
+  const response = await fetch(`${apiBase}/reports?report_type=${type}&time_range=24h&format=${format}`, {
+    headers: { authorization: `Bearer ${await tokenOf("viewer")}` },
+  });
+  if (!response.ok)
+    throw new Error(`the ${type} ${format} report failed: ${response.status} ${await response.text()}`);
+  const extension = format === "markdown" ? "md" : format;
+  write(`report-${type}.${extension}`, Buffer.from(await response.arrayBuffer()));
+  console.log(
+    `  GET /reports?report_type=${type}&format=${format} -> ${response.status} in ${Date.now() - started} ms`,
+  );
+}
+
+const chromiumPath = process.env.ORCH_CHROMIUM;
+let dashboardShots = "not taken";
+if (chromiumPath) {
+  const browser = await launchChromium(chromiumPath);
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    await signIn(page, `${hostingBase}/`, { email: "operator@acme.example", password: DEMO_PASSWORD });
+    await page.evaluate((id) => (location.hash = `#/deployments/${id}`), rolledBack.id);
+    await page.waitForSelector(
+      `#detail[data-deployment="${rolledBack.id}"] [data-testid=deployment-gantt] svg`,
+    );
+    await screenshot(page, outDir, "dashboard");
+    await page.evaluate(() => (location.hash = "#/plan"));
+    await page.waitForSelector("[data-testid=plan-environment] option[value=prod]", { state: "attached" });
+    await page.selectOption("[data-testid=plan-environment]", "prod");
+    await page.click("[data-testid=plan]");
+    await page.waitForSelector("[data-testid=plan-graph] svg");
+    await screenshot(page, outDir, "dashboard-plan");
+    written.push("dashboard.png", "dashboard-plan.png");
+    dashboardShots = "taken";
+  } finally {
+    await browser.close();
+  }
+} else {
+  console.log(`  dashboard screenshots skipped: ${process.env.ORCH_CHROMIUM_MISSING ?? "no Chromium"}`);
+}
+console.log(`  wrote ${written.length} files into ${path.relative(process.cwd(), outDir) || outDir}/:`);
+for (let index = 0; index < written.length; index += 6)
+  console.log(`    ${written.slice(index, index + 6).join("  ")}`);
+
 heading("Summary");
 console.log(
   `dev: ${happy.deployment.status}; staging: ${retried.deployment.status}; prod: ${rolledBack.deployment.status}`,
 );
-console.log(`API: ${apiBase}   via Hosting: ${hostingBase}/api/orchestration   dashboard: ${hostingBase}/`);
+console.log(`API: ${apiBase}   via Hosting: ${hostingBase}/api/orchestration`);
+console.log(
+  `dashboard: ${hostingBase}/  (operator@acme.example or viewer@acme.example, password ${DEMO_PASSWORD}); screenshots ${dashboardShots}`,
+);
+console.log(`pictures and reports: ${outDir}`);
 console.log(
   `provisioning: ${allHealthy ? "all 30 integrations healthy" : "some integrations unhealthy"}; alert cycle: ${alertCycle ? "fired and cleared" : "did not behave"}; promotion dev -> staging: ${promotion}`,
 );
@@ -442,4 +560,8 @@ const expected =
 if (!expected) {
   console.error("The demo did not end as expected (see the summary above).");
   process.exit(1);
+}
+if (process.env.ORCH_DEMO_KEEP === "1") {
+  console.log(`\nThe stack stays up for the dashboard at ${hostingBase}/ until you press Ctrl-C.`);
+  await new Promise<void>((resolve) => process.once("SIGINT", resolve));
 }

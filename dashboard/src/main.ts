@@ -6,6 +6,7 @@
 import { onAuthStateChanged, signInWithEmailAndPassword, signOut, type User } from "firebase/auth";
 import type { Firestore } from "firebase/firestore";
 import { isTerminalDeployment } from "../../functions/src/domain/engine-model.js";
+import type { Recommendation } from "../../functions/src/domain/optimize.js";
 import {
   renderBarChart,
   renderHealthMatrix,
@@ -63,7 +64,7 @@ interface State {
 
 /** The parts of `GET /reports?format=json` the dashboard shows. */
 interface ReportSummary {
-  recommendations: { title?: string; description?: string; category?: string; priority?: string }[];
+  recommendations: Recommendation[];
   comprehensive_report: {
     by_integration?: { environment: string; integration: string; retry_rate: number | null }[];
   };
@@ -305,8 +306,11 @@ function alertsSection(): HTMLElement {
 
 function trendsSection(): HTMLElement {
   const trends = deploymentTrends(state.deployments, 12, new Date());
+  // The integrations that retried most: a bar per pair would not be readable past a dozen.
   const retryRates = (state.report?.comprehensive_report.by_integration ?? [])
-    .filter((row) => row.retry_rate !== null)
+    .filter((row) => row.retry_rate !== null && row.retry_rate > 0)
+    .sort((a, b) => (b.retry_rate ?? 0) - (a.retry_rate ?? 0))
+    .slice(0, 10)
     .map((row) => ({ label: `${row.environment}/${row.integration}`, value: 100 * (row.retry_rate ?? 0) }));
   return h(
     "section",
@@ -343,9 +347,18 @@ function recommendationsSection(): HTMLElement {
           items.map((item) =>
             h(
               "li",
-              {},
-              h("strong", {}, item.title ?? item.category ?? "recommendation"),
-              item.description ? ` ${item.description}` : "",
+              { "data-recommendation": item.id },
+              h(
+                "strong",
+                {},
+                `${item.target}, ${item.environment}${item.integration ? `/${item.integration}` : ""}: `,
+              ),
+              `${item.action} (${item.how}) `,
+              h(
+                "small",
+                {},
+                `evidence: ${item.evidence.metric} ${item.evidence.value} ${item.evidence.unit} over ${item.evidence.sample_size}; expected: ${item.expected_improvement.metric} ${item.expected_improvement.value} ${item.expected_improvement.unit}`,
+              ),
             ),
           ),
         ),
