@@ -8,6 +8,8 @@ import {
   type Task,
   type TaskDoc,
 } from "../../functions/src/domain/engine-model.js";
+import { INTEGRATION_KINDS } from "../../functions/src/domain/integrations.js";
+import type { AlertDoc, IntegrationDoc } from "../../functions/src/domain/model.js";
 import { emptyHistory, type History } from "../../functions/src/domain/optimize.js";
 import { planDeployment } from "../../functions/src/domain/planner.js";
 import { exampleConfig } from "./config-builder.js";
@@ -115,4 +117,105 @@ export function deployment(
 
 export function history(deployments: Deployment[], tasks: Task[]): History {
   return { ...emptyHistory(RANGE), deployments, tasks, limits: { deployments: 5000, alerts: 5000 } };
+}
+
+const BUSY_ENVIRONMENTS = ["dev", "staging", "prod"] as const;
+
+/** A deterministic pseudo-random sequence, so every run measures the same history. */
+function random(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
+    return state / 2 ** 31;
+  };
+}
+
+/**
+ * A busy month for the reports benchmark and load tests: `perDay` deployments a day over `days`
+ * days from T0 - 9 days, round-robin over dev, staging and prod, each running all ten integrations
+ * one after another (about 3% of tasks fail, 10% retry once), with the integrations' health and
+ * 60 alerts. Deterministic. The history's range ends at `now`.
+ */
+export function busyHistory(days = 30, perDay = 40): { history: History; now: Date } {
+  const next = random(42);
+  const first = -9 * 86_400;
+  const deployments: Deployment[] = [];
+  const tasks: Task[] = [];
+  for (let day = 0; day < days; day++) {
+    for (let n = 0; n < perDay; n++) {
+      const env = BUSY_ENVIRONMENTS[n % BUSY_ENVIRONMENTS.length]!;
+      const id = `${env}-${day}-${n}`;
+      const created = first + day * 86_400 + n * 1800;
+      let start = created;
+      const runs = INTEGRATION_KINDS.map((integration) => {
+        const failed = next() < 0.03;
+        const duration = Math.round(5 + next() * 60);
+        const run = task({
+          id: `${id}-${integration}`,
+          deployment: id,
+          env,
+          integration,
+          created,
+          start,
+          duration,
+          retries: next() < 0.1 ? 1 : 0,
+          status: failed ? "failed" : "succeeded",
+        });
+        start += duration;
+        return run;
+      });
+      tasks.push(...runs);
+      const failed = runs.some((run) => run.status === "failed");
+      deployments.push(
+        deployment(id, failed ? "failed" : "succeeded", {
+          env,
+          created,
+          duration: start - created,
+          tasks: runs,
+        }),
+      );
+    }
+  }
+  const integrations: IntegrationDoc[] = BUSY_ENVIRONMENTS.flatMap((environment) =>
+    INTEGRATION_KINDS.map((name) => ({
+      name,
+      type: name,
+      environment,
+      status: "deployed" as const,
+      configuration: {},
+      last_updated: T0,
+      release: 1,
+      health: {
+        status: next() < 0.9 ? ("healthy" as const) : ("degraded" as const),
+        latency_ms: Math.round(next() * 200),
+        details: "",
+        mode: "emulated" as const,
+        checked_at: at(20 * 86_400),
+      },
+      open_alert: null,
+    })),
+  );
+  const alerts: (AlertDoc & { id: string })[] = Array.from({ length: 60 }, (_, i) => ({
+    id: `alert-${i}`,
+    level: i % 10 === 0 ? "critical" : "warning",
+    status: i % 4 === 0 ? "open" : "resolved",
+    source: "health",
+    environment: BUSY_ENVIRONMENTS[i % 3]!,
+    integration: INTEGRATION_KINDS[i % 10]!,
+    deployment_id: null,
+    message: `health check ${i} slow`,
+    opened_at: at(first + i * 40_000),
+    last_seen_at: at(first + i * 40_000),
+    resolved_at: i % 4 === 0 ? null : at(first + i * 40_000 + 600),
+  }));
+  const now = at(first + days * 86_400);
+  return {
+    now,
+    history: {
+      ...history(deployments.reverse(), tasks),
+      range: { from: at(first), to: now },
+      integrations,
+      alerts: alerts.reverse(),
+    },
+  };
 }

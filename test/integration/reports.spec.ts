@@ -1,0 +1,106 @@
+import assert from "node:assert/strict";
+import { validateConfig } from "../../functions/src/domain/config.js";
+import { COLLECTIONS, alertDocSchema } from "../../functions/src/domain/model.js";
+import { REPORT_FORMATS, REPORT_MEDIA_TYPES } from "../../functions/src/domain/reports.js";
+import { createEngineStore } from "../../functions/src/store/engine-store.js";
+import { createStore } from "../../functions/src/store/store.js";
+import { typedCollection } from "../../functions/src/store/typed-collection.js";
+import { exampleConfig } from "../support/config-builder.js";
+import { adminDb, api, clearFirestore, requireEmulators, tokenFor } from "../support/emulators.js";
+import { busyHistory } from "../support/history-builder.js";
+
+/** The issue's target for a report over 30 days of history on the local stack. */
+const TARGET_MS = 3000;
+
+/** GET /reports as a viewer, the body as bytes (PDF and PNG are not text). */
+async function report(query: string) {
+  const started = performance.now();
+  const response = await fetch(`${process.env.ORCH_API_URL}/api/orchestration/reports?${query}`, {
+    headers: { authorization: `Bearer ${await tokenFor("viewer")}` },
+  });
+  const body = Buffer.from(await response.arrayBuffer());
+  return { response, body, ms: performance.now() - started };
+}
+
+/** Every document in every top-level collection, by path: what a refused request must leave as it was. */
+async function everything(): Promise<string[]> {
+  const collections = await adminDb().listCollections();
+  const paths = await Promise.all(
+    collections.map(async (c) => (await c.select().get()).docs.map((d) => d.ref.path)),
+  );
+  return paths.flat().sort();
+}
+
+describe("GET /reports on the emulators", function () {
+  const { history } = busyHistory(30, 40);
+  const interval = `${history.range.from.toISOString()}/${history.range.to.toISOString()}`;
+  const range = `time_range=${encodeURIComponent(interval)}`;
+
+  before(async function () {
+    requireEmulators(this);
+    await clearFirestore();
+    const config = validateConfig(exampleConfig());
+    assert.ok(config.ok);
+    await createStore(adminDb()).loadConfig(config.config, exampleConfig(), history.range.from);
+    const engine = createEngineStore(adminDb());
+    const alerts = typedCollection(adminDb(), COLLECTIONS.alerts, alertDocSchema);
+    const writer = adminDb().bulkWriter();
+    for (const { id, ...doc } of history.deployments) void writer.set(engine.deployments.doc(id), doc);
+    for (const { id, ...doc } of history.tasks) void writer.set(engine.tasks.doc(id), doc);
+    for (const { id, ...doc } of history.alerts) void writer.set(alerts.doc(id), doc);
+    await writer.close();
+  });
+
+  it(`answers every format over 30 days of history (${history.deployments.length} deployments, ${history.tasks.length} tasks) within ${TARGET_MS} ms`, async () => {
+    await report(`report_type=executive&time_range=24h`); // the function instance warms up
+    const timings: string[] = [];
+    const total = (await api("GET", `/reports?report_type=deployment&${range}`, undefined, {}, "viewer")).body
+      .comprehensive_report.summary.deployments.total as number;
+    assert.equal(total, history.deployments.length);
+    for (const format of REPORT_FORMATS) {
+      const { response, body, ms } = await report(`report_type=deployment&format=${format}&${range}`);
+      timings.push(`${format} ${Math.round(ms)} ms`);
+      assert.equal(response.status, 200, body.toString("utf8").slice(0, 300));
+      assert.equal(
+        response.headers.get("content-type")?.split(";")[0],
+        REPORT_MEDIA_TYPES[format].contentType.split(";")[0],
+      );
+      if (format === "json") continue;
+      assert.equal(
+        response.headers.get("content-disposition"),
+        `inline; filename="report-deployment-${interval.replace(/\.\d+/g, "").replace(/[-:]/g, "").replace("/", "-")}.${REPORT_MEDIA_TYPES[format].extension}"`,
+      );
+      assert.equal(response.headers.get("x-content-type-options"), "nosniff");
+      if (format === "pdf") assert.equal(body.subarray(0, 5).toString("latin1"), "%PDF-");
+      if (format === "png") assert.equal(body.subarray(1, 4).toString("latin1"), "PNG");
+      if (format === "csv")
+        assert.ok(body.toString("utf8").includes(`\r\nsummary,,deployments.total,${total}\r\n`), "CSV total");
+      if (format === "html")
+        assert.ok(body.includes(`<td>deployments.total</td><td class="num">${total}</td>`), "HTML total");
+      if (format === "markdown")
+        assert.ok(body.includes(`| deployments.total | ${total} |`), "Markdown total");
+      assert.ok(ms < TARGET_MS, `${format} took ${Math.round(ms)} ms`);
+    }
+    console.log(`      ${timings.join(", ")}`);
+  });
+
+  const refused: [string, string, string][] = [
+    ["an unknown format", "format=docx", "format"],
+    ["an unknown report type", "report_type=weekly&format=pdf", "report_type"],
+    ["an unknown time range", "time_range=1w&format=csv", "time_range"],
+  ];
+  for (const [name, query, field] of refused) {
+    it(`refuses ${name} with a JSON 400 naming ${field}, and writes nothing`, async () => {
+      const before = await everything();
+      const { response, body } = await report(query);
+      assert.equal(response.status, 400);
+      assert.match(response.headers.get("content-type") ?? "", /^application\/json/);
+      const error = JSON.parse(body.toString("utf8")) as { error: { problems: { path: string }[] } };
+      assert.deepEqual(
+        error.error.problems.map((p) => p.path),
+        [field],
+      );
+      assert.deepEqual(await everything(), before);
+    });
+  }
+});
