@@ -134,6 +134,8 @@ describe("the API: every endpoint x every caller, and 1,000 malformed requests",
         };
       case "GET /deployments/{id}":
         return { path: `/deployments/${deploymentId}`, success: 200 };
+      case "GET /deployments/{id}/picture":
+        return { path: `/deployments/${deploymentId}/picture?kind=gantt&format=svg`, success: 200 };
       case "POST /deployments/{id}/cancel":
         return { path: `/deployments/${deploymentId}/cancel`, success: 200 };
       case "POST /environments/{name}/provision":

@@ -16,6 +16,10 @@ const DOCUMENT_RESPONSES: Record<string, Record<string, unknown>> = {
       },
     ]),
   ),
+  "/deployments/{id}/picture": {
+    "image/svg+xml": { schema: { type: "string" } },
+    "image/png": { schema: { type: "string", format: "binary" } },
+  },
 };
 
 const errorSchema = {

@@ -266,6 +266,7 @@ export const ROUTES: RouteSpec[] = [
     summary: "A deployment and its tasks",
     action: "read",
     query: noQuery,
+    environment: deploymentEnvironment,
     handle: async ({ engineStore }, { params }) => {
       const id = params.id ?? "";
       const deployment = await engineStore.getDeployment(id);
@@ -278,6 +279,37 @@ export const ROUTES: RouteSpec[] = [
           driver_label: task.driver === "simulated" ? "simulated (test driver)" : task.driver,
         })),
       });
+    },
+  }),
+  route({
+    method: "GET",
+    path: "/deployments/{id}/picture",
+    summary:
+      "A deployment's dependency graph or Gantt timeline as it is now, drawn server-side as SVG or PNG",
+    action: "read",
+    query: z.strictObject({
+      kind: z.enum(["graph", "gantt"]),
+      format: z.enum(["svg", "png"]).default("svg"),
+    }),
+    environment: deploymentEnvironment,
+    handle: async ({ engineStore, clock }, { params, query }) => {
+      const id = params.id ?? "";
+      const deployment = await engineStore.getDeployment(id);
+      if (!deployment) throw new NotFoundError(`deployment ${id} does not exist`);
+      const tasks = await engineStore.tasksOf(id);
+      const { FirebaseVisualOrchestrator } = await import("../visual/visual-orchestrator.js");
+      const svg = new FirebaseVisualOrchestrator().deployment(deployment, tasks, clock.now())[query.kind];
+      const filename = `${id}-${query.kind}.${query.format}`;
+      const description = { deployment_id: id, kind: query.kind, format: query.format };
+      if (query.format === "svg")
+        return { status: 200, body: description, raw: { contentType: "image/svg+xml", data: svg, filename } };
+      // Loaded on demand: the rasterizer is a native module that other requests do not need.
+      const { svgToPng } = await import("../visual/report-raster.js");
+      return {
+        status: 200,
+        body: description,
+        raw: { contentType: "image/png", data: svgToPng(svg, 2), filename },
+      };
     },
   }),
   route({

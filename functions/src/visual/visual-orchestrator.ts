@@ -3,7 +3,7 @@
  * renderers in this folder, returning standalone SVG documents. No I/O: callers load the plan,
  * the task documents and the metrics, and store or serve the SVG.
  */
-import type { Task } from "../domain/engine-model.js";
+import type { Deployment, Task } from "../domain/engine-model.js";
 import type { DeploymentPlan } from "../domain/planner.js";
 import type { ReportHealth, Visualization } from "../domain/reports.js";
 import {
@@ -17,6 +17,13 @@ import {
 } from "./charts.js";
 import { fromTasks, renderDependencyGraph, type DependencyGraphOptions } from "./dependency-graph.js";
 import { ganttFromPlan, renderGantt, type GanttOptions } from "./gantt.js";
+import {
+  deploymentTrends,
+  deploymentViews,
+  planViews,
+  type FinishedDeployment,
+  type PlanTimeline,
+} from "./live-views.js";
 
 /** A deployment's tasks as stored, with the critical path recorded on the deployment. */
 export interface DeploymentTasks {
@@ -48,6 +55,42 @@ export class FirebaseVisualOrchestrator {
       criticalPath: plan.criticalPath,
       ...this.options.gantt,
     }).svg;
+  }
+
+  /** A stored deployment's graph and its Gantt (planned against actual) as they are at `now`. */
+  deployment(
+    deployment: Pick<Deployment, "critical_path" | "started_at">,
+    tasks: readonly Task[],
+    now: Date,
+  ): { graph: string; gantt: string } {
+    const views = deploymentViews(deployment, tasks, now);
+    return {
+      graph: renderDependencyGraph(views.graph, this.options.graph).svg,
+      gantt: renderGantt(views.gantt, { criticalPath: deployment.critical_path, ...this.options.gantt }).svg,
+    };
+  }
+
+  /** One environment's timeline from a `POST /plan` answer: its graph and planned Gantt. */
+  plan(timeline: PlanTimeline): { graph: string; gantt: string } {
+    const views = planViews(timeline);
+    return {
+      graph: renderDependencyGraph(views.graph, this.options.graph).svg,
+      gantt: renderGantt(views.gantt, { criticalPath: timeline.critical_path, ...this.options.gantt }).svg,
+    };
+  }
+
+  /** Success rate, p50/p95 durations and throughput of finished deployments over time. */
+  trends(
+    deployments: readonly FinishedDeployment[],
+    now: Date,
+    buckets = 12,
+  ): { successRate: string; durations: string; throughput: string } {
+    const trends = deploymentTrends(deployments, buckets, now);
+    return {
+      successRate: renderLineChart(trends.successRate).svg,
+      durations: renderLineChart(trends.durations).svg,
+      throughput: renderBarChart(trends.throughput).svg,
+    };
   }
 
   /** Environment x integration health. */
