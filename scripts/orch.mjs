@@ -6,6 +6,7 @@
 // Plain Node ESM with only node: built-ins, so it runs without a build step. The exit codes are a
 // contract CI jobs rely on; they are listed in HELP and in EXIT below.
 
+import fs from "node:fs";
 import process from "node:process";
 import { parseArgs } from "node:util";
 
@@ -116,16 +117,18 @@ const COMMANDS = {
   },
   report: {
     summary: "produce a report",
-    usage: "orch report [--type deployment] [--range 7d] [--format <f>] [--json]",
+    usage: "orch report [--type deployment] [--range 7d] [--format <f>] [--out <file>] [--json]",
     options: {
       type: { type: "string" },
       range: { type: "string" },
       format: { type: "string" },
+      out: { type: "string" },
       json: { type: "boolean" },
     },
     help: `  --type <t>     report type (report_type; default: the API's)
   --range <r>    time range, e.g. 24h, 7d (time_range)
-  --format <f>   report format asked of the API (format)
+  --format <f>   json (default), html, markdown, csv, pdf or png (format)
+  --out <file>   write the report there (needed for pdf and png; text formats go to stdout otherwise)
   --json         print the API's answer as JSON`,
     run: runReport,
   },
@@ -324,7 +327,8 @@ function createClient(values) {
   };
 
   /** Sends one request; resolves the parsed body or throws a CliError mapped from the status. */
-  async function request(method, path, { body, query } = {}) {
+  /** With `bytes`, a successful answer comes back as a Buffer (reports in pdf or png are not text). */
+  async function request(method, path, { body, query, bytes = false } = {}) {
     const url = new URL(`${root}${path}`);
     for (const [key, value] of Object.entries(query ?? {}))
       if (value !== undefined && value !== null) url.searchParams.set(key, String(value));
@@ -339,6 +343,7 @@ function createClient(values) {
       );
     let response;
     let text = "";
+    let raw = Buffer.alloc(0);
     const started = Date.now();
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new Error("no answer within 60 s")), 60_000);
@@ -349,7 +354,8 @@ function createClient(values) {
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: abort.signal,
       });
-      text = await response.text();
+      raw = Buffer.from(await response.arrayBuffer());
+      text = raw.toString("utf8");
     } catch (error) {
       const cause = error?.cause?.code ?? error?.cause?.message ?? error?.message ?? String(error);
       throw new CliError(EXIT.server, redact(`cannot reach ${root} (${method} ${path}): ${cause}`));
@@ -357,6 +363,7 @@ function createClient(values) {
       clearTimeout(timer);
     }
     verbose(`< ${response.status} ${response.statusText} (${Date.now() - started} ms)`);
+    if (bytes && response.ok) return raw;
     let parsed = text;
     try {
       parsed = text.length > 0 ? JSON.parse(text) : undefined;
@@ -723,9 +730,16 @@ async function runOptimize({ values, client }) {
 }
 
 async function runReport({ values, client }) {
-  const answer = await client.request("GET", "/reports", {
-    query: { report_type: values.type, time_range: values.range, format: values.format },
-  });
+  const query = { report_type: values.type, time_range: values.range, format: values.format };
+  if (values.format !== undefined && values.format !== "json") {
+    if (["pdf", "png"].includes(values.format) && !values.out)
+      throw usageError(`--format ${values.format} is binary: name a file with --out`);
+    const document = await client.request("GET", "/reports", { query, bytes: true });
+    if (!values.out) return out(document.toString("utf8"));
+    fs.writeFileSync(values.out, document);
+    return out(`wrote ${values.out} (${document.length} bytes)`);
+  }
+  const answer = await client.request("GET", "/reports", { query });
   if (values.json || typeof answer !== "object" || answer === null) {
     return typeof answer === "string" ? out(answer) : printJson(answer);
   }

@@ -1,6 +1,9 @@
 /** scripts/orch.mjs, the command-line client, driving the API on the emulators and keeping its exit codes. */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { api, clearFirestore, requireEmulators, tokenFor } from "../support/emulators.js";
 import { loadTestConfig, settled } from "../support/engine.js";
@@ -209,6 +212,28 @@ describe("the orch CLI on the emulators", function () {
     assert.equal(text.code, 0, shown(text));
     assert.match(text.stdout, /^dev \(development/m);
     assert.match(text.stdout, /critical path: /);
+  });
+
+  it("report writes a PDF or PNG to --out byte for byte, prints text formats, and refuses a binary format without --out", async () => {
+    const directory = mkdtempSync(path.join(tmpdir(), "orch-report-"));
+    for (const [format, magic] of [
+      ["pdf", "%PDF-"],
+      ["png", "\u0089PNG"],
+    ] as const) {
+      const file = path.join(directory, `report.${format}`);
+      const run = await orch(
+        ["report", "--type", "executive", "--format", format, "--out", file],
+        credentials,
+      );
+      assert.equal(run.code, 0, shown(run));
+      assert.equal(readFileSync(file).subarray(0, magic.length).toString("latin1"), magic);
+    }
+    const csv = await orch(["report", "--type", "health", "--format", "csv"], credentials);
+    assert.equal(csv.code, 0, shown(csv));
+    assert.match(csv.stdout, /^section,item,metric,value\r?\n/);
+    const refused = await orch(["report", "--format", "pdf"], credentials);
+    assert.equal(refused.code, 2, shown(refused));
+    assert.match(refused.stderr, /--format pdf is binary: name a file with --out/);
   });
 
   it("cancel of a deployment that does not exist exits 4", async () => {
