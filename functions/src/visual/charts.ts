@@ -366,31 +366,15 @@ export function renderLineChart(input: LineChartInput): ChartResult {
   return { svg, scale };
 }
 
-export interface BarChartInput {
-  title: string;
-  bars: readonly { label: string; value: number }[];
-  unit: string;
+/** The top of a bar chart's value axis: a round number at or above the highest value (1 when all are 0). */
+function roundedMax(highest: number): number {
+  const step = niceStep(highest, 5);
+  return highest > 0 ? Math.ceil(highest / step) * step : 1;
 }
 
-/** A bar chart: one bar per label in the given order, from 0 up to a round number above the largest value. */
-export function renderBarChart(input: BarChartInput): ChartResult {
-  for (const bar of input.bars) {
-    finite(bar.value, `bar "${bar.label}"`);
-    if (bar.value < 0) throw new RangeError(`bar "${bar.label}" is negative (${bar.value}); bars start at 0`);
-  }
-  const highest = Math.max(0, ...input.bars.map((bar) => bar.value));
-  const step = niceStep(highest, 5);
-  const yMax = highest > 0 ? Math.ceil(highest / step) * step : 1;
-  const slot = Math.max(36, Math.min(90, PLOT.width / Math.max(1, input.bars.length)));
-  const plotWidth = slot * Math.max(1, input.bars.length);
-  const scale: ChartScale = {
-    x: { min: 0, max: input.bars.length, left: PLOT.left, right: PLOT.left + plotWidth },
-    y: { min: 0, max: yMax, top: PLOT.top, bottom: PLOT.top + PLOT.height },
-  };
-  const py = (value: number) => scale.y.bottom - (value / yMax) * PLOT.height;
-  const marks: string[] = [
-    label(16, 22, input.title, { "font-size": 14, "font-weight": "bold", fill: "#0f172a" }),
-  ];
+/** Horizontal grid lines with their values, about five, from 0 to `yMax`. */
+function valueGrid(scale: ChartScale, yMax: number, py: (value: number) => number): string[] {
+  const marks: string[] = [];
   const yStep = niceStep(yMax, 5);
   for (let k = 0; k * yStep <= yMax + 1e-9; k++) {
     const y = py(k * yStep);
@@ -410,6 +394,55 @@ export function renderBarChart(input: BarChartInput): ChartResult {
       }),
     );
   }
+  return marks;
+}
+
+/** The x and y axis lines and the unit above the y axis. */
+function barAxes(scale: ChartScale, unit: string): string[] {
+  return [
+    el("line", {
+      x1: scale.x.left,
+      y1: scale.y.bottom,
+      x2: scale.x.right,
+      y2: scale.y.bottom,
+      stroke: "#475569",
+    }),
+    el("line", {
+      x1: scale.x.left,
+      y1: scale.y.top,
+      x2: scale.x.left,
+      y2: scale.y.bottom,
+      stroke: "#475569",
+    }),
+    label(16, scale.y.top - 8, unit, { "font-size": 11, fill: "#334155", "data-unit": unit }),
+  ];
+}
+
+export interface BarChartInput {
+  title: string;
+  bars: readonly { label: string; value: number }[];
+  unit: string;
+}
+
+/** A bar chart: one bar per label in the given order, from 0 up to a round number above the largest value. */
+export function renderBarChart(input: BarChartInput): ChartResult {
+  for (const bar of input.bars) {
+    finite(bar.value, `bar "${bar.label}"`);
+    if (bar.value < 0) throw new RangeError(`bar "${bar.label}" is negative (${bar.value}); bars start at 0`);
+  }
+  const highest = Math.max(0, ...input.bars.map((bar) => bar.value));
+  const yMax = roundedMax(highest);
+  const slot = Math.max(36, Math.min(90, PLOT.width / Math.max(1, input.bars.length)));
+  const plotWidth = slot * Math.max(1, input.bars.length);
+  const scale: ChartScale = {
+    x: { min: 0, max: input.bars.length, left: PLOT.left, right: PLOT.left + plotWidth },
+    y: { min: 0, max: yMax, top: PLOT.top, bottom: PLOT.top + PLOT.height },
+  };
+  const py = (value: number) => scale.y.bottom - (value / yMax) * PLOT.height;
+  const marks: string[] = [
+    label(16, 22, input.title, { "font-size": 14, "font-weight": "bold", fill: "#0f172a" }),
+  ];
+  marks.push(...valueGrid(scale, yMax, py));
   const maxChars = Math.max(3, Math.floor(slot / 6.2));
   input.bars.forEach((bar, index) => {
     const x = scale.x.left + index * slot + slot * 0.15;
@@ -443,23 +476,7 @@ export function renderBarChart(input: BarChartInput): ChartResult {
       ]),
     );
   });
-  marks.push(
-    el("line", {
-      x1: scale.x.left,
-      y1: scale.y.bottom,
-      x2: scale.x.right,
-      y2: scale.y.bottom,
-      stroke: "#475569",
-    }),
-    el("line", {
-      x1: scale.x.left,
-      y1: scale.y.top,
-      x2: scale.x.left,
-      y2: scale.y.bottom,
-      stroke: "#475569",
-    }),
-    label(16, scale.y.top - 8, input.unit, { "font-size": 11, fill: "#334155", "data-unit": input.unit }),
-  );
+  marks.push(...barAxes(scale, input.unit));
   if (input.bars.length === 0)
     marks.push(
       label(PLOT.left + 100, PLOT.top + PLOT.height / 2, "no data", {
@@ -517,8 +534,7 @@ export function renderSeriesBarChart(input: SeriesBarChartInput): ChartResult {
       : Math.max(0, ...input.series.map((series) => series.values[i] ?? 0)),
   );
   const highest = Math.max(0, ...heights);
-  const step = niceStep(highest, 5);
-  const yMax = highest > 0 ? Math.ceil(highest / step) * step : 1;
+  const yMax = roundedMax(highest);
   const groupWidth = input.stacked ? 1 : Math.max(1, input.series.length);
   const slot = Math.max(
     input.stacked ? 22 : 18 * groupWidth + 8,
@@ -533,25 +549,7 @@ export function renderSeriesBarChart(input: SeriesBarChartInput): ChartResult {
   const marks: string[] = [
     label(16, 22, input.title, { "font-size": 14, "font-weight": "bold", fill: "#0f172a" }),
   ];
-  const yStep = niceStep(yMax, 5);
-  for (let k = 0; k * yStep <= yMax + 1e-9; k++) {
-    const y = py(k * yStep);
-    marks.push(
-      el("line", {
-        x1: scale.x.left,
-        y1: y,
-        x2: scale.x.right,
-        y2: y,
-        stroke: "#e2e8f0",
-        "data-y-tick": num(k * yStep),
-      }),
-      label(scale.x.left - 6, y + 4, num(k * yStep), {
-        "text-anchor": "end",
-        "font-size": 11,
-        fill: "#334155",
-      }),
-    );
-  }
+  marks.push(...valueGrid(scale, yMax, py));
   const labelChars = Math.max(5, ...input.categories.map((c) => [...shortCategory(c)].length));
   // Every `every`-th category is labelled, so labels never overlap.
   const every = Math.max(1, Math.ceil((Math.min(labelChars, 8) * 6.6 + 6) / slot));
@@ -629,23 +627,7 @@ export function renderSeriesBarChart(input: SeriesBarChartInput): ChartResult {
       );
     marks.push(el("g", { "data-bar-group": category }, bars));
   });
-  marks.push(
-    el("line", {
-      x1: scale.x.left,
-      y1: scale.y.bottom,
-      x2: scale.x.right,
-      y2: scale.y.bottom,
-      stroke: "#475569",
-    }),
-    el("line", {
-      x1: scale.x.left,
-      y1: scale.y.top,
-      x2: scale.x.left,
-      y2: scale.y.bottom,
-      stroke: "#475569",
-    }),
-    label(16, scale.y.top - 8, input.unit, { "font-size": 11, fill: "#334155", "data-unit": input.unit }),
-  );
+  marks.push(...barAxes(scale, input.unit));
   const legendY = scale.y.bottom + 40;
   let lx = scale.x.left;
   input.series.forEach((series, s) => {
