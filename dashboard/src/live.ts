@@ -5,13 +5,16 @@
 import {
   Timestamp,
   collection,
+  doc,
   limit,
   onSnapshot,
   orderBy,
   query,
   where,
+  type DocumentSnapshot,
   type Firestore,
   type Query,
+  type QueryConstraint,
 } from "firebase/firestore";
 import type { z } from "zod";
 import { deploymentDocSchema, taskDocSchema } from "../../functions/src/domain/engine-model.js";
@@ -40,6 +43,18 @@ export interface Snapshot<S extends z.ZodType> {
   corrupt: string[];
 }
 
+function parseAll<S extends z.ZodType>(schema: S, docs: readonly DocumentSnapshot[]): Snapshot<S> {
+  const rows: Row<S>[] = [];
+  const corrupt: string[] = [];
+  for (const snapshot of docs) {
+    if (!snapshot.exists()) continue;
+    const parsed = schema.safeParse(toDates(snapshot.data()));
+    if (parsed.success) rows.push({ ...(parsed.data as object), id: snapshot.id } as Row<S>);
+    else corrupt.push(`${snapshot.ref.path}: ${parsed.error.issues[0]?.message ?? "invalid"}`);
+  }
+  return { rows, corrupt };
+}
+
 function listen<S extends z.ZodType>(
   source: Query,
   schema: S,
@@ -48,18 +63,33 @@ function listen<S extends z.ZodType>(
 ): () => void {
   return onSnapshot(
     source,
-    (snapshot) => {
-      const rows: Row<S>[] = [];
-      const corrupt: string[] = [];
-      for (const doc of snapshot.docs) {
-        const parsed = schema.safeParse(toDates(doc.data()));
-        if (parsed.success) rows.push({ ...(parsed.data as object), id: doc.id } as Row<S>);
-        else corrupt.push(`${doc.ref.path}: ${parsed.error.issues[0]?.message ?? "invalid"}`);
-      }
-      onRows({ rows, corrupt });
-    },
+    (snapshot) => onRows(parseAll(schema, snapshot.docs)),
     (error) => onError(error.message),
   );
+}
+
+/** One listener per named document, reported together (as a query would) whenever one changes. */
+function listenEach<S extends z.ZodType>(
+  db: Firestore,
+  collectionName: string,
+  ids: readonly string[],
+  schema: S,
+  onRows: (snapshot: Snapshot<S>) => void,
+  onError: (message: string) => void,
+): () => void {
+  const latest = new Map<string, DocumentSnapshot>();
+  const stops = ids.map((id) =>
+    onSnapshot(
+      doc(db, collectionName, id),
+      (snapshot) => {
+        latest.set(id, snapshot);
+        if (latest.size === ids.length) onRows(parseAll(schema, [...latest.values()]));
+      },
+      (error) => onError(error.message),
+    ),
+  );
+  if (ids.length === 0) onRows({ rows: [], corrupt: [] });
+  return () => stops.forEach((stop) => stop());
 }
 
 export type EnvironmentRow = Row<typeof environmentDocSchema>;
@@ -70,35 +100,50 @@ export type TaskRow = Row<typeof taskDocSchema>;
 
 /** Deployments the dashboard lists and draws trends from, newest first. */
 export const RECENT_DEPLOYMENTS = 100;
+/** Firestore takes at most 30 values in one `in` filter. */
+export const MAX_SCOPED_ENVIRONMENTS = 30;
 
-export function liveQueries(db: Firestore, onError: (what: string, message: string) => void) {
+/**
+ * The dashboard's listeners. `scope` is the person's `environments` claim (null: every
+ * environment): the rules let a scoped person list only with a query confined to their
+ * environments, so every query carries the filter the rules check.
+ */
+export function liveQueries(
+  db: Firestore,
+  scope: readonly string[] | null,
+  onError: (what: string, message: string) => void,
+) {
   const failed = (what: string) => (message: string) => onError(what, message);
+  const confined = (name: string, ...constraints: QueryConstraint[]) =>
+    query(
+      collection(db, name),
+      ...(scope === null ? [] : [where("environment", "in", scope.slice(0, MAX_SCOPED_ENVIRONMENTS))]),
+      ...constraints,
+    );
   return {
     environments: (on: (s: Snapshot<typeof environmentDocSchema>) => void) =>
-      listen(collection(db, COLLECTIONS.environments), environmentDocSchema, on, failed("environments")),
+      scope === null
+        ? listen(collection(db, COLLECTIONS.environments), environmentDocSchema, on, failed("environments"))
+        : listenEach(db, COLLECTIONS.environments, scope, environmentDocSchema, on, failed("environments")),
     integrations: (on: (s: Snapshot<typeof integrationDocSchema>) => void) =>
-      listen(collection(db, COLLECTIONS.integrations), integrationDocSchema, on, failed("integrations")),
+      listen(confined(COLLECTIONS.integrations), integrationDocSchema, on, failed("integrations")),
     openAlerts: (on: (s: Snapshot<typeof alertDocSchema>) => void) =>
       listen(
-        query(collection(db, COLLECTIONS.alerts), where("status", "==", "open")),
+        confined(COLLECTIONS.alerts, where("status", "==", "open")),
         alertDocSchema,
         on,
         failed("alerts"),
       ),
     deployments: (on: (s: Snapshot<typeof deploymentDocSchema>) => void) =>
       listen(
-        query(
-          collection(db, COLLECTIONS.deployments),
-          orderBy("created_at", "desc"),
-          limit(RECENT_DEPLOYMENTS),
-        ),
+        confined(COLLECTIONS.deployments, orderBy("created_at", "desc"), limit(RECENT_DEPLOYMENTS)),
         deploymentDocSchema,
         on,
         failed("deployments"),
       ),
     tasksOf: (deploymentId: string, on: (s: Snapshot<typeof taskDocSchema>) => void) =>
       listen(
-        query(collection(db, COLLECTIONS.tasks), where("deployment_id", "==", deploymentId)),
+        confined(COLLECTIONS.tasks, where("deployment_id", "==", deploymentId)),
         taskDocSchema,
         on,
         failed("tasks"),

@@ -49,6 +49,8 @@ type Role = "viewer" | "operator" | "admin";
 interface Viewer {
   user: User;
   role: Role | null;
+  /** The `environments` claim: the only environments this person sees and acts on; null for all. */
+  scope: string[] | null;
 }
 
 interface State {
@@ -232,7 +234,19 @@ function detailSection(): HTMLElement | null {
   if (!deployment)
     return h("section", { id: "detail" }, h("p", {}, `Deployment ${state.selected} not found.`));
   const tasks = [...state.tasks].sort((a, b) => a.id.localeCompare(b.id));
-  const views = renderViews(deploymentViews(deployment, tasks, new Date()), deployment.critical_path);
+  let pictures: HTMLElement;
+  try {
+    const views = renderViews(deploymentViews(deployment, tasks, new Date()), deployment.critical_path);
+    pictures = h(
+      "div",
+      { class: "pictures" },
+      svgFigure(views.graph, "deployment-graph"),
+      svgFigure(views.gantt, "deployment-gantt"),
+    );
+  } catch (error) {
+    // A picture that cannot be drawn must not take the live table down with it.
+    pictures = h("p", { class: "error" }, `The pictures could not be drawn: ${String(error)}`);
+  }
   return h(
     "section",
     { id: "detail", "data-deployment": deployment.id, "data-status": deployment.status },
@@ -271,12 +285,7 @@ function detailSection(): HTMLElement | null {
         ),
       ),
     ),
-    h(
-      "div",
-      { class: "pictures" },
-      svgFigure(views.graph, "deployment-graph"),
-      svgFigure(views.gantt, "deployment-gantt"),
-    ),
+    pictures,
   );
 }
 
@@ -610,7 +619,7 @@ function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => 
       h(
         "span",
         { class: "who", "data-testid": "who", "data-role": viewer.role ?? "none" },
-        `${viewer.user.email ?? viewer.user.uid} (${viewer.role ?? "no role"})`,
+        `${viewer.user.email ?? viewer.user.uid} (${viewer.role ?? "no role"}${viewer.scope ? ` in ${viewer.scope.join(", ") || "no environment"}` : ""})`,
       ),
       h("button", { type: "button", onclick: signOutNow }, "Sign out"),
     ),
@@ -628,7 +637,7 @@ function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => 
     return () => undefined;
   }
 
-  const live = liveQueries(db, (what, message) => {
+  const live = liveQueries(db, viewer.scope, (what, message) => {
     state.errors.set(what, message);
     draw();
   });
@@ -770,7 +779,15 @@ async function main(): Promise<void> {
       .then((token) => {
         const claim = token.claims.role;
         const role = claim === "viewer" || claim === "operator" || claim === "admin" ? claim : null;
-        stop = startApp(db, { user, role }, () => void signOut(auth));
+        const environments = token.claims.environments;
+        // A scope that is not a list of names reaches nothing, as in the rules.
+        const scope =
+          environments === undefined || environments === null
+            ? null
+            : Array.isArray(environments) && environments.every((name) => typeof name === "string")
+              ? environments
+              : [];
+        stop = startApp(db, { user, role, scope }, () => void signOut(auth));
       })
       .catch((error: unknown) => replaceChildren(root, h("p", { class: "error" }, String(error))));
   });

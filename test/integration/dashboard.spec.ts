@@ -23,12 +23,14 @@ describe("the live dashboard in headless Chromium (Hosting, Auth and Firestore e
   this.timeout(240_000);
   let browser: Browser;
   const pages: Page[] = [];
+  /** Uncaught errors in the page: each test ends with none. */
+  const pageErrors: string[] = [];
 
-  async function signedInPage(role: "viewer" | "operator"): Promise<Page> {
+  async function signedInPage(role: "viewer" | "operator", environments?: string[]): Promise<Page> {
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     pages.push(page);
-    page.on("pageerror", (error) => console.log(`      page error (${role}): ${error.message}`));
-    await signIn(page, hostingUrl(), await signInDetails(role));
+    page.on("pageerror", (error) => pageErrors.push(`${role}: ${error.message}`));
+    await signIn(page, hostingUrl(), await signInDetails(role, environments));
     await page.waitForSelector(`[data-testid=who][data-role=${role}]`);
     await page.waitForFunction(() => window.orchestrator.ready);
     return page;
@@ -40,6 +42,10 @@ describe("the live dashboard in headless Chromium (Hosting, Auth and Firestore e
     await clearFirestore();
     await loadTestConfig();
     browser = await launchChromium(executable);
+  });
+
+  afterEach(() => {
+    assert.deepEqual(pageErrors.splice(0), [], "the page threw");
   });
 
   after(async () => {
@@ -177,6 +183,34 @@ describe("the live dashboard in headless Chromium (Hosting, Auth and Firestore e
       /Deploying needs the operator or admin role; you are signed in as viewer/,
     );
     await screenshot(page, "planning-viewer");
+  });
+
+  it("shows a person scoped to one environment only that environment, listening with the rules' own filter", async () => {
+    const staging = await api("POST", "/deploy", {
+      environment: "staging",
+      integrations: ["auth"],
+      configuration: { driver: "simulated" },
+    });
+    assert.equal(staging.status, 202, JSON.stringify(staging.body));
+    await settled(staging.body.deployment_id as string);
+    const page = await signedInPage("viewer", ["staging"]);
+    assert.match((await page.textContent("[data-testid=who]")) ?? "", /\(viewer in staging\)/);
+    await page.waitForSelector(`tr[data-deployment="${staging.body.deployment_id as string}"]`);
+    const environments = await page.$$eval("ul.environments [data-environment]", (items) =>
+      items.map((item) => item.getAttribute("data-environment")),
+    );
+    assert.deepEqual(environments, ["staging"]);
+    const rows = await page.$$eval(
+      "[data-testid=health-matrix] g[data-integration][data-status]",
+      (items) => [...new Set(items.map((item) => item.getAttribute("data-environment")))],
+    );
+    assert.deepEqual(rows, ["staging"]);
+    const deployments = await page.$$eval("#deployments tr[data-deployment] td:nth-child(2)", (cells) => [
+      ...new Set(cells.map((cell) => cell.textContent)),
+    ]);
+    assert.deepEqual(deployments, ["staging"]);
+    assert.equal(await page.$("[data-testid=listen-errors]"), null, "no listener was refused by the rules");
+    await screenshot(page, "overview-scoped-viewer");
   });
 
   it("shows the alert of a failed deployment live, without a reload", async () => {

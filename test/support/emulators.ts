@@ -58,9 +58,10 @@ export function tokenFor(
 /** The email and password of the Auth emulator user behind `tokenFor(role)`, made if needed. */
 export async function signInDetails(
   role: "viewer" | "operator" | "admin",
+  environments?: string[],
 ): Promise<{ email: string; password: string }> {
-  await tokenFor(role);
-  return { email: emailFor(role, undefined), password: PASSWORD };
+  await tokenFor(role, environments);
+  return { email: emailFor(role, environments), password: PASSWORD };
 }
 
 const PASSWORD = "correct-horse-battery";

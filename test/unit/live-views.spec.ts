@@ -94,6 +94,19 @@ describe("live views: what the dashboard draws from Firestore documents and /pla
     for (const task of planned.tasks) assert.ok(svg.graph.includes(`data-node-id="${task.id}"`));
   });
 
+  it("draws a deployment whose tasks have not arrived yet (its critical path names them) without throwing", () => {
+    const planned = plan("dev");
+    const [first] = planned.tasks;
+    assert.ok(first);
+    for (const tasks of [[], [first]]) {
+      const views = deploymentViews({ critical_path: planned.criticalPath, started_at: null }, tasks, NOW);
+      assert.ok(views.graph.criticalPath?.every((id) => tasks.some((task) => task.id === id)));
+      const svg = renderViews(views, planned.criticalPath);
+      assert.match(svg.graph, /^<svg /);
+      assert.match(svg.gantt, /^<svg /);
+    }
+  });
+
   it("draws a /plan answer: every task planned, bars where the timeline puts them, the critical path kept", () => {
     const planned = plan("staging", ["auth", "firestore", "functions"]);
     const answer = {

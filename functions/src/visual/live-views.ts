@@ -37,8 +37,13 @@ export function deploymentViews(
   now: Date,
 ): { graph: DependencyGraphInput; gantt: GanttInput } {
   const timeline = plannedTimeline(tasks);
+  // The deployment document may arrive before its tasks (two listeners): draw what is known.
+  const known = new Set(tasks.map((task) => task.id));
   return {
-    graph: fromTasks(tasks, deployment.critical_path),
+    graph: fromTasks(
+      tasks,
+      deployment.critical_path.filter((id) => known.has(id)),
+    ),
     gantt: ganttFromPlan({ timeline, tasks: [...tasks] }, tasks, deployment.started_at, now),
   };
 }
