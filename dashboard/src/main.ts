@@ -743,6 +743,16 @@ function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => 
         wasTerminal.set(deployment.id, terminal);
       }
       if (finishedNow) loadReport();
+      // With no deployment chosen, the overview follows the newest one in progress.
+      const current = route();
+      const active = s.rows.find((deployment) => !isTerminalDeployment(deployment.status));
+      if (
+        current.page === "overview" &&
+        current.deployment === null &&
+        active &&
+        active.id !== state.selected
+      )
+        select(active.id);
       draw();
       window.orchestrator.ready = true;
     }),

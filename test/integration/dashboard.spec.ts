@@ -213,6 +213,22 @@ describe("the live dashboard in headless Chromium (Hosting, Auth and Firestore e
     await screenshot(page, "overview-scoped-viewer");
   });
 
+  it("follows the newest deployment in progress on the overview when none is chosen", async () => {
+    const page = await signedInPage("viewer");
+    const response = await api("POST", "/deploy", {
+      environment: "dev",
+      integrations: ["auth", "firestore"],
+      configuration: { driver: "simulated", simulate: { "*": { latency_ms: 300 } } },
+    });
+    assert.equal(response.status, 202, JSON.stringify(response.body));
+    const id = response.body.deployment_id as string;
+    await page.waitForSelector(`#detail[data-deployment="${id}"] tr[data-task]`);
+    await page.waitForSelector(`#detail[data-deployment="${id}"][data-status=succeeded]`, {
+      timeout: 60_000,
+    });
+    await settled(id);
+  });
+
   it("shows the alert of a failed deployment live, without a reload", async () => {
     const page = await signedInPage("viewer");
     const failing = await api("POST", "/deploy", {
