@@ -146,38 +146,11 @@ export async function api(
   return { status: response.status, body: parsed };
 }
 
-/**
- * Runs `seed` with the Functions emulator's background triggers off (the hub's switch for
- * seeding), so thousands of history documents do not queue thousands of trigger runs that would
- * slow every test after them; the triggers are back on afterwards, whatever happened.
- */
-export async function withTriggersOff<T>(seed: () => Promise<T>): Promise<T> {
-  const hub = process.env.ORCH_HUB_URL;
-  if (!hub) throw new Error("ORCH_HUB_URL is unset: run through npm test or scripts/with-stack.mjs");
-  const toggle = async (action: "disable" | "enable") => {
-    const response = await fetch(`${hub}/functions/${action}BackgroundTriggers`, { method: "PUT" });
-    if (!response.ok) throw new Error(`${action} triggers: ${response.status} ${await response.text()}`);
-  };
-  await toggle("disable");
-  try {
-    return await seed();
-  } finally {
-    await toggle("enable");
-  }
-}
-
-/**
- * Deletes every document in the test project's Firestore emulator, with the triggers off: a delete
- * is a write, and a suite that seeded thousands of documents would otherwise leave thousands of
- * trigger runs to slow the next.
- */
+/** Deletes every document in the test project's Firestore emulator. */
 export async function clearFirestore(): Promise<void> {
   const url = `http://${process.env.FIRESTORE_EMULATOR_HOST}/emulator/v1/projects/${projectId()}/databases/(default)/documents`;
-  await withTriggersOff(async () => {
-    const response = await fetch(url, { method: "DELETE" });
-    if (!response.ok)
-      throw new Error(`clearing Firestore failed: ${response.status} ${await response.text()}`);
-  });
+  const response = await fetch(url, { method: "DELETE" });
+  if (!response.ok) throw new Error(`clearing Firestore failed: ${response.status} ${await response.text()}`);
 }
 
 /** Polls until `condition` returns a value that is not undefined/false, or fails naming what it waited for. */
