@@ -107,6 +107,21 @@ describe("live views: what the dashboard draws from Firestore documents and /pla
     }
   });
 
+  it("draws a task planned to take no time as a milestone, not an invisible bar", () => {
+    const views = planViews({
+      environment: "dev",
+      estimated_seconds: 30,
+      critical_path: ["p--auth", "p--functions"],
+      tasks: [
+        { id: "p--auth", integration: "auth", start: 0, finish: 30, dependencies: [] },
+        { id: "p--functions", integration: "functions", start: 30, finish: 30, dependencies: ["p--auth"] },
+      ],
+    });
+    const { gantt } = renderViews(views, ["p--auth", "p--functions"]);
+    assert.ok(gantt.includes('data-milestone="p--functions"'));
+    assert.ok(!gantt.includes('data-milestone="p--auth"'));
+  });
+
   it("draws a /plan answer: every task planned, bars where the timeline puts them, the critical path kept", () => {
     const planned = plan("staging", ["auth", "firestore", "functions"]);
     const answer = {

@@ -6,7 +6,7 @@
 import type { DeploymentPlan } from "../domain/planner.js";
 import type { Task } from "../domain/engine-model.js";
 import { CRITICAL_COLOR, STATUS_COLORS, type VisualStatus } from "./dependency-graph.js";
-import { el, formatSeconds, label, svgDocument, textWidth, title, truncate } from "./svg.js";
+import { el, formatSeconds, label, num, svgDocument, textWidth, title, truncate } from "./svg.js";
 
 export interface GanttRow {
   id: string;
@@ -140,6 +140,21 @@ export function renderGantt(input: GanttInput, options: GanttOptions = {}): Gant
         "stroke-dasharray": "4 2",
       }),
     );
+    if (row.planned.end === row.planned.start) {
+      // A zero-length estimate would be an invisible bar: drawn as a milestone diamond instead.
+      const x = xOf(row.planned.start);
+      const y = top + 14;
+      marks.push(
+        el("path", {
+          "data-milestone": row.id,
+          d: `M ${num(x)} ${num(y - 7)} L ${num(x + 7)} ${num(y)} L ${num(x)} ${num(y + 7)} L ${num(x - 7)} ${num(y)} Z`,
+          fill: "none",
+          stroke: PLANNED_STROKE,
+          "stroke-width": 1,
+          "stroke-dasharray": "3 2",
+        }),
+      );
+    }
     const end = actualEnd(row, input.now);
     if (row.actual && end !== undefined) {
       const ax = xOf(row.actual.start);
