@@ -243,26 +243,7 @@ export function renderLineChart(input: LineChartInput): ChartResult {
   const marks: string[] = [
     label(16, 22, input.title, { "font-size": 14, "font-weight": "bold", fill: "#0f172a" }),
   ];
-  const yStep = niceStep(yMax - yMin, 5);
-  for (let k = Math.ceil(yMin / yStep); k * yStep <= yMax + 1e-9; k++) {
-    const value = k * yStep;
-    const y = py(value);
-    marks.push(
-      el("line", {
-        x1: scale.x.left,
-        y1: y,
-        x2: scale.x.right,
-        y2: y,
-        stroke: "#e2e8f0",
-        "data-y-tick": num(value),
-      }),
-      label(scale.x.left - 6, y + 4, `${num(value)}`, {
-        "text-anchor": "end",
-        "font-size": 11,
-        fill: "#334155",
-      }),
-    );
-  }
+  marks.push(...valueGrid(scale, py));
   const span = xMax - xMin;
   const xStep = TIME_STEPS.find((step) => (step / span) * PLOT.width >= 80) ?? 604_800_000;
   for (let t = Math.ceil(xMin / xStep) * xStep; t <= xMax; t += xStep) {
@@ -284,21 +265,7 @@ export function renderLineChart(input: LineChartInput): ChartResult {
     );
   }
   marks.push(
-    el("line", {
-      x1: scale.x.left,
-      y1: scale.y.bottom,
-      x2: scale.x.right,
-      y2: scale.y.bottom,
-      stroke: "#475569",
-    }),
-    el("line", {
-      x1: scale.x.left,
-      y1: scale.y.top,
-      x2: scale.x.left,
-      y2: scale.y.bottom,
-      stroke: "#475569",
-    }),
-    label(16, scale.y.top - 8, input.yUnit, { "font-size": 11, fill: "#334155", "data-unit": input.yUnit }),
+    ...axes(scale, input.yUnit),
     label(scale.x.right, scale.y.bottom + 34, "time (UTC)", {
       "text-anchor": "end",
       "font-size": 11,
@@ -372,12 +339,14 @@ function roundedMax(highest: number): number {
   return highest > 0 ? Math.ceil(highest / step) * step : 1;
 }
 
-/** Horizontal grid lines with their values, about five, from 0 to `yMax`. */
-function valueGrid(scale: ChartScale, yMax: number, py: (value: number) => number): string[] {
+/** Horizontal grid lines with their values, about five, across the scale's y range. */
+function valueGrid(scale: ChartScale, py: (value: number) => number): string[] {
   const marks: string[] = [];
-  const yStep = niceStep(yMax, 5);
-  for (let k = 0; k * yStep <= yMax + 1e-9; k++) {
-    const y = py(k * yStep);
+  const { min, max } = scale.y;
+  const yStep = niceStep(max - min, 5);
+  for (let k = Math.ceil(min / yStep); k * yStep <= max + 1e-9; k++) {
+    const value = k * yStep;
+    const y = py(value);
     marks.push(
       el("line", {
         x1: scale.x.left,
@@ -385,9 +354,9 @@ function valueGrid(scale: ChartScale, yMax: number, py: (value: number) => numbe
         x2: scale.x.right,
         y2: y,
         stroke: "#e2e8f0",
-        "data-y-tick": num(k * yStep),
+        "data-y-tick": num(value),
       }),
-      label(scale.x.left - 6, y + 4, num(k * yStep), {
+      label(scale.x.left - 6, y + 4, num(value), {
         "text-anchor": "end",
         "font-size": 11,
         fill: "#334155",
@@ -398,7 +367,7 @@ function valueGrid(scale: ChartScale, yMax: number, py: (value: number) => numbe
 }
 
 /** The x and y axis lines and the unit above the y axis. */
-function barAxes(scale: ChartScale, unit: string): string[] {
+function axes(scale: ChartScale, unit: string): string[] {
   return [
     el("line", {
       x1: scale.x.left,
@@ -442,7 +411,7 @@ export function renderBarChart(input: BarChartInput): ChartResult {
   const marks: string[] = [
     label(16, 22, input.title, { "font-size": 14, "font-weight": "bold", fill: "#0f172a" }),
   ];
-  marks.push(...valueGrid(scale, yMax, py));
+  marks.push(...valueGrid(scale, py));
   const maxChars = Math.max(3, Math.floor(slot / 6.2));
   input.bars.forEach((bar, index) => {
     const x = scale.x.left + index * slot + slot * 0.15;
@@ -476,7 +445,7 @@ export function renderBarChart(input: BarChartInput): ChartResult {
       ]),
     );
   });
-  marks.push(...barAxes(scale, input.unit));
+  marks.push(...axes(scale, input.unit));
   if (input.bars.length === 0)
     marks.push(
       label(PLOT.left + 100, PLOT.top + PLOT.height / 2, "no data", {
@@ -549,7 +518,7 @@ export function renderSeriesBarChart(input: SeriesBarChartInput): ChartResult {
   const marks: string[] = [
     label(16, 22, input.title, { "font-size": 14, "font-weight": "bold", fill: "#0f172a" }),
   ];
-  marks.push(...valueGrid(scale, yMax, py));
+  marks.push(...valueGrid(scale, py));
   const labelChars = Math.max(5, ...input.categories.map((c) => [...shortCategory(c)].length));
   // Every `every`-th category is labelled, so labels never overlap.
   const every = Math.max(1, Math.ceil((Math.min(labelChars, 8) * 6.6 + 6) / slot));
@@ -627,7 +596,7 @@ export function renderSeriesBarChart(input: SeriesBarChartInput): ChartResult {
       );
     marks.push(el("g", { "data-bar-group": category }, bars));
   });
-  marks.push(...barAxes(scale, input.unit));
+  marks.push(...axes(scale, input.unit));
   const legendY = scale.y.bottom + 40;
   let lx = scale.x.left;
   input.series.forEach((series, s) => {
