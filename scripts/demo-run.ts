@@ -12,9 +12,9 @@ import { INTEGRATION_KINDS } from "../functions/src/domain/integrations.js";
 import { createAuditLog } from "../functions/src/store/audit-log.js";
 import { createEngineStore } from "../functions/src/store/engine-store.js";
 import { createStore } from "../functions/src/store/store.js";
-import { renderBarChart, renderHealthMatrix, renderLineChart } from "../functions/src/visual/charts.js";
-import { deploymentTrends, deploymentViews, renderViews } from "../functions/src/visual/live-views.js";
 import { svgToPng } from "../functions/src/visual/report-raster.js";
+import { healthCells } from "../functions/src/visual/live-views.js";
+import { FirebaseVisualOrchestrator } from "../functions/src/visual/visual-orchestrator.js";
 import { emulatorToken } from "./lib/auth.mjs";
 import { launchChromium, screenshot, signIn } from "./lib/browser.js";
 
@@ -440,6 +440,7 @@ console.log(
 );
 
 heading("12. Pictures and reports of this run, and the dashboard");
+const visuals = new FirebaseVisualOrchestrator();
 const engineStore = createEngineStore(getFirestore());
 const written: string[] = [];
 const write = (name: string, content: string | Buffer) => {
@@ -458,33 +459,22 @@ for (const [label, id] of [
   const deployment = await engineStore.getDeployment(id);
   if (!deployment) throw new Error(`deployment ${id} is gone`);
   const tasks = await engineStore.tasksOf(id);
-  const views = renderViews(
-    deploymentViews(deployment, tasks, deployment.completed_at ?? new Date()),
-    deployment.critical_path,
-  );
+  const views = visuals.deployment(deployment, tasks, deployment.completed_at ?? new Date());
   picture(`${label}-graph`, views.graph);
   picture(`${label}-gantt`, views.gantt);
 }
 const integrationsNow = await createStore(getFirestore()).listIntegrations();
 picture(
   "health-matrix",
-  renderHealthMatrix(
-    integrationsNow.map((integration) => ({
-      environment: integration.environment,
-      integration: integration.name,
-      status: integration.health?.status ?? "unknown",
-      latency_ms: integration.health?.latency_ms ?? null,
-    })),
-    { title: "Health: environment x integration" },
-  ),
+  visuals.healthMatrix(healthCells(integrationsNow), "Health: environment x integration"),
 );
 const recent = (await engineStore.deployments.orderBy("created_at", "desc").limit(100).get()).docs.map(
   (doc) => doc.data(),
 );
-const trends = deploymentTrends(recent, 8, new Date());
-picture("success-rate", renderLineChart(trends.successRate).svg);
-picture("durations", renderLineChart(trends.durations).svg);
-picture("throughput", renderBarChart(trends.throughput).svg);
+const trends = visuals.trends(recent, new Date(), 8);
+picture("success-rate", trends.successRate);
+picture("durations", trends.durations);
+picture("throughput", trends.throughput);
 
 for (const [type, format] of [
   ["executive", "html"],

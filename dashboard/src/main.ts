@@ -7,19 +7,8 @@ import { onAuthStateChanged, signInWithEmailAndPassword, signOut, type User } fr
 import type { Firestore } from "firebase/firestore";
 import { isTerminalDeployment } from "../../functions/src/domain/engine-model.js";
 import type { Recommendation } from "../../functions/src/domain/optimize.js";
-import {
-  renderBarChart,
-  renderHealthMatrix,
-  renderLineChart,
-  type HealthCell,
-} from "../../functions/src/visual/charts.js";
-import {
-  deploymentTrends,
-  deploymentViews,
-  planViews,
-  renderViews,
-  type PlanTimeline,
-} from "../../functions/src/visual/live-views.js";
+import { healthCells, type PlanTimeline } from "../../functions/src/visual/live-views.js";
+import { FirebaseVisualOrchestrator } from "../../functions/src/visual/visual-orchestrator.js";
 import { formatSeconds, formatTime, h, replaceChildren, svgFigure } from "./dom.js";
 import { API_BASE, connect } from "./firebase.js";
 import {
@@ -84,6 +73,8 @@ const state: State = {
 };
 
 const root = document.getElementById("app")!;
+/** Draws every picture, as the server does. */
+const visuals = new FirebaseVisualOrchestrator();
 
 async function callApi(viewer: Viewer, method: string, path: string, body?: unknown): Promise<unknown> {
   const response = await fetch(`${API_BASE}${path}`, {
@@ -156,12 +147,7 @@ function badge(status: string): HTMLElement {
 }
 
 function healthSection(): HTMLElement {
-  const cells: HealthCell[] = state.integrations.map((integration) => ({
-    environment: integration.environment,
-    integration: integration.name,
-    status: integration.health?.status ?? "unknown",
-    latency_ms: integration.health?.latency_ms ?? null,
-  }));
+  const cells = healthCells(state.integrations);
   const environments = state.environments.map((env) =>
     h(
       "li",
@@ -177,7 +163,7 @@ function healthSection(): HTMLElement {
     h("h2", {}, "Environments and integrations"),
     h("ul", { class: "environments" }, environments),
     cells.length > 0
-      ? svgFigure(renderHealthMatrix(cells, { title: "Health: environment x integration" }), "health-matrix")
+      ? svgFigure(visuals.healthMatrix(cells, "Health: environment x integration"), "health-matrix")
       : h("p", {}, "No integrations yet: load a config and provision an environment."),
   );
 }
@@ -236,7 +222,7 @@ function detailSection(): HTMLElement | null {
   const tasks = [...state.tasks].sort((a, b) => a.id.localeCompare(b.id));
   let pictures: HTMLElement;
   try {
-    const views = renderViews(deploymentViews(deployment, tasks, new Date()), deployment.critical_path);
+    const views = visuals.deployment(deployment, tasks, new Date());
     pictures = h(
       "div",
       { class: "pictures" },
@@ -314,7 +300,7 @@ function alertsSection(): HTMLElement {
 }
 
 function trendsSection(): HTMLElement {
-  const trends = deploymentTrends(state.deployments, 12, new Date());
+  const trends = visuals.trends(state.deployments, new Date());
   // The integrations that retried most: a bar per pair would not be readable past a dozen.
   const retryRates = (state.report?.comprehensive_report.by_integration ?? [])
     .filter((row) => row.retry_rate !== null && row.retry_rate > 0)
@@ -328,13 +314,16 @@ function trendsSection(): HTMLElement {
     h(
       "div",
       { class: "pictures" },
-      svgFigure(renderLineChart(trends.successRate).svg, "success-rate"),
-      svgFigure(renderLineChart(trends.durations).svg, "durations"),
-      svgFigure(renderBarChart(trends.throughput).svg, "throughput"),
+      svgFigure(trends.successRate, "success-rate"),
+      svgFigure(trends.durations, "durations"),
+      svgFigure(trends.throughput, "throughput"),
       retryRates.length > 0
         ? svgFigure(
-            renderBarChart({ title: "Retry rate by integration (last 7 days)", unit: "%", bars: retryRates })
-              .svg,
+            visuals.barChart({
+              title: "Most retried integrations (last 7 days)",
+              unit: "%",
+              bars: retryRates,
+            }),
             "retry-rates",
           )
         : null,
@@ -463,7 +452,7 @@ function planningPage(viewer: Viewer, target: HTMLElement): void {
       message.textContent = `the plan has no timeline for ${env}`;
       return;
     }
-    const views = renderViews(planViews(timeline), timeline.critical_path);
+    const views = visuals.plan(timeline);
     const finish = new Date(Date.now() + timeline.estimated_seconds * 1000);
     const deploy = h(
       "button",

@@ -7,10 +7,12 @@ import {
   deploymentViews,
   plannedTimeline,
   planViews,
-  renderViews,
   type FinishedDeployment,
 } from "../../functions/src/visual/live-views.js";
+import { FirebaseVisualOrchestrator } from "../../functions/src/visual/visual-orchestrator.js";
 import { exampleConfig } from "../support/config-builder.js";
+
+const visuals = new FirebaseVisualOrchestrator();
 
 const NOW = new Date("2026-11-20T12:00:00.000Z");
 
@@ -90,7 +92,11 @@ describe("live views: what the dashboard draws from Firestore documents and /pla
     assert.equal(rows.get(second.id)?.retries, 1);
     assert.equal(views.gantt.now, 8);
     for (const task of rest) assert.equal(rows.get(task.id)?.actual, undefined);
-    const svg = renderViews(views, planned.criticalPath);
+    const svg = visuals.deployment(
+      { critical_path: planned.criticalPath, started_at: started },
+      tasks,
+      seconds(started, 8),
+    );
     for (const task of planned.tasks) assert.ok(svg.graph.includes(`data-node-id="${task.id}"`));
   });
 
@@ -101,14 +107,14 @@ describe("live views: what the dashboard draws from Firestore documents and /pla
     for (const tasks of [[], [first]]) {
       const views = deploymentViews({ critical_path: planned.criticalPath, started_at: null }, tasks, NOW);
       assert.ok(views.graph.criticalPath?.every((id) => tasks.some((task) => task.id === id)));
-      const svg = renderViews(views, planned.criticalPath);
+      const svg = visuals.deployment({ critical_path: planned.criticalPath, started_at: null }, tasks, NOW);
       assert.match(svg.graph, /^<svg /);
       assert.match(svg.gantt, /^<svg /);
     }
   });
 
   it("draws a task planned to take no time as a milestone, not an invisible bar", () => {
-    const views = planViews({
+    const { gantt } = visuals.plan({
       environment: "dev",
       estimated_seconds: 30,
       critical_path: ["p--auth", "p--functions"],
@@ -117,7 +123,6 @@ describe("live views: what the dashboard draws from Firestore documents and /pla
         { id: "p--functions", integration: "functions", start: 30, finish: 30, dependencies: ["p--auth"] },
       ],
     });
-    const { gantt } = renderViews(views, ["p--auth", "p--functions"]);
     assert.ok(gantt.includes('data-milestone="p--functions"'));
     assert.ok(!gantt.includes('data-milestone="p--auth"'));
   });

@@ -880,14 +880,15 @@ describe("visual", () => {
     it("returns the renderers' SVG for plans, deployments and metrics", () => {
       const plan = devPlan();
       const visual = new FirebaseVisualOrchestrator();
-      assert.equal(visual.dependencyGraph(plan), renderDependencyGraph(fromPlan(plan)).svg);
-      assert.equal(
-        visual.dependencyGraph({ tasks: plan.tasks, criticalPath: plan.criticalPath }),
-        renderDependencyGraph(fromTasks(plan.tasks, plan.criticalPath)).svg,
+      const pictures = visual.deployment(
+        { critical_path: plan.criticalPath, started_at: null },
+        plan.tasks,
+        NOW,
       );
+      assert.equal(pictures.graph, renderDependencyGraph(fromTasks(plan.tasks, plan.criticalPath)).svg);
       assert.equal(
-        visual.gantt(plan, [], null),
-        renderGantt(ganttFromPlan(plan, [], null), { criticalPath: plan.criticalPath }).svg,
+        pictures.gantt,
+        renderGantt(ganttFromPlan(plan, plan.tasks, null, NOW), { criticalPath: plan.criticalPath }).svg,
       );
       const cells = [{ environment: "dev", integration: "auth", status: "healthy" as const }];
       assert.equal(visual.healthMatrix(cells), renderHealthMatrix(cells));
@@ -896,8 +897,8 @@ describe("visual", () => {
       const bars = { title: "t", unit: "", bars: [{ label: "a", value: 1 }] };
       assert.equal(visual.barChart(bars), renderBarChart(bars).svg);
       for (const svg of [
-        visual.dependencyGraph(plan),
-        visual.gantt(plan, [], null),
+        pictures.graph,
+        pictures.gantt,
         visual.healthMatrix([]),
         visual.lineChart(line),
         visual.barChart(bars),

@@ -5,9 +5,10 @@
 import type { Deployment, Task } from "../domain/engine-model.js";
 import { scheduleWithLimit, topologicalOrder, type ScheduledNode } from "../domain/graph.js";
 import { distribution } from "../domain/optimize.js";
-import type { BarChartInput, LineChartInput } from "./charts.js";
-import { fromTasks, renderDependencyGraph, type DependencyGraphInput } from "./dependency-graph.js";
-import { ganttFromPlan, renderGantt, type GanttInput } from "./gantt.js";
+import type { IntegrationDoc } from "../domain/model.js";
+import type { BarChartInput, HealthCell, LineChartInput } from "./charts.js";
+import { fromTasks, type DependencyGraphInput } from "./dependency-graph.js";
+import { ganttFromPlan, type GanttInput } from "./gantt.js";
 
 /**
  * The timeline a deployment was planned with, rebuilt from its tasks: the planner's list schedule
@@ -85,15 +86,16 @@ export function planViews(plan: PlanTimeline): { graph: DependencyGraphInput; ga
   };
 }
 
-/** SVG documents of the views above. */
-export function renderViews(
-  views: { graph: DependencyGraphInput; gantt: GanttInput },
-  criticalPath: readonly string[],
-): { graph: string; gantt: string } {
-  return {
-    graph: renderDependencyGraph(views.graph).svg,
-    gantt: renderGantt(views.gantt, { criticalPath }).svg,
-  };
+/** The health matrix's cells from the integration documents: their last check, `unknown` before one. */
+export function healthCells(
+  integrations: readonly Pick<IntegrationDoc, "environment" | "name" | "health">[],
+): HealthCell[] {
+  return integrations.map((integration) => ({
+    environment: integration.environment,
+    integration: integration.name,
+    status: integration.health?.status ?? "unknown",
+    latency_ms: integration.health?.latency_ms ?? null,
+  }));
 }
 
 /** A finished deployment, as the trends need it. */

@@ -1,10 +1,10 @@
 /**
- * Turns plans, deployments and metrics into pictures, server-side: a thin facade over the pure
- * renderers in this folder, returning standalone SVG documents. No I/O: callers load the plan,
- * the task documents and the metrics, and store or serve the SVG.
+ * Turns plans, deployments and metrics into pictures: a thin facade over the pure renderers in
+ * this folder, returning standalone SVG documents, used alike by the API, the demo and the
+ * dashboard's browser bundle. No I/O: callers load the documents, and store or serve the SVG.
+ * A planned deployment (the planner's tasks, not started) draws through `deployment` too.
  */
 import type { Deployment, Task } from "../domain/engine-model.js";
-import type { DeploymentPlan } from "../domain/planner.js";
 import type { ReportHealth, Visualization } from "../domain/reports.js";
 import {
   renderBarChart,
@@ -15,8 +15,8 @@ import {
   type HealthCell,
   type LineChartInput,
 } from "./charts.js";
-import { fromTasks, renderDependencyGraph, type DependencyGraphOptions } from "./dependency-graph.js";
-import { ganttFromPlan, renderGantt, type GanttOptions } from "./gantt.js";
+import { renderDependencyGraph, type DependencyGraphOptions } from "./dependency-graph.js";
+import { renderGantt, type GanttOptions } from "./gantt.js";
 import {
   deploymentTrends,
   deploymentViews,
@@ -25,37 +25,10 @@ import {
   type PlanTimeline,
 } from "./live-views.js";
 
-/** A deployment's tasks as stored, with the critical path recorded on the deployment. */
-export interface DeploymentTasks {
-  tasks: readonly Task[];
-  criticalPath: readonly string[];
-}
-
 const HEALTH_STATUSES = ["healthy", "degraded", "down"] as const;
 
 export class FirebaseVisualOrchestrator {
   constructor(private readonly options: { graph?: DependencyGraphOptions; gantt?: GanttOptions } = {}) {}
-
-  /**
-   * The dependency graph of a plan (tasks as planned) or of a deployment (its task documents as
-   * they are now, with the deployment's `critical_path`): a DeploymentPlan fits as it is.
-   */
-  dependencyGraph(source: DeploymentTasks): string {
-    return renderDependencyGraph(fromTasks(source.tasks, source.criticalPath), this.options.graph).svg;
-  }
-
-  /** Planned (from the plan's timeline) against actual (from the task documents) per task. */
-  gantt(
-    plan: Pick<DeploymentPlan, "timeline" | "tasks" | "criticalPath">,
-    tasks: readonly Task[],
-    deploymentStartedAt: Date | null,
-    now?: Date,
-  ): string {
-    return renderGantt(ganttFromPlan(plan, tasks, deploymentStartedAt, now), {
-      criticalPath: plan.criticalPath,
-      ...this.options.gantt,
-    }).svg;
-  }
 
   /** A stored deployment's graph and its Gantt (planned against actual) as they are at `now`. */
   deployment(
