@@ -3,7 +3,6 @@
  * functions write them with. A document that does not parse is reported, not shown half-read.
  */
 import {
-  Timestamp,
   collection,
   doc,
   limit,
@@ -24,16 +23,7 @@ import {
   environmentDocSchema,
   integrationDocSchema,
 } from "../../functions/src/domain/model.js";
-
-/** Firestore hands back Timestamps; the domain speaks Dates. */
-function toDates(value: unknown): unknown {
-  if (value instanceof Timestamp) return value.toDate();
-  if (Array.isArray(value)) return value.map(toDates);
-  if (typeof value === "object" && value !== null && Object.getPrototypeOf(value) === Object.prototype) {
-    return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, toDates(inner)]));
-  }
-  return value;
-}
+import { timestampsToDates } from "../../functions/src/domain/timestamps.js";
 
 export type Row<S extends z.ZodType> = z.infer<S> & { id: string };
 
@@ -48,7 +38,7 @@ function parseAll<S extends z.ZodType>(schema: S, docs: readonly DocumentSnapsho
   const corrupt: string[] = [];
   for (const snapshot of docs) {
     if (!snapshot.exists()) continue;
-    const parsed = schema.safeParse(toDates(snapshot.data()));
+    const parsed = schema.safeParse(timestampsToDates(snapshot.data()));
     if (parsed.success) rows.push({ ...(parsed.data as object), id: snapshot.id } as Row<S>);
     else corrupt.push(`${snapshot.ref.path}: ${parsed.error.issues[0]?.message ?? "invalid"}`);
   }

@@ -25,7 +25,8 @@ import {
   type VerifyResult,
 } from "../domain/audit.js";
 import { redactText } from "../logs.js";
-import { timestampsToDates, typedCollection } from "./typed-collection.js";
+import { timestampsToDates } from "../domain/timestamps.js";
+import { typedCollection } from "./typed-collection.js";
 
 /** Free text longer than this is cut before it is stored. */
 const MAX_TEXT = 4000;

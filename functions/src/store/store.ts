@@ -15,7 +15,8 @@ import {
   integrationDocId,
 } from "../domain/model.js";
 import type { z } from "zod";
-import { timestampsToDates, typedCollection } from "./typed-collection.js";
+import { timestampsToDates } from "../domain/timestamps.js";
+import { typedCollection } from "./typed-collection.js";
 
 const CURRENT_CONFIG_ID = "current";
 

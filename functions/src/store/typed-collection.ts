@@ -1,6 +1,5 @@
 /** A Firestore collection whose documents are validated by a zod schema on every read and write. */
 import {
-  Timestamp,
   type CollectionReference,
   type DocumentData,
   type Firestore,
@@ -9,16 +8,7 @@ import {
 import type { z } from "zod";
 import { CorruptDocumentError } from "../domain/errors.js";
 import { zodIssueToProblem } from "../domain/problems.js";
-
-/** Firestore hands back Timestamps; the domain speaks Dates. */
-export function timestampsToDates(value: unknown): unknown {
-  if (value instanceof Timestamp) return value.toDate();
-  if (Array.isArray(value)) return value.map(timestampsToDates);
-  if (typeof value === "object" && value !== null && Object.getPrototypeOf(value) === Object.prototype) {
-    return Object.fromEntries(Object.entries(value).map(([key, inner]) => [key, timestampsToDates(inner)]));
-  }
-  return value;
-}
+import { timestampsToDates } from "../domain/timestamps.js";
 
 /** Validates raw document data against a schema, naming the document and field on failure. */
 export function parseDocument<S extends z.ZodType>(
