@@ -2,7 +2,7 @@
 // so it runs beside `npm run emulators` and the tests). The steps themselves are scripts/demo-run.ts.
 // `npm run demo -- --keep` leaves the stack up afterwards, for the dashboard, until Ctrl-C.
 import path from "node:path";
-import { ensureChromium } from "./lib/chromium.mjs";
+import { chromiumEnv, ensureChromium } from "./lib/chromium.mjs";
 import { repoRoot } from "./lib/stack.mjs";
 import { withStack } from "./with-stack.mjs";
 
@@ -14,7 +14,7 @@ const code = await withStack({
   command: path.join(repoRoot, "node_modules", ".bin", "tsx"),
   args: [path.join(repoRoot, "scripts", "demo-run.ts")],
   env: {
-    ...(browser.path ? { ORCH_CHROMIUM: browser.path } : { ORCH_CHROMIUM_MISSING: browser.reason }),
+    ...chromiumEnv(browser),
     ...(process.argv.includes("--keep") ? { ORCH_DEMO_KEEP: "1" } : {}),
   },
 });

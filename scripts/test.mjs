@@ -3,7 +3,7 @@
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { ensureChromium } from "./lib/chromium.mjs";
+import { chromiumEnv, ensureChromium } from "./lib/chromium.mjs";
 import { repoRoot, stackDir } from "./lib/stack.mjs";
 import { withStack } from "./with-stack.mjs";
 
@@ -63,7 +63,7 @@ const integrationCode = await withStack({
   args: ["--config", ".mocharc.integration.json"],
   env: {
     ORCH_TEST_STATS: integrationStats,
-    ...(browser.path ? { ORCH_CHROMIUM: browser.path } : { ORCH_CHROMIUM_MISSING: browser.reason }),
+    ...chromiumEnv(browser),
   },
 });
 addStats("integration tests", integrationStats, integrationCode);

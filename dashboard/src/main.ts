@@ -7,7 +7,12 @@ import { onAuthStateChanged, signInWithEmailAndPassword, signOut, type User } fr
 import type { Firestore } from "firebase/firestore";
 import { isTerminalDeployment } from "../../functions/src/domain/engine-model.js";
 import type { Recommendation } from "../../functions/src/domain/optimize.js";
-import { healthCells, type PlanTimeline } from "../../functions/src/visual/live-views.js";
+import {
+  healthCells,
+  taskChangeTracker,
+  type PlanTimeline,
+  type TaskChange,
+} from "../../functions/src/visual/live-views.js";
 import { FirebaseVisualOrchestrator } from "../../functions/src/visual/visual-orchestrator.js";
 import { formatSeconds, formatTime, h, replaceChildren, svgFigure } from "./dom.js";
 import { API_BASE, connect } from "./firebase.js";
@@ -631,7 +636,6 @@ function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => 
     draw();
   });
   let stopTasks: (() => void) | null = null;
-  let lastStamps = new Map<string, string>();
   let reportLoading = false;
 
   const loadReport = () => {
@@ -665,23 +669,13 @@ function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => 
     renderOverview(content);
   }
 
-  /** Measures, for each task whose status changed, the time from the engine's timestamp to the frame. */
-  const measure = (tasks: TaskRow[]) => {
-    const changed: { task: TaskRow; at: Date }[] = [];
-    const stamps = new Map<string, string>();
-    for (const task of tasks) {
-      const stamp = `${task.status}#${task.attempt}`;
-      stamps.set(task.id, stamp);
-      const previous = lastStamps.get(task.id);
-      const at = task.status === "running" ? task.started_at : task.completed_at;
-      if (previous !== undefined && previous !== stamp && at) changed.push({ task, at });
-    }
-    lastStamps = stamps;
-    if (changed.length === 0) return;
+  /** Records, for each task change, the time from the engine's timestamp to the frame that shows it. */
+  const measure = (changes: TaskChange[]) => {
+    if (changes.length === 0) return;
     requestAnimationFrame(() => {
       const shown = Date.now();
-      for (const { task, at } of changed) {
-        const sample = { task: task.id, status: task.status, ms: shown - at.getTime() };
+      for (const change of changes) {
+        const sample = { task: change.task, status: change.status, ms: shown - change.at.getTime() };
         window.orchestrator.latencies.push(sample);
         latency.textContent = `event to screen: ${sample.ms} ms`;
       }
@@ -694,16 +688,13 @@ function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => 
     stopTasks = null;
     state.selected = deployment;
     state.tasks = [];
-    lastStamps = new Map();
     if (deployment) {
-      let first = true;
+      const changesOf = taskChangeTracker();
       stopTasks = live.tasksOf(deployment, (snapshot) => {
         state.tasks = snapshot.rows;
-        if (first) {
-          for (const task of snapshot.rows) lastStamps.set(task.id, `${task.status}#${task.attempt}`);
-          first = false;
-        } else measure(snapshot.rows);
+        const changes = changesOf(snapshot.rows);
         draw();
+        measure(changes);
       });
     }
   };

@@ -24,6 +24,11 @@ function found() {
   return CANDIDATES.find((candidate) => fs.existsSync(candidate)) ?? null;
 }
 
+/** The environment that hands a found Chromium (or why there is none) to the browser tests and the demo. */
+export function chromiumEnv(found) {
+  return found.path ? { ORCH_CHROMIUM: found.path } : { ORCH_CHROMIUM_MISSING: found.reason };
+}
+
 /**
  * { path } of a Chromium, installing Debian's `chromium` package when it is missing and this
  * process may (root with apt-get; ORCH_NO_INSTALL=1 forbids it); otherwise { reason }.

@@ -1,6 +1,7 @@
 /// <reference lib="dom" />
 import assert from "node:assert/strict";
 import type { Browser, Page } from "playwright-core";
+import { percentile } from "../../functions/src/domain/optimize.js";
 import { launchChromium, requireChromium, screenshot, signIn } from "../support/browser.js";
 import { api, clearFirestore, requireEmulators, signInDetails, waitFor } from "../support/emulators.js";
 import { ALL_TEN, loadTestConfig, settled } from "../support/engine.js";
@@ -13,11 +14,6 @@ declare global {
 }
 
 const hostingUrl = () => process.env.ORCH_HOSTING_URL ?? "";
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
-}
 
 describe("the live dashboard in headless Chromium (Hosting, Auth and Firestore emulators)", function () {
   this.timeout(240_000);
@@ -123,8 +119,8 @@ describe("the live dashboard in headless Chromium (Hosting, Auth and Firestore e
 
     const latencies = await page.evaluate(() => window.orchestrator.latencies.map((sample) => sample.ms));
     assert.ok(latencies.length >= tasks.length, `only ${latencies.length} changes were seen live`);
-    const p50 = percentile(latencies, 50);
-    const p95 = percentile(latencies, 95);
+    const p50 = percentile(latencies, 50) ?? NaN;
+    const p95 = percentile(latencies, 95) ?? NaN;
     console.log(
       `      event to screen over ${latencies.length} task changes: p50 ${p50} ms, p95 ${p95} ms, max ${Math.max(...latencies)} ms (target < 1000 ms; the specification allows 10 s)`,
     );
@@ -241,7 +237,7 @@ describe("the live dashboard in headless Chromium (Hosting, Auth and Firestore e
     const alert = await waitFor("the failed deployment's alert on screen", async () =>
       (
         await page.$$eval("#alerts [data-alert]", (items) => items.map((item) => item.textContent ?? ""))
-      ).find((text) => text.includes(failing.body.deployment_id as string) || /critical/.test(text)),
+      ).find((text) => text.includes(failing.body.deployment_id as string)),
     );
     assert.match(alert, /critical/);
     await screenshot(page, "overview-with-alert");

@@ -7,6 +7,7 @@ import {
   deploymentViews,
   plannedTimeline,
   planViews,
+  taskChangeTracker,
   type FinishedDeployment,
 } from "../../functions/src/visual/live-views.js";
 import { FirebaseVisualOrchestrator } from "../../functions/src/visual/visual-orchestrator.js";
@@ -147,6 +148,43 @@ describe("live views: what the dashboard draws from Firestore documents and /pla
       assert.deepEqual(row?.planned, { start: entry.start, end: entry.finish });
       assert.equal(row?.actual, undefined);
     }
+  });
+
+  it("tracks task changes the engine timestamped: none from the first snapshot or a repeated one, starts and ends after", () => {
+    const [auth, firestore] = plan("dev").tasks;
+    assert.ok(auth && firestore);
+    const changesOf = taskChangeTracker();
+    assert.deepEqual(changesOf([auth, firestore]), []);
+    const running: Task = {
+      ...auth,
+      status: "running",
+      attempt: 1,
+      started_at: seconds(NOW, 1),
+      lease_expires_at: seconds(NOW, 121),
+    };
+    assert.deepEqual(changesOf([running, firestore]), [
+      { task: auth.id, status: "running", at: seconds(NOW, 1) },
+    ]);
+    assert.deepEqual(changesOf([running, firestore]), [], "a snapshot delivered again");
+    const retried: Task = {
+      ...running,
+      attempt: 2,
+      started_at: seconds(NOW, 5),
+      lease_expires_at: seconds(NOW, 125),
+    };
+    const done: Task = {
+      ...firestore,
+      status: "succeeded",
+      attempt: 1,
+      started_at: seconds(NOW, 1),
+      completed_at: seconds(NOW, 3),
+    };
+    assert.deepEqual(changesOf([retried, done]), [
+      { task: auth.id, status: "running", at: seconds(NOW, 5) },
+      { task: firestore.id, status: "succeeded", at: seconds(NOW, 3) },
+    ]);
+    const skipped: Task = { ...done, id: "new-task", status: "skipped", completed_at: null };
+    assert.deepEqual(changesOf([retried, done, skipped]), [], "a new task, or a change without a time");
   });
 
   describe("deployment trends", () => {

@@ -2,7 +2,7 @@
  * The pictures the dashboard draws live, from what it reads: a deployment's task documents, or a
  * `/plan` answer. Pure, shared by the browser bundle and the server, so both draw the same thing.
  */
-import type { Deployment, Task } from "../domain/engine-model.js";
+import type { Deployment, Task, TaskStatus } from "../domain/engine-model.js";
 import { scheduleWithLimit, topologicalOrder, type ScheduledNode } from "../domain/graph.js";
 import { distribution } from "../domain/optimize.js";
 import type { IntegrationDoc } from "../domain/model.js";
@@ -162,5 +162,35 @@ export function deploymentTrends(
         value: group.length,
       })),
     },
+  };
+}
+
+/** A task change the engine timestamped: the task entered `status` at `at`. */
+export interface TaskChange {
+  task: string;
+  status: TaskStatus;
+  at: Date;
+}
+
+/**
+ * Follows the snapshots a listener gets of some tasks and answers, for each, the changes it brings
+ * that carry the engine's own time: a start (`started_at`) or an end (`completed_at`). The first
+ * snapshot is the starting point and brings none; a snapshot delivered again brings none. What the
+ * dashboard measures its event-to-screen latency from, and the benchmark its baseline.
+ */
+export function taskChangeTracker(): (tasks: readonly Task[]) => TaskChange[] {
+  let seen: Map<string, string> | null = null;
+  return (tasks) => {
+    const previous = seen;
+    const current = new Map(tasks.map((task) => [task.id, `${task.status}#${task.attempt}`]));
+    seen = current;
+    if (previous === null) return [];
+    return tasks.flatMap((task) => {
+      const before = previous.get(task.id);
+      const at = task.status === "running" ? task.started_at : task.completed_at;
+      return before !== undefined && before !== current.get(task.id) && at
+        ? [{ task: task.id, status: task.status, at }]
+        : [];
+    });
   };
 }
