@@ -377,19 +377,30 @@ function errorsLine(): HTMLElement | null {
   );
 }
 
-function renderOverview(target: HTMLElement): void {
-  replaceChildren(
-    target,
-    ...[
-      errorsLine(),
-      healthSection(),
-      detailSection(),
-      deploymentsSection(),
-      alertsSection(),
-      trendsSection(),
-      recommendationsSection(),
-    ].filter((node): node is HTMLElement => node !== null),
-  );
+/** The overview's sections, in page order, each drawn from the state it shows. */
+const SECTIONS = {
+  errors: errorsLine,
+  health: healthSection,
+  detail: detailSection,
+  deployments: deploymentsSection,
+  alerts: alertsSection,
+  trends: trendsSection,
+  recommendations: recommendationsSection,
+} as const;
+type Section = keyof typeof SECTIONS;
+const ALL_SECTIONS = Object.keys(SECTIONS) as Section[];
+
+/**
+ * Redraws only the named sections of the overview (each in its own slot, so the page keeps its
+ * order): a task snapshot redraws the deployment it belongs to, not the health matrix and trends.
+ */
+function renderOverview(target: HTMLElement, sections: readonly Section[]): void {
+  if (target.querySelector(":scope > [data-slot]") === null)
+    target.replaceChildren(...ALL_SECTIONS.map((name) => h("div", { "data-slot": name })));
+  for (const name of sections) {
+    const section = SECTIONS[name]();
+    replaceChildren(target.querySelector(`:scope > [data-slot=${name}]`), ...(section ? [section] : []));
+  }
 }
 
 // --- planning -----------------------------------------------------------------------------------
@@ -633,7 +644,7 @@ function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => 
 
   const live = liveQueries(db, viewer.scope, (what, message) => {
     state.errors.set(what, message);
-    draw();
+    draw(["errors"]);
   });
   let stopTasks: (() => void) | null = null;
   let reportLoading = false;
@@ -651,11 +662,11 @@ function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => 
       )
       .finally(() => {
         reportLoading = false;
-        draw();
+        draw(["errors", "trends", "recommendations"]);
       });
   };
 
-  function draw(): void {
+  function draw(sections: readonly Section[] = ALL_SECTIONS): void {
     const current = route();
     for (const link of root.querySelectorAll("nav a"))
       link.classList.toggle("active", link.getAttribute("data-page") === current.page);
@@ -666,7 +677,7 @@ function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => 
         planningPage(viewer, content);
       return;
     }
-    renderOverview(content);
+    renderOverview(content, sections);
   }
 
   /** Records, for each task change, the time from the engine's timestamp to the frame that shows it. */
@@ -693,7 +704,7 @@ function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => 
       stopTasks = live.tasksOf(deployment, (snapshot) => {
         state.tasks = snapshot.rows;
         const changes = changesOf(snapshot.rows);
-        draw();
+        draw(["detail", "deployments"]);
         measure(changes);
       });
     }
@@ -703,15 +714,15 @@ function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => 
   const stops = [
     live.environments((s) => {
       state.environments = s.rows;
-      draw();
+      draw(["health"]);
     }),
     live.integrations((s) => {
       state.integrations = s.rows;
-      draw();
+      draw(["health"]);
     }),
     live.openAlerts((s) => {
       state.alerts = s.rows;
-      draw();
+      draw(["alerts"]);
     }),
     live.deployments((s) => {
       state.deployments = s.rows;
@@ -733,13 +744,14 @@ function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => 
         active.id !== state.selected
       )
         select(active.id);
-      draw();
+      draw(["detail", "deployments", "trends"]);
       window.orchestrator.ready = true;
     }),
   ];
   const onHash = () => {
     const current = route();
-    if (current.page === "plan") content.replaceChildren();
+    // A page change starts from an empty page: the overview's slots or the planning form are made anew.
+    content.replaceChildren();
     select(current.deployment);
     draw();
   };
