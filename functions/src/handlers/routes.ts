@@ -10,7 +10,7 @@ import type { Action, Principal } from "../domain/access.js";
 import { ROLES } from "../domain/access.js";
 import { validateConfig } from "../domain/config.js";
 import { orchestrationConfigSchema } from "../domain/config-schema.js";
-import { integrationRefSchema } from "../domain/engine-model.js";
+import { integrationRefSchema, type Deployment } from "../domain/engine-model.js";
 import { BadInputError, NotFoundError } from "../domain/errors.js";
 import { optimizeRequestSchema, recommend } from "../domain/optimize.js";
 import type { DeploymentPlan } from "../domain/planner.js";
@@ -92,8 +92,25 @@ const keyBody = z.strictObject({
   label: z.string().min(1).max(100),
 });
 
-const deploymentEnvironment = async ({ engineStore }: Services, { params }: RouteInput<unknown, unknown>) =>
-  (await engineStore.getDeployment(params.id ?? ""))?.environment;
+/**
+ * The deployment a request names, read once per request: the access check (its environment) and
+ * the handler share the read.
+ */
+const deploymentsRead = new WeakMap<object, Promise<Deployment | undefined>>();
+function requestedDeployment(
+  { engineStore }: Services,
+  input: RouteInput<unknown, unknown>,
+): Promise<Deployment | undefined> {
+  let read = deploymentsRead.get(input);
+  if (!read) {
+    read = engineStore.getDeployment(input.params.id ?? "");
+    deploymentsRead.set(input, read);
+  }
+  return read;
+}
+
+const deploymentEnvironment = async (services: Services, input: RouteInput<unknown, unknown>) =>
+  (await requestedDeployment(services, input))?.environment;
 
 /** The API, in the order the OpenAPI document lists it. */
 export const ROUTES: RouteSpec[] = [
@@ -267,11 +284,11 @@ export const ROUTES: RouteSpec[] = [
     action: "read",
     query: noQuery,
     environment: deploymentEnvironment,
-    handle: async ({ engineStore }, { params }) => {
-      const id = params.id ?? "";
-      const deployment = await engineStore.getDeployment(id);
+    handle: async (services, input) => {
+      const id = input.params.id ?? "";
+      const deployment = await requestedDeployment(services, input);
       if (!deployment) throw new NotFoundError(`deployment ${id} does not exist`);
-      const tasks = await engineStore.tasksOf(id);
+      const tasks = await services.engineStore.tasksOf(id);
       return ok({
         deployment,
         tasks: tasks.map((task) => ({
@@ -292,9 +309,11 @@ export const ROUTES: RouteSpec[] = [
       format: z.enum(["svg", "png"]).default("svg"),
     }),
     environment: deploymentEnvironment,
-    handle: async ({ engineStore, clock }, { params, query }) => {
+    handle: async (services, input) => {
+      const { engineStore, clock } = services;
+      const { params, query } = input;
       const id = params.id ?? "";
-      const deployment = await engineStore.getDeployment(id);
+      const deployment = await requestedDeployment(services, input);
       if (!deployment) throw new NotFoundError(`deployment ${id} does not exist`);
       const tasks = await engineStore.tasksOf(id);
       const { FirebaseVisualOrchestrator } = await import("../visual/visual-orchestrator.js");
