@@ -91,9 +91,10 @@ function recordingBus(): Bus & { events: OrchestrationEvent[] } {
   const events: OrchestrationEvent[] = [];
   return {
     events,
-    async publishTask() {},
-    async publishEvent(event) {
+    publishTask: () => Promise.resolve(),
+    publishEvent: (event) => {
       events.push(event);
+      return Promise.resolve();
     },
   };
 }
@@ -133,10 +134,11 @@ describe("the engine under faults (issue 10 defects)", function () {
       ...SIMULATED,
       provision: true,
     });
+    const { id, ...doc } = deployment;
     await engineStore()
-      .deployments.doc(deployment.id)
+      .deployments.doc(id)
       .set({
-        ...deployment,
+        ...doc,
         status: "succeeded",
         completed_at: past(1000),
         actual_duration: 59,

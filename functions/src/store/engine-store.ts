@@ -34,7 +34,6 @@ import { typedCollection } from "./typed-collection.js";
 
 /** What a committed transition implies, built from the states before and after it; staged in its transaction. */
 export type Effects<T> = (before: T, after: T) => OutboxEntry[];
-const none = (): OutboxEntry[] => [];
 
 const ROLLBACK_CLAIMS = "rollback_claims";
 
