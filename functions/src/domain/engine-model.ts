@@ -208,15 +208,25 @@ export function transitionTask(task: TaskDoc, event: TaskEvent): TaskDoc | Refus
         : refuse();
     case "roll_back":
       if (task.status === "succeeded") return { ...task, status: "rolled_back", rollback_note: event.note };
-      if (task.status === "failed") return { ...task, rollback_note: event.note };
+      // A failed task's fallback, or a task skipped or cancelled after an attempt whose outcome was
+      // lost (its change may be in place): undone, and the status keeps saying how it ended.
+      if (mayHaveApplied(task)) return { ...task, rollback_note: event.note };
       return refuse();
     case "rollback_failed":
-      return task.status === "succeeded" || task.status === "failed"
+      return task.status === "succeeded" || mayHaveApplied(task)
         ? { ...task, rollback_note: event.note }
         : refuse();
     default:
       throw new UnreachableError(event);
   }
+}
+
+/** A task that did not succeed but ran at least one attempt, so its driver may have changed something. */
+export function mayHaveApplied(task: TaskDoc): boolean {
+  return (
+    task.status === "failed" ||
+    ((task.status === "skipped" || task.status === "cancelled") && task.attempt > 0)
+  );
 }
 
 export function isRefusal<T extends object>(value: T | Refusal): value is Refusal {

@@ -64,6 +64,8 @@ const STALE_READY_MS = 15_000;
 const STALE_OUTBOX_MS = 30_000;
 /** Inline tries of one rollback before it is recorded as failed; lost attempts (crashes) count too. */
 const MAX_ROLLBACK_ATTEMPTS = 3;
+/** How the note of a rollback that could not be done begins. */
+const ROLLBACK_FAILED = "rollback failed";
 /** Task statuses that make a blocked dependent impossible to run. */
 const BLOCKING_END: readonly TaskStatus[] = ["failed", "skipped", "cancelled", "rolled_back"];
 
@@ -101,7 +103,7 @@ export function createEngine(deps: EngineDeps) {
         correlation_id: after.deployment_id,
         at: clock.now().toISOString(),
       };
-      return [entry(event, `task.${type}`, after.id, null)];
+      return [entry(event, `task.${before.status}->${after.status}`, after.id, null)];
     };
   }
 
@@ -348,7 +350,7 @@ export function createEngine(deps: EngineDeps) {
       return complete({
         type: "rollback_failed",
         now: clock.now(),
-        note: `rollback failed: abandoned after ${MAX_ROLLBACK_ATTEMPTS} attempts were lost`,
+        note: `${ROLLBACK_FAILED}: abandoned after ${MAX_ROLLBACK_ATTEMPTS} attempts were lost`,
       });
     }
     const fence: Fence = { path: `rollback_claims/${task.id}`, attempt };
@@ -381,7 +383,7 @@ export function createEngine(deps: EngineDeps) {
     return complete({
       type: "rollback_failed",
       now: clock.now(),
-      note: `rollback failed after ${MAX_ROLLBACK_ATTEMPTS} attempts: ${errorText(lastError)}`,
+      note: `${ROLLBACK_FAILED} after ${MAX_ROLLBACK_ATTEMPTS} attempts: ${errorText(lastError)}`,
     });
   }
 
@@ -411,7 +413,7 @@ export function createEngine(deps: EngineDeps) {
         if ((await rollBackTask(task, deployment, "policy")) === "held") return;
       }
       const after = await engineStore.tasksOf(deployment.id);
-      const notUndone = after.filter((task) => task.status === "succeeded" && task.rollback_note !== null);
+      const notUndone = after.filter((task) => task.rollback_note?.startsWith(ROLLBACK_FAILED) === true);
       if (notUndone.length > 0) {
         outcome = "failed";
         error = `${settlement.error}; not rolled back: ${notUndone.map((task) => `${task.integration} (${task.rollback_note ?? ""})`).join(", ")}`;
