@@ -17,6 +17,7 @@ import { healthCells } from "../functions/src/visual/live-views.js";
 import { FirebaseVisualOrchestrator } from "../functions/src/visual/visual-orchestrator.js";
 import { emulatorToken } from "./lib/auth.mjs";
 import { launchChromium, screenshot, signIn } from "./lib/browser.js";
+import { showFaultRepairs } from "./lib/demo-faults.js";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const apiBase = `${process.env.ORCH_API_URL ?? ""}/api/orchestration`;
@@ -426,7 +427,10 @@ await showDifferences();
 const alertCycle = await breakAndMend();
 const promotion = await promote();
 
-heading("11. The audit trail: every mutating request and deployment state change, hash-chained");
+heading("11. Faults are the normal case: a lost trigger and a dead executor, repaired by the sweeper");
+const repaired = await showFaultRepairs(getFirestore(), call);
+
+heading("12. The audit trail: every mutating request and deployment state change, hash-chained");
 const audit = createAuditLog(getFirestore(), { now: () => new Date() });
 const records = await audit.list();
 for (const record of records.slice(-5)) {
@@ -439,7 +443,7 @@ console.log(
   `  verify: ${verified.ok ? `${verified.count} records, intact` : `record #${verified.seq} was ${verified.problem}: ${verified.message}`}`,
 );
 
-heading("12. Pictures and reports of this run, and the dashboard");
+heading("13. Pictures and reports of this run, and the dashboard");
 const visuals = new FirebaseVisualOrchestrator();
 const engineStore = createEngineStore(getFirestore());
 const written: string[] = [];
@@ -539,6 +543,7 @@ console.log(`pictures and reports: ${outDir}`);
 console.log(
   `provisioning: ${allHealthy ? "all 30 integrations healthy" : "some integrations unhealthy"}; alert cycle: ${alertCycle ? "fired and cleared" : "did not behave"}; promotion dev -> staging: ${promotion}`,
 );
+console.log(`faults: ${repaired ? "a lost trigger and a dead executor repaired by the sweeper" : "not repaired"}`);
 const expected =
   happy.deployment.status === "succeeded" &&
   retried.deployment.status === "succeeded" &&
@@ -546,6 +551,7 @@ const expected =
   allHealthy &&
   alertCycle &&
   promotion === "succeeded" &&
+  repaired &&
   verified.ok;
 if (!expected) {
   console.error("The demo did not end as expected (see the summary above).");

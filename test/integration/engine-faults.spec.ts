@@ -9,17 +9,8 @@
 import assert from "node:assert/strict";
 import { createServices } from "../../functions/src/app.js";
 import type { Bus, OrchestrationEvent } from "../../functions/src/bus.js";
-import {
-  requestedDeployment,
-  transitionDeployment,
-  isRefusal,
-  type Deployment,
-  type Task,
-  type TaskDoc,
-} from "../../functions/src/domain/engine-model.js";
 import { StaleAttemptError } from "../../functions/src/domain/errors.js";
 import { integrationDocId } from "../../functions/src/domain/model.js";
-import { planDeployment } from "../../functions/src/domain/planner.js";
 import { taskEventId } from "../../functions/src/engine/engine.js";
 import { createOutbox } from "../../functions/src/store/outbox.js";
 import { createReleaseStore } from "../../functions/src/store/releases.js";
@@ -33,58 +24,7 @@ import {
   simulatedRuns,
 } from "../support/engine.js";
 import { configWith } from "../support/config-builder.js";
-
-const SIMULATED = { driver: "simulated", retry_base_ms: 50 };
-const past = (ms: number) => new Date(Date.now() - ms);
-
-/** A deployment written straight into Firestore, started, with each task as `shape` says: no trigger ever saw it. */
-async function plant(
-  id: string,
-  environment: string,
-  integrations: string[],
-  shape: (task: Task) => TaskDoc,
-  configuration: Record<string, unknown> = SIMULATED,
-): Promise<{ deployment: Deployment; tasks: Task[] }> {
-  const services = createServices({ db: adminDb() });
-  const env = await services.environments.environment(environment);
-  const request = { environment, integrations, configuration, requested_by: "engine-faults.spec" };
-  const now = past(60_000);
-  const planned = planDeployment(id, request, env, now);
-  assert.ok(planned.ok, JSON.stringify(planned));
-  const started = transitionDeployment(requestedDeployment(request, "engine-faults.spec", now, id), {
-    type: "start",
-    now,
-    taskIds: planned.plan.tasks.map((task) => task.id),
-    estimatedCompletion: planned.plan.estimatedCompletion,
-    criticalPath: planned.plan.criticalPath,
-    correlationId: id,
-    rollbackPolicy: env.rollback_policy,
-  });
-  assert.ok(!isRefusal(started));
-  const store = engineStore();
-  await store.deployments.doc(id).set(started);
-  const tasks = planned.plan.tasks.map((task) => ({ ...shape(task), id: task.id }));
-  for (const { id: taskId, ...doc } of tasks) await store.tasks.doc(taskId).set(doc);
-  return { deployment: { ...started, id }, tasks };
-}
-
-const succeeded = (task: Task): TaskDoc => ({
-  ...task,
-  status: "succeeded",
-  attempt: 1,
-  applied: true,
-  started_at: past(50_000),
-  completed_at: past(40_000),
-  actual_duration: 10,
-});
-
-const expiredRunning = (task: Task): TaskDoc => ({
-  ...task,
-  status: "running",
-  attempt: 1,
-  started_at: past(50_000),
-  lease_expires_at: past(30_000),
-});
+import { expiredRunning, past, plantDeployment, SIMULATED, succeeded } from "../../scripts/lib/faults.js";
 
 /** A bus that keeps what it is given, for in-process engine steps. */
 function recordingBus(): Bus & { events: OrchestrationEvent[] } {
@@ -98,6 +38,9 @@ function recordingBus(): Bus & { events: OrchestrationEvent[] } {
     },
   };
 }
+
+const plant = (...args: Parameters<typeof plantDeployment> extends [unknown, ...infer Rest] ? Rest : never) =>
+  plantDeployment(adminDb(), ...args);
 
 describe("the engine under faults (issue 10 defects)", function () {
   this.timeout(120_000);
