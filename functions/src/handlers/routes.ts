@@ -8,6 +8,7 @@ import { z } from "zod";
 import type { Services } from "../app.js";
 import type { Action, Principal } from "../domain/access.js";
 import { ROLES } from "../domain/access.js";
+import { requesterOf } from "../auth/access-control.js";
 import { validateConfig } from "../domain/config.js";
 import { orchestrationConfigSchema } from "../domain/config-schema.js";
 import { integrationRefSchema, type Deployment } from "../domain/engine-model.js";
@@ -63,11 +64,6 @@ function deploymentAnswer(id: string, status: string, plan: DeploymentPlan): Api
       critical_path: plan.criticalPath,
     },
   };
-}
-
-function requesterOf(principal: Principal | undefined): string {
-  if (!principal) return "anonymous";
-  return principal.kind === "user" ? `user:${principal.email ?? principal.uid}` : `key:${principal.label}`;
 }
 
 const deployBody = z.strictObject({
