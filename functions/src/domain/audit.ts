@@ -78,6 +78,11 @@ export type AuditRecord = z.infer<typeof auditRecordSchema>;
 export const auditInboxSchema = z.strictObject({
   entry: auditEntrySchema,
   staged_at: z.date(),
+  /**
+   * False for ids that cannot be staged twice (a fresh random id per request): the chain writer
+   * then skips the `audit_index` lookup and entry, a read and a write per record.
+   */
+  dedupe: z.boolean().default(true),
 });
 export type AuditInboxDoc = z.infer<typeof auditInboxSchema>;
 

@@ -104,8 +104,13 @@ export function stageAudit(
   id: string,
   entry: AuditEntry,
   now: Date,
+  options: { dedupe?: boolean } = {},
 ): void {
-  const staged: AuditInboxDoc = { entry: redactEntry(auditEntrySchema.parse(entry)), staged_at: now };
+  const staged: AuditInboxDoc = {
+    entry: redactEntry(auditEntrySchema.parse(entry)),
+    staged_at: now,
+    dedupe: options.dedupe ?? true,
+  };
   const ref = typedCollection(db, AUDIT_COLLECTIONS.inbox, auditInboxSchema).doc(inboxDocId(id));
   if (writer instanceof WriteBatch) writer.set(ref, staged);
   else writer.set(ref, staged);
@@ -180,7 +185,7 @@ export interface AuditLog {
   }): Promise<DrainResult>;
   /** How many records are staged and not chained yet. */
   pending(): Promise<number>;
-  /** The seq a staged id was chained at, or undefined while it is not chained. */
+  /** The seq a staged id (one given to `stageAudit` or `append`) was chained at, or undefined while it is not chained. */
   seqOf(id: string): Promise<number | undefined>;
   /** The records in chain (document-id) order, each validated; `from` is the first seq wanted. */
   list(options?: { from?: number; limit?: number }): Promise<AuditRecord[]>;
@@ -250,21 +255,25 @@ export function createAuditLog(
     return inbox.orderBy("staged_at").orderBy(FieldPath.documentId()).limit(limit);
   }
 
-  /** One batch: answers what it did, or "lost" when the lease is no longer ours (nothing written). */
+  /**
+   * One batch: answers what it did, or "lost" when the lease is no longer ours (nothing written).
+   * The staged documents come from a query outside the transaction: the lease, read inside it,
+   * proves no other writer committed since our last batch, so none of them was chained meanwhile.
+   */
   async function chainBatch(
     owner: string,
     hmacKey: AuditKey,
   ): Promise<{ taken: number; chained: number; duplicates: number } | "lost"> {
-    const pending = await pendingQuery(CHAIN_BATCH).get();
-    if (pending.empty) return { taken: 0, chained: 0, duplicates: 0 };
-    const ids = pending.docs.map((doc) => doc.id);
+    const pending = (await pendingQuery(CHAIN_BATCH).get()).docs;
+    if (pending.length === 0) return { taken: 0, chained: 0, duplicates: 0 };
+    const staged = pending.map((doc) => ({
+      ref: doc.ref,
+      parsed: auditInboxSchema.safeParse(timestampsToDates(doc.data())),
+    }));
+    // Only records whose id could be staged twice need the index; unreadable ones are checked too.
+    const checked = staged.filter(({ parsed }) => !parsed.success || parsed.data.dedupe);
     return db.runTransaction(async (tx) => {
-      const refs: DocumentReference[] = [
-        leaseRef,
-        headRef,
-        ...ids.map((id) => inbox.doc(id)),
-        ...ids.map((id) => index.doc(id)),
-      ];
+      const refs: DocumentReference[] = [leaseRef, headRef, ...checked.map(({ ref }) => index.doc(ref.id))];
       const snaps: DocumentSnapshot[] = await tx.getAll(...refs);
       const lease = auditLeaseSchema.safeParse(timestampsToDates(snaps[0]!.data()));
       if (!lease.success || lease.data.owner !== owner) return "lost" as const;
@@ -272,39 +281,37 @@ export function createAuditLog(
       let head: AuditHead = snaps[1]!.exists
         ? parseDocument(auditHeadSchema, headRef.path, snaps[1]!.data())
         : EMPTY_HEAD;
-      const staged = snaps.slice(2, 2 + ids.length);
-      const chainedBefore = snaps.slice(2 + ids.length);
+      const alreadyChained = new Set(snaps.slice(2).flatMap((snap) => (snap.exists ? [snap.id] : [])));
       let chained = 0;
       let duplicates = 0;
-      staged.forEach((snap, i) => {
-        const id = ids[i]!;
-        if (!snap.exists) return; // chained by another writer since the query
-        tx.delete(snap.ref);
-        if (chainedBefore[i]!.exists) {
+      for (const { ref, parsed } of staged) {
+        tx.delete(ref);
+        if (alreadyChained.has(ref.id)) {
           duplicates += 1;
-          return;
+          continue;
         }
-        const parsed = auditInboxSchema.safeParse(timestampsToDates(snap.data()));
-        const record = parsed.success
-          ? chainRecord(hmacKey, head, parsed.data.entry, parsed.data.staged_at)
-          : chainRecord(
-              hmacKey,
-              head,
-              unreadableEntry(
-                id,
-                parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; "),
-              ),
-              clock.now(),
+        const entry = parsed.success
+          ? parsed.data.entry
+          : unreadableEntry(
+              ref.id,
+              parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; "),
             );
+        const record = chainRecord(
+          hmacKey,
+          head,
+          entry,
+          parsed.success ? parsed.data.staged_at : clock.now(),
+        );
         // create, not set: if the head was damaged, fail rather than overwrite a record.
         tx.create(records.doc(auditDocId(record.seq)), record);
-        tx.set(index.doc(id), auditIndexSchema.parse({ seq: record.seq }));
+        if (!parsed.success || parsed.data.dedupe)
+          tx.set(index.doc(ref.id), auditIndexSchema.parse({ seq: record.seq }));
         head = { seq: record.seq, hash: record.hash };
         chained += 1;
-      });
+      }
       if (chained > 0) tx.set(headRef, head);
       tx.set(leaseRef, { owner, until: new Date(Date.now() + LEASE_MS) });
-      return { taken: ids.length, chained, duplicates };
+      return { taken: staged.length, chained, duplicates };
     });
   }
 
@@ -312,7 +319,11 @@ export function createAuditLog(
     async append(entry, id) {
       const stagedId = id ?? `req-${Date.now().toString(36)}-${randomBytes(8).toString("hex")}`;
       const parsed = auditEntrySchema.parse(entry); // a bad entry fails its own call, not the batch it would join
-      await groupCommit(db, (batch) => stageAudit(batch, db, stagedId, parsed, clock.now()));
+      const now = clock.now();
+      // A fresh random id cannot come twice: no dedupe entry needed for it.
+      await groupCommit(db, (batch) =>
+        stageAudit(batch, db, stagedId, parsed, now, { dedupe: id !== undefined }),
+      );
       return { id: stagedId };
     },
 
