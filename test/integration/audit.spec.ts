@@ -206,7 +206,8 @@ describe("audit log on the emulators", function () {
     assert.deepEqual(await log.verify(), { ok: true, count: 1 });
   });
 
-  it("detects a tail rewritten with a fresh unkeyed chain and head, at its first record", async () => {
+  it("detects a tail rewritten with a fresh unkeyed chain and head, at its first record", async function () {
+    this.timeout(120_000); // runs the verify command once
     await appendMany(6);
     const db = adminDb();
     const stored = await createAuditLog(db, clock).list();
@@ -268,7 +269,8 @@ describe("audit log on the emulators", function () {
     assert.deepEqual(pick(await createAuditLog(adminDb(), clock).verify()), [3, "reordered"]);
   });
 
-  it("the verify command exits 0 on an intact chain, 1 on a tampered one, 2 on bad usage", async () => {
+  it("the verify command exits 0 on an intact chain, 1 on a tampered one, 2 on bad usage", async function () {
+    this.timeout(240_000); // six runs of the command, each a fresh tsx process
     await appendMany(5);
     const intact = await runVerify();
     assert.deepEqual([intact.code, intact.out], [0, "audit chain: 5 records, intact"]);

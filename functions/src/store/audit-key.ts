@@ -55,11 +55,15 @@ function checked(key: Uint8Array, where: string): AuditKey {
  * temporary file and linked into place, so a process racing this one reads either nothing (and
  * links its own, losing to whichever link came first) or a complete key, never a half-written one.
  */
-async function fileKey(file: string): Promise<AuditKey> {
+async function fileKey(file: string, create: boolean): Promise<AuditKey> {
   try {
     return checked(await fs.readFile(file), file);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    if (!create)
+      throw new Error(
+        `no audit key at ${file}: the chain was made with a key this machine does not have (set ORCH_AUDIT_KEY_FILE or ORCH_AUDIT_KEY_SECRET)`,
+      );
   }
   await fs.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
   const temporary = `${file}.${process.pid}.${randomBytes(6).toString("hex")}`;
@@ -88,7 +92,13 @@ async function secretKey(name: string): Promise<AuditKey> {
   }
 }
 
-/** Loads the audit key from its source (see the module comment). */
-export function loadAuditKey(source: AuditKeySource = auditKeySource()): Promise<AuditKey> {
-  return source.kind === "secret" ? secretKey(source.name) : fileKey(source.path);
+/**
+ * Loads the audit key from its source (see the module comment). `create: false` (for verifying)
+ * refuses to make a local key: a new key could only report every record as changed.
+ */
+export function loadAuditKey(
+  source: AuditKeySource = auditKeySource(),
+  options: { create?: boolean } = {},
+): Promise<AuditKey> {
+  return source.kind === "secret" ? secretKey(source.name) : fileKey(source.path, options.create ?? true);
 }

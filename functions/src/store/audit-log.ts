@@ -58,8 +58,11 @@ const MAX_TEXT = 4000;
 /** Records read per page when walking the chain. */
 const PAGE = 1000;
 
-/** Staged records chained per transaction: 3 writes each plus the head and the lease stay under Firestore's 500. */
-const CHAIN_BATCH = 150;
+/** Staged records read per batch: 2 writes each (3 with a dedupe entry), within the write budget below. */
+const CHAIN_BATCH = 245;
+
+/** Writes one batch transaction may make: Firestore's 500, less the head and the lease. */
+const WRITE_BUDGET = 498;
 
 /** How long a chain writer's lease lasts; each batch renews it. */
 const LEASE_MS = 30_000;
@@ -266,10 +269,15 @@ export function createAuditLog(
   ): Promise<{ taken: number; chained: number; duplicates: number } | "lost"> {
     const pending = (await pendingQuery(CHAIN_BATCH).get()).docs;
     if (pending.length === 0) return { taken: 0, chained: 0, duplicates: 0 };
-    const staged = pending.map((doc) => ({
-      ref: doc.ref,
-      parsed: auditInboxSchema.safeParse(timestampsToDates(doc.data())),
-    }));
+    const staged: { ref: DocumentReference; parsed: ReturnType<typeof auditInboxSchema.safeParse> }[] = [];
+    let writes = 0;
+    for (const doc of pending) {
+      const parsed = auditInboxSchema.safeParse(timestampsToDates(doc.data()));
+      const cost = !parsed.success || parsed.data.dedupe ? 3 : 2;
+      if (writes + cost > WRITE_BUDGET) break; // the rest waits for the next batch, in order
+      writes += cost;
+      staged.push({ ref: doc.ref, parsed });
+    }
     // Only records whose id could be staged twice need the index; unreadable ones are checked too.
     const checked = staged.filter(({ parsed }) => !parsed.success || parsed.data.dedupe);
     return db.runTransaction(async (tx) => {
@@ -311,7 +319,8 @@ export function createAuditLog(
       }
       if (chained > 0) tx.set(headRef, head);
       tx.set(leaseRef, { owner, until: new Date(Date.now() + LEASE_MS) });
-      return { taken: staged.length, chained, duplicates };
+      // `taken` is what the query found: a full page means more may be waiting.
+      return { taken: pending.length, chained, duplicates };
     });
   }
 
