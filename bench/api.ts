@@ -96,7 +96,7 @@ if (loaded.status !== 200)
 const created = await api("POST", "/keys", { role: "admin", label: "bench-api" });
 if (created.status !== 201)
   throw new Error(`creating the key: ${created.status} ${JSON.stringify(created.body)}`);
-const key = created.body.key as string;
+const key = String((created.body as { key: unknown }).key);
 
 // Warm-up: the Functions emulator starts one worker per concurrent invocation; a warm stack has them.
 console.log(`warming up: ${REQUESTS} concurrent GET /health, then ${BASELINE} deploys one at a time`);
