@@ -10,6 +10,7 @@ import { getApps, initializeApp } from "firebase-admin/app";
 import { getFirestore } from "firebase-admin/firestore";
 import { INTEGRATION_KINDS } from "../functions/src/domain/integrations.js";
 import { createAuditLog } from "../functions/src/store/audit-log.js";
+import { auditKeySource } from "../functions/src/store/audit-key.js";
 import { createEngineStore } from "../functions/src/store/engine-store.js";
 import { createStore } from "../functions/src/store/store.js";
 import { svgToPng } from "../functions/src/visual/report-raster.js";
@@ -432,6 +433,12 @@ const repaired = await showFaultRepairs(getFirestore(), call);
 
 heading("12. The audit trail: every mutating request and deployment state change, hash-chained");
 const audit = createAuditLog(getFirestore(), { now: () => new Date() });
+// Records are staged with each request and state change and chained off the request path.
+const staged = await audit.pending();
+const drained = await audit.drain({ untilEmpty: true });
+console.log(
+  `  ${staged} record(s) were still staged; the chain writer chained ${drained.chained} now (HMAC-keyed, key: ${auditKeySource().kind})`,
+);
 const records = await audit.list();
 for (const record of records.slice(-5)) {
   console.log(

@@ -23,6 +23,13 @@ import { createReleaseStore } from "./store/releases.js";
 import { createOutbox } from "./store/outbox.js";
 import { createStore, type Store } from "./store/store.js";
 
+/** Answers undefined for firebase-admin's "no such user", and rethrows anything else. */
+function userNotFound(error: unknown): undefined {
+  if (typeof error === "object" && error !== null && "code" in error && error.code === "auth/user-not-found")
+    return undefined;
+  throw error;
+}
+
 /** A clock, injected so that time-based behaviour is testable without waiting. */
 export interface Clock {
   now(): Date;
@@ -135,6 +142,9 @@ export function createServices(deps: {
   const access = createAccessControl({
     db: deps.db,
     verifyIdToken: deps.verifyIdToken ?? ((token) => getAuth().verifyIdToken(token, true)),
+    lookupUser: (uid) => getAuth().getUser(uid).catch(userNotFound),
+    lookupUserByEmail: (email) => getAuth().getUserByEmail(email).catch(userNotFound),
+    config: () => environments.config(),
     projectId: process.env.GCLOUD_PROJECT ?? "",
     clock,
   });
