@@ -17,7 +17,7 @@ import { createHealthMonitor, type HealthMonitor } from "./engine/health.js";
 import { createOperations, type Operations } from "./engine/operations.js";
 import { functionsLogger, type Logger } from "./logs.js";
 import { createEngineStore, type EngineStore } from "./store/engine-store.js";
-import { createAuditLog, type AuditLog } from "./store/audit-log.js";
+import { createAuditLog, stageAudit, type AuditLog } from "./store/audit-log.js";
 import { createHistory, type HistoryReader } from "./store/history.js";
 import { createReleaseStore } from "./store/releases.js";
 import { createOutbox } from "./store/outbox.js";
@@ -166,9 +166,8 @@ export function createServices(deps: {
     maxInlineWaitMs: 30_000,
     sleep,
     onFinished: (deployment) => late.operations?.deploymentFinished(deployment) ?? Promise.resolve(),
-    stageAudit: async (_id, entry) => {
-      await audit.append(entry);
-    },
+    stageAudit: (writer, id, entry) => stageAudit(writer, deps.db, id, entry, clock.now()),
+    authorize: (deployment) => access.authorizeRequest(deployment),
   });
   const operations = createOperations({ store, engine, environments, fabricator, health, clock });
   late.operations = operations;

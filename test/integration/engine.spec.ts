@@ -37,7 +37,7 @@ describe("the engine on the emulators", function () {
         environment: "dev",
         integrations: ALL_TEN,
         configuration: { driver: "simulated", simulate: { "*": { latency_ms: 50 } } },
-        requested_by: "alice",
+        requested_by: "system:engine.spec",
       });
     const { deployment, tasks } = await settled(id);
     assert.equal(deployment.status, "succeeded", deployment.error_message ?? "");
@@ -67,7 +67,12 @@ describe("the engine on the emulators", function () {
     await adminDb()
       .collection("deployments")
       .doc("doc-bad")
-      .set({ status: "requested", environment: "nowhere", integrations: ["auth"] });
+      .set({
+        status: "requested",
+        environment: "nowhere",
+        integrations: ["auth"],
+        requested_by: "system:engine.spec",
+      });
     const { deployment } = await settled("doc-bad");
     assert.equal(deployment.status, "failed");
     assert.match(deployment.error_message ?? "", /environment "nowhere" is not declared/);
@@ -81,7 +86,12 @@ describe("the engine on the emulators", function () {
     ],
     [
       "an unknown integration",
-      { status: "requested", environment: "dev", integrations: ["auth", "crashlytics"] },
+      {
+        status: "requested",
+        environment: "dev",
+        integrations: ["auth", "crashlytics"],
+        requested_by: "system:engine.spec",
+      },
       /integrations\[1\]: found "crashlytics", not declared|integrations\[1\]: found string "crashlytics"/,
     ],
     [

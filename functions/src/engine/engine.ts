@@ -6,6 +6,7 @@
  * commit loses nothing. Every step is level-triggered: it looks at the state as it is, so the sweeper
  * can run the same steps to repair whatever a lost trigger left behind.
  */
+import type { WriteBatch } from "firebase-admin/firestore";
 import type { Clock } from "../app.js";
 import type { Bus, OrchestrationEvent, TaskMessage } from "../bus.js";
 import type { AuditEntry } from "../domain/audit.js";
@@ -51,7 +52,7 @@ export interface EngineDeps {
   /** Waits; resolves early when the signal aborts (a heartbeat that is no longer needed). */
   sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Stages an audit record under a stable id: the same id twice is one record. */
-  stageAudit: (id: string, entry: AuditEntry) => Promise<void>;
+  stageAudit: (writer: WriteBatch, id: string, entry: AuditEntry) => void;
   /** Checks who asked for a deployment before it is planned: null when allowed, otherwise the reason it is refused. */
   authorize?: (deployment: Deployment) => Promise<string | null>;
   /** Delivered once per ended deployment, through the outbox (alerts). */
@@ -83,12 +84,18 @@ export function deploymentEventId(deployment: Pick<Deployment, "id" | "status">)
   return `deployment:${deployment.id}:${deployment.status}`;
 }
 
+/** A transition's effects, and the delivery of the very entries they staged once it has committed. */
+interface Facts<T> {
+  effects: Effects<T>;
+  deliver: (transition: Transition<T>) => Promise<void>;
+}
+
 export function createEngine(deps: EngineDeps) {
   const { engineStore, outbox, bus, clock, log, environment } = deps;
 
   /** The facts of a task transition: its event and its audit record. */
-  function taskFacts(type: TaskEvent["type"], detail: string | null = null): Effects<Task> {
-    return (before, after) => {
+  function taskFacts(type: TaskEvent["type"], detail: string | null = null): Facts<Task> {
+    return facts((before, after) => {
       const event: OrchestrationEvent = {
         event_id: taskEventId(type, after),
         kind: "task",
@@ -104,11 +111,11 @@ export function createEngine(deps: EngineDeps) {
         at: clock.now().toISOString(),
       };
       return [entry(event, `task.${before.status}->${after.status}`, after.id, null)];
-    };
+    });
   }
 
-  function deploymentFacts(): Effects<Deployment> {
-    return (before, after) => {
+  function deploymentFacts(): Facts<Deployment> {
+    return facts((before, after) => {
       const event: OrchestrationEvent = {
         event_id: deploymentEventId(after),
         kind: "deployment",
@@ -125,6 +132,23 @@ export function createEngine(deps: EngineDeps) {
       };
       const ended = isTerminalDeployment(after.status) ? after.id : null;
       return [entry(event, `deployment.${before.status}->${after.status}`, after.id, ended)];
+    });
+  }
+
+  /**
+   * Effects for one transition, kept as built: when the transition commits, the step delivers the
+   * very entries its transaction staged, with no read back (the sweeper reads what a crash left).
+   */
+  function facts<T>(build: Effects<T>): Facts<T> {
+    let built: OutboxEntry[] = [];
+    return {
+      effects: (before, after) => (built = build(before, after)),
+      deliver: (transition) =>
+        transition.changed
+          ? Promise.all(built.map((staged) => relaySafely(staged.event.event_id, staged))).then(
+              () => undefined,
+            )
+          : Promise.resolve(),
     };
   }
 
@@ -153,43 +177,34 @@ export function createEngine(deps: EngineDeps) {
   }
 
   /**
-   * Delivers one outbox entry: the event, the audit record, the finish notifications, then marks it
-   * delivered. Any number of relays may run for one entry; every delivery is keyed by the event id.
+   * Delivers one outbox entry: the event, the finish notifications, then the audit record staged
+   * together with marking the entry delivered. Any number of relays may run for one entry; every
+   * delivery is keyed by the event id (the bus's dedupe key, the audit record's id, the alert's id).
    */
-  async function relay(id: string): Promise<void> {
-    const staged = await outbox.get(id);
+  async function relay(id: string, known?: OutboxEntry): Promise<void> {
+    const staged = known ?? (await outbox.get(id));
     if (!staged) return;
     await bus.publishEvent(staged.event);
-    await deps.stageAudit(id, staged.audit);
     if (staged.finished_deployment !== null) {
       const deployment = await engineStore.getDeployment(staged.finished_deployment);
       if (deployment) await deps.onFinished?.(deployment);
     }
-    await outbox.delivered(id);
+    await outbox.delivered(id, (batch) => deps.stageAudit(batch, id, staged.audit));
   }
 
   /** The fast path of delivery, right after the commit; what fails here the sweeper relays later. */
-  async function deliver(ids: string[]): Promise<void> {
-    await Promise.all(
-      ids.map((id) =>
-        relay(id).catch((error: unknown) => {
-          log.warn("outbox relay failed; the sweeper will deliver it", {
-            event_id: id,
-            error: errorText(error),
-          });
-        }),
-      ),
-    );
+  async function relaySafely(id: string, known?: OutboxEntry): Promise<void> {
+    try {
+      await relay(id, known);
+    } catch (error) {
+      log.warn("outbox relay failed; the sweeper will deliver it", { event_id: id, error: errorText(error) });
+    }
   }
 
-  const deliverTask = (transition: Transition<Task>, type: TaskEvent["type"]) =>
-    transition.changed ? deliver([taskEventId(type, transition.after)]) : Promise.resolve();
-  const deliverDeployment = (transition: Transition<Deployment>) =>
-    transition.changed ? deliver([deploymentEventId(transition.after)]) : Promise.resolve();
-
   async function transitionTask(id: string, event: TaskEvent, detail?: string): Promise<Transition<Task>> {
-    const transition = await engineStore.transitionTask(id, event, taskFacts(event.type, detail));
-    await deliverTask(transition, event.type);
+    const facts = taskFacts(event.type, detail);
+    const transition = await engineStore.transitionTask(id, event, facts.effects);
+    await facts.deliver(transition);
     return transition;
   }
 
@@ -267,13 +282,14 @@ export function createEngine(deps: EngineDeps) {
   }
 
   async function reject(deployment: Deployment, reason: string): Promise<void> {
+    const facts = deploymentFacts();
     const rejected = await engineStore.transitionDeployment(
       deployment.id,
       { type: "reject", now: clock.now(), error: reason },
-      deploymentFacts(),
+      facts.effects,
     );
     log.warn("deployment rejected", { correlation_id: deployment.id, error: reason });
-    await deliverDeployment(rejected);
+    await facts.deliver(rejected);
   }
 
   /** Deployment status `requested`: authorize, plan, write the tasks with the start, publish what is ready. */
@@ -297,6 +313,7 @@ export function createEngine(deps: EngineDeps) {
       return;
     }
     const { plan, env } = planned;
+    const startFacts = deploymentFacts();
     const started = await engineStore.startDeployment(
       deployment.id,
       {
@@ -309,7 +326,7 @@ export function createEngine(deps: EngineDeps) {
         rollbackPolicy: env.rollback_policy,
       },
       plan.tasks,
-      deploymentFacts(),
+      startFacts.effects,
       // A provisioning request, by the API or by a document write, marks its environment until it ends.
       deployment.configuration.provision === true ? "provisioning" : undefined,
     );
@@ -322,7 +339,7 @@ export function createEngine(deps: EngineDeps) {
       tasks: plan.tasks.length,
       estimated_seconds: plan.estimatedSeconds,
     });
-    await deliverDeployment(started);
+    await startFacts.deliver(started);
     await dispatch(env.name, env.concurrency);
   }
 
@@ -342,8 +359,9 @@ export function createEngine(deps: EngineDeps) {
     const complete = async (
       event: Extract<TaskEvent, { type: "roll_back" } | { type: "rollback_failed" }>,
     ) => {
-      const transition = await engineStore.completeRollback(task.id, attempt, event, taskFacts(event.type));
-      await deliverTask(transition, event.type);
+      const facts = taskFacts(event.type);
+      const transition = await engineStore.completeRollback(task.id, attempt, event, facts.effects);
+      await facts.deliver(transition);
       return transition.changed ? "settled" : "held";
     };
     if (attempt > MAX_ROLLBACK_ATTEMPTS) {
@@ -395,11 +413,12 @@ export function createEngine(deps: EngineDeps) {
     let error = settlement.error;
     if (settlement.outcome === "rolled_back") {
       if (deployment.status !== "rolling_back") {
-        await deliverDeployment(
+        const beginFacts = deploymentFacts();
+        await beginFacts.deliver(
           await engineStore.transitionDeployment(
             deployment.id,
             { type: "begin_rollback", now: clock.now(), error: settlement.error },
-            deploymentFacts(),
+            beginFacts.effects,
           ),
         );
         const current = await engineStore.getDeployment(deployment.id);
@@ -419,10 +438,11 @@ export function createEngine(deps: EngineDeps) {
         error = `${settlement.error}; not rolled back: ${notUndone.map((task) => `${task.integration} (${task.rollback_note ?? ""})`).join(", ")}`;
       }
     }
+    const finishFacts = deploymentFacts();
     const finished = await engineStore.transitionDeployment(
       deployment.id,
       { type: "finish", now: clock.now(), outcome, error },
-      deploymentFacts(),
+      finishFacts.effects,
       {
         environmentStatus: (after) =>
           after.configuration.provision === true ? (after.status === "succeeded" ? "ready" : "failed") : null,
@@ -435,7 +455,7 @@ export function createEngine(deps: EngineDeps) {
         error: finished.after.error_message,
       });
     }
-    await deliverDeployment(finished);
+    await finishFacts.deliver(finished);
   }
 
   /** The policy of a deployment planned before policies were kept on it: the environment's, or the safe default. */
@@ -534,9 +554,10 @@ export function createEngine(deps: EngineDeps) {
   /** Runs one attempt of a claimed task: the driver under a heartbeat, then the outcome, fenced by the attempt. */
   async function runClaimed(
     claim: Extract<Awaited<ReturnType<EngineStore["claimTask"]>>, { claimed: true }>,
+    claimFacts: Facts<Task>,
   ): Promise<Transition<Task>> {
     const { deployment, task: running, slot } = claim;
-    await deliver([taskEventId("claim", running)]);
+    await claimFacts.deliver({ changed: true, before: claim.before, after: running });
     const stop = keepAlive(
       () => engineStore.renewLease(running.id, running.attempt, slot, clock.now()),
       running.lease_seconds,
@@ -556,21 +577,21 @@ export function createEngine(deps: EngineDeps) {
       stop();
     }
     let outcome: Transition<Task>;
-    let type: "succeed" | "fail";
+    let outcomeFacts: Facts<Task>;
     if (result) {
-      type = "succeed";
+      outcomeFacts = taskFacts("succeed", result.summary);
       outcome = await engineStore.recordOutcome(
         running.id,
         running.attempt,
-        { type, now: clock.now() },
+        { type: "succeed", now: clock.now() },
         slot,
-        taskFacts(type, result.summary),
+        outcomeFacts.effects,
         result.integrationStatus
           ? { status: result.integrationStatus, release: result.release ?? null }
           : undefined,
       );
     } else {
-      type = "fail";
+      outcomeFacts = taskFacts("fail");
       const reason = errorText(failure);
       const now = clock.now();
       const retryAt =
@@ -582,9 +603,9 @@ export function createEngine(deps: EngineDeps) {
       outcome = await engineStore.recordOutcome(
         running.id,
         running.attempt,
-        { type, now, error: reason, retryAt },
+        { type: "fail", now, error: reason, retryAt },
         slot,
-        taskFacts(type),
+        outcomeFacts.effects,
       );
       log.warn("task attempt failed", {
         correlation_id: deployment.id,
@@ -602,7 +623,7 @@ export function createEngine(deps: EngineDeps) {
         reason: outcome.reason,
       });
     }
-    await deliverTask(outcome, type);
+    await outcomeFacts.deliver(outcome);
     return outcome;
   }
 
@@ -632,12 +653,13 @@ export function createEngine(deps: EngineDeps) {
      */
     async runTask(message: TaskMessage): Promise<void> {
       for (;;) {
-        let claim = await engineStore.claimTask(message.task_id, clock, taskFacts("claim"));
+        const claimFacts = taskFacts("claim");
+        let claim = await engineStore.claimTask(message.task_id, clock, claimFacts.effects);
         if (!claim.claimed && claim.reason === "too_early" && claim.task?.not_before) {
           const waitMs = claim.task.not_before.getTime() - clock.now().getTime();
           if (waitMs > deps.maxInlineWaitMs) return;
           await deps.sleep(Math.max(0, waitMs));
-          claim = await engineStore.claimTask(message.task_id, clock, taskFacts("claim"));
+          claim = await engineStore.claimTask(message.task_id, clock, claimFacts.effects);
         }
         if (!claim.claimed) {
           log.debug("task not claimed", {
@@ -647,7 +669,7 @@ export function createEngine(deps: EngineDeps) {
           });
           return;
         }
-        const outcome = await runClaimed(claim);
+        const outcome = await runClaimed(claim, claimFacts);
         // The slot this attempt held is free now: hand it on.
         await dispatch(claim.task.environment, claim.task.concurrency_limit);
         const retry = outcome.changed && outcome.after.status === "ready" ? outcome.after.not_before : null;
@@ -664,16 +686,17 @@ export function createEngine(deps: EngineDeps) {
 
     /** Operator cancel: pending tasks become cancelled, running ones finish, then the deployment ends `cancelled`. */
     async cancel(deploymentId: string): Promise<Deployment> {
+      const facts = deploymentFacts();
       const transition = await engineStore.transitionDeployment(
         deploymentId,
         { type: "cancel", now: clock.now() },
-        deploymentFacts(),
+        facts.effects,
       );
       if (!transition.changed) {
         if (!transition.current) throw new NotFoundError(`deployment ${deploymentId} does not exist`);
         return transition.current;
       }
-      await deliverDeployment(transition);
+      await facts.deliver(transition);
       return transition.after;
     },
 
@@ -711,8 +734,9 @@ export function createEngine(deps: EngineDeps) {
       const environments = new Map<string, number>();
       for (const task of await engineStore.expiredLeases(now, 200)) {
         await isolate(`lease of ${task.id}`, async () => {
-          const transition = await engineStore.expireLease(task.id, now, taskFacts("lease_expired"));
-          await deliverTask(transition, "lease_expired");
+          const facts = taskFacts("lease_expired");
+          const transition = await engineStore.expireLease(task.id, now, facts.effects);
+          await facts.deliver(transition);
           if (transition.changed) {
             expired += 1;
             environments.set(task.environment, task.concurrency_limit);

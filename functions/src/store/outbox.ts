@@ -4,7 +4,7 @@
  * as `outbox/{event_id}`, and delivered afterwards by a relay that may run any number of times.
  * A crash between the commit and the delivery loses nothing: the sweeper relays what is left.
  */
-import type { Firestore, Transaction } from "firebase-admin/firestore";
+import type { Firestore, Transaction, WriteBatch } from "firebase-admin/firestore";
 import { z } from "zod";
 import { orchestrationEventSchema } from "../bus.js";
 import { auditEntrySchema } from "../domain/audit.js";
@@ -34,9 +34,15 @@ export function createOutbox(db: Firestore) {
       return (await entries.doc(id).get()).data();
     },
 
-    /** Marks an entry delivered; deleting a missing entry is not an error, so relays may race. */
-    async delivered(id: string): Promise<void> {
-      await entries.doc(id).delete();
+    /**
+     * Marks an entry delivered, in one batch with the writes its delivery stages (the audit record).
+     * Deleting a missing entry is not an error, so relays may race.
+     */
+    async delivered(id: string, stage: (batch: WriteBatch) => void): Promise<void> {
+      const batch = db.batch();
+      stage(batch);
+      batch.delete(entries.doc(id));
+      await batch.commit();
     },
 
     /** Entries no relay has delivered since `olderThan`: their first relay was lost. */
