@@ -47,7 +47,11 @@ function num(value: number): string {
   return Number(value.toPrecision(15)).toString();
 }
 
-function linear(terms: readonly (readonly [string, number])[]): string {
+function linear(raw: readonly (readonly [string, number])[]): string {
+  // A variable named twice is one term with the summed coefficient (LP readers may keep only one).
+  const summed = new Map<string, number>();
+  for (const [name, coef] of raw) summed.set(name, (summed.get(name) ?? 0) + coef);
+  const terms = [...summed.entries()];
   const parts = terms.filter(([, coef]) => coef !== 0).map(([name, coef]) => `${coef < 0 ? "-" : "+"} ${num(Math.abs(coef))} ${name}`);
   return parts.length === 0 ? `0 ${ONE}` : parts.join(" ");
 }
