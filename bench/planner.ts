@@ -8,7 +8,13 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { planArchitecture } from "../functions/src/domain/planning/architect.js";
-import { infeasibleSets, solveModel, type Model, type ModelRow, type ModelVariable } from "../functions/src/domain/planning/model.js";
+import {
+  infeasibleSets,
+  solveModel,
+  type Model,
+  type ModelRow,
+  type ModelVariable,
+} from "../functions/src/domain/planning/model.js";
 import { downtimePpm } from "../functions/src/domain/planning/options.js";
 import type { PlanningRequest } from "../functions/src/domain/planning/request.js";
 import { loadHighs } from "../functions/src/solver/highs.js";
@@ -64,7 +70,11 @@ function largeModel(budgetShare: number): Model {
           pathTerms[path]!.push([name, downtimePpm(sla)]);
           if (safe) safeDowntime[path]! += downtimePpm(sla);
         }
-        const provided = safe ? [controls[i % 12]!] : next() < 0.3 ? [controls[Math.floor(next() * 12)]!] : [];
+        const provided = safe
+          ? [controls[i % 12]!]
+          : next() < 0.3
+            ? [controls[Math.floor(next() * 12)]!]
+            : [];
         for (const control of provided) (providers[control] ??= []).push(name);
         const geo = safe ? "eu" : geos[Math.floor(next() * geos.length)]!;
         if (geo !== "eu" && geo !== "global") outside.push(name);
@@ -72,14 +82,38 @@ function largeModel(budgetShare: number): Model {
       rows.push({ name: `pick_${e}_${i}`, group: null, terms: names.map((n) => [n, 1]), sense: "=", rhs: 1 });
     }
     for (const path of paths) {
-      rows.push({ name: `availability_${e}_${path}`, group: "goals.availability", terms: pathTerms[path]!, sense: "<=", rhs: safeDowntime[path]! * 1.5 });
+      rows.push({
+        name: `availability_${e}_${path}`,
+        group: "goals.availability",
+        terms: pathTerms[path]!,
+        sense: "<=",
+        rhs: safeDowntime[path]! * 1.5,
+      });
     }
     for (const control of controls.slice(0, 5)) {
-      rows.push({ name: `control_${e}_${control}`, group: "constraints.compliance", terms: (providers[control] ?? []).map((n) => [n, 1]), sense: ">=", rhs: 1 });
+      rows.push({
+        name: `control_${e}_${control}`,
+        group: "constraints.compliance",
+        terms: (providers[control] ?? []).map((n) => [n, 1]),
+        sense: ">=",
+        rhs: 1,
+      });
     }
-    rows.push({ name: `residency_${e}`, group: "constraints.data_residency", terms: outside.map((n) => [n, 1]), sense: "<=", rhs: 0 });
+    rows.push({
+      name: `residency_${e}`,
+      group: "constraints.data_residency",
+      terms: outside.map((n) => [n, 1]),
+      sense: "<=",
+      rhs: 0,
+    });
   }
-  rows.push({ name: "budget", group: "constraints.monthly_budget_usd", terms: cost, sense: "<=", rhs: safeCost * budgetShare });
+  rows.push({
+    name: "budget",
+    group: "constraints.monthly_budget_usd",
+    terms: cost,
+    sense: "<=",
+    rhs: safeCost * budgetShare,
+  });
   return { variables, rows, objective: { sense: "minimize", terms: cost } };
 }
 
@@ -95,7 +129,12 @@ const DEMO_REQUEST: PlanningRequest = {
     rpo_minutes: 60,
     rto_minutes: 240,
   },
-  constraints: { monthly_budget_usd: 500, compliance: ["gdpr"], data_residency: "eu", security_level: "high" },
+  constraints: {
+    monthly_budget_usd: 500,
+    compliance: ["gdpr"],
+    data_residency: "eu",
+    security_level: "high",
+  },
 };
 
 async function main() {
@@ -129,10 +168,24 @@ async function main() {
   });
   const binaries = model.variables.length;
   console.log("case                                             median ms   x baseline");
-  console.log(`baseline: demo request, 3 environments (${baselineStatus})`.padEnd(48), baseline.toFixed(1).padStart(9), "      1.00");
-  console.log(`${ENVIRONMENTS} env x ${INTEGRATIONS} integrations, ${binaries} binaries (${largeStatus})`.padEnd(48), large.toFixed(1).padStart(9), (large / baseline).toFixed(2).padStart(10));
-  console.log(`same, budget 30%: conflicts ${JSON.stringify(sets)}`.padEnd(48), explain.toFixed(1).padStart(9), (explain / baseline).toFixed(2).padStart(10));
-  console.log(`\n${ENVIRONMENTS} x ${INTEGRATIONS} solve: ${large.toFixed(0)} ms; goal under ${TARGET_MS} ms: ${large < TARGET_MS ? "met" : "NOT met"}`);
+  console.log(
+    `baseline: demo request, 3 environments (${baselineStatus})`.padEnd(48),
+    baseline.toFixed(1).padStart(9),
+    "      1.00",
+  );
+  console.log(
+    `${ENVIRONMENTS} env x ${INTEGRATIONS} integrations, ${binaries} binaries (${largeStatus})`.padEnd(48),
+    large.toFixed(1).padStart(9),
+    (large / baseline).toFixed(2).padStart(10),
+  );
+  console.log(
+    `same, budget 30%: conflicts ${JSON.stringify(sets)}`.padEnd(48),
+    explain.toFixed(1).padStart(9),
+    (explain / baseline).toFixed(2).padStart(10),
+  );
+  console.log(
+    `\n${ENVIRONMENTS} x ${INTEGRATIONS} solve: ${large.toFixed(0)} ms; goal under ${TARGET_MS} ms: ${large < TARGET_MS ? "met" : "NOT met"}`,
+  );
   mkdirSync("out/bench", { recursive: true });
   writeFileSync(
     "out/bench/planner.json",
@@ -140,7 +193,16 @@ async function main() {
       {
         runs: RUNS,
         baseline: { case: "demo request, 3 environments", median_ms: baseline, status: baselineStatus },
-        large: { environments: ENVIRONMENTS, integrations: INTEGRATIONS, options: OPTIONS, binaries, rows: model.rows.length, median_ms: large, ratio: large / baseline, status: largeStatus },
+        large: {
+          environments: ENVIRONMENTS,
+          integrations: INTEGRATIONS,
+          options: OPTIONS,
+          binaries,
+          rows: model.rows.length,
+          median_ms: large,
+          ratio: large / baseline,
+          status: largeStatus,
+        },
         explain: { median_ms: explain, ratio: explain / baseline, conflicts: sets },
         target_ms: TARGET_MS,
         met: large < TARGET_MS,

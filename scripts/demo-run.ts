@@ -17,6 +17,7 @@ import { healthCells } from "../functions/src/visual/live-views.js";
 import { FirebaseVisualOrchestrator } from "../functions/src/visual/visual-orchestrator.js";
 import { emulatorToken } from "./lib/auth.mjs";
 import { launchChromium, screenshot, signIn } from "./lib/browser.js";
+import { demoPlanning } from "./lib/demo-planning.js";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const apiBase = `${process.env.ORCH_API_URL ?? ""}/api/orchestration`;
@@ -527,6 +528,8 @@ console.log(`  wrote ${written.length} files into ${path.relative(process.cwd(),
 for (let index = 0; index < written.length; index += 6)
   console.log(`    ${written.slice(index, index + 6).join("  ")}`);
 
+const planning = await demoPlanning(call, heading, deployAndWatch);
+
 heading("Summary");
 console.log(
   `dev: ${happy.deployment.status}; staging: ${retried.deployment.status}; prod: ${rolledBack.deployment.status}`,
@@ -537,6 +540,9 @@ console.log(
 );
 console.log(`pictures and reports: ${outDir}`);
 console.log(
+  `planning from goals: ${planning ? "planned, explained an infeasible request, deployed the plan" : "did not behave"}`,
+);
+console.log(
   `provisioning: ${allHealthy ? "all 30 integrations healthy" : "some integrations unhealthy"}; alert cycle: ${alertCycle ? "fired and cleared" : "did not behave"}; promotion dev -> staging: ${promotion}`,
 );
 const expected =
@@ -546,7 +552,8 @@ const expected =
   allHealthy &&
   alertCycle &&
   promotion === "succeeded" &&
-  verified.ok;
+  verified.ok &&
+  planning;
 if (!expected) {
   console.error("The demo did not end as expected (see the summary above).");
   process.exit(1);

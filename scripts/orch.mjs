@@ -489,7 +489,8 @@ const usd = (value) => (value == null ? "-" : `$${Number(value).toFixed(2)}`);
 
 /** Prints an architecture plan (or the conflicts of an infeasible request); exit 1 when infeasible. */
 async function runGoalPlan({ values, client }) {
-  if (listFlag(values.env)?.length) throw usageError("--env is not used with --goals: name environments in goals.environments");
+  if (listFlag(values.env)?.length)
+    throw usageError("--env is not used with --goals: name environments in goals.environments");
   const body = goalsRequest(values.goals, parseObjectFlag("constraints", values.constraints));
   const answer = await client.request("POST", "/plan", { body, allow: [422] });
   if (values.json) {
@@ -499,7 +500,8 @@ async function runGoalPlan({ values, client }) {
   if (answer.infeasible) {
     out(`infeasible: ${answer.error?.message ?? "no architecture meets every goal and constraint"}`);
     out("conflicts (each set cannot hold together):");
-    for (const c of answer.infeasible.conflicts) out(`  [set ${c.set}] ${c.field} = ${JSON.stringify(c.value)}`);
+    for (const c of answer.infeasible.conflicts)
+      out(`  [set ${c.set}] ${c.field} = ${JSON.stringify(c.value)}`);
     out("relaxations (nearest feasible value, solved again):");
     const rows = answer.infeasible.relaxations.map((r) => [
       r.field,
@@ -508,24 +510,36 @@ async function runGoalPlan({ values, client }) {
       usd(r.monthly_cost_usd),
       r.feasible_alone ? "yes" : `with ${r.assumes_relaxed.join(", ") || "-"} relaxed`,
     ]);
-    for (const line of table(["field", "asked", "nearest feasible", "cost/month", "alone"], rows)) out(`  ${line}`);
+    for (const line of table(["field", "asked", "nearest feasible", "cost/month", "alone"], rows))
+      out(`  ${line}`);
     return EXIT.failed;
   }
   const plan = answer.architecture_plan;
   for (const env of plan.environments) {
-    out(`${env.environment} (${env.type}, ${env.project_id}, ${env.region}): ${usd(plan.monthly_cost_usd.by_environment[env.environment])}/month`);
+    out(
+      `${env.environment} (${env.type}, ${env.project_id}, ${env.region}): ${usd(plan.monthly_cost_usd.by_environment[env.environment])}/month`,
+    );
     const rows = env.integrations.map((i) => [i.integration, i.option, usd(i.monthly_cost_usd)]);
     for (const line of table(["integration", "option", "cost/month"], rows)) out(`  ${line}`);
     for (const step of env.manual_steps) out(`  manual: ${step}`);
   }
-  out(`total: ${usd(plan.monthly_cost_usd.total)}/month (catalog ${plan.price_catalog.version}, dated ${plan.price_catalog.date})`);
+  out(
+    `total: ${usd(plan.monthly_cost_usd.total)}/month (catalog ${plan.price_catalog.version}, dated ${plan.price_catalog.date})`,
+  );
   const a = plan.availability;
-  out(`availability: ${a.achieved ?? "-"} against ${a.target ?? "no target"} (${a.paths.map((p) => `${p.path} ${p.achieved}`).join(", ") || "no production"})`);
+  out(
+    `availability: ${a.achieved ?? "-"} against ${a.target ?? "no target"} (${a.paths.map((p) => `${p.path} ${p.achieved}`).join(", ") || "no production"})`,
+  );
   const r = plan.recovery;
-  out(`recovery: RPO ${r.rpo_minutes.achieved ?? "-"} min (target ${r.rpo_minutes.target ?? "-"}), RTO ${r.rto_minutes.achieved ?? "-"} min (target ${r.rto_minutes.target ?? "-"})`);
+  out(
+    `recovery: RPO ${r.rpo_minutes.achieved ?? "-"} min (target ${r.rpo_minutes.target ?? "-"}), RTO ${r.rto_minutes.achieved ?? "-"} min (target ${r.rto_minutes.target ?? "-"})`,
+  );
   for (const c of plan.compliance) out(`  ${c.framework} ${c.control}: ${c.met_by}`);
   out("risks:");
-  for (const risk of plan.risks.slice(0, 5)) out(`  ${String(risk.score).padStart(2)} ${risk.residual_risk.padEnd(6)} ${risk.risk}; mitigation: ${risk.mitigation}`);
+  for (const risk of plan.risks.slice(0, 5))
+    out(
+      `  ${String(risk.score).padStart(2)} ${risk.residual_risk.padEnd(6)} ${risk.risk}; mitigation: ${risk.mitigation}`,
+    );
   if (values["config-out"]) {
     fs.writeFileSync(values["config-out"], `${JSON.stringify(plan.config, null, 2)}\n`);
     out(`config written: ${values["config-out"]}`);

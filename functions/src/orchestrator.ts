@@ -28,13 +28,19 @@ export class FirebaseMasterOrchestrator {
   }
 
   /** Task graphs, timelines, driver plans and differences of configured environments (delegated to the operations). */
-  planEnvironments(names: string[], integrations?: Parameters<Operations["plan"]>[1]): ReturnType<Operations["plan"]> {
-    if (!this.deps.operations) throw new Error("FirebaseMasterOrchestrator: planning environments needs the operations");
+  planEnvironments(
+    names: string[],
+    integrations?: Parameters<Operations["plan"]>[1],
+  ): ReturnType<Operations["plan"]> {
+    if (!this.deps.operations)
+      throw new Error("FirebaseMasterOrchestrator: planning environments needs the operations");
     return this.deps.operations.plan(names, integrations);
   }
 
   /** Requests a deployment through the engine. */
-  requestDeployment(...args: Parameters<Engine["requestDeployment"]>): ReturnType<Engine["requestDeployment"]> {
+  requestDeployment(
+    ...args: Parameters<Engine["requestDeployment"]>
+  ): ReturnType<Engine["requestDeployment"]> {
     if (!this.deps.engine) throw new Error("FirebaseMasterOrchestrator: deploying needs the engine");
     return this.deps.engine.requestDeployment(...args);
   }

@@ -5,10 +5,11 @@ import { adminDb, api, clearFirestore, requireEmulators } from "../support/emula
 import { settled } from "../support/engine.js";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
-const goalsFile = (name: string) => JSON.parse(readFileSync(`${repoRoot}/docs/planning/${name}.goals.json`, "utf8"));
+const goalsFile = (name: string) =>
+  JSON.parse(readFileSync(`${repoRoot}/docs/planning/${name}.goals.json`, "utf8"));
 
 describe("POST /plan from goals on the emulators: plan, load the config, deploy it", function () {
-  this.timeout(240_000);
+  this.timeout(300_000);
 
   before(async function () {
     requireEmulators(this);
@@ -25,7 +26,10 @@ describe("POST /plan from goals on the emulators: plan, load the config, deploy 
     assert.ok(plan.availability.achieved >= request.goals.availability);
     assert.ok(plan.recovery.rpo_minutes.achieved <= request.goals.rpo_minutes);
     assert.ok(plan.risks.length > 0 && plan.risks.every((r: any) => r.mitigation && r.residual_risk));
-    assert.deepEqual(plan.config.environments.map((e: any) => e.name), ["dev", "staging", "prod"]);
+    assert.deepEqual(
+      plan.config.environments.map((e: any) => e.name),
+      ["dev", "staging", "prod"],
+    );
     for (const env of plan.config.environments) {
       assert.match(env.region, /^europe-/);
       assert.match(env.overrides.firestore.location, /^(europe-|eur3)/);
@@ -36,10 +40,11 @@ describe("POST /plan from goals on the emulators: plan, load the config, deploy 
     const prod = plan.config.environments.find((e: any) => e.name === "prod");
     const deploy = await api("POST", "/deploy", { environment: "prod", integrations: prod.integrations });
     assert.equal(deploy.status, 202, JSON.stringify(deploy.body));
-    const { deployment, tasks } = await settled(deploy.body.deployment_id, 200_000);
+    const { deployment, tasks } = await settled(deploy.body.deployment_id, 240_000);
     assert.equal(deployment.status, "succeeded", deployment.error_message ?? "");
     assert.equal(tasks.length, prod.integrations.length);
-    for (const task of tasks) assert.equal(task.driver, "integration", `${task.integration} ran the real driver`);
+    for (const task of tasks)
+      assert.equal(task.driver, "integration", `${task.integration} ran the real driver`);
     const environments = await api("GET", "/environments");
     const deployed = environments.body.environments.find((e: any) => e.name === "prod");
     assert.equal(deployed.project_id, "demo-planned-prod");

@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { validateConfig } from "../../functions/src/domain/config.js";
-import { planArchitecture, type ArchitecturePlan, type PlanningOutcome } from "../../functions/src/domain/planning/architect.js";
+import {
+  planArchitecture,
+  type ArchitecturePlan,
+  type PlanningOutcome,
+} from "../../functions/src/domain/planning/architect.js";
 import { infeasibleSets, type MilpSolver, type Model } from "../../functions/src/domain/planning/model.js";
 import { PRICE_CATALOG } from "../../functions/src/domain/planning/price-catalog.js";
 import { planningRequestSchema, type PlanningRequest } from "../../functions/src/domain/planning/request.js";
@@ -19,7 +23,10 @@ function plan(request: PlanningRequest): PlanningOutcome {
 
 function feasible(request: PlanningRequest): ArchitecturePlan {
   const outcome = plan(request);
-  assert.ok(outcome.feasible, `expected a plan, got conflicts ${JSON.stringify(outcome.feasible ? [] : outcome.conflicts)}`);
+  assert.ok(
+    outcome.feasible,
+    `expected a plan, got conflicts ${JSON.stringify(outcome.feasible ? [] : outcome.conflicts)}`,
+  );
   return outcome.plan;
 }
 
@@ -69,7 +76,10 @@ const EU = { data_residency: "eu" as const, monthly_budget_usd: 1000 };
 describe("architecture planner: the price catalog", () => {
   it("is less than a year old (keep it current: update the figures and the date)", () => {
     const age = (Date.now() - Date.parse(`${PRICE_CATALOG.date}T00:00:00Z`)) / 86_400_000;
-    assert.ok(age >= 0 && age <= 365, `the catalog is dated ${PRICE_CATALOG.date}, ${Math.round(age)} days ago`);
+    assert.ok(
+      age >= 0 && age <= 365,
+      `the catalog is dated ${PRICE_CATALOG.date}, ${Math.round(age)} days ago`,
+    );
   });
 
   it("names a public page and a status for every figure", () => {
@@ -107,7 +117,10 @@ describe("architecture planner: hand-computed cases", () => {
       // of its minimum: 14 x 0.010 x 30/14 = 0.30). Total 9.817184. Availability: Hosting 0.9995
       // x Functions 0.9995 x Firestore regional 0.9999 = 0.998900349975 >= 0.998.
       name: "EU, availability 0.998: regional europe-west1, daily exports",
-      request: { goals: { ...SMALL, availability: 0.998, rpo_minutes: 1440, rto_minutes: 1440 }, constraints: EU },
+      request: {
+        goals: { ...SMALL, availability: 0.998, rpo_minutes: 1440, rto_minutes: 1440 },
+        constraints: EU,
+      },
       total: 9.817184,
       data: "europe-west1+daily+standard",
       check: (p) => {
@@ -171,7 +184,10 @@ describe("architecture planner: hand-computed cases", () => {
       data: "",
       check: (p) => {
         assert.deepEqual(p.monthly_cost_usd.by_environment, { dev: 0.1, staging: 0.55, prod: 8.65 });
-        assert.deepEqual(p.config.environments.map((env) => env.name), ["dev", "staging", "prod"]);
+        assert.deepEqual(
+          p.config.environments.map((env) => env.name),
+          ["dev", "staging", "prod"],
+        );
       },
     },
     {
@@ -206,7 +222,10 @@ describe("architecture planner: hand-computed cases", () => {
   for (const c of cases) {
     it(c.name, () => {
       const p = feasible(c.request);
-      assert.ok(Math.abs(p.monthly_cost_usd.total - c.total) < 1e-6, `total ${p.monthly_cost_usd.total}, expected ${c.total}`);
+      assert.ok(
+        Math.abs(p.monthly_cost_usd.total - c.total) < 1e-6,
+        `total ${p.monthly_cost_usd.total}, expected ${c.total}`,
+      );
       if (c.data) {
         const firestore = p.environments[0]!.integrations.find((i) => i.integration === "firestore");
         assert.equal(firestore?.option, `data:${c.data}`);
@@ -226,17 +245,30 @@ describe("architecture planner: infeasible requests", () => {
   };
 
   it("a budget below the cheapest plan: the budget conflicts, relaxed to the cheapest cost", () => {
-    const o = infeasible({ goals: { ...SMALL, availability: 0.998 }, constraints: { ...EU, monthly_budget_usd: 5 } });
+    const o = infeasible({
+      goals: { ...SMALL, availability: 0.998 },
+      constraints: { ...EU, monthly_budget_usd: 5 },
+    });
     assert.deepEqual(o.conflicts, [{ field: "constraints.monthly_budget_usd", value: 5, set: 0 }]);
     assert.deepEqual(o.relaxations, [
-      { field: "constraints.monthly_budget_usd", value: 5, nearest_feasible_value: 9.82, feasible_alone: true, assumes_relaxed: [], monthly_cost_usd: 9.817184 },
+      {
+        field: "constraints.monthly_budget_usd",
+        value: 5,
+        nearest_feasible_value: 9.82,
+        feasible_alone: true,
+        assumes_relaxed: [],
+        monthly_cost_usd: 9.817184,
+      },
     ]);
   });
 
   it("availability beyond the composed SLAs: relaxed to 0.99899 (multi-region), at 19.338368", () => {
     // The best api path is 0.9995 x 0.9995 x 0.99999 = 0.998990259975, floored to 0.99899.
     const o = infeasible({ goals: { ...SMALL, availability: 0.999 }, constraints: EU });
-    assert.deepEqual(o.conflicts.map((c) => c.field), ["goals.availability"]);
+    assert.deepEqual(
+      o.conflicts.map((c) => c.field),
+      ["goals.availability"],
+    );
     assert.equal(o.relaxations[0]!.nearest_feasible_value, 0.99899);
     assert.equal(o.relaxations[0]!.monthly_cost_usd, 19.338368);
     assert.equal(o.relaxations[0]!.feasible_alone, true);
@@ -245,7 +277,10 @@ describe("architecture planner: infeasible requests", () => {
   it("an RTO faster than detection plus restore: relaxed to 33 minutes with full monitoring", () => {
     // Full monitoring detects in 1 min; restore 32 min: 33. Ten conditions x 1.50 = 15 more.
     const o = infeasible({ goals: { ...SMALL, rto_minutes: 10 }, constraints: EU });
-    assert.deepEqual(o.conflicts.map((c) => c.field), ["goals.rto_minutes"]);
+    assert.deepEqual(
+      o.conflicts.map((c) => c.field),
+      ["goals.rto_minutes"],
+    );
     assert.equal(o.relaxations[0]!.nearest_feasible_value, 33);
     assert.equal(o.relaxations[0]!.monthly_cost_usd, 24.817184);
   });
@@ -253,8 +288,14 @@ describe("architecture planner: infeasible requests", () => {
   it("Asia residency and 0.99895: both fields conflict; each relaxation solved again", () => {
     // Asia has no Firestore multi-region: its best is 0.998900349975 (floored 0.9989), at the
     // regional cost 9.817184; without residency the multi-region plan costs 19.338368.
-    const o = infeasible({ goals: { ...SMALL, availability: 0.99895 }, constraints: { data_residency: "asia" } });
-    assert.deepEqual(o.conflicts.map((c) => c.field).sort(), ["constraints.data_residency", "goals.availability"]);
+    const o = infeasible({
+      goals: { ...SMALL, availability: 0.99895 },
+      constraints: { data_residency: "asia" },
+    });
+    assert.deepEqual(o.conflicts.map((c) => c.field).sort(), [
+      "constraints.data_residency",
+      "goals.availability",
+    ]);
     const byField = Object.fromEntries(o.relaxations.map((r) => [r.field, r]));
     assert.equal(byField["goals.availability"]!.nearest_feasible_value, 0.9989);
     assert.equal(byField["goals.availability"]!.monthly_cost_usd, 9.817184);
@@ -280,10 +321,28 @@ describe("architecture planner: infeasible requests", () => {
         { name: "y", kind: "binary" },
       ],
       rows: [
-        { name: "pick", group: null, terms: [["x", 1], ["y", 1]], sense: "=", rhs: 1 },
+        {
+          name: "pick",
+          group: null,
+          terms: [
+            ["x", 1],
+            ["y", 1],
+          ],
+          sense: "=",
+          rhs: 1,
+        },
         { name: "a", group: "a", terms: [["x", 1]], sense: ">=", rhs: 1 },
         { name: "b", group: "b", terms: [["y", 1]], sense: ">=", rhs: 1 },
-        { name: "c", group: "c", terms: [["x", 1], ["y", 1]], sense: ">=", rhs: 3 },
+        {
+          name: "c",
+          group: "c",
+          terms: [
+            ["x", 1],
+            ["y", 1],
+          ],
+          sense: ">=",
+          rhs: 3,
+        },
       ],
       objective: { sense: "minimize", terms: [["x", 1]] },
     };
@@ -312,7 +371,9 @@ describe("architecture planner: bad input names the field", () => {
     it(`${JSON.stringify(body)} -> ${path}`, () => {
       const parsed = planningRequestSchema.safeParse(body);
       assert.ok(!parsed.success);
-      const paths = parsed.error.issues.map((issue) => zodIssueToProblem(issue, body, planningRequestSchema).path);
+      const paths = parsed.error.issues.map(
+        (issue) => zodIssueToProblem(issue, body, planningRequestSchema).path,
+      );
       assert.ok(paths.includes(path), `paths ${JSON.stringify(paths)}`);
     });
   }
@@ -347,14 +408,15 @@ describe("architecture planner: properties", () => {
       ),
     },
     { requiredKeys: ["goals", "constraints"] },
-  ) as fc.Arbitrary<PlanningRequest>;
+  );
 
   function meetsEverything(request: PlanningRequest, p: ArchitecturePlan): void {
     const goals = request.goals;
     const constraints = request.constraints ?? {};
     const parts = Object.values(p.monthly_cost_usd.by_environment).reduce((a, b) => a + b, 0);
     assert.ok(Math.abs(parts - p.monthly_cost_usd.total) < 1e-5, "the parts add up to the total");
-    if (constraints.monthly_budget_usd !== undefined) assert.ok(p.monthly_cost_usd.total <= constraints.monthly_budget_usd + 1e-6, "within budget");
+    if (constraints.monthly_budget_usd !== undefined)
+      assert.ok(p.monthly_cost_usd.total <= constraints.monthly_budget_usd + 1e-6, "within budget");
     const prod = (goals.environments ?? ["dev", "staging", "prod"]).includes("prod");
     if (prod && goals.availability !== undefined) {
       for (const path of p.availability.paths) {
@@ -365,9 +427,14 @@ describe("architecture planner: properties", () => {
         assert.ok(product >= goals.availability - 1e-12, `${path.path} ${product} >= ${goals.availability}`);
       }
     }
-    if (prod && goals.rpo_minutes !== undefined) assert.ok((p.recovery.rpo_minutes.achieved ?? Infinity) <= goals.rpo_minutes);
-    if (prod && goals.rto_minutes !== undefined) assert.ok((p.recovery.rto_minutes.achieved ?? Infinity) <= goals.rto_minutes + 1e-9);
-    const frameworks = [...(constraints.compliance ?? []), ...(constraints.security_level === "high" ? ["security_high"] : [])];
+    if (prod && goals.rpo_minutes !== undefined)
+      assert.ok((p.recovery.rpo_minutes.achieved ?? Infinity) <= goals.rpo_minutes);
+    if (prod && goals.rto_minutes !== undefined)
+      assert.ok((p.recovery.rto_minutes.achieved ?? Infinity) <= goals.rto_minutes + 1e-9);
+    const frameworks = [
+      ...(constraints.compliance ?? []),
+      ...(constraints.security_level === "high" ? ["security_high"] : []),
+    ];
     for (const framework of prod ? frameworks : []) {
       for (const control of REQUIRED_CONTROLS[framework]!) {
         const row = p.compliance.find((c) => c.framework === framework && c.control === control);
@@ -378,10 +445,13 @@ describe("architecture planner: properties", () => {
     if (residency && residency !== "none") {
       for (const env of p.config.environments) {
         const o = env.overrides ?? {};
-        const locations = ([env.region, o.firestore?.location, o.storage?.location, o.analytics?.location] as (string | undefined)[]).filter(
-          (l): l is string => l !== undefined,
-        );
-        for (const location of locations) assert.ok(INSIDE[residency]!(location), `${env.name}: ${location} inside ${residency}`);
+        const locations = (
+          [env.region, o.firestore?.location, o.storage?.location, o.analytics?.location] as (
+            string | undefined
+          )[]
+        ).filter((l): l is string => l !== undefined);
+        for (const location of locations)
+          assert.ok(INSIDE[residency]!(location), `${env.name}: ${location} inside ${residency}`);
       }
     }
     const config = validateConfig(p.config);
@@ -401,11 +471,18 @@ describe("architecture planner: properties", () => {
 
   it("residency is never violated, whatever else is asked", () => {
     fc.assert(
-      fc.property(requestArb, fc.constantFrom("eu" as const, "us" as const, "asia" as const), (request, residency) => {
-        const constrained = { ...request, constraints: { ...request.constraints, data_residency: residency } };
-        const outcome = plan(constrained);
-        if (outcome.feasible) meetsEverything(constrained, outcome.plan);
-      }),
+      fc.property(
+        requestArb,
+        fc.constantFrom("eu" as const, "us" as const, "asia" as const),
+        (request, residency) => {
+          const constrained = {
+            ...request,
+            constraints: { ...request.constraints, data_residency: residency },
+          };
+          const outcome = plan(constrained);
+          if (outcome.feasible) meetsEverything(constrained, outcome.plan);
+        },
+      ),
       { numRuns: 25, seed: 3 },
     );
   });
@@ -416,9 +493,15 @@ describe("architecture planner: properties", () => {
         const outcome = plan(request);
         fc.pre(outcome.feasible && request.constraints?.monthly_budget_usd !== undefined);
         const budget = (request.constraints?.monthly_budget_usd ?? 0) + raise;
-        const raised = plan({ ...request, constraints: { ...request.constraints, monthly_budget_usd: budget } });
+        const raised = plan({
+          ...request,
+          constraints: { ...request.constraints, monthly_budget_usd: budget },
+        });
         assert.ok(raised.feasible, `feasible at the lower budget, not at ${budget}`);
-        meetsEverything({ ...request, constraints: { ...request.constraints, monthly_budget_usd: budget } }, raised.plan);
+        meetsEverything(
+          { ...request, constraints: { ...request.constraints, monthly_budget_usd: budget } },
+          raised.plan,
+        );
       }),
       { numRuns: 20, seed: 7 },
     );
@@ -431,7 +514,11 @@ describe("architecture planner: properties", () => {
         fc.pre(!outcome.feasible && new Set(outcome.conflicts.map((c) => c.set)).size === 1);
         if (outcome.feasible) return;
         for (const relaxation of outcome.relaxations) {
-          assert.equal(relaxation.feasible_alone, true, `${relaxation.field} relaxed to ${JSON.stringify(relaxation.nearest_feasible_value)}`);
+          assert.equal(
+            relaxation.feasible_alone,
+            true,
+            `${relaxation.field} relaxed to ${JSON.stringify(relaxation.nearest_feasible_value)}`,
+          );
           assert.ok(relaxation.monthly_cost_usd !== null);
         }
       }),

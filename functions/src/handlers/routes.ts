@@ -137,7 +137,9 @@ async function planFromGoals(
   }
   if (body.goals === undefined) {
     const message = "goals: required with constraints";
-    throw new BadInputError(message, [{ path: "goals", found: "no goals", allowed: "an object of goals", message }]);
+    throw new BadInputError(message, [
+      { path: "goals", found: "no goals", allowed: "an object of goals", message },
+    ]);
   }
   const outcome = await orchestrator.planFromGoals({
     goals: body.goals,

@@ -67,11 +67,14 @@ const slotKey = (env: string, slot: Slot) => `${env}/${slot}`;
 /** Builds the model of a request; `objective` overrides what is optimized (relaxations use it). */
 function buildModel(
   request: PlanningRequest,
-  objective: "minimize_cost" | "maximize_availability" | "minimize_rto" = request.objective ?? "minimize_cost",
+  objective: "minimize_cost" | "maximize_availability" | "minimize_rto" = request.objective ??
+    "minimize_cost",
 ): Built {
   const goals = request.goals;
   const constraints = request.constraints ?? {};
-  const envs = PLANNED_ENVIRONMENTS.filter((env) => (goals.environments ?? PLANNED_ENVIRONMENTS).includes(env));
+  const envs = PLANNED_ENVIRONMENTS.filter((env) =>
+    (goals.environments ?? PLANNED_ENVIRONMENTS).includes(env),
+  );
   const variables: ModelVariable[] = [];
   const rows: ModelRow[] = [];
   const options = new Map<string, PlanOption>();
@@ -83,7 +86,10 @@ function buildModel(
 
   for (const env of envs) {
     const next = PROMOTE_TO[env];
-    const all = environmentOptions(environmentLoad(goals, env), next !== "" && envs.includes(next as PlannedEnvironment) ? next : "");
+    const all = environmentOptions(
+      environmentLoad(goals, env),
+      next !== "" && envs.includes(next as PlannedEnvironment) ? next : "",
+    );
     for (const slot of SLOTS) {
       const list = all[slot];
       bySlot.set(slotKey(env, slot), list);
@@ -96,23 +102,37 @@ function buildModel(
         names.push(name);
         costTerms.push([name, option.cost]);
       }
-      rows.push({ name: `pick_${env}_${slot}`, group: null, terms: names.map((name) => [name, 1]), sense: "=", rhs: 1 });
+      rows.push({
+        name: `pick_${env}_${slot}`,
+        group: null,
+        terms: names.map((name) => [name, 1]),
+        sense: "=",
+        rhs: 1,
+      });
     }
     const inGeo = (slot: Slot, geo: string) =>
-      (bySlot.get(slotKey(env, slot)) ?? []).filter((option) => option.geo === geo).map((option) => nameOf.get(option) ?? "");
+      (bySlot.get(slotKey(env, slot)) ?? [])
+        .filter((option) => option.geo === geo)
+        .map((option) => nameOf.get(option) ?? "");
     // Functions run next to their database; analytics, when exported, stays in the database's geography.
     for (const geo of GEOGRAPHIES) {
       rows.push({
         name: `colocate_fn_${env}_${geo}`,
         group: null,
-        terms: [...inGeo("data", geo).map((n) => [n, 1] as const), ...inGeo("functions", geo).map((n) => [n, -1] as const)],
+        terms: [
+          ...inGeo("data", geo).map((n) => [n, 1] as const),
+          ...inGeo("functions", geo).map((n) => [n, -1] as const),
+        ],
         sense: "=",
         rhs: 0,
       });
       rows.push({
         name: `colocate_an_${env}_${geo}`,
         group: null,
-        terms: [...inGeo("analytics", geo).map((n) => [n, 1] as const), ...inGeo("data", geo).map((n) => [n, -1] as const)],
+        terms: [
+          ...inGeo("analytics", geo).map((n) => [n, 1] as const),
+          ...inGeo("data", geo).map((n) => [n, -1] as const),
+        ],
         sense: "<=",
         rhs: 0,
       });
@@ -122,54 +142,105 @@ function buildModel(
       const outside = SLOTS.flatMap((slot) => bySlot.get(slotKey(env, slot)) ?? []).filter(
         (option) => option.geo !== "global" && option.geo !== residency,
       );
-      rows.push({ name: `residency_${env}`, group: FIELDS.residency, terms: outside.map((o) => [nameOf.get(o) ?? "", 1]), sense: "<=", rhs: 0 });
+      rows.push({
+        name: `residency_${env}`,
+        group: FIELDS.residency,
+        terms: outside.map((o) => [nameOf.get(o) ?? "", 1]),
+        sense: "<=",
+        rhs: 0,
+      });
     }
     if (env !== "prod") continue;
     const prodOptions = SLOTS.flatMap((slot) => bySlot.get(slotKey(env, slot)) ?? []);
     const pathTerms = (path: PathName) =>
       prodOptions.flatMap((option) =>
-        option.paths.filter((p) => p.path === path).map((p) => [nameOf.get(option) ?? "", downtimePpm(p.sla)] as const),
+        option.paths
+          .filter((p) => p.path === path)
+          .map((p) => [nameOf.get(option) ?? "", downtimePpm(p.sla)] as const),
       );
     if (goals.availability !== undefined) {
       for (const path of Object.keys(PATHS) as PathName[]) {
-        rows.push({ name: `availability_${path}`, group: FIELDS.availability, terms: pathTerms(path), sense: "<=", rhs: downtimePpm(goals.availability) });
+        rows.push({
+          name: `availability_${path}`,
+          group: FIELDS.availability,
+          terms: pathTerms(path),
+          sense: "<=",
+          rhs: downtimePpm(goals.availability),
+        });
       }
     }
     if (objective === "maximize_availability") {
       variables.push({ name: "worst_downtime", kind: "continuous" });
       for (const path of Object.keys(PATHS) as PathName[]) {
-        rows.push({ name: `worst_${path}`, group: null, terms: [...pathTerms(path), ["worst_downtime", -1]], sense: "<=", rhs: 0 });
+        rows.push({
+          name: `worst_${path}`,
+          group: null,
+          terms: [...pathTerms(path), ["worst_downtime", -1]],
+          sense: "<=",
+          rhs: 0,
+        });
       }
       objectiveTerms.push(["worst_downtime", 1]);
     }
     const rpo = goals.rpo_minutes;
     if (rpo !== undefined) {
-      const qualifying = prodOptions.filter((option) => option.rpoMinutes !== null && option.rpoMinutes <= rpo);
-      rows.push({ name: "rpo", group: FIELDS.rpo, terms: qualifying.map((o) => [nameOf.get(o) ?? "", 1]), sense: ">=", rhs: 1 });
+      const qualifying = prodOptions.filter(
+        (option) => option.rpoMinutes !== null && option.rpoMinutes <= rpo,
+      );
+      rows.push({
+        name: "rpo",
+        group: FIELDS.rpo,
+        terms: qualifying.map((o) => [nameOf.get(o) ?? "", 1]),
+        sense: ">=",
+        rhs: 1,
+      });
     }
-    const rtoTerms = prodOptions.filter((o) => o.rtoMinutes !== 0).map((o) => [nameOf.get(o) ?? "", o.rtoMinutes] as const);
+    const rtoTerms = prodOptions
+      .filter((o) => o.rtoMinutes !== 0)
+      .map((o) => [nameOf.get(o) ?? "", o.rtoMinutes] as const);
     if (goals.rto_minutes !== undefined) {
       rows.push({ name: "rto", group: FIELDS.rto, terms: rtoTerms, sense: "<=", rhs: goals.rto_minutes });
     }
     if (objective === "minimize_rto") objectiveTerms.push(...rtoTerms);
     const required: [string, string][] = [
-      ...(constraints.compliance ?? []).map((framework) => [`${FIELDS.compliance}:${framework}`, framework] as [string, string]),
-      ...(constraints.security_level === "high" ? [[FIELDS.security, "security_high"] as [string, string]] : []),
+      ...(constraints.compliance ?? []).map(
+        (framework) => [`${FIELDS.compliance}:${framework}`, framework] as [string, string],
+      ),
+      ...(constraints.security_level === "high"
+        ? [[FIELDS.security, "security_high"] as [string, string]]
+        : []),
     ];
     for (const [group, framework] of required) {
       for (const control of FRAMEWORK_CONTROLS[framework as keyof typeof FRAMEWORK_CONTROLS]) {
         const providers = prodOptions.filter((option) => option.provides.includes(control));
-        rows.push({ name: `control_${framework}_${control}`, group, terms: providers.map((o) => [nameOf.get(o) ?? "", 1]), sense: ">=", rhs: 1 });
+        rows.push({
+          name: `control_${framework}_${control}`,
+          group,
+          terms: providers.map((o) => [nameOf.get(o) ?? "", 1]),
+          sense: ">=",
+          rhs: 1,
+        });
       }
     }
   }
   if (constraints.monthly_budget_usd !== undefined) {
-    rows.push({ name: "budget", group: FIELDS.budget, terms: costTerms, sense: "<=", rhs: constraints.monthly_budget_usd });
+    rows.push({
+      name: "budget",
+      group: FIELDS.budget,
+      terms: costTerms,
+      sense: "<=",
+      rhs: constraints.monthly_budget_usd,
+    });
   }
   // Cost decides first; the tie-break (1e-4 per step) only orders options of equal cost.
   const weight = objective === "minimize_cost" || objectiveTerms.length === 0 ? 1 : 1e-9;
   for (const [name, option] of options) objectiveTerms.push([name, weight * (option.cost + option.tieBreak)]);
-  return { model: { variables, rows, objective: { sense: "minimize", terms: objectiveTerms } }, options, envs, bySlot };
+  return {
+    model: { variables, rows, objective: { sense: "minimize", terms: objectiveTerms } },
+    options,
+    envs,
+    bySlot,
+  };
 }
 
 /** One chosen integration of one environment. */
@@ -227,13 +298,22 @@ export interface ArchitecturePlan {
     integrations: PlannedIntegration[];
     manual_steps: string[];
   }[];
-  monthly_cost_usd: { total: number; by_environment: Record<string, number>; by_integration: Record<string, number> };
+  monthly_cost_usd: {
+    total: number;
+    by_environment: Record<string, number>;
+    by_integration: Record<string, number>;
+  };
   availability: {
     environment: string;
     target: number | null;
     achieved: number | null;
     composition: string;
-    paths: { path: string; route: string; achieved: number; services: { service: string; sla: number; source: string }[] }[];
+    paths: {
+      path: string;
+      route: string;
+      achieved: number;
+      services: { service: string; sla: number; source: string }[];
+    }[];
   };
   recovery: {
     environment: string;
@@ -265,7 +345,13 @@ export interface ArchitecturePlan {
     memory_mib: { per_instance: number; at_max_instances: number };
     storage_gib: { firestore: number; backups: number; hosting_gb: number };
   }[];
-  price_catalog: { version: string; date: string; currency: string; free_tier_policy: string; unconfirmed: string[] };
+  price_catalog: {
+    version: string;
+    date: string;
+    currency: string;
+    free_tier_policy: string;
+    unconfirmed: string[];
+  };
   config: OrchestrationConfigInput;
   solver: SolverReport;
 }
@@ -294,17 +380,25 @@ function solveOnce(
 }
 
 function pathAvailability(chosen: Map<string, PlanOption>, env: string, path: PathName) {
-  const services = SLOTS.flatMap((slot) => chosen.get(slotKey(env, slot))?.paths.filter((p) => p.path === path) ?? []);
+  const services = SLOTS.flatMap(
+    (slot) => chosen.get(slotKey(env, slot))?.paths.filter((p) => p.path === path) ?? [],
+  );
   return { services, achieved: services.reduce((product, s) => product * s.sla, 1) };
 }
 
 function worstAvailability(chosen: Map<string, PlanOption>): number {
-  return Math.min(...(Object.keys(PATHS) as PathName[]).map((path) => pathAvailability(chosen, "prod", path).achieved));
+  return Math.min(
+    ...(Object.keys(PATHS) as PathName[]).map((path) => pathAvailability(chosen, "prod", path).achieved),
+  );
 }
 
 function achievedRecovery(chosen: Map<string, PlanOption>) {
-  const options = SLOTS.map((slot) => chosen.get(slotKey("prod", slot))).filter((o): o is PlanOption => o !== undefined);
-  const rpoOption = options.filter((o) => o.rpoMinutes !== null).sort((a, b) => (a.rpoMinutes ?? 0) - (b.rpoMinutes ?? 0))[0];
+  const options = SLOTS.map((slot) => chosen.get(slotKey("prod", slot))).filter(
+    (o): o is PlanOption => o !== undefined,
+  );
+  const rpoOption = options
+    .filter((o) => o.rpoMinutes !== null)
+    .sort((a, b) => (a.rpoMinutes ?? 0) - (b.rpoMinutes ?? 0))[0];
   return {
     rpo: rpoOption?.rpoMinutes ?? null,
     rpoBy: rpoOption?.label ?? null,
@@ -326,15 +420,27 @@ function reasonFor(option: PlanOption, candidates: PlanOption[], request: Planni
   const needs = new Set<string>();
   const constraints = request.constraints ?? {};
   for (const cheaper of candidates.filter((candidate) => candidate.cost < option.cost)) {
-    if (constraints.data_residency && constraints.data_residency !== "none" && cheaper.geo !== "global" && cheaper.geo !== constraints.data_residency) {
+    if (
+      constraints.data_residency &&
+      constraints.data_residency !== "none" &&
+      cheaper.geo !== "global" &&
+      cheaper.geo !== constraints.data_residency
+    ) {
       needs.add(`data residency ${constraints.data_residency}`);
       continue;
     }
     const slower = cheaper.paths.some((p) => option.paths.some((q) => q.path === p.path && p.sla < q.sla));
-    if (slower && request.goals.availability !== undefined) needs.add(`availability ${request.goals.availability}`);
-    if (request.goals.rpo_minutes !== undefined && (cheaper.rpoMinutes ?? Infinity) > (option.rpoMinutes ?? Infinity)) needs.add(`RPO ${request.goals.rpo_minutes} min`);
-    if (request.goals.rto_minutes !== undefined && cheaper.rtoMinutes > option.rtoMinutes) needs.add(`RTO ${request.goals.rto_minutes} min`);
-    for (const control of option.provides.filter((c) => !cheaper.provides.includes(c))) needs.add(`control ${control}`);
+    if (slower && request.goals.availability !== undefined)
+      needs.add(`availability ${request.goals.availability}`);
+    if (
+      request.goals.rpo_minutes !== undefined &&
+      (cheaper.rpoMinutes ?? Infinity) > (option.rpoMinutes ?? Infinity)
+    )
+      needs.add(`RPO ${request.goals.rpo_minutes} min`);
+    if (request.goals.rto_minutes !== undefined && cheaper.rtoMinutes > option.rtoMinutes)
+      needs.add(`RTO ${request.goals.rto_minutes} min`);
+    for (const control of option.provides.filter((c) => !cheaper.provides.includes(c)))
+      needs.add(`control ${control}`);
     if (cheaper.geo !== option.geo) needs.add("co-location with the database");
   }
   return `${costText}; cheaper options do not meet: ${[...needs].join(", ") || "the other choices of this environment"}`;
@@ -360,7 +466,10 @@ function environmentConfig(
     const option = chosen.get(slotKey(env, slot));
     if (!option) continue;
     if (option.region) region = option.region;
-    for (const [kind, settings] of Object.entries(option.settings) as [IntegrationKind, Record<string, unknown> | null][]) {
+    for (const [kind, settings] of Object.entries(option.settings) as [
+      IntegrationKind,
+      Record<string, unknown> | null,
+    ][]) {
       if (settings === null) continue;
       integrations.push(kind);
       if (Object.keys(settings).length > 0) overrides[kind] = settings;
@@ -374,7 +483,7 @@ function environmentConfig(
     region: region as OrchestrationConfigInput["base"]["region"],
     mode: "emulated",
     integrations: INTEGRATION_KINDS.filter((kind) => integrations.includes(kind)),
-    overrides: overrides as NonNullable<OrchestrationConfigInput["environments"][number]["overrides"]>,
+    overrides,
   };
 }
 
@@ -383,7 +492,8 @@ function unconfirmedFigures(): string[] {
   const walk = (value: unknown, path: string) => {
     if (value && typeof value === "object") {
       if ("status" in value && "value" in value) {
-        if ((value as { status: string }).status !== "confirmed") found.push(`${path} (${(value as { status: string }).status})`);
+        if ((value as { status: string }).status !== "confirmed")
+          found.push(`${path} (${(value as { status: string }).status})`);
         return;
       }
       for (const [key, child] of Object.entries(value)) walk(child, path ? `${path}.${key}` : key);
@@ -393,7 +503,12 @@ function unconfirmedFigures(): string[] {
   return found;
 }
 
-function describePlan(request: PlanningRequest, built: Built, chosen: Map<string, PlanOption>, solver: SolverReport): ArchitecturePlan {
+function describePlan(
+  request: PlanningRequest,
+  built: Built,
+  chosen: Map<string, PlanOption>,
+  solver: SolverReport,
+): ArchitecturePlan {
   const goals = request.goals;
   const byEnvironment: Record<string, number> = {};
   const byIntegration: Record<string, number> = {};
@@ -408,16 +523,32 @@ function describePlan(request: PlanningRequest, built: Built, chosen: Map<string
       envCost += option.cost;
       manual.push(...option.manualSteps);
       const reason = reasonFor(option, built.bySlot.get(slotKey(env, slot)) ?? [], request);
-      for (const [kind, settings] of Object.entries(option.settings) as [IntegrationKind, Record<string, unknown> | null][]) {
+      for (const [kind, settings] of Object.entries(option.settings) as [
+        IntegrationKind,
+        Record<string, unknown> | null,
+      ][]) {
         if (settings === null) continue;
         const cost = option.costBy[kind] ?? 0;
         byIntegration[kind] = (byIntegration[kind] ?? 0) + cost;
-        integrations.push({ integration: kind, option: `${slot}:${option.id}`, settings, monthly_cost_usd: round(cost), reason: `${option.label}: ${reason}; ${option.costTerms.join("; ")}` });
+        integrations.push({
+          integration: kind,
+          option: `${slot}:${option.id}`,
+          settings,
+          monthly_cost_usd: round(cost),
+          reason: `${option.label}: ${reason}; ${option.costTerms.join("; ")}`,
+        });
       }
     }
     byEnvironment[env] = round(envCost);
     const config = environmentConfig(request, env, chosen);
-    environments.push({ environment: env, type: ENV_TYPES[env], project_id: config.project_id, region: config.region ?? "us-central1", integrations, manual_steps: manual });
+    environments.push({
+      environment: env,
+      type: ENV_TYPES[env],
+      project_id: config.project_id,
+      region: config.region ?? "us-central1",
+      integrations,
+      manual_steps: manual,
+    });
   }
   const total = Object.values(byEnvironment).reduce((sum, value) => sum + value, 0);
   const hasProd = built.envs.includes("prod");
@@ -429,23 +560,39 @@ function describePlan(request: PlanningRequest, built: Built, chosen: Map<string
     : [];
   const recovery = hasProd ? achievedRecovery(chosen) : null;
   const constraints = request.constraints ?? {};
-  const frameworks = [...(constraints.compliance ?? []), ...(constraints.security_level === "high" ? ["security_high" as const] : [])];
+  const frameworks = [
+    ...(constraints.compliance ?? []),
+    ...(constraints.security_level === "high" ? ["security_high" as const] : []),
+  ];
   const compliance = hasProd
     ? frameworks.flatMap((framework) =>
         FRAMEWORK_CONTROLS[framework].map((control) => {
-          const by = SLOTS.map((slot) => chosen.get(slotKey("prod", slot))).find((option) => option?.provides.includes(control));
-          return { framework, control, requirement: CONTROLS[control] ?? control, met_by: by ? `prod ${by.slot}: ${by.label}` : "not met" };
+          const by = SLOTS.map((slot) => chosen.get(slotKey("prod", slot))).find((option) =>
+            option?.provides.includes(control),
+          );
+          return {
+            framework,
+            control,
+            requirement: CONTROLS[control] ?? control,
+            met_by: by ? `prod ${by.slot}: ${by.label}` : "not met",
+          };
         }),
       )
     : [];
   const risks = built.envs
     .filter((env) => env === "prod")
     .flatMap((env) => {
-      const features: Record<string, unknown> = { residency_constrained: constraints.data_residency !== undefined && constraints.data_residency !== "none" };
+      const features: Record<string, unknown> = {
+        residency_constrained:
+          constraints.data_residency !== undefined && constraints.data_residency !== "none",
+      };
       for (const slot of SLOTS) Object.assign(features, chosen.get(slotKey(env, slot))?.features ?? {});
       return RISK_REGISTER.map((entry) => {
         const applied = entry.modifiers.filter((modifier) => conditionHolds(modifier.when, features));
-        const likelihood = Math.min(5, Math.max(1, entry.likelihood + applied.reduce((sum, m) => sum + m.likelihood, 0)));
+        const likelihood = Math.min(
+          5,
+          Math.max(1, entry.likelihood + applied.reduce((sum, m) => sum + m.likelihood, 0)),
+        );
         const score = likelihood * entry.impact;
         return {
           id: entry.id,
@@ -457,7 +604,8 @@ function describePlan(request: PlanningRequest, built: Built, chosen: Map<string
           inherent_score: entry.likelihood * entry.impact,
           mitigation: entry.mitigation,
           applied: applied.map((m) => m.why),
-          residual_risk: score >= 15 ? ("high" as const) : score >= 8 ? ("medium" as const) : ("low" as const),
+          residual_risk:
+            score >= 15 ? ("high" as const) : score >= 8 ? ("medium" as const) : ("low" as const),
         };
       });
     })
@@ -480,8 +628,15 @@ function describePlan(request: PlanningRequest, built: Built, chosen: Map<string
       function_invocations_per_month: load.invocationsPerDay * a.days_per_month,
       peak_concurrent_requests: round(peakConcurrent, 3),
       instances: { min: settings.min_instances ?? 0, max },
-      memory_mib: { per_instance: a.function_memory_gib * 1024, at_max_instances: a.function_memory_gib * 1024 * max },
-      storage_gib: { firestore: load.storageGib, backups: round(load.storageGib * a.backup_retention_days * exportsPerDay, 3), hosting_gb: a.hosting_site_gb },
+      memory_mib: {
+        per_instance: a.function_memory_gib * 1024,
+        at_max_instances: a.function_memory_gib * 1024 * max,
+      },
+      storage_gib: {
+        firestore: load.storageGib,
+        backups: round(load.storageGib * a.backup_retention_days * exportsPerDay, 3),
+        hosting_gb: a.hosting_site_gb,
+      },
     };
   });
   const configEnvs = built.envs.map((env) => environmentConfig(request, env, chosen));
@@ -489,26 +644,45 @@ function describePlan(request: PlanningRequest, built: Built, chosen: Map<string
     feasible: true,
     objective: request.objective ?? "minimize_cost",
     environments,
-    monthly_cost_usd: { total: round(total), by_environment: byEnvironment, by_integration: Object.fromEntries(Object.entries(byIntegration).map(([k, v]) => [k, round(v)])) },
+    monthly_cost_usd: {
+      total: round(total),
+      by_environment: byEnvironment,
+      by_integration: Object.fromEntries(Object.entries(byIntegration).map(([k, v]) => [k, round(v)])),
+    },
     availability: {
       environment: hasProd ? "prod" : "none planned",
       target: goals.availability ?? null,
       achieved: hasProd ? round(worstAvailability(chosen), 8) : null,
-      composition: "product of the published SLAs of the services on each request path; achieved is the weakest path",
+      composition:
+        "product of the published SLAs of the services on each request path; achieved is the weakest path",
       paths,
     },
     recovery: {
       environment: hasProd ? "prod" : "none planned",
-      rpo_minutes: { target: goals.rpo_minutes ?? null, achieved: recovery?.rpo ?? null, by: recovery?.rpoBy ?? null },
-      rto_minutes: { target: goals.rto_minutes ?? null, achieved: recovery ? round(recovery.rto, 3) : null, composed_of: recovery?.rtoTerms ?? [] },
+      rpo_minutes: {
+        target: goals.rpo_minutes ?? null,
+        achieved: recovery?.rpo ?? null,
+        by: recovery?.rpoBy ?? null,
+      },
+      rto_minutes: {
+        target: goals.rto_minutes ?? null,
+        achieved: recovery ? round(recovery.rto, 3) : null,
+        composed_of: recovery?.rtoTerms ?? [],
+      },
     },
     compliance,
     risks,
     resource_requirements: resources,
-    price_catalog: { version: PRICE_CATALOG.version, date: PRICE_CATALOG.date, currency: PRICE_CATALOG.currency, free_tier_policy: PRICE_CATALOG.free_tier_policy, unconfirmed: unconfirmedFigures() },
+    price_catalog: {
+      version: PRICE_CATALOG.version,
+      date: PRICE_CATALOG.date,
+      currency: PRICE_CATALOG.currency,
+      free_tier_policy: PRICE_CATALOG.free_tier_policy,
+      unconfirmed: unconfirmedFigures(),
+    },
     config: {
       version: 1,
-      base: { region: (configEnvs[0]?.region ?? "us-central1"), concurrency: 4, integrations: {} },
+      base: { region: configEnvs[0]?.region ?? "us-central1", concurrency: 4, integrations: {} },
       environments: configEnvs,
     },
     solver,
@@ -516,9 +690,13 @@ function describePlan(request: PlanningRequest, built: Built, chosen: Map<string
 }
 
 function conflictValue(request: PlanningRequest, group: string): { field: string; value: unknown } {
-  if (group.startsWith(`${FIELDS.compliance}:`)) return { field: FIELDS.compliance, value: group.slice(FIELDS.compliance.length + 1) };
+  if (group.startsWith(`${FIELDS.compliance}:`))
+    return { field: FIELDS.compliance, value: group.slice(FIELDS.compliance.length + 1) };
   const [section, key] = group.split(".") as ["goals" | "constraints", string];
-  const source = (section === "goals" ? request.goals : (request.constraints ?? {})) as Record<string, unknown>;
+  const source = (section === "goals" ? request.goals : (request.constraints ?? {})) as Record<
+    string,
+    unknown
+  >;
   return { field: group, value: source[key] };
 }
 
@@ -538,7 +716,13 @@ function withField(request: PlanningRequest, group: string, value: unknown): Pla
   return { ...request, goals, constraints };
 }
 
-function relax(original: PlanningRequest, group: string, others: string[], alone: boolean, solver: MilpSolver): Relaxation {
+function relax(
+  original: PlanningRequest,
+  group: string,
+  others: string[],
+  alone: boolean,
+  solver: MilpSolver,
+): Relaxation {
   const { field, value } = conflictValue(original, group);
   const request = others.reduce((current, other) => withField(current, other, undefined), original);
   const open = withField(request, group, undefined);
@@ -555,16 +739,27 @@ function relax(original: PlanningRequest, group: string, others: string[], alone
     nearest = best ? Math.ceil(achievedRecovery(best.chosen).rto) : null;
   } else if (group === FIELDS.rpo) {
     const candidates = [1, 60, 360, 1440].filter((minutes) => minutes >= (request.goals.rpo_minutes ?? 0));
-    nearest = candidates.find((minutes) => solveOnce(withField(request, group, minutes), solver) !== null) ?? null;
+    nearest =
+      candidates.find((minutes) => solveOnce(withField(request, group, minutes), solver) !== null) ?? null;
   } else if (group === FIELDS.security) {
     nearest = "baseline";
   } else if (group === FIELDS.residency) {
     nearest = "none";
   } else {
-    nearest = (request.constraints?.compliance ?? []).filter((name) => `${FIELDS.compliance}:${name}` !== group);
+    nearest = (request.constraints?.compliance ?? []).filter(
+      (name) => `${FIELDS.compliance}:${name}` !== group,
+    );
   }
   const assumes = others.map((other) => conflictValue(original, other).field);
-  if (nearest === null) return { field, value, nearest_feasible_value: null, feasible_alone: false, assumes_relaxed: assumes, monthly_cost_usd: null };
+  if (nearest === null)
+    return {
+      field,
+      value,
+      nearest_feasible_value: null,
+      feasible_alone: false,
+      assumes_relaxed: assumes,
+      monthly_cost_usd: null,
+    };
   const relaxed = group.startsWith(`${FIELDS.compliance}:`) ? open : withField(request, group, nearest);
   const solved = solveOnce(relaxed, solver, "minimize_cost");
   return {
@@ -583,12 +778,23 @@ export function planArchitecture(request: PlanningRequest, solver: MilpSolver): 
   const counting: MilpSolver = { solve: (lp) => (solves++, solver.solve(lp)) };
   const built = buildModel(request);
   const solution = solveModel(built.model, counting);
-  const report = (status: string): SolverReport => ({ name: "HiGHS", status, variables: built.model.variables.length, rows: built.model.rows.length, solves });
+  const report = (status: string): SolverReport => ({
+    name: "HiGHS",
+    status,
+    variables: built.model.variables.length,
+    rows: built.model.rows.length,
+    solves,
+  });
   if (solution.status === "optimal") {
-    return { feasible: true, plan: describePlan(request, built, chosenOptions(built, solution.values), report(solution.detail)) };
+    return {
+      feasible: true,
+      plan: describePlan(request, built, chosenOptions(built, solution.values), report(solution.detail)),
+    };
   }
   const sets = infeasibleSets(built.model, counting);
-  const conflicts = sets.flatMap((set, index) => set.map((group) => ({ ...conflictValue(request, group), set: index })));
+  const conflicts = sets.flatMap((set, index) =>
+    set.map((group) => ({ ...conflictValue(request, group), set: index })),
+  );
   const relaxations = sets.flatMap((set) => {
     const others = sets.filter((other) => other !== set).flat();
     return set.map((group) => relax(request, group, others, sets.length === 1, counting));

@@ -52,7 +52,9 @@ function linear(raw: readonly (readonly [string, number])[]): string {
   const summed = new Map<string, number>();
   for (const [name, coef] of raw) summed.set(name, (summed.get(name) ?? 0) + coef);
   const terms = [...summed.entries()];
-  const parts = terms.filter(([, coef]) => coef !== 0).map(([name, coef]) => `${coef < 0 ? "-" : "+"} ${num(Math.abs(coef))} ${name}`);
+  const parts = terms
+    .filter(([, coef]) => coef !== 0)
+    .map(([name, coef]) => `${coef < 0 ? "-" : "+"} ${num(Math.abs(coef))} ${name}`);
   return parts.length === 0 ? `0 ${ONE}` : parts.join(" ");
 }
 
@@ -73,7 +75,9 @@ export function toLpText(model: Model, without: ReadonlySet<string> = new Set())
   for (const variable of model.variables) {
     if (variable.kind === "continuous") lines.push(` 0 <= ${variable.name} <= 1e9`);
   }
-  const binaries = model.variables.filter((variable) => variable.kind === "binary").map((variable) => variable.name);
+  const binaries = model.variables
+    .filter((variable) => variable.kind === "binary")
+    .map((variable) => variable.name);
   if (binaries.length > 0) {
     lines.push("Binary");
     for (let i = 0; i < binaries.length; i += 20) lines.push(` ${binaries.slice(i, i + 20).join(" ")}`);
@@ -83,7 +87,11 @@ export function toLpText(model: Model, without: ReadonlySet<string> = new Set())
 }
 
 /** Solves the model without the given groups. */
-export function solveModel(model: Model, solver: MilpSolver, without: ReadonlySet<string> = new Set()): MilpSolution {
+export function solveModel(
+  model: Model,
+  solver: MilpSolver,
+  without: ReadonlySet<string> = new Set(),
+): MilpSolution {
   return solver.solve(toLpText(model, without));
 }
 

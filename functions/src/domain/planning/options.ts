@@ -8,7 +8,16 @@ import { PRICE_CATALOG as C } from "./price-catalog.js";
 import type { Geography, PlannedEnvironment, PlanningGoals } from "./request.js";
 
 /** The choices made per environment; `data` joins Firestore, its backups and the export bucket, whose costs multiply. */
-export const SLOTS = ["identity", "data", "functions", "hosting", "monitoring", "security", "cicd", "analytics"] as const;
+export const SLOTS = [
+  "identity",
+  "data",
+  "functions",
+  "hosting",
+  "monitoring",
+  "security",
+  "cicd",
+  "analytics",
+] as const;
 /** One slot. */
 export type Slot = (typeof SLOTS)[number];
 
@@ -85,11 +94,46 @@ export const LOCATIONS: readonly {
   functionsRegion: string;
   analytics: string;
 }[] = [
-  { geo: "us", multi: false, firestore: "us-central1", bucket: "us-central1", functionsRegion: "us-central1", analytics: "US" },
-  { geo: "us", multi: true, firestore: "nam5", bucket: "us", functionsRegion: "us-central1", analytics: "US" },
-  { geo: "eu", multi: false, firestore: "europe-west1", bucket: "europe-west1", functionsRegion: "europe-west1", analytics: "EU" },
-  { geo: "eu", multi: true, firestore: "eur3", bucket: "eu", functionsRegion: "europe-west1", analytics: "EU" },
-  { geo: "asia", multi: false, firestore: "asia-northeast1", bucket: "asia-northeast1", functionsRegion: "asia-northeast1", analytics: "asia-northeast1" },
+  {
+    geo: "us",
+    multi: false,
+    firestore: "us-central1",
+    bucket: "us-central1",
+    functionsRegion: "us-central1",
+    analytics: "US",
+  },
+  {
+    geo: "us",
+    multi: true,
+    firestore: "nam5",
+    bucket: "us",
+    functionsRegion: "us-central1",
+    analytics: "US",
+  },
+  {
+    geo: "eu",
+    multi: false,
+    firestore: "europe-west1",
+    bucket: "europe-west1",
+    functionsRegion: "europe-west1",
+    analytics: "EU",
+  },
+  {
+    geo: "eu",
+    multi: true,
+    firestore: "eur3",
+    bucket: "eu",
+    functionsRegion: "europe-west1",
+    analytics: "EU",
+  },
+  {
+    geo: "asia",
+    multi: false,
+    firestore: "asia-northeast1",
+    bucket: "asia-northeast1",
+    functionsRegion: "asia-northeast1",
+    analytics: "asia-northeast1",
+  },
 ];
 
 const BACKUP_INTERVALS = [
@@ -160,7 +204,14 @@ function identityOptions(load: EnvironmentLoad, prod: boolean): PlanOption[] {
     cost,
     costBy: { auth: cost },
     costTerms: [`${load.mau} MAU over the tier-1 bands (50,000 free per project): ${money(cost)}`],
-    paths: [{ path: "sign_in", service: "Identity Platform", sla: C.sla.identity_platform.value, source: C.sla.identity_platform.source }],
+    paths: [
+      {
+        path: "sign_in",
+        service: "Identity Platform",
+        sla: C.sla.identity_platform.value,
+        source: C.sla.identity_platform.source,
+      },
+    ],
     provides: mfa === "required" ? ["mfa"] : [],
     geo: "global",
     rpoMinutes: null,
@@ -185,11 +236,14 @@ function dataOptions(load: EnvironmentLoad): PlanOption[] {
     const ops = firestoreOpsCost(location.multi, load.readsPerDay, load.writesPerDay);
     const stored = Math.max(0, gib - C.firestore.free_tier.stored_gib.value) * prices.storage_gib_month.value;
     for (const pitr of [false, true]) {
-      const pitrCost = pitr ? gib * C.firestore.pitr_storage_factor.value * prices.storage_gib_month.value : 0;
+      const pitrCost = pitr
+        ? gib * C.firestore.pitr_storage_factor.value * prices.storage_gib_month.value
+        : 0;
       for (const interval of BACKUP_INTERVALS) {
         const exportsPerDay = 1440 / interval.minutes;
         const exportReads = docs * exportsPerDay * C.firestore.export_reads_per_document.value;
-        const exportCost = firestoreOpsCost(location.multi, load.readsPerDay + exportReads, load.writesPerDay) - ops;
+        const exportCost =
+          firestoreOpsCost(location.multi, load.readsPerDay + exportReads, load.writesPerDay) - ops;
         const copies = retention * exportsPerDay;
         for (const storageClass of ["standard", "nearline"] as const) {
           const perGib = location.multi
@@ -200,7 +254,8 @@ function dataOptions(load: EnvironmentLoad): PlanOption[] {
               ? C.storage.regional_standard_gib_month.value
               : C.storage.regional_nearline_gib_month.value;
           // Nearline bills every object for at least its minimum duration, so short retention pays more.
-          const durationFactor = storageClass === "nearline" ? Math.max(1, C.storage.nearline_minimum_days.value / retention) : 1;
+          const durationFactor =
+            storageClass === "nearline" ? Math.max(1, C.storage.nearline_minimum_days.value / retention) : 1;
           const bucket = gib * copies * perGib * durationFactor;
           const scheduler = C.scheduler.job_month.value;
           const firestore = ops + stored + pitrCost;
@@ -221,8 +276,19 @@ function dataOptions(load: EnvironmentLoad): PlanOption[] {
               `backup schedule job: ${money(scheduler)}`,
               `${copies} retained export(s) of ${gib} GiB in ${storageClass}${durationFactor > 1 ? ` (billed ${durationFactor.toFixed(3)}x for the minimum duration)` : ""}: ${money(bucket)}`,
             ],
-            paths: [{ path: "api", service: `Firestore ${location.multi ? "multi-region" : "regional"}`, sla: sla.value, source: sla.source }],
-            provides: ["recovery_capability", "encryption_at_rest", ...(pitr ? ["point_in_time_recovery"] : [])],
+            paths: [
+              {
+                path: "api",
+                service: `Firestore ${location.multi ? "multi-region" : "regional"}`,
+                sla: sla.value,
+                source: sla.source,
+              },
+            ],
+            provides: [
+              "recovery_capability",
+              "encryption_at_rest",
+              ...(pitr ? ["point_in_time_recovery"] : []),
+            ],
             geo: location.geo,
             rpoMinutes: pitr ? 1 : interval.minutes,
             rtoMinutes: restore,
@@ -233,10 +299,20 @@ function dataOptions(load: EnvironmentLoad): PlanOption[] {
               backup: { schedule: interval.schedule, retention_days: retention },
             },
             manualSteps: [
-              ...(pitr ? [`enable point-in-time recovery: gcloud firestore databases update --database='(default)' --enable-pitr (not in orchestration.json v1)`] : []),
-              ...(storageClass === "nearline" ? [`set the export bucket's default storage class to NEARLINE (not in orchestration.json v1)`] : []),
+              ...(pitr
+                ? [
+                    `enable point-in-time recovery: gcloud firestore databases update --database='(default)' --enable-pitr (not in orchestration.json v1)`,
+                  ]
+                : []),
+              ...(storageClass === "nearline"
+                ? [`set the export bucket's default storage class to NEARLINE (not in orchestration.json v1)`]
+                : []),
             ],
-            features: { firestore_multi_region: location.multi, pitr, backup_interval_minutes: interval.minutes },
+            features: {
+              firestore_multi_region: location.multi,
+              pitr,
+              backup_interval_minutes: interval.minutes,
+            },
             tieBreak: 0,
           });
         }
@@ -247,7 +323,10 @@ function dataOptions(load: EnvironmentLoad): PlanOption[] {
 }
 
 /** Peak concurrent requests and the instance cap planned for them. */
-export function functionInstances(invocationsPerDay: number): { peakConcurrent: number; maxInstances: number } {
+export function functionInstances(invocationsPerDay: number): {
+  peakConcurrent: number;
+  maxInstances: number;
+} {
   const peakConcurrent = (invocationsPerDay / 86_400) * A.peak_to_average * A.function_seconds_per_invocation;
   const needed = Math.ceil(peakConcurrent / A.function_concurrency);
   return { peakConcurrent, maxInstances: Math.min(1000, Math.max(2, 2 * needed)) };
@@ -258,10 +337,16 @@ function functionsOptions(load: EnvironmentLoad, prod: boolean): PlanOption[] {
   const invocations = load.invocationsPerDay * DAYS;
   const invocationCost = (invocations / 1e6) * p.invocation_per_million.value;
   const seconds = invocations * A.function_seconds_per_invocation;
-  const computeCost = seconds * (A.function_vcpu * p.vcpu_second.value + A.function_memory_gib * p.gib_second.value);
-  const idlePerInstance = A.hours_per_month * 3600 * (A.function_vcpu * p.idle_vcpu_second.value + A.function_memory_gib * p.idle_gib_second.value);
+  const computeCost =
+    seconds * (A.function_vcpu * p.vcpu_second.value + A.function_memory_gib * p.gib_second.value);
+  const idlePerInstance =
+    A.hours_per_month *
+    3600 *
+    (A.function_vcpu * p.idle_vcpu_second.value + A.function_memory_gib * p.idle_gib_second.value);
   const { maxInstances } = functionInstances(load.invocationsPerDay);
-  const regions = [...new Map(LOCATIONS.map((location) => [location.functionsRegion, location.geo])).entries()];
+  const regions = [
+    ...new Map(LOCATIONS.map((location) => [location.functionsRegion, location.geo])).entries(),
+  ];
   return regions.flatMap(([region, geo]) =>
     [0, 1].map((min) => {
       const cost = invocationCost + computeCost + min * idlePerInstance;
@@ -277,17 +362,26 @@ function functionsOptions(load: EnvironmentLoad, prod: boolean): PlanOption[] {
           `${seconds} s of ${A.function_vcpu} vCPU and ${A.function_memory_gib} GiB: ${money(computeCost)}`,
           `${min} idle minimum instance(s) for ${A.hours_per_month} h: ${money(min * idlePerInstance)}`,
         ],
-        paths: [{ path: "api" as const, service: "Cloud Functions", sla: C.sla.functions.value, source: C.sla.functions.source }],
+        paths: [
+          {
+            path: "api" as const,
+            service: "Cloud Functions",
+            sla: C.sla.functions.value,
+            source: C.sla.functions.source,
+          },
+        ],
         provides: [],
         geo,
         rpoMinutes: null,
         rtoMinutes: 0,
         rtoTerm: null,
-        settings: { functions: { memory: "256MiB", min_instances: min, max_instances: Math.max(maxInstances, min) } },
+        settings: {
+          functions: { memory: "256MiB", min_instances: min, max_instances: Math.max(maxInstances, min) },
+        },
         region,
         manualSteps: [],
         features: { min_instances: min > 0 },
-        tieBreak: (min > 0) === prod ? 0 : 1e-4,
+        tieBreak: min > 0 === prod ? 0 : 1e-4,
       };
     }),
   );
@@ -307,10 +401,18 @@ function hostingOption(load: EnvironmentLoad): PlanOption {
     label: "Firebase Hosting (global CDN)",
     cost,
     costBy: { hosting: cost },
-    costTerms: [`${egressGb.toFixed(3)} GB egress, ${freeGb} GB free: ${money(egress)}`, `${A.hosting_site_gb} GB site, ${h.free_storage_gb.value} GB free: ${money(storage)}`],
+    costTerms: [
+      `${egressGb.toFixed(3)} GB egress, ${freeGb} GB free: ${money(egress)}`,
+      `${A.hosting_site_gb} GB site, ${h.free_storage_gb.value} GB free: ${money(storage)}`,
+    ],
     paths: [
       { path: "api", service: "Firebase Hosting", sla: C.sla.hosting.value, source: C.sla.hosting.source },
-      { path: "sign_in", service: "Firebase Hosting", sla: C.sla.hosting.value, source: C.sla.hosting.source },
+      {
+        path: "sign_in",
+        service: "Firebase Hosting",
+        sla: C.sla.hosting.value,
+        source: C.sla.hosting.source,
+      },
     ],
     provides: [],
     geo: "global",
@@ -341,7 +443,9 @@ function monitoringOptions(load: EnvironmentLoad, prod: boolean): PlanOption[] {
       rpoMinutes: null,
       rtoMinutes: level.detection,
       rtoTerm: `detection with ${level.id} monitoring: ${level.detection} min`,
-      settings: { monitoring: { probe_interval_seconds: level.probe, notification_channels: [...level.channels] } },
+      settings: {
+        monitoring: { probe_interval_seconds: level.probe, notification_channels: [...level.channels] },
+      },
       manualSteps: [],
       features: { alerting: level.channels.length > 0 },
       tieBreak: prod ? (2 - index) * 1e-4 : index * 1e-4,
@@ -357,7 +461,9 @@ function securityOptions(load: EnvironmentLoad, prod: boolean): PlanOption[] {
     label: `Rules forbid open writes; App Check ${appCheck}`,
     cost: 0,
     costBy: { security: 0 },
-    costTerms: ["App Check with the platform attestation providers: no charge in the catalog (reCAPTCHA Enterprise beyond its free quota is not priced)"],
+    costTerms: [
+      "App Check with the platform attestation providers: no charge in the catalog (reCAPTCHA Enterprise beyond its free quota is not priced)",
+    ],
     paths: [],
     provides: ["least_privilege_rules", ...(appCheck === "enforce" ? ["app_attestation"] : [])],
     geo: "global" as const,
@@ -386,7 +492,9 @@ function cicdOptions(load: EnvironmentLoad, prod: boolean, promoteTo: string): P
     rpoMinutes: null,
     rtoMinutes: 0,
     rtoTerm: null,
-    settings: { cicd: { provider: "github-actions", branch: "main", require_approval: approval, promote_to: promoteTo } },
+    settings: {
+      cicd: { provider: "github-actions", branch: "main", require_approval: approval, promote_to: promoteTo },
+    },
     manualSteps: [],
     features: { change_approval: approval },
     tieBreak: approval === prod ? 0 : 1e-4,
@@ -406,17 +514,31 @@ function analyticsOptions(load: EnvironmentLoad): PlanOption[] {
         env: load.env,
         slot: "analytics",
         id: retention === 0 ? "none" : `${location}+${retention}d`,
-        label: retention === 0 ? "No analytics export" : `Events to BigQuery in ${location}, kept ${retention} days`,
+        label:
+          retention === 0
+            ? "No analytics export"
+            : `Events to BigQuery in ${location}, kept ${retention} days`,
         cost,
         costBy: retention === 0 ? {} : { analytics: cost },
-        costTerms: retention === 0 ? [] : [`streaming ${(gibPerDay * DAYS).toFixed(6)} GiB: ${money(streaming)}`, `${(gibPerDay * retention).toFixed(6)} GiB kept: ${money(storage)}`],
+        costTerms:
+          retention === 0
+            ? []
+            : [
+                `streaming ${(gibPerDay * DAYS).toFixed(6)} GiB: ${money(streaming)}`,
+                `${(gibPerDay * retention).toFixed(6)} GiB kept: ${money(storage)}`,
+              ],
         paths: [],
-        provides: [...(retention >= 400 ? ["audit_trail_1y"] : []), ...(retention >= 2190 ? ["audit_trail_6y"] : [])],
+        provides: [
+          ...(retention >= 400 ? ["audit_trail_1y"] : []),
+          ...(retention >= 2190 ? ["audit_trail_6y"] : []),
+        ],
         geo: geo,
         rpoMinutes: null,
         rtoMinutes: 0,
         rtoTerm: null,
-        settings: { analytics: retention === 0 ? null : { dataset: "app_events", location, retention_days: retention } },
+        settings: {
+          analytics: retention === 0 ? null : { dataset: "app_events", location, retention_days: retention },
+        },
         manualSteps: [],
         features: { analytics_export: retention > 0 },
         tieBreak: 0,

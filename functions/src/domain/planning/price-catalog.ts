@@ -20,15 +20,19 @@ export interface CatalogFigure {
 }
 
 const FIRESTORE = "https://cloud.google.com/firestore/pricing";
-const FIRESTORE_DOCS_ARCHIVE = "https://www.twblogs.net/a/5e4f845fbd9eee101e8581aa (copy of firebase.google.com/docs/firestore/pricing)";
+const FIRESTORE_DOCS_ARCHIVE =
+  "https://www.twblogs.net/a/5e4f845fbd9eee101e8581aa (copy of firebase.google.com/docs/firestore/pricing)";
 const FIRESTORE_GUIDE = "https://airbyte.com/data-engineering-resources/google-firestore-pricing";
 const FUNCTIONS = "http://web.archive.org/web/20210110062715/https://cloud.google.com/functions/pricing";
 const CLOUD_RUN = "https://cloud.google.com/run/pricing";
 const HOSTING_GUIDE = "https://errorhandle.ai/firebase-hosting-function-rewrite-pricing";
 const HOSTING_FREE = "https://aitoolsguidebook.com/en/articles/firebase-hosting-free-tier/";
-const STORAGE = "https://webcf.waybackmachine.org/web/20221230183146/https://cloud.google.com/storage/pricing";
-const STORAGE_MULTI = "https://docs.cloud.google.com/storage/pricing (multi-region SKUs per GiB-hour, x 730 h)";
-const IDENTITY = "https://web.archive.org/web/20210119211510/https://cloud.google.com/identity-platform/pricing";
+const STORAGE =
+  "https://webcf.waybackmachine.org/web/20221230183146/https://cloud.google.com/storage/pricing";
+const STORAGE_MULTI =
+  "https://docs.cloud.google.com/storage/pricing (multi-region SKUs per GiB-hour, x 730 h)";
+const IDENTITY =
+  "https://web.archive.org/web/20210119211510/https://cloud.google.com/identity-platform/pricing";
 const BIGQUERY = "https://cloud.google.com/bigquery/pricing";
 const SCHEDULER = "https://cloud.google.com/scheduler/pricing";
 const MONITORING = "https://cloud.google.com/stackdriver/pricing";
@@ -42,19 +46,44 @@ export const PRICE_CATALOG = {
   date: "2026-12-01",
   currency: "USD",
   /** Free tiers shared by a whole billing account are not subtracted: a plan's cost is an upper bound. */
-  free_tier_policy: "per-project free tiers are subtracted per environment; billing-account free tiers are not",
+  free_tier_policy:
+    "per-project free tiers are subtracted per environment; billing-account free tiers are not",
   firestore: {
     regional: {
-      read_per_100k: f(0.03, "USD per 100,000 document reads", FIRESTORE_GUIDE, "secondary", "US regions; the catalog uses it for every regional location"),
-      write_per_100k: f(0.09, "USD per 100,000 document writes", FIRESTORE_GUIDE, "secondary", "US regions; the catalog uses it for every regional location"),
+      read_per_100k: f(
+        0.03,
+        "USD per 100,000 document reads",
+        FIRESTORE_GUIDE,
+        "secondary",
+        "US regions; the catalog uses it for every regional location",
+      ),
+      write_per_100k: f(
+        0.09,
+        "USD per 100,000 document writes",
+        FIRESTORE_GUIDE,
+        "secondary",
+        "US regions; the catalog uses it for every regional location",
+      ),
       delete_per_100k: f(0.01, "USD per 100,000 document deletes", FIRESTORE_GUIDE, "unconfirmed"),
-      storage_gib_month: f(0.15, "USD per GiB-month", FIRESTORE, "unconfirmed", "the location table did not render in the copy read"),
+      storage_gib_month: f(
+        0.15,
+        "USD per GiB-month",
+        FIRESTORE,
+        "unconfirmed",
+        "the location table did not render in the copy read",
+      ),
     },
     multi_region: {
       read_per_100k: f(0.06, "USD per 100,000 document reads", FIRESTORE_DOCS_ARCHIVE, "secondary"),
       write_per_100k: f(0.18, "USD per 100,000 document writes", FIRESTORE_DOCS_ARCHIVE, "secondary"),
       delete_per_100k: f(0.02, "USD per 100,000 document deletes", FIRESTORE_DOCS_ARCHIVE, "secondary"),
-      storage_gib_month: f(0.18, "USD per GiB-month", FIRESTORE, "unconfirmed", "the location table did not render in the copy read"),
+      storage_gib_month: f(
+        0.18,
+        "USD per GiB-month",
+        FIRESTORE,
+        "unconfirmed",
+        "the location table did not render in the copy read",
+      ),
     },
     free_tier: {
       stored_gib: f(1, "GiB per project", FIRESTORE, "confirmed"),
@@ -62,14 +91,37 @@ export const PRICE_CATALOG = {
       writes_per_day: f(20_000, "document writes per day per project", FIRESTORE, "confirmed"),
       deletes_per_day: f(20_000, "document deletes per day per project", FIRESTORE, "confirmed"),
     },
-    export_reads_per_document: f(1, "document reads per exported document", FIRESTORE, "unconfirmed", "a managed export is billed as reads"),
-    pitr_storage_factor: f(1, "PITR GiB per stored GiB, billed at the storage price", FIRESTORE, "unconfirmed", "PITR data has no free tier (confirmed); its size is taken as the database size"),
+    export_reads_per_document: f(
+      1,
+      "document reads per exported document",
+      FIRESTORE,
+      "unconfirmed",
+      "a managed export is billed as reads",
+    ),
+    pitr_storage_factor: f(
+      1,
+      "PITR GiB per stored GiB, billed at the storage price",
+      FIRESTORE,
+      "unconfirmed",
+      "PITR data has no free tier (confirmed); its size is taken as the database size",
+    ),
   },
   functions: {
-    invocation_per_million: f(0.4, "USD per million invocations", FUNCTIONS, "confirmed", "2nd gen follows Cloud Run request pricing"),
+    invocation_per_million: f(
+      0.4,
+      "USD per million invocations",
+      FUNCTIONS,
+      "confirmed",
+      "2nd gen follows Cloud Run request pricing",
+    ),
     vcpu_second: f(0.000024, "USD per vCPU-second (tier 1, request-based)", CLOUD_RUN, "unconfirmed"),
     gib_second: f(0.0000025, "USD per GiB-second (tier 1, request-based)", CLOUD_RUN, "unconfirmed"),
-    idle_vcpu_second: f(0.0000025, "USD per idle vCPU-second of a minimum instance", CLOUD_RUN, "unconfirmed"),
+    idle_vcpu_second: f(
+      0.0000025,
+      "USD per idle vCPU-second of a minimum instance",
+      CLOUD_RUN,
+      "unconfirmed",
+    ),
     idle_gib_second: f(0.0000025, "USD per idle GiB-second of a minimum instance", CLOUD_RUN, "unconfirmed"),
   },
   hosting: {
@@ -79,11 +131,36 @@ export const PRICE_CATALOG = {
     free_egress_mb_per_day: f(360, "MB per day per project", HOSTING_FREE, "secondary"),
   },
   storage: {
-    regional_standard_gib_month: f(0.02, "USD per GiB-month (us-central1, europe-west1)", STORAGE, "confirmed"),
-    regional_nearline_gib_month: f(0.01, "USD per GiB-month (us-central1, europe-west1)", STORAGE, "confirmed"),
-    multi_standard_gib_month: f(0.026, "USD per GiB-month (0.000035616 per GiB-hour)", STORAGE_MULTI, "confirmed"),
-    multi_nearline_gib_month: f(0.015, "USD per GiB-month (0.000020548 per GiB-hour)", STORAGE_MULTI, "confirmed"),
-    nearline_minimum_days: f(30, "days of minimum storage duration (early deletion is billed up to it)", STORAGE, "unconfirmed"),
+    regional_standard_gib_month: f(
+      0.02,
+      "USD per GiB-month (us-central1, europe-west1)",
+      STORAGE,
+      "confirmed",
+    ),
+    regional_nearline_gib_month: f(
+      0.01,
+      "USD per GiB-month (us-central1, europe-west1)",
+      STORAGE,
+      "confirmed",
+    ),
+    multi_standard_gib_month: f(
+      0.026,
+      "USD per GiB-month (0.000035616 per GiB-hour)",
+      STORAGE_MULTI,
+      "confirmed",
+    ),
+    multi_nearline_gib_month: f(
+      0.015,
+      "USD per GiB-month (0.000020548 per GiB-hour)",
+      STORAGE_MULTI,
+      "confirmed",
+    ),
+    nearline_minimum_days: f(
+      30,
+      "days of minimum storage duration (early deletion is billed up to it)",
+      STORAGE,
+      "unconfirmed",
+    ),
   },
   identity_platform: {
     /** Tier 1 providers (email, phone, anonymous, social): price per MAU within each band. */
@@ -92,7 +169,11 @@ export const PRICE_CATALOG = {
       { from: 50_000, to: 99_999, price: f(0.0055, "USD per MAU", IDENTITY, "confirmed") },
       { from: 100_000, to: 999_999, price: f(0.0046, "USD per MAU", IDENTITY, "confirmed") },
       { from: 1_000_000, to: 9_999_999, price: f(0.0032, "USD per MAU", IDENTITY, "confirmed") },
-      { from: 10_000_000, to: Number.MAX_SAFE_INTEGER, price: f(0.0025, "USD per MAU", IDENTITY, "confirmed") },
+      {
+        from: 10_000_000,
+        to: Number.MAX_SAFE_INTEGER,
+        price: f(0.0025, "USD per MAU", IDENTITY, "confirmed"),
+      },
     ],
   },
   bigquery: {
@@ -100,19 +181,54 @@ export const PRICE_CATALOG = {
     streaming_per_gib: f(0.05, "USD per GiB streamed (0.01 per 200 MB)", BIGQUERY, "unconfirmed"),
   },
   scheduler: {
-    job_month: f(0.1, "USD per job per month (3 free per billing account, not subtracted)", SCHEDULER, "unconfirmed"),
+    job_month: f(
+      0.1,
+      "USD per job per month (3 free per billing account, not subtracted)",
+      SCHEDULER,
+      "unconfirmed",
+    ),
   },
   monitoring: {
     alert_condition_month: f(1.5, "USD per alerting condition per month", MONITORING, "unconfirmed"),
   },
   sla: {
-    firestore_multi_region: f(0.99999, "monthly uptime", "https://cloud.google.com/firestore/sla", "confirmed"),
+    firestore_multi_region: f(
+      0.99999,
+      "monthly uptime",
+      "https://cloud.google.com/firestore/sla",
+      "confirmed",
+    ),
     firestore_regional: f(0.9999, "monthly uptime", "https://cloud.google.com/firestore/sla", "confirmed"),
-    hosting: f(0.9995, "monthly uptime", "https://firebase.google.com/terms/service-level-agreement", "confirmed"),
-    functions: f(0.9995, "monthly uptime (Cloud Run functions)", "https://cloud.google.com/functions/sla", "unconfirmed"),
-    identity_platform: f(0.9995, "monthly uptime", "https://cloud.google.com/identity-platform/sla", "unconfirmed"),
-    storage_multi_region: f(0.9995, "monthly uptime", "https://firebase.google.com/terms/service-level-agreement/cloud-storage", "confirmed"),
-    storage_regional: f(0.999, "monthly uptime", "https://firebase.google.com/terms/service-level-agreement/cloud-storage", "confirmed"),
+    hosting: f(
+      0.9995,
+      "monthly uptime",
+      "https://firebase.google.com/terms/service-level-agreement",
+      "confirmed",
+    ),
+    functions: f(
+      0.9995,
+      "monthly uptime (Cloud Run functions)",
+      "https://cloud.google.com/functions/sla",
+      "unconfirmed",
+    ),
+    identity_platform: f(
+      0.9995,
+      "monthly uptime",
+      "https://cloud.google.com/identity-platform/sla",
+      "unconfirmed",
+    ),
+    storage_multi_region: f(
+      0.9995,
+      "monthly uptime",
+      "https://firebase.google.com/terms/service-level-agreement/cloud-storage",
+      "confirmed",
+    ),
+    storage_regional: f(
+      0.999,
+      "monthly uptime",
+      "https://firebase.google.com/terms/service-level-agreement/cloud-storage",
+      "confirmed",
+    ),
   },
   /** How goals become quantities. These are modelling choices, not prices. */
   assumptions: {
