@@ -20,6 +20,7 @@ import { createEngineStore, type EngineStore } from "./store/engine-store.js";
 import { createAuditLog, type AuditLog } from "./store/audit-log.js";
 import { createHistory, type HistoryReader } from "./store/history.js";
 import { createReleaseStore } from "./store/releases.js";
+import { createOutbox } from "./store/outbox.js";
 import { createStore, type Store } from "./store/store.js";
 
 /** A clock, injected so that time-based behaviour is testable without waiting. */
@@ -28,6 +29,22 @@ export interface Clock {
 }
 
 export const systemClock: Clock = { now: () => new Date() };
+
+/** Waits `ms`, or until the signal aborts; never rejects. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}
 
 /** Everything a handler needs. */
 export interface Services {
@@ -134,15 +151,14 @@ export function createServices(deps: {
       simulated: createSimulatedDriver(deps.db),
       integration: createIntegrationDriver(fabricator, (name) => environments.environment(name)),
     },
+    outbox: createOutbox(deps.db),
     random: Math.random,
     maxInlineWaitMs: 30_000,
-    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    sleep,
     onFinished: (deployment) => late.operations?.deploymentFinished(deployment) ?? Promise.resolve(),
-    // As in the API: the state change is committed; a failed append is logged, not turned into a failure.
-    audit: (entry) =>
-      audit.append(entry).catch((error: unknown) => {
-        log.error("audit append failed", { error: error instanceof Error ? error.message : String(error) });
-      }),
+    stageAudit: async (_id, entry) => {
+      await audit.append(entry);
+    },
   });
   const operations = createOperations({ store, engine, environments, fabricator, health, clock });
   late.operations = operations;

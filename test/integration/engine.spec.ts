@@ -313,42 +313,6 @@ describe("the engine on the emulators", function () {
     }
   });
 
-  it("gives a hung task's work back to the sweeper once its lease expires", async () => {
-    const id = await deploy({
-      environment: "dev",
-      integrations: ["auth"],
-      configuration: {
-        driver: "simulated",
-        lease_seconds: 1,
-        retry_base_ms: 50,
-        simulate: { auth: { hang_first: 1, hang_ms: 6000 } },
-      },
-    });
-    const taskId = `${id}--auth`;
-    await waitFor(
-      "the first attempt to start",
-      async () => (await engineStore().getTask(taskId))?.status === "running",
-    );
-    const swept = await waitFor(
-      "the sweeper to expire the lease",
-      async () => {
-        const result = await api("POST", "/jobs/sweep");
-        return result.body.expired >= 1 ? result.body : undefined;
-      },
-      10_000,
-      250,
-    );
-    assert.equal(swept.expired, 1);
-    const { deployment, tasks } = await settled(id);
-    assert.equal(deployment.status, "succeeded");
-    assert.equal(tasks[0]!.attempt, 2);
-    const runs = await simulatedRuns(id);
-    assert.deepEqual(runs.map((run) => [run.attempt, run.runs]).sort(), [
-      [1, 1],
-      [2, 1],
-    ]);
-  });
-
   it("never runs more than the environment's limit of 2 at once, with 20 independent tasks", async () => {
     const integrations = Array.from({ length: 20 }, (_, i) => `analytics:t${String(i).padStart(2, "0")}`);
     const id = await deploy({
