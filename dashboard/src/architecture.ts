@@ -3,7 +3,8 @@
  * per environment, cost breakdown, availability, recovery, compliance, risks), or, when nothing
  * fits, the conflicting fields and what to relax them to.
  */
-import { h, replaceChildren } from "./dom.js";
+import { FirebaseVisualOrchestrator } from "../../functions/src/visual/visual-orchestrator.js";
+import { h, replaceChildren, svgFigure } from "./dom.js";
 import { API_BASE } from "./firebase.js";
 
 interface PlannedIntegration {
@@ -109,6 +110,17 @@ function showPlan(plan: Plan): HTMLElement[] {
       "arch-cost-environment",
       ["environment", "cost/month"],
       Object.entries(plan.monthly_cost_usd.by_environment).map(([k, v]) => [k, usd(v)]),
+    ),
+    svgFigure(
+      new FirebaseVisualOrchestrator().barChart({
+        title: "Monthly cost by integration",
+        unit: "USD",
+        bars: Object.entries(plan.monthly_cost_usd.by_integration).map(([label, value]) => ({
+          label,
+          value,
+        })),
+      }),
+      "arch-cost-chart",
     ),
     table(
       "arch-cost-integration",

@@ -39,6 +39,7 @@ describe("the dashboard's 'Plan from goals' page in headless Chromium", function
     const amount = Number(/Total \$([0-9.]+)/.exec((await total.textContent()) ?? "")?.[1]);
     assert.ok(amount > 0 && amount <= 150, `total ${amount} within the form's budget of 150`);
     assert.match((await page.textContent("[data-testid=arch-availability]")) ?? "", /against 0\.998/);
+    await page.waitForSelector("[data-testid=arch-cost-chart] svg");
     const risks = await page.$$("[data-testid=arch-risks] tbody tr");
     assert.equal(risks.length, 9, "every risk of the register is scored");
     const prod = await page.$$eval("[data-testid=arch-env-prod] tbody tr td:first-child", (cells) =>
