@@ -419,6 +419,11 @@ function reasonFor(option: PlanOption, candidates: PlanOption[], request: Planni
   }
   const needs = new Set<string>();
   const constraints = request.constraints ?? {};
+  const frameworks = [
+    ...(constraints.compliance ?? []),
+    ...(constraints.security_level === "high" ? (["security_high"] as const) : []),
+  ];
+  const required = new Set(option.env === "prod" ? frameworks.flatMap((f) => FRAMEWORK_CONTROLS[f]) : []);
   for (const cheaper of candidates.filter((candidate) => candidate.cost < option.cost)) {
     if (
       constraints.data_residency &&
@@ -439,7 +444,7 @@ function reasonFor(option: PlanOption, candidates: PlanOption[], request: Planni
       needs.add(`RPO ${request.goals.rpo_minutes} min`);
     if (request.goals.rto_minutes !== undefined && cheaper.rtoMinutes > option.rtoMinutes)
       needs.add(`RTO ${request.goals.rto_minutes} min`);
-    for (const control of option.provides.filter((c) => !cheaper.provides.includes(c)))
+    for (const control of option.provides.filter((c) => required.has(c) && !cheaper.provides.includes(c)))
       needs.add(`control ${control}`);
     if (cheaper.geo !== option.geo) needs.add("co-location with the database");
   }
