@@ -19,6 +19,7 @@ import { FirebaseVisualOrchestrator } from "../functions/src/visual/visual-orche
 import { emulatorToken } from "./lib/auth.mjs";
 import { launchChromium, screenshot, signIn } from "./lib/browser.js";
 import { showFaultRepairs } from "./lib/demo-faults.js";
+import { demoPlanning } from "./lib/demo-planning.js";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const apiBase = `${process.env.ORCH_API_URL ?? ""}/api/orchestration`;
@@ -538,6 +539,8 @@ console.log(`  wrote ${written.length} files into ${path.relative(process.cwd(),
 for (let index = 0; index < written.length; index += 6)
   console.log(`    ${written.slice(index, index + 6).join("  ")}`);
 
+const planning = await demoPlanning(call, heading, deployAndWatch);
+
 heading("Summary");
 console.log(
   `dev: ${happy.deployment.status}; staging: ${retried.deployment.status}; prod: ${rolledBack.deployment.status}`,
@@ -548,9 +551,14 @@ console.log(
 );
 console.log(`pictures and reports: ${outDir}`);
 console.log(
+  `planning from goals: ${planning ? "planned, explained an infeasible request, deployed the plan" : "did not behave"}`,
+);
+console.log(
   `provisioning: ${allHealthy ? "all 30 integrations healthy" : "some integrations unhealthy"}; alert cycle: ${alertCycle ? "fired and cleared" : "did not behave"}; promotion dev -> staging: ${promotion}`,
 );
-console.log(`faults: ${repaired ? "a lost trigger and a dead executor repaired by the sweeper" : "not repaired"}`);
+console.log(
+  `faults: ${repaired ? "a lost trigger and a dead executor repaired by the sweeper" : "not repaired"}`,
+);
 const expected =
   happy.deployment.status === "succeeded" &&
   retried.deployment.status === "succeeded" &&
@@ -559,7 +567,8 @@ const expected =
   alertCycle &&
   promotion === "succeeded" &&
   repaired &&
-  verified.ok;
+  verified.ok &&
+  planning;
 if (!expected) {
   console.error("The demo did not end as expected (see the summary above).");
   process.exit(1);

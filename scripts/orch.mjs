@@ -49,16 +49,20 @@ const GLOBAL_OPTIONS = {
 const COMMANDS = {
   plan: {
     summary: "show the deployment plan for environments",
-    usage: "orch plan [--env dev --env prod] [--goal <goal>...] [--constraints <json>] [--json]",
+    usage:
+      "orch plan [--env dev --env prod] | --goals <file.json> [--constraints <json>] [--config-out <file>] [--json]",
     options: {
       env: { type: "string", multiple: true },
-      goal: { type: "string", multiple: true },
+      goals: { type: "string" },
       constraints: { type: "string" },
+      "config-out": { type: "string" },
       json: { type: "boolean" },
     },
     help: `  --env <name>          environment to plan (repeatable; default: every environment)
-  --goal <goal>         planning goal (repeatable; accepted by the API, not used yet)
-  --constraints <json>  constraints object as JSON
+  --goals <file.json>   plan an architecture from goals: a JSON file with {goals, constraints?, objective?}
+                        (or just the goals object); exit 1 when infeasible, with conflicts and relaxations
+  --constraints <json>  constraints object as JSON (with --goals; overrides the file's)
+  --config-out <file>   with --goals: write the planned orchestration.json there
   --json                print the API's answer as JSON`,
     run: runPlan,
   },
@@ -328,7 +332,7 @@ function createClient(values) {
 
   /** Sends one request; resolves the parsed body or throws a CliError mapped from the status. */
   /** With `bytes`, a successful answer comes back as a Buffer (reports in pdf or png are not text). */
-  async function request(method, path, { body, query, bytes = false } = {}) {
+  async function request(method, path, { body, query, bytes = false, allow = [] } = {}) {
     const url = new URL(`${root}${path}`);
     for (const [key, value] of Object.entries(query ?? {}))
       if (value !== undefined && value !== null) url.searchParams.set(key, String(value));
@@ -370,7 +374,7 @@ function createClient(values) {
     } catch {
       // Not JSON (a proxy's error page, say): keep the text for the message.
     }
-    if (response.ok) return parsed;
+    if (response.ok || allow.includes(response.status)) return parsed;
     throw errorFromResponse(response.status, parsed, `${method} ${path}`);
   }
   return { request, root };
@@ -466,14 +470,90 @@ function durationOf(task) {
 /** A task id without its deployment prefix: `plan-dev--auth` → `auth`. */
 const shortTask = (id) => String(id).replace(/^.*--/, "");
 
+/** Reads `--goals <file>`: a planning request, or just its goals. */
+function goalsRequest(file, constraints) {
+  let parsed;
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch (error) {
+    throw usageError(`--goals ${file}: ${error.message}`);
+  }
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
+    throw usageError(`--goals ${file}: a JSON object, {"goals": {...}, "constraints": {...}}`);
+  const body = "goals" in parsed ? { ...parsed } : { goals: parsed };
+  if (constraints) body.constraints = constraints;
+  return body;
+}
+
+const usd = (value) => (value == null ? "-" : `$${Number(value).toFixed(2)}`);
+
+/** Prints an architecture plan (or the conflicts of an infeasible request); exit 1 when infeasible. */
+async function runGoalPlan({ values, client }) {
+  if (listFlag(values.env)?.length)
+    throw usageError("--env is not used with --goals: name environments in goals.environments");
+  const body = goalsRequest(values.goals, parseObjectFlag("constraints", values.constraints));
+  const answer = await client.request("POST", "/plan", { body, allow: [422] });
+  if (values.json) {
+    printJson(answer);
+    return answer.infeasible ? EXIT.failed : EXIT.ok;
+  }
+  if (answer.infeasible) {
+    out(`infeasible: ${answer.error?.message ?? "no architecture meets every goal and constraint"}`);
+    out("conflicts (each set cannot hold together):");
+    for (const c of answer.infeasible.conflicts)
+      out(`  [set ${c.set}] ${c.field} = ${JSON.stringify(c.value)}`);
+    out("relaxations (nearest feasible value, solved again):");
+    const rows = answer.infeasible.relaxations.map((r) => [
+      r.field,
+      JSON.stringify(r.value),
+      JSON.stringify(r.nearest_feasible_value),
+      usd(r.monthly_cost_usd),
+      r.feasible_alone ? "yes" : `with ${r.assumes_relaxed.join(", ") || "-"} relaxed`,
+    ]);
+    for (const line of table(["field", "asked", "nearest feasible", "cost/month", "alone"], rows))
+      out(`  ${line}`);
+    return EXIT.failed;
+  }
+  const plan = answer.architecture_plan;
+  for (const env of plan.environments) {
+    out(
+      `${env.environment} (${env.type}, ${env.project_id}, ${env.region}): ${usd(plan.monthly_cost_usd.by_environment[env.environment])}/month`,
+    );
+    const rows = env.integrations.map((i) => [i.integration, i.option, usd(i.monthly_cost_usd)]);
+    for (const line of table(["integration", "option", "cost/month"], rows)) out(`  ${line}`);
+    for (const step of env.manual_steps) out(`  manual: ${step}`);
+  }
+  out(
+    `total: ${usd(plan.monthly_cost_usd.total)}/month (catalog ${plan.price_catalog.version}, dated ${plan.price_catalog.date})`,
+  );
+  const a = plan.availability;
+  out(
+    `availability: ${a.achieved ?? "-"} against ${a.target ?? "no target"} (${a.paths.map((p) => `${p.path} ${p.achieved}`).join(", ") || "no production"})`,
+  );
+  const r = plan.recovery;
+  out(
+    `recovery: RPO ${r.rpo_minutes.achieved ?? "-"} min (target ${r.rpo_minutes.target ?? "-"}), RTO ${r.rto_minutes.achieved ?? "-"} min (target ${r.rto_minutes.target ?? "-"})`,
+  );
+  for (const c of plan.compliance) out(`  ${c.framework} ${c.control}: ${c.met_by}`);
+  out("risks:");
+  for (const risk of plan.risks.slice(0, 5))
+    out(
+      `  ${String(risk.score).padStart(2)} ${risk.residual_risk.padEnd(6)} ${risk.risk}; mitigation: ${risk.mitigation}`,
+    );
+  if (values["config-out"]) {
+    fs.writeFileSync(values["config-out"], `${JSON.stringify(plan.config, null, 2)}\n`);
+    out(`config written: ${values["config-out"]}`);
+  }
+  return EXIT.ok;
+}
+
 async function runPlan({ values, client }) {
+  if (values.goals) return runGoalPlan({ values, client });
   const body = {};
   const envs = listFlag(values.env);
   if (envs?.length) body.environments = envs;
-  const goals = listFlag(values.goal);
-  if (goals?.length) body.goals = goals;
   const constraints = parseObjectFlag("constraints", values.constraints);
-  if (constraints) body.constraints = constraints;
+  if (constraints) throw usageError("--constraints is used with --goals <file.json>");
   const answer = await client.request("POST", "/plan", { body });
   if (values.json) return printJson(answer);
   for (const env of answer.architecture_plan ?? []) {

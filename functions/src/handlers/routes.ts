@@ -23,6 +23,13 @@ import {
   withinScope,
 } from "../domain/scope.js";
 import { optimizeRequestSchema, recommend } from "../domain/optimize.js";
+import {
+  PLANNING_OBJECTIVES,
+  planningConstraintsSchema,
+  planningGoalsSchema,
+  planningRequestSchema,
+} from "../domain/planning/request.js";
+import { FirebaseMasterOrchestrator } from "../orchestrator.js";
 import type { DeploymentPlan } from "../domain/planner.js";
 import { buildReport, reportRequestSchema, resolveTimeRange } from "../domain/reports.js";
 import type { ApiResponse } from "./http.js";
@@ -85,8 +92,11 @@ const planBody = z.strictObject({
   environments: z.array(z.string().min(1).max(64)).min(1).max(50).optional(),
   /** Only these integrations (of the one environment named): what a deployment of them would do. */
   integrations: z.array(integrationRefSchema).min(1).max(500).optional(),
-  goals: z.array(z.unknown()).max(100).optional(),
-  constraints: z.record(z.string(), z.unknown()).optional(),
+  /** With goals (and constraints), plan an architecture from them instead: see the planning section of the README. */
+  goals: planningGoalsSchema.optional(),
+  constraints: planningConstraintsSchema.optional(),
+  objective: z.enum(PLANNING_OBJECTIVES).optional(),
+  project_prefix: planningRequestSchema.shape.project_prefix,
 });
 
 const promoteBody = z.strictObject({ from: z.string().min(1).max(64), to: z.string().min(1).max(64) });
@@ -151,6 +161,43 @@ function configWithinScope(principal: Principal | undefined, current: ConfigDoc)
       })
     : [];
   return { ...current, config_data: { ...current.config_data, environments } };
+}
+
+/** `POST /plan` with goals: the architecture plan, or 422 with the conflicts and their relaxations. */
+async function planFromGoals(
+  orchestrator: FirebaseMasterOrchestrator,
+  body: z.infer<typeof planBody>,
+): Promise<ApiResponse> {
+  for (const field of ["environments", "integrations"] as const) {
+    if (body[field] !== undefined) {
+      const message = `${field}: not used when planning from goals; name the environments in goals.environments`;
+      throw new BadInputError(message, [
+        { path: field, found: `${field} with goals`, allowed: "goals.environments", message },
+      ]);
+    }
+  }
+  if (body.goals === undefined) {
+    const message = "goals: required with constraints";
+    throw new BadInputError(message, [
+      { path: "goals", found: "no goals", allowed: "an object of goals", message },
+    ]);
+  }
+  const outcome = await orchestrator.planFromGoals({
+    goals: body.goals,
+    ...(body.constraints ? { constraints: body.constraints } : {}),
+    ...(body.objective ? { objective: body.objective } : {}),
+    ...(body.project_prefix ? { project_prefix: body.project_prefix } : {}),
+  });
+  if (outcome.feasible) return ok({ architecture_plan: outcome.plan });
+  const fields = outcome.conflicts.map((conflict) => conflict.field).join(", ");
+  return {
+    status: 422,
+    body: {
+      error: { status: 422, code: "infeasible", message: `no architecture meets these together: ${fields}` },
+      architecture_plan: { feasible: false },
+      infeasible: { conflicts: outcome.conflicts, relaxations: outcome.relaxations, solver: outcome.solver },
+    },
+  };
 }
 
 /** The API, in the order the OpenAPI document lists it. */
@@ -240,7 +287,10 @@ export const ROUTES: RouteSpec[] = [
     action: "plan",
     query: noQuery,
     body: planBody,
-    handle: async ({ operations, environments }, { body, principal }) => {
+    handle: async ({ operations, environments, engine }, { body, principal }) => {
+      if (body.goals !== undefined || body.constraints !== undefined) {
+        return planFromGoals(new FirebaseMasterOrchestrator({ operations, engine }), body);
+      }
       const names = await scopedNames(environments, principal, body.environments);
       if (body.integrations && names.length !== 1) {
         throw new BadInputError("integrations: plan a subset of integrations for exactly one environment", [
@@ -290,11 +340,6 @@ export const ROUTES: RouteSpec[] = [
           };
         }),
         differences,
-        not_used_yet: {
-          goals: body.goals ?? [],
-          constraints: body.constraints ?? {},
-          note: "goal-oriented planning is not built yet: goals and constraints are accepted and echoed, not used",
-        },
       });
     },
   }),
