@@ -37,6 +37,9 @@ export interface Clock {
 
 export const systemClock: Clock = { now: () => new Date() };
 
+/** How often one instance runs the audit chain writer inline after staging records. */
+const CHAIN_EVERY_MS = 1_000;
+
 /** Waits `ms`, or until the signal aborts; never rejects. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -139,6 +142,7 @@ export function createServices(deps: {
   const fabricator = createFabricator(specs, createReleaseStore(deps.db), deps.io ?? driverIO());
   const health = createHealthMonitor({ store, environments, fabricator, bus, clock, log });
   const audit = createAuditLog(deps.db, clock);
+  let lastChained = 0;
   const access = createAccessControl({
     db: deps.db,
     verifyIdToken: deps.verifyIdToken ?? ((token) => getAuth().verifyIdToken(token, true)),
@@ -167,6 +171,14 @@ export function createServices(deps: {
     sleep,
     onFinished: (deployment) => late.operations?.deploymentFinished(deployment) ?? Promise.resolve(),
     stageAudit: (writer, id, entry) => stageAudit(writer, deps.db, id, entry, clock.now()),
+    chainAudit: async () => {
+      // One chain writer pass a second per instance at most: records staged meanwhile wait for the
+      // next pass (or the sweeper's), durable in the inbox, rather than costing a pass each.
+      const now = Date.now();
+      if (now - lastChained < CHAIN_EVERY_MS) return;
+      lastChained = now;
+      await audit.drain({ timeoutMs: 5_000 });
+    },
     authorize: (deployment) => access.authorizeRequest(deployment),
   });
   const operations = createOperations({ store, engine, environments, fabricator, health, clock });

@@ -53,6 +53,8 @@ export interface EngineDeps {
   sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Stages an audit record under a stable id: the same id twice is one record. */
   stageAudit: (writer: WriteBatch, id: string, entry: AuditEntry) => void;
+  /** Chains staged audit records now, if no chain writer ran in this instance a moment ago. */
+  chainAudit?: () => Promise<void>;
   /** Checks who asked for a deployment before it is planned: null when allowed, otherwise the reason it is refused. */
   authorize?: (deployment: Deployment) => Promise<string | null>;
   /** Delivered once per ended deployment, through the outbox (alerts). */
@@ -143,12 +145,11 @@ export function createEngine(deps: EngineDeps) {
     let built: OutboxEntry[] = [];
     return {
       effects: (before, after) => (built = build(before, after)),
-      deliver: (transition) =>
-        transition.changed
-          ? Promise.all(built.map((staged) => relaySafely(staged.event.event_id, staged))).then(
-              () => undefined,
-            )
-          : Promise.resolve(),
+      deliver: async (transition) => {
+        if (!transition.changed) return;
+        await Promise.all(built.map((staged) => relaySafely(staged.event.event_id, staged)));
+        await chainAudit();
+      },
     };
   }
 
@@ -190,6 +191,15 @@ export function createEngine(deps: EngineDeps) {
       if (deployment) await deps.onFinished?.(deployment);
     }
     await outbox.delivered(id, (batch) => deps.stageAudit(batch, id, staged.audit));
+  }
+
+  /** Chains the audit records just staged; a failure leaves them staged for the next writer or the sweeper. */
+  async function chainAudit(): Promise<void> {
+    try {
+      await deps.chainAudit?.();
+    } catch (error) {
+      log.warn("audit chaining failed; the records stay staged", { error: errorText(error) });
+    }
   }
 
   /** The fast path of delivery, right after the commit; what fails here the sweeper relays later. */
@@ -771,6 +781,7 @@ export function createEngine(deps: EngineDeps) {
             relayed += 1;
           });
         }
+        if (relayed > 0) await chainAudit();
       });
       let environmentsSettled = 0;
       await isolate("provisioning environments", async () => {

@@ -557,7 +557,11 @@ export const ROUTES: RouteSpec[] = [
     summary: "Run the lease sweeper now (Cloud Scheduler runs it every minute)",
     action: "run_jobs",
     query: noQuery,
-    handle: async ({ engine }) => ok(await engine.sweep()),
+    handle: async ({ engine, audit }) => {
+      // As the scheduled sweeper does: the engine's repairs, then the audit chain catches up.
+      const swept = await engine.sweep();
+      return ok({ ...swept, audit: await audit.drain({ timeoutMs: 20_000 }) });
+    },
   }),
   route({
     method: "POST",
