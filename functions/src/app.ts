@@ -11,7 +11,7 @@ import { createDriverSpecs } from "./drivers/registry.js";
 import { createSimulatedDriver } from "./drivers/simulated.js";
 import { directorySourceReader } from "./drivers/sources.js";
 import type { DriverIO } from "./drivers/types.js";
-import { createEngine, type Engine } from "./engine/engine.js";
+import { createEngine, type Engine, type EngineDeps } from "./engine/engine.js";
 import { createEnvironmentResolver, type EnvironmentResolver } from "./engine/environments.js";
 import { createHealthMonitor, type HealthMonitor } from "./engine/health.js";
 import { createOperations, type Operations } from "./engine/operations.js";
@@ -101,6 +101,8 @@ export function createServices(deps: {
   io?: DriverIO;
   /** Verifies Firebase ID tokens; by default firebase-admin's, which accepts Auth emulator tokens when it runs. */
   verifyIdToken?: (token: string) => Promise<VerifiedIdToken>;
+  /** Overrides of the engine's drivers, randomness, sleep and inline wait: the deterministic simulation controls them. */
+  engine?: Partial<Pick<EngineDeps, "drivers" | "random" | "sleep" | "maxInlineWaitMs">>;
 }): Services {
   const clock = deps.clock ?? systemClock;
   const store = createStore(deps.db);
@@ -137,6 +139,7 @@ export function createServices(deps: {
     random: Math.random,
     maxInlineWaitMs: 30_000,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    ...deps.engine,
     onFinished: (deployment) => late.operations?.deploymentFinished(deployment) ?? Promise.resolve(),
     // As in the API: the state change is committed; a failed append is logged, not turned into a failure.
     audit: (entry) =>
