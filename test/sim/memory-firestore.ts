@@ -41,6 +41,8 @@ const ALREADY_EXISTS = 6;
 const NOT_FOUND = 5;
 const ABORTED = 10;
 const INVALID_ARGUMENT = 3;
+/** gRPC codes the SDK retries a transaction on: CANCELLED, UNKNOWN, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, ABORTED, INTERNAL, UNAVAILABLE, UNAUTHENTICATED. */
+const RETRYABLE = new Set([1, 2, 4, 8, 10, 13, 14, 16]);
 
 interface Stored {
   data: Data;
@@ -526,19 +528,25 @@ export class MemoryFirestore {
     options?: { maxAttempts?: number; readOnly?: boolean },
   ): Promise<R> {
     const maxAttempts = options?.maxAttempts ?? 5;
+    let last: Error | undefined;
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
       const tx = new MemoryTransaction(this, !!options?.readOnly);
-      const result = await fn(tx);
       try {
+        const result = await fn(tx);
         await this.commitWrites(tx.writes, tx.reads);
         return result;
       } catch (error) {
-        if (!(error instanceof Conflict)) throw error;
-        this.stats.conflicts += 1;
+        // As the SDK: a conflict or a retryable gRPC error (from a read or the commit) reruns the function.
+        const retryable =
+          error instanceof Conflict || (error instanceof FirestoreError && RETRYABLE.has(error.code));
+        if (!retryable) throw error;
+        if (error instanceof Conflict) this.stats.conflicts += 1;
+        last = error;
         await this.hooks.point(`tx.retry ${attempt}`);
       }
     }
     this.stats.aborted += 1;
+    if (last instanceof FirestoreError) throw last;
     throw new FirestoreError(ABORTED, `Transaction failed after ${maxAttempts} attempts (contention).`);
   }
 
