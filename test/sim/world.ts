@@ -93,7 +93,7 @@ const SWEEP_EVERY_MS = 60_000;
 /** Faults (crashes, transient errors, lost/duplicate/late deliveries, hangs) stop here... */
 export const FAULTS_END_MS = 5 * 60_000;
 /** ...and every deployment must have ended this much later, with the sweeper running fault-free. */
-export const TERMINATION_BOUND_MS = 60 * 60_000;
+export const TERMINATION_BOUND_MS = 20 * 60_000;
 const MAX_STEPS = 300_000;
 const START = Date.UTC(2026, 0, 1);
 
