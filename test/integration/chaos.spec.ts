@@ -106,7 +106,7 @@ const PLANNED: Planned[] = [
 ];
 
 describe("chaos: SIGKILLed function workers on the emulators", function () {
-  this.timeout(15 * 60_000);
+  this.timeout(30 * 60_000);
 
   before(function () {
     requireEmulators(this);
@@ -151,7 +151,7 @@ describe("chaos: SIGKILLed function workers on the emulators", function () {
       }
     })();
     const started = Date.now();
-    while (kills < KILLS && Date.now() - started < 5 * 60_000) {
+    while (kills < KILLS && Date.now() - started < 12 * 60_000) {
       await sleep(rng.between(150, 1500));
       const workers = functionWorkers(mine);
       if (workers.length === 0) continue;
@@ -167,7 +167,6 @@ describe("chaos: SIGKILLed function workers on the emulators", function () {
     console.log(
       `      ${kills} SIGKILLs of function workers in ${((Date.now() - started) / 1000).toFixed(0)} s`,
     );
-    assert.ok(kills >= 20, `only ${kills} workers could be killed`);
 
     // No more faults: the sweeper must finish whatever the kills left behind.
     const deadline = Date.now() + 6 * 60_000;
@@ -175,7 +174,7 @@ describe("chaos: SIGKILLed function workers on the emulators", function () {
     stopSweeping = true;
     await sweeper;
 
-    const problems: string[] = [];
+    const problems: string[] = kills >= 20 ? [] : [`only ${kills} workers could be killed (20 wanted)`];
     for (const [index, id] of ids.entries()) {
       const planned = PLANNED[index]!;
       const deployment = await store.getDeployment(id);
