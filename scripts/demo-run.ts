@@ -17,6 +17,7 @@ import { healthCells } from "../functions/src/visual/live-views.js";
 import { FirebaseVisualOrchestrator } from "../functions/src/visual/visual-orchestrator.js";
 import { emulatorToken } from "./lib/auth.mjs";
 import { launchChromium, screenshot, signIn } from "./lib/browser.js";
+import { simulate } from "../test/sim/world.js";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const apiBase = `${process.env.ORCH_API_URL ?? ""}/api/orchestration`;
@@ -526,6 +527,22 @@ if (chromiumPath) {
 console.log(`  wrote ${written.length} files into ${path.relative(process.cwd(), outDir) || outDir}/:`);
 for (let index = 0; index < written.length; index += 6)
   console.log(`    ${written.slice(index, index + 6).join("  ")}`);
+
+heading("Deterministic simulation (npm run simulate)");
+{
+  // One seed of the engine under crashes, lost and duplicated triggers, with its invariants checked.
+  const seed = 6;
+  const run = await simulate(seed);
+  console.log(
+    `seed ${seed}: ${run.steps} scheduler steps, ${(run.simulatedMs / 1000).toFixed(0)} s simulated, ${run.crashes} invocations crashed; deployments ${run.deployments.map((d) => `${d.id} ${d.status}`).join(", ")}`,
+  );
+  const violated = [...new Set(run.violations.map((v) => v.invariant))];
+  console.log(
+    violated.length === 0
+      ? "every invariant held"
+      : `invariants violated: ${violated.join(", ")} (replay: npm run simulate -- --seed ${seed})`,
+  );
+}
 
 heading("Summary");
 console.log(
