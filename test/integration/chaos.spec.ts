@@ -151,28 +151,32 @@ describe("chaos: SIGKILLed function workers on the emulators", function () {
       }
     })();
     const started = Date.now();
-    while (kills < KILLS && Date.now() - started < 12 * 60_000) {
-      await sleep(rng.between(150, 1500));
-      const workers = functionWorkers(mine);
-      if (workers.length === 0) continue;
-      const victim = rng.pick(workers.sort((a, b) => a - b));
-      try {
-        process.kill(victim, "SIGKILL");
-        kills += 1;
-        killLog.push(`${((Date.now() - started) / 1000).toFixed(1)}s pid ${victim} (of ${workers.length})`);
-      } catch {
-        // It exited between the listing and the kill.
+    try {
+      while (kills < KILLS && Date.now() - started < 12 * 60_000) {
+        await sleep(rng.between(150, 1500));
+        const workers = functionWorkers(mine);
+        if (workers.length === 0) continue;
+        const victim = rng.pick(workers.sort((a, b) => a - b));
+        try {
+          process.kill(victim, "SIGKILL");
+          kills += 1;
+          killLog.push(`${((Date.now() - started) / 1000).toFixed(1)}s pid ${victim} (of ${workers.length})`);
+        } catch {
+          // It exited between the listing and the kill.
+        }
       }
-    }
-    console.log(
-      `      ${kills} SIGKILLs of function workers in ${((Date.now() - started) / 1000).toFixed(0)} s`,
-    );
+      console.log(
+        `      ${kills} SIGKILLs of function workers in ${((Date.now() - started) / 1000).toFixed(0)} s`,
+      );
 
-    // No more faults: the sweeper must finish whatever the kills left behind.
-    const deadline = Date.now() + 6 * 60_000;
-    while (!(await allEnded()) && Date.now() < deadline) await sleep(2000);
-    stopSweeping = true;
-    await sweeper;
+      // No more faults: the sweeper must finish whatever the kills left behind.
+      const deadline = Date.now() + 6 * 60_000;
+      while (!(await allEnded()) && Date.now() < deadline) await sleep(2000);
+    } finally {
+      // Also on a failure: a sweeper left running would keep the test process alive.
+      stopSweeping = true;
+      await sweeper;
+    }
 
     const problems: string[] = kills >= 20 ? [] : [`only ${kills} workers could be killed (20 wanted)`];
     for (const [index, id] of ids.entries()) {
