@@ -6,7 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { Timestamp } from "firebase-admin/firestore";
-import { INVARIANTS } from "../sim/invariants.js";
+import type { ApplyRecord } from "../sim/driver.js";
+import { checkInvariants, INVARIANTS, type Observed } from "../sim/invariants.js";
 import { FirestoreError, MemoryFirestore, type Data } from "../sim/memory-firestore.js";
 import { CrashError, Prng, Scheduler } from "../sim/scheduler.js";
 import { describeSummary, soakInWorkers } from "../sim/soak.js";
@@ -35,7 +36,7 @@ describe("simulation: the memory Firestore", () => {
     await db.doc("a/1").create({ n: 1 });
     const error = await rejection(db.doc("a/1").create({ n: 2 }));
     assert.ok(error instanceof FirestoreError);
-    assert.equal((error as FirestoreError).code, 6);
+    assert.equal(error.code, 6);
     assert.deepEqual(db.peek("a/1"), { n: 1 });
   });
 
@@ -195,6 +196,90 @@ describe("simulation: the scheduler", () => {
     const a = await simulate(1, { trace: true });
     const b = await simulate(2, { trace: true });
     assert.notDeepEqual(a.trace, b.trace);
+  });
+});
+
+describe("simulation: the invariant checks", () => {
+  const apply = (fields: Partial<ApplyRecord>): ApplyRecord => ({
+    taskId: "d1--auth",
+    deploymentId: "d1",
+    environment: "dev",
+    attempt: 1,
+    invocation: 1,
+    start: 0,
+    end: 10,
+    outcome: "succeeded",
+    unmetDependencies: [],
+    overlapping: 1,
+    limit: 2,
+    ...fields,
+  });
+  const observed = (fields: Partial<Observed>): Observed => ({
+    transitions: [],
+    events: [],
+    policies: new Map(),
+    unhandled: [],
+    applies: [],
+    rollbacks: [],
+    deployments: new Map(),
+    tasks: new Map(),
+    audit: [],
+    ...fields,
+  });
+  const names = (o: Observed) => [...new Set(checkInvariants(o, "stopped").map((v) => v.invariant))].sort();
+
+  it("finds nothing in a clean run", () => {
+    assert.deepEqual(
+      names(observed({ applies: [apply({})], deployments: new Map([["d1", { status: "succeeded" }]]) })),
+      [],
+    );
+  });
+
+  it("flags each broken rule by name", () => {
+    const cases: [string, Observed, string[]][] = [
+      [
+        "a deployment left running",
+        observed({ deployments: new Map([["d1", { status: "running" }]]) }),
+        ["terminates"],
+      ],
+      [
+        "one attempt applied twice",
+        observed({ applies: [apply({}), apply({ invocation: 2 })] }),
+        ["apply-once"],
+      ],
+      [
+        "a dependency not yet succeeded",
+        observed({ applies: [apply({ unmetDependencies: ["d1--firestore"] })] }),
+        ["dependencies-first"],
+      ],
+      [
+        "three applies over a limit of two",
+        observed({ applies: [apply({ overlapping: 3 })] }),
+        ["concurrency-limit"],
+      ],
+      [
+        "a transition without its event or audit record",
+        observed({ transitions: [{ kind: "task", id: "d1--auth", from: "ready", to: "running" }] }),
+        ["audit-per-transition", "event-per-transition"],
+      ],
+      [
+        "a succeeded task undone twice under failed-only",
+        observed({
+          policies: new Map([["d1", "failed-only"]]),
+          tasks: new Map([["d1--auth", { deployment_id: "d1", status: "rolled_back" }]]),
+          rollbacks: [1, 2].map((invocation) => ({
+            taskId: "d1--auth",
+            deploymentId: "d1",
+            attempt: 1,
+            invocation,
+            at: 0,
+          })),
+        }),
+        ["rollback-once", "rollback-policy"],
+      ],
+      ["a rejection nobody handled", observed({ unhandled: ["boom"] }), ["no-unhandled-rejection"]],
+    ];
+    for (const [what, input, expected] of cases) assert.deepEqual(names(input), expected, what);
   });
 });
 
