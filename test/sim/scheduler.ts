@@ -86,6 +86,8 @@ interface Parked {
   wakeAt: number;
   resolve: () => void;
   reject: (error: Error) => void;
+  /** The promise the parked operation awaits: found again when an abort signal wakes a sleep early. */
+  promise: Promise<void> | undefined;
 }
 
 interface Timer {
@@ -155,17 +157,30 @@ export class Scheduler {
     return this.park(label, this.now);
   }
 
-  /** Sleeps in simulated time: an await point that becomes runnable at `now + ms`. */
-  sleep(ms: number, label = "sleep"): Promise<void> {
-    return this.park(`${label} ${Math.round(ms)}ms`, this.now + Math.max(0, ms));
+  /** Sleeps in simulated time: an await point that becomes runnable at `now + ms`, or at once when `signal` aborts. */
+  sleep(ms: number, label = "sleep", signal?: AbortSignal): Promise<void> {
+    const parked = this.park(`${label} ${Math.round(ms)}ms`, this.now + Math.max(0, ms));
+    if (signal) {
+      const wake = () => {
+        const item = this.parked.find((candidate) => candidate.promise === parked);
+        if (item) item.wakeAt = this.now;
+      };
+      if (signal.aborted) wake();
+      else signal.addEventListener("abort", wake, { once: true });
+    }
+    return parked;
   }
 
   private park(label: string, wakeAt: number): Promise<void> {
     const invocation = this.current();
     if (invocation?.dead) return Promise.reject(new CrashError(`${invocation.name} is dead`));
-    return new Promise<void>((resolve, reject) => {
-      this.parked.push({ seq: this.seq++, label, invocation, wakeAt, resolve, reject });
+    let item: Parked | undefined;
+    const promise = new Promise<void>((resolve, reject) => {
+      item = { seq: this.seq++, label, invocation, wakeAt, resolve, reject, promise: undefined };
+      this.parked.push(item);
     });
+    item!.promise = promise;
+    return promise;
   }
 
   /** Runs `fire` at simulated time `at` (a delivery, a scheduled sweep, a scenario step). */

@@ -362,7 +362,7 @@ export async function simulate(seed: number, options: { trace?: boolean } = {}):
     engine: {
       drivers: { simulated: driver, integration: driver },
       random: () => rng.next(),
-      sleep: (ms) => scheduler.sleep(ms),
+      sleep: (ms: number, signal?: AbortSignal) => scheduler.sleep(ms, "sleep", signal),
       maxInlineWaitMs: 30_000,
     },
   });
@@ -372,6 +372,9 @@ export async function simulate(seed: number, options: { trace?: boolean } = {}):
     if (reason instanceof CrashError) return; // the process is dead anyway
     observed.unhandled.push(reason instanceof Error ? reason.message : String(reason));
   };
+  // Code that reads the wall clock (Date.now) sees simulated time, so leases on it expire with the simulation.
+  const realNow = Date.now;
+  Date.now = () => START + scheduler.now;
   const others = process.listeners("unhandledRejection");
   process.removeAllListeners("unhandledRejection");
   process.on("unhandledRejection", onUnhandled);
@@ -468,6 +471,7 @@ export async function simulate(seed: number, options: { trace?: boolean } = {}):
       trace: scheduler.trace,
     };
   } finally {
+    Date.now = realNow;
     process.removeAllListeners("unhandledRejection");
     for (const listener of others) process.on("unhandledRejection", listener);
   }
