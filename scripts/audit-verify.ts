@@ -7,11 +7,16 @@
  * otherwise the project's real database with Application Default Credentials. The project comes
  * from --project, else GCLOUD_PROJECT (or GOOGLE_CLOUD_PROJECT).
  *
+ * The chain's HMAC key comes from Secret Manager when ORCH_AUDIT_KEY_SECRET names a secret
+ * version, else from the local key file (ORCH_AUDIT_KEY_FILE, or .stack/keys/<project>/audit.key);
+ * a missing local key is an error here, never made anew.
+ *
  * Exit codes: 0 the chain is intact, 1 it was tampered with, 2 bad usage, 3 it could not be read.
  */
 import { deleteApp, initializeApp } from "firebase-admin/app";
 import { getFirestore } from "firebase-admin/firestore";
 import { createAuditLog } from "../functions/src/store/audit-log.js";
+import { auditKeySource, loadAuditKey } from "../functions/src/store/audit-key.js";
 
 const USAGE = "usage: tsx scripts/audit-verify.ts [--project <id>]";
 
@@ -47,7 +52,14 @@ async function main(): Promise<number> {
   const { project } = parseArgs(process.argv.slice(2));
   const app = initializeApp({ projectId: project }, "audit-verify");
   try {
-    const result = await createAuditLog(getFirestore(app), { now: () => new Date() }).verify();
+    const result = await createAuditLog(
+      getFirestore(app),
+      { now: () => new Date() },
+      {
+        key: () =>
+          loadAuditKey(auditKeySource({ ...process.env, GCLOUD_PROJECT: project }), { create: false }),
+      },
+    ).verify();
     if (result.ok) {
       console.log(`audit chain: ${result.count} records, intact`);
       return 0;

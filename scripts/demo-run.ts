@@ -10,6 +10,7 @@ import { getApps, initializeApp } from "firebase-admin/app";
 import { getFirestore } from "firebase-admin/firestore";
 import { INTEGRATION_KINDS } from "../functions/src/domain/integrations.js";
 import { createAuditLog } from "../functions/src/store/audit-log.js";
+import { auditKeySource } from "../functions/src/store/audit-key.js";
 import { createEngineStore } from "../functions/src/store/engine-store.js";
 import { createStore } from "../functions/src/store/store.js";
 import { svgToPng } from "../functions/src/visual/report-raster.js";
@@ -17,6 +18,7 @@ import { healthCells } from "../functions/src/visual/live-views.js";
 import { FirebaseVisualOrchestrator } from "../functions/src/visual/visual-orchestrator.js";
 import { emulatorToken } from "./lib/auth.mjs";
 import { launchChromium, screenshot, signIn } from "./lib/browser.js";
+import { showFaultRepairs } from "./lib/demo-faults.js";
 import { simulate } from "../test/sim/world.js";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
@@ -427,8 +429,17 @@ await showDifferences();
 const alertCycle = await breakAndMend();
 const promotion = await promote();
 
-heading("11. The audit trail: every mutating request and deployment state change, hash-chained");
+heading("11. Faults are the normal case: a lost trigger and a dead executor, repaired by the sweeper");
+const repaired = await showFaultRepairs(getFirestore(), call);
+
+heading("12. The audit trail: every mutating request and deployment state change, hash-chained");
 const audit = createAuditLog(getFirestore(), { now: () => new Date() });
+// Records are staged with each request and state change and chained off the request path.
+const staged = await audit.pending();
+const drained = await audit.drain({ untilEmpty: true });
+console.log(
+  `  ${staged} record(s) were still staged; the chain writer chained ${drained.chained} now (HMAC-keyed, key: ${auditKeySource().kind})`,
+);
 const records = await audit.list();
 for (const record of records.slice(-5)) {
   console.log(
@@ -440,7 +451,7 @@ console.log(
   `  verify: ${verified.ok ? `${verified.count} records, intact` : `record #${verified.seq} was ${verified.problem}: ${verified.message}`}`,
 );
 
-heading("12. Pictures and reports of this run, and the dashboard");
+heading("13. Pictures and reports of this run, and the dashboard");
 const visuals = new FirebaseVisualOrchestrator();
 const engineStore = createEngineStore(getFirestore());
 const written: string[] = [];
@@ -556,6 +567,9 @@ console.log(`pictures and reports: ${outDir}`);
 console.log(
   `provisioning: ${allHealthy ? "all 30 integrations healthy" : "some integrations unhealthy"}; alert cycle: ${alertCycle ? "fired and cleared" : "did not behave"}; promotion dev -> staging: ${promotion}`,
 );
+console.log(
+  `faults: ${repaired ? "a lost trigger and a dead executor repaired by the sweeper" : "not repaired"}`,
+);
 const expected =
   happy.deployment.status === "succeeded" &&
   retried.deployment.status === "succeeded" &&
@@ -563,6 +577,7 @@ const expected =
   allHealthy &&
   alertCycle &&
   promotion === "succeeded" &&
+  repaired &&
   verified.ok;
 if (!expected) {
   console.error("The demo did not end as expected (see the summary above).");

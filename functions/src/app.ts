@@ -17,10 +17,18 @@ import { createHealthMonitor, type HealthMonitor } from "./engine/health.js";
 import { createOperations, type Operations } from "./engine/operations.js";
 import { functionsLogger, type Logger } from "./logs.js";
 import { createEngineStore, type EngineStore } from "./store/engine-store.js";
-import { createAuditLog, type AuditLog } from "./store/audit-log.js";
+import { createAuditLog, stageAudit, type AuditLog } from "./store/audit-log.js";
 import { createHistory, type HistoryReader } from "./store/history.js";
 import { createReleaseStore } from "./store/releases.js";
+import { createOutbox } from "./store/outbox.js";
 import { createStore, type Store } from "./store/store.js";
+
+/** Answers undefined for firebase-admin's "no such user", and rethrows anything else. */
+function userNotFound(error: unknown): undefined {
+  if (typeof error === "object" && error !== null && "code" in error && error.code === "auth/user-not-found")
+    return undefined;
+  throw error;
+}
 
 /** A clock, injected so that time-based behaviour is testable without waiting. */
 export interface Clock {
@@ -28,6 +36,22 @@ export interface Clock {
 }
 
 export const systemClock: Clock = { now: () => new Date() };
+
+/** Waits `ms`, or until the signal aborts; never rejects. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      { once: true },
+    );
+  });
+}
 
 /** Everything a handler needs. */
 export interface Services {
@@ -120,6 +144,9 @@ export function createServices(deps: {
   const access = createAccessControl({
     db: deps.db,
     verifyIdToken: deps.verifyIdToken ?? ((token) => getAuth().verifyIdToken(token, true)),
+    lookupUser: (uid) => getAuth().getUser(uid).catch(userNotFound),
+    lookupUserByEmail: (email) => getAuth().getUserByEmail(email).catch(userNotFound),
+    config: () => environments.config(),
     projectId: process.env.GCLOUD_PROJECT ?? "",
     clock,
   });
@@ -136,16 +163,14 @@ export function createServices(deps: {
       simulated: createSimulatedDriver(deps.db),
       integration: createIntegrationDriver(fabricator, (name) => environments.environment(name)),
     },
+    outbox: createOutbox(deps.db),
     random: Math.random,
     maxInlineWaitMs: 30_000,
-    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    sleep,
     ...deps.engine,
     onFinished: (deployment) => late.operations?.deploymentFinished(deployment) ?? Promise.resolve(),
-    // As in the API: the state change is committed; a failed append is logged, not turned into a failure.
-    audit: (entry) =>
-      audit.append(entry).catch((error: unknown) => {
-        log.error("audit append failed", { error: error instanceof Error ? error.message : String(error) });
-      }),
+    stageAudit: (writer, id, entry) => stageAudit(writer, deps.db, id, entry, clock.now()),
+    authorize: (deployment) => access.authorizeRequest(deployment),
   });
   const operations = createOperations({ store, engine, environments, fabricator, health, clock });
   late.operations = operations;

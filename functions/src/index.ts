@@ -1,7 +1,7 @@
 /** Wiring only: every deployable function of the control plane, and nothing else. */
 import { initializeApp } from "firebase-admin/app";
 import { getFirestore } from "firebase-admin/firestore";
-import { onDocumentUpdated, onDocumentWritten } from "firebase-functions/v2/firestore";
+import { onDocumentCreated, onDocumentUpdated, onDocumentWritten } from "firebase-functions/v2/firestore";
 import { onRequest } from "firebase-functions/v2/https";
 import { onMessagePublished } from "firebase-functions/v2/pubsub";
 import { onSchedule } from "firebase-functions/v2/scheduler";
@@ -10,6 +10,7 @@ import { TOPICS } from "./bus.js";
 import { serveApi } from "./handlers/https.js";
 import { onDeploymentWritten, onTaskMessage, onTaskUpdated } from "./handlers/triggers.js";
 import { COLLECTIONS } from "./domain/model.js";
+import { AUDIT_COLLECTIONS } from "./domain/audit.js";
 
 initializeApp();
 
@@ -38,8 +39,22 @@ export const runTask = onMessagePublished({ region, topic: TOPICS.tasks, timeout
 );
 
 export const sweepLeases = onSchedule({ region, schedule: "every 1 minutes" }, async () => {
-  await getServices().engine.sweep();
+  // The audit chain is drained even when the engine's sweep fails: a lost wake-up delays a record, never drops it.
+  const [swept, drained] = await Promise.allSettled([
+    getServices().engine.sweep(),
+    getServices().audit.drain(),
+  ]);
+  if (swept.status === "rejected") throw swept.reason;
+  if (drained.status === "rejected") throw drained.reason;
 });
+
+/** Wakes the audit chain writer for each staged record (a wake-up that finds it busy leaves the work to it). */
+export const auditStaged = onDocumentCreated(
+  { region, document: `${AUDIT_COLLECTIONS.inbox}/{id}` },
+  async () => {
+    await getServices().audit.drain();
+  },
+);
 
 export const healthCheck = onSchedule({ region, schedule: "every 1 minutes" }, async () => {
   await getServices().health.check();

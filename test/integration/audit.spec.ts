@@ -1,11 +1,17 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { AUDIT_COLLECTIONS, auditDocId, type AuditEntry } from "../../functions/src/domain/audit.js";
-import { createAuditLog } from "../../functions/src/store/audit-log.js";
+import { createHash } from "node:crypto";
+import {
+  AUDIT_COLLECTIONS,
+  auditDocId,
+  canonicalJson,
+  type AuditEntry,
+} from "../../functions/src/domain/audit.js";
+import { createAuditLog, stageAudit } from "../../functions/src/store/audit-log.js";
 import { deleteApp, initializeApp } from "firebase-admin/app";
 import { getFirestore } from "firebase-admin/firestore";
-import { adminDb, clearFirestore, projectId, requireEmulators } from "../support/emulators.js";
+import { adminDb, clearFirestore, projectId, requireEmulators, waitFor } from "../support/emulators.js";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -29,6 +35,7 @@ const clock = { now: () => new Date((tick += 1000)) };
 async function appendMany(n: number): Promise<void> {
   const log = createAuditLog(adminDb(), clock);
   for (let i = 1; i <= n; i++) await log.append(entry(i));
+  await log.drain({ untilEmpty: true });
 }
 
 const doc = (seq: number) => adminDb().collection(AUDIT_COLLECTIONS.log).doc(auditDocId(seq));
@@ -60,29 +67,30 @@ describe("audit log on the emulators", function () {
   });
   beforeEach(clearFirestore);
 
-  it("keeps one gapless chain under 50 concurrent appends from 5 clients (5 function instances)", async () => {
-    // Appends from one client queue in-process; separate clients contend on the head document's transaction.
+  it("drops no record under 300 concurrent appends from 5 clients, each chained exactly once", async () => {
+    // Before the inbox, appends from different instances contended on the head document and some were lost.
     adminDb(); // the default app first: adminDb() only initializes it while no app exists
     const apps = Array.from({ length: 5 }, (_, i) =>
       initializeApp({ projectId: projectId() }, `audit-instance-${i}`),
     );
-    let appended;
+    let staged: { id: string }[];
     try {
-      appended = await Promise.all(
+      staged = await Promise.all(
         apps.flatMap((app, k) => {
           const log = createAuditLog(getFirestore(app), clock);
-          return Array.from({ length: 10 }, (_, i) => log.append(entry(k * 10 + i + 1)));
+          return Array.from({ length: 60 }, (_, i) => log.append(entry(k * 60 + i + 1)));
         }),
+      );
+      // Two chain writers from two instances at once (the functions' trigger may be a third).
+      await Promise.all(
+        apps.slice(0, 2).map((app) => createAuditLog(getFirestore(app), clock).drain({ untilEmpty: true })),
       );
     } finally {
       await Promise.all(apps.map((app) => deleteApp(app)));
     }
-    const seqs = Array.from({ length: 50 }, (_, i) => i + 1);
-    assert.deepEqual(
-      appended.map((r) => r.seq).sort((a, b) => a - b),
-      seqs,
-    );
     const log = createAuditLog(adminDb(), clock);
+    await log.drain({ untilEmpty: true });
+    const seqs = Array.from({ length: 300 }, (_, i) => i + 1);
     const records = await log.list();
     assert.deepEqual(
       records.map((r) => r.seq),
@@ -93,36 +101,130 @@ describe("audit log on the emulators", function () {
       seqs.map((i) => `dep-${i}`).sort(),
       "every append stored exactly once",
     );
-    assert.deepEqual(await log.verify(), { ok: true, count: 50 });
+    assert.equal(new Set(staged.map(({ id }) => id)).size, 300, "each append has its own id");
+    assert.equal(await log.pending(), 0);
+    assert.deepEqual(await log.verify(), { ok: true, count: 300 });
     const head = (await adminDb().collection(AUDIT_COLLECTIONS.head).doc("chain").get()).data();
-    assert.deepEqual(head, { seq: 50, hash: records[49]!.hash });
+    assert.deepEqual(head, { seq: 300, hash: records[299]!.hash });
   });
 
-  it("keeps one gapless chain under 50 concurrent appends from one client", async () => {
-    const log = createAuditLog(adminDb(), clock);
-    await Promise.all(Array.from({ length: 50 }, (_, i) => log.append(entry(i + 1))));
+  it("chains in staged-time order and yields one record for an id staged twice, before or after chaining", async () => {
+    const db = adminDb();
+    const log = createAuditLog(db, { now: () => new Date("2030-01-01T00:00:00Z") });
+    const at = (s: number) => new Date(Date.parse("2026-05-01T00:00:00Z") + s * 1000);
+    const batch = db.batch();
+    stageAudit(batch, db, "evt-b", entry(2), at(2));
+    stageAudit(batch, db, "evt-a", entry(1), at(1));
+    stageAudit(batch, db, "evt-c", entry(3), at(3));
+    await batch.commit();
+    await db.runTransaction((tx) => {
+      stageAudit(tx, db, "evt-a", entry(1), at(1)); // a retried transition stages its record again
+      return Promise.resolve();
+    });
+    await log.drain({ untilEmpty: true });
+    await db.runTransaction((tx) => {
+      stageAudit(tx, db, "evt-c", entry(3), at(3)); // a redelivery after the record was chained
+      return Promise.resolve();
+    });
+    await log.drain({ untilEmpty: true });
+    const records = await log.list();
     assert.deepEqual(
-      (await log.list()).map((r) => r.seq),
-      Array.from({ length: 50 }, (_, i) => i + 1),
+      records.map((r) => [r.seq, r.target, r.at.toISOString()]),
+      [
+        [1, "dep-1", at(1).toISOString()],
+        [2, "dep-2", at(2).toISOString()],
+        [3, "dep-3", at(3).toISOString()],
+      ],
     );
-    assert.deepEqual(await log.verify(), { ok: true, count: 50 });
+    assert.deepEqual(await Promise.all(["evt-a", "evt-b", "evt-c"].map((id) => log.seqOf(id))), [1, 2, 3]);
+    assert.equal(await log.pending(), 0);
+  });
+
+  it("leaves the work to a live lease holder, takes over an expired lease, and lets go after", async () => {
+    const db = adminDb();
+    const log = createAuditLog(db, clock);
+    const lease = db.collection(AUDIT_COLLECTIONS.head).doc("writer");
+    await lease.set({ owner: "another-instance", until: new Date(Date.now() + 60_000) });
+    await log.append(entry(1));
+    assert.deepEqual(await log.drain(), { chained: 0, duplicates: 0, busy: true });
+    assert.equal((await log.drain({ untilEmpty: true, timeoutMs: 300 })).busy, true);
+    assert.equal(await log.pending(), 1, "nothing is lost while the holder is silent");
+    await lease.set({ owner: "a-dead-instance", until: new Date(Date.now() - 1) });
+    const drained = await log.drain({ untilEmpty: true });
+    assert.equal(drained.busy, false);
+    assert.deepEqual(
+      (await log.list()).map((r) => r.target),
+      ["dep-1"],
+    );
+    assert.equal((await lease.get()).exists, false, "the lease is let go after the work");
+  });
+
+  it("chains a staged document that cannot be read as a record saying so, instead of losing it or stalling", async () => {
+    const db = adminDb();
+    const log = createAuditLog(db, clock);
+    await db
+      .collection(AUDIT_COLLECTIONS.inbox)
+      .doc("broken")
+      .set({ staged_at: new Date(0), entry: { action: 7 } });
+    await log.append(entry(2));
+    await log.drain({ untilEmpty: true });
+    const records = await log.list();
+    assert.deepEqual(
+      records.map((r) => [r.action, r.target, r.outcome]),
+      [
+        ["audit.unreadable_staged_record", "audit_inbox/broken", "error"],
+        ["POST /deploy", "dep-2", "ok"],
+      ],
+    );
+    assert.match(records[0]!.detail ?? "", /entry/);
+  });
+
+  it("chains a staged record through the functions' trigger, with no one calling drain", async () => {
+    const log = createAuditLog(adminDb(), clock);
+    const { id } = await log.append(entry(1), "trigger-test-1");
+    const seq = await waitFor("the trigger to chain the record", () => log.seqOf(id), 30_000, 200);
+    assert.equal(seq, 1);
+    assert.deepEqual(
+      await log.verify(),
+      { ok: true, count: 1 },
+      "the functions and this process share the key",
+    );
   });
 
   it("stores records as validated documents, dates as Timestamps, secrets redacted", async () => {
     const log = createAuditLog(adminDb(), clock);
     const jwt = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.";
     const key = `orch_${"A".repeat(43)}`;
-    const stored = await log.append(
-      entry(1, { outcome: "refused", status: 401, detail: `bad key ${key}, token ${jwt}` }),
-    );
-    assert.equal(stored.detail, "bad key [redacted], token [redacted]");
+    await log.append(entry(1, { outcome: "refused", status: 401, detail: `bad key ${key}, token ${jwt}` }));
+    await log.drain({ untilEmpty: true });
+    const [stored] = await log.list();
+    assert.equal(stored!.detail, "bad key [redacted], token [redacted]");
     const raw = (await doc(1).get()).data()!;
     assert.ok(!JSON.stringify(raw).includes(key) && !JSON.stringify(raw).includes(jwt));
     assert.equal(typeof raw.at.toDate, "function", "at is a Firestore Timestamp");
-    assert.deepEqual(await log.list(), [stored]);
     assert.deepEqual(await log.list({ from: 1, limit: 1 }), [stored]);
     await assert.rejects(log.append({ ...entry(2), outcome: "maybe" as any }));
+    assert.equal(await log.pending(), 0, "a refused entry is not staged");
     assert.deepEqual(await log.verify(), { ok: true, count: 1 });
+  });
+
+  it("detects a tail rewritten with a fresh unkeyed chain and head, at its first record", async function () {
+    this.timeout(120_000); // runs the verify command once
+    await appendMany(6);
+    const db = adminDb();
+    const stored = await createAuditLog(db, clock).list();
+    let prev = stored[2]!.hash;
+    for (const record of stored.slice(3)) {
+      const { hash: _hash, ...unhashed } = { ...record, detail: "rewritten", prev_hash: prev };
+      const hash = createHash("sha256").update(canonicalJson(unhashed)).digest("hex");
+      await doc(record.seq).set({ ...unhashed, hash });
+      prev = hash;
+    }
+    await db.collection(AUDIT_COLLECTIONS.head).doc("chain").set({ seq: 6, hash: prev });
+    assert.deepEqual(pick(await createAuditLog(db, clock).verify()), [4, "changed"]);
+    const command = await runVerify();
+    assert.equal(command.code, 1, command.out);
+    assert.match(command.out, /^audit chain: record #4 was changed: /);
   });
 
   it('detects a field changed by hand as "changed" at that record', async () => {
@@ -156,7 +258,10 @@ describe("audit log on the emulators", function () {
       [8, "removed"],
       "head deleted too",
     );
-    await assert.rejects(createAuditLog(adminDb(), clock).append(entry(9)), "no append over a lost head");
+    const log = createAuditLog(adminDb(), clock);
+    await log.append(entry(9));
+    await assert.rejects(log.drain({ untilEmpty: true }), "no append over a lost head");
+    assert.equal(await log.pending(), 1, "the record waits in the inbox, it is not dropped");
   });
 
   it('detects two documents whose contents were swapped as "reordered" at the earlier one', async () => {
@@ -166,7 +271,8 @@ describe("audit log on the emulators", function () {
     assert.deepEqual(pick(await createAuditLog(adminDb(), clock).verify()), [3, "reordered"]);
   });
 
-  it("the verify command exits 0 on an intact chain, 1 on a tampered one, 2 on bad usage", async () => {
+  it("the verify command exits 0 on an intact chain, 1 on a tampered one, 2 on bad usage", async function () {
+    this.timeout(240_000); // six runs of the command, each a fresh tsx process
     await appendMany(5);
     const intact = await runVerify();
     assert.deepEqual([intact.code, intact.out], [0, "audit chain: 5 records, intact"]);

@@ -160,13 +160,36 @@ describe("staged drivers through the fabricator, releases in the Firestore emula
     assert.deepEqual(await store().list("prod", "security"), []);
   });
 
+  it("rolls back a release once: a second rollback of the same deployment changes nothing", async () => {
+    const v1 = await fabricator().apply(target("hosting"), "dep-1");
+    write("environments/hosting/index.html", "<h1>v2</h1>\n");
+    await fabricator().apply(target("hosting"), "dep-2");
+    await fabricator().rollback(target("hosting"), "dep-2");
+    // Before the fix, this re-applied release 2 (the failed state) and recorded it as release 4.
+    const again = await fabricator().rollback(target("hosting"), "dep-2");
+    assert.equal(again.summary, "already rolled back: release 3 undid release 2");
+    const releases = await store().list("dev", "hosting");
+    assert.deepEqual(
+      releases.map((release) => [release.number, release.action, release.undoes]),
+      [
+        [3, "rollback", 2],
+        [2, "apply", null],
+        [1, "apply", null],
+      ],
+    );
+    assert.equal((await store().latest("dev", "hosting"))?.digest, v1.release?.digest);
+  });
+
   it("rolls back: a new release is recorded with the previous release's state", async () => {
     const v1 = await fabricator().apply(target("hosting"), "dep-1");
     write("environments/hosting/index.html", "<h1>v2</h1>\n");
     const v2 = await fabricator().apply(target("hosting"), "dep-2");
     assert.equal(v2.release?.number, 2);
     const rolled = await fabricator().rollback(target("hosting"), "dep-2");
-    assert.equal(rolled.summary, "staged: rolled back to the state of release 1 (recorded as release 3)");
+    assert.equal(
+      rolled.summary,
+      "staged: rolled back to the state of release 1 (recorded as release 3, undoing release 2)",
+    );
     const latest = await store().latest("dev", "hosting");
     assert.equal(latest?.number, 3);
     assert.equal(latest?.action, "rollback");

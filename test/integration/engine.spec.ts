@@ -37,7 +37,7 @@ describe("the engine on the emulators", function () {
         environment: "dev",
         integrations: ALL_TEN,
         configuration: { driver: "simulated", simulate: { "*": { latency_ms: 50 } } },
-        requested_by: "alice",
+        requested_by: "system:engine.spec",
       });
     const { deployment, tasks } = await settled(id);
     assert.equal(deployment.status, "succeeded", deployment.error_message ?? "");
@@ -67,7 +67,12 @@ describe("the engine on the emulators", function () {
     await adminDb()
       .collection("deployments")
       .doc("doc-bad")
-      .set({ status: "requested", environment: "nowhere", integrations: ["auth"] });
+      .set({
+        status: "requested",
+        environment: "nowhere",
+        integrations: ["auth"],
+        requested_by: "system:engine.spec",
+      });
     const { deployment } = await settled("doc-bad");
     assert.equal(deployment.status, "failed");
     assert.match(deployment.error_message ?? "", /environment "nowhere" is not declared/);
@@ -81,7 +86,12 @@ describe("the engine on the emulators", function () {
     ],
     [
       "an unknown integration",
-      { status: "requested", environment: "dev", integrations: ["auth", "crashlytics"] },
+      {
+        status: "requested",
+        environment: "dev",
+        integrations: ["auth", "crashlytics"],
+        requested_by: "system:engine.spec",
+      },
       /integrations\[1\]: found "crashlytics", not declared|integrations\[1\]: found string "crashlytics"/,
     ],
     [
@@ -311,42 +321,6 @@ describe("the engine on the emulators", function () {
           );
       }
     }
-  });
-
-  it("gives a hung task's work back to the sweeper once its lease expires", async () => {
-    const id = await deploy({
-      environment: "dev",
-      integrations: ["auth"],
-      configuration: {
-        driver: "simulated",
-        lease_seconds: 1,
-        retry_base_ms: 50,
-        simulate: { auth: { hang_first: 1, hang_ms: 6000 } },
-      },
-    });
-    const taskId = `${id}--auth`;
-    await waitFor(
-      "the first attempt to start",
-      async () => (await engineStore().getTask(taskId))?.status === "running",
-    );
-    const swept = await waitFor(
-      "the sweeper to expire the lease",
-      async () => {
-        const result = await api("POST", "/jobs/sweep");
-        return result.body.expired >= 1 ? result.body : undefined;
-      },
-      10_000,
-      250,
-    );
-    assert.equal(swept.expired, 1);
-    const { deployment, tasks } = await settled(id);
-    assert.equal(deployment.status, "succeeded");
-    assert.equal(tasks[0]!.attempt, 2);
-    const runs = await simulatedRuns(id);
-    assert.deepEqual(runs.map((run) => [run.attempt, run.runs]).sort(), [
-      [1, 1],
-      [2, 1],
-    ]);
   });
 
   it("never runs more than the environment's limit of 2 at once, with 20 independent tasks", async () => {

@@ -106,7 +106,7 @@ describe("environments on the emulators: provisioning, health and alerts, promot
         environment: "dev",
         integrations: ALL_TEN,
         configuration: { provision: true },
-        requested_by: "ops",
+        requested_by: "system:environments.spec",
       });
     const { deployment } = await settled("provision-dev-by-document", 180_000);
     assert.equal(deployment.status, "succeeded", deployment.error_message ?? "");

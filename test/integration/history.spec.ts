@@ -51,6 +51,7 @@ async function writeDeployment(
     integrations,
     configuration: {},
     requested_by: "history.spec",
+    rollback_policy: "failed-only",
     created_at: created,
     task_ids: tasks.map(([taskId]) => taskId),
     estimated_completion: planned.plan.estimatedCompletion,

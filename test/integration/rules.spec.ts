@@ -22,6 +22,10 @@ const SEEDS: Record<string, Record<string, unknown>> = {
   "alerts/a1": { environment: "prod", level: "info", status: "open" },
   "releases/dev__auth__000001": { environment: "dev", integration: "auth", number: 1 },
   "orchestration_config/rules-seed": { config_type: "orchestration" },
+  "orchestration_config/current": {
+    config_type: "orchestration",
+    config_data: { access: { production_requires_admin: true } },
+  },
   "audit_log/l1": { action: "deploy", by: "user:someone" },
   "api_keys/k_1": { key_hash: "0".repeat(64), role: "admin" },
   "orchestration_slots/dev__0": { holder: null },
@@ -83,7 +87,7 @@ describe("firestore.rules on the emulator", function () {
     environment: "dev",
     integrations: ["auth"],
     configuration: { driver: "simulated" },
-    requested_by: uid,
+    requested_by: `uid:${uid}`,
     ...extra,
   });
   const newId = () => `rules-${Date.now()}-${++counter}`;
@@ -151,7 +155,12 @@ describe("firestore.rules on the emulator", function () {
 
   for (const [name, extra] of [
     ["an extra field", { priority: "high" }],
-    ["another user's requested_by", { requested_by: "someone-else" }],
+    ["another user's requested_by", { requested_by: "uid:someone-else" }],
+    ["a bare uid as requested_by (the old form)", { requested_by: "u-op" }],
+    ["a requested_by naming an API key", { requested_by: "key:k_1" }],
+    ["a requested_by claiming to be the system", { requested_by: "system:engine" }],
+    ["an environment that is not declared", { environment: "qa" }],
+    ["an environment name that is a path", { environment: "dev/../prod" }],
     ["a status other than requested", { status: "running" }],
     ["a non-string environment", { environment: 7 }],
     ["integrations that are not a list", { integrations: "auth" }],
@@ -178,6 +187,44 @@ describe("firestore.rules on the emulator", function () {
     await assertSucceeds(db.doc(`deployments/${id}`).set(request("u-op")));
     await assertFails(db.doc(`deployments/${id}`).update({ status: "cancelled" }));
     await assertFails(db.doc(`deployments/${id}`).delete());
+  });
+
+  describe("production_requires_admin in the loaded config", () => {
+    const prod = (uid: string) => request(uid, { environment: "prod" });
+    const setPolicy = (value: boolean | undefined) =>
+      env.withSecurityRulesDisabled(async (context) => {
+        await context
+          .firestore()
+          .doc("orchestration_config/current")
+          .set({
+            config_type: "orchestration",
+            config_data: value === undefined ? {} : { access: { production_requires_admin: value } },
+          });
+      });
+
+    it("refuses an operator's direct write of a production request when it is set", async () => {
+      await assertFails(as("u-op", { role: "operator" }).doc(`deployments/${newId()}`).set(prod("u-op")));
+      await assertSucceeds(
+        as("u-op", { role: "operator" }).doc(`deployments/${newId()}`).set(request("u-op")),
+      );
+    });
+
+    it("admits an admin's production request when it is set", async () => {
+      await assertSucceeds(as("u-adm", { role: "admin" }).doc(`deployments/${newId()}`).set(prod("u-adm")));
+    });
+
+    it("admits an operator's production request when it is false or absent, not when no config is loaded", async () => {
+      const operator = () => as("u-op", { role: "operator" }).doc(`deployments/${newId()}`);
+      await setPolicy(false);
+      await assertSucceeds(operator().set(prod("u-op")));
+      await setPolicy(undefined);
+      await assertSucceeds(operator().set(prod("u-op")));
+      await env.withSecurityRulesDisabled((context) =>
+        context.firestore().doc("orchestration_config/current").delete(),
+      );
+      await assertFails(operator().set(prod("u-op")));
+      await assertSucceeds(operator().set(request("u-op")));
+    });
   });
 
   describe("the environments claim scopes reads and requests", () => {

@@ -15,6 +15,7 @@ import {
   type Bus,
   type OrchestrationEvent,
 } from "../../functions/src/bus.js";
+import { AUDIT_COLLECTIONS } from "../../functions/src/domain/audit.js";
 import { validateConfig } from "../../functions/src/domain/config.js";
 import {
   isTerminalDeployment,
@@ -81,6 +82,7 @@ export const DOCUMENT_TRIGGERS: DocumentTrigger[] = [
     on: "updated",
     handle: (s, b, a) => onTaskUpdated(s, b, a),
   },
+  { name: "auditStaged", collection: AUDIT_COLLECTIONS.inbox, on: "created", handle: (s) => s.audit.drain() },
 ];
 
 /** The Pub/Sub triggers; the events topic has no subscriber inside the control plane. */
@@ -408,7 +410,7 @@ export async function simulate(seed: number, options: { trace?: boolean } = {}):
       };
       scheduler.at(spec.at, `request ${spec.id}`, () => {
         scheduler.spawn(`POST /deploy ${spec.id}`, () =>
-          live.engine.requestDeployment(spec.id, request, "sim"),
+          live.engine.requestDeployment(spec.id, request, "system:sim"),
         );
       });
       if (spec.cancelAt !== null) {
@@ -436,7 +438,13 @@ export async function simulate(seed: number, options: { trace?: boolean } = {}):
         "sweep (Cloud Scheduler)",
         () => {
           const sweepers = faultsOn && rng.chance(FAULTS.concurrentSweep) ? 2 : 1;
-          for (let index = 0; index < sweepers; index++) scheduler.spawn("sweep", () => live.engine.sweep());
+          for (let index = 0; index < sweepers; index++)
+            // As functions/src/index.ts: the sweeper also drains the audit chain, even when the engine's sweep fails.
+            scheduler.spawn("sweep", async () => {
+              const [swept, drained] = await Promise.allSettled([live.engine.sweep(), live.audit.drain()]);
+              if (swept.status === "rejected") throw swept.reason;
+              if (drained.status === "rejected") throw drained.reason;
+            });
           if (at + SWEEP_EVERY_MS <= deadline) sweepAt(at + SWEEP_EVERY_MS);
         },
         true,

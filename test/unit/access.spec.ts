@@ -197,4 +197,37 @@ describe("access: authorize", () => {
         assert.equal(isRole(other), false);
     });
   });
+  describe("an environment whose type is unknown (config unreadable or not declaring it)", () => {
+    const who = (role: Role, environments: string[] | null = null): Principal => ({
+      kind: "key",
+      keyId: `k_${role}`,
+      role,
+      environments,
+      label: role,
+    });
+    const unknown = { environment: "prod", type: "unknown" as const };
+    // Expected from the spec: unknown is treated as production; scope is checked regardless.
+    const TABLE: [Role, string[] | null, Action, boolean, boolean][] = [
+      // role, scope, action, policy requires admin, allowed
+      ["operator", null, "deploy", true, false],
+      ["operator", null, "cancel", true, false],
+      ["operator", null, "read", true, true],
+      ["operator", null, "deploy", false, true],
+      ["admin", null, "deploy", true, true],
+      ["viewer", null, "read", true, true],
+      ["viewer", ["dev"], "read", true, false],
+      ["admin", ["dev"], "deploy", true, false],
+      ["operator", ["prod"], "read", false, true],
+    ];
+    for (const [role, scope, action, requiresAdmin, allowed] of TABLE) {
+      it(`${role} scoped ${scope?.join(",") ?? "*"} ${action}, requires admin ${requiresAdmin}: ${allowed ? "allowed" : "403"}`, () => {
+        const decision = authorize(who(role, scope), action, unknown, {
+          productionRequiresAdmin: requiresAdmin,
+        });
+        assert.equal(decision.allowed, allowed, JSON.stringify(decision));
+        if (!decision.allowed && scope === null) assert.match(decision.reason, /type is unknown/);
+        if (!decision.allowed && scope !== null) assert.match(decision.reason, /its environments are dev/);
+      });
+    }
+  });
 });

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import fc from "fast-check";
 import {
   GENESIS_HASH,
@@ -14,6 +15,9 @@ import {
 } from "../../functions/src/domain/audit.js";
 
 const T0 = Date.parse("2026-03-01T10:00:00.000Z");
+
+/** The chain's key in these tests; a forger below does not hold it. */
+const KEY = Buffer.alloc(32, 7);
 
 function entry(i: number, overrides: Partial<AuditEntry> = {}): AuditEntry {
   return {
@@ -31,6 +35,7 @@ function entry(i: number, overrides: Partial<AuditEntry> = {}): AuditEntry {
 
 function chain(n: number): AuditRecord[] {
   return buildChain(
+    KEY,
     Array.from({ length: n }, (_, i) => entry(i + 1)),
     (i) => new Date(T0 + i * 1000),
   );
@@ -97,7 +102,7 @@ describe("audit chain (domain)", () => {
     assert.equal(records[2]!.prev_hash, records[1]!.hash);
     for (const record of records) {
       assert.match(record.hash, /^[0-9a-f]{64}$/);
-      assert.equal(hashRecord(record), record.hash);
+      assert.equal(hashRecord(KEY, record), record.hash);
       auditRecordSchema.parse(record);
     }
   });
@@ -109,14 +114,19 @@ describe("audit chain (domain)", () => {
     );
     const [record] = chain(1);
     const reversed = Object.fromEntries(Object.entries(record!).reverse()) as AuditRecord;
-    assert.equal(hashRecord(reversed), record!.hash);
+    assert.equal(hashRecord(KEY, reversed), record!.hash);
     const { hash: _hash, ...unhashed } = record!;
-    assert.equal(hashRecord(unhashed), record!.hash);
+    assert.equal(hashRecord(KEY, unhashed), record!.hash);
   });
 
   it("refuses an entry outside the schema", () => {
     assert.throws(() =>
-      chainRecord({ seq: 0, hash: GENESIS_HASH }, { ...entry(1), outcome: "maybe" as any }, new Date(T0)),
+      chainRecord(
+        KEY,
+        { seq: 0, hash: GENESIS_HASH },
+        { ...entry(1), outcome: "maybe" as any },
+        new Date(T0),
+      ),
     );
   });
 
@@ -127,21 +137,21 @@ describe("audit chain (domain)", () => {
 
   it("reports an intact chain with its length, with or without the head", () => {
     const records = chain(10);
-    assert.deepEqual(verifyChain(records), { ok: true, count: 10 });
-    assert.deepEqual(verifyChain(records, headOf(records)), { ok: true, count: 10 });
-    assert.deepEqual(verifyChain([], { seq: 0, hash: GENESIS_HASH }), { ok: true, count: 0 });
+    assert.deepEqual(verifyChain(KEY, records), { ok: true, count: 10 });
+    assert.deepEqual(verifyChain(KEY, records, headOf(records)), { ok: true, count: 10 });
+    assert.deepEqual(verifyChain(KEY, [], { seq: 0, hash: GENESIS_HASH }), { ok: true, count: 0 });
   });
 
   it("accepts records appended after the head was read", () => {
     const records = chain(6);
-    assert.deepEqual(verifyChain(records, headOf(records.slice(0, 4))), { ok: true, count: 6 });
+    assert.deepEqual(verifyChain(KEY, records, headOf(records.slice(0, 4))), { ok: true, count: 6 });
   });
 
   for (const field of FIELDS) {
     it(`detects a change of ${field} in record 4 as "changed" at #4`, () => {
       const records = chain(8);
       records[3] = changeField(records[3]!, field);
-      const result = verifyChain(records, headOf(chain(8)));
+      const result = verifyChain(KEY, records, headOf(chain(8)));
       assert.equal(result.ok, false);
       assert.deepEqual(!result.ok && [result.seq, result.problem], [4, "changed"]);
     });
@@ -150,26 +160,53 @@ describe("audit chain (domain)", () => {
   it("detects a record rewritten with a fresh hash: the next record no longer links to it", () => {
     const records = chain(8);
     const { hash: _hash, ...forged } = { ...records[3]!, detail: "nothing happened" };
-    records[3] = { ...forged, hash: hashRecord(forged) };
-    const result = verifyChain(records, headOf(chain(8)));
+    records[3] = { ...forged, hash: hashRecord(KEY, forged) };
+    const result = verifyChain(KEY, records, headOf(chain(8)));
     assert.deepEqual(!result.ok && [result.seq, result.problem], [4, "changed"]);
     assert.match(!result.ok ? result.message : "", /#4 is not the record #5 was chained to/);
+  });
+
+  it("detects a tail rewritten, head included, by someone without the key, at its first record", () => {
+    // What a plain sha256 chain cannot catch: records 4..8 and the head rewritten consistently.
+    const original = chain(8);
+    for (const forgerKey of ["sha256", Buffer.alloc(32, 8)] as const) {
+      const records = original.slice(0, 3);
+      let head = headOf(records);
+      for (const record of original.slice(3)) {
+        const { hash: _hash, ...unhashed } = { ...record, detail: "rewritten", prev_hash: head.hash };
+        const hash =
+          forgerKey === "sha256"
+            ? createHash("sha256").update(canonicalJson(unhashed)).digest("hex")
+            : hashRecord(forgerKey, unhashed);
+        records.push({ ...unhashed, hash });
+        head = { seq: record.seq, hash };
+      }
+      const result = verifyChain(KEY, records, head);
+      assert.deepEqual(!result.ok && [result.seq, result.problem], [4, "changed"], String(forgerKey));
+    }
+  });
+
+  it("verifies a chain only under the key it was made with", () => {
+    const records = chain(3);
+    assert.deepEqual(verifyChain(KEY, records, headOf(records)), { ok: true, count: 3 });
+    const other = verifyChain(Buffer.alloc(32, 9), records, headOf(records));
+    assert.deepEqual(!other.ok && [other.seq, other.problem], [1, "changed"]);
   });
 
   it("detects the last record rewritten with a fresh hash through the head", () => {
     const original = chain(5);
     const records = [...original];
     const { hash: _hash, ...forged } = { ...records[4]!, outcome: "refused" as const };
-    records[4] = { ...forged, hash: hashRecord(forged) };
-    assert.deepEqual(verifyChain(records), { ok: true, count: 5 }, "without the head it cannot be seen");
-    const result = verifyChain(records, headOf(original));
+    records[4] = { ...forged, hash: hashRecord(KEY, forged) };
+    assert.deepEqual(verifyChain(KEY, records), { ok: true, count: 5 }, "without the head it cannot be seen");
+    const result = verifyChain(KEY, records, headOf(original));
     assert.deepEqual(!result.ok && [result.seq, result.problem], [5, "changed"]);
   });
 
   it('detects a deleted record as "removed" at its own seq', () => {
     const records = chain(8);
     records.splice(4, 1);
-    const result = verifyChain(records, headOf(chain(8)));
+    const result = verifyChain(KEY, records, headOf(chain(8)));
     assert.deepEqual(result, {
       ok: false,
       seq: 5,
@@ -181,7 +218,7 @@ describe("audit chain (domain)", () => {
   it("detects several deleted records, naming the range", () => {
     const records = chain(8);
     records.splice(2, 3);
-    const result = verifyChain(records);
+    const result = verifyChain(KEY, records);
     assert.deepEqual(!result.ok && [result.seq, result.problem, result.message], [
       3,
       "removed",
@@ -191,17 +228,17 @@ describe("audit chain (domain)", () => {
 
   it("detects the last records deleted through the head (not without it)", () => {
     const original = chain(6);
-    assert.deepEqual(verifyChain(original.slice(0, 4)), { ok: true, count: 4 });
-    const result = verifyChain(original.slice(0, 4), headOf(original));
+    assert.deepEqual(verifyChain(KEY, original.slice(0, 4)), { ok: true, count: 4 });
+    const result = verifyChain(KEY, original.slice(0, 4), headOf(original));
     assert.deepEqual(!result.ok && [result.seq, result.problem], [5, "removed"]);
-    const emptied = verifyChain([], headOf(original));
+    const emptied = verifyChain(KEY, [], headOf(original));
     assert.deepEqual(!emptied.ok && [emptied.seq, emptied.problem], [1, "removed"]);
   });
 
   it('detects two swapped records as "reordered" at the earlier one', () => {
     const records = chain(8);
     [records[2], records[5]] = [records[5]!, records[2]!];
-    const result = verifyChain(records, headOf(chain(8)));
+    const result = verifyChain(KEY, records, headOf(chain(8)));
     assert.deepEqual(!result.ok && [result.seq, result.problem], [3, "reordered"]);
     assert.match(!result.ok ? result.message : "", /#6 is stored where #3 belongs/);
   });
@@ -209,22 +246,22 @@ describe("audit chain (domain)", () => {
   it('detects a record moved later or earlier as "reordered" where the order first breaks', () => {
     const later = chain(8);
     later.splice(6, 0, later.splice(1, 1)[0]!); // #2 moved after #7
-    assert.deepEqual(((r) => !r.ok && [r.seq, r.problem])(verifyChain(later)), [2, "reordered"]);
+    assert.deepEqual(((r) => !r.ok && [r.seq, r.problem])(verifyChain(KEY, later)), [2, "reordered"]);
     const earlier = chain(8);
     earlier.splice(1, 0, earlier.splice(6, 1)[0]!); // #7 moved before #2
-    assert.deepEqual(((r) => !r.ok && [r.seq, r.problem])(verifyChain(earlier)), [2, "reordered"]);
+    assert.deepEqual(((r) => !r.ok && [r.seq, r.problem])(verifyChain(KEY, earlier)), [2, "reordered"]);
   });
 
   it('detects a record stored twice as "reordered"', () => {
     const records = chain(5);
     records.push(records[1]!);
-    assert.deepEqual(((r) => !r.ok && [r.seq, r.problem])(verifyChain(records)), [2, "reordered"]);
+    assert.deepEqual(((r) => !r.ok && [r.seq, r.problem])(verifyChain(KEY, records)), [2, "reordered"]);
   });
 
   it("detects a first record that does not start at the genesis hash", () => {
     const [first] = chain(1);
     const { hash: _hash, ...forged } = { ...first!, prev_hash: "f".repeat(64) };
-    const result = verifyChain([{ ...forged, hash: hashRecord(forged) }]);
+    const result = verifyChain(KEY, [{ ...forged, hash: hashRecord(KEY, forged) }]);
     assert.deepEqual(!result.ok && [result.seq, result.problem], [1, "changed"]);
   });
 
@@ -281,7 +318,7 @@ describe("audit chain (domain)", () => {
             ...records[t.at]!,
             detail: `forged ${records[t.at]!.detail ?? ""}`,
           };
-          records[t.at] = { ...forged, hash: hashRecord(forged) };
+          records[t.at] = { ...forged, hash: hashRecord(KEY, forged) };
           return { seq: t.at + 1, problem: "changed" };
         }
         case "delete":
@@ -300,13 +337,14 @@ describe("audit chain (domain)", () => {
       fc.assert(
         fc.property(chainAndTamper, ([n, variations, t]) => {
           const original = buildChain(
+            KEY,
             variations.map((v, i) => entry(i + 1, v)),
             (i) => new Date(T0 + i * 997),
           );
-          assert.deepEqual(verifyChain(original, headOf(original)), { ok: true, count: n });
+          assert.deepEqual(verifyChain(KEY, original, headOf(original)), { ok: true, count: n });
           const records = [...original];
           const expected = tamper(records, t);
-          const result = verifyChain(records, headOf(original));
+          const result = verifyChain(KEY, records, headOf(original));
           assert.equal(result.ok, false, `tamper ${JSON.stringify(t)} not detected`);
           assert.deepEqual(
             !result.ok && { seq: result.seq, problem: result.problem },

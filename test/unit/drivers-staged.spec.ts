@@ -108,6 +108,7 @@ function release(
     mode: "staged",
     state,
     digest: "x",
+    undoes: null,
     artifact,
     deployment_id: null,
     action: "apply",

@@ -370,6 +370,7 @@ describe("engine model", () => {
         actual_duration: null,
         error_message: null,
         correlation_id: "corr-1",
+        rollback_policy: null,
       };
       deploymentDocSchema.parse(deployment);
       return { deployment, plan };
@@ -394,6 +395,7 @@ describe("engine model", () => {
         estimatedCompletion: plan.estimatedCompletion,
         criticalPath: plan.criticalPath,
         correlationId: "corr-start",
+        rollbackPolicy: "all",
       });
     }
 
@@ -471,6 +473,7 @@ describe("engine model", () => {
           estimatedCompletion: plan.estimatedCompletion,
           criticalPath: [],
           correlationId: "again",
+          rollbackPolicy: "all",
         }),
       );
       const cancelling = applyDeployment(running, { type: "cancel", now: at(3) });
@@ -489,6 +492,7 @@ describe("engine model", () => {
           estimatedCompletion: plan.estimatedCompletion,
           criticalPath: [],
           correlationId: "corr-start",
+          rollbackPolicy: "all",
         },
       );
       assert.equal(fresh.correlation_id, "corr-start");

@@ -11,6 +11,7 @@
  * claim throws ForbiddenError (403). Messages never contain the token or the key.
  */
 import type { Firestore } from "firebase-admin/firestore";
+import type { ResolvedConfig } from "../domain/config-schema.js";
 import { z } from "zod";
 import { authorize, describePrincipal, ROLES, isRole, type Principal, type Role } from "../domain/access.js";
 import { BadInputError, ForbiddenError, NotFoundError, UnauthenticatedError } from "../domain/errors.js";
@@ -26,8 +27,22 @@ export interface VerifiedIdToken {
   aud?: string;
 }
 
+/** What the access control needs of an Auth user record (firebase-admin's UserRecord fits). */
+export interface KnownUser {
+  uid: string;
+  email?: string;
+  disabled: boolean;
+  customClaims?: Record<string, unknown>;
+}
+
 export interface AccessControlDeps {
   db: Firestore;
+  /** In the wiring: `getAuth().getUser(uid)`, undefined when there is no such user; re-checks document-write requests. */
+  lookupUser?: (uid: string) => Promise<KnownUser | undefined>;
+  /** In the wiring: `getAuth().getUserByEmail(email)`, undefined when there is no such user. */
+  lookupUserByEmail?: (email: string) => Promise<KnownUser | undefined>;
+  /** The loaded config (environment types and the production policy); a failure refuses, never widens. */
+  config?: () => Promise<ResolvedConfig>;
   /** In the wiring: `(token) => getAuth().verifyIdToken(token, true)`. */
   verifyIdToken: (token: string) => Promise<VerifiedIdToken>;
   /** The project ID tokens must be issued for (their `aud`). */
@@ -43,6 +58,30 @@ export interface AccessControl {
   ): Promise<{ id: string; key: string; prefix: string }>;
   revokeKey(id: string, by: Principal): Promise<void>;
   listKeys(): Promise<ApiKeySummary[]>;
+  /**
+   * Checks again, before the engine plans it, whoever a deployment document names as its requester
+   * may deploy to its environment: null when allowed, else the refusal (who, which role, which
+   * environment, which rule). See `REQUESTER_FORMATS` for what `requested_by` may say.
+   */
+  authorizeRequest(deployment: { environment: string; requested_by: string }): Promise<string | null>;
+}
+
+/**
+ * What `requested_by` says, and how it is checked:
+ * - `uid:<Firebase Auth uid>`: a user; the Firestore rules force this form (with the writer's own
+ *   uid) on documents written through the client SDK; the API writes it for users with no email.
+ * - `user:<email>`: a user, as the API writes it; role and scope from the user's custom claims.
+ * - `key:<API key id>`: an API key, as the API writes it; refused once revoked.
+ * - `system:<component>`: the control plane itself (tests, tools, the demo); only the Admin SDK can
+ *   write it (the rules force `uid:`), so it is trusted like the Admin SDK is.
+ */
+export const REQUESTER_FORMATS = ["uid:", "user:", "key:", "system:"] as const;
+
+/** How the API names a principal in `requested_by` (see `REQUESTER_FORMATS`). */
+export function requesterOf(principal: Principal | undefined): string {
+  if (!principal) return "anonymous";
+  if (principal.kind === "key") return `key:${principal.keyId}`;
+  return principal.email ? `user:${principal.email}` : `uid:${principal.uid}`;
 }
 
 const keyInputSchema = z.strictObject({
@@ -200,5 +239,79 @@ export function createAccessControl(deps: AccessControlDeps): AccessControl {
     listKeys() {
       return apiKeys.list();
     },
+
+    async authorizeRequest({ environment, requested_by }) {
+      const refuse = (why: string) =>
+        `requested_by "${requested_by}" may not deploy to environment "${environment}": ${why}`;
+      const colon = requested_by.indexOf(":");
+      const kind = colon > 0 ? requested_by.slice(0, colon + 1) : "";
+      const id = requested_by.slice(colon + 1);
+      if (!(REQUESTER_FORMATS as readonly string[]).includes(kind) || id === "") {
+        return refuse(
+          `it names no requester; allowed: ${REQUESTER_FORMATS.map((f) => `${f}<id>`).join(", ")}`,
+        );
+      }
+      if (kind === "system:") return null;
+      let principal: Principal;
+      try {
+        const found = await requester(kind, id);
+        if (typeof found === "string") return refuse(found);
+        principal = found;
+      } catch (error) {
+        return refuse(
+          `the requester could not be looked up (${error instanceof Error ? error.message : String(error)}); refused rather than trusted`,
+        );
+      }
+      let config: ResolvedConfig;
+      try {
+        if (!deps.config) return refuse("no config reader is wired; refused rather than trusted");
+        config = await deps.config();
+      } catch (error) {
+        return refuse(
+          `the config could not be read (${error instanceof Error ? error.message : String(error)}); refused rather than trusted`,
+        );
+      }
+      const declared = config.environments.find((env) => env.name === environment);
+      if (!declared) return refuse("the environment is not declared in the config");
+      const decision = authorize(
+        principal,
+        "deploy",
+        { environment: declared.name, type: declared.type },
+        { productionRequiresAdmin: config.access.production_requires_admin },
+      );
+      return decision.allowed ? null : `requested_by "${requested_by}": ${decision.reason}`;
+    },
   };
+
+  /** The principal a requester id stands for now, or why there is none. */
+  async function requester(kind: string, id: string): Promise<Principal | string> {
+    if (kind === "key:") {
+      const record = await apiKeys.get(id);
+      if (!record) return `API key ${id} does not exist`;
+      if (record.revoked_at !== null)
+        return `API key ${id} was revoked at ${record.revoked_at.toISOString()}`;
+      return {
+        kind: "key",
+        keyId: record.id,
+        role: record.role,
+        environments: record.environments,
+        label: record.label,
+      };
+    }
+    const lookup = kind === "uid:" ? deps.lookupUser : deps.lookupUserByEmail;
+    if (!lookup) return "no user directory is wired; refused rather than trusted";
+    const user = await lookup(id);
+    if (!user) return `no user ${id} exists`;
+    if (user.disabled) return `user ${id} is disabled`;
+    const claims = user.customClaims ?? {};
+    if (!isRole(claims.role)) return `user ${id} has no role claim; allowed: ${ROLES.join(", ")}`;
+    const environments = claims.environments ?? null;
+    if (
+      environments !== null &&
+      !(Array.isArray(environments) && environments.every((e) => typeof e === "string"))
+    ) {
+      return `user ${id} has a malformed "environments" claim`;
+    }
+    return { kind: "user", uid: user.uid, email: user.email ?? null, role: claims.role, environments };
+  }
 }

@@ -33,10 +33,13 @@ export const ACTIONS = [
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
-/** The environment an action touches, when it touches one. */
+/**
+ * The environment an action touches, when it touches one. `unknown` when its type could not be
+ * established (the config could not be read, or does not declare it): production rules then apply.
+ */
 export interface AccessTarget {
   environment: string;
-  type: EnvironmentType;
+  type: EnvironmentType | "unknown";
 }
 
 export interface AccessPolicy {
@@ -106,12 +109,16 @@ export function authorize(
     return deny(`its environments are ${(principal.environments ?? []).join(", ") || "none"}`);
   }
   if (
-    target?.type === "production" &&
+    (target?.type === "production" || target?.type === "unknown") &&
     policy?.productionRequiresAdmin === true &&
     PRODUCTION_GUARDED.includes(action) &&
     principal.role !== "admin"
   ) {
-    return deny(`production requires admin for ${PRODUCTION_GUARDED.join(" and ")}`);
+    return deny(
+      target.type === "unknown"
+        ? `its type is unknown (not in the config, or the config could not be read), so it is treated as production, and production requires admin for ${PRODUCTION_GUARDED.join(" and ")}`
+        : `production requires admin for ${PRODUCTION_GUARDED.join(" and ")}`,
+    );
   }
   return { allowed: true };
 }

@@ -3,24 +3,32 @@
  * when, from where, outcome), each hash-chained to the one before, and the walk that finds the
  * first record that was changed, removed or reordered.
  *
- * A record's hash is sha256 over the canonical JSON (keys sorted, dates as ISO strings) of every
- * field but `hash`, `prev_hash` included, so a record pins its content, its position (`seq`) and
+ * A record's hash is HMAC-SHA256, under a key kept outside Firestore (Secret Manager in the cloud,
+ * a key file locally), over the canonical JSON (keys sorted, dates as ISO strings) of every field
+ * but `hash`, `prev_hash` included, so a record pins its content, its position (`seq`) and
  * everything before it. The chain head (`audit_head/chain`: last seq and hash) anchors the end, so
- * removing the last records is detected too. A plain hash chain does not stop someone who can
- * rewrite a record, every record after it and the head: that takes a key outside Firestore (an
- * HMAC, or the head exported elsewhere), which this module leaves to a later step.
+ * removing the last records is detected too. Because the hash is keyed, someone who can write
+ * Firestore but does not hold the key cannot rewrite a record, every record after it and the head
+ * into a chain that verifies: the first rewritten record no longer matches its keyed hash.
  */
-import { createHash } from "node:crypto";
+import { createHmac } from "node:crypto";
 import { z } from "zod";
 
 export const AUDIT_COLLECTIONS = {
   /** `audit_log/{seq padded to 12 digits}`: the records, one document each. */
   log: "audit_log",
-  /** `audit_head/chain`: the last record's seq and hash. */
+  /** `audit_head/chain`: the last record's seq and hash; `audit_head/writer`: the chain writer's lease. */
   head: "audit_head",
+  /** `audit_inbox/{id}`: records staged with the state change or request, waiting to be chained. */
+  inbox: "audit_inbox",
+  /** `audit_index/{id}`: the seq each staged id was chained at, so that staging an id again adds nothing. */
+  index: "audit_index",
 } as const;
 
 export const AUDIT_HEAD_ID = "chain";
+
+/** The document in `audit_head` holding the chain writer's lease. */
+export const AUDIT_LEASE_ID = "writer";
 
 /** The hash the first record links to. */
 export const GENESIS_HASH = "0".repeat(64);
@@ -66,6 +74,25 @@ export const auditRecordSchema = z.strictObject({
 });
 export type AuditRecord = z.infer<typeof auditRecordSchema>;
 
+/** `audit_inbox/{id}`: one staged record; chained in (`staged_at`, id) order. */
+export const auditInboxSchema = z.strictObject({
+  entry: auditEntrySchema,
+  staged_at: z.date(),
+  /**
+   * False for ids that cannot be staged twice (a fresh random id per request): the chain writer
+   * then skips the `audit_index` lookup and entry, a read and a write per record.
+   */
+  dedupe: z.boolean().default(true),
+});
+export type AuditInboxDoc = z.infer<typeof auditInboxSchema>;
+
+/** `audit_index/{id}`: where a staged id went in the chain. */
+export const auditIndexSchema = z.strictObject({ seq: z.int().min(1) });
+
+/** `audit_head/writer`: which chain writer may append, until when (a dead writer's lease runs out). */
+export const auditLeaseSchema = z.strictObject({ owner: z.string().min(1), until: z.date() });
+export type AuditLease = z.infer<typeof auditLeaseSchema>;
+
 /** `audit_head/chain`: where the next record links (seq 0 and the genesis hash before the first). */
 export const auditHeadSchema = z.strictObject({
   seq: z.int().min(0),
@@ -110,24 +137,37 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value) ?? "null";
 }
 
-/** sha256 (hex) of the record's canonical JSON, `prev_hash` included and `hash` (if present) left out. */
-export function hashRecord(record: Omit<AuditRecord, "hash"> & { hash?: string }): string {
+/** The secret the chain is keyed with (at least 32 bytes). */
+export type AuditKey = Uint8Array;
+
+/** Shortest key accepted: HMAC-SHA256 gains nothing from more than 32 bytes and is weak with fewer. */
+export const AUDIT_KEY_MIN_BYTES = 32;
+
+/**
+ * HMAC-SHA256 (hex) under `key` of the record's canonical JSON, `prev_hash` included and `hash`
+ * (if present) left out.
+ */
+export function hashRecord(key: AuditKey, record: Omit<AuditRecord, "hash"> & { hash?: string }): string {
   const hashed = Object.fromEntries(HASHED_FIELDS.map((field) => [field, record[field]]));
-  return createHash("sha256").update(canonicalJson(hashed)).digest("hex");
+  return createHmac("sha256", key).update(canonicalJson(hashed)).digest("hex");
 }
 
 /** The record that follows `head` in the chain. */
-export function chainRecord(head: AuditHead, entry: AuditEntry, at: Date): AuditRecord {
+export function chainRecord(key: AuditKey, head: AuditHead, entry: AuditEntry, at: Date): AuditRecord {
   const unhashed = { ...auditEntrySchema.parse(entry), seq: head.seq + 1, at, prev_hash: head.hash };
-  return { ...unhashed, hash: hashRecord(unhashed) };
+  return { ...unhashed, hash: hashRecord(key, unhashed) };
 }
 
 /** A whole chain from entries, for tests and tools: record i+1 at `at(i)`. */
-export function buildChain(entries: readonly AuditEntry[], at: (index: number) => Date): AuditRecord[] {
+export function buildChain(
+  key: AuditKey,
+  entries: readonly AuditEntry[],
+  at: (index: number) => Date,
+): AuditRecord[] {
   const records: AuditRecord[] = [];
   let head = EMPTY_HEAD;
   entries.forEach((entry, index) => {
-    const record = chainRecord(head, entry, at(index));
+    const record = chainRecord(key, head, entry, at(index));
     records.push(record);
     head = { seq: record.seq, hash: record.hash };
   });
@@ -147,8 +187,9 @@ function broken(seq: number, problem: AuditProblem, message: string): VerifyResu
  * Walks the chain in stored order (document-id order, which is seq order for an untouched log)
  * and reports the first bad position:
  *
- * - `changed` at k: record k's content does not match its hash (any field edited, the hash
- *   included, or a field it has no business having), or record k was rewritten with a fresh hash
+ * - `changed` at k: record k's content does not match its keyed hash (any field edited, the hash
+ *   included, a field it has no business having, or a hash computed without the key: a rewritten
+ *   tail is caught at its first record), or record k was rewritten with a fresh hash
  *   (record k+1, or the head, no longer links to it);
  * - `removed` at k: record k is missing, the next stored record being a later one that nothing
  *   stored after it precedes (a deleted record reports its own seq; the last one is caught by
@@ -162,13 +203,13 @@ function broken(seq: number, problem: AuditProblem, message: string): VerifyResu
  * For a single tamper the position reported is exactly the tampered record (for a swap, the
  * earlier of the two); after several, the first position where the chain breaks.
  */
-export function verifyChain(records: readonly AuditRecord[], head?: AuditHead): VerifyResult {
+export function verifyChain(key: AuditKey, records: readonly AuditRecord[], head?: AuditHead): VerifyResult {
   let expected = 1;
   let prevHash = GENESIS_HASH;
   for (let index = 0; index < records.length; index++) {
     const record = records[index]!;
     const laterSeqs = () => records.slice(index + 1).map((later) => later.seq);
-    if (hashRecord(record) !== record.hash) {
+    if (hashRecord(key, record) !== record.hash) {
       // A record whose seq jumps ahead and whose link is broken too: what is missing is before it.
       if (
         record.seq > expected &&

@@ -3,6 +3,7 @@
  * `status`; `transitionTask` and `transitionDeployment` are the only ways a state changes.
  */
 import { z } from "zod";
+import { ROLLBACK_POLICIES } from "./config-schema.js";
 import { UnreachableError } from "./errors.js";
 import { INTEGRATION_KINDS } from "./integrations.js";
 
@@ -105,7 +106,9 @@ export type TaskEvent =
   | { type: "lease_expired"; now: Date }
   | { type: "skip"; now: Date; reason: string }
   | { type: "cancel"; now: Date; reason: string }
-  | { type: "roll_back"; now: Date; note: string };
+  | { type: "roll_back"; now: Date; note: string }
+  /** The rollback of this task could not be done: the note says why; the task keeps its status. */
+  | { type: "rollback_failed"; now: Date; note: string };
 
 /** Why a transition was refused: the event does not apply to the state (a duplicate or late delivery). */
 export interface Refusal {
@@ -205,14 +208,28 @@ export function transitionTask(task: TaskDoc, event: TaskEvent): TaskDoc | Refus
         : refuse();
     case "roll_back":
       if (task.status === "succeeded") return { ...task, status: "rolled_back", rollback_note: event.note };
-      if (task.status === "failed") return { ...task, rollback_note: event.note };
+      // A failed task's fallback, or a task skipped or cancelled after an attempt whose outcome was
+      // lost (its change may be in place): undone, and the status keeps saying how it ended.
+      if (mayHaveApplied(task)) return { ...task, rollback_note: event.note };
       return refuse();
+    case "rollback_failed":
+      return task.status === "succeeded" || mayHaveApplied(task)
+        ? { ...task, rollback_note: event.note }
+        : refuse();
     default:
       throw new UnreachableError(event);
   }
 }
 
-export function isRefusal(value: TaskDoc | DeploymentDoc | Refusal): value is Refusal {
+/** A task that did not succeed but ran at least one attempt, so its driver may have changed something. */
+export function mayHaveApplied(task: TaskDoc): boolean {
+  return (
+    task.status === "failed" ||
+    ((task.status === "skipped" || task.status === "cancelled") && task.attempt > 0)
+  );
+}
+
+export function isRefusal<T extends object>(value: T | Refusal): value is Refusal {
   return "refused" in value;
 }
 
@@ -232,6 +249,11 @@ const deploymentCommon = {
   /** Which task, integration, attempt and error ended the deployment, when one did. */
   error_message: z.string().nullable(),
   correlation_id: z.string(),
+  /**
+   * The environment's rollback policy when the deployment was planned: a config loaded mid-deployment
+   * does not change how it ends. Null until it starts (and on documents written before it was kept).
+   */
+  rollback_policy: z.enum(ROLLBACK_POLICIES).nullable().default(null),
 };
 
 /**
@@ -261,6 +283,7 @@ function notStarted() {
     completed_at: null,
     actual_duration: null,
     error_message: null,
+    rollback_policy: null,
   };
 }
 
@@ -345,6 +368,7 @@ export type DeploymentEvent =
       estimatedCompletion: Date;
       criticalPath: string[];
       correlationId: string;
+      rollbackPolicy: (typeof ROLLBACK_POLICIES)[number];
     }
   | { type: "reject"; now: Date; error: string }
   | { type: "cancel"; now: Date }
@@ -375,6 +399,7 @@ export function transitionDeployment(
             critical_path: event.criticalPath,
             started_at: event.now,
             correlation_id: deployment.correlation_id || event.correlationId,
+            rollback_policy: event.rollbackPolicy,
           }
         : refuse();
     case "reject":
@@ -415,4 +440,44 @@ export function transitionDeployment(
     default:
       throw new UnreachableError(event);
   }
+}
+
+/**
+ * The claim on undoing one applied task: at most one executor holds it at a time (a lease, kept alive
+ * by heartbeats), and once `done` it is never taken again, so each task is rolled back at most once.
+ */
+export const rollbackClaimDocSchema = z.discriminatedUnion("status", [
+  z.strictObject({
+    status: z.literal("running"),
+    task_id: z.string(),
+    deployment_id: z.string(),
+    attempt: z.int().min(1),
+    lease_expires_at: date,
+  }),
+  z.strictObject({
+    status: z.literal("done"),
+    task_id: z.string(),
+    deployment_id: z.string(),
+    attempt: z.int().min(1),
+    note: z.string(),
+  }),
+]);
+export type RollbackClaimDoc = z.infer<typeof rollbackClaimDocSchema>;
+
+/** Takes the rollback of a task: free, or held by an executor whose lease expired (a lost one). */
+export function claimRollback(
+  current: RollbackClaimDoc | undefined,
+  task: Pick<Task, "id" | "deployment_id" | "lease_seconds">,
+  now: Date,
+): RollbackClaimDoc | Refusal {
+  if (current?.status === "done") return { refused: `the rollback of ${task.id} is done: ${current.note}` };
+  if (current?.status === "running" && current.lease_expires_at.getTime() > now.getTime())
+    return { refused: `the rollback of ${task.id} is held by attempt ${current.attempt}` };
+  return {
+    status: "running",
+    task_id: task.id,
+    deployment_id: task.deployment_id,
+    attempt: (current?.attempt ?? 0) + 1,
+    lease_expires_at: new Date(now.getTime() + task.lease_seconds * 1000),
+  };
 }

@@ -45,7 +45,12 @@ export class CorruptDocumentError extends Error {
 
 /** Raised by a driver for a failure that retrying cannot fix (bad rules, a missing file). */
 export class NonRetriableError extends Error {
-  override readonly name = "NonRetriableError";
+  override readonly name: string = "NonRetriableError";
+}
+
+/** A side write for an attempt that no longer holds its work (its lease expired and another attempt took over): refused. */
+export class StaleAttemptError extends NonRetriableError {
+  override readonly name = "StaleAttemptError";
 }
 
 /** Thrown where the type system proves a case cannot happen, so a new state cannot be silently ignored. */

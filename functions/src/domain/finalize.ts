@@ -1,6 +1,6 @@
 /** Decides how a deployment ends once every task has settled, and what the fallback must undo. */
 import type { ResolvedEnvironment } from "./config-schema.js";
-import type { Deployment, Task } from "./engine-model.js";
+import { mayHaveApplied, type Deployment, type Task } from "./engine-model.js";
 import { topologicalOrder } from "./graph.js";
 
 /** The cause of a failed deployment in one line: which task, integration, attempt and error. */
@@ -36,7 +36,17 @@ export function settle(
       (id) => (byId.get(id)?.dependencies ?? []).filter((dep) => byId.has(dep)),
     );
     const order = "order" in sorted ? sorted.order : tasks.map((task) => task.id);
-    const rollbackOrder = order.filter((id) => byId.get(id)?.status === "succeeded").reverse();
+    // Every task whose change may be in place: the ones that succeeded, and the ones skipped or
+    // cancelled after an attempt whose outcome was lost. The failed ones have had their fallback.
+    const rollbackOrder = order
+      .filter((id) => {
+        const task = byId.get(id);
+        return (
+          task !== undefined &&
+          (task.status === "succeeded" || (task.status !== "failed" && mayHaveApplied(task)))
+        );
+      })
+      .reverse();
     return { outcome: "rolled_back", error, rollbackOrder };
   }
   if (deployment.status === "cancelling" || tasks.some((task) => task.status === "cancelled")) {

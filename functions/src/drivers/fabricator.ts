@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import type { IntegrationKind } from "../domain/integrations.js";
 import { NonRetriableError } from "../domain/errors.js";
+import type { Fence } from "./driver.js";
 import type {
   Change,
   DriverIO,
@@ -109,6 +110,7 @@ export function createFabricator(
     async apply<K extends IntegrationKind>(
       target: DriverTarget<K>,
       deploymentId: string | null,
+      fence?: Fence,
     ): Promise<ApplyOutcome> {
       const planned = await plan(target);
       if (planned.problems.length > 0) throw new NonRetriableError(planned.summary);
@@ -119,18 +121,22 @@ export function createFabricator(
       } else if (planned.mode !== "staged") {
         await specFor(target.kind).apply(target, planned.state, io);
       }
-      const release = await releases.record({
-        environment: target.environment.name,
-        integration: target.integration,
-        kind: target.kind,
-        mode: planned.mode,
-        state: planned.state,
-        digest: stateDigest(planned.state),
-        artifact: planned.artifact,
-        deployment_id: deploymentId,
-        action: "apply",
-        created_at: io.now(),
-      });
+      const release = await releases.record(
+        {
+          environment: target.environment.name,
+          integration: target.integration,
+          kind: target.kind,
+          mode: planned.mode,
+          state: planned.state,
+          digest: stateDigest(planned.state),
+          artifact: planned.artifact,
+          deployment_id: deploymentId,
+          action: "apply",
+          undoes: null,
+          created_at: io.now(),
+        },
+        fence,
+      );
       const verb =
         planned.mode === "staged" ? "staged (artifact built and validated, nothing live touched)" : "applied";
       const what =
@@ -144,13 +150,23 @@ export function createFabricator(
       };
     },
 
-    /** Goes back to the release before the given deployment's (or before the latest one). */
+    /**
+     * Undoes the release the given deployment applied, by re-applying the one before it. A rollback
+     * names the release it undoes, so a second rollback of the same release does nothing (the newest
+     * release is then that rollback), and a release another deployment made since is never undone.
+     */
     async rollback<K extends IntegrationKind>(
       target: DriverTarget<K>,
       deploymentId: string | null,
+      fence?: Fence,
     ): Promise<{ summary: string }> {
-      const previous = await releases.previous(target.environment.name, target.integration);
-      const latest = await releases.latest(target.environment.name, target.integration);
+      const history = await releases.newest(target.environment.name, target.integration, 2);
+      const [latest, previous] = history;
+      if (latest && latest.action === "rollback" && latest.deployment_id === deploymentId) {
+        return {
+          summary: `already rolled back: release ${latest.number} undid release ${latest.undoes ?? "?"}`,
+        };
+      }
       if (!latest || (deploymentId !== null && latest.deployment_id !== deploymentId)) {
         return { summary: "nothing to roll back: this deployment recorded no release" };
       }
@@ -158,14 +174,18 @@ export function createFabricator(
       const spec = specFor(target.kind);
       const mode = spec.mode(target.environment);
       if (mode !== "staged") await spec.apply(target, previous.state, io);
-      const release = await releases.record({
-        ...previous,
-        deployment_id: deploymentId,
-        action: "rollback",
-        created_at: io.now(),
-      });
+      const release = await releases.record(
+        {
+          ...previous,
+          deployment_id: deploymentId,
+          action: "rollback",
+          undoes: latest.number,
+          created_at: io.now(),
+        },
+        fence,
+      );
       return {
-        summary: `${mode}: rolled back to the state of release ${previous.number} (recorded as release ${release.number})`,
+        summary: `${mode}: rolled back to the state of release ${previous.number} (recorded as release ${release.number}, undoing release ${latest.number})`,
       };
     },
 

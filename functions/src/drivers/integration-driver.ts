@@ -22,9 +22,9 @@ export function createIntegrationDriver(
   environment: (name: string) => Promise<ResolvedEnvironment>,
 ): Driver {
   return {
-    async apply({ task }) {
+    async apply({ task, fence }) {
       const target = targetFor(await environment(task.environment), task.integration);
-      const outcome = await fabricator.apply(target, task.deployment_id);
+      const outcome = await fabricator.apply(target, task.deployment_id, fence);
       const mode = fabricator.modeOf(target);
       return {
         summary: outcome.summary,
@@ -32,9 +32,9 @@ export function createIntegrationDriver(
         release: outcome.release?.number ?? null,
       };
     },
-    async rollback({ task }) {
+    async rollback({ task, fence }) {
       const target = targetFor(await environment(task.environment), task.integration);
-      return fabricator.rollback(target, task.deployment_id);
+      return fabricator.rollback(target, task.deployment_id, fence);
     },
   };
 }

@@ -37,12 +37,21 @@ export function createSimulatedDriver(db: Firestore): Driver {
       return { summary: `simulated apply of ${task.integration} (attempt ${attempt})` };
     },
     async rollback({ task, attempt }) {
-      await record(`${task.id}__rollback`, {
-        task_id: task.id,
-        attempt,
-        action: "rollback",
-        environment: task.environment,
-      });
+      // A rollback takes effect once: a repeat (a lost executor's work taken over) changes nothing.
+      const ref = db.collection(SIMULATED_RUNS).doc(`${task.id}__rollback`);
+      try {
+        await ref.create({
+          task_id: task.id,
+          attempt,
+          action: "rollback",
+          environment: task.environment,
+          runs: 1,
+          at: new Date(),
+        });
+      } catch {
+        await ref.update({ repeats: FieldValue.increment(1) });
+        return { summary: `simulated rollback of ${task.integration}: already rolled back, nothing changed` };
+      }
       return { summary: `simulated rollback of ${task.integration}` };
     },
   };

@@ -3,6 +3,7 @@
  * is there, how to make it so, how healthy it is); the fabricator (fabricator.ts) turns that
  * into plan / apply / verify / rollback with release records, the same way for every kind.
  */
+import type { Fence } from "./driver.js";
 import type { IntegrationSettings, ResolvedEnvironment } from "../domain/config-schema.js";
 import type { IntegrationKind } from "../domain/integrations.js";
 import type { Problem } from "../domain/problems.js";
@@ -97,15 +98,20 @@ export interface Release {
   artifact: { name: string; content: string } | null;
   deployment_id: string | null;
   action: "apply" | "rollback";
+  /** For a rollback, the number of the release it undid: a second rollback of that release does nothing. */
+  undoes: number | null;
   created_at: Date;
 }
 
 /** Keeps releases per integration; the Firestore implementation lives in store/. */
 export interface ReleaseStore {
   latest(environment: string, integration: string): Promise<Release | undefined>;
-  /** The release before the latest one that was applied (not rolled back from). */
+  /** The release before the latest one. */
   previous(environment: string, integration: string): Promise<Release | undefined>;
-  record(release: Omit<Release, "number">): Promise<Release>;
+  /** The newest `count` releases, newest first. */
+  newest(environment: string, integration: string, count: number): Promise<Release[]>;
+  /** Records a release; refused (StaleAttemptError) when `fence` names an attempt that no longer holds its work. */
+  record(release: Omit<Release, "number">, fence?: Fence): Promise<Release>;
 }
 
 /** One line of a plan a person can read. */

@@ -1,35 +1,45 @@
 /**
- * The engine's steps, one per trigger: plan a requested deployment, run one task attempt, settle
- * a task that reached a terminal state, finalize a deployment, cancel, sweep. Each step loads
- * state, asks the domain what to do, and applies it through compare-and-set transitions, so a
- * duplicate or late delivery changes nothing.
+ * The engine's steps, one per trigger: plan a requested deployment, run one task attempt, reconcile
+ * a deployment after a task settled, finalize, cancel, sweep, relay the outbox. Each state change is
+ * a compare-and-set transaction that also stages what it implies (event, audit record, finish
+ * notifications) in the outbox, so a duplicate or late delivery changes nothing and a crash after a
+ * commit loses nothing. Every step is level-triggered: it looks at the state as it is, so the sweeper
+ * can run the same steps to repair whatever a lost trigger left behind.
  */
+import type { WriteBatch } from "firebase-admin/firestore";
 import type { Clock } from "../app.js";
 import type { Bus, OrchestrationEvent, TaskMessage } from "../bus.js";
+import type { AuditEntry } from "../domain/audit.js";
 import type { ResolvedEnvironment } from "../domain/config-schema.js";
 import {
   deploymentRequestSchema,
   engineOptionsSchema,
-  requestedDeployment,
+  isTerminalDeployment,
   isTerminalTask,
+  requestedDeployment,
   type Deployment,
   type DeploymentRequest,
   type EngineOptions,
   type Task,
+  type TaskEvent,
+  type TaskStatus,
 } from "../domain/engine-model.js";
 import { BadInputError, NonRetriableError, NotFoundError } from "../domain/errors.js";
 import { settle } from "../domain/finalize.js";
+import { topologicalOrder } from "../domain/graph.js";
 import { engineOptions, planDeployment, retryDelayMs, type DeploymentPlan } from "../domain/planner.js";
 import { zodIssueToProblem } from "../domain/problems.js";
-import type { ApplyResult, Driver } from "../drivers/driver.js";
-import type { EngineStore, Transition } from "../store/engine-store.js";
-import type { Store } from "../store/store.js";
+import type { ApplyResult, Driver, Fence } from "../drivers/driver.js";
 import type { Logger } from "../logs.js";
-import type { AuditEntry } from "../domain/audit.js";
+import type { Effects, EngineStore, Transition } from "../store/engine-store.js";
+import type { Outbox, OutboxEntry } from "../store/outbox.js";
+import type { Store } from "../store/store.js";
+import { COLLECTIONS } from "../domain/model.js";
 
 export interface EngineDeps {
   store: Store;
   engineStore: EngineStore;
+  outbox: Outbox;
   bus: Bus;
   clock: Clock;
   drivers: Record<Task["driver"], Driver>;
@@ -37,89 +47,184 @@ export interface EngineDeps {
   log: Logger;
   /** The resolved environment from the loaded config; BadInputError naming the field when it is not declared. */
   environment: (name: string) => Promise<ResolvedEnvironment>;
-  /** Longest an executor waits in-process for a retry's backoff; longer waits are left to the sweeper. */
+  /** Longest an executor waits in-process for a retry's backoff; longer waits are left to dispatch and the sweeper. */
   maxInlineWaitMs: number;
-  sleep: (ms: number) => Promise<void>;
-  /** Appends to the audit trail; every state change of a deployment is recorded there. */
-  audit?: (entry: AuditEntry) => Promise<unknown>;
-  /** Called once when a deployment reaches its end (alerts, environment status). */
+  /** Waits; resolves early when the signal aborts (a heartbeat that is no longer needed). */
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Stages an audit record under a stable id: the same id twice is one record. */
+  stageAudit: (writer: WriteBatch, id: string, entry: AuditEntry) => void;
+  /** Checks who asked for a deployment before it is planned: null when allowed, otherwise the reason it is refused. */
+  authorize?: (deployment: Deployment) => Promise<string | null>;
+  /** Delivered once per ended deployment, through the outbox (alerts). */
   onFinished?: (deployment: Deployment) => Promise<void>;
 }
 
 /** How long a ready task may sit unclaimed before the sweeper publishes it again (a lost message). */
 const STALE_READY_MS = 15_000;
-/** How long a deployment may stay rolling_back before the sweeper resumes its fallback (a lost finalizer). */
-const STALE_ROLLBACK_MS = 60_000;
+/** Outbox entries older than this were not delivered by the step that committed them: the sweeper relays them. */
+const STALE_OUTBOX_MS = 30_000;
+/** Inline tries of one rollback before it is recorded as failed; lost attempts (crashes) count too. */
+const MAX_ROLLBACK_ATTEMPTS = 3;
+/** How the note of a rollback that could not be done begins. */
+const ROLLBACK_FAILED = "rollback failed";
+/** Task statuses that make a blocked dependent impossible to run. */
+const BLOCKING_END: readonly TaskStatus[] = ["failed", "skipped", "cancelled", "rolled_back"];
+
+const SYSTEM_ACTOR = { kind: "system", id: "engine", role: null } as const;
+
+const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/** The dedupe key of a task transition: one per task, event type and attempt, whatever the delivery. */
+export function taskEventId(type: TaskEvent["type"], task: Pick<Task, "id" | "attempt">): string {
+  return `task:${task.id}:${type}:${task.attempt}`;
+}
+
+/** The dedupe key of a deployment transition: a deployment reaches each status at most once. */
+export function deploymentEventId(deployment: Pick<Deployment, "id" | "status">): string {
+  return `deployment:${deployment.id}:${deployment.status}`;
+}
+
+/** A transition's effects, and the delivery of the very entries they staged once it has committed. */
+interface Facts<T> {
+  effects: Effects<T>;
+  deliver: (transition: Transition<T>) => Promise<void>;
+}
 
 export function createEngine(deps: EngineDeps) {
-  const { store, engineStore, bus, clock, log, environment } = deps;
+  const { engineStore, outbox, bus, clock, log, environment } = deps;
 
-  function taskEvent(
-    transition: Extract<Transition<Task>, { changed: true }>,
-    correlationId: string,
-    detail: string | null = null,
-  ): OrchestrationEvent {
-    const { before, after } = transition;
-    return {
-      event_id: `task:${after.id}:${after.status}:${after.attempt}:${after.retry_count}`,
-      kind: "task",
-      deployment_id: after.deployment_id,
-      task_id: after.id,
-      environment: after.environment,
-      integration: after.integration,
-      from: before.status,
-      to: after.status,
-      attempt: after.attempt,
-      detail: detail ?? after.error_message ?? after.reason,
-      correlation_id: correlationId,
-      at: clock.now().toISOString(),
-    };
+  /** The facts of a task transition: its event and its audit record. */
+  function taskFacts(type: TaskEvent["type"], detail: string | null = null): Facts<Task> {
+    return facts((before, after) => {
+      const event: OrchestrationEvent = {
+        event_id: taskEventId(type, after),
+        kind: "task",
+        deployment_id: after.deployment_id,
+        task_id: after.id,
+        environment: after.environment,
+        integration: after.integration,
+        from: before.status,
+        to: after.status,
+        attempt: after.attempt,
+        detail: detail ?? after.rollback_note ?? after.error_message ?? after.reason,
+        correlation_id: after.deployment_id,
+        at: clock.now().toISOString(),
+      };
+      return [entry(event, `task.${before.status}->${after.status}`, after.id, null)];
+    });
   }
 
-  function deploymentEvent(
-    transition: Extract<Transition<Deployment>, { changed: true }>,
-  ): OrchestrationEvent {
-    const { before, after } = transition;
-    return {
-      event_id: `deployment:${after.id}:${after.status}`,
-      kind: "deployment",
-      deployment_id: after.id,
-      task_id: null,
-      environment: after.environment,
-      integration: null,
-      from: before.status,
-      to: after.status,
-      attempt: null,
-      detail: after.error_message,
-      correlation_id: after.correlation_id,
-      at: clock.now().toISOString(),
-    };
-  }
-
-  async function emitTask(
-    transition: Transition<Task>,
-    correlationId: string,
-    detail?: string,
-  ): Promise<void> {
-    if (transition.changed) await bus.publishEvent(taskEvent(transition, correlationId, detail));
-  }
-
-  async function emitDeployment(transition: Transition<Deployment>): Promise<void> {
-    if (!transition.changed) return;
-    const { before, after } = transition;
-    await Promise.all([
-      bus.publishEvent(deploymentEvent(transition)),
-      deps.audit?.({
-        actor: { kind: "system", id: "engine", role: null },
-        action: `deployment.${before.status}->${after.status}`,
-        target: after.id,
-        source: "trigger",
-        outcome: after.status === "failed" || after.status === "rolled_back" ? "error" : "ok",
-        status: null,
-        correlation_id: after.correlation_id || after.id,
+  function deploymentFacts(): Facts<Deployment> {
+    return facts((before, after) => {
+      const event: OrchestrationEvent = {
+        event_id: deploymentEventId(after),
+        kind: "deployment",
+        deployment_id: after.id,
+        task_id: null,
+        environment: after.environment,
+        integration: null,
+        from: before.status,
+        to: after.status,
+        attempt: null,
         detail: after.error_message,
-      }),
-    ]);
+        correlation_id: after.correlation_id || after.id,
+        at: clock.now().toISOString(),
+      };
+      const ended = isTerminalDeployment(after.status) ? after.id : null;
+      return [entry(event, `deployment.${before.status}->${after.status}`, after.id, ended)];
+    });
+  }
+
+  /**
+   * Effects for one transition, kept as built: when the transition commits, the step delivers the
+   * very entries its transaction staged, with no read back (the sweeper reads what a crash left).
+   */
+  function facts<T>(build: Effects<T>): Facts<T> {
+    let built: OutboxEntry[] = [];
+    return {
+      effects: (before, after) => (built = build(before, after)),
+      deliver: (transition) =>
+        transition.changed
+          ? Promise.all(built.map((staged) => relaySafely(staged.event.event_id, staged))).then(
+              () => undefined,
+            )
+          : Promise.resolve(),
+    };
+  }
+
+  function entry(
+    event: OrchestrationEvent,
+    action: string,
+    target: string,
+    finished: string | null,
+  ): OutboxEntry {
+    const failed = event.to === "failed" || event.to === "rolled_back";
+    return {
+      event,
+      audit: {
+        actor: SYSTEM_ACTOR,
+        action,
+        target,
+        source: "trigger",
+        outcome: failed ? "error" : "ok",
+        status: null,
+        correlation_id: event.correlation_id,
+        detail: event.detail,
+      },
+      finished_deployment: finished,
+      created_at: clock.now(),
+    };
+  }
+
+  /**
+   * Delivers one outbox entry: the event, the finish notifications, then the audit record staged
+   * together with marking the entry delivered. Any number of relays may run for one entry; every
+   * delivery is keyed by the event id (the bus's dedupe key, the audit record's id, the alert's id).
+   */
+  async function relay(id: string, known?: OutboxEntry): Promise<void> {
+    const staged = known ?? (await outbox.get(id));
+    if (!staged) return;
+    await bus.publishEvent(staged.event);
+    if (staged.finished_deployment !== null) {
+      const deployment = await engineStore.getDeployment(staged.finished_deployment);
+      if (deployment) await deps.onFinished?.(deployment);
+    }
+    await outbox.delivered(id, (batch) => deps.stageAudit(batch, id, staged.audit));
+  }
+
+  /** The fast path of delivery, right after the commit; what fails here the sweeper relays later. */
+  async function relaySafely(id: string, known?: OutboxEntry): Promise<void> {
+    try {
+      await relay(id, known);
+    } catch (error) {
+      log.warn("outbox relay failed; the sweeper will deliver it", { event_id: id, error: errorText(error) });
+    }
+  }
+
+  async function transitionTask(id: string, event: TaskEvent, detail?: string): Promise<Transition<Task>> {
+    const facts = taskFacts(event.type, detail);
+    const transition = await engineStore.transitionTask(id, event, facts.effects);
+    await facts.deliver(transition);
+    return transition;
+  }
+
+  /**
+   * Keeps a lease alive while long work runs (every third of the lease), so a slow driver is never
+   * mistaken for a lost one. Stops when told, or as soon as a renewal says the attempt was superseded.
+   */
+  function keepAlive(renew: () => Promise<boolean>, leaseSeconds: number): () => void {
+    const controller = new AbortController();
+    const everyMs = (leaseSeconds * 1000) / 3;
+    void (async () => {
+      while (!controller.signal.aborted) {
+        await deps.sleep(everyMs, controller.signal);
+        if (controller.signal.aborted) return;
+        if (!(await renew())) return;
+      }
+    })().catch((error: unknown) => {
+      log.warn("lease heartbeat failed; the lease may expire", { error: errorText(error) });
+    });
+    return () => controller.abort();
   }
 
   /**
@@ -146,10 +251,7 @@ export function createEngine(deps: EngineDeps) {
       return reserved.length;
     } catch (error) {
       // Whatever was not published stays ready and unreserved (or its reservation goes stale): the sweeper publishes it.
-      log.error("dispatch failed; the sweeper will retry", {
-        environment: envName,
-        error: error instanceof Error ? error.message : String(error),
-      });
+      log.error("dispatch failed; the sweeper will retry", { environment: envName, error: errorText(error) });
       return 0;
     }
   }
@@ -179,59 +281,358 @@ export function createEngine(deps: EngineDeps) {
     return { request: parsed.data, env, plan: planned.plan };
   }
 
-  /** Ends a deployment whose tasks have all settled; under policy `all`, first undoes every applied task, last applied first. */
-  async function finalize(deploymentId: string): Promise<void> {
-    const deployment = await engineStore.getDeployment(deploymentId);
-    if (!deployment || !["running", "cancelling", "rolling_back"].includes(deployment.status)) return;
-    const tasks = await engineStore.tasksOf(deploymentId);
-    if (tasks.some((task) => !isTerminalTask(task.status))) return;
-    const env = await environment(deployment.environment);
-    const settlement = settle(deployment, tasks, env.rollback_policy);
-    if (settlement.outcome === "rolled_back") {
-      const begun = await engineStore.transitionDeployment(deploymentId, {
-        type: "begin_rollback",
-        now: clock.now(),
-        error: settlement.error,
+  async function reject(deployment: Deployment, reason: string): Promise<void> {
+    const facts = deploymentFacts();
+    const rejected = await engineStore.transitionDeployment(
+      deployment.id,
+      { type: "reject", now: clock.now(), error: reason },
+      facts.effects,
+    );
+    log.warn("deployment rejected", { correlation_id: deployment.id, error: reason });
+    await facts.deliver(rejected);
+  }
+
+  /** Deployment status `requested`: authorize, plan, write the tasks with the start, publish what is ready. */
+  async function startRequested(deployment: Deployment): Promise<void> {
+    const refusal = (await deps.authorize?.(deployment)) ?? null;
+    if (refusal !== null) {
+      await reject(deployment, refusal);
+      return;
+    }
+    let planned;
+    try {
+      planned = await preview(deployment.id, {
+        environment: deployment.environment,
+        integrations: deployment.integrations,
+        configuration: deployment.configuration,
+        requested_by: deployment.requested_by,
       });
-      await emitDeployment(begun);
-      // Only the finalizer that moved the deployment to rolling_back runs the fallback; the sweeper resumes a lost one.
-      if (!begun.changed && deployment.status !== "rolling_back") return;
+    } catch (error) {
+      if (!(error instanceof BadInputError || error instanceof NotFoundError)) throw error;
+      await reject(deployment, error.message);
+      return;
+    }
+    const { plan, env } = planned;
+    const startFacts = deploymentFacts();
+    const started = await engineStore.startDeployment(
+      deployment.id,
+      {
+        type: "start",
+        now: clock.now(),
+        taskIds: plan.tasks.map((t) => t.id),
+        estimatedCompletion: plan.estimatedCompletion,
+        criticalPath: plan.criticalPath,
+        correlationId: deployment.id,
+        rollbackPolicy: env.rollback_policy,
+      },
+      plan.tasks,
+      startFacts.effects,
+      // A provisioning request, by the API or by a document write, marks its environment until it ends.
+      deployment.configuration.provision === true ? "provisioning" : undefined,
+    );
+    if (!started.changed) {
+      log.debug("deployment already started", { correlation_id: deployment.id, reason: started.reason });
+      return;
+    }
+    log.info("deployment started", {
+      correlation_id: deployment.id,
+      tasks: plan.tasks.length,
+      estimated_seconds: plan.estimatedSeconds,
+    });
+    await startFacts.deliver(started);
+    await dispatch(env.name, env.concurrency);
+  }
+
+  /**
+   * Undoes one task through its driver, at most once: the rollback is claimed (a lease kept alive by
+   * heartbeats; a lost holder's claim is taken over when its lease expires) and recorded together
+   * with the claim's end. Answers whether the rollback is settled (done or given up) or held elsewhere.
+   */
+  async function rollBackTask(
+    task: Task,
+    deployment: Deployment,
+    why: "fallback" | "policy",
+  ): Promise<"settled" | "held"> {
+    const claim = await engineStore.claimRollback(task, clock.now());
+    if (!claim.claimed) return claim.done ? "settled" : "held";
+    const { attempt } = claim;
+    const complete = async (
+      event: Extract<TaskEvent, { type: "roll_back" } | { type: "rollback_failed" }>,
+    ) => {
+      const facts = taskFacts(event.type);
+      const transition = await engineStore.completeRollback(task.id, attempt, event, facts.effects);
+      await facts.deliver(transition);
+      return transition.changed ? "settled" : "held";
+    };
+    if (attempt > MAX_ROLLBACK_ATTEMPTS) {
+      return complete({
+        type: "rollback_failed",
+        now: clock.now(),
+        note: `${ROLLBACK_FAILED}: abandoned after ${MAX_ROLLBACK_ATTEMPTS} attempts were lost`,
+      });
+    }
+    const fence: Fence = { path: `rollback_claims/${task.id}`, attempt };
+    const stop = keepAlive(() => engineStore.renewRollback(task, attempt, clock.now()), task.lease_seconds);
+    let lastError: unknown;
+    try {
+      for (let tries = attempt; tries <= MAX_ROLLBACK_ATTEMPTS; tries += 1) {
+        try {
+          const result = await deps.drivers[task.driver].rollback({
+            task,
+            attempt: task.attempt,
+            configuration: deployment.configuration,
+            fence,
+          });
+          const note = why === "fallback" ? `fallback: ${result.summary}` : result.summary;
+          return await complete({ type: "roll_back", now: clock.now(), note });
+        } catch (error) {
+          lastError = error;
+          log.warn("rollback attempt failed", {
+            correlation_id: deployment.id,
+            task_id: task.id,
+            attempt: tries,
+            error: errorText(error),
+          });
+        }
+      }
+    } finally {
+      stop();
+    }
+    return complete({
+      type: "rollback_failed",
+      now: clock.now(),
+      note: `${ROLLBACK_FAILED} after ${MAX_ROLLBACK_ATTEMPTS} attempts: ${errorText(lastError)}`,
+    });
+  }
+
+  /** Ends a deployment whose tasks have all settled; under policy `all`, first undoes every applied task, last applied first. */
+  async function finalize(deployment: Deployment, tasks: Task[]): Promise<void> {
+    const policy = deployment.rollback_policy ?? (await policyOf(deployment));
+    const settlement = settle(deployment, tasks, policy);
+    let outcome = settlement.outcome;
+    let error = settlement.error;
+    if (settlement.outcome === "rolled_back") {
+      if (deployment.status !== "rolling_back") {
+        const beginFacts = deploymentFacts();
+        await beginFacts.deliver(
+          await engineStore.transitionDeployment(
+            deployment.id,
+            { type: "begin_rollback", now: clock.now(), error: settlement.error },
+            beginFacts.effects,
+          ),
+        );
+        const current = await engineStore.getDeployment(deployment.id);
+        if (current?.status !== "rolling_back") return;
+      }
       const byId = new Map(tasks.map((task) => [task.id, task]));
       for (const id of settlement.rollbackOrder) {
         const task = byId.get(id);
         if (!task) continue;
-        const result = await deps.drivers[task.driver].rollback({
-          task,
-          attempt: task.attempt,
-          configuration: deployment.configuration,
-        });
-        await emitTask(
-          await engineStore.transitionTask(id, { type: "roll_back", now: clock.now(), note: result.summary }),
-          deployment.correlation_id,
-        );
+        // One at a time, last applied first: while another executor holds this one, it goes on from here.
+        if ((await rollBackTask(task, deployment, "policy")) === "held") return;
+      }
+      const after = await engineStore.tasksOf(deployment.id);
+      const notUndone = after.filter((task) => task.rollback_note?.startsWith(ROLLBACK_FAILED) === true);
+      if (notUndone.length > 0) {
+        outcome = "failed";
+        error = `${settlement.error}; not rolled back: ${notUndone.map((task) => `${task.integration} (${task.rollback_note ?? ""})`).join(", ")}`;
       }
     }
-    const finished = await engineStore.transitionDeployment(deploymentId, {
-      type: "finish",
-      now: clock.now(),
-      outcome: settlement.outcome,
-      error: settlement.error,
-    });
+    const finishFacts = deploymentFacts();
+    const finished = await engineStore.transitionDeployment(
+      deployment.id,
+      { type: "finish", now: clock.now(), outcome, error },
+      finishFacts.effects,
+      {
+        environmentStatus: (after) =>
+          after.configuration.provision === true ? (after.status === "succeeded" ? "ready" : "failed") : null,
+      },
+    );
     if (finished.changed) {
       log.info("deployment finished", {
         correlation_id: deployment.correlation_id,
         status: finished.after.status,
         error: finished.after.error_message,
       });
-      await deps.onFinished?.(finished.after);
     }
-    await emitDeployment(finished);
+    await finishFacts.deliver(finished);
+  }
+
+  /** The policy of a deployment planned before policies were kept on it: the environment's, or the safe default. */
+  async function policyOf(deployment: Deployment): Promise<ResolvedEnvironment["rollback_policy"]> {
+    try {
+      return (await environment(deployment.environment)).rollback_policy;
+    } catch {
+      return "failed-only";
+    }
+  }
+
+  /**
+   * Brings a deployment forward from its state as it is: plans it if still requested, cancels what
+   * has not started if cancelling, runs the fallback of failed tasks, releases or skips blocked tasks,
+   * and finalizes when every task has settled. Idempotent, so triggers, their duplicates and the
+   * sweeper may all run it.
+   */
+  async function reconcile(deploymentId: string): Promise<void> {
+    const deployment = await engineStore.getDeployment(deploymentId);
+    if (!deployment || isTerminalDeployment(deployment.status)) return;
+    if (deployment.status === "requested") {
+      await startRequested(deployment);
+      return;
+    }
+    const tasks = await engineStore.tasksOf(deploymentId);
+    const byId = new Map(tasks.map((task) => [task.id, task]));
+    const now = clock.now();
+    const policy = deployment.rollback_policy ?? (await policyOf(deployment));
+    const track = (transition: Transition<Task>) => {
+      const current = transition.changed ? transition.after : transition.current;
+      if (current) byId.set(current.id, current);
+    };
+
+    if (deployment.status === "cancelling") {
+      for (const task of tasks) {
+        if (task.status === "blocked" || task.status === "ready")
+          track(await transitionTask(task.id, { type: "cancel", now, reason: "cancelled by an operator" }));
+      }
+    }
+    for (const task of tasks) {
+      if (task.status === "failed" && task.rollback_note === null) {
+        if ((await rollBackTask(task, deployment, "fallback")) === "settled") {
+          const current = await engineStore.getTask(task.id);
+          if (current) byId.set(current.id, current);
+        }
+      }
+    }
+    const firstFailed = [...byId.values()].find((task) => task.status === "failed");
+    const sorted = topologicalOrder([...byId.keys()], (id) =>
+      (byId.get(id)?.dependencies ?? []).filter((dep) => byId.has(dep)),
+    );
+    const order = "order" in sorted ? sorted.order : [...byId.keys()];
+    let released = false;
+    for (const id of order) {
+      const task = byId.get(id);
+      if (!task || (task.status !== "blocked" && task.status !== "ready")) continue;
+      if (policy === "all" && firstFailed) {
+        // All-or-nothing: nothing new starts once a task has failed for good.
+        track(
+          await transitionTask(id, {
+            type: "skip",
+            now,
+            reason: `skipped: deployment rolls back after ${firstFailed.integration} failed`,
+          }),
+        );
+        continue;
+      }
+      if (task.status !== "blocked") continue;
+      const dependencies = task.dependencies.map((dep) => byId.get(dep));
+      const blocker = dependencies.find((dep) => dep && BLOCKING_END.includes(dep.status));
+      if (blocker) {
+        track(
+          await transitionTask(id, {
+            type: "skip",
+            now,
+            reason: `skipped because ${blocker.integration} ${blocker.status}`,
+          }),
+        );
+      } else if (dependencies.every((dep) => dep?.status === "succeeded")) {
+        const transition = await transitionTask(id, { type: "release", now });
+        track(transition);
+        released ||= transition.changed;
+      }
+    }
+    const settled = [...byId.values()];
+    if (released) {
+      const sample = settled[0];
+      if (sample) await dispatch(deployment.environment, sample.concurrency_limit);
+    }
+    if (settled.every((task) => isTerminalTask(task.status))) {
+      const current = await engineStore.getDeployment(deploymentId);
+      if (current && !isTerminalDeployment(current.status)) await finalize(current, settled);
+    }
+  }
+
+  /** Runs one attempt of a claimed task: the driver under a heartbeat, then the outcome, fenced by the attempt. */
+  async function runClaimed(
+    claim: Extract<Awaited<ReturnType<EngineStore["claimTask"]>>, { claimed: true }>,
+    claimFacts: Facts<Task>,
+  ): Promise<Transition<Task>> {
+    const { deployment, task: running, slot } = claim;
+    await claimFacts.deliver({ changed: true, before: claim.before, after: running });
+    const stop = keepAlive(
+      () => engineStore.renewLease(running.id, running.attempt, slot, clock.now()),
+      running.lease_seconds,
+    );
+    let result: ApplyResult | undefined;
+    let failure: unknown;
+    try {
+      result = await deps.drivers[running.driver].apply({
+        task: running,
+        attempt: running.attempt,
+        configuration: deployment.configuration,
+        fence: { path: `${COLLECTIONS.tasks}/${running.id}`, attempt: running.attempt },
+      });
+    } catch (error) {
+      failure = error;
+    } finally {
+      stop();
+    }
+    let outcome: Transition<Task>;
+    let outcomeFacts: Facts<Task>;
+    if (result) {
+      outcomeFacts = taskFacts("succeed", result.summary);
+      outcome = await engineStore.recordOutcome(
+        running.id,
+        running.attempt,
+        { type: "succeed", now: clock.now() },
+        slot,
+        outcomeFacts.effects,
+        result.integrationStatus
+          ? { status: result.integrationStatus, release: result.release ?? null }
+          : undefined,
+      );
+    } else {
+      outcomeFacts = taskFacts("fail");
+      const reason = errorText(failure);
+      const now = clock.now();
+      const retryAt =
+        failure instanceof NonRetriableError
+          ? null
+          : new Date(
+              now.getTime() + retryDelayMs(running.retry_count + 1, retryOptions(deployment), deps.random),
+            );
+      outcome = await engineStore.recordOutcome(
+        running.id,
+        running.attempt,
+        { type: "fail", now, error: reason, retryAt },
+        slot,
+        outcomeFacts.effects,
+      );
+      log.warn("task attempt failed", {
+        correlation_id: deployment.id,
+        task_id: running.id,
+        integration: running.integration,
+        attempt: running.attempt,
+        error: reason,
+      });
+    }
+    if (!outcome.changed) {
+      log.warn("outcome discarded", {
+        correlation_id: deployment.id,
+        task_id: running.id,
+        attempt: running.attempt,
+        reason: outcome.reason,
+      });
+    }
+    await outcomeFacts.deliver(outcome);
+    return outcome;
   }
 
   return {
     dispatch,
     preview,
-    finalize,
+    reconcile,
+    relay,
+    startRequested,
 
     /** The API's way in: validates, plans for the answer, and writes the same request document a person could write. */
     async requestDeployment(deploymentId: string, raw: unknown, requestedBy: string) {
@@ -246,279 +647,147 @@ export function createEngine(deps: EngineDeps) {
       return { plan, doc };
     },
 
-    /** Deployment trigger, status `requested`: plan, write the tasks with the start, publish what is ready. */
-    async startRequested(deployment: Deployment): Promise<void> {
-      const correlation = deployment.correlation_id || deployment.id;
-      let planned;
-      try {
-        planned = await preview(deployment.id, {
-          environment: deployment.environment,
-          integrations: deployment.integrations,
-          configuration: deployment.configuration,
-          requested_by: deployment.requested_by,
-        });
-      } catch (error) {
-        if (!(error instanceof BadInputError || error instanceof NotFoundError)) throw error;
-        const rejected = await engineStore.transitionDeployment(deployment.id, {
-          type: "reject",
-          now: clock.now(),
-          error: error.message,
-        });
-        log.warn("deployment rejected", { correlation_id: correlation, error: error.message });
-        await emitDeployment(rejected);
-        return;
-      }
-      const { plan, env } = planned;
-      const started = await engineStore.startDeployment(
-        deployment.id,
-        {
-          type: "start",
-          now: clock.now(),
-          taskIds: plan.tasks.map((t) => t.id),
-          estimatedCompletion: plan.estimatedCompletion,
-          criticalPath: plan.criticalPath,
-          correlationId: deployment.id,
-        },
-        plan.tasks,
-      );
-      if (!started.changed) {
-        log.debug("deployment already started", { correlation_id: correlation, reason: started.reason });
-        return;
-      }
-      log.info("deployment started", {
-        correlation_id: correlation,
-        tasks: plan.tasks.length,
-        estimated_seconds: plan.estimatedSeconds,
-      });
-      await emitDeployment(started);
-      // A provisioning request, by the API or by a document write, marks its environment until it ends.
-      if (deployment.configuration.provision === true)
-        await store.setEnvironmentStatus(env.name, "provisioning", clock.now());
-      await dispatch(env.name, env.concurrency);
-    },
-
-    /** Pub/Sub executor: claim the task, run its driver once for this attempt, record the outcome. */
-    async runTask(message: TaskMessage): Promise<void> {
-      // Claim first: the claim transaction reads the task and its deployment anyway.
-      let claim = await engineStore.claimTask(message.task_id, clock);
-      if (!claim.claimed && claim.reason === "too_early" && claim.task?.not_before) {
-        const waitMs = claim.task.not_before.getTime() - clock.now().getTime();
-        // A short backoff is waited out here; a long one is left to the sweeper (the claim gave the reservation back).
-        if (waitMs <= deps.maxInlineWaitMs) {
-          await deps.sleep(Math.max(0, waitMs));
-          claim = await engineStore.claimTask(message.task_id, clock);
-        }
-      }
-      if (!claim.claimed) {
-        log.debug("task not claimed", {
-          task_id: message.task_id,
-          reason: claim.reason,
-          detail: claim.detail,
-        });
-        return;
-      }
-      const { deployment, task: running } = claim;
-      const correlation = deployment.correlation_id;
-      const startedEvent = emitTask({ changed: true, before: claim.before, after: running }, correlation);
-      const context = { task: running, attempt: running.attempt, configuration: deployment.configuration };
-      let result: ApplyResult | undefined;
-      let failure: unknown;
-      try {
-        result = await deps.drivers[running.driver].apply(context);
-      } catch (error) {
-        failure = error;
-      }
-      let outcome: Transition<Task>;
-      let detail: string | undefined;
-      if (result) {
-        // Before the outcome: once it is recorded the deployment may finish, and readers then expect this.
-        if (result.integrationStatus) {
-          const fields = { status: result.integrationStatus, release: result.release ?? null };
-          await store.markIntegration(running.environment, running.integration, fields, clock.now());
-        }
-        outcome = await engineStore.recordOutcome(
-          running.id,
-          running.attempt,
-          { type: "succeed", now: clock.now() },
-          claim.slot,
-        );
-        detail = result.summary;
-      } else {
-        const reason = failure instanceof Error ? failure.message : String(failure);
-        const now = clock.now();
-        const retryAt =
-          failure instanceof NonRetriableError
-            ? null
-            : new Date(
-                now.getTime() + retryDelayMs(running.retry_count + 1, retryOptions(deployment), deps.random),
-              );
-        outcome = await engineStore.recordOutcome(
-          running.id,
-          running.attempt,
-          { type: "fail", now, error: reason, retryAt },
-          claim.slot,
-        );
-        log.warn("task attempt failed", {
-          correlation_id: correlation,
-          task_id: running.id,
-          integration: running.integration,
-          attempt: running.attempt,
-          error: reason,
-        });
-      }
-      if (!outcome.changed) {
-        log.warn("outcome discarded", {
-          correlation_id: correlation,
-          task_id: running.id,
-          attempt: running.attempt,
-          reason: outcome.reason,
-        });
-      }
-      // The slot this attempt held is free now: hand it on while the events go out.
-      await Promise.all([
-        startedEvent,
-        emitTask(outcome, correlation, detail),
-        dispatch(running.environment, running.concurrency_limit),
-      ]);
-    },
-
     /**
-     * Task trigger: a task reached a terminal state. Release or skip its dependents, run the
-     * fallback of a failed task, and finalize the deployment when nothing is left to run.
+     * Pub/Sub executor: claim the task, run its driver once for this attempt, record the outcome,
+     * hand the freed slot on; a short retry backoff is waited out here and the next attempt run.
      */
+    async runTask(message: TaskMessage): Promise<void> {
+      for (;;) {
+        const claimFacts = taskFacts("claim");
+        let claim = await engineStore.claimTask(message.task_id, clock, claimFacts.effects);
+        if (!claim.claimed && claim.reason === "too_early" && claim.task?.not_before) {
+          const waitMs = claim.task.not_before.getTime() - clock.now().getTime();
+          if (waitMs > deps.maxInlineWaitMs) return;
+          await deps.sleep(Math.max(0, waitMs));
+          claim = await engineStore.claimTask(message.task_id, clock, claimFacts.effects);
+        }
+        if (!claim.claimed) {
+          log.debug("task not claimed", {
+            task_id: message.task_id,
+            reason: claim.reason,
+            detail: claim.detail,
+          });
+          return;
+        }
+        const outcome = await runClaimed(claim, claimFacts);
+        // The slot this attempt held is free now: hand it on.
+        await dispatch(claim.task.environment, claim.task.concurrency_limit);
+        const retry = outcome.changed && outcome.after.status === "ready" ? outcome.after.not_before : null;
+        if (!retry || retry.getTime() - clock.now().getTime() > deps.maxInlineWaitMs) return;
+        await deps.sleep(Math.max(0, retry.getTime() - clock.now().getTime()));
+      }
+    },
+
+    /** Task trigger: a task reached a terminal state; bring its deployment forward. */
     async onTaskSettled(task: Task): Promise<void> {
       if (!isTerminalTask(task.status)) return;
-      const deployment = await engineStore.getDeployment(task.deployment_id);
-      if (!deployment) return;
-      const correlation = deployment.correlation_id;
-      const env = await environment(task.environment);
-      const now = clock.now();
-
-      if (task.status === "succeeded") {
-        const released = [];
-        for (const dependentId of task.dependents) {
-          const dependent = await engineStore.getTask(dependentId);
-          if (!dependent || dependent.status !== "blocked") continue;
-          const dependencies = await Promise.all(dependent.dependencies.map((id) => engineStore.getTask(id)));
-          if (!dependencies.every((dep) => dep?.status === "succeeded")) continue;
-          const transition = await engineStore.transitionTask(dependentId, { type: "release", now });
-          await emitTask(transition, correlation);
-          if (transition.changed) released.push(dependentId);
-        }
-        if (released.length > 0) await dispatch(env.name, env.concurrency);
-      } else if (task.status === "failed" || task.status === "skipped" || task.status === "cancelled") {
-        if (task.status === "failed" && task.rollback_note === null) {
-          const result = await deps.drivers[task.driver].rollback({
-            task,
-            attempt: task.attempt,
-            configuration: deployment.configuration,
-          });
-          await emitTask(
-            await engineStore.transitionTask(task.id, {
-              type: "roll_back",
-              now,
-              note: `fallback: ${result.summary}`,
-            }),
-            correlation,
-          );
-        }
-        const reason = `${task.integration} ${task.status}`;
-        for (const dependentId of task.dependents) {
-          await emitTask(
-            await engineStore.transitionTask(dependentId, {
-              type: "skip",
-              now,
-              reason: `skipped because ${reason}`,
-            }),
-            correlation,
-          );
-        }
-        if (task.status === "failed" && env.rollback_policy === "all") {
-          // All-or-nothing: nothing new starts once a task has failed for good.
-          for (const other of await engineStore.tasksOf(task.deployment_id)) {
-            if (other.status === "blocked" || other.status === "ready") {
-              await emitTask(
-                await engineStore.transitionTask(other.id, {
-                  type: "skip",
-                  now,
-                  reason: `skipped: deployment rolls back after ${task.integration} failed`,
-                }),
-                correlation,
-              );
-            }
-          }
-        }
-      }
-      if (!(await engineStore.hasUnsettledTasks(task.deployment_id))) await finalize(task.deployment_id);
+      await reconcile(task.deployment_id);
     },
 
     /** Operator cancel: pending tasks become cancelled, running ones finish, then the deployment ends `cancelled`. */
     async cancel(deploymentId: string): Promise<Deployment> {
-      const transition = await engineStore.transitionDeployment(deploymentId, {
-        type: "cancel",
-        now: clock.now(),
-      });
+      const facts = deploymentFacts();
+      const transition = await engineStore.transitionDeployment(
+        deploymentId,
+        { type: "cancel", now: clock.now() },
+        facts.effects,
+      );
       if (!transition.changed) {
         if (!transition.current) throw new NotFoundError(`deployment ${deploymentId} does not exist`);
         return transition.current;
       }
-      await emitDeployment(transition);
+      await facts.deliver(transition);
       return transition.after;
     },
 
     /** Deployment trigger, status `cancelling`: cancel what has not started. */
     async cancelPending(deployment: Deployment): Promise<void> {
-      const now = clock.now();
-      for (const task of await engineStore.tasksOf(deployment.id)) {
-        await emitTask(
-          await engineStore.transitionTask(task.id, {
-            type: "cancel",
-            now,
-            reason: `cancelled by an operator`,
-          }),
-          deployment.correlation_id,
-        );
-      }
-      if (!(await engineStore.hasUnsettledTasks(deployment.id))) await finalize(deployment.id);
+      await reconcile(deployment.id);
     },
 
-    /** Scheduled sweeper: expired leases back to ready, lost messages republished, lost rollbacks resumed. */
-    async sweep(): Promise<{ expired: number; republished: number; resumed: number }> {
+    /**
+     * Scheduled sweeper: expired leases back to ready, lost messages republished, every deployment
+     * that has not ended reconciled (lost triggers, lost finalizers, rollbacks whose holder was lost),
+     * undelivered outbox entries relayed, environments left provisioning settled. One broken
+     * environment or deployment never stops the rest: each is isolated and its failure reported.
+     */
+    async sweep(): Promise<{
+      expired: number;
+      republished: number;
+      reconciled: number;
+      relayed: number;
+      environments_settled: number;
+      errors: string[];
+    }> {
       const now = clock.now();
+      const errors: string[] = [];
+      const isolate = async (what: string, work: () => Promise<void>) => {
+        try {
+          await work();
+        } catch (error) {
+          errors.push(`${what}: ${errorText(error)}`);
+          log.error("sweep step failed", { what, error: errorText(error) });
+        }
+      };
       let expired = 0;
+      // Limits come from the tasks themselves (snapshotted at planning), never from the live config.
       const environments = new Map<string, number>();
       for (const task of await engineStore.expiredLeases(now, 200)) {
-        const env = await environment(task.environment);
-        const transition = await engineStore.expireLease(task.id, now);
-        if (transition.changed) {
-          expired += 1;
-          const deployment = await engineStore.getDeployment(task.deployment_id);
-          await emitTask(transition, deployment?.correlation_id ?? task.deployment_id);
-          environments.set(env.name, env.concurrency);
-        }
+        await isolate(`lease of ${task.id}`, async () => {
+          const facts = taskFacts("lease_expired");
+          const transition = await engineStore.expireLease(task.id, now, facts.effects);
+          await facts.deliver(transition);
+          if (transition.changed) {
+            expired += 1;
+            environments.set(task.environment, task.concurrency_limit);
+          }
+        });
       }
       const stale = new Date(now.getTime() - STALE_READY_MS);
-      const waiting = [
-        ...(await engineStore.releaseStaleReservations(stale, 500)),
-        ...(await engineStore.staleReadyTasks(stale, 500)),
-      ];
-      for (const task of waiting) {
-        if (task.not_before && task.not_before.getTime() > now.getTime()) continue;
-        environments.set(task.environment, (await environment(task.environment)).concurrency);
-      }
+      await isolate("stale reservations", async () => {
+        const waiting = [
+          ...(await engineStore.releaseStaleReservations(stale, 500)),
+          ...(await engineStore.staleReadyTasks(stale, 500)),
+        ];
+        for (const task of waiting) {
+          if (task.not_before && task.not_before.getTime() > now.getTime()) continue;
+          environments.set(task.environment, task.concurrency_limit);
+        }
+      });
       let republished = 0;
       for (const [name, limit] of environments) republished += await dispatch(name, limit);
-      let resumed = 0;
-      for (const deployment of await engineStore.deploymentsIn("rolling_back", 50)) {
-        if (
-          (deployment.completed_at ?? deployment.started_at ?? now).getTime() <
-          now.getTime() - STALE_ROLLBACK_MS
-        ) {
-          await finalize(deployment.id);
-          resumed += 1;
-        }
+      let reconciled = 0;
+      for (const deployment of await engineStore.activeDeployments(200)) {
+        await isolate(`deployment ${deployment.id}`, async () => {
+          await reconcile(deployment.id);
+          reconciled += 1;
+        });
       }
-      return { expired, republished, resumed };
+      let relayed = 0;
+      await isolate("outbox", async () => {
+        for (const id of await outbox.pending(new Date(now.getTime() - STALE_OUTBOX_MS), 500)) {
+          await isolate(`outbox ${id}`, async () => {
+            await relay(id);
+            relayed += 1;
+          });
+        }
+      });
+      let environmentsSettled = 0;
+      await isolate("provisioning environments", async () => {
+        for (const name of await engineStore.provisioningEnvironments(50)) {
+          await isolate(`environment ${name}`, async () => {
+            const [newest] = await engineStore.provisioningDeployments(name, 1);
+            if (!newest || !isTerminalDeployment(newest.status)) return;
+            await engineStore.setEnvironmentStatus(
+              name,
+              newest.status === "succeeded" ? "ready" : "failed",
+              now,
+            );
+            environmentsSettled += 1;
+          });
+        }
+      });
+      return { expired, republished, reconciled, relayed, environments_settled: environmentsSettled, errors };
     },
   };
 }

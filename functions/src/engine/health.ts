@@ -9,6 +9,7 @@ import {
   COLLECTIONS,
   alertDocSchema,
   integrationDocId,
+  integrationDocSchema,
   type AlertDoc,
   type HealthRecord,
 } from "../domain/model.js";
@@ -50,6 +51,7 @@ export function createHealthMonitor(deps: {
 }) {
   const { store, fabricator, bus, clock, log } = deps;
   const alerts = typedCollection(store.db, COLLECTIONS.alerts, alertDocSchema);
+  const integrations = typedCollection(store.db, COLLECTIONS.integrations, integrationDocSchema);
 
   async function publishAlert(id: string, alert: AlertDoc, change: string): Promise<void> {
     await bus.publishEvent({
@@ -68,7 +70,7 @@ export function createHealthMonitor(deps: {
     });
   }
 
-  return {
+  const monitor = {
     /** Raises an info or critical alert for a finished deployment (successful deployments are info). */
     async deploymentAlert(
       deploymentId: string,
@@ -98,94 +100,36 @@ export function createHealthMonitor(deps: {
       await publishAlert(id, alert, "raised");
     },
 
-    /** Checks every environment (or one), concurrently; writes health and alerts; answers the status report. */
+    /**
+     * Verifies the environments named (all when none are named) and answers the status report,
+     * writing nothing: what a viewer's `GET /status` runs. Alerts and health are recorded by `check`.
+     */
+    async status(names?: readonly string[]): Promise<HealthReport> {
+      const started = performance.now();
+      const { environments, checks } = await verifyAll(names);
+      const documents = await integrationDocs(environments);
+      const results = checks.map(({ env, name, health }) => {
+        const doc = documents.get(integrationDocId(env.name, name));
+        return statusLine(env.name, name, doc?.status ?? "undeclared", health, doc?.open_alert ?? null);
+      });
+      return report(started, environments, results);
+    },
+
+    /**
+     * Verifies every environment (or one) and records what it found: each integration's health,
+     * and its alert opened, escalated or resolved, one transaction per integration so that two
+     * checks running at once open one alert per incident (its id is deterministic: the
+     * integration's next incident number). Answers the status report. The scheduled health check
+     * and `POST /jobs/health` run it.
+     */
     async check(only?: string): Promise<HealthReport> {
       const started = performance.now();
-      const config = await deps.environments.config();
-      const environments =
-        only === undefined ? config.environments : [await deps.environments.environment(only)];
-      const documents = new Map(
-        (await store.listIntegrations(only)).map((doc) => [integrationDocId(doc.environment, doc.name), doc]),
-      );
+      const { environments, checks } = await verifyAll(only === undefined ? undefined : [only]);
       const now = clock.now();
-      const checks = await Promise.all(
-        environments.flatMap((env) =>
-          env.integrations.map(async (integration) => {
-            const health = await fabricator.verify(targetFor(env, integration.kind));
-            return {
-              env,
-              name: integration.kind,
-              health: { ...health, checked_at: now } satisfies HealthRecord,
-            };
-          }),
-        ),
+      const outcomes = await Promise.all(
+        checks.map(({ env, name, health }) => recordOne(env.name, name, { ...health, checked_at: now }, now)),
       );
-
-      const batch = store.db.batch();
-      const raised: { id: string; alert: AlertDoc; change: string }[] = [];
-      const openAlerts = new Map(
-        (await alerts.where("status", "==", "open").where("source", "==", "health").get()).docs.map((doc) => [
-          doc.id,
-          doc.data(),
-        ]),
-      );
-      const results: HealthReport["integration_status"] = [];
-      for (const { env, name, health } of checks) {
-        const id = integrationDocId(env.name, name);
-        const doc = documents.get(id);
-        const openId = doc?.open_alert ?? null;
-        const open = openId ? openAlerts.get(openId) : undefined;
-        const decision = decideAlert(open, health);
-        let nextOpen = open ? openId : null;
-        const message = `${name} in ${env.name} is ${health.status} (${health.mode}): ${health.details}`;
-        if (decision.action === "open") {
-          nextOpen = `${id}__${now.getTime()}`;
-          const alert: AlertDoc = {
-            level: decision.level,
-            status: "open",
-            source: "health",
-            environment: env.name,
-            integration: name,
-            deployment_id: null,
-            message,
-            opened_at: now,
-            last_seen_at: now,
-            resolved_at: null,
-          };
-          batch.set(alerts.doc(nextOpen), alert);
-          raised.push({ id: nextOpen, alert, change: "opened" });
-        } else if (decision.action === "escalate" && open && openId) {
-          const alert = { ...open, level: decision.level, message, last_seen_at: now };
-          batch.set(alerts.doc(openId), alert);
-          raised.push({ id: openId, alert, change: "escalated" });
-        } else if (decision.action === "resolve" && open && openId) {
-          const alert: AlertDoc = { ...open, status: "resolved", resolved_at: now, last_seen_at: now };
-          batch.set(alerts.doc(openId), alert);
-          raised.push({
-            id: openId,
-            alert: { ...alert, level: "info", message: `${name} in ${env.name} is healthy again` },
-            change: "resolved",
-          });
-          nextOpen = null;
-        }
-        // Only the health fields: a deployment may be updating status and release at the same time.
-        if (doc)
-          batch.update(store.db.collection(COLLECTIONS.integrations).doc(id), {
-            health,
-            open_alert: nextOpen,
-          });
-        results.push({
-          environment: env.name,
-          name,
-          status: doc?.status ?? "undeclared",
-          health: health.status,
-          mode: health.mode,
-          latency_ms: health.latency_ms,
-          details: health.details,
-          open_alert: nextOpen,
-        });
-      }
-      await batch.commit();
+      const raised = outcomes.flatMap((outcome) => outcome.raised);
       await Promise.all(raised.map(({ id, alert, change }) => publishAlert(id, alert, change)));
       for (const { alert, change } of raised)
         log.warn(`alert ${change}`, {
@@ -194,29 +138,148 @@ export function createHealthMonitor(deps: {
           integration: alert.integration,
           message: alert.message,
         });
+      return report(
+        started,
+        environments,
+        outcomes.map((outcome) => outcome.line),
+      );
+    },
+  };
+  return monitor;
 
-      const environmentStatus = environments.map((env) => ({
+  async function verifyAll(names?: readonly string[]) {
+    const config = await deps.environments.config();
+    const environments =
+      names === undefined
+        ? config.environments
+        : await Promise.all(names.map((name) => deps.environments.environment(name)));
+    const now = clock.now();
+    const checks = await Promise.all(
+      environments.flatMap((env) =>
+        env.integrations.map(async (integration) => {
+          const health = await fabricator.verify(targetFor(env, integration.kind));
+          return {
+            env,
+            name: integration.kind,
+            health: { ...health, checked_at: now } satisfies HealthRecord,
+          };
+        }),
+      ),
+    );
+    return { environments, checks };
+  }
+
+  async function integrationDocs(environments: readonly { name: string }[]) {
+    const lists = await Promise.all(environments.map((env) => store.listIntegrations(env.name)));
+    return new Map(lists.flat().map((doc) => [integrationDocId(doc.environment, doc.name), doc]));
+  }
+
+  function statusLine(
+    environment: string,
+    name: string,
+    status: string,
+    health: HealthRecord,
+    openAlert: string | null,
+  ): HealthReport["integration_status"][number] {
+    return {
+      environment,
+      name,
+      status,
+      health: health.status,
+      mode: health.mode,
+      latency_ms: health.latency_ms,
+      details: health.details,
+      open_alert: openAlert,
+    };
+  }
+
+  async function report(
+    started: number,
+    environments: readonly { name: string; type: string; mode: string }[],
+    results: HealthReport["integration_status"],
+  ): Promise<HealthReport> {
+    const declared = new Map((await store.listEnvironments()).map((env) => [env.name, env.status]));
+    return {
+      system_health: {
+        status: rollUp(results.map((r) => r.health)),
+        checked_at: clock.now().toISOString(),
+        duration_ms: Math.round(performance.now() - started),
+        environments: environments.length,
+        integrations: results.length,
+      },
+      environment_status: environments.map((env) => ({
         name: env.name,
         type: env.type,
         mode: env.mode,
-        status: "",
+        status: declared.get(env.name) ?? "undeclared",
         health: rollUp(results.filter((r) => r.environment === env.name).map((r) => r.health)),
-      }));
-      const declared = new Map((await store.listEnvironments()).map((env) => [env.name, env.status]));
-      for (const env of environmentStatus) env.status = declared.get(env.name) ?? "undeclared";
-      return {
-        system_health: {
-          status: rollUp(results.map((r) => r.health)),
-          checked_at: now.toISOString(),
-          duration_ms: Math.round(performance.now() - started),
-          environments: environments.length,
-          integrations: results.length,
-        },
-        environment_status: environmentStatus,
-        integration_status: results,
-      };
-    },
-  };
+      })),
+      integration_status: results,
+    };
+  }
+
+  /** Records one integration's check and decides its alert, in one transaction. */
+  async function recordOne(environment: string, name: string, health: HealthRecord, now: Date) {
+    const id = integrationDocId(environment, name);
+    const integrationRef = integrations.doc(id);
+    return store.db.runTransaction(async (tx) => {
+      const raised: { id: string; alert: AlertDoc; change: string }[] = [];
+      const doc = (await tx.get(integrationRef)).data();
+      const openId = doc?.open_alert ?? null;
+      const openSnap = openId ? (await tx.get(alerts.doc(openId))).data() : undefined;
+      const open = openSnap?.status === "open" ? openSnap : undefined;
+      const decision = decideAlert(open, health);
+      let nextOpen = open ? openId : null;
+      const message = `${name} in ${environment} is ${health.status} (${health.mode}): ${health.details}`;
+      if (decision.action === "open") {
+        // The incident's id is the integration's next free incident number: a check that races
+        // this one and commits first makes this transaction retry, and it then sees the alert open.
+        const taken = (
+          await tx.get(
+            alerts
+              .where("source", "==", "health")
+              .where("environment", "==", environment)
+              .where("integration", "==", name)
+              .count(),
+          )
+        ).data().count;
+        let incident = taken + 1;
+        while ((await tx.get(alerts.doc(`${id}__incident_${incident}`))).exists) incident += 1;
+        nextOpen = `${id}__incident_${incident}`;
+        const alert: AlertDoc = {
+          level: decision.level,
+          status: "open",
+          source: "health",
+          environment,
+          integration: name,
+          deployment_id: null,
+          message,
+          opened_at: now,
+          last_seen_at: now,
+          resolved_at: null,
+        };
+        tx.create(alerts.doc(nextOpen), alert);
+        raised.push({ id: nextOpen, alert, change: "opened" });
+      } else if (decision.action === "escalate" && open && openId) {
+        const alert = { ...open, level: decision.level, message, last_seen_at: now };
+        tx.set(alerts.doc(openId), alert);
+        raised.push({ id: openId, alert, change: "escalated" });
+      } else if (decision.action === "resolve" && open && openId) {
+        const alert: AlertDoc = { ...open, status: "resolved", resolved_at: now, last_seen_at: now };
+        tx.set(alerts.doc(openId), alert);
+        raised.push({
+          id: openId,
+          alert: { ...alert, level: "info", message: `${name} in ${environment} is healthy again` },
+          change: "resolved",
+        });
+        nextOpen = null;
+      }
+      // Only the health fields: a deployment may be updating status and release at the same time.
+      if (doc)
+        tx.update(store.db.collection(COLLECTIONS.integrations).doc(id), { health, open_alert: nextOpen });
+      return { raised, line: statusLine(environment, name, doc?.status ?? "undeclared", health, nextOpen) };
+    });
+  }
 }
 
 export type HealthMonitor = ReturnType<typeof createHealthMonitor>;

@@ -4,7 +4,7 @@
  * environment it touches, runs the handler, and audits every mutating request, refused or not.
  */
 import type { Services } from "../app.js";
-import { authorize, type Principal } from "../domain/access.js";
+import { authorize, type AccessDecision, type Principal } from "../domain/access.js";
 import { BadInputError, ForbiddenError, NotFoundError, UnauthenticatedError } from "../domain/errors.js";
 import { zodIssueToProblem } from "../domain/problems.js";
 import { MethodNotAllowedError, errorResponse, type ApiRequest, type ApiResponse } from "./http.js";
@@ -49,6 +49,12 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   );
 }
 
+/**
+ * Authorizes the request. When it names an environment, the caller's scope is always checked, and
+ * the environment's type and the production policy come from the config; when the config cannot
+ * be read the environment is treated as production under a policy that requires admin (deny, never
+ * widen).
+ */
 async function check(
   services: Services,
   spec: RouteSpec,
@@ -56,17 +62,28 @@ async function check(
 ): Promise<void> {
   if (spec.action === "public") return;
   const environment = spec.environment ? await spec.environment(services, input) : undefined;
-  // The config is read only when the request names an environment: its type and the policy matter then.
-  const config =
-    environment === undefined ? undefined : await services.environments.config().catch(() => undefined);
-  const declared = config?.environments.find((env) => env.name === environment);
-  const policy = { productionRequiresAdmin: config?.access.production_requires_admin ?? false };
-  const decision = authorize(
-    input.principal,
-    spec.action,
-    declared && { environment: declared.name, type: declared.type },
-    policy,
-  );
+  let decision: AccessDecision;
+  if (environment === undefined) {
+    decision = authorize(input.principal, spec.action);
+  } else {
+    const config = await services.environments.config().catch((error: unknown) => {
+      services.log.warn(
+        "access check: the config could not be read; treating the environment as production",
+        {
+          environment,
+          error: error instanceof Error ? error.message : String(error),
+        },
+      );
+      return undefined;
+    });
+    const declared = config?.environments.find((env) => env.name === environment);
+    decision = authorize(
+      input.principal,
+      spec.action,
+      { environment, type: declared?.type ?? "unknown" },
+      { productionRequiresAdmin: config ? config.access.production_requires_admin : true },
+    );
+  }
   if (!decision.allowed) {
     throw decision.status === 401
       ? new UnauthenticatedError(decision.reason)

@@ -8,10 +8,20 @@ import { z } from "zod";
 import type { Services } from "../app.js";
 import type { Action, Principal } from "../domain/access.js";
 import { ROLES } from "../domain/access.js";
+import { requesterOf } from "../auth/access-control.js";
 import { validateConfig } from "../domain/config.js";
 import { orchestrationConfigSchema } from "../domain/config-schema.js";
 import { integrationRefSchema, type Deployment } from "../domain/engine-model.js";
-import { BadInputError, NotFoundError } from "../domain/errors.js";
+import { BadInputError, ForbiddenError, NotFoundError } from "../domain/errors.js";
+import type { ConfigDoc } from "../domain/model.js";
+import {
+  historyWithinScope,
+  namesWithinScope,
+  outsideScope,
+  outsideScopeReason,
+  unscoped,
+  withinScope,
+} from "../domain/scope.js";
 import { optimizeRequestSchema, recommend } from "../domain/optimize.js";
 import type { DeploymentPlan } from "../domain/planner.js";
 import { buildReport, reportRequestSchema, resolveTimeRange } from "../domain/reports.js";
@@ -65,11 +75,6 @@ function deploymentAnswer(id: string, status: string, plan: DeploymentPlan): Api
   };
 }
 
-function requesterOf(principal: Principal | undefined): string {
-  if (!principal) return "anonymous";
-  return principal.kind === "user" ? `user:${principal.email ?? principal.uid}` : `key:${principal.label}`;
-}
-
 const deployBody = z.strictObject({
   environment: z.string().min(1).max(64),
   integrations: z.array(integrationRefSchema).min(1).max(500),
@@ -112,6 +117,42 @@ function requestedDeployment(
 const deploymentEnvironment = async (services: Services, input: RouteInput<unknown, unknown>) =>
   (await requestedDeployment(services, input))?.environment;
 
+/**
+ * The environments a multi-environment route works on: those named (each must be in the caller's
+ * scope, else 403 naming them), or every declared one the scope reaches.
+ */
+async function scopedNames(
+  environments: Services["environments"],
+  principal: Principal | undefined,
+  named: readonly string[] | undefined,
+): Promise<string[]> {
+  if (named !== undefined) {
+    const outside = outsideScope(principal, named);
+    if (principal && outside.length > 0) throw new ForbiddenError(outsideScopeReason(principal, outside));
+    return [...named];
+  }
+  const visible = namesWithinScope(
+    principal,
+    (await environments.config()).environments.map((env) => env.name),
+  );
+  if (principal && visible.length === 0)
+    throw new ForbiddenError(outsideScopeReason(principal, ["(any declared)"]));
+  return visible;
+}
+
+/** The stored config as a scoped caller may see it: only its environments' entries. */
+function configWithinScope(principal: Principal | undefined, current: ConfigDoc): ConfigDoc {
+  if (unscoped(principal)) return current;
+  const declared = current.config_data.environments;
+  const environments = Array.isArray(declared)
+    ? declared.filter((env: unknown) => {
+        const name = typeof env === "object" && env !== null && "name" in env ? env.name : undefined;
+        return typeof name === "string" && namesWithinScope(principal, [name]).length === 1;
+      })
+    : [];
+  return { ...current, config_data: { ...current.config_data, environments } };
+}
+
 /** The API, in the order the OpenAPI document lists it. */
 export const ROUTES: RouteSpec[] = [
   route({
@@ -144,11 +185,11 @@ export const ROUTES: RouteSpec[] = [
     summary: "The orchestration config as last loaded",
     action: "read",
     query: noQuery,
-    handle: async ({ store }) => {
+    handle: async ({ store }, { principal }) => {
       const current = await store.currentConfig();
       if (!current)
         throw new NotFoundError("no config loaded yet; POST orchestration.json to /api/orchestration/config");
-      return ok(current);
+      return ok(configWithinScope(principal, current));
     },
   }),
   route({
@@ -181,11 +222,9 @@ export const ROUTES: RouteSpec[] = [
     summary: "Environments with their integrations",
     action: "read",
     query: noQuery,
-    handle: async ({ store }) => {
-      const [environments, integrations] = await Promise.all([
-        store.listEnvironments(),
-        store.listIntegrations(),
-      ]);
+    handle: async ({ store }, { principal }) => {
+      const [all, integrations] = await Promise.all([store.listEnvironments(), store.listIntegrations()]);
+      const environments = all.filter((env) => namesWithinScope(principal, [env.name]).length === 1);
       return ok({
         environments: environments.map((env) => ({
           ...env,
@@ -201,8 +240,8 @@ export const ROUTES: RouteSpec[] = [
     action: "plan",
     query: noQuery,
     body: planBody,
-    handle: async ({ operations, environments }, { body }) => {
-      const names = body.environments ?? (await environments.config()).environments.map((env) => env.name);
+    handle: async ({ operations, environments }, { body, principal }) => {
+      const names = await scopedNames(environments, principal, body.environments);
       if (body.integrations && names.length !== 1) {
         throw new BadInputError("integrations: plan a subset of integrations for exactly one environment", [
           {
@@ -375,7 +414,17 @@ export const ROUTES: RouteSpec[] = [
     action: "read",
     query: z.strictObject({ environment: z.string().min(1).max(64).optional() }),
     environment: (_services, { query }) => Promise.resolve(query.environment),
-    handle: async ({ health }, { query }) => ok(await health.check(query.environment)),
+    // Read-only: a viewer's look writes nothing; the scheduled check records health and alerts.
+    handle: async ({ health, environments }, { query, principal }) =>
+      ok(
+        await health.status(
+          query.environment !== undefined
+            ? [query.environment]
+            : unscoped(principal)
+              ? undefined
+              : await scopedNames(environments, principal, undefined),
+        ),
+      ),
   }),
   route({
     method: "GET",
@@ -383,7 +432,8 @@ export const ROUTES: RouteSpec[] = [
     summary: "Alerts, newest first",
     action: "read",
     query: z.strictObject({ status: z.enum(["open", "resolved"]).optional() }),
-    handle: async ({ store }, { query }) => ok({ alerts: await store.listAlerts(query.status) }),
+    handle: async ({ store }, { query, principal }) =>
+      ok({ alerts: withinScope(principal, await store.listAlerts(query.status)) }),
   }),
   route({
     method: "POST",
@@ -392,10 +442,10 @@ export const ROUTES: RouteSpec[] = [
     action: "optimize",
     query: noQuery,
     body: optimizeRequestSchema,
-    handle: async ({ history, clock }, { body }) => {
+    handle: async ({ history, clock }, { body, principal }) => {
       const now = clock.now();
       const loaded = await history.load({ from: new Date(now.getTime() - 30 * 24 * 3600 * 1000), to: now });
-      return ok(recommend(loaded, body, now));
+      return ok(recommend(historyWithinScope(principal, loaded), body, now));
     },
   }),
   route({
@@ -404,10 +454,11 @@ export const ROUTES: RouteSpec[] = [
     summary: "A report over a time range, as JSON or a document (HTML, Markdown, CSV, PDF, PNG)",
     action: "read",
     query: reportRequestSchema,
-    handle: async ({ history, clock }, { query }) => {
+    environment: (_services, { query }) => Promise.resolve(query.environment),
+    handle: async ({ history, clock }, { query, principal }) => {
       const now = clock.now();
       const loaded = await history.load(resolveTimeRange(query.time_range, now), query.environment);
-      const report = buildReport(loaded, query, now);
+      const report = buildReport(historyWithinScope(principal, loaded), query, now);
       if (query.format === "json") return ok(report);
       // Loaded on demand: the rasterizer and PDF writer are only needed for documents.
       const { renderReportDocument } = await import("../visual/report-documents.js");

@@ -4,9 +4,12 @@
  * writes nothing if the transition is refused (a duplicate or late delivery).
  */
 import type { Firestore, Transaction } from "firebase-admin/firestore";
+import type { TaskDoc } from "../domain/engine-model.js";
 import {
+  claimRollback,
   deploymentDocSchema,
   isRefusal,
+  rollbackClaimDocSchema,
   rejectedRequest,
   taskDocSchema,
   transitionDeployment,
@@ -17,9 +20,22 @@ import {
   type Task,
   type TaskEvent,
 } from "../domain/engine-model.js";
-import { COLLECTIONS } from "../domain/model.js";
+import {
+  COLLECTIONS,
+  environmentDocSchema,
+  integrationDocId,
+  integrationDocSchema,
+  type EnvironmentDoc,
+  type IntegrationDoc,
+} from "../domain/model.js";
 import { z } from "zod";
+import { createOutbox, type OutboxEntry } from "./outbox.js";
 import { typedCollection } from "./typed-collection.js";
+
+/** What a committed transition implies, built from the states before and after it; staged in its transaction. */
+export type Effects<T> = (before: T, after: T) => OutboxEntry[];
+
+const ROLLBACK_CLAIMS = "rollback_claims";
 
 /** One concurrency slot of an environment: a task holds it while it runs, so no counter document gets hot. */
 const slotDocSchema = z.strictObject({
@@ -38,6 +54,9 @@ const reservationDocSchema = z.strictObject({
 });
 
 const RESERVATIONS = "task_reservations";
+
+/** How many ready tasks dispatch reads beyond what it may publish, to pass over those still backing off. */
+const DISPATCH_LOOKAHEAD = 50;
 
 /** The outcome of a compare-and-set: the new state, or why nothing was written. */
 export type Transition<T> =
@@ -59,17 +78,50 @@ export function createEngineStore(db: Firestore) {
   const slotRef = (environment: string, index: number) => slots.doc(`${environment}__${index}`);
   const reservations = typedCollection(db, RESERVATIONS, reservationDocSchema);
   const reservationRef = (taskId: string) => reservations.doc(taskId);
+  const claims = typedCollection(db, ROLLBACK_CLAIMS, rollbackClaimDocSchema);
+  const environments = typedCollection(db, COLLECTIONS.environments, environmentDocSchema);
+  const integrations = typedCollection(db, COLLECTIONS.integrations, integrationDocSchema);
+  const outbox = createOutbox(db);
 
   const withId = <T>(id: string, doc: T): T & { id: string } => ({ ...doc, id });
 
-  async function transitionTaskTx(tx: Transaction, id: string, event: TaskEvent): Promise<Transition<Task>> {
-    const snap = await tx.get(tasks.doc(id));
-    const before = snap.data();
+  /** Applies a task event to a state already read in the transaction; writes the change and its effects. */
+  function applyTaskEvent(
+    tx: Transaction,
+    id: string,
+    before: TaskDoc | undefined,
+    event: TaskEvent,
+    effects: Effects<Task>,
+  ): Transition<Task> {
     if (!before) return { changed: false, reason: `task ${id} does not exist`, current: undefined };
     const after = transitionTask(before, event);
     if (isRefusal(after)) return { changed: false, reason: after.refused, current: withId(id, before) };
     tx.set(tasks.doc(id), after);
-    return { changed: true, before: withId(id, before), after: withId(id, after) };
+    const transition = { changed: true as const, before: withId(id, before), after: withId(id, after) };
+    outbox.stage(tx, effects(transition.before, transition.after));
+    return transition;
+  }
+
+  async function transitionTaskTx(
+    tx: Transaction,
+    id: string,
+    event: TaskEvent,
+    effects: Effects<Task>,
+  ): Promise<Transition<Task>> {
+    return applyTaskEvent(tx, id, (await tx.get(tasks.doc(id))).data(), event, effects);
+  }
+
+  /** The environment document with a lifecycle status, if that is a change (read before any write). */
+  async function environmentWithStatus(
+    tx: Transaction,
+    name: string,
+    status: EnvironmentDoc["status"],
+    now: Date,
+  ): Promise<(() => void) | undefined> {
+    const ref = environments.doc(name);
+    const current = (await tx.get(ref)).data();
+    if (!current || current.status === status) return undefined;
+    return () => tx.set(ref, { ...current, status, last_updated: now });
   }
 
   return {
@@ -115,20 +167,34 @@ export function createEngineStore(db: Firestore) {
       });
     },
 
-    /** Moves a deployment by one event, if the event applies to its current state. */
+    /**
+     * Moves a deployment by one event, if the event applies to its current state, with its effects
+     * and, when given, the environment's lifecycle status, all in one transaction.
+     */
     async transitionDeployment(
       id: string,
       event: DeploymentEvent,
-      alsoWrite?: (tx: Transaction) => void,
+      effects: Effects<Deployment>,
+      options: {
+        alsoWrite?: (tx: Transaction) => void;
+        environmentStatus?: (after: DeploymentDoc) => EnvironmentDoc["status"] | null;
+      } = {},
     ): Promise<Transition<Deployment>> {
       return db.runTransaction(async (tx) => {
         const before = (await tx.get(deployments.doc(id))).data();
         if (!before) return { changed: false, reason: `deployment ${id} does not exist`, current: undefined };
         const after = transitionDeployment(before, event);
         if (isRefusal(after)) return { changed: false, reason: after.refused, current: withId(id, before) };
+        const status = options.environmentStatus?.(after) ?? null;
+        const writeEnvironment = status
+          ? await environmentWithStatus(tx, after.environment, status, event.now)
+          : undefined;
         tx.set(deployments.doc(id), after);
-        alsoWrite?.(tx);
-        return { changed: true, before: withId(id, before), after: withId(id, after) };
+        options.alsoWrite?.(tx);
+        writeEnvironment?.();
+        const transition = { changed: true as const, before: withId(id, before), after: withId(id, after) };
+        outbox.stage(tx, effects(transition.before, transition.after));
+        return transition;
       });
     },
 
@@ -137,25 +203,33 @@ export function createEngineStore(db: Firestore) {
       id: string,
       event: Extract<DeploymentEvent, { type: "start" }>,
       planned: Task[],
+      effects: Effects<Deployment>,
+      environmentStatus?: EnvironmentDoc["status"],
     ): Promise<Transition<Deployment>> {
-      return this.transitionDeployment(id, event, (tx) => {
-        for (const { id: taskId, ...task } of planned) tx.set(tasks.doc(taskId), task);
+      return this.transitionDeployment(id, event, effects, {
+        alsoWrite: (tx) => {
+          for (const { id: taskId, ...task } of planned) tx.set(tasks.doc(taskId), task);
+        },
+        environmentStatus: () => environmentStatus ?? null,
       });
     },
 
     /** Moves a task by one event, if the event applies to its current state. */
-    async transitionTask(id: string, event: TaskEvent): Promise<Transition<Task>> {
-      return db.runTransaction((tx) => transitionTaskTx(tx, id, event));
+    async transitionTask(id: string, event: TaskEvent, effects: Effects<Task>): Promise<Transition<Task>> {
+      return db.runTransaction((tx) => transitionTaskTx(tx, id, event, effects));
     },
 
     /**
      * Claims a ready task for one attempt: the task moves to running and takes a free
      * concurrency slot of its environment, or nothing changes.
      */
-    async claimTask(id: string, clock: { now(): Date }): Promise<ClaimResult> {
+    async claimTask(id: string, clock: { now(): Date }, effects: Effects<Task>): Promise<ClaimResult> {
       return db.runTransaction(async (tx): Promise<ClaimResult> => {
         const task = (await tx.get(tasks.doc(id))).data();
+        // Not claimed, for whatever reason: give the reservation back, so dispatch is never stalled by it.
+        const giveBack = () => tx.delete(reservationRef(id));
         if (!task || task.status !== "ready") {
+          giveBack();
           return {
             claimed: false,
             reason: "not_ready",
@@ -165,6 +239,7 @@ export function createEngineStore(db: Firestore) {
         }
         const deployment = (await tx.get(deployments.doc(task.deployment_id))).data();
         if (deployment?.status !== "running") {
+          giveBack();
           return {
             claimed: false,
             reason: "deployment_inactive",
@@ -178,8 +253,6 @@ export function createEngineStore(db: Firestore) {
         // Read the time after the slots: a slot freed by another commit is then freed before this start.
         const now = clock.now();
         const claimed = transitionTask(task, { type: "claim", now });
-        // Not claimed: give the reservation back, so the next dispatch may publish the task again.
-        const giveBack = () => tx.delete(reservationRef(id));
         if (isRefusal(claimed)) {
           giveBack();
           return { claimed: false, reason: "too_early", detail: claimed.refused, task: withId(id, task) };
@@ -210,6 +283,7 @@ export function createEngineStore(db: Firestore) {
           holder: id,
           lease_expires_at: claimed.lease_expires_at,
         });
+        outbox.stage(tx, effects(withId(id, task), withId(id, claimed)));
         return {
           claimed: true,
           task: withId(id, claimed),
@@ -229,6 +303,8 @@ export function createEngineStore(db: Firestore) {
       attempt: number,
       event: Extract<TaskEvent, { type: "succeed" } | { type: "fail" }>,
       slot: number,
+      effects: Effects<Task>,
+      integration?: Pick<IntegrationDoc, "status" | "release">,
     ): Promise<Transition<Task>> {
       return db.runTransaction(async (tx) => {
         const current = (await tx.get(tasks.doc(id))).data();
@@ -240,7 +316,16 @@ export function createEngineStore(db: Firestore) {
           };
         }
         const slotSnap = current ? await tx.get(slotRef(current.environment, slot)) : undefined;
-        const result = await transitionTaskTx(tx, id, event);
+        // Fenced with the outcome: only the attempt that holds the task may mark its integration.
+        const integrationRef =
+          current && integration
+            ? integrations.doc(integrationDocId(current.environment, current.integration))
+            : undefined;
+        const integrationDoc = integrationRef ? (await tx.get(integrationRef)).data() : undefined;
+        const result = applyTaskEvent(tx, id, current, event, effects);
+        if (result.changed && integrationRef && integrationDoc && integration) {
+          tx.set(integrationRef, { ...integrationDoc, ...integration, last_updated: event.now });
+        }
         if (result.changed && slotSnap?.data()?.holder === id) {
           tx.set(slotSnap.ref, {
             environment: result.after.environment,
@@ -253,7 +338,7 @@ export function createEngineStore(db: Firestore) {
     },
 
     /** Returns a task whose executor was lost to ready, and frees the slot it held. */
-    async expireLease(id: string, now: Date): Promise<Transition<Task>> {
+    async expireLease(id: string, now: Date, effects: Effects<Task>): Promise<Transition<Task>> {
       return db.runTransaction(async (tx) => {
         const current = (await tx.get(tasks.doc(id))).data();
         const refs = current
@@ -263,13 +348,121 @@ export function createEngineStore(db: Firestore) {
           : [];
         const held =
           refs.length > 0 ? (await tx.getAll(...refs)).filter((snap) => snap.data()?.holder === id) : [];
-        const result = await transitionTaskTx(tx, id, { type: "lease_expired", now });
+        const result = applyTaskEvent(tx, id, current, { type: "lease_expired", now }, effects);
         if (result.changed) {
           for (const snap of held)
             tx.set(snap.ref, { environment: result.after.environment, holder: null, lease_expires_at: null });
         }
         return result;
       });
+    },
+
+    /**
+     * Extends the lease of the attempt that holds a running task (a heartbeat), and of its slot.
+     * False when the task is no longer running that attempt: its executor has been superseded.
+     */
+    async renewLease(id: string, attempt: number, slot: number, now: Date): Promise<boolean> {
+      return db.runTransaction(async (tx) => {
+        const current = (await tx.get(tasks.doc(id))).data();
+        if (current?.status !== "running" || current.attempt !== attempt) return false;
+        const slotSnap = await tx.get(slotRef(current.environment, slot));
+        const lease = new Date(now.getTime() + current.lease_seconds * 1000);
+        tx.set(tasks.doc(id), { ...current, lease_expires_at: lease });
+        if (slotSnap.data()?.holder === id)
+          tx.set(slotSnap.ref, { environment: current.environment, holder: id, lease_expires_at: lease });
+        return true;
+      });
+    },
+
+    /** Takes the rollback of a task (see claimRollback); the claim's attempt fences everything done under it. */
+    async claimRollback(
+      task: Task,
+      now: Date,
+    ): Promise<{ claimed: true; attempt: number } | { claimed: false; done: boolean; reason: string }> {
+      return db.runTransaction(async (tx) => {
+        const ref = claims.doc(task.id);
+        const current = (await tx.get(ref)).data();
+        const next = claimRollback(current, task, now);
+        if (isRefusal(next))
+          return { claimed: false, done: current?.status === "done", reason: next.refused };
+        tx.set(ref, next);
+        return { claimed: true, attempt: next.attempt };
+      });
+    },
+
+    /** A heartbeat of a rollback in progress; false when another attempt took it over. */
+    async renewRollback(task: Task, attempt: number, now: Date): Promise<boolean> {
+      return db.runTransaction(async (tx) => {
+        const ref = claims.doc(task.id);
+        const current = (await tx.get(ref)).data();
+        if (current?.status !== "running" || current.attempt !== attempt) return false;
+        tx.set(ref, { ...current, lease_expires_at: new Date(now.getTime() + task.lease_seconds * 1000) });
+        return true;
+      });
+    },
+
+    /**
+     * Records a finished rollback (or one given up): the claim becomes `done` and the task takes the event,
+     * together, only if this attempt still holds the claim.
+     */
+    async completeRollback(
+      id: string,
+      attempt: number,
+      event: Extract<TaskEvent, { type: "roll_back" } | { type: "rollback_failed" }>,
+      effects: Effects<Task>,
+    ): Promise<Transition<Task>> {
+      return db.runTransaction(async (tx) => {
+        const ref = claims.doc(id);
+        const [claimSnap, taskSnap] = await Promise.all([tx.get(ref), tx.get(tasks.doc(id))]);
+        const claim = claimSnap.data();
+        const task = taskSnap.data();
+        if (claim?.status !== "running" || claim.attempt !== attempt) {
+          return {
+            changed: false,
+            reason: `rollback attempt ${attempt} of ${id} no longer holds its claim`,
+            current: task && withId(id, task),
+          };
+        }
+        const result = applyTaskEvent(tx, id, task, event, effects);
+        tx.set(ref, {
+          status: "done",
+          task_id: id,
+          deployment_id: claim.deployment_id,
+          attempt,
+          note: event.note,
+        });
+        return result;
+      });
+    },
+
+    /** Deployments that have not ended, oldest first: the sweeper reconciles each. */
+    async activeDeployments(limit: number): Promise<Deployment[]> {
+      const snap = await deployments
+        .where("status", "in", ["requested", "running", "cancelling", "rolling_back"])
+        .limit(limit)
+        .get();
+      return snap.docs.map((doc) => withId(doc.id, doc.data()));
+    },
+
+    /** Environments still marked provisioning, for the sweeper to check against their deployments. */
+    async provisioningEnvironments(limit: number): Promise<string[]> {
+      const snap = await environments.where("status", "==", "provisioning").limit(limit).get();
+      return snap.docs.map((doc) => doc.id);
+    },
+
+    /** The newest provisioning deployments of an environment. */
+    async provisioningDeployments(environment: string, limit: number): Promise<Deployment[]> {
+      const snap = await deployments.where("environment", "==", environment).get();
+      return snap.docs
+        .map((doc) => withId(doc.id, doc.data()))
+        .filter((deployment) => deployment.configuration.provision === true)
+        .sort((a, b) => b.created_at.getTime() - a.created_at.getTime())
+        .slice(0, limit);
+    },
+
+    /** Sets an environment's lifecycle status, if it differs. */
+    async setEnvironmentStatus(name: string, status: EnvironmentDoc["status"], now: Date): Promise<void> {
+      await db.runTransaction(async (tx) => (await environmentWithStatus(tx, name, status, now))?.());
     },
 
     /**
@@ -285,16 +478,22 @@ export function createEngineStore(db: Firestore) {
       now: Date,
     ): Promise<Task[]> {
       if (count <= 0) return [];
+      // Tasks waiting out a retry backoff are passed over (they are published when due), so they never
+      // stand in front of ready tasks of other deployments: the query reads past them.
       const candidates = await tasks
         .where("environment", "==", environment)
         .where("status", "==", "ready")
         .orderBy("priority", "desc")
-        .limit(count + alreadyOut)
+        .limit(count + alreadyOut + DISPATCH_LOOKAHEAD)
         .get();
-      if (candidates.empty) return [];
-      const held = await db.getAll(...candidates.docs.map((doc) => reservationRef(doc.id)));
+      const due = candidates.docs.filter((doc) => {
+        const notBefore = doc.data().not_before;
+        return notBefore === null || notBefore.getTime() <= now.getTime();
+      });
+      if (due.length === 0) return [];
+      const held = await db.getAll(...due.map((doc) => reservationRef(doc.id)));
       const reserved: Task[] = [];
-      for (const [index, doc] of candidates.docs.entries()) {
+      for (const [index, doc] of due.entries()) {
         if (reserved.length >= count) break;
         if (held[index]?.exists) continue;
         const task = doc.data();

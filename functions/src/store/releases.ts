@@ -1,6 +1,7 @@
 /** Release records per integration, in `releases/{environment}__{integration}__{number}`. */
 import type { Firestore } from "firebase-admin/firestore";
 import { z } from "zod";
+import { StaleAttemptError } from "../domain/errors.js";
 import { INTEGRATION_KINDS } from "../domain/integrations.js";
 import type { Release, ReleaseStore } from "../drivers/types.js";
 import { typedCollection } from "./typed-collection.js";
@@ -18,6 +19,7 @@ const releaseDocSchema = z.strictObject({
   artifact: z.strictObject({ name: z.string(), content: z.string() }).nullable(),
   deployment_id: z.string().nullable(),
   action: z.enum(["apply", "rollback"]),
+  undoes: z.int().nullable().default(null),
   created_at: z.date(),
 });
 
@@ -43,14 +45,25 @@ export function createReleaseStore(
     async previous(environment, integration) {
       return (await newest(environment, integration, 2).get()).docs[1]?.data();
     },
+    async newest(environment, integration, count) {
+      return (await newest(environment, integration, count).get()).docs.map((doc) => doc.data());
+    },
     async list(environment, integration) {
       return (await newest(environment, integration, 100).get()).docs.map((doc) => doc.data());
     },
-    async record(release) {
+    async record(release, fence) {
       // A counter document per integration, not a query, inside the transaction: a query locks
       // every release it reads, and concurrent deployments then time out on each other's locks.
       const counter = counters.doc(docId(release.environment, release.integration, 0));
       return db.runTransaction(async (tx) => {
+        if (fence) {
+          const holder: unknown = (await tx.get(db.doc(fence.path))).data();
+          const { status, attempt } = (holder ?? {}) as { status?: unknown; attempt?: unknown };
+          if (status !== "running" || attempt !== fence.attempt)
+            throw new StaleAttemptError(
+              `release of ${release.integration} in ${release.environment} refused: attempt ${fence.attempt} no longer holds ${fence.path} (now ${String(status)}, attempt ${String(attempt)})`,
+            );
+        }
         const last = (await tx.get(counter)).data()?.number ?? 0;
         const next: Release = { ...release, number: last + 1 };
         tx.set(counter, { number: next.number });
