@@ -11,6 +11,7 @@ import { createDriverSpecs } from "./drivers/registry.js";
 import { createSimulatedDriver } from "./drivers/simulated.js";
 import { directorySourceReader } from "./drivers/sources.js";
 import type { DriverIO } from "./drivers/types.js";
+import type { AuditKey } from "./domain/audit.js";
 import { createEngine, type Engine, type EngineDeps } from "./engine/engine.js";
 import { createEnvironmentResolver, type EnvironmentResolver } from "./engine/environments.js";
 import { createHealthMonitor, type HealthMonitor } from "./engine/health.js";
@@ -127,6 +128,8 @@ export function createServices(deps: {
   verifyIdToken?: (token: string) => Promise<VerifiedIdToken>;
   /** Overrides of the engine's drivers, randomness, sleep and inline wait: the deterministic simulation controls them. */
   engine?: Partial<Pick<EngineDeps, "drivers" | "random" | "sleep" | "maxInlineWaitMs">>;
+  /** The audit chain's HMAC key; by default from Secret Manager or the local key file. The simulation fixes it. */
+  auditKey?: () => Promise<AuditKey>;
 }): Services {
   const clock = deps.clock ?? systemClock;
   const store = createStore(deps.db);
@@ -140,7 +143,7 @@ export function createServices(deps: {
   });
   const fabricator = createFabricator(specs, createReleaseStore(deps.db), deps.io ?? driverIO());
   const health = createHealthMonitor({ store, environments, fabricator, bus, clock, log });
-  const audit = createAuditLog(deps.db, clock);
+  const audit = createAuditLog(deps.db, clock, deps.auditKey ? { key: deps.auditKey } : {});
   const access = createAccessControl({
     db: deps.db,
     verifyIdToken: deps.verifyIdToken ?? ((token) => getAuth().verifyIdToken(token, true)),

@@ -361,6 +361,8 @@ export async function simulate(seed: number, options: { trace?: boolean } = {}):
     clock: { now: () => new Date(START + scheduler.now) },
     bus,
     log,
+    // A fixed key: reading the key file is real I/O, which the scheduler cannot order.
+    auditKey: () => Promise.resolve(new Uint8Array(32).fill(7)),
     engine: {
       drivers: { simulated: driver, integration: driver },
       random: () => rng.next(),
