@@ -11,7 +11,8 @@ import { createDriverSpecs } from "./drivers/registry.js";
 import { createSimulatedDriver } from "./drivers/simulated.js";
 import { directorySourceReader } from "./drivers/sources.js";
 import type { DriverIO } from "./drivers/types.js";
-import { createEngine, type Engine } from "./engine/engine.js";
+import type { AuditKey } from "./domain/audit.js";
+import { createEngine, type Engine, type EngineDeps } from "./engine/engine.js";
 import { createEnvironmentResolver, type EnvironmentResolver } from "./engine/environments.js";
 import { createHealthMonitor, type HealthMonitor } from "./engine/health.js";
 import { createOperations, type Operations } from "./engine/operations.js";
@@ -128,6 +129,10 @@ export function createServices(deps: {
   io?: DriverIO;
   /** Verifies Firebase ID tokens; by default firebase-admin's, which accepts Auth emulator tokens when it runs. */
   verifyIdToken?: (token: string) => Promise<VerifiedIdToken>;
+  /** Overrides of the engine's drivers, randomness, sleep and inline wait: the deterministic simulation controls them. */
+  engine?: Partial<Pick<EngineDeps, "drivers" | "random" | "sleep" | "maxInlineWaitMs">>;
+  /** The audit chain's HMAC key; by default from Secret Manager or the local key file. The simulation fixes it. */
+  auditKey?: () => Promise<AuditKey>;
 }): Services {
   const clock = deps.clock ?? systemClock;
   const store = createStore(deps.db);
@@ -141,7 +146,7 @@ export function createServices(deps: {
   });
   const fabricator = createFabricator(specs, createReleaseStore(deps.db), deps.io ?? driverIO());
   const health = createHealthMonitor({ store, environments, fabricator, bus, clock, log });
-  const audit = createAuditLog(deps.db, clock);
+  const audit = createAuditLog(deps.db, clock, deps.auditKey ? { key: deps.auditKey } : {});
   let lastChained = 0;
   const access = createAccessControl({
     db: deps.db,
@@ -169,6 +174,7 @@ export function createServices(deps: {
     random: Math.random,
     maxInlineWaitMs: 30_000,
     sleep,
+    ...deps.engine,
     onFinished: (deployment) => late.operations?.deploymentFinished(deployment) ?? Promise.resolve(),
     stageAudit: (writer, id, entry) => stageAudit(writer, deps.db, id, entry, clock.now()),
     chainAudit: async () => {

@@ -1,0 +1,195 @@
+/**
+ * The invariants issue 10 lists, checked after every simulated run against what was observed:
+ * the commits (every committed transition), the events published, the audit records, and what
+ * the recording driver ran. The expectations come from the issue's statement, not from the engine.
+ */
+import type { OrchestrationEvent } from "../../functions/src/bus.js";
+import type { ApplyRecord, RollbackRecord } from "./driver.js";
+import type { Data } from "./memory-firestore.js";
+
+/** Each invariant and what it requires. */
+export const INVARIANTS = {
+  terminates:
+    "every deployment reaches a terminal state once faults stop, within the bound, while the sweeper keeps running",
+  "apply-once": "each (task, attempt) apply runs at most once",
+  "rollback-once":
+    "each task's change is undone at most once (a repeated call for the same release is a no-op, as the drivers' contract says)",
+  "rollback-policy":
+    "rollbacks only as the deployment's policy at plan time says: a succeeded task is undone only under `all` after a failure, and then every applied task is undone",
+  "dependencies-first": "no task's apply starts before all its dependencies succeeded",
+  "concurrency-limit":
+    "overlapping driver applies in an environment, by attempts that hold their task, never exceed its concurrency limit",
+  "event-per-transition": "every committed transition yields exactly one event after dedupe by event_id",
+  "audit-per-transition":
+    "every committed transition yields exactly one audit record (`<kind>.<from>-><to>` on its id)",
+  "no-unhandled-rejection": "no promise rejection is left unhandled (a process would die of it)",
+} as const;
+
+export type InvariantName = keyof typeof INVARIANTS;
+
+export interface Violation {
+  invariant: InvariantName;
+  detail: string;
+}
+
+/** A committed change of state: a status change, or a failed task's fallback note. */
+export interface Transition {
+  kind: "deployment" | "task";
+  id: string;
+  from: string;
+  to: string;
+}
+
+/** What a run observed. */
+export interface Observed {
+  transitions: Transition[];
+  events: OrchestrationEvent[];
+  /** The rollback policy of each deployment's environment when it was planned (the start commit). */
+  policies: Map<string, string>;
+  unhandled: string[];
+  applies: ApplyRecord[];
+  rollbacks: RollbackRecord[];
+  /** Final documents, raw. */
+  deployments: Map<string, Data>;
+  tasks: Map<string, Data>;
+  audit: Data[];
+}
+
+const TERMINAL = new Set(["succeeded", "failed", "rolled_back", "cancelled"]);
+/** At most this many violations of one invariant are reported per run. */
+const PER_INVARIANT = 3;
+
+function counts<T>(items: Iterable<T>, key: (item: T) => string): Map<string, number> {
+  const found = new Map<string, number>();
+  for (const item of items) found.set(key(item), (found.get(key(item)) ?? 0) + 1);
+  return found;
+}
+
+const transitionKey = (t: Transition) => `${t.kind} ${t.id} ${t.from}->${t.to}`;
+
+/** Compares committed transitions with what was emitted for them, key by key. */
+function compare(transitions: Map<string, number>, emitted: Map<string, number>, what: string): string[] {
+  const problems: string[] = [];
+  for (const key of new Set([...transitions.keys(), ...emitted.keys()])) {
+    const committed = transitions.get(key) ?? 0;
+    const seen = emitted.get(key) ?? 0;
+    if (committed !== seen) problems.push(`${key}: ${committed} committed, ${seen} ${what}`);
+  }
+  return problems;
+}
+
+/** Checks every invariant; `ended` says how the run stopped. */
+export function checkInvariants(observed: Observed, ended: "stopped" | "deadline" | "steps"): Violation[] {
+  const violations: Violation[] = [];
+  const add = (invariant: InvariantName, details: string[]) => {
+    for (const detail of details.slice(0, PER_INVARIANT)) violations.push({ invariant, detail });
+    if (details.length > PER_INVARIANT)
+      violations.push({ invariant, detail: `... and ${details.length - PER_INVARIANT} more` });
+  };
+
+  add(
+    "terminates",
+    [...observed.deployments]
+      .filter(([, doc]) => !TERMINAL.has(String(doc.status)))
+      .map(([id, doc]) => `deployment ${id} is still ${String(doc.status)} (run ${ended})`),
+  );
+
+  add(
+    "apply-once",
+    [...counts(observed.applies, (apply) => `${apply.taskId}#${apply.attempt}`)]
+      .filter(([, n]) => n > 1)
+      .map(([key, n]) => `apply ${key} ran ${n} times`),
+  );
+
+  const rollbacksOf = counts(observed.rollbacks, (rollback) => rollback.taskId);
+  add(
+    "rollback-once",
+    [...rollbacksOf].filter(([, n]) => n > 1).map(([task, n]) => `task ${task} was rolled back ${n} times`),
+  );
+
+  const policyProblems: string[] = [];
+  const applied = new Set(
+    observed.applies.filter((apply) => apply.outcome === "succeeded").map((apply) => apply.taskId),
+  );
+  for (const [deploymentId, policy] of observed.policies) {
+    const tasks = [...observed.tasks].filter(([, doc]) => doc.deployment_id === deploymentId);
+    const anyFailed = tasks.some(([, doc]) => doc.status === "failed");
+    const deployment = observed.deployments.get(deploymentId);
+    for (const [taskId, doc] of tasks) {
+      const undone = rollbacksOf.get(taskId) ?? 0;
+      const fallback = doc.status === "failed";
+      if (undone > 0 && !fallback && !(policy === "all" && anyFailed))
+        policyProblems.push(
+          `task ${taskId} (${String(doc.status)}) was rolled back under policy ${policy}${anyFailed ? "" : " with no failed task"}`,
+        );
+      if (
+        policy === "all" &&
+        anyFailed &&
+        applied.has(taskId) &&
+        undone === 0 &&
+        deployment &&
+        TERMINAL.has(String(deployment.status))
+      )
+        policyProblems.push(
+          `task ${taskId} was applied but never rolled back, though policy all and a task failed (deployment ${String(deployment.status)})`,
+        );
+    }
+  }
+  add("rollback-policy", policyProblems);
+
+  add(
+    "dependencies-first",
+    observed.applies
+      .filter((apply) => apply.unmetDependencies.length > 0)
+      .map(
+        (apply) =>
+          `apply ${apply.taskId}#${apply.attempt} started while ${apply.unmetDependencies.join(", ")} had not succeeded`,
+      ),
+  );
+
+  add(
+    "concurrency-limit",
+    observed.applies
+      .filter((apply) => apply.overlapping > apply.limit)
+      .map(
+        (apply) =>
+          `apply ${apply.taskId}#${apply.attempt} made ${apply.overlapping} concurrent applies in ${apply.environment} (limit ${apply.limit})`,
+      ),
+  );
+
+  const transitions = counts(observed.transitions, transitionKey);
+  const events = new Map<string, string>();
+  for (const event of observed.events) {
+    if (event.kind === "alert") continue;
+    const id = event.kind === "task" ? event.task_id : event.deployment_id;
+    events.set(event.event_id, `${event.kind} ${id} ${event.from}->${event.to}`);
+  }
+  add(
+    "event-per-transition",
+    compare(
+      transitions,
+      counts(events.values(), (key) => key),
+      "distinct event(s)",
+    ),
+  );
+
+  const audited: string[] = [];
+  for (const record of observed.audit) {
+    const match = /^(deployment|task)\.([a-z_-]+)->([a-z_-]+)$/.exec(String(record.action));
+    if (match) audited.push(`${match[1]} ${String(record.target)} ${match[2]}->${match[3]}`);
+  }
+  add(
+    "audit-per-transition",
+    compare(
+      transitions,
+      counts(audited, (key) => key),
+      "audit record(s)",
+    ),
+  );
+
+  add(
+    "no-unhandled-rejection",
+    observed.unhandled.map((reason) => `unhandled rejection: ${reason}`),
+  );
+  return violations;
+}
