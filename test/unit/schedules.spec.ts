@@ -117,7 +117,10 @@ describe("schedule catalog", () => {
   it("catalogs every job the issue names, from the example config", () => {
     const result = validateConfig(exampleConfig());
     assert.ok(result.ok);
-    const catalog = buildCatalog(result.config, { time_zone: "Europe/Berlin", retention_days: 30 });
+    const catalog = buildCatalog({
+      ...result.config,
+      schedules: { time_zone: "Europe/Berlin", retention_days: 30 },
+    });
     const kinds = new Set(catalog.map((j) => j.kind));
     for (const kind of [
       "lease-sweep",

@@ -75,14 +75,8 @@ export const jobDefinitionSchema = z.strictObject({
 });
 export type JobDefinition = z.infer<typeof jobDefinitionSchema>;
 
-/** Schedule settings of the config (`base.schedules`), with defaults. */
-export interface ScheduleSettings {
-  time_zone: string;
-  retention_days: number;
-}
-
-/** The defaults when the config sets no `base.schedules`. */
-export const SCHEDULE_DEFAULTS: ScheduleSettings = { time_zone: "UTC", retention_days: 90 };
+/** The schedules block of a resolved config when no config is loaded yet. */
+export const SCHEDULE_DEFAULTS: ResolvedConfig["schedules"] = { time_zone: "UTC", retention_days: 90 };
 
 /**
  * A cron expression for "every `seconds`": Cloud Scheduler runs at most once a minute, so the
@@ -109,10 +103,8 @@ function probeSeconds(env: ResolvedEnvironment): number {
 }
 
 /** The whole catalog for a config: control-plane jobs first, then each environment's, by name. */
-export function buildCatalog(
-  config: Pick<ResolvedConfig, "environments">,
-  settings: ScheduleSettings,
-): JobDefinition[] {
+export function buildCatalog(config: Pick<ResolvedConfig, "environments" | "schedules">): JobDefinition[] {
+  const settings = config.schedules;
   const zone = settings.time_zone;
   const controlPlane: JobDefinition[] = [
     {
