@@ -197,6 +197,20 @@ export function buildCatalog(config: Pick<ResolvedConfig, "environments" | "sche
   return [...controlPlane, ...perEnvironment].map((job) => jobDefinitionSchema.parse(job));
 }
 
+/**
+ * A control-plane job's schedule for its `onSchedule` function, fixed at deploy time: the catalog's
+ * cron in `timeZone` (the deploy's ORCH_SCHEDULE_TIME_ZONE, which should match base.schedules.time_zone).
+ */
+export function controlPlaneSchedule(name: string, timeZone: string | undefined): JobDefinition {
+  const zone =
+    timeZone && timeZoneSchema.safeParse(timeZone).success ? timeZone : SCHEDULE_DEFAULTS.time_zone;
+  const found = buildCatalog({ environments: [], schedules: { ...SCHEDULE_DEFAULTS, time_zone: zone } }).find(
+    (job) => job.name === name && job.host === "control-plane",
+  );
+  if (!found) throw new Error(`no control-plane job "${name}" in the catalog`);
+  return found;
+}
+
 function cronOf(job: Pick<JobDefinition, "cron" | "time_zone">): Cron {
   return new Cron(job.cron, { timezone: job.time_zone, paused: true });
 }

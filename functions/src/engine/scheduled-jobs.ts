@@ -30,9 +30,7 @@ import { createJobActions, type WarehouseMaintenance } from "./job-actions.js";
 import { createJobRunner, realTimer, type JobRunner } from "./jobs.js";
 
 /** The Cloud Scheduler settings, from the environment (`ORCH_SCHEDULER_*`); null with the reason when incomplete. */
-export function cloudSchedulerSettings(
-  env: NodeJS.ProcessEnv = process.env,
-):
+export function cloudSchedulerSettings(env: NodeJS.ProcessEnv = process.env):
   | {
       ok: true;
       project: string;
@@ -137,13 +135,25 @@ export function createScheduledJobs(deps: {
         return { wanted: [], existing: null, steps: null, note: reason };
       }
       const want = await wanted();
-      const { existing, steps } = await sync.plan(want);
-      return {
-        wanted: want,
-        existing,
-        steps,
-        note: `${steps.length} step(s) to make ${sync.target.project}/${sync.target.location} match the catalog`,
-      };
+      try {
+        const { existing, steps } = await sync.plan(want);
+        const where = `${sync.target.project}/${sync.target.location}`;
+        return {
+          wanted: want,
+          existing,
+          steps,
+          note: `${steps.length} step(s) to make ${where} match the catalog`,
+        };
+      } catch (error) {
+        // A plan answers what it can: the wanted jobs, and why the existing ones are unknown.
+        const message = error instanceof Error ? error.message : String(error);
+        return {
+          wanted: want,
+          existing: null,
+          steps: null,
+          note: `could not list the existing Cloud Scheduler jobs: ${message}`,
+        };
+      }
     },
     /** Applies the plan (idempotent). */
     async syncCloud(): Promise<{ done: string[]; note: string }> {

@@ -16,6 +16,7 @@ import { optimizeRequestSchema, recommend } from "../domain/optimize.js";
 import type { DeploymentPlan } from "../domain/planner.js";
 import { buildReport, reportRequestSchema, resolveTimeRange } from "../domain/reports.js";
 import type { ApiResponse } from "./http.js";
+import { JOB_ROUTES } from "./job-routes.js";
 
 /** What a handler gets: validated inputs and who is asking. */
 export interface RouteInput<Q, B> {
@@ -201,7 +202,7 @@ export const ROUTES: RouteSpec[] = [
     action: "plan",
     query: noQuery,
     body: planBody,
-    handle: async ({ operations, environments }, { body }) => {
+    handle: async ({ operations, environments, jobs }, { body }) => {
       const names = body.environments ?? (await environments.config()).environments.map((env) => env.name);
       if (body.integrations && names.length !== 1) {
         throw new BadInputError("integrations: plan a subset of integrations for exactly one environment", [
@@ -251,6 +252,7 @@ export const ROUTES: RouteSpec[] = [
           };
         }),
         differences,
+        scheduled_jobs: await jobs.plan(),
         not_used_yet: {
           goals: body.goals ?? [],
           constraints: body.constraints ?? {},
@@ -471,4 +473,5 @@ export const ROUTES: RouteSpec[] = [
     query: noQuery,
     handle: async ({ health }) => ok(await health.check()),
   }),
+  ...JOB_ROUTES,
 ];
