@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { configWith } from "../support/config-builder.js";
@@ -13,6 +15,20 @@ async function tick(body: unknown, token?: string): Promise<{ status: number; bo
     body: JSON.stringify(body),
   });
   return { status: response.status, body: await response.json() };
+}
+
+const ORCH = fileURLToPath(new URL("../../scripts/orch.mjs", import.meta.url));
+
+/** Runs `orch ...args` as the given token; answers the exit code and output. */
+function orch(args: string[], token: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [ORCH, ...args],
+      { env: { ...process.env, ORCH_TOKEN: token } },
+      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
 }
 
 describe("scheduled jobs on the emulators", function () {
@@ -182,6 +198,27 @@ describe("scheduled jobs on the emulators", function () {
       true,
       "open alerts stay",
     );
+  });
+
+  it("drives the same through `orch jobs`", async () => {
+    const admin = await tokenFor("admin");
+    const list = await orch(["jobs", "list"], admin);
+    assert.equal(list.code, 0, list.stderr);
+    assert.match(list.stdout, /backup-prod\s+0 \*\/6 \* \* \*\s+Europe\/Berlin\s+run-once/);
+    const run = await orch(["jobs", "run", "warehouse-maintenance"], admin);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(
+      run.stdout,
+      /warehouse-maintenance\s+succeeded.*\(manual\): nothing to do: no warehouse configured/,
+    );
+    const runs = await orch(["jobs", "runs", "warehouse-maintenance", "--limit", "1", "--json"], admin);
+    assert.equal(JSON.parse(runs.stdout)[0].job, "warehouse-maintenance");
+    const refused = await orch(["jobs", "pause", "optimization"], await tokenFor("viewer"));
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /run_jobs/);
+    const missing = await orch(["jobs", "run", "no-such-job"], admin);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /no scheduled job "no-such-job"/);
   });
 
   it("shows the Cloud Scheduler difference in /plan, saying why when no Cloud Scheduler is configured", async () => {
