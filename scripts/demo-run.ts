@@ -17,6 +17,7 @@ import { healthCells } from "../functions/src/visual/live-views.js";
 import { FirebaseVisualOrchestrator } from "../functions/src/visual/visual-orchestrator.js";
 import { emulatorToken } from "./lib/auth.mjs";
 import { launchChromium, screenshot, signIn } from "./lib/browser.js";
+import { showScheduledJobs } from "./demo-schedules.js";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const apiBase = `${process.env.ORCH_API_URL ?? ""}/api/orchestration`;
@@ -426,6 +427,11 @@ await showDifferences();
 const alertCycle = await breakAndMend();
 const promotion = await promote();
 
+heading(
+  "10b. Scheduled jobs: the catalog with its next runs, and backups run on their cron under an injected clock",
+);
+const schedules = await showScheduledJobs(call);
+
 heading("11. The audit trail: every mutating request and deployment state change, hash-chained");
 const audit = createAuditLog(getFirestore(), { now: () => new Date() });
 const records = await audit.list();
@@ -537,6 +543,9 @@ console.log(
 );
 console.log(`pictures and reports: ${outDir}`);
 console.log(
+  `scheduled jobs: ${schedules ? "backups of dev, staging and the control plane ran once each on schedule" : "did not behave"}`,
+);
+console.log(
   `provisioning: ${allHealthy ? "all 30 integrations healthy" : "some integrations unhealthy"}; alert cycle: ${alertCycle ? "fired and cleared" : "did not behave"}; promotion dev -> staging: ${promotion}`,
 );
 const expected =
@@ -546,6 +555,7 @@ const expected =
   allHealthy &&
   alertCycle &&
   promotion === "succeeded" &&
+  schedules &&
   verified.ok;
 if (!expected) {
   console.error("The demo did not end as expected (see the summary above).");

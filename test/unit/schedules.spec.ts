@@ -17,7 +17,7 @@ import { createJobRunner, type ActionResult, type JobActions } from "../../funct
 import { startTicker } from "../../functions/src/engine/ticker.js";
 import { createMemoryJobStore } from "../../functions/src/store/job-store.js";
 import { exampleConfig } from "../support/config-builder.js";
-import { VirtualTime } from "../support/virtual-time.js";
+import { VirtualTime } from "../../scripts/lib/virtual-time.js";
 
 const silent = {
   info: () => undefined,

@@ -14,11 +14,7 @@ import {
   type JobDefinition,
   type WantedCloudJob,
 } from "../domain/schedules.js";
-import {
-  createCloudSchedulerSync,
-  schedulerClient,
-  type CloudSchedulerSync,
-} from "../drivers/cloud-scheduler.js";
+import type { CloudSchedulerSync } from "../drivers/cloud-scheduler.js";
 import type { DriverIO } from "../drivers/types.js";
 import type { Logger } from "../logs.js";
 import type { HistoryReader } from "../store/history.js";
@@ -112,15 +108,21 @@ export function createScheduledJobs(deps: {
     newHolder: randomUUID,
   });
   const settings = cloudSchedulerSettings();
-  const sync: CloudSchedulerSync | null =
-    deps.sync !== undefined
-      ? deps.sync
-      : settings.ok
-        ? createCloudSchedulerSync(schedulerClient({ url: settings.endpoint }), settings)
-        : null;
+  let loading: Promise<CloudSchedulerSync | null> | undefined;
+  /** Loaded on first use: Google's client is heavy, and a cold start that runs no sync should not pay for it. */
+  const getSync = (): Promise<CloudSchedulerSync | null> => {
+    loading ??=
+      deps.sync !== undefined
+        ? Promise.resolve(deps.sync)
+        : settings.ok
+          ? import("../drivers/cloud-scheduler.js").then((m) =>
+              m.createCloudSchedulerSync(m.schedulerClient({ url: settings.endpoint }), settings),
+            )
+          : Promise.resolve(null);
+    return loading;
+  };
 
-  async function wanted(): Promise<WantedCloudJob[]> {
-    if (!sync) return [];
+  async function wanted(sync: CloudSchedulerSync): Promise<WantedCloudJob[]> {
     const paused = new Set((await store.states()).filter((s) => s.paused).map((s) => s.job));
     return wantedCloudJobs(await catalog(), sync.target, paused);
   }
@@ -130,11 +132,12 @@ export function createScheduledJobs(deps: {
     runner,
     /** The difference between the Cloud Scheduler jobs the catalog wants and those that exist. */
     async plan(): Promise<ScheduledJobsPlan> {
+      const sync = await getSync();
       if (!sync) {
         const reason = settings.ok ? "the sync is disabled" : settings.reason;
         return { wanted: [], existing: null, steps: null, note: reason };
       }
-      const want = await wanted();
+      const want = await wanted(sync);
       try {
         const { existing, steps } = await sync.plan(want);
         const where = `${sync.target.project}/${sync.target.location}`;
@@ -157,8 +160,9 @@ export function createScheduledJobs(deps: {
     },
     /** Applies the plan (idempotent). */
     async syncCloud(): Promise<{ done: string[]; note: string }> {
+      const sync = await getSync();
       if (!sync) return { done: [], note: settings.ok ? "the sync is disabled" : settings.reason };
-      const done = await sync.apply(await wanted());
+      const done = await sync.apply(await wanted(sync));
       return { done, note: done.length === 0 ? "already in sync" : `${done.length} step(s) applied` };
     },
   };
