@@ -16,7 +16,22 @@ export async function startLocalTicker({ apiUrl, token, log = console.log }) {
   const { startTicker } = await import(lib("engine/ticker.js"));
   const { realTimer } = await import(lib("engine/jobs.js"));
   const jobUrl = apiUrl.replace(/\/api$/, "/scheduledJob");
-  const post = async (body) => {
+  // At most two ticks in flight: each concurrent request makes the Functions emulator load the
+  // functions into one more worker, and a burst (every job's catch-up at start) can starve them.
+  let inFlight = 0;
+  const waiting = [];
+  const limited = async (work) => {
+    if (inFlight >= 2) await new Promise((resolve) => waiting.push(resolve));
+    inFlight += 1;
+    try {
+      return await work();
+    } finally {
+      inFlight -= 1;
+      waiting.shift()?.();
+    }
+  };
+  const post = (body) => limited(() => send(body));
+  const send = async (body) => {
     const response = await fetch(jobUrl, {
       method: "POST",
       headers: { "Content-Type": "application/json", Authorization: `Bearer ${await token()}` },
