@@ -21,6 +21,7 @@ import { launchChromium, screenshot, signIn } from "./lib/browser.js";
 import { showFaultRepairs } from "./lib/demo-faults.js";
 import { demoPlanning } from "./lib/demo-planning.js";
 import { simulate } from "../test/sim/world.js";
+import { showScheduledJobs } from "./demo-schedules.js";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const apiBase = `${process.env.ORCH_API_URL ?? ""}/api/orchestration`;
@@ -430,6 +431,11 @@ await showDifferences();
 const alertCycle = await breakAndMend();
 const promotion = await promote();
 
+heading(
+  "10b. Scheduled jobs: the catalog with its next runs, and backups run on their cron under an injected clock",
+);
+const schedules = await showScheduledJobs(call);
+
 heading("11. Faults are the normal case: a lost trigger and a dead executor, repaired by the sweeper");
 const repaired = await showFaultRepairs(getFirestore(), call);
 
@@ -570,6 +576,9 @@ console.log(
   `planning from goals: ${planning ? "planned, explained an infeasible request, deployed the plan" : "did not behave"}`,
 );
 console.log(
+  `scheduled jobs: ${schedules ? "backups of dev, staging and the control plane ran once each on schedule" : "did not behave"}`,
+);
+console.log(
   `provisioning: ${allHealthy ? "all 30 integrations healthy" : "some integrations unhealthy"}; alert cycle: ${alertCycle ? "fired and cleared" : "did not behave"}; promotion dev -> staging: ${promotion}`,
 );
 console.log(
@@ -583,6 +592,7 @@ const expected =
   alertCycle &&
   promotion === "succeeded" &&
   repaired &&
+  schedules &&
   verified.ok &&
   planning;
 if (!expected) {

@@ -6,6 +6,7 @@
 
 /* global AbortSignal */
 import { emulatorToken } from "./lib/auth.mjs";
+import { startLocalTicker } from "./lib/ticker.mjs";
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
@@ -147,7 +148,9 @@ async function main() {
     ]) {
       console.log(`  export ${k}=${env[k]}`);
     }
-    startScheduler(urls.api, () => adminToken(stack));
+    // Cloud Scheduler has no emulator and the Functions emulator never fires onSchedule functions:
+    // the stack runs the catalog itself, through the scheduledJob function.
+    await startLocalTicker({ apiUrl: urls.api, token: () => adminToken(stack) });
   } catch (err) {
     if (!stopping) {
       failed = true;
@@ -162,33 +165,6 @@ async function main() {
   // firebase-tools stopped by itself (e.g. an emulator died).
   console.error(`firebase-tools exited (${signal ?? `code ${code}`})`);
   process.exit(code || 1);
-}
-
-/**
- * Cloud Scheduler has no emulator and the Functions emulator never fires onSchedule functions, so
- * the local stack runs the scheduled jobs itself, through the same job endpoints, on their schedule.
- */
-function startScheduler(apiBase, token) {
-  const jobs = [
-    { name: "sweep", path: "/api/orchestration/jobs/sweep", everyMs: 60_000 },
-    { name: "health", path: "/api/orchestration/jobs/health", everyMs: 60_000 },
-  ];
-  console.log(`Scheduler: ${jobs.map((job) => `${job.name} every ${job.everyMs / 1000} s`).join(", ")}`);
-  for (const job of jobs) {
-    const timer = setInterval(async () => {
-      try {
-        // A fresh token each tick: ID tokens expire after an hour.
-        const response = await fetch(`${apiBase}${job.path}`, {
-          method: "POST",
-          headers: { Authorization: `Bearer ${await token()}` },
-        });
-        if (!response.ok) console.log(`scheduler: ${job.name} answered ${response.status}`);
-      } catch (error) {
-        console.log(`scheduler: ${job.name} failed: ${error.message}`);
-      }
-    }, job.everyMs);
-    timer.unref();
-  }
 }
 
 main().catch((err) => {

@@ -180,6 +180,60 @@ const COMMANDS = {
       },
     },
   },
+  jobs: {
+    summary: "scheduled jobs: list, runs, run, pause, resume, sync",
+    usage:
+      "orch jobs list | orch jobs runs [<job>] | orch jobs run <job> | orch jobs pause <job> | orch jobs resume <job> | orch jobs sync",
+    subcommands: {
+      list: {
+        usage: "orch jobs list [--json]",
+        options: { json: { type: "boolean" } },
+        help: `  --json   print the API's answer as JSON
+
+  Each job's cron expression, time zone, catch-up policy, next run and last outcome.`,
+        run: runJobsList,
+      },
+      runs: {
+        usage: "orch jobs runs [<job>] [--limit <n>] [--json]",
+        positionals: 1,
+        options: { limit: { type: "string" }, json: { type: "boolean" } },
+        help: `  --limit <n>   how many runs, newest first (default 20)
+  --json        print the API's answer as JSON`,
+        run: runJobsRuns,
+      },
+      run: {
+        usage: "orch jobs run <job> [--json]",
+        positionals: 1,
+        options: { json: { type: "boolean" } },
+        help: `  --json   print the API's answer as JSON
+
+  Runs the job now (admin). A run already in progress is not overlapped: the new run is skipped.`,
+        run: runJobsAction("run"),
+      },
+      pause: {
+        usage: "orch jobs pause <job> [--json]",
+        positionals: 1,
+        options: { json: { type: "boolean" } },
+        help: `  --json   print the API's answer as JSON`,
+        run: runJobsAction("pause"),
+      },
+      resume: {
+        usage: "orch jobs resume <job> [--json]",
+        positionals: 1,
+        options: { json: { type: "boolean" } },
+        help: `  --json   print the API's answer as JSON`,
+        run: runJobsAction("resume"),
+      },
+      sync: {
+        usage: "orch jobs sync [--json]",
+        options: { json: { type: "boolean" } },
+        help: `  --json   print the API's answer as JSON
+
+  Makes each environment's Cloud Scheduler jobs match the catalog (admin; idempotent).`,
+        run: runJobsSync,
+      },
+    },
+  },
 };
 
 function mainHelp() {
@@ -885,6 +939,55 @@ async function runKeysList({ values, client }) {
     key.revoked_at ? `revoked ${key.revoked_at}` : (key.status ?? "active"),
   ]);
   for (const line of table(["id", "prefix", "role", "environments", "label", "status"], rows)) out(line);
+}
+
+function runLine(run) {
+  const took =
+    run.duration_ms === null || run.duration_ms === undefined ? "" : ` in ${seconds(run.duration_ms)}`;
+  return `${run.scheduled_for}  ${run.job}  ${run.outcome}${took} (${run.trigger}): ${run.summary}`;
+}
+
+async function runJobsList({ values, client }) {
+  const answer = await client.request("GET", "/jobs", { query: { limit: 1 } });
+  if (values.json) return printJson(answer);
+  const rows = answer.jobs.map((job) => [
+    job.name,
+    job.cron,
+    job.time_zone,
+    job.catch_up,
+    job.paused ? "paused" : (job.next_run ?? "-"),
+    job.last_run ? `${job.last_run.outcome} (${job.last_run.scheduled_for})` : "-",
+  ]);
+  for (const line of table(["job", "cron", "time zone", "catch-up", "next run", "last run"], rows)) out(line);
+}
+
+async function runJobsRuns({ values, positionals, client }) {
+  const limit = parsePositiveNumber("limit", values.limit, 20);
+  const path =
+    positionals.length === 0
+      ? "/jobs"
+      : `/jobs/${encodeURIComponent(onePositional(positionals, "job"))}/runs`;
+  const answer = await client.request("GET", path, { query: { limit } });
+  if (values.json) return printJson(answer.runs);
+  if (answer.runs.length === 0) return out("no runs yet");
+  for (const run of answer.runs) out(runLine(run));
+}
+
+function runJobsAction(action) {
+  return async ({ values, positionals, client }) => {
+    const job = onePositional(positionals, "job");
+    const answer = await client.request("POST", `/jobs/${encodeURIComponent(job)}/${action}`);
+    if (values.json) return printJson(answer);
+    if (action === "run") return out(runLine(answer.run));
+    out(`${answer.job}: ${answer.paused ? `paused by ${answer.paused_by}` : "resumed"}`);
+  };
+}
+
+async function runJobsSync({ values, client }) {
+  const answer = await client.request("POST", "/jobs/sync");
+  if (values.json) return printJson(answer);
+  for (const line of answer.done) out(line);
+  out(answer.note);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import {
   integrationDocSchema,
 } from "../../functions/src/domain/model.js";
 import { timestampsToDates } from "../../functions/src/domain/timestamps.js";
+import { JOB_COLLECTIONS, jobRunSchema } from "../../functions/src/domain/job-runs.js";
 
 export type Row<S extends z.ZodType> = z.infer<S> & { id: string };
 
@@ -87,6 +88,10 @@ export type IntegrationRow = Row<typeof integrationDocSchema>;
 export type AlertRow = Row<typeof alertDocSchema>;
 export type DeploymentRow = Row<typeof deploymentDocSchema>;
 export type TaskRow = Row<typeof taskDocSchema>;
+export type JobRunRow = Row<typeof jobRunSchema>;
+
+/** How many of the latest scheduled-job runs the jobs panel follows. */
+export const RECENT_JOB_RUNS = 30;
 
 /** Deployments the dashboard lists and draws trends from, newest first. */
 export const RECENT_DEPLOYMENTS = 100;
@@ -130,6 +135,13 @@ export function liveQueries(
         deploymentDocSchema,
         on,
         failed("deployments"),
+      ),
+    jobRuns: (on: (s: Snapshot<typeof jobRunSchema>) => void) =>
+      listen(
+        confined(JOB_COLLECTIONS.runs, orderBy("scheduled_for", "desc"), limit(RECENT_JOB_RUNS)),
+        jobRunSchema,
+        on,
+        failed("job runs"),
       ),
     tasksOf: (deploymentId: string, on: (s: Snapshot<typeof taskDocSchema>) => void) =>
       listen(

@@ -23,6 +23,7 @@ import {
   type DeploymentRow,
   type EnvironmentRow,
   type IntegrationRow,
+  type JobRunRow,
   type TaskRow,
 } from "./live.js";
 
@@ -48,7 +49,20 @@ interface Viewer {
   scope: string[] | null;
 }
 
+/** One job of `GET /jobs`, the parts the jobs panel shows. */
+interface JobSummary {
+  name: string;
+  cron: string;
+  time_zone: string;
+  catch_up: string;
+  paused: boolean;
+  next_run: string | null;
+  last_run: { outcome: string; scheduled_for: string } | null;
+}
+
 interface State {
+  jobs: JobSummary[] | null;
+  jobRuns: JobRunRow[];
   environments: EnvironmentRow[];
   integrations: IntegrationRow[];
   deployments: DeploymentRow[];
@@ -68,6 +82,8 @@ interface ReportSummary {
 }
 
 const state: State = {
+  jobs: null,
+  jobRuns: [],
   environments: [],
   integrations: [],
   deployments: [],
@@ -369,6 +385,56 @@ function recommendationsSection(): HTMLElement {
   );
 }
 
+function jobsSection(): HTMLElement {
+  const failed = state.jobRuns.filter((run) => run.outcome === "failed" || run.outcome === "timed_out");
+  return h(
+    "section",
+    { id: "jobs" },
+    h("h2", {}, `Scheduled jobs${failed.length > 0 ? ` (${failed.length} failed run(s) below)` : ""}`),
+    state.jobs === null
+      ? h("p", {}, "Loading...")
+      : h(
+          "table",
+          { class: "jobs" },
+          h(
+            "tr",
+            {},
+            ["job", "cron", "time zone", "catch-up", "next run", "last run"].map((t) => h("th", {}, t)),
+          ),
+          state.jobs.map((job) =>
+            h(
+              "tr",
+              { "data-job": job.name },
+              h("td", {}, job.name),
+              h("td", {}, h("code", {}, job.cron)),
+              h("td", {}, job.time_zone),
+              h("td", {}, job.catch_up),
+              h("td", {}, job.paused ? "paused" : job.next_run ? formatTime(new Date(job.next_run)) : "-"),
+              h("td", { class: job.last_run?.outcome ?? "" }, job.last_run ? job.last_run.outcome : "-"),
+            ),
+          ),
+        ),
+    h("h3", {}, `Last runs (${state.jobRuns.length})`),
+    state.jobRuns.length === 0
+      ? h("p", {}, "None yet.")
+      : h(
+          "ul",
+          {},
+          state.jobRuns.map((run) =>
+            h(
+              "li",
+              { "data-job-run": run.id, class: `job-run ${run.outcome}` },
+              h("strong", {}, run.outcome),
+              ` ${run.job} `,
+              h("small", {}, `${formatTime(run.scheduled_for)} (${run.trigger})`),
+              run.duration_ms === null ? "" : ` ${formatSeconds(run.duration_ms / 1000)}`,
+              `: ${run.summary}`,
+            ),
+          ),
+        ),
+  );
+}
+
 function errorsLine(): HTMLElement | null {
   if (state.errors.size === 0) return null;
   return h(
@@ -387,6 +453,7 @@ const SECTIONS = {
   alerts: alertsSection,
   trends: trendsSection,
   recommendations: recommendationsSection,
+  jobs: jobsSection,
 } as const;
 type Section = keyof typeof SECTIONS;
 const ALL_SECTIONS = Object.keys(SECTIONS) as Section[];
@@ -723,8 +790,32 @@ function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => 
     }
   };
 
+  let jobsLoading = false;
+  /** The catalog's next and last runs change with each run: re-read them when a run changes. */
+  const loadJobs = () => {
+    if (jobsLoading) return;
+    jobsLoading = true;
+    callApi(viewer, "GET", "/jobs?limit=1")
+      .then((answer) => {
+        state.jobs = (answer as { jobs: JobSummary[] }).jobs;
+        state.errors.delete("jobs");
+      })
+      .catch((error: unknown) =>
+        state.errors.set("jobs", error instanceof Error ? error.message : String(error)),
+      )
+      .finally(() => {
+        jobsLoading = false;
+        draw(["errors", "jobs"]);
+      });
+  };
+
   const wasTerminal = new Map<string, boolean>();
   const stops = [
+    live.jobRuns((s) => {
+      state.jobRuns = s.rows;
+      loadJobs();
+      draw(["jobs"]);
+    }),
     live.environments((s) => {
       state.environments = s.rows;
       draw(["health"]);

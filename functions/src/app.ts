@@ -16,6 +16,8 @@ import { createEngine, type Engine, type EngineDeps } from "./engine/engine.js";
 import { createEnvironmentResolver, type EnvironmentResolver } from "./engine/environments.js";
 import { createHealthMonitor, type HealthMonitor } from "./engine/health.js";
 import { createOperations, type Operations } from "./engine/operations.js";
+import { createScheduledJobs, type ScheduledJobs } from "./engine/scheduled-jobs.js";
+import type { WarehouseMaintenance } from "./engine/job-actions.js";
 import { functionsLogger, type Logger } from "./logs.js";
 import { createEngineStore, type EngineStore } from "./store/engine-store.js";
 import { createAuditLog, stageAudit, type AuditLog } from "./store/audit-log.js";
@@ -73,6 +75,8 @@ export interface Services {
   clock: Clock;
   log: Logger;
   webClient: WebClientConfig;
+  /** The scheduled jobs: catalog, runner and the Cloud Scheduler sync. */
+  jobs: ScheduledJobs;
 }
 
 /**
@@ -133,6 +137,8 @@ export function createServices(deps: {
   engine?: Partial<Pick<EngineDeps, "drivers" | "random" | "sleep" | "maxInlineWaitMs">>;
   /** The audit chain's HMAC key; by default from Secret Manager or the local key file. The simulation fixes it. */
   auditKey?: () => Promise<AuditKey>;
+  /** The warehouse's maintenance hook, when a warehouse is wired. */
+  warehouse?: WarehouseMaintenance;
 }): Services {
   const clock = deps.clock ?? systemClock;
   const store = createStore(deps.db);
@@ -140,11 +146,10 @@ export function createServices(deps: {
   const bus = deps.bus ?? createPubSubBus();
   const log = deps.log ?? functionsLogger;
   const environments = createEnvironmentResolver(store);
-  const specs = createDriverSpecs({
-    db: deps.db,
-    backupRoot: path.join(sourceRoot(), ".stack", "backups", process.env.GCLOUD_PROJECT ?? "local"),
-  });
-  const fabricator = createFabricator(specs, createReleaseStore(deps.db), deps.io ?? driverIO());
+  const backupRoot = path.join(sourceRoot(), ".stack", "backups", process.env.GCLOUD_PROJECT ?? "local");
+  const specs = createDriverSpecs({ db: deps.db, backupRoot });
+  const io = deps.io ?? driverIO();
+  const fabricator = createFabricator(specs, createReleaseStore(deps.db), io);
   const health = createHealthMonitor({ store, environments, fabricator, bus, clock, log });
   const audit = createAuditLog(deps.db, clock, deps.auditKey ? { key: deps.auditKey } : {});
   let lastChained = 0;
@@ -189,6 +194,23 @@ export function createServices(deps: {
   });
   const operations = createOperations({ store, engine, environments, fabricator, health, clock });
   late.operations = operations;
+  const history = createHistory(deps.db);
+  const jobs = createScheduledJobs({
+    db: deps.db,
+    clock,
+    bus,
+    log,
+    engine,
+    health,
+    history,
+    environments,
+    io,
+    backupRoot,
+    projectId: process.env.GCLOUD_PROJECT ?? "",
+    verifyAudit: () => audit.verify(),
+    chainAudit: () => audit.drain({ timeoutMs: 30_000 }),
+    warehouse: deps.warehouse ?? null,
+  });
   return {
     store,
     engineStore,
@@ -199,10 +221,11 @@ export function createServices(deps: {
     operations,
     access,
     audit,
-    history: createHistory(deps.db),
+    history,
     bus,
     clock,
     log,
     webClient: webClientConfig(),
+    jobs,
   };
 }

@@ -14,7 +14,7 @@ export type TaskMessage = z.infer<typeof taskMessageSchema>;
 /** A state change on `orchestration-events`; `event_id` is the dedupe key consumers use. */
 export const orchestrationEventSchema = z.strictObject({
   event_id: z.string(),
-  kind: z.enum(["task", "deployment", "alert"]),
+  kind: z.enum(["task", "deployment", "alert", "job"]),
   deployment_id: z.string().nullable(),
   task_id: z.string().nullable(),
   environment: z.string(),

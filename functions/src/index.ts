@@ -9,6 +9,8 @@ import { createServices, type Services } from "./app.js";
 import { TOPICS } from "./bus.js";
 import { serveApi } from "./handlers/https.js";
 import { onDeploymentWritten, onTaskMessage, onTaskUpdated } from "./handlers/triggers.js";
+import { onScheduledTick, serveScheduledJob } from "./handlers/scheduled.js";
+import { controlPlaneSchedule } from "./domain/schedules.js";
 import { COLLECTIONS } from "./domain/model.js";
 
 initializeApp();
@@ -37,16 +39,24 @@ export const runTask = onMessagePublished({ region, topic: TOPICS.tasks, timeout
   onTaskMessage(getServices(), event.data.message),
 );
 
-export const sweepLeases = onSchedule({ region, schedule: "every 1 minutes" }, async () => {
-  // The audit chain is drained even when the engine's sweep fails: a lost wake-up delays a record, never drops it.
-  const [swept, drained] = await Promise.allSettled([
-    getServices().engine.sweep(),
-    getServices().audit.drain(),
-  ]);
-  if (swept.status === "rejected") throw swept.reason;
-  if (drained.status === "rejected") throw drained.reason;
-});
+/** One `onSchedule` function per control-plane job of the catalog, on the catalog's cron and time zone. */
+const scheduled = (job: string) => {
+  const { cron, time_zone, timeout_seconds } = controlPlaneSchedule(job, process.env.ORCH_SCHEDULE_TIME_ZONE);
+  return onSchedule(
+    { region, schedule: cron, timeZone: time_zone, timeoutSeconds: timeout_seconds, retryCount: 0 },
+    async (event) => {
+      await onScheduledTick(getServices(), job, event.scheduleTime);
+    },
+  );
+};
 
-export const healthCheck = onSchedule({ region, schedule: "every 1 minutes" }, async () => {
-  await getServices().health.check();
-});
+export const sweepLeases = scheduled("lease-sweeper");
+export const optimization = scheduled("optimization");
+export const controlPlaneBackup = scheduled("control-plane-backup");
+export const retentionPurge = scheduled("retention-purge");
+export const warehouseMaintenance = scheduled("warehouse-maintenance");
+
+/** Each environment's Cloud Scheduler jobs (and the local ticker) call this; private in the cloud. */
+export const scheduledJob = onRequest({ region, invoker: "private", timeoutSeconds: 540 }, (req, res) =>
+  serveScheduledJob(getServices(), req, res),
+);

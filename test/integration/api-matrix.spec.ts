@@ -155,6 +155,12 @@ describe("the API: every endpoint x every caller, and 1,000 malformed requests",
         const created = await api("POST", "/keys", { role: "viewer", label: "to delete" });
         return { path: `/keys/${created.body.id}`, success: 200 };
       }
+      case "GET /jobs/{name}/runs":
+        return { path: "/jobs/lease-sweeper/runs", success: 200 };
+      case "POST /jobs/{name}/run":
+      case "POST /jobs/{name}/pause":
+      case "POST /jobs/{name}/resume":
+        return { path: spec.path.replace("{name}", "warehouse-maintenance"), success: 200 };
       default:
         if (spec.path.includes("{")) throw new Error(`no probe for ${spec.method} ${spec.path}: add one`);
         return { path: spec.path, success: 200 };

@@ -64,6 +64,15 @@ const cron = z
   .regex(/^(\S+\s+){4}\S+$/, { error: "a cron schedule with five fields, e.g. '0 3 * * *'" })
   .regex(/^[0-9*/,\-\s]+$/, { error: "cron fields made of digits, '*', '/', ',' and '-'" });
 const count = (min: number, max: number) => z.int().min(min).max(max);
+/** Whether the runtime knows the time zone (IANA tz database). */
+const isTimeZone = (zone: string): boolean => {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 /** Settings for each integration kind. Every field is optional here: `base` supplies defaults, environments override. */
 export const integrationSettingsShapes = {
@@ -282,6 +291,16 @@ export const orchestrationConfigSchema = z.strictObject({
     concurrency: count(1, 100),
     /** Who may do what beyond the roles themselves. */
     access: z.strictObject({ production_requires_admin: z.boolean() }).optional(),
+    /** The control plane's scheduled jobs: the time zone their daily crons read in, and how long Firestore keeps history. */
+    schedules: z
+      .strictObject({
+        time_zone: z
+          .string()
+          .refine(isTimeZone, { error: "an IANA time zone such as UTC or Europe/Berlin" })
+          .optional(),
+        retention_days: count(1, 3650).optional(),
+      })
+      .optional(),
     integrations: integrationsBlock,
   }),
   environments: z.array(environmentSchema).min(1).max(50),
@@ -317,5 +336,7 @@ export interface ResolvedConfig {
   version: 1;
   /** Deploying to or cancelling in production needs the admin role (default false). */
   access: { production_requires_admin: boolean };
+  /** Scheduled jobs' time zone and Firestore retention (defaults UTC and 90 days). */
+  schedules: { time_zone: string; retention_days: number };
   environments: ResolvedEnvironment[];
 }

@@ -249,6 +249,10 @@ function resolve(config: OrchestrationConfigInput): ResolvedConfig {
   return {
     version: 1,
     access: { production_requires_admin: config.base.access?.production_requires_admin ?? false },
+    schedules: {
+      time_zone: config.base.schedules?.time_zone ?? "UTC",
+      retention_days: config.base.schedules?.retention_days ?? 90,
+    },
     environments: config.environments.map((env): ResolvedEnvironment => {
       const merged = mergedSettings(config, env);
       return {

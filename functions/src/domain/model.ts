@@ -88,7 +88,7 @@ export function integrationDocId(environment: string, name: string): string {
 export const alertDocSchema = z.strictObject({
   level: z.enum(["critical", "warning", "info"]),
   status: z.enum(["open", "resolved"]),
-  source: z.enum(["health", "deployment"]),
+  source: z.enum(["health", "deployment", "job"]),
   environment: z.string(),
   integration: z.string().nullable(),
   deployment_id: z.string().nullable(),

@@ -202,6 +202,40 @@ async function clearProject(io: DriverIO, projectId: string) {
   ensureOk(answer, `clearing scratch project ${projectId}`);
 }
 
+/**
+ * Takes one export of an environment now (what `apply` does, and what its scheduled backup job
+ * runs), then prunes the exports past retention; answers the export's metadata.
+ */
+export async function takeExport(
+  backupRoot: string,
+  target: DriverTarget<"backup">,
+  state: BackupState,
+  io: DriverIO,
+): Promise<ExportMetadata & { dir: string }> {
+  if (emulatedOrLive(target.environment) === "live") liveNotImplemented("backup", "export data");
+  const { name, project_id: projectId } = target.environment;
+  const now = io.now();
+  let exportId = now.toISOString().replace(/[:.]/g, "-");
+  // Two exports in the same millisecond get distinct directories.
+  const taken = new Set((await listExports(backupRoot, name)).map((e) => e.export_id));
+  for (let n = 2; taken.has(exportId); n++) exportId = `${now.toISOString().replace(/[:.]/g, "-")}-${n}`;
+  const dir = path.join(backupRoot, name, exportId);
+  // The marker goes in first, so the export carries a document the restore check can look for.
+  await writeDocument(io, projectId, BACKUP_MARKER, { export_id: exportId, taken_at: now.toISOString() });
+  const contents = await exportProject(io, projectId, dir);
+  const metadata: ExportMetadata = {
+    ...state,
+    environment: name,
+    project_id: projectId,
+    export_id: exportId,
+    created_at: now.toISOString(),
+    contents,
+  };
+  await writeFile(path.join(dir, METADATA_FILE), `${JSON.stringify(metadata, null, 2)}\n`);
+  await pruneExports(backupRoot, name, state.retention_days, now);
+  return { ...metadata, dir };
+}
+
 export function createBackupDriver({
   backupRoot,
 }: {
@@ -234,27 +268,7 @@ export function createBackupDriver({
     },
 
     async apply(target, state, io) {
-      if (emulatedOrLive(target.environment) === "live") liveNotImplemented("backup", "export data");
-      const { name, project_id: projectId } = target.environment;
-      const now = io.now();
-      let exportId = now.toISOString().replace(/[:.]/g, "-");
-      // Two exports in the same millisecond get distinct directories.
-      const taken = new Set((await listExports(backupRoot, name)).map((e) => e.export_id));
-      for (let n = 2; taken.has(exportId); n++) exportId = `${now.toISOString().replace(/[:.]/g, "-")}-${n}`;
-      const dir = path.join(backupRoot, name, exportId);
-      // The marker goes in first, so the export carries a document the restore check can look for.
-      await writeDocument(io, projectId, BACKUP_MARKER, { export_id: exportId, taken_at: now.toISOString() });
-      const contents = await exportProject(io, projectId, dir);
-      const metadata: ExportMetadata = {
-        ...state,
-        environment: name,
-        project_id: projectId,
-        export_id: exportId,
-        created_at: now.toISOString(),
-        contents,
-      };
-      await writeFile(path.join(dir, METADATA_FILE), `${JSON.stringify(metadata, null, 2)}\n`);
-      await pruneExports(backupRoot, name, state.retention_days, now);
+      await takeExport(backupRoot, target, state, io);
     },
 
     async verify(target, io) {

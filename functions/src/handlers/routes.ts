@@ -33,6 +33,7 @@ import { FirebaseMasterOrchestrator } from "../orchestrator.js";
 import type { DeploymentPlan } from "../domain/planner.js";
 import { buildReport, reportRequestSchema, resolveTimeRange } from "../domain/reports.js";
 import type { ApiResponse } from "./http.js";
+import { JOB_ROUTES } from "./job-routes.js";
 
 /** What a handler gets: validated inputs and who is asking. */
 export interface RouteInput<Q, B> {
@@ -287,7 +288,7 @@ export const ROUTES: RouteSpec[] = [
     action: "plan",
     query: noQuery,
     body: planBody,
-    handle: async ({ operations, environments, engine }, { body, principal }) => {
+    handle: async ({ operations, environments, engine, jobs }, { body, principal }) => {
       if (body.goals !== undefined || body.constraints !== undefined) {
         return planFromGoals(new FirebaseMasterOrchestrator({ operations, engine }), body);
       }
@@ -340,6 +341,7 @@ export const ROUTES: RouteSpec[] = [
           };
         }),
         differences,
+        scheduled_jobs: await jobs.plan(),
       });
     },
   }),
@@ -571,4 +573,5 @@ export const ROUTES: RouteSpec[] = [
     query: noQuery,
     handle: async ({ health }) => ok(await health.check()),
   }),
+  ...JOB_ROUTES,
 ];
