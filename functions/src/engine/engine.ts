@@ -73,6 +73,13 @@ export function createEngine(deps: EngineDeps) {
       detail: detail ?? after.error_message ?? after.reason,
       correlation_id: correlationId,
       at: clock.now().toISOString(),
+      duration: after.actual_duration,
+      payload: {
+        retry_count: after.retry_count,
+        estimated_duration: after.estimated_duration,
+        ready_at: after.ready_at?.toISOString() ?? null,
+        started_at: after.started_at?.toISOString() ?? null,
+      },
     };
   }
 
@@ -93,6 +100,9 @@ export function createEngine(deps: EngineDeps) {
       detail: after.error_message,
       correlation_id: after.correlation_id,
       at: clock.now().toISOString(),
+      duration: after.actual_duration,
+      actor: after.requested_by,
+      payload: { created_at: after.created_at.toISOString(), integrations: after.integrations },
     };
   }
 
