@@ -21,6 +21,8 @@ import { createAuditLog, type AuditLog } from "./store/audit-log.js";
 import { createHistory, type HistoryReader } from "./store/history.js";
 import { createReleaseStore } from "./store/releases.js";
 import { createStore, type Store } from "./store/store.js";
+import { warehouseFromEnv } from "./warehouse/from-env.js";
+import type { Warehouse } from "./warehouse/warehouse.js";
 
 /** A clock, injected so that time-based behaviour is testable without waiting. */
 export interface Clock {
@@ -45,6 +47,8 @@ export interface Services {
   clock: Clock;
   log: Logger;
   webClient: WebClientConfig;
+  /** The analytical store of orchestration_events, once resolved (null: none configured). */
+  warehouse: () => Promise<Warehouse | null>;
 }
 
 /**
@@ -101,6 +105,8 @@ export function createServices(deps: {
   io?: DriverIO;
   /** Verifies Firebase ID tokens; by default firebase-admin's, which accepts Auth emulator tokens when it runs. */
   verifyIdToken?: (token: string) => Promise<VerifiedIdToken>;
+  /** The warehouse; by default chosen from the environment (`warehouse/from-env.ts`). */
+  warehouse?: Warehouse | null;
 }): Services {
   const clock = deps.clock ?? systemClock;
   const store = createStore(deps.db);
@@ -123,6 +129,7 @@ export function createServices(deps: {
   });
   // Bound after the engine exists: operations build on the engine, and the engine reports back to them.
   const late: { operations?: Operations } = {};
+  let warehouseOnce: Promise<Warehouse | null> | undefined;
   const engine = createEngine({
     store,
     engineStore,
@@ -161,5 +168,6 @@ export function createServices(deps: {
     clock,
     log,
     webClient: webClientConfig(),
+    warehouse: () => (warehouseOnce ??= deps.warehouse !== undefined ? Promise.resolve(deps.warehouse) : warehouseFromEnv(process.env)),
   };
 }

@@ -16,6 +16,8 @@ import { optimizeRequestSchema, recommend } from "../domain/optimize.js";
 import type { DeploymentPlan } from "../domain/planner.js";
 import { buildReport, reportRequestSchema, resolveTimeRange } from "../domain/reports.js";
 import type { ApiResponse } from "./http.js";
+import { eventSearchQuerySchema, searchEvents } from "./events-search.js";
+import { loadWarehouseFacts, withWarehouseAggregates } from "../warehouse/report.js";
 
 /** What a handler gets: validated inputs and who is asking. */
 export interface RouteInput<Q, B> {
@@ -404,10 +406,15 @@ export const ROUTES: RouteSpec[] = [
     summary: "A report over a time range, as JSON or a document (HTML, Markdown, CSV, PDF, PNG)",
     action: "read",
     query: reportRequestSchema,
-    handle: async ({ history, clock }, { query }) => {
+    handle: async ({ history, clock, warehouse }, { query, principal }) => {
       const now = clock.now();
-      const loaded = await history.load(resolveTimeRange(query.time_range, now), query.environment);
-      const report = buildReport(loaded, query, now);
+      const range = resolveTimeRange(query.time_range, now);
+      const loaded = await history.load(range, query.environment);
+      const store = await warehouse();
+      const scope = query.environment ? [query.environment] : (principal?.environments ?? null);
+      const report = store
+        ? withWarehouseAggregates(buildReport(loaded, query, now), await loadWarehouseFacts(store, range, scope))
+        : buildReport(loaded, query, now);
       if (query.format === "json") return ok(report);
       // Loaded on demand: the rasterizer and PDF writer are only needed for documents.
       const { renderReportDocument } = await import("../visual/report-documents.js");
@@ -462,6 +469,15 @@ export const ROUTES: RouteSpec[] = [
     action: "run_jobs",
     query: noQuery,
     handle: async ({ engine }) => ok(await engine.sweep()),
+  }),
+  route({
+    method: "GET",
+    path: "/events/search",
+    summary: "Full-text search of orchestration events in the warehouse, in the caller's environments",
+    action: "read",
+    query: eventSearchQuerySchema,
+    environment: async (_services, { query }) => query.environment,
+    handle: async (services, { query, principal }) => ok(await searchEvents(services, query, principal)),
   }),
   route({
     method: "POST",

@@ -64,7 +64,7 @@ function plain(row: Record<string, unknown>): Row {
       typeof value === "boolean"
     )
       out[key] = value;
-    else out[key] = Number(String(value));
+    else out[key] = Number(value);
   }
   return out;
 }
