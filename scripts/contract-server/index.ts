@@ -1,0 +1,9 @@
+/** A local server that holds Google API requests to their published discovery document. */
+export { ContractServer, badRequest } from "./server.js";
+export type { ContractReply, ContractRequest, Handler, RecordedRequest } from "./server.js";
+export { ApiError, Operations, ResourceCollection, faultError, RPC_STATUS } from "./resources.js";
+export type { Fault, Operation, RpcStatus } from "./resources.js";
+export { loadDiscovery, discoveryFolder } from "./discovery.js";
+export type { ContractRules, DiscoveryDocument, DiscoveryMethod } from "./discovery.js";
+export type { Violation } from "./validate.js";
+export { cloudSchedulerModel } from "./models/cloudscheduler.js";
