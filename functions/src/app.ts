@@ -168,6 +168,8 @@ export function createServices(deps: {
     clock,
     log,
     webClient: webClientConfig(),
-    warehouse: () => (warehouseOnce ??= deps.warehouse !== undefined ? Promise.resolve(deps.warehouse) : warehouseFromEnv(process.env)),
+    warehouse: () =>
+      (warehouseOnce ??=
+        deps.warehouse !== undefined ? Promise.resolve(deps.warehouse) : warehouseFromEnv(process.env)),
   };
 }

@@ -9,7 +9,10 @@ const DAY_MS = 86_400_000;
 /** How far back a search looks when `from` is not given. */
 export const DEFAULT_SEARCH_DAYS = 7;
 
-const instant = z.iso.datetime({ offset: true, message: "an ISO time with a zone, such as 2026-11-01T00:00:00Z" });
+const instant = z.iso.datetime({
+  offset: true,
+  message: "an ISO time with a zone, such as 2026-11-01T00:00:00Z",
+});
 
 /** The query string: every field text, as query strings are. */
 export const eventSearchQuerySchema = z

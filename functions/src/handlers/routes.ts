@@ -413,7 +413,10 @@ export const ROUTES: RouteSpec[] = [
       const store = await warehouse();
       const scope = query.environment ? [query.environment] : (principal?.environments ?? null);
       const report = store
-        ? withWarehouseAggregates(buildReport(loaded, query, now), await loadWarehouseFacts(store, range, scope))
+        ? withWarehouseAggregates(
+            buildReport(loaded, query, now),
+            await loadWarehouseFacts(store, range, scope),
+          )
         : buildReport(loaded, query, now);
       if (query.format === "json") return ok(report);
       // Loaded on demand: the rasterizer and PDF writer are only needed for documents.
