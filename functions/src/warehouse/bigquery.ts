@@ -135,9 +135,14 @@ export function createBigQueryWarehouse(options: BigQueryWarehouseOptions): BigQ
   }
 
   async function run(sql: string, params: BoundParams): Promise<Row[]> {
+    // Parameter values travel as JSON strings (QueryParameterValue.value); the client would send
+    // booleans and numbers as JSON booleans and numbers.
+    const values = Object.fromEntries(
+      Object.entries(params).map(([key, value]) => [key, Array.isArray(value) ? value : String(value)]),
+    );
     const [rows] = await client.query({
       query: sql,
-      params,
+      params: values,
       types: paramTypes(params),
       location,
       useLegacySql: false,
@@ -152,7 +157,8 @@ export function createBigQueryWarehouse(options: BigQueryWarehouseOptions): BigQ
       const updated: string[] = [];
       if (!(await exists(() => dataset.get()))) {
         try {
-          await dataset.create({ location });
+          // Not dataset.create(): it copies the client's projectId into the body, a field Dataset does not have.
+          await client.createDataset(datasetId, { location });
           created.push(`dataset ${datasetId}`);
         } catch (error) {
           // Another instance created it between our get and insert.
