@@ -32,7 +32,8 @@ function event(id: string, kind: OrchestrationEvent["kind"] = "task"): Orchestra
     payload: { retry_count: 0 },
   };
 }
-const row = (e: OrchestrationEvent) => eventToRow(orchestrationEventSchema.parse(e), new Date("2026-11-01T10:00:01Z"));
+const row = (e: OrchestrationEvent) =>
+  eventToRow(orchestrationEventSchema.parse(e), new Date("2026-11-01T10:00:01Z"));
 
 describe("BigQuery warehouse against the BigQuery v2 contract", () => {
   let server: ContractServer;
@@ -49,7 +50,9 @@ describe("BigQuery warehouse against the BigQuery v2 contract", () => {
     const refused = server.requests.filter((r) => r.verdict === "refused");
     await server.stop();
     assert.deepEqual(
-      refused.map((r) => `${r.methodId}: ${r.violations.map((v) => `${v.field} ${v.description}`).join("; ")}`),
+      refused.map(
+        (r) => `${r.methodId}: ${r.violations.map((v) => `${v.field} ${v.description}`).join("; ")}`,
+      ),
       [],
       "every request the client sent holds to the discovery document",
     );
@@ -64,7 +67,11 @@ describe("BigQuery warehouse against the BigQuery v2 contract", () => {
       `view ${BIGQUERY_DEDUP_VIEW}`,
     ]);
     const events = model.tables.get(`${PROJECT}.${DATASET}.${EVENTS_TABLE}`)!;
-    assert.deepEqual(events.timePartitioning, { type: "DAY", field: "time", expirationMs: String(90 * 86_400_000) });
+    assert.deepEqual(events.timePartitioning, {
+      type: "DAY",
+      field: "time",
+      expirationMs: String(90 * 86_400_000),
+    });
     assert.deepEqual(events.clustering, { fields: ["environment", "kind"] });
     const audit = model.tables.get(`${PROJECT}.${DATASET}.${AUDIT_EVENTS_TABLE}`)!;
     assert.equal((audit.timePartitioning as { expirationMs: string }).expirationMs, String(365 * 86_400_000));
@@ -78,7 +85,9 @@ describe("BigQuery warehouse against the BigQuery v2 contract", () => {
 
   it("restores a partition expiration someone changed", async () => {
     await wh.ensure();
-    (model.tables.get(`${PROJECT}.${DATASET}.${EVENTS_TABLE}`)!.timePartitioning as { expirationMs: string }).expirationMs = "1000";
+    (
+      model.tables.get(`${PROJECT}.${DATASET}.${EVENTS_TABLE}`)!.timePartitioning as { expirationMs: string }
+    ).expirationMs = "1000";
     assert.deepEqual((await wh.ensure()).updated, [`table ${EVENTS_TABLE} partition expiration`]);
   });
 
@@ -96,11 +105,19 @@ describe("BigQuery warehouse against the BigQuery v2 contract", () => {
     const bad = { ...row(event("bad")), to: null as unknown as string };
     const outcome = await wh.insert([row(event("x")), bad, row(event("y"))]);
     assert.deepEqual(outcome.inserted, 2);
-    assert.deepEqual(outcome.rejected.map((r) => r.event_id), ["bad"]);
+    assert.deepEqual(
+      outcome.rejected.map((r) => r.event_id),
+      ["bad"],
+    );
     assert.match(outcome.rejected[0]!.reason, /Missing required field: to/);
     model.failRows(1);
     assert.deepEqual(await wh.insert([row(event("z")), row(event("w"))]), { inserted: 2, rejected: [] });
-    assert.deepEqual([...model.rows.get(`${PROJECT}.${DATASET}.${EVENTS_TABLE}`)!.keys()].sort(), ["w", "x", "y", "z"]);
+    assert.deepEqual([...model.rows.get(`${PROJECT}.${DATASET}.${EVENTS_TABLE}`)!.keys()].sort(), [
+      "w",
+      "x",
+      "y",
+      "z",
+    ]);
   });
 
   it("retries after 503 and 429 answers", async () => {
@@ -118,7 +135,13 @@ describe("BigQuery warehouse against the BigQuery v2 contract", () => {
     await wh.ensure();
     model.answerQueries((q) =>
       q.query.includes("COUNT(*) AS events")
-        ? { fields: [{ name: "kind", type: "STRING" }, { name: "events", type: "INTEGER" }], rows: [["task", "12"]] }
+        ? {
+            fields: [
+              { name: "kind", type: "STRING" },
+              { name: "events", type: "INTEGER" },
+            ],
+            rows: [["task", "12"]],
+          }
         : null,
     );
     for (const name of QUERY_NAMES) await wh.query(name, { ...WINDOW, environments: ["prod"] });
@@ -127,7 +150,10 @@ describe("BigQuery warehouse against the BigQuery v2 contract", () => {
     const reads = model.queries.filter((q) => !q.query.startsWith("CREATE"));
     assert.equal(reads.length, QUERY_NAMES.length + 2);
     for (const q of reads) {
-      assert.ok(q.query.includes(`\`${PROJECT}.${DATASET}.${BIGQUERY_DEDUP_VIEW}\``), "reads go through the dedup view");
+      assert.ok(
+        q.query.includes(`\`${PROJECT}.${DATASET}.${BIGQUERY_DEDUP_VIEW}\``),
+        "reads go through the dedup view",
+      );
       for (const duckdbOnly of ["quantile_disc", "list_contains", "strftime", '"to"', "json_extract"])
         assert.ok(!q.query.includes(duckdbOnly), `no DuckDB-only ${duckdbOnly} in ${q.query}`);
       assert.doesNotMatch(q.query, /\$[a-z_]/, "no DuckDB-style $parameters");

@@ -3,6 +3,10 @@ import type { OrchestrationEvent } from "../../functions/src/bus.js";
 import { orchestrationEventSchema } from "../../functions/src/bus.js";
 import { openDuckDbWarehouse, type DuckDbWarehouse } from "../../functions/src/warehouse/duckdb.js";
 import { eventToRow, parseEventMessage } from "../../functions/src/warehouse/schema.js";
+import { historyEvents } from "../../functions/src/warehouse/backfill.js";
+import { loadWarehouseFacts, withWarehouseAggregates } from "../../functions/src/warehouse/report.js";
+import { buildReport, reportRequestSchema } from "../../functions/src/domain/reports.js";
+import { busyHistory } from "../support/history-builder.js";
 
 const WINDOW = { from: "2026-11-01T00:00:00Z", to: "2026-11-04T00:00:00Z", environments: null };
 const INGESTED = new Date("2026-11-05T00:00:00Z");
@@ -314,6 +318,45 @@ describe("local warehouse (DuckDB)", () => {
       const result = parseEventMessage(text);
       assert.equal(result.ok, false, text);
       if (!result.ok) assert.match(result.reason, expected);
+    }
+  });
+});
+
+describe("reports from the warehouse agree with reports from Firestore's documents", () => {
+  it("gives the same summary, alerts and per-day chart for the same history", async () => {
+    const busy = busyHistory(5, 8);
+    const now = busy.now;
+    // As the Firestore loader reads them: alerts opened in the range (the builder spreads 60 over 27 days).
+    const history = {
+      ...busy.history,
+      alerts: busy.history.alerts.filter((a) => a.opened_at >= busy.history.range.from && a.opened_at < busy.history.range.to),
+    };
+    const wh = await openDuckDbWarehouse(":memory:");
+    try {
+      const events = historyEvents(history);
+      await wh.insert(rows(events));
+      const request = reportRequestSchema.parse({ report_type: "executive" });
+      const fromDocs = buildReport(history, request, now);
+      const facts = await loadWarehouseFacts(wh, history.range, null);
+      const fromWarehouse = withWarehouseAggregates(fromDocs, facts);
+      assert.ok(fromDocs.comprehensive_report.summary.deployments.total > 0);
+      assert.deepEqual(fromWarehouse.comprehensive_report.summary, fromDocs.comprehensive_report.summary);
+      assert.deepEqual(
+        fromWarehouse.comprehensive_report.health.alerts.by_level,
+        fromDocs.comprehensive_report.health.alerts.by_level,
+      );
+      const perDay = (r: typeof fromDocs) => r.visualizations.find((v) => v.id === "deployments-per-day");
+      // The warehouse lists the days that had deployments; the documents' chart lists every day of the range.
+      for (const series of perDay(fromWarehouse)!.series)
+        for (const point of series.points)
+          assert.equal(
+            point.y,
+            perDay(fromDocs)!.series.find((s) => s.name === series.name)!.points.find((p) => p.x === point.x)?.y,
+            `${series.name} on ${point.x}`,
+          );
+      assert.equal(fromWarehouse.comprehensive_report.aggregates_from, "duckdb");
+    } finally {
+      wh.close();
     }
   });
 });

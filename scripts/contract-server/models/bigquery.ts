@@ -38,7 +38,8 @@ function misfit(field: Field, value: unknown): string | null {
       return typeof value === "string" ? null : `Cannot convert value to string: ${field.name}`;
     case "INT64":
     case "INTEGER":
-      return (typeof value === "number" && Number.isInteger(value)) || (typeof value === "string" && INT.test(value))
+      return (typeof value === "number" && Number.isInteger(value)) ||
+        (typeof value === "string" && INT.test(value))
         ? null
         : `Cannot convert value to integer: ${field.name}`;
     case "FLOAT64":
@@ -77,20 +78,23 @@ export function bigQueryModel(server: ContractServer): BigQueryModel {
 
   const tableOrThrow = (p: Record<string, string>): Table => {
     const found = tables.get(key(p.projectId, p.datasetId, p.tableId));
-    if (!found) throw new ApiError("NOT_FOUND", `Not found: Table ${p.projectId}:${p.datasetId}.${p.tableId}`);
+    if (!found)
+      throw new ApiError("NOT_FOUND", `Not found: Table ${p.projectId}:${p.datasetId}.${p.tableId}`);
     return found;
   };
 
   server
     .on("bigquery.datasets.get", ({ params }) => {
       const found = datasets.get(key(params.projectId, params.datasetId));
-      if (!found) throw new ApiError("NOT_FOUND", `Not found: Dataset ${params.projectId}:${params.datasetId}`);
+      if (!found)
+        throw new ApiError("NOT_FOUND", `Not found: Dataset ${params.projectId}:${params.datasetId}`);
       return { body: found };
     })
     .on("bigquery.datasets.insert", ({ params, body }) => {
       const ref = (body as Json).datasetReference as { projectId?: string; datasetId?: string };
       const id = key(params.projectId, ref.datasetId);
-      if (datasets.has(id)) throw new ApiError("ALREADY_EXISTS", `Already Exists: Dataset ${params.projectId}:${ref.datasetId}`);
+      if (datasets.has(id))
+        throw new ApiError("ALREADY_EXISTS", `Already Exists: Dataset ${params.projectId}:${ref.datasetId}`);
       const dataset = {
         ...(body as Json),
         kind: "bigquery#dataset",
@@ -106,7 +110,11 @@ export function bigQueryModel(server: ContractServer): BigQueryModel {
         throw new ApiError("NOT_FOUND", `Not found: Dataset ${params.projectId}:${params.datasetId}`);
       const ref = (body as Json).tableReference as { tableId?: string };
       const id = key(params.projectId, params.datasetId, ref.tableId);
-      if (tables.has(id)) throw new ApiError("ALREADY_EXISTS", `Already Exists: Table ${params.projectId}:${params.datasetId}.${ref.tableId}`);
+      if (tables.has(id))
+        throw new ApiError(
+          "ALREADY_EXISTS",
+          `Already Exists: Table ${params.projectId}:${params.datasetId}.${ref.tableId}`,
+        );
       const table: Table = {
         ...(body as Json),
         kind: "bigquery#table",
@@ -125,7 +133,11 @@ export function bigQueryModel(server: ContractServer): BigQueryModel {
     .on("bigquery.tabledata.insertAll", ({ params, body }) => {
       const table = tableOrThrow(params);
       if (table.view) throw new ApiError("INVALID_ARGUMENT", "Cannot add rows to a view.");
-      const request = body as { rows?: { insertId?: string; json?: Json }[]; skipInvalidRows?: boolean; ignoreUnknownValues?: boolean };
+      const request = body as {
+        rows?: { insertId?: string; json?: Json }[];
+        skipInvalidRows?: boolean;
+        ignoreUnknownValues?: boolean;
+      };
       const fields = table.schema?.fields ?? [];
       const errors: { index: number; errors: Json[] }[] = [];
       (request.rows ?? []).forEach((row, index) => {
@@ -139,15 +151,24 @@ export function bigQueryModel(server: ContractServer): BigQueryModel {
           for (const name of Object.keys(json))
             if (!fields.some((f) => f.name === name)) problems.push(`no such field: ${name}.`);
         if (problems.length > 0)
-          errors.push({ index, errors: problems.map((message) => ({ reason: "invalid", location: "", message })) });
+          errors.push({
+            index,
+            errors: problems.map((message) => ({ reason: "invalid", location: "", message })),
+          });
       });
       const all = request.rows ?? [];
       if (errors.length > 0 && !request.skipInvalidRows) {
         const bad = new Set(errors.map((e) => e.index));
         all.forEach((_, index) => {
-          if (!bad.has(index)) errors.push({ index, errors: [{ reason: "stopped", location: "", message: "" }] });
+          if (!bad.has(index))
+            errors.push({ index, errors: [{ reason: "stopped", location: "", message: "" }] });
         });
-        return { body: { kind: "bigquery#tableDataInsertAllResponse", insertErrors: errors.sort((a, b) => a.index - b.index) } };
+        return {
+          body: {
+            kind: "bigquery#tableDataInsertAllResponse",
+            insertErrors: errors.sort((a, b) => a.index - b.index),
+          },
+        };
       }
       const bad = new Set(errors.map((e) => e.index));
       const stored = rows.get(key(params.projectId, params.datasetId, params.tableId))!;
@@ -155,7 +176,10 @@ export function bigQueryModel(server: ContractServer): BigQueryModel {
         if (bad.has(index)) return;
         if (transient > 0) {
           transient -= 1;
-          errors.push({ index, errors: [{ reason: "backendError", location: "", message: "Backend error. Please try again." }] });
+          errors.push({
+            index,
+            errors: [{ reason: "backendError", location: "", message: "Backend error. Please try again." }],
+          });
           return;
         }
         // insertId dedupe: a row whose id was seen keeps the first copy.
@@ -173,22 +197,35 @@ export function bigQueryModel(server: ContractServer): BigQueryModel {
       const request = body as {
         query: string;
         useLegacySql?: boolean;
-        queryParameters?: { name?: string; parameterType?: { type?: string; arrayType?: { type?: string } }; parameterValue?: Json }[];
+        queryParameters?: {
+          name?: string;
+          parameterType?: { type?: string; arrayType?: { type?: string } };
+          parameterValue?: Json;
+        }[];
       };
       if (request.useLegacySql !== false)
-        throw new ApiError("INVALID_ARGUMENT", "The control plane's SQL is GoogleSQL: useLegacySql must be false.");
+        throw new ApiError(
+          "INVALID_ARGUMENT",
+          "The control plane's SQL is GoogleSQL: useLegacySql must be false.",
+        );
       const declared = new Map((request.queryParameters ?? []).map((p) => [p.name ?? "", p]));
       const used = [...request.query.matchAll(/@([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1] ?? "");
       for (const name of used) {
         if (!declared.has(name))
-          throw new ApiError("INVALID_ARGUMENT", `Query parameter '${name}' not found at [${request.query.indexOf(`@${name}`)}]`);
+          throw new ApiError(
+            "INVALID_ARGUMENT",
+            `Query parameter '${name}' not found at [${request.query.indexOf(`@${name}`)}]`,
+          );
         if (!declared.get(name)?.parameterType?.type)
           throw new ApiError("INVALID_ARGUMENT", `Query parameter '${name}' has no type`);
       }
       for (const match of request.query.matchAll(/`([^`]+)\.([^`.]+)\.([^`.]+)`/g)) {
         const [, project, dataset, table] = match;
         if (!tables.has(key(project, dataset, table)))
-          throw new ApiError("NOT_FOUND", `Not found: Table ${project}:${dataset}.${table} was not found in location US`);
+          throw new ApiError(
+            "NOT_FOUND",
+            `Not found: Table ${project}:${dataset}.${table} was not found in location US`,
+          );
       }
       let depth = 0;
       for (const ch of request.query) {
@@ -199,7 +236,10 @@ export function bigQueryModel(server: ContractServer): BigQueryModel {
       const received: ReceivedQuery = {
         query: request.query,
         parameters: Object.fromEntries(
-          [...declared].map(([name, p]) => [name, { type: p.parameterType?.type ?? "", value: p.parameterValue }]),
+          [...declared].map(([name, p]) => [
+            name,
+            { type: p.parameterType?.type ?? "", value: p.parameterValue },
+          ]),
         ),
       };
       queries.push(received);
