@@ -329,7 +329,9 @@ describe("reports from the warehouse agree with reports from Firestore's documen
     // As the Firestore loader reads them: alerts opened in the range (the builder spreads 60 over 27 days).
     const history = {
       ...busy.history,
-      alerts: busy.history.alerts.filter((a) => a.opened_at >= busy.history.range.from && a.opened_at < busy.history.range.to),
+      alerts: busy.history.alerts.filter(
+        (a) => a.opened_at >= busy.history.range.from && a.opened_at < busy.history.range.to,
+      ),
     };
     const wh = await openDuckDbWarehouse(":memory:");
     try {
@@ -351,7 +353,9 @@ describe("reports from the warehouse agree with reports from Firestore's documen
         for (const point of series.points)
           assert.equal(
             point.y,
-            perDay(fromDocs)!.series.find((s) => s.name === series.name)!.points.find((p) => p.x === point.x)?.y,
+            perDay(fromDocs)!
+              .series.find((s) => s.name === series.name)!
+              .points.find((p) => p.x === point.x)?.y,
             `${series.name} on ${point.x}`,
           );
       assert.equal(fromWarehouse.comprehensive_report.aggregates_from, "duckdb");

@@ -479,7 +479,7 @@ export const ROUTES: RouteSpec[] = [
     summary: "Full-text search of orchestration events in the warehouse, in the caller's environments",
     action: "read",
     query: eventSearchQuerySchema,
-    environment: async (_services, { query }) => query.environment,
+    environment: (_services, { query }) => Promise.resolve(query.environment),
     handle: async (services, { query, principal }) => ok(await searchEvents(services, query, principal)),
   }),
   route({

@@ -174,7 +174,7 @@ export function createBigQueryWarehouse(options: BigQueryWarehouseOptions): BigQ
         const wanted = eventTableMetadata(days, description);
         let current: TableMetadata | undefined;
         try {
-          [current] = await table.getMetadata();
+          current = (await table.getMetadata())[0] as TableMetadata;
         } catch (error) {
           if ((error as { code?: number }).code !== 404) throw error;
         }
@@ -194,7 +194,7 @@ export function createBigQueryWarehouse(options: BigQueryWarehouseOptions): BigQ
       const viewSql = dedupViewSql(projectId, datasetId);
       let currentView: TableMetadata | undefined;
       try {
-        [currentView] = await view.getMetadata();
+        currentView = (await view.getMetadata())[0] as TableMetadata;
       } catch (error) {
         if ((error as { code?: number }).code !== 404) throw error;
       }

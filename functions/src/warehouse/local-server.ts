@@ -29,7 +29,10 @@ export async function startIngest(
   warehouse: DuckDbWarehouse,
   pubsub: PubSub,
   log: (line: string) => void,
-): Promise<{ stop(): Promise<void>; stats(): { received: number; inserted: number; rejected: number } }> {
+): Promise<{
+  stop(): Promise<void>;
+  stats(): { received: number; inserted: number; rejected: number; uncommitted: number };
+}> {
   const [topic] = await pubsub.topic(TOPICS.events).get({ autoCreate: true });
   const subscription = topic.subscription(WAREHOUSE_SUBSCRIPTION, {
     flowControl: { maxMessages: BATCH_ROWS * 4, allowExcessMessages: false },
@@ -38,6 +41,8 @@ export async function startIngest(
   if (!exists) await topic.createSubscription(WAREHOUSE_SUBSCRIPTION, { ackDeadlineSeconds: 60 });
 
   const stats = { received: 0, inserted: 0, rejected: 0 };
+  /** Events received but not yet committed (waiting for their batch or being inserted). */
+  let uncommitted = 0;
   let pending: { row: EventRow; message: Message }[] = [];
   let timer: NodeJS.Timeout | undefined;
   let flushing: Promise<void> = Promise.resolve();
@@ -53,10 +58,12 @@ export async function startIngest(
         const { inserted } = await warehouse.insert(batch.map((b) => b.row));
         stats.inserted += inserted;
         for (const b of batch) b.message.ack();
+        uncommitted -= batch.length;
       } catch (error) {
         // Not acknowledged: Pub/Sub delivers them again, and the primary key drops what did land.
         log(`insert of ${batch.length} events failed, they will be redelivered: ${(error as Error).message}`);
         for (const b of batch) b.message.nack();
+        uncommitted -= batch.length;
       }
     });
     return flushing;
@@ -72,6 +79,7 @@ export async function startIngest(
       return;
     }
     pending.push({ row: eventToRow(parsed.event, new Date()), message });
+    uncommitted += 1;
     if (pending.length >= BATCH_ROWS) void flush();
     else timer ??= setTimeout(() => void flush(), BATCH_WAIT_MS);
   });
@@ -82,7 +90,7 @@ export async function startIngest(
       await subscription.close();
       await flush();
     },
-    stats: () => ({ ...stats }),
+    stats: () => ({ ...stats, uncommitted }),
   };
 }
 
