@@ -480,7 +480,7 @@ export const ROUTES: RouteSpec[] = [
     action: "read",
     query: eventSearchQuerySchema,
     environment: (_services, { query }) => Promise.resolve(query.environment),
-    handle: async (services, { query, principal }) => ok(await searchEvents(services, query, principal)),
+    handle: (services, { query, principal }) => searchEvents(services, query, principal),
   }),
   route({
     method: "POST",
