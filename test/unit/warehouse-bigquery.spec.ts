@@ -65,6 +65,8 @@ describe("BigQuery warehouse against the BigQuery v2 contract", () => {
       `table ${EVENTS_TABLE}`,
       `table ${AUDIT_EVENTS_TABLE}`,
       `view ${BIGQUERY_DEDUP_VIEW}`,
+      "view deployment_facts",
+      "view task_facts",
     ]);
     const events = model.tables.get(`${PROJECT}.${DATASET}.${EVENTS_TABLE}`)!;
     assert.deepEqual(events.timePartitioning, {
@@ -151,8 +153,10 @@ describe("BigQuery warehouse against the BigQuery v2 contract", () => {
     assert.equal(reads.length, QUERY_NAMES.length + 2);
     for (const q of reads) {
       assert.ok(
-        q.query.includes(`\`${PROJECT}.${DATASET}.${BIGQUERY_DEDUP_VIEW}\``),
-        "reads go through the dedup view",
+        [BIGQUERY_DEDUP_VIEW, "deployment_facts", "task_facts"].some((view) =>
+          q.query.includes(`\`${PROJECT}.${DATASET}.${view}\``),
+        ),
+        "reads go through the dedup view or the fact views over it",
       );
       for (const duckdbOnly of ["quantile_disc", "list_contains", "strftime", '"to"', "json_extract"])
         assert.ok(!q.query.includes(duckdbOnly), `no DuckDB-only ${duckdbOnly} in ${q.query}`);

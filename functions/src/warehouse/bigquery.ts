@@ -1,7 +1,8 @@
 /**
  * The cloud warehouse: BigQuery through `@google-cloud/bigquery`. The control plane's dataset, its
  * two day-partitioned event tables (operational events expire after 90 days, audit records after
- * a year), the view that removes duplicate event ids and the search index are created
+ * a year), the view that removes duplicate event ids, the per-deployment and per-task fact views
+ * over it, and the search index are created
  * idempotently; events are streamed with `insertAll`, `insertId` = `event_id`; reads run the
  * queries of `queries.ts` in the GoogleSQL dialect.
  */
@@ -11,14 +12,23 @@ import { BIGQUERY_DEDUP_VIEW, bigquery as bigqueryDialect } from "./dialect.js";
 import {
   QUERIES,
   bindWindow,
+  deploymentFactsSelect,
   searchQuery,
+  taskFactsSelect,
   type BoundParams,
   type QueryName,
   type Row,
   type SearchParams,
   type WindowParams,
 } from "./queries.js";
-import { EVENTS_TABLE, EVENT_COLUMNS, RETENTION_DAYS, type EventRow } from "./schema.js";
+import {
+  DEPLOYMENT_FACTS,
+  EVENTS_TABLE,
+  EVENT_COLUMNS,
+  RETENTION_DAYS,
+  TASK_FACTS,
+  type EventRow,
+} from "./schema.js";
 import type { Warehouse } from "./warehouse.js";
 
 /** The audit records' table: the same columns, kept a year. */
@@ -190,24 +200,30 @@ export function createBigQueryWarehouse(options: BigQueryWarehouseOptions): BigQ
           updated.push(`table ${id} partition expiration`);
         }
       }
-      const view = dataset.table(BIGQUERY_DEDUP_VIEW);
-      const viewSql = dedupViewSql(projectId, datasetId);
-      let currentView: TableMetadata | undefined;
-      try {
-        currentView = (await view.getMetadata())[0] as TableMetadata;
-      } catch (error) {
-        if ((error as { code?: number }).code !== 404) throw error;
-      }
-      if (!currentView) {
+      const views: [string, string][] = [
+        [BIGQUERY_DEDUP_VIEW, dedupViewSql(projectId, datasetId)],
+        [DEPLOYMENT_FACTS, deploymentFactsSelect(dialect, dialect.events)],
+        [TASK_FACTS, taskFactsSelect(dialect, dialect.events)],
+      ];
+      for (const [id, viewSql] of views) {
+        const view = dataset.table(id);
+        let currentView: TableMetadata | undefined;
         try {
-          await dataset.createTable(BIGQUERY_DEDUP_VIEW, { view: { query: viewSql, useLegacySql: false } });
-          created.push(`view ${BIGQUERY_DEDUP_VIEW}`);
+          currentView = (await view.getMetadata())[0] as TableMetadata;
         } catch (error) {
-          if ((error as { code?: number }).code !== 409) throw error;
+          if ((error as { code?: number }).code !== 404) throw error;
         }
-      } else if (currentView.view?.query !== viewSql) {
-        await view.setMetadata({ view: { query: viewSql, useLegacySql: false } });
-        updated.push(`view ${BIGQUERY_DEDUP_VIEW}`);
+        if (!currentView) {
+          try {
+            await dataset.createTable(id, { view: { query: viewSql, useLegacySql: false } });
+            created.push(`view ${id}`);
+          } catch (error) {
+            if ((error as { code?: number }).code !== 409) throw error;
+          }
+        } else if (currentView.view?.query !== viewSql) {
+          await view.setMetadata({ view: { query: viewSql, useLegacySql: false } });
+          updated.push(`view ${id}`);
+        }
       }
       for (const table of [EVENTS_TABLE, AUDIT_EVENTS_TABLE]) {
         await run(

@@ -3,7 +3,7 @@
  * quoting, parameters, time and JSON functions, percentiles, scope filters and text search. Every
  * query in `queries.ts` is written once against this interface.
  */
-import { EVENTS_TABLE, type ColumnType } from "./schema.js";
+import { DEPLOYMENT_FACTS, EVENTS_TABLE, TASK_FACTS, type ColumnType } from "./schema.js";
 
 /** How one SQL engine spells what the queries need. */
 export interface Dialect {
@@ -12,6 +12,10 @@ export interface Dialect {
   id(column: string): string;
   /** The events to read: deduplicated by event_id. */
   events: string;
+  /** One row per deployment: its latest status by event time, first event, duration. */
+  deploymentFacts: string;
+  /** One row per task: its latest status by event time, whether it ran, retries, duration. */
+  taskFacts: string;
   /** A named parameter. */
   param(name: string): string;
   /** A timestamp parameter given as ISO text. */
@@ -43,6 +47,9 @@ export const duckdb: Dialect = {
   name: "duckdb",
   id: (column) => `"${column}"`,
   events: EVENTS_TABLE,
+  // Tables the writer maintains with every batch (see duckdb.ts): scans, not regrouping all events.
+  deploymentFacts: DEPLOYMENT_FACTS,
+  taskFacts: TASK_FACTS,
   param: (name) => `$${name}`,
   timestampParam: (name) => `CAST($${name} AS TIMESTAMP)`,
   day: (expression) => `strftime(${expression}, '%Y-%m-%d')`,
@@ -71,6 +78,9 @@ export function bigquery(projectId: string, dataset: string): Dialect {
     name: "bigquery",
     id: (column) => `\`${column}\``,
     events: `\`${projectId}.${dataset}.${BIGQUERY_DEDUP_VIEW}\``,
+    // Views over the deduplicating view (bigquery.ts creates them).
+    deploymentFacts: `\`${projectId}.${dataset}.${DEPLOYMENT_FACTS}\``,
+    taskFacts: `\`${projectId}.${dataset}.${TASK_FACTS}\``,
     param: (name) => `@${name}`,
     timestampParam: (name) => `TIMESTAMP(@${name})`,
     day: (expression) => `FORMAT_TIMESTAMP('%F', ${expression})`,

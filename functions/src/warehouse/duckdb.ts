@@ -16,6 +16,8 @@ import { duckdb } from "./dialect.js";
 import {
   QUERIES,
   bindWindow,
+  deploymentFactsSelect,
+  taskFactsSelect,
   purgeQuery,
   searchQuery,
   type BoundParams,
@@ -24,7 +26,14 @@ import {
   type SearchParams,
   type WindowParams,
 } from "./queries.js";
-import { EVENTS_TABLE, EVENT_COLUMNS, type EventRow } from "./schema.js";
+import {
+  DEPLOYMENT_FACTS,
+  EVENTS_TABLE,
+  EVENT_COLUMNS,
+  RETENTION_DAYS,
+  TASK_FACTS,
+  type EventRow,
+} from "./schema.js";
 import type { Warehouse } from "./warehouse.js";
 
 /** The table's DDL in DuckDB. */
@@ -36,6 +45,35 @@ export function duckdbDdl(table = EVENTS_TABLE): string {
 }
 
 const STAGING = "staging_events";
+
+/** The facts tables' DDL in DuckDB (the writer keeps them current with every batch). */
+export const DUCKDB_FACTS_DDL = [
+  `CREATE TABLE IF NOT EXISTS ${DEPLOYMENT_FACTS} (
+  deployment_id VARCHAR PRIMARY KEY, environment VARCHAR NOT NULL, status VARCHAR NOT NULL,
+  status_time TIMESTAMP NOT NULL, first_time TIMESTAMP NOT NULL, duration DOUBLE)`,
+  `CREATE TABLE IF NOT EXISTS ${TASK_FACTS} (
+  task_id VARCHAR PRIMARY KEY, environment VARCHAR NOT NULL, integration VARCHAR, status VARCHAR NOT NULL,
+  status_time TIMESTAMP NOT NULL, first_time TIMESTAMP NOT NULL, started INTEGER NOT NULL,
+  retries BIGINT NOT NULL, duration DOUBLE)`,
+];
+
+/**
+ * Folds a batch of events (duplicates and any order allowed) into the facts: the later status by
+ * event time wins, first_time keeps the earliest, started and retries the largest. Folding the same
+ * events again changes nothing, so a redelivered batch is harmless.
+ */
+export function duckdbFactsUpserts(source: string): string[] {
+  const later = (table: string, column: string) =>
+    `${column} = CASE WHEN excluded.status_time >= ${table}.status_time THEN excluded.${column} ELSE ${table}.${column} END`;
+  const common = (table: string) =>
+    `${later(table, "status")}, ${later(table, "duration")}, status_time = GREATEST(excluded.status_time, ${table}.status_time), first_time = LEAST(excluded.first_time, ${table}.first_time)`;
+  return [
+    `INSERT INTO ${DEPLOYMENT_FACTS} ${deploymentFactsSelect(duckdb, source)}
+ON CONFLICT (deployment_id) DO UPDATE SET ${common(DEPLOYMENT_FACTS)}`,
+    `INSERT INTO ${TASK_FACTS} ${taskFactsSelect(duckdb, source)}
+ON CONFLICT (task_id) DO UPDATE SET ${common(TASK_FACTS)}, started = GREATEST(excluded.started, ${TASK_FACTS}.started), retries = GREATEST(excluded.retries, ${TASK_FACTS}.retries)`,
+  ];
+}
 
 function bindable(params: BoundParams): {
   values: Record<string, DuckDBValue>;
@@ -76,6 +114,8 @@ export interface DuckDbWarehouse extends Warehouse {
   count(): Promise<number>;
   /** Runs SQL as is (benches build large histories with it). */
   exec(sql: string): Promise<void>;
+  /** Folds every stored event into the facts (after rows were written with `exec`). */
+  refreshFacts(): Promise<void>;
   close(): void;
 }
 
@@ -84,6 +124,7 @@ export async function openDuckDbWarehouse(path: string): Promise<DuckDbWarehouse
   const instance = await DuckDBInstance.create(path);
   const connection: DuckDBConnection = await instance.connect();
   await connection.run(duckdbDdl());
+  for (const ddl of DUCKDB_FACTS_DDL) await connection.run(ddl);
   await connection.run(`CREATE TEMP TABLE ${STAGING} AS SELECT * FROM ${EVENTS_TABLE} LIMIT 0`);
   // One statement at a time: a query never reads a half-moved batch.
   let queue: Promise<unknown> = Promise.resolve();
@@ -124,6 +165,7 @@ export async function openDuckDbWarehouse(path: string): Promise<DuckDbWarehouse
             `INSERT OR IGNORE INTO ${EVENTS_TABLE} SELECT * FROM ${STAGING} QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY ingested_at) = 1`,
           );
           const after = await rows(`SELECT COUNT(*) AS n FROM ${EVENTS_TABLE}`, {});
+          for (const upsert of duckdbFactsUpserts(STAGING)) await connection.run(upsert);
           await connection.run(`DELETE FROM ${STAGING}`);
           await connection.run("COMMIT");
           return { inserted: Number(after[0]?.n) - Number(before[0]?.n) };
@@ -143,11 +185,21 @@ export async function openDuckDbWarehouse(path: string): Promise<DuckDbWarehouse
     purge: (now: Date) =>
       serial(async () => {
         const reader = await connection.runAndReadAll(purgeQuery(duckdb), { now: now.toISOString() });
+        // Facts last as long as operational events: a subject silent for 90 days is dropped.
+        for (const table of [DEPLOYMENT_FACTS, TASK_FACTS])
+          await connection.run(
+            `DELETE FROM ${table} WHERE status_time < CAST($now AS TIMESTAMP) - INTERVAL ${RETENTION_DAYS.operational} DAY`,
+            { now: now.toISOString() },
+          );
         return { deleted: Number(reader.getRows()[0]?.[0] ?? 0) };
       }),
     count: () =>
       serial(async () => Number((await rows(`SELECT COUNT(*) AS n FROM ${EVENTS_TABLE}`, {}))[0]?.n ?? 0)),
     exec: (sql) => serial(async () => void (await connection.run(sql))),
+    refreshFacts: () =>
+      serial(async () => {
+        for (const upsert of duckdbFactsUpserts(EVENTS_TABLE)) await connection.run(upsert);
+      }),
     close: () => {
       connection.closeSync();
       instance.closeSync();

@@ -39,27 +39,45 @@ function where(d: Dialect, extra: string): string {
   return `time >= ${d.timestampParam("from")} AND time < ${d.timestampParam("to")} AND ${d.inScope("environment")} AND ${extra}`;
 }
 
-/** Each deployment's latest state in the window (by event time, whatever order events arrived in). */
-const deploymentStates = (d: Dialect) => `SELECT deployment_id,
+/** The facts of deployments whose first event is in the window, in the caller's scope. */
+const deploymentStates = (d: Dialect) =>
+  `SELECT * FROM ${d.deploymentFacts} WHERE first_time >= ${d.timestampParam("from")} AND first_time < ${d.timestampParam("to")} AND ${d.inScope("environment")}`;
+
+/** The facts of tasks whose first event is in the window, in the caller's scope. */
+const taskStates = (d: Dialect) =>
+  `SELECT * FROM ${d.taskFacts} WHERE first_time >= ${d.timestampParam("from")} AND first_time < ${d.timestampParam("to")} AND ${d.inScope("environment")}`;
+
+/**
+ * How the facts are derived from events (grouped by subject, latest status by event time): the
+ * BigQuery views, and the rows the DuckDB writer upserts for every batch.
+ */
+export function deploymentFactsSelect(d: Dialect, source: string): string {
+  return `SELECT deployment_id,
     ANY_VALUE(environment) AS environment,
     MAX_BY(${d.id("to")}, time) AS status,
+    MAX(time) AS status_time,
     MIN(time) AS first_time,
     MAX_BY(duration, time) AS duration
-  FROM ${d.events}
-  WHERE ${where(d, "kind = 'deployment'")}
+  FROM ${source}
+  WHERE kind = 'deployment' AND deployment_id IS NOT NULL
   GROUP BY deployment_id`;
+}
 
-/** Each task's latest state in the window, whether it ever ran, and its retries. */
-const taskStates = (d: Dialect) => `SELECT task_id,
+/** See deploymentFactsSelect. */
+export function taskFactsSelect(d: Dialect, source: string): string {
+  return `SELECT task_id,
     ANY_VALUE(environment) AS environment,
     ANY_VALUE(integration) AS integration,
     MAX_BY(${d.id("to")}, time) AS status,
-    MAX_BY(duration, time) AS duration,
+    MAX(time) AS status_time,
+    MIN(time) AS first_time,
     MAX(CASE WHEN ${d.id("to")} = 'running' THEN 1 ELSE 0 END) AS started,
-    COALESCE(MAX(${d.jsonInt("payload", "retry_count")}), 0) AS retries
-  FROM ${d.events}
-  WHERE ${where(d, "kind = 'task'")}
+    COALESCE(MAX(${d.jsonInt("payload", "retry_count")}), 0) AS retries,
+    MAX_BY(duration, time) AS duration
+  FROM ${source}
+  WHERE kind = 'task' AND task_id IS NOT NULL
   GROUP BY task_id`;
+}
 
 const distributionColumns = (d: Dialect, x: string) =>
   `COUNT(${x}) AS count, AVG(${x}) AS mean, ${d.percentile(x, 50)} AS p50, ${d.percentile(x, 95)} AS p95, MAX(${x}) AS max`;

@@ -7,6 +7,11 @@ import { orchestrationEventSchema, type ParsedOrchestrationEvent } from "../bus.
 /** The table every analytical read goes through. */
 export const EVENTS_TABLE = "orchestration_events";
 
+/** One row per deployment (latest state by event time): what reports count. */
+export const DEPLOYMENT_FACTS = "deployment_facts";
+/** One row per task (latest state by event time): what reports count. */
+export const TASK_FACTS = "task_facts";
+
 /** Column types, named once: each dialect maps them to its own type names. */
 export type ColumnType = "STRING" | "TIMESTAMP" | "INT64" | "FLOAT64" | "JSON";
 
