@@ -11,13 +11,19 @@ export const EVENTS_PER_DEPLOYMENT = 20;
 const TASKS_PER_DEPLOYMENT = 6;
 
 /** The INSERT that writes the history, ending at `end` (exclusive). */
-export function syntheticHistorySql(end: Date, days: number, perDay: number): string {
+export function syntheticHistorySql(
+  end: Date,
+  days: number,
+  perDay: number,
+  table: string = EVENTS_TABLE,
+  prefix = "d",
+): string {
   const deploymentsPerDay = Math.floor(perDay / EVENTS_PER_DEPLOYMENT);
   const deployments = deploymentsPerDay * days;
   const start = new Date(end.getTime() - days * 86_400_000).toISOString();
   const spacing = 86_400 / deploymentsPerDay;
   // d: the deployment, e: its event (0 start, 1 end, then three per task), k: the task, s: its step.
-  return `INSERT INTO ${EVENTS_TABLE}
+  return `INSERT INTO ${table}
 WITH base AS (
   SELECT d, e,
     (e - 2) // 3 AS k,
@@ -35,17 +41,17 @@ WITH base AS (
   FROM base
 )
 SELECT
-  CASE WHEN e = 0 THEN 'deployment:d' || d || ':running'
-       WHEN e = 1 THEN 'deployment:d' || d || ':' || outcome
-       ELSE 'task:d' || d || '-' || k || ':' || s END AS event_id,
+  CASE WHEN e = 0 THEN 'deployment:${prefix}' || d || ':running'
+       WHEN e = 1 THEN 'deployment:${prefix}' || d || ':' || outcome
+       ELSE 'task:${prefix}' || d || '-' || k || ':' || s END AS event_id,
   CASE WHEN e < 2 THEN 'deployment' ELSE 'task' END AS kind,
   CASE WHEN e = 0 THEN t0
        WHEN e = 1 THEN t0 + INTERVAL 80 SECOND
        ELSE t0 + to_microseconds(CAST((1 + k * 10 + s * 3) * 1000000 AS BIGINT)) END AS time,
   environment,
   CASE WHEN e < 2 THEN NULL ELSE integration END AS integration,
-  'd' || d AS deployment_id,
-  CASE WHEN e < 2 THEN NULL ELSE 'd' || d || '-' || k END AS task_id,
+  '${prefix}' || d AS deployment_id,
+  CASE WHEN e < 2 THEN NULL ELSE '${prefix}' || d || '-' || k END AS task_id,
   CASE WHEN e = 0 THEN 'requested' WHEN e = 1 THEN 'running'
        WHEN s = 0 THEN 'blocked' WHEN s = 1 THEN 'ready' ELSE 'running' END AS "from",
   CASE WHEN e = 0 THEN 'running' WHEN e = 1 THEN outcome
@@ -54,7 +60,7 @@ SELECT
   CASE WHEN e < 2 OR s = 0 THEN NULL ELSE 1 + retries END AS attempt,
   CASE WHEN e = 1 THEN 30 + (hash(d) % 600) / 10.0 WHEN e >= 2 AND s = 2 THEN task_seconds ELSE NULL END AS duration,
   NULL AS detail,
-  'd' || d AS correlation_id,
+  '${prefix}' || d AS correlation_id,
   CASE WHEN e < 2 THEN 'bench' ELSE NULL END AS actor,
   CASE WHEN e < 2 THEN NULL ELSE '{"retry_count":' || retries || '}' END AS payload,
   t0 AS ingested_at

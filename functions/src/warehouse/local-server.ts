@@ -114,6 +114,7 @@ export function createWarehouseServer(
     const run = async () => {
       if (req.method === "GET" && req.url === "/status")
         return answer(200, {
+          rss_bytes: process.memoryUsage().rss,
           engine: "duckdb",
           stands_in_for: "BigQuery",
           events: await warehouse.count(),
