@@ -15,6 +15,7 @@ import {
 } from "../../functions/src/visual/live-views.js";
 import { FirebaseVisualOrchestrator } from "../../functions/src/visual/visual-orchestrator.js";
 import { formatSeconds, formatTime, h, replaceChildren, svgFigure } from "./dom.js";
+import { searchPage } from "./search.js";
 import { API_BASE, connect } from "./firebase.js";
 import {
   liveQueries,
@@ -597,9 +598,10 @@ function planningPage(viewer: Viewer, target: HTMLElement): void {
 
 // --- shell --------------------------------------------------------------------------------------
 
-function route(): { page: "overview" | "plan"; deployment: string | null } {
+function route(): { page: "overview" | "plan" | "search"; deployment: string | null } {
   const hash = location.hash.replace(/^#\/?/, "");
   if (hash === "plan") return { page: "plan", deployment: null };
+  if (hash === "search") return { page: "search", deployment: null };
   const match = /^deployments\/([A-Za-z0-9_-]{1,128})$/.exec(hash);
   return { page: "overview", deployment: match?.[1] ?? null };
 }
@@ -612,14 +614,14 @@ function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => 
   );
   const content = h("div", { id: "content" });
   const nav = (page: string, label: string) =>
-    h("a", { href: page === "plan" ? "#/plan" : "#/", "data-page": page }, label);
+    h("a", { href: page === "overview" ? "#/" : `#/${page}`, "data-page": page }, label);
   replaceChildren(
     root,
     h(
       "header",
       {},
       h("h1", {}, "Firebase Master Orchestration"),
-      h("nav", {}, nav("overview", "Overview"), nav("plan", "Plan and deploy")),
+      h("nav", {}, nav("overview", "Overview"), nav("plan", "Plan and deploy"), nav("search", "Search logs")),
       latency,
       h(
         "span",
@@ -670,6 +672,11 @@ function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => 
     const current = route();
     for (const link of root.querySelectorAll("nav a"))
       link.classList.toggle("active", link.getAttribute("data-page") === current.page);
+    if (current.page === "search") {
+      // The search form keeps what was typed: drawn on navigation only.
+      if (!content.querySelector("#search")) searchPage(content, (path) => callApi(viewer, "GET", path));
+      return;
+    }
     if (current.page === "plan") {
       // The planning form keeps its own state; it is drawn on navigation, not on every snapshot.
       const form = content.querySelector("#planning select");
