@@ -159,16 +159,14 @@ export async function openDuckDbWarehouse(path: string): Promise<DuckDbWarehouse
         appender.closeSync();
         await connection.run("BEGIN TRANSACTION");
         try {
-          const before = await rows(`SELECT COUNT(*) AS n FROM ${EVENTS_TABLE}`, {});
           // Duplicates inside one batch too: keep the first of each event_id.
-          await connection.run(
+          const result = await connection.run(
             `INSERT OR IGNORE INTO ${EVENTS_TABLE} SELECT * FROM ${STAGING} QUALIFY ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY ingested_at) = 1`,
           );
-          const after = await rows(`SELECT COUNT(*) AS n FROM ${EVENTS_TABLE}`, {});
           for (const upsert of duckdbFactsUpserts(STAGING)) await connection.run(upsert);
           await connection.run(`DELETE FROM ${STAGING}`);
           await connection.run("COMMIT");
-          return { inserted: Number(after[0]?.n) - Number(before[0]?.n) };
+          return { inserted: result.rowsChanged };
         } catch (error) {
           await connection.run("ROLLBACK");
           await connection.run(`DELETE FROM ${STAGING}`);
