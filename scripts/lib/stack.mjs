@@ -736,14 +736,18 @@ export async function startWarehouse({ env, stackName, fresh = false }) {
   child.on("exit", () => (exited = true));
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (exited) throw new StackSetupError(`the local warehouse exited at start; see ${path.join(dir, "warehouse.out.log")}`);
+    if (exited)
+      throw new StackSetupError(
+        `the local warehouse exited at start; see ${path.join(dir, "warehouse.out.log")}`,
+      );
     try {
       const res = await fetch(`${url}/status`);
       if (res.ok) break;
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new StackSetupError(`the local warehouse did not answer on ${url} within 60 s`);
+    if (Date.now() > deadline)
+      throw new StackSetupError(`the local warehouse did not answer on ${url} within 60 s`);
     await delay(200);
   }
   return {
