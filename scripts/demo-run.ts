@@ -563,6 +563,49 @@ heading("Deterministic simulation (npm run simulate)");
   );
 }
 
+heading("The event stream in the warehouse (a local DuckDB process standing in for BigQuery)");
+let warehouseShown = "not configured";
+if (process.env.ORCH_WAREHOUSE_URL) {
+  const counts = (await (await fetch(`${process.env.ORCH_WAREHOUSE_URL}/status`)).json()) as {
+    events: number;
+    received: number;
+  };
+  console.log(
+    `  ${counts.events} events in orchestration_events (${counts.received} deliveries received, duplicates dropped)`,
+  );
+  const story = await call("GET", `/deployments/${retried.id}`);
+  const correlation = String(
+    (story.body.deployment as { correlation_id?: string }).correlation_id ?? retried.id,
+  );
+  const found = await call(
+    "GET",
+    `/events/search?correlation_id=${encodeURIComponent(correlation)}`,
+    undefined,
+    "viewer",
+  );
+  const events = found.body.events as {
+    time: string;
+    kind: string;
+    integration: string | null;
+    from: string | null;
+    to: string;
+    attempt: number | null;
+  }[];
+  console.log(
+    `  GET /events/search?correlation_id=${correlation} -> ${events.length} events, the staging deployment's whole story:`,
+  );
+  for (const e of events)
+    console.log(
+      `    ${e.time.slice(11, 23)}  ${e.kind.padEnd(10)} ${(e.integration ?? "").padEnd(10)} ${e.from ?? ""} -> ${e.to}${e.attempt ? ` (attempt ${e.attempt})` : ""}`,
+    );
+  const report = await call("GET", "/reports?report_type=executive&time_range=24h", undefined, "viewer");
+  const comprehensive = report.body.comprehensive_report as { aggregates_from?: string; headline?: string[] };
+  console.log(
+    `  executive report, aggregates from ${comprehensive.aggregates_from ?? "Firestore"}: ${(comprehensive.headline ?? []).slice(0, 2).join("; ")}`,
+  );
+  warehouseShown = `${counts.events} events, ${events.length} in the staging story`;
+}
+
 heading("Summary");
 console.log(
   `dev: ${happy.deployment.status}; staging: ${retried.deployment.status}; prod: ${rolledBack.deployment.status}`,
@@ -572,6 +615,7 @@ console.log(
   `dashboard: ${hostingBase}/  (operator@acme.example or viewer@acme.example, password ${DEMO_PASSWORD}); screenshots ${dashboardShots}`,
 );
 console.log(`pictures and reports: ${outDir}`);
+console.log(`warehouse: ${warehouseShown}`);
 console.log(
   `planning from goals: ${planning ? "planned, explained an infeasible request, deployed the plan" : "did not behave"}`,
 );

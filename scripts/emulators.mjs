@@ -23,6 +23,7 @@ import {
   stackEnv,
   stackUrls,
   stackWorkDir,
+  startWarehouse,
   waitForStack,
 } from "./lib/stack.mjs";
 
@@ -124,6 +125,15 @@ async function main() {
     const urls = stackUrls(stack);
     console.log("");
     if (!result.api.ok) console.log(`api function: not available (${result.api.detail})`);
+    const warehouse = await startWarehouse({ env, stackName: stack.name, fresh: true });
+    process.on("exit", () => {
+      try {
+        process.kill(warehouse.pid, "SIGTERM");
+      } catch {
+        // already gone
+      }
+    });
+    console.log(`Warehouse: DuckDB ${warehouse.db} (stands in for BigQuery) on ${warehouse.url}`);
     const token = await adminToken(stack);
     await loadOrchestrationConfig(urls.api, token);
     console.log("");

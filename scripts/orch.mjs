@@ -234,6 +234,37 @@ const COMMANDS = {
       },
     },
   },
+  logs: {
+    summary: "search the event log (the warehouse): logs search",
+    usage:
+      "orch logs search [<text>] [--env <name>] [--correlation <id>] [--deployment <id>] [--from <iso>] [--to <iso>] [--limit <n>] [--json]",
+    subcommands: {
+      search: {
+        usage:
+          "orch logs search [<text>] [--env <name>] [--correlation <id>] [--deployment <id>] [--integration <name>] [--from <iso>] [--to <iso>] [--limit <n>] [--json]",
+        positionals: "any",
+        options: {
+          env: { type: "string" },
+          correlation: { type: "string" },
+          deployment: { type: "string" },
+          integration: { type: "string" },
+          from: { type: "string" },
+          to: { type: "string" },
+          limit: { type: "string" },
+          json: { type: "boolean" },
+        },
+        help: `  <text>               words that must all occur in the event (any field)
+  --env <name>         only this environment (default: every environment you may read)
+  --correlation <id>   only this correlation id: a deployment's whole story
+  --deployment <id>    only this deployment
+  --integration <name> only this integration
+  --from / --to <iso>  the window (default: the last 7 days)
+  --limit <n>          at most n events (default 200)
+  --json               print the API's answer as JSON`,
+        run: runLogsSearch,
+      },
+    },
+  },
 };
 
 function mainHelp() {
@@ -988,6 +1019,34 @@ async function runJobsSync({ values, client }) {
   if (values.json) return printJson(answer);
   for (const line of answer.done) out(line);
   out(answer.note);
+}
+
+async function runLogsSearch({ values, positionals, client }) {
+  const query = {
+    q: positionals.length > 0 ? positionals.join(" ") : undefined,
+    environment: values.env,
+    correlation_id: values.correlation,
+    deployment_id: values.deployment,
+    integration: values.integration,
+    from: values.from,
+    to: values.to,
+    limit: values.limit,
+  };
+  const answer = await client.request("GET", "/events/search", { query });
+  if (values.json) return printJson(answer);
+  const events = answer?.events ?? [];
+  process.stderr.write(`${events.length} event(s) from ${answer?.warehouse ?? "the warehouse"}\n`);
+  const rows = events.map((e) => [
+    e.time,
+    e.environment,
+    e.kind,
+    e.task_id ?? e.deployment_id ?? "",
+    e.integration ?? "",
+    `${e.from ?? ""}->${e.to}`,
+    e.detail ?? "",
+  ]);
+  for (const line of table(["time", "env", "kind", "subject", "integration", "change", "detail"], rows))
+    out(line);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ import {
   StackSetupError,
   stackEnv,
   stackWorkDir,
+  startWarehouse,
 } from "./lib/stack.mjs";
 
 const selfPath = fileURLToPath(import.meta.url);
@@ -168,7 +169,16 @@ async function inner(requestFile) {
     : process.env.ORCH_HUB_URL;
   const listed = await hubEmulators(hub);
   console.log(`emulators: ${listed ? describeEmulators(listed) : `hub ${hub} did not answer`}`);
+  const warehouse = await startWarehouse({
+    env: process.env,
+    stackName: process.env.ORCH_STACK,
+    fresh: true,
+  });
+  console.log(
+    `warehouse: DuckDB ${path.relative(cwd, warehouse.db)} (stands in for BigQuery) on ${warehouse.url}`,
+  );
   const code = await runCommand(command, args, { env: process.env, cwd });
+  await warehouse.stop();
   fs.writeFileSync(resultFile, JSON.stringify({ pid: process.pid, code }));
   return code;
 }

@@ -16,6 +16,7 @@ import {
 import { FirebaseVisualOrchestrator } from "../../functions/src/visual/visual-orchestrator.js";
 import { formatSeconds, formatTime, h, replaceChildren, svgFigure } from "./dom.js";
 import { architecturePage } from "./architecture.js";
+import { searchPage } from "./search.js";
 import { API_BASE, connect } from "./firebase.js";
 import {
   liveQueries,
@@ -665,10 +666,11 @@ function planningPage(viewer: Viewer, target: HTMLElement): void {
 
 // --- shell --------------------------------------------------------------------------------------
 
-function route(): { page: "overview" | "plan" | "architecture"; deployment: string | null } {
+function route(): { page: "overview" | "plan" | "architecture" | "search"; deployment: string | null } {
   const hash = location.hash.replace(/^#\/?/, "");
   if (hash === "plan") return { page: "plan", deployment: null };
   if (hash === "architecture") return { page: "architecture", deployment: null };
+  if (hash === "search") return { page: "search", deployment: null };
   const match = /^deployments\/([A-Za-z0-9_-]{1,128})$/.exec(hash);
   return { page: "overview", deployment: match?.[1] ?? null };
 }
@@ -694,6 +696,7 @@ function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => 
         nav("overview", "Overview"),
         nav("plan", "Plan and deploy"),
         nav("architecture", "Plan from goals"),
+        nav("search", "Search logs"),
       ),
       latency,
       h(
@@ -748,6 +751,11 @@ function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => 
     if (current.page === "architecture") {
       // Drawn once per navigation: the form keeps what the user typed across snapshots.
       if (!content.querySelector("#architecture")) architecturePage(() => viewer.user.getIdToken(), content);
+      return;
+    }
+    if (current.page === "search") {
+      // The search form keeps what was typed: drawn on navigation only.
+      if (!content.querySelector("#search")) searchPage(content, (path) => callApi(viewer, "GET", path));
       return;
     }
     if (current.page === "plan") {

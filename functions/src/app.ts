@@ -25,6 +25,8 @@ import { createHistory, type HistoryReader } from "./store/history.js";
 import { createReleaseStore } from "./store/releases.js";
 import { createOutbox } from "./store/outbox.js";
 import { createStore, type Store } from "./store/store.js";
+import { warehouseFromEnv } from "./warehouse/from-env.js";
+import type { Warehouse } from "./warehouse/warehouse.js";
 
 /** Answers undefined for firebase-admin's "no such user", and rethrows anything else. */
 function userNotFound(error: unknown): undefined {
@@ -77,6 +79,8 @@ export interface Services {
   webClient: WebClientConfig;
   /** The scheduled jobs: catalog, runner and the Cloud Scheduler sync. */
   jobs: ScheduledJobs;
+  /** The analytical store of orchestration_events, once resolved (null: none configured). */
+  warehouse: () => Promise<Warehouse | null>;
 }
 
 /**
@@ -137,8 +141,8 @@ export function createServices(deps: {
   engine?: Partial<Pick<EngineDeps, "drivers" | "random" | "sleep" | "maxInlineWaitMs">>;
   /** The audit chain's HMAC key; by default from Secret Manager or the local key file. The simulation fixes it. */
   auditKey?: () => Promise<AuditKey>;
-  /** The warehouse's maintenance hook, when a warehouse is wired. */
-  warehouse?: WarehouseMaintenance;
+  /** The warehouse; by default chosen from the environment (`warehouse/from-env.ts`). */
+  warehouse?: Warehouse | null;
 }): Services {
   const clock = deps.clock ?? systemClock;
   const store = createStore(deps.db);
@@ -164,6 +168,10 @@ export function createServices(deps: {
   });
   // Bound after the engine exists: operations build on the engine, and the engine reports back to them.
   const late: { operations?: Operations } = {};
+  let warehouseOnce: Promise<Warehouse | null> | undefined;
+  const warehouse = () =>
+    (warehouseOnce ??=
+      deps.warehouse !== undefined ? Promise.resolve(deps.warehouse) : warehouseFromEnv(process.env));
   const engine = createEngine({
     store,
     engineStore,
@@ -209,7 +217,20 @@ export function createServices(deps: {
     projectId: process.env.GCLOUD_PROJECT ?? "",
     verifyAudit: () => audit.verify(),
     chainAudit: () => audit.drain({ timeoutMs: 30_000 }),
-    warehouse: deps.warehouse ?? null,
+    warehouse: async (): Promise<WarehouseMaintenance | null> => {
+      const found = await warehouse();
+      return (
+        found && {
+          maintain: async (now) => {
+            const { deleted } = await found.purge(now);
+            return {
+              summary: `${found.engine}: ${deleted} row(s) past retention purged`,
+              result: { deleted },
+            };
+          },
+        }
+      );
+    },
   });
   return {
     store,
@@ -227,5 +248,6 @@ export function createServices(deps: {
     log,
     webClient: webClientConfig(),
     jobs,
+    warehouse,
   };
 }

@@ -11,10 +11,18 @@ export const taskMessageSchema = z.strictObject({
 });
 export type TaskMessage = z.infer<typeof taskMessageSchema>;
 
-/** A state change on `orchestration-events`; `event_id` is the dedupe key consumers use. */
+/** Every kind of fact on the event stream (the warehouse's `kind` column). */
+export const EVENT_KINDS = ["task", "deployment", "alert", "health", "audit", "job", "tuning"] as const;
+export type EventKind = (typeof EVENT_KINDS)[number];
+
+/**
+ * A state change on `orchestration-events`; `event_id` is the dedupe key consumers use. `at` is the
+ * event's time (the warehouse's `time` column); `duration` (seconds), `actor` and `payload` were added
+ * later and default to null, so producers written before them publish unchanged.
+ */
 export const orchestrationEventSchema = z.strictObject({
-  event_id: z.string(),
-  kind: z.enum(["task", "deployment", "alert", "job"]),
+  event_id: z.string().min(1),
+  kind: z.enum(EVENT_KINDS),
   deployment_id: z.string().nullable(),
   task_id: z.string().nullable(),
   environment: z.string(),
@@ -24,9 +32,15 @@ export const orchestrationEventSchema = z.strictObject({
   attempt: z.int().nullable(),
   detail: z.string().nullable(),
   correlation_id: z.string(),
-  at: z.string(),
+  at: z.iso.datetime({ offset: true }),
+  duration: z.number().min(0).nullable().default(null),
+  actor: z.string().nullable().default(null),
+  payload: z.record(z.string(), z.unknown()).nullable().default(null),
 });
-export type OrchestrationEvent = z.infer<typeof orchestrationEventSchema>;
+/** An event as producers write it (the later fields optional). */
+export type OrchestrationEvent = z.input<typeof orchestrationEventSchema>;
+/** An event as consumers read it, every field present. */
+export type ParsedOrchestrationEvent = z.output<typeof orchestrationEventSchema>;
 
 /** Where the engine sends messages; an in-memory fake implements the same in unit tests. */
 export interface Bus {

@@ -7,3 +7,5 @@ export { loadDiscovery, discoveryFolder } from "./discovery.js";
 export type { ContractRules, DiscoveryDocument, DiscoveryMethod } from "./discovery.js";
 export type { Violation } from "./validate.js";
 export { cloudSchedulerModel } from "./models/cloudscheduler.js";
+export { bigQueryModel } from "./models/bigquery.js";
+export type { BigQueryModel, QueryResponder, ReceivedQuery } from "./models/bigquery.js";

@@ -463,6 +463,7 @@ export function stackEnv(stack, baseEnv = process.env) {
     ORCH_API_URL: urls.api,
     ORCH_HOSTING_URL: urls.hosting,
     ORCH_HUB_URL: urls.hub,
+    ORCH_WAREHOUSE_URL: `http://127.0.0.1:${WAREHOUSE_BASE_PORT + (stack.portOffset ?? 0)}`,
   };
   if (stack.java) {
     // The Cloud CLI's Pub/Sub emulator script prefers $JAVA_HOME/bin/java over PATH.
@@ -705,4 +706,59 @@ export function firebaseArgs(stack, command, extra = []) {
 export function reportError(err, prefix = "") {
   if (err instanceof StackSetupError) console.error(`${prefix}${err.message}`);
   else console.error(prefix, err);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The local warehouse (DuckDB, standing in for BigQuery)
+
+/** The local warehouse's port before the stack's offset. */
+export const WAREHOUSE_BASE_PORT = 9350;
+
+/**
+ * Starts the local warehouse process (the one DuckDB writer) for a running stack: it subscribes to
+ * orchestration-events on the stack's Pub/Sub emulator and answers on env.ORCH_WAREHOUSE_URL.
+ * `fresh` deletes the stack's warehouse file first. Resolves once it answers; `stop()` ends it.
+ */
+export async function startWarehouse({ env, stackName, fresh = false }) {
+  const dir = path.join(stackDir, stackName);
+  fs.mkdirSync(dir, { recursive: true });
+  const db = path.join(dir, "warehouse.duckdb");
+  if (fresh) for (const f of [db, `${db}.wal`]) fs.rmSync(f, { force: true });
+  const url = env.ORCH_WAREHOUSE_URL;
+  const port = new URL(url).port;
+  const script = path.join(functionsDir, "lib", "warehouse", "local-server.js");
+  const out = fs.openSync(path.join(dir, "warehouse.out.log"), "a");
+  const child = spawn(process.execPath, [script, "--db", db, "--port", port], {
+    env,
+    stdio: ["ignore", out, out],
+  });
+  let exited = false;
+  child.on("exit", () => (exited = true));
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (exited)
+      throw new StackSetupError(
+        `the local warehouse exited at start; see ${path.join(dir, "warehouse.out.log")}`,
+      );
+    try {
+      const res = await fetch(`${url}/status`);
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline)
+      throw new StackSetupError(`the local warehouse did not answer on ${url} within 60 s`);
+    await delay(200);
+  }
+  return {
+    db,
+    url,
+    pid: child.pid,
+    stop: () =>
+      new Promise((resolve) => {
+        if (exited) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+      }),
+  };
 }

@@ -254,6 +254,9 @@ describe("the engine under faults (issue 10 defects)", function () {
           detail: "crash test",
           correlation_id: after.deployment_id,
           at: later.now().toISOString(),
+          duration: null,
+          actor: null,
+          payload: null,
         },
         audit: {
           actor: { kind: "system", id: "engine", role: null },

@@ -8,6 +8,8 @@ import { typedCollection } from "../../functions/src/store/typed-collection.js";
 import { exampleConfig } from "../support/config-builder.js";
 import { adminDb, api, clearFirestore, requireEmulators, tokenFor } from "../support/emulators.js";
 import { busyHistory } from "../support/history-builder.js";
+import { publishToWarehouse } from "../support/warehouse.js";
+import { historyEvents } from "../../functions/src/warehouse/backfill.js";
 
 /** The issue's target for a report over 30 days of history on the local stack: printed, not asserted (timings are noisy). */
 const TARGET_MS = 3000;
@@ -56,6 +58,8 @@ describe("GET /reports on the emulators", function () {
     for (const { id, ...doc } of history.tasks) void writer.set(engine.tasks.doc(id), doc);
     for (const { id, ...doc } of history.alerts) void writer.set(alerts.doc(id), doc);
     await writer.close();
+    // Reports take their aggregates from the warehouse: the same history reaches it as events.
+    if (process.env.ORCH_WAREHOUSE_URL) await publishToWarehouse(historyEvents(history));
   });
 
   it(`answers every format over 30 days of history (${history.deployments.length} deployments, ${history.tasks.length} tasks) within the specification's minute`, async () => {

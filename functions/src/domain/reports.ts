@@ -457,6 +457,8 @@ export interface ComprehensiveReport extends ReportSections {
   health: ReportHealth;
   /** Why numbers are missing or partial (empty window, truncated reads, too few samples). */
   notes: string[];
+  /** Which warehouse computed the aggregates, when one did ("duckdb" stands in for BigQuery locally). */
+  aggregates_from?: "duckdb" | "bigquery";
 }
 
 export interface Report {

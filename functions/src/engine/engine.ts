@@ -8,7 +8,7 @@
  */
 import type { WriteBatch } from "firebase-admin/firestore";
 import type { Clock } from "../app.js";
-import type { Bus, OrchestrationEvent, TaskMessage } from "../bus.js";
+import { orchestrationEventSchema, type Bus, type OrchestrationEvent, type TaskMessage } from "../bus.js";
 import type { AuditEntry } from "../domain/audit.js";
 import type { ResolvedEnvironment } from "../domain/config-schema.js";
 import {
@@ -111,6 +111,13 @@ export function createEngine(deps: EngineDeps) {
         detail: detail ?? after.rollback_note ?? after.error_message ?? after.reason,
         correlation_id: after.deployment_id,
         at: clock.now().toISOString(),
+        duration: after.actual_duration,
+        payload: {
+          retry_count: after.retry_count,
+          estimated_duration: after.estimated_duration,
+          ready_at: after.ready_at?.toISOString() ?? null,
+          started_at: after.started_at?.toISOString() ?? null,
+        },
       };
       return [entry(event, `task.${before.status}->${after.status}`, after.id, null)];
     });
@@ -131,6 +138,9 @@ export function createEngine(deps: EngineDeps) {
         detail: after.error_message,
         correlation_id: after.correlation_id || after.id,
         at: clock.now().toISOString(),
+        duration: after.actual_duration,
+        actor: after.requested_by,
+        payload: { created_at: after.created_at.toISOString(), integrations: after.integrations },
       };
       const ended = isTerminalDeployment(after.status) ? after.id : null;
       return [entry(event, `deployment.${before.status}->${after.status}`, after.id, ended)];
@@ -161,7 +171,7 @@ export function createEngine(deps: EngineDeps) {
   ): OutboxEntry {
     const failed = event.to === "failed" || event.to === "rolled_back";
     return {
-      event,
+      event: orchestrationEventSchema.parse(event),
       audit: {
         actor: SYSTEM_ACTOR,
         action,

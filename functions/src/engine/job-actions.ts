@@ -74,7 +74,8 @@ export function createJobActions(deps: {
   verifyAudit: () => Promise<VerifyResult>;
   /** Chains the audit records staged since the last pass. */
   chainAudit: () => Promise<{ chained: number }>;
-  warehouse: WarehouseMaintenance | null;
+  /** The warehouse's maintenance, once resolved; null when no warehouse is configured. */
+  warehouse: () => Promise<WarehouseMaintenance | null>;
 }): JobActions {
   return {
     "lease-sweep": async () => {
@@ -160,8 +161,9 @@ export function createJobActions(deps: {
       };
     },
     "warehouse-maintenance": async () => {
-      if (deps.warehouse === null) return { summary: "no warehouse configured", skipped: true };
-      return deps.warehouse.maintain(deps.clock.now());
+      const warehouse = await deps.warehouse();
+      if (warehouse === null) return { summary: "no warehouse configured", skipped: true };
+      return warehouse.maintain(deps.clock.now());
     },
   };
 }

@@ -83,7 +83,7 @@ export function createScheduledJobs(deps: {
   projectId: string;
   verifyAudit: () => Promise<VerifyResult>;
   chainAudit: () => Promise<{ chained: number }>;
-  warehouse: WarehouseMaintenance | null;
+  warehouse: () => Promise<WarehouseMaintenance | null>;
   /** Overrides the sync (tests point one at a contract server). */
   sync?: CloudSchedulerSync | null;
 }) {

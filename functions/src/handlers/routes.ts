@@ -34,6 +34,8 @@ import type { DeploymentPlan } from "../domain/planner.js";
 import { buildReport, reportRequestSchema, resolveTimeRange } from "../domain/reports.js";
 import type { ApiResponse } from "./http.js";
 import { JOB_ROUTES } from "./job-routes.js";
+import { eventSearchQuerySchema, searchEvents } from "./events-search.js";
+import { loadWarehouseFacts, withWarehouseAggregates } from "../warehouse/report.js";
 
 /** What a handler gets: validated inputs and who is asking. */
 export interface RouteInput<Q, B> {
@@ -502,10 +504,18 @@ export const ROUTES: RouteSpec[] = [
     action: "read",
     query: reportRequestSchema,
     environment: (_services, { query }) => Promise.resolve(query.environment),
-    handle: async ({ history, clock }, { query, principal }) => {
+    handle: async ({ history, clock, warehouse }, { query, principal }) => {
       const now = clock.now();
-      const loaded = await history.load(resolveTimeRange(query.time_range, now), query.environment);
-      const report = buildReport(historyWithinScope(principal, loaded), query, now);
+      const range = resolveTimeRange(query.time_range, now);
+      const loaded = historyWithinScope(principal, await history.load(range, query.environment));
+      const store = await warehouse();
+      const scope = query.environment ? [query.environment] : (principal?.environments ?? null);
+      const report = store
+        ? withWarehouseAggregates(
+            buildReport(loaded, query, now),
+            await loadWarehouseFacts(store, range, scope),
+          )
+        : buildReport(loaded, query, now);
       if (query.format === "json") return ok(report);
       // Loaded on demand: the rasterizer and PDF writer are only needed for documents.
       const { renderReportDocument } = await import("../visual/report-documents.js");
@@ -564,6 +574,15 @@ export const ROUTES: RouteSpec[] = [
       const swept = await engine.sweep();
       return ok({ ...swept, audit: await audit.drain({ timeoutMs: 20_000 }) });
     },
+  }),
+  route({
+    method: "GET",
+    path: "/events/search",
+    summary: "Full-text search of orchestration events in the warehouse, in the caller's environments",
+    action: "read",
+    query: eventSearchQuerySchema,
+    environment: (_services, { query }) => Promise.resolve(query.environment),
+    handle: (services, { query, principal }) => searchEvents(services, query, principal),
   }),
   route({
     method: "POST",

@@ -1,0 +1,200 @@
+/**
+ * Every SQL the control plane runs on its warehouse, by name: written once against `Dialect`, so
+ * each runs on DuckDB locally and as GoogleSQL on BigQuery. Parameters are validated by zod before
+ * any SQL runs; a bad one is named.
+ */
+import { z } from "zod";
+import type { Dialect } from "./dialect.js";
+import { RETENTION_DAYS } from "./schema.js";
+
+const isoTime = z.iso.datetime({ offset: true });
+
+/** A window `from <= time < to` and the caller's scope (null: every environment). */
+export const windowParamsSchema = z.strictObject({
+  from: isoTime,
+  to: isoTime,
+  environments: z.array(z.string().min(1)).nullable(),
+});
+export type WindowParams = z.infer<typeof windowParamsSchema>;
+
+/** Most search terms matched at once; the rest of the text is ignored. */
+export const MAX_SEARCH_TERMS = 8;
+/** Most events a search answers. */
+export const MAX_SEARCH_RESULTS = 500;
+
+/** `GET /events/search`: free text plus exact filters, in a window and the caller's scope. */
+export const searchParamsSchema = windowParamsSchema.extend({
+  q: z.string().max(200).default(""),
+  correlation_id: z.string().min(1).max(200).optional(),
+  deployment_id: z.string().min(1).max(200).optional(),
+  integration: z.string().min(1).max(64).optional(),
+  limit: z.int().min(1).max(MAX_SEARCH_RESULTS).default(200),
+});
+export type SearchParams = z.input<typeof searchParamsSchema>;
+
+const TERMINAL_DEPLOYMENT = "('succeeded', 'failed', 'rolled_back', 'cancelled')";
+const RUN_STATUSES = "('succeeded', 'failed', 'rolled_back')";
+
+function where(d: Dialect, extra: string): string {
+  return `time >= ${d.timestampParam("from")} AND time < ${d.timestampParam("to")} AND ${d.inScope("environment")} AND ${extra}`;
+}
+
+/** The facts of deployments whose first event is in the window, in the caller's scope. */
+const deploymentStates = (d: Dialect) =>
+  `SELECT * FROM ${d.deploymentFacts} WHERE first_time >= ${d.timestampParam("from")} AND first_time < ${d.timestampParam("to")} AND ${d.inScope("environment")}`;
+
+/** The facts of tasks whose first event is in the window, in the caller's scope. */
+const taskStates = (d: Dialect) =>
+  `SELECT * FROM ${d.taskFacts} WHERE first_time >= ${d.timestampParam("from")} AND first_time < ${d.timestampParam("to")} AND ${d.inScope("environment")}`;
+
+/**
+ * How the facts are derived from events (grouped by subject, latest status by event time): the
+ * BigQuery views, and the rows the DuckDB writer upserts for every batch.
+ */
+export function deploymentFactsSelect(d: Dialect, source: string): string {
+  return `SELECT deployment_id,
+    ANY_VALUE(environment) AS environment,
+    MAX_BY(${d.id("to")}, time) AS status,
+    MAX(time) AS status_time,
+    MIN(time) AS first_time,
+    MAX_BY(duration, time) AS duration
+  FROM ${source}
+  WHERE kind = 'deployment' AND deployment_id IS NOT NULL
+  GROUP BY deployment_id`;
+}
+
+/** See deploymentFactsSelect. */
+export function taskFactsSelect(d: Dialect, source: string): string {
+  return `SELECT task_id,
+    ANY_VALUE(environment) AS environment,
+    ANY_VALUE(integration) AS integration,
+    MAX_BY(${d.id("to")}, time) AS status,
+    MAX(time) AS status_time,
+    MIN(time) AS first_time,
+    MAX(CASE WHEN ${d.id("to")} = 'running' THEN 1 ELSE 0 END) AS started,
+    COALESCE(MAX(${d.jsonInt("payload", "retry_count")}), 0) AS retries,
+    MAX_BY(duration, time) AS duration
+  FROM ${source}
+  WHERE kind = 'task' AND task_id IS NOT NULL
+  GROUP BY task_id`;
+}
+
+const distributionColumns = (d: Dialect, x: string) =>
+  `COUNT(${x}) AS count, AVG(${x}) AS mean, ${d.percentile(x, 50)} AS p50, ${d.percentile(x, 95)} AS p95, MAX(${x}) AS max`;
+
+/** The named read queries: their parameters and their SQL in a dialect. */
+export const QUERIES = {
+  /** Events per kind in the window. */
+  event_counts: {
+    params: windowParamsSchema,
+    sql: (d: Dialect) =>
+      `SELECT kind, COUNT(*) AS events FROM ${d.events} WHERE ${where(d, "TRUE")} GROUP BY kind ORDER BY kind`,
+  },
+  /** Deployments by environment, UTC day of their first event, and latest status. */
+  deployment_outcomes: {
+    params: windowParamsSchema,
+    sql: (d: Dialect) => `WITH d AS (${deploymentStates(d)})
+SELECT environment, ${d.day("first_time")} AS day, status, COUNT(*) AS deployments
+FROM d GROUP BY environment, day, status ORDER BY environment, day, status`,
+  },
+  /** Duration (seconds) of finished deployments, over all and per environment (environment null: all). */
+  deployment_durations: {
+    params: windowParamsSchema,
+    sql: (d: Dialect) => `WITH d AS (${deploymentStates(d)})
+SELECT environment, ${distributionColumns(d, "duration")}
+FROM d WHERE status IN ${TERMINAL_DEPLOYMENT} AND duration IS NOT NULL
+GROUP BY GROUPING SETS ((environment), ()) ORDER BY environment NULLS FIRST`,
+  },
+  /** Tasks by environment, integration and latest status: how many, how many ran, their retries. */
+  task_outcomes: {
+    params: windowParamsSchema,
+    sql: (d: Dialect) => `WITH t AS (${taskStates(d)})
+SELECT environment, integration, status, COUNT(*) AS tasks,
+  SUM(CASE WHEN started = 1 AND status IN ${RUN_STATUSES} THEN 1 ELSE 0 END) AS runs,
+  SUM(CASE WHEN started = 1 AND status IN ${RUN_STATUSES} THEN retries ELSE 0 END) AS retries
+FROM t GROUP BY environment, integration, status ORDER BY environment, integration, status`,
+  },
+  /** Duration (seconds) of successful task runs, per integration and over all (both keys null). */
+  task_durations: {
+    params: windowParamsSchema,
+    sql: (d: Dialect) => `WITH t AS (${taskStates(d)})
+SELECT environment, integration, ${distributionColumns(d, "duration")}
+FROM t WHERE started = 1 AND status IN ('succeeded', 'rolled_back') AND duration IS NOT NULL
+GROUP BY GROUPING SETS ((environment, integration), ()) ORDER BY environment NULLS FIRST, integration NULLS FIRST`,
+  },
+  /** Alerts opened in the window, by level (an alert event's `to` is `level:status`). */
+  alerts_opened: {
+    params: windowParamsSchema,
+    sql: (
+      d: Dialect,
+    ) => `SELECT SUBSTR(${d.id("to")}, 1, STRPOS(${d.id("to")}, ':') - 1) AS level, COUNT(*) AS alerts
+FROM ${d.events} WHERE ${where(d, `kind = 'alert' AND ${d.id("to")} LIKE '%:open'`)}
+GROUP BY level ORDER BY level`,
+  },
+} as const;
+
+export type QueryName = keyof typeof QUERIES;
+export const QUERY_NAMES = Object.keys(QUERIES) as QueryName[];
+
+/** A query's rows: column name to value (numbers as numbers, times as ISO text). */
+export type Row = Record<string, string | number | boolean | null>;
+
+/** Parameters as the engines bind them: scope flattened into all_environments and environments. */
+export type BoundParams = Record<string, string | number | boolean | string[]>;
+
+/** Flattens a window's scope for binding. */
+export function bindWindow(params: WindowParams): BoundParams {
+  return {
+    from: new Date(params.from).toISOString(),
+    to: new Date(params.to).toISOString(),
+    all_environments: params.environments === null,
+    environments: params.environments ?? [],
+  };
+}
+
+/** Lower-case search terms, at most MAX_SEARCH_TERMS. */
+export function searchTerms(q: string): string[] {
+  return q.toLowerCase().split(/\s+/).filter(Boolean).slice(0, MAX_SEARCH_TERMS);
+}
+
+/** The search's SQL and parameters: exact filters, then every term somewhere in the event. */
+export function searchQuery(d: Dialect, input: SearchParams): { sql: string; params: BoundParams } {
+  const params = searchParamsSchema.parse(input);
+  const terms = searchTerms(params.q);
+  const bound: BoundParams = { ...bindWindow(params), limit: params.limit };
+  const filters = [d.matchesTerms("e", terms.length)];
+  terms.forEach((term, i) => (bound[`term${i}`] = term));
+  for (const key of ["correlation_id", "deployment_id", "integration"] as const) {
+    const value = params[key];
+    if (value !== undefined) {
+      filters.push(`e.${key} = ${d.param(key)}`);
+      bound[key] = value;
+    }
+  }
+  const columns = [
+    "event_id",
+    "kind",
+    `${d.isoTime("e.time")} AS time`,
+    "environment",
+    "integration",
+    "deployment_id",
+    "task_id",
+    `e.${d.id("from")} AS ${d.id("from")}`,
+    `e.${d.id("to")} AS ${d.id("to")}`,
+    "attempt",
+    "duration",
+    "detail",
+    "correlation_id",
+    "actor",
+  ];
+  const sql = `SELECT ${columns.join(", ")} FROM ${d.events} AS e
+WHERE e.time >= ${d.timestampParam("from")} AND e.time < ${d.timestampParam("to")} AND ${d.inScope("e.environment")} AND ${filters.join(" AND ")}
+ORDER BY e.time, e.event_id LIMIT ${d.param("limit")}`;
+  return { sql, params: bound };
+}
+
+/** Deletes rows past retention (the local warehouse; BigQuery expires partitions itself). */
+export function purgeQuery(d: Dialect): string {
+  return `DELETE FROM ${d.events} WHERE (kind = 'audit' AND time < ${d.daysBefore("now", RETENTION_DAYS.audit)})
+  OR (kind <> 'audit' AND time < ${d.daysBefore("now", RETENTION_DAYS.operational)})`;
+}

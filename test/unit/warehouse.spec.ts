@@ -1,0 +1,366 @@
+import assert from "node:assert/strict";
+import type { OrchestrationEvent } from "../../functions/src/bus.js";
+import { orchestrationEventSchema } from "../../functions/src/bus.js";
+import { openDuckDbWarehouse, type DuckDbWarehouse } from "../../functions/src/warehouse/duckdb.js";
+import { eventToRow, parseEventMessage } from "../../functions/src/warehouse/schema.js";
+import { historyEvents } from "../../functions/src/warehouse/backfill.js";
+import { loadWarehouseFacts, withWarehouseAggregates } from "../../functions/src/warehouse/report.js";
+import { buildReport, reportRequestSchema } from "../../functions/src/domain/reports.js";
+import { busyHistory } from "../support/history-builder.js";
+
+const WINDOW = { from: "2026-11-01T00:00:00Z", to: "2026-11-04T00:00:00Z", environments: null };
+const INGESTED = new Date("2026-11-05T00:00:00Z");
+
+let seq = 0;
+/** One event; ids are deterministic per call order, as the engine's are per transition. */
+function ev(
+  fields: Partial<OrchestrationEvent> & Pick<OrchestrationEvent, "kind" | "to" | "at">,
+): OrchestrationEvent {
+  seq += 1;
+  return {
+    event_id: `e${String(seq).padStart(3, "0")}`,
+    deployment_id: null,
+    task_id: null,
+    environment: "dev",
+    integration: null,
+    from: null,
+    attempt: null,
+    detail: null,
+    correlation_id: fields.deployment_id ?? "none",
+    ...fields,
+  };
+}
+const dep = (
+  id: string,
+  environment: string,
+  at: string,
+  from: string | null,
+  to: string,
+  duration?: number,
+) => ev({ kind: "deployment", deployment_id: id, environment, at, from, to, duration: duration ?? null });
+const task = (
+  id: string,
+  deployment: string,
+  environment: string,
+  integration: string,
+  at: string,
+  from: string,
+  to: string,
+  extra: { duration?: number; retry_count?: number } = {},
+) =>
+  ev({
+    kind: "task",
+    task_id: id,
+    deployment_id: deployment,
+    environment,
+    integration,
+    at,
+    from,
+    to,
+    duration: extra.duration ?? null,
+    payload: { retry_count: extra.retry_count ?? 0 },
+  });
+
+/** The scenario of the expectation tables below. */
+function scenario(): OrchestrationEvent[] {
+  seq = 0;
+  return [
+    dep("d1", "dev", "2026-11-01T10:00:00Z", "requested", "running"),
+    task("t1", "d1", "dev", "auth", "2026-11-01T10:00:01Z", "blocked", "ready"),
+    task("t1", "d1", "dev", "auth", "2026-11-01T10:00:02Z", "ready", "running"),
+    task("t1", "d1", "dev", "auth", "2026-11-01T10:00:04Z", "running", "succeeded", { duration: 2 }),
+    task("t2", "d1", "dev", "firestore", "2026-11-01T10:00:05Z", "ready", "running"),
+    task("t2", "d1", "dev", "firestore", "2026-11-01T10:00:06Z", "running", "ready", { retry_count: 1 }),
+    task("t2", "d1", "dev", "firestore", "2026-11-01T10:00:07Z", "ready", "running", { retry_count: 1 }),
+    task("t2", "d1", "dev", "firestore", "2026-11-01T10:00:11Z", "running", "succeeded", {
+      duration: 4,
+      retry_count: 1,
+    }),
+    dep("d1", "dev", "2026-11-01T10:00:12Z", "running", "succeeded", 10),
+    dep("d2", "dev", "2026-11-01T12:00:00Z", "requested", "running"),
+    task("t3", "d2", "dev", "auth", "2026-11-01T12:00:01Z", "ready", "running", { retry_count: 2 }),
+    task("t3", "d2", "dev", "auth", "2026-11-01T12:00:02Z", "running", "failed", {
+      duration: 1,
+      retry_count: 2,
+    }),
+    dep("d2", "dev", "2026-11-01T12:00:20Z", "running", "failed", 20),
+    dep("d3", "prod", "2026-11-02T09:00:00Z", "requested", "running"),
+    task("t4", "d3", "prod", "auth", "2026-11-02T09:00:01Z", "ready", "running"),
+    task("t4", "d3", "prod", "auth", "2026-11-02T09:00:07Z", "running", "succeeded", { duration: 6 }),
+    task("t5", "d3", "prod", "hosting", "2026-11-02T09:00:08Z", "blocked", "skipped"),
+    dep("d3", "prod", "2026-11-02T09:00:30Z", "running", "succeeded", 30),
+    dep("d4", "prod", "2026-11-03T09:00:00Z", "requested", "running"),
+    dep("d5", "staging", "2026-10-30T09:00:00Z", "requested", "running"),
+    ev({
+      kind: "alert",
+      environment: "prod",
+      at: "2026-11-02T09:01:00Z",
+      to: "critical:open",
+      detail: "hosting down",
+    }),
+    ev({ kind: "alert", environment: "prod", at: "2026-11-02T09:05:00Z", to: "critical:resolved" }),
+    ev({ kind: "alert", environment: "dev", at: "2026-11-01T10:00:13Z", to: "info:open" }),
+  ];
+}
+
+const rows = (events: readonly OrchestrationEvent[]) =>
+  events.map((e) => eventToRow(orchestrationEventSchema.parse(e), INGESTED));
+
+describe("local warehouse (DuckDB)", () => {
+  let wh: DuckDbWarehouse;
+  beforeEach(async () => {
+    wh = await openDuckDbWarehouse(":memory:");
+  });
+  afterEach(() => wh.close());
+
+  describe("aggregates against an independent table", () => {
+    beforeEach(async () => {
+      await wh.insert(rows(scenario()));
+    });
+
+    it("counts deployments by environment, day of first event and latest status", async () => {
+      assert.deepEqual(await wh.query("deployment_outcomes", WINDOW), [
+        { environment: "dev", day: "2026-11-01", status: "failed", deployments: 1 },
+        { environment: "dev", day: "2026-11-01", status: "succeeded", deployments: 1 },
+        { environment: "prod", day: "2026-11-02", status: "succeeded", deployments: 1 },
+        { environment: "prod", day: "2026-11-03", status: "running", deployments: 1 },
+      ]);
+    });
+
+    it("gives finished deployments' durations over all and per environment", async () => {
+      assert.deepEqual(await wh.query("deployment_durations", WINDOW), [
+        { environment: null, count: 3, mean: 20, p50: 20, p95: 30, max: 30 },
+        { environment: "dev", count: 2, mean: 15, p50: 10, p95: 20, max: 20 },
+        { environment: "prod", count: 1, mean: 30, p50: 30, p95: 30, max: 30 },
+      ]);
+    });
+
+    it("counts tasks, runs and retries by integration and status", async () => {
+      assert.deepEqual(await wh.query("task_outcomes", WINDOW), [
+        { environment: "dev", integration: "auth", status: "failed", tasks: 1, runs: 1, retries: 2 },
+        { environment: "dev", integration: "auth", status: "succeeded", tasks: 1, runs: 1, retries: 0 },
+        { environment: "dev", integration: "firestore", status: "succeeded", tasks: 1, runs: 1, retries: 1 },
+        { environment: "prod", integration: "auth", status: "succeeded", tasks: 1, runs: 1, retries: 0 },
+        { environment: "prod", integration: "hosting", status: "skipped", tasks: 1, runs: 0, retries: 0 },
+      ]);
+    });
+
+    it("gives successful task runs' durations per integration and over all", async () => {
+      assert.deepEqual(await wh.query("task_durations", WINDOW), [
+        { environment: null, integration: null, count: 3, mean: 4, p50: 4, p95: 6, max: 6 },
+        { environment: "dev", integration: "auth", count: 1, mean: 2, p50: 2, p95: 2, max: 2 },
+        { environment: "dev", integration: "firestore", count: 1, mean: 4, p50: 4, p95: 4, max: 4 },
+        { environment: "prod", integration: "auth", count: 1, mean: 6, p50: 6, p95: 6, max: 6 },
+      ]);
+    });
+
+    it("counts alerts opened by level", async () => {
+      assert.deepEqual(await wh.query("alerts_opened", WINDOW), [
+        { level: "critical", alerts: 1 },
+        { level: "info", alerts: 1 },
+      ]);
+    });
+
+    it("counts events per kind in the window (d5 is before it)", async () => {
+      assert.deepEqual(await wh.query("event_counts", WINDOW), [
+        { kind: "alert", events: 3 },
+        { kind: "deployment", events: 7 },
+        { kind: "task", events: 12 },
+      ]);
+    });
+
+    it("answers only the caller's environments", async () => {
+      const prod = { ...WINDOW, environments: ["prod"] };
+      assert.deepEqual(await wh.query("deployment_outcomes", prod), [
+        { environment: "prod", day: "2026-11-02", status: "succeeded", deployments: 1 },
+        { environment: "prod", day: "2026-11-03", status: "running", deployments: 1 },
+      ]);
+      assert.deepEqual(await wh.query("alerts_opened", prod), [{ level: "critical", alerts: 1 }]);
+      assert.deepEqual(await wh.query("event_counts", { ...WINDOW, environments: [] }), []);
+      const found = await wh.search({ ...WINDOW, environments: ["prod"], q: "auth" });
+      assert.deepEqual(
+        found.map((r) => r.event_id),
+        ["e015", "e016"],
+      );
+    });
+  });
+
+  it("lands every event delivered twice once, across and within batches", async () => {
+    const events = rows(scenario());
+    assert.deepEqual(await wh.insert(events), { inserted: 23 });
+    assert.deepEqual(await wh.insert(events), { inserted: 0 });
+    assert.deepEqual(await wh.insert([...events.slice(0, 5), ...events.slice(0, 5)]), { inserted: 0 });
+    assert.equal(await wh.count(), 23);
+    const fresh = await openDuckDbWarehouse(":memory:");
+    try {
+      assert.deepEqual(await fresh.insert([...events, ...events]), { inserted: 23 });
+      assert.equal(await fresh.count(), 23);
+    } finally {
+      fresh.close();
+    }
+  });
+
+  it("takes each deployment's and task's state from event time, whatever order events arrive in", async () => {
+    const inOrder = rows(scenario());
+    await wh.insert([...inOrder].reverse().slice(0, 10));
+    await wh.insert([...inOrder].reverse().slice(10));
+    const outcomes = await wh.query("deployment_outcomes", WINDOW);
+    assert.deepEqual(
+      outcomes.map((r) => `${r.environment}/${r.status}`),
+      ["dev/failed", "dev/succeeded", "prod/succeeded", "prod/running"],
+    );
+    const tasks = await wh.query("task_outcomes", WINDOW);
+    assert.equal(tasks.find((r) => r.integration === "firestore")?.status, "succeeded");
+  });
+
+  it("purges operational events after 90 days and audit records after a year", async () => {
+    const now = new Date("2027-06-01T00:00:00Z");
+    const daysAgo = (days: number) => new Date(now.getTime() - days * 86_400_000).toISOString();
+    seq = 100;
+    const events = [
+      ev({ kind: "task", at: daysAgo(89), to: "running" }), // kept
+      ev({ kind: "task", at: daysAgo(91), to: "running" }), // purged
+      ev({ kind: "alert", at: daysAgo(120), to: "info:open" }), // purged
+      ev({ kind: "audit", at: daysAgo(200), to: "ok" }), // kept: audit lasts a year
+      ev({ kind: "audit", at: daysAgo(366), to: "ok" }), // purged
+    ];
+    await wh.insert(rows(events));
+    assert.deepEqual(await wh.purge(now), { deleted: 3 });
+    const left = await wh.search({ from: daysAgo(1000), to: now.toISOString(), environments: null });
+    assert.deepEqual(
+      left.map((r) => r.event_id),
+      ["e104", "e101"],
+    );
+    assert.deepEqual(await wh.purge(now), { deleted: 0 });
+  });
+
+  describe("search", () => {
+    beforeEach(async () => {
+      await wh.insert(rows(scenario()));
+    });
+
+    it("finds a deployment's whole story by correlation id, in time order", async () => {
+      const story = await wh.search({ ...WINDOW, correlation_id: "d1" });
+      assert.deepEqual(
+        story.map((r) => `${r.kind}:${r.task_id ?? r.deployment_id}:${r.to}`),
+        [
+          "deployment:d1:running",
+          "task:t1:ready",
+          "task:t1:running",
+          "task:t1:succeeded",
+          "task:t2:running",
+          "task:t2:ready",
+          "task:t2:running",
+          "task:t2:succeeded",
+          "deployment:d1:succeeded",
+        ],
+      );
+      assert.equal(story[0]?.time, "2026-11-01T10:00:00.000Z");
+    });
+
+    it("matches every term, case-insensitive, anywhere in the event", async () => {
+      assert.deepEqual(
+        (await wh.search({ ...WINDOW, q: "HOSTING down" })).map((r) => r.event_id),
+        ["e021"],
+      );
+      assert.deepEqual(
+        (await wh.search({ ...WINDOW, q: "firestore succeeded" })).map((r) => r.event_id),
+        ["e008"],
+      );
+      assert.deepEqual(await wh.search({ ...WINDOW, q: "nothing-like-this" }), []);
+    });
+
+    it("filters by deployment and integration, and limits", async () => {
+      const d3 = await wh.search({ ...WINDOW, deployment_id: "d3", integration: "auth" });
+      assert.deepEqual(
+        d3.map((r) => r.event_id),
+        ["e015", "e016"],
+      );
+      assert.equal((await wh.search({ ...WINDOW, limit: 2 })).length, 2);
+    });
+
+    it("refuses bad parameters, naming them, and reads nothing", async () => {
+      const bad: [Record<string, unknown>, string][] = [
+        [{ ...WINDOW, from: "yesterday" }, "from"],
+        [{ ...WINDOW, to: 5 }, "to"],
+        [{ ...WINDOW, limit: 0 }, "limit"],
+        [{ ...WINDOW, limit: 10_000 }, "limit"],
+        [{ ...WINDOW, q: "x".repeat(201) }, "q"],
+        [{ ...WINDOW, environments: "prod" }, "environments"],
+        [{ ...WINDOW, deployment_id: "" }, "deployment_id"],
+        [{ ...WINDOW, extra: 1 }, "extra"],
+      ];
+      for (const [params, field] of bad) {
+        await assert.rejects(
+          wh.search(params as never),
+          (error: Error) => error.message.includes(field),
+          `expected a complaint about ${field}`,
+        );
+      }
+      await assert.rejects(wh.query("event_counts", { ...WINDOW, from: "nope" }), /from/);
+    });
+  });
+
+  it("parses messages from the topic and names what is wrong with bad ones", () => {
+    const good = scenario()[0]!;
+    const parsed = parseEventMessage(Buffer.from(JSON.stringify(good)));
+    assert.ok(parsed.ok);
+    assert.equal(parsed.ok && parsed.event.payload, null);
+    const cases: [string, RegExp][] = [
+      ["not json", /not JSON/],
+      [JSON.stringify({ ...good, kind: "weather" }), /^kind:/],
+      [JSON.stringify({ ...good, at: "monday" }), /^at:/],
+      [JSON.stringify({ ...good, event_id: "" }), /^event_id:/],
+      [JSON.stringify({ ...good, duration: -1 }), /^duration:/],
+      [JSON.stringify({ ...good, surprise: true }), /surprise|Unrecognized/],
+    ];
+    for (const [text, expected] of cases) {
+      const result = parseEventMessage(text);
+      assert.equal(result.ok, false, text);
+      if (!result.ok) assert.match(result.reason, expected);
+    }
+  });
+});
+
+describe("reports from the warehouse agree with reports from Firestore's documents", () => {
+  it("gives the same summary, alerts and per-day chart for the same history", async () => {
+    const busy = busyHistory(5, 8);
+    const now = busy.now;
+    // As the Firestore loader reads them: alerts opened in the range (the builder spreads 60 over 27 days).
+    const history = {
+      ...busy.history,
+      alerts: busy.history.alerts.filter(
+        (a) => a.opened_at >= busy.history.range.from && a.opened_at < busy.history.range.to,
+      ),
+    };
+    const wh = await openDuckDbWarehouse(":memory:");
+    try {
+      const events = historyEvents(history);
+      await wh.insert(rows(events));
+      const request = reportRequestSchema.parse({ report_type: "executive" });
+      const fromDocs = buildReport(history, request, now);
+      const facts = await loadWarehouseFacts(wh, history.range, null);
+      const fromWarehouse = withWarehouseAggregates(fromDocs, facts);
+      assert.ok(fromDocs.comprehensive_report.summary.deployments.total > 0);
+      assert.deepEqual(fromWarehouse.comprehensive_report.summary, fromDocs.comprehensive_report.summary);
+      assert.deepEqual(
+        fromWarehouse.comprehensive_report.health.alerts.by_level,
+        fromDocs.comprehensive_report.health.alerts.by_level,
+      );
+      const perDay = (r: typeof fromDocs) => r.visualizations.find((v) => v.id === "deployments-per-day");
+      // The warehouse lists the days that had deployments; the documents' chart lists every day of the range.
+      for (const series of perDay(fromWarehouse)!.series)
+        for (const point of series.points)
+          assert.equal(
+            point.y,
+            perDay(fromDocs)!
+              .series.find((s) => s.name === series.name)!
+              .points.find((p) => p.x === point.x)?.y,
+            `${series.name} on ${point.x}`,
+          );
+      assert.equal(fromWarehouse.comprehensive_report.aggregates_from, "duckdb");
+    } finally {
+      wh.close();
+    }
+  });
+});
