@@ -73,12 +73,15 @@ export function createRecordingDriver(deps: {
       const unmet = task.dependencies.filter(
         (id) => db.peek(`${COLLECTIONS.tasks}/${id}`)?.status !== "succeeded",
       );
-      // An apply whose attempt has been superseded (its holder paused past its lease, and the task
-      // was given to a later attempt) may still be running, but holds no slot: every write it makes
-      // is refused by fencing. The limit counts the attempts that hold their task.
+      // An apply whose attempt has been superseded (its holder paused past its lease, and the task or
+      // its slot was given to another attempt) may still be running, but holds no slot: every write
+      // it makes is refused by fencing. The limit counts the attempts that hold their task and slot.
       const holdsTask = (record: ApplyRecord) => {
         const current = db.peek(`${COLLECTIONS.tasks}/${record.taskId}`);
-        return current?.status === "running" && current.attempt === record.attempt;
+        const holdsSlot = db
+          .list("concurrency_slots")
+          .some((slot) => slot.data.holder === record.taskId && slot.data.environment === record.environment);
+        return current?.status === "running" && current.attempt === record.attempt && holdsSlot;
       };
       const active = applies.filter(
         (record) => record.environment === task.environment && record.end === null && holdsTask(record),

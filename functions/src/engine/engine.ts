@@ -575,13 +575,24 @@ export function createEngine(deps: EngineDeps) {
   async function runClaimed(
     claim: Extract<Awaited<ReturnType<EngineStore["claimTask"]>>, { claimed: true }>,
     claimFacts: Facts<Task>,
+    claimedAt: Date,
   ): Promise<Transition<Task>> {
     const { deployment, task: running, slot } = claim;
+    const renew = () => engineStore.renewLease(running.id, running.attempt, slot, clock.now());
+    // The heartbeat starts with the claim: the lease must outlive delivering the claim's facts too.
+    const stop = keepAlive(renew, running.lease_seconds);
     await claimFacts.deliver({ changed: true, before: claim.before, after: running });
-    const stop = keepAlive(
-      () => engineStore.renewLease(running.id, running.attempt, slot, clock.now()),
-      running.lease_seconds,
-    );
+    const claimedFor = clock.now().getTime() - claimedAt.getTime();
+    // Slow to get here (a paused process): make sure the attempt still holds its task and slot.
+    if (claimedFor > (running.lease_seconds * 1000) / 3 && !(await renew())) {
+      stop();
+      log.warn("attempt superseded before its driver started", {
+        correlation_id: deployment.id,
+        task_id: running.id,
+        attempt: running.attempt,
+      });
+      return { changed: false, reason: "superseded before the driver started", current: running };
+    }
     let result: ApplyResult | undefined;
     let failure: unknown;
     try {
@@ -689,7 +700,7 @@ export function createEngine(deps: EngineDeps) {
           });
           return;
         }
-        const outcome = await runClaimed(claim, claimFacts);
+        const outcome = await runClaimed(claim, claimFacts, clock.now());
         // The slot this attempt held is free now: hand it on.
         await dispatch(claim.task.environment, claim.task.concurrency_limit);
         const retry = outcome.changed && outcome.after.status === "ready" ? outcome.after.not_before : null;

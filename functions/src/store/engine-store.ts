@@ -359,17 +359,19 @@ export function createEngineStore(db: Firestore) {
 
     /**
      * Extends the lease of the attempt that holds a running task (a heartbeat), and of its slot.
-     * False when the task is no longer running that attempt: its executor has been superseded.
+     * False when the task is no longer running that attempt, or its slot went to another task: the
+     * executor has been superseded and must not start (or go on with) the driver's work.
      */
     async renewLease(id: string, attempt: number, slot: number, now: Date): Promise<boolean> {
       return db.runTransaction(async (tx) => {
         const current = (await tx.get(tasks.doc(id))).data();
         if (current?.status !== "running" || current.attempt !== attempt) return false;
         const slotSnap = await tx.get(slotRef(current.environment, slot));
+        // A slot given to another task (this holder paused past its lease): the attempt has lost its place.
+        if (slotSnap.data()?.holder !== id) return false;
         const lease = new Date(now.getTime() + current.lease_seconds * 1000);
         tx.set(tasks.doc(id), { ...current, lease_expires_at: lease });
-        if (slotSnap.data()?.holder === id)
-          tx.set(slotSnap.ref, { environment: current.environment, holder: id, lease_expires_at: lease });
+        tx.set(slotSnap.ref, { environment: current.environment, holder: id, lease_expires_at: lease });
         return true;
       });
     },
