@@ -464,6 +464,9 @@ export function stackEnv(stack, baseEnv = process.env) {
     ORCH_HOSTING_URL: urls.hosting,
     ORCH_HUB_URL: urls.hub,
     ORCH_WAREHOUSE_URL: `http://127.0.0.1:${WAREHOUSE_BASE_PORT + (stack.portOffset ?? 0)}`,
+    // The Functions emulator gives a worker 10 s to load the functions; on two busy cores a cold
+    // worker can take longer (seen here), and the emulator then fails the invocation.
+    FUNCTIONS_DISCOVERY_TIMEOUT: baseEnv.FUNCTIONS_DISCOVERY_TIMEOUT ?? "60",
   };
   if (stack.java) {
     // The Cloud CLI's Pub/Sub emulator script prefers $JAVA_HOME/bin/java over PATH.
