@@ -248,7 +248,10 @@ describe("emulated drivers through the fabricator, against the emulators", funct
       assert.deepEqual(observed2.role_accounts, [{ email: "boss@example.com", role: "admin" }]);
 
       const rollback = await fabricator().rollback(v2, "dep-2");
-      assert.match(rollback.summary, /rolled back to the state of release 1 \(recorded as release 3\)/);
+      assert.match(
+        rollback.summary,
+        /rolled back to the state of release 1 \(recorded as release 3, undoing release 2\)/,
+      );
       assertNoChanges(await fabricator().plan(v1));
       const observed = (await authDriver.observe(v1, io())) as AuthState;
       assert.deepEqual(observed.config.signIn.anonymous, { enabled: false });
