@@ -359,7 +359,8 @@ async function breakAndMend(): Promise<boolean> {
     "prod's rules now come from a scratch copy (same content): .stack/demo-sources/prod.firestore.rules",
   );
   const security = async () => {
-    const report = await call("GET", "/status?environment=prod");
+    // The recorded check (what the scheduler runs every minute); GET /status only reads.
+    const report = await call("POST", "/jobs/health?environment=prod");
     return (report.body.integration_status as IntegrationStatus[]).find((row) => row.name === "security");
   };
   writeFileSync(

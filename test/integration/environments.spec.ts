@@ -30,8 +30,9 @@ async function provision(name: string): Promise<string> {
   return response.body.deployment_id as string;
 }
 
+/** A recorded health check (what the scheduler runs): GET /status only reads. */
 async function status(environment?: string): Promise<any> {
-  const response = await api("GET", `/status${environment ? `?environment=${environment}` : ""}`);
+  const response = await api("POST", `/jobs/health${environment ? `?environment=${environment}` : ""}`);
   assert.equal(response.status, 200, JSON.stringify(response.body));
   return response.body;
 }

@@ -587,10 +587,12 @@ export const ROUTES: RouteSpec[] = [
   route({
     method: "POST",
     path: "/jobs/health",
-    summary: "Run a complete health check now (Cloud Scheduler runs it every minute)",
+    summary:
+      "Run a health check now and record it: health, alerts opened or resolved (Cloud Scheduler runs it every minute)",
     action: "run_jobs",
-    query: noQuery,
-    handle: async ({ health }) => ok(await health.check()),
+    query: z.strictObject({ environment: z.string().min(1).max(64).optional() }),
+    environment: (_services, { query }) => Promise.resolve(query.environment),
+    handle: async ({ health }, { query }) => ok(await health.check(query.environment)),
   }),
   ...JOB_ROUTES,
 ];

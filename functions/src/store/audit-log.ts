@@ -236,11 +236,14 @@ export function createAuditLog(
 
   /** Takes the lease when it is free, expired or already ours; answers whether we hold it. */
   async function acquire(owner: string): Promise<boolean> {
+    const heldByAnother = (data: unknown) => {
+      const parsed = auditLeaseSchema.safeParse(timestampsToDates(data));
+      return parsed.success && parsed.data.owner !== owner && parsed.data.until.getTime() > Date.now();
+    };
+    // A plain read first: the many wake-ups that find the writer busy must not contend on the lease.
+    if (heldByAnother((await leaseRef.get()).data())) return false;
     return db.runTransaction(async (tx) => {
-      const snap = await tx.get(leaseRef);
-      const parsed = auditLeaseSchema.safeParse(timestampsToDates(snap.data()));
-      if (parsed.success && parsed.data.owner !== owner && parsed.data.until.getTime() > Date.now())
-        return false;
+      if (heldByAnother((await tx.get(leaseRef)).data())) return false;
       tx.set(leaseRef, { owner, until: new Date(Date.now() + LEASE_MS) });
       return true;
     });
