@@ -6,6 +6,7 @@ import {
   clearFirestore,
   requireEmulators,
   tokenFor,
+  waitFor,
   type Caller,
 } from "../support/emulators.js";
 
@@ -129,6 +130,7 @@ describe("environment scope on every list and aggregate route", function () {
   this.timeout(300_000);
   let scoped: Caller;
   let otherDeployment = "";
+  let deployments: string[] = [];
 
   before(async function () {
     requireEmulators(this);
@@ -146,6 +148,7 @@ describe("environment scope on every list and aggregate route", function () {
     }
     // The deployments need only exist (reports and optimize read them from the start); they run on meanwhile.
     otherDeployment = ids[1]!;
+    deployments = ids;
     const db = adminDb();
     await Promise.all(ALL.map((name) => db.collection("alerts").doc(`marker-${name}`).set(alert(name))));
     scoped = { headers: { authorization: `Bearer ${await tokenFor("operator", ["mini"])}` } };
@@ -173,6 +176,15 @@ describe("environment scope on every list and aggregate route", function () {
 
   it("GET /status writes nothing: no alert, no health record", async () => {
     const db = adminDb();
+    // The deployments' own finish alerts arrive through the outbox: wait for them, so that only
+    // what GET /status might write can change the snapshot.
+    for (const id of deployments)
+      await waitFor(
+        `the finish alert of ${id}`,
+        async () => (await db.collection("alerts").doc(`deployment__${id}`).get()).exists,
+        120_000,
+        250,
+      );
     const before = await snapshotOf(db);
     const response = await api("GET", "/status", undefined, {}, "viewer");
     assert.equal(response.status, 200);

@@ -126,6 +126,8 @@ export function createJobActions(deps: {
       };
     },
     "control-plane-backup": async () => {
+      // Chain what is staged first, so the backup holds the audit trail up to this moment.
+      await deps.chainAudit();
       const config = await deps.environments.config();
       const manifest = await exportControlPlane({
         db: deps.db,
