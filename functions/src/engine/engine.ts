@@ -515,11 +515,16 @@ export function createEngine(deps: EngineDeps) {
           track(await transitionTask(task.id, { type: "cancel", now, reason: "cancelled by an operator" }));
       }
     }
+    // A fallback held by another executor (or by a dead one, until its lease expires) is not done:
+    // the deployment may not end before it is.
+    let fallbackPending = false;
     for (const task of tasks) {
       if (task.status === "failed" && task.rollback_note === null) {
         if ((await rollBackTask(task, deployment, "fallback")) === "settled") {
           const current = await engineStore.getTask(task.id);
           if (current) byId.set(current.id, current);
+        } else {
+          fallbackPending = true;
         }
       }
     }
@@ -565,7 +570,7 @@ export function createEngine(deps: EngineDeps) {
       const sample = settled[0];
       if (sample) await dispatch(deployment.environment, sample.concurrency_limit);
     }
-    if (settled.every((task) => isTerminalTask(task.status))) {
+    if (!fallbackPending && settled.every((task) => isTerminalTask(task.status))) {
       const current = await engineStore.getDeployment(deploymentId);
       if (current && !isTerminalDeployment(current.status)) await finalize(current, settled);
     }
@@ -575,14 +580,18 @@ export function createEngine(deps: EngineDeps) {
   async function runClaimed(
     claim: Extract<Awaited<ReturnType<EngineStore["claimTask"]>>, { claimed: true }>,
     claimFacts: Facts<Task>,
-    claimedAt: Date,
   ): Promise<Transition<Task>> {
     const { deployment, task: running, slot } = claim;
     const renew = () => engineStore.renewLease(running.id, running.attempt, slot, clock.now());
     // The heartbeat starts with the claim: the lease must outlive delivering the claim's facts too.
     const stop = keepAlive(renew, running.lease_seconds);
     await claimFacts.deliver({ changed: true, before: claim.before, after: running });
-    const claimedFor = clock.now().getTime() - claimedAt.getTime();
+    // Measured from the claim's own time (inside its transaction), not from when this process resumed.
+    const leaseStart =
+      running.status === "running"
+        ? running.lease_expires_at.getTime() - running.lease_seconds * 1000
+        : clock.now().getTime();
+    const claimedFor = clock.now().getTime() - leaseStart;
     // Slow to get here (a paused process): make sure the attempt still holds its task and slot.
     if (claimedFor > (running.lease_seconds * 1000) / 3 && !(await renew())) {
       stop();
@@ -700,7 +709,7 @@ export function createEngine(deps: EngineDeps) {
           });
           return;
         }
-        const outcome = await runClaimed(claim, claimFacts, clock.now());
+        const outcome = await runClaimed(claim, claimFacts);
         // The slot this attempt held is free now: hand it on.
         await dispatch(claim.task.environment, claim.task.concurrency_limit);
         const retry = outcome.changed && outcome.after.status === "ready" ? outcome.after.not_before : null;
