@@ -15,7 +15,10 @@ describe("the warehouse on the emulators (local DuckDB process fed by orchestrat
 
   before(async function () {
     requireEmulators(this);
-    if (!process.env.ORCH_WAREHOUSE_URL) this.skip();
+    if (!process.env.ORCH_WAREHOUSE_URL) {
+      console.log("    skipped: no local warehouse (ORCH_WAREHOUSE_URL unset; the stack scripts set it)");
+      this.skip();
+    }
     pubsub = new PubSub({ projectId: projectId() });
     await clearFirestore();
     await loadTestConfig();
