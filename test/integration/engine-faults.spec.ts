@@ -3,8 +3,8 @@
  * drivers, stale attempts, leaked reservations, head-of-line blocking, crashes between a commit and
  * its side effects, a policy changed mid-deployment, rollbacks run twice. Each test plants the state
  * a fault leaves behind (documents created directly fire no task trigger, as a lost trigger would)
- * or drives the fault itself, then checks the engine repairs it. Each failed on the engine before
- * the fix it names.
+ * or drives the fault itself, then checks the engine repairs it; each is written against the old
+ * engine's behaviour for the defect it names (issue 10's list).
  */
 import assert from "node:assert/strict";
 import { createServices } from "../../functions/src/app.js";
