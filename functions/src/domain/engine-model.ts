@@ -210,10 +210,11 @@ export function transitionTask(task: TaskDoc, event: TaskEvent): TaskDoc | Refus
       if (task.status === "succeeded") return { ...task, status: "rolled_back", rollback_note: event.note };
       // A failed task's fallback, or a task skipped or cancelled after an attempt whose outcome was
       // lost (its change may be in place): undone, and the status keeps saying how it ended.
-      if (mayHaveApplied(task)) return { ...task, rollback_note: event.note };
+      // A note is written once: a second delivery of the same rollback is refused like any other.
+      if (mayHaveApplied(task) && task.rollback_note === null) return { ...task, rollback_note: event.note };
       return refuse();
     case "rollback_failed":
-      return task.status === "succeeded" || mayHaveApplied(task)
+      return (task.status === "succeeded" || mayHaveApplied(task)) && task.rollback_note === null
         ? { ...task, rollback_note: event.note }
         : refuse();
     default:
