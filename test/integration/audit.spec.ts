@@ -62,8 +62,22 @@ function runVerify(
 }
 
 describe("audit log on the emulators", function () {
-  before(function () {
+  before(async function () {
     requireEmulators(this);
+    // Deployments of earlier suites still ending would chain their records into this suite's chain.
+    await waitFor(
+      "earlier suites' deployments to end and their facts to be delivered",
+      async () => {
+        const open = await adminDb()
+          .collection("deployments")
+          .where("status", "in", ["requested", "running", "cancelling", "rolling_back"])
+          .limit(1)
+          .get();
+        return open.empty && (await adminDb().collection("outbox").limit(1).get()).empty;
+      },
+      180_000,
+      500,
+    );
   });
   beforeEach(clearFirestore);
 
