@@ -193,6 +193,7 @@ export function busyHistory(days = 30, perDay = 40): { history: History; now: Da
         checked_at: at(20 * 86_400),
       },
       open_alert: null,
+      incidents: 0,
     })),
   );
   const alerts: (AlertDoc & { id: string })[] = Array.from({ length: 60 }, (_, i) => ({

@@ -24,6 +24,7 @@ function integration(
     release: 1,
     health: health && { status: health, latency_ms: 12, details: "", mode: "emulated", checked_at: at(50) },
     open_alert: null,
+    incidents: 0,
   };
 }
 

@@ -94,6 +94,7 @@ export function planConfigWrites(
         release: current?.release ?? null,
         health: current?.health ?? null,
         open_alert: current?.open_alert ?? null,
+        incidents: current?.incidents ?? 0,
       };
       if (!current || !sameContent(current, doc, ["last_updated"])) integrations.push({ id, doc });
     }

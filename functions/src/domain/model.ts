@@ -76,6 +76,8 @@ export const integrationDocSchema = z.strictObject({
   health: healthSchema.nullable().default(null),
   /** The alert of the incident in progress, if the integration is unhealthy. */
   open_alert: z.string().nullable().default(null),
+  /** Health incidents so far: the next one's alert is numbered `incidents + 1`, found without a query. */
+  incidents: z.int().nonnegative().default(0),
 });
 export type IntegrationDoc = z.infer<typeof integrationDocSchema>;
 

@@ -230,21 +230,16 @@ export function createHealthMonitor(deps: {
       const open = openSnap?.status === "open" ? openSnap : undefined;
       const decision = decideAlert(open, health);
       let nextOpen = open ? openId : null;
+      let incidents = doc?.incidents ?? 0;
       const message = `${name} in ${environment} is ${health.status} (${health.mode}): ${health.details}`;
       if (decision.action === "open") {
-        // The incident's id is the integration's next free incident number: a check that races
-        // this one and commits first makes this transaction retry, and it then sees the alert open.
-        const taken = (
-          await tx.get(
-            alerts
-              .where("source", "==", "health")
-              .where("environment", "==", environment)
-              .where("integration", "==", name)
-              .count(),
-          )
-        ).data().count;
-        let incident = taken + 1;
+        // The incident's id is the integration's next incident number, read from its document
+        // (point reads only: a query in a transaction locks a range of alerts, and concurrent
+        // checks then time out on the emulator's locks). A check that races this one and commits
+        // first makes this transaction retry, and it then sees the alert open.
+        let incident = incidents + 1;
         while ((await tx.get(alerts.doc(`${id}__incident_${incident}`))).exists) incident += 1;
+        incidents = incident;
         nextOpen = `${id}__incident_${incident}`;
         const alert: AlertDoc = {
           level: decision.level,
@@ -276,7 +271,11 @@ export function createHealthMonitor(deps: {
       }
       // Only the health fields: a deployment may be updating status and release at the same time.
       if (doc)
-        tx.update(store.db.collection(COLLECTIONS.integrations).doc(id), { health, open_alert: nextOpen });
+        tx.update(store.db.collection(COLLECTIONS.integrations).doc(id), {
+          health,
+          open_alert: nextOpen,
+          incidents,
+        });
       return { raised, line: statusLine(environment, name, doc?.status ?? "undeclared", health, nextOpen) };
     });
   }

@@ -120,6 +120,12 @@ export async function handleApiRequest(services: Services, request: ApiRequest):
     response = await spec.handle(services, input);
   } catch (error) {
     response = errorResponse(error);
+    if (response.status >= 500)
+      services.log.error("request failed", {
+        method: request.method,
+        path: request.path,
+        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      });
   }
   if (request.method !== "GET") {
     const answer = response.body as { deployment_id?: unknown; error?: { message?: string } };
