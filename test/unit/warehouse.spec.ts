@@ -185,6 +185,58 @@ describe("local warehouse (DuckDB)", () => {
     });
   });
 
+  it("gives exact nearest-rank percentiles of millisecond durations over thousands of tasks", async () => {
+    // Durations at millisecond resolution, with ties, in groups whose ranks are not whole numbers, from a seeded generator; the expectation is
+    // the definition written here (value at rank ceil(p * n) of the sorted sample), not the query.
+    let state = 20261201;
+    const next = () => (state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const sample: { integration: string; duration: number }[] = [];
+    const events: OrchestrationEvent[] = [];
+    seq = 0;
+    for (let i = 0; i < 2999; i++) {
+      const integration = ["auth", "firestore", "hosting"][i % 3]!;
+      const duration = Math.round(next() * (i % 3 === 2 ? 900_000 : 40_000)) / 1000;
+      sample.push({ integration, duration });
+      const startedAt = Date.parse("2026-11-02T00:00:00Z") + i * 1000;
+      const at = (ms: number) => new Date(ms).toISOString();
+      events.push(task(`r${i}`, "d", "dev", integration, at(startedAt), "ready", "running"));
+      events.push(
+        task(`r${i}`, "d", "dev", integration, at(startedAt + duration * 1000), "running", "succeeded", {
+          duration,
+        }),
+      );
+    }
+    await wh.insert(rows(events));
+    const nearestRank = (values: number[], p: number) =>
+      [...values].sort((a, b) => a - b)[Math.max(1, Math.ceil((p * values.length) / 100)) - 1];
+    const expected = (values: number[]) => ({
+      count: values.length,
+      p50: nearestRank(values, 50),
+      p95: nearestRank(values, 95),
+      max: Math.max(...values),
+      mean: values.reduce((a, b) => a + b, 0) / values.length,
+    });
+    const answered = await wh.query("task_durations", WINDOW);
+    const groups: [string | null, number[]][] = [
+      [null, sample.map((s) => s.duration)],
+      ...["auth", "firestore", "hosting"].map((name): [string, number[]] => [
+        name,
+        sample.filter((s) => s.integration === name).map((s) => s.duration),
+      ]),
+    ];
+    for (const [integration, values] of groups) {
+      const row = answered.find((r) => r.integration === integration);
+      const want = expected(values);
+      assert.ok(row, `a row for ${integration ?? "all"}`);
+      assert.deepEqual(
+        { count: row.count, p50: row.p50, p95: row.p95, max: row.max },
+        { count: want.count, p50: want.p50, p95: want.p95, max: want.max },
+        `integration ${integration ?? "all"}`,
+      );
+      assert.ok(Math.abs(Number(row.mean) - want.mean) < 1e-6, `mean of ${integration ?? "all"}`);
+    }
+  });
+
   it("lands every event delivered twice once, across and within batches", async () => {
     const events = rows(scenario());
     assert.deepEqual(await wh.insert(events), { inserted: 23 });

@@ -1,6 +1,6 @@
 /**
  * The few places where DuckDB's SQL and BigQuery's GoogleSQL differ, in one module: identifier
- * quoting, parameters, time and JSON functions, percentiles, scope filters and text search. Every
+ * quoting, parameters, time and JSON functions, scope filters and text search. Every
  * query in `queries.ts` is written once against this interface.
  */
 import { DEPLOYMENT_FACTS, EVENTS_TABLE, TASK_FACTS, type ColumnType } from "./schema.js";
@@ -24,8 +24,6 @@ export interface Dialect {
   day(expression: string): string;
   /** A timestamp as ISO text with milliseconds and Z. */
   isoTime(expression: string): string;
-  /** A percentile (0..100) of a numeric column within a group. */
-  percentile(expression: string, p: number): string;
   /** An integer inside the JSON payload, null when absent. */
   jsonInt(expression: string, field: string): string;
   /** `environment` is in the caller's scope (parameters all_environments and environments). */
@@ -54,8 +52,6 @@ export const duckdb: Dialect = {
   timestampParam: (name) => `CAST($${name} AS TIMESTAMP)`,
   day: (expression) => `strftime(${expression}, '%Y-%m-%d')`,
   isoTime: (expression) => `strftime(${expression}, '%Y-%m-%dT%H:%M:%S.%gZ')`,
-  // Exact, discrete: the sample value at the percentile (no interpolation).
-  percentile: (expression, p) => `quantile_disc(${expression}, ${p / 100})`,
   jsonInt: (expression, field) => `TRY_CAST(json_extract_string(${expression}, '$.${field}') AS BIGINT)`,
   inScope: (column) => `($all_environments OR list_contains($environments, ${column}))`,
   // The fts extension needs a download this machine cannot make, so terms are matched as substrings.
@@ -85,8 +81,6 @@ export function bigquery(projectId: string, dataset: string): Dialect {
     timestampParam: (name) => `TIMESTAMP(@${name})`,
     day: (expression) => `FORMAT_TIMESTAMP('%F', ${expression})`,
     isoTime: (expression) => `FORMAT_TIMESTAMP('%Y-%m-%dT%H:%M:%E3SZ', ${expression})`,
-    // Approximate (BigQuery's quantile sketch); the local warehouse is exact.
-    percentile: (expression, p) => `APPROX_QUANTILES(${expression}, 100)[OFFSET(${p})]`,
     jsonInt: (expression, field) => `SAFE_CAST(JSON_VALUE(${expression}, '$.${field}') AS INT64)`,
     inScope: (column) => `(@all_environments OR ${column} IN UNNEST(@environments))`,
     // SEARCH() uses the table's search index, tokenised as BigQuery's LOG_ANALYZER does.

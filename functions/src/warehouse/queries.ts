@@ -79,8 +79,29 @@ export function taskFactsSelect(d: Dialect, source: string): string {
   GROUP BY task_id`;
 }
 
-const distributionColumns = (d: Dialect, x: string) =>
-  `COUNT(${x}) AS count, AVG(${x}) AS mean, ${d.percentile(x, 50)} AS p50, ${d.percentile(x, 95)} AS p95, MAX(${x}) AS max`;
+/**
+ * Count, mean, nearest-rank p50 and p95, and max of `duration` in `rows` (a query with the `keys`
+ * columns and a `duration` column), per key and over all (keys null). Percentiles come from a
+ * histogram at millisecond resolution, which loses nothing (durations are differences of
+ * millisecond timestamps) and turns a sort of millions of values into a scan: 30 days of tasks
+ * answer in well under a second where `quantile_disc` took many. Same SQL on DuckDB and BigQuery.
+ */
+function distributionQuery(rows: string, keys: readonly string[]): string {
+  const list = keys.join(", ");
+  const rank = (p: number) => `CEIL(total * ${p} / 100.0)`;
+  return `WITH v AS (${rows}),
+h AS (SELECT ${list}, ROUND(duration, 3) AS x, COUNT(*) AS n, SUM(duration) AS s, MAX(duration) AS m
+  FROM v WHERE duration IS NOT NULL GROUP BY ${list}, x),
+g AS (SELECT ${list}, x, n, s, m FROM h
+  UNION ALL SELECT ${keys.map((k) => `NULL AS ${k}`).join(", ")}, x, SUM(n) AS n, SUM(s) AS s, MAX(m) AS m FROM h GROUP BY x),
+c AS (SELECT *,
+  SUM(n) OVER (PARTITION BY ${list} ORDER BY x ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum,
+  SUM(n) OVER (PARTITION BY ${list}) AS total FROM g)
+SELECT ${list}, MAX(total) AS count, SUM(s) / MAX(total) AS mean,
+  MIN(CASE WHEN cum >= ${rank(50)} THEN x END) AS p50, MIN(CASE WHEN cum >= ${rank(95)} THEN x END) AS p95,
+  MAX(m) AS max
+FROM c GROUP BY ${list} ORDER BY ${keys.map((k) => `${k} NULLS FIRST`).join(", ")}`;
+}
 
 /** The named read queries: their parameters and their SQL in a dialect. */
 export const QUERIES = {
@@ -100,10 +121,11 @@ FROM d GROUP BY environment, day, status ORDER BY environment, day, status`,
   /** Duration (seconds) of finished deployments, over all and per environment (environment null: all). */
   deployment_durations: {
     params: windowParamsSchema,
-    sql: (d: Dialect) => `WITH d AS (${deploymentStates(d)})
-SELECT environment, ${distributionColumns(d, "duration")}
-FROM d WHERE status IN ${TERMINAL_DEPLOYMENT} AND duration IS NOT NULL
-GROUP BY GROUPING SETS ((environment), ()) ORDER BY environment NULLS FIRST`,
+    sql: (d: Dialect) =>
+      distributionQuery(
+        `SELECT environment, duration FROM (${deploymentStates(d)}) AS d WHERE status IN ${TERMINAL_DEPLOYMENT}`,
+        ["environment"],
+      ),
   },
   /** Tasks by environment, integration and latest status: how many, how many ran, their retries. */
   task_outcomes: {
@@ -117,10 +139,11 @@ FROM t GROUP BY environment, integration, status ORDER BY environment, integrati
   /** Duration (seconds) of successful task runs, per integration and over all (both keys null). */
   task_durations: {
     params: windowParamsSchema,
-    sql: (d: Dialect) => `WITH t AS (${taskStates(d)})
-SELECT environment, integration, ${distributionColumns(d, "duration")}
-FROM t WHERE started = 1 AND status IN ('succeeded', 'rolled_back') AND duration IS NOT NULL
-GROUP BY GROUPING SETS ((environment, integration), ()) ORDER BY environment NULLS FIRST, integration NULLS FIRST`,
+    sql: (d: Dialect) =>
+      distributionQuery(
+        `SELECT environment, integration, duration FROM (${taskStates(d)}) AS t WHERE started = 1 AND status IN ('succeeded', 'rolled_back')`,
+        ["environment", "integration"],
+      ),
   },
   /** Alerts opened in the window, by level (an alert event's `to` is `level:status`). */
   alerts_opened: {
