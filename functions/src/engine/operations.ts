@@ -13,6 +13,7 @@ import { targetFor } from "../drivers/integration-driver.js";
 import type { Store } from "../store/store.js";
 import type { Engine } from "./engine.js";
 import type { EnvironmentResolver } from "./environments.js";
+import type { Learning } from "./learning.js";
 import type { HealthMonitor } from "./health.js";
 
 export function createOperations(deps: {
@@ -22,8 +23,9 @@ export function createOperations(deps: {
   fabricator: Fabricator;
   health: HealthMonitor;
   clock: Clock;
+  learning: Learning;
 }) {
-  const { store, engine, environments, fabricator, health, clock } = deps;
+  const { store, engine, environments, fabricator, health, clock, learning } = deps;
   const allOf = (env: ResolvedEnvironment) => env.integrations.map((integration) => integration.kind);
 
   return {
@@ -118,6 +120,7 @@ export function createOperations(deps: {
             },
             env,
             now,
+            await learning.model(env.name),
           );
           if (!planned.ok)
             throw new BadInputError(`environment ${env.name} cannot be planned`, planned.problems);
