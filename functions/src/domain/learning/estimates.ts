@@ -16,13 +16,13 @@ export const LEARNING_SETTINGS = {
   /** Prior strength of the catalog's estimate for a kind, in runs. */
   catalog_strength_runs: 2,
   /** Prior strength of the kind (every environment) for one environment's integration, in runs. */
-  kind_strength_runs: 2,
+  kind_strength_runs: 1,
   /** Spread assumed by the catalog: log-space standard deviation (p90 = 1.9 x p50). */
   catalog_log_sigma: 0.5,
   /** Duration weights halve every this many newer runs of the same key. */
   duration_half_life_runs: 12,
   /** Failure weights halve every this many newer runs of the same key. */
-  failure_half_life_runs: 40,
+  failure_half_life_runs: 150,
   /** Prior of the base failure rate of a task: Beta(alpha, beta), a 5 % rate worth 20 runs. */
   base_failure_prior: { alpha: 1, beta: 19 },
   /** Prior strength of the base rate for a kind, and of the kind for one environment's integration, in runs. */
@@ -75,6 +75,15 @@ function recencyWeights(count: number, halfLife: number): number[] {
 interface LogBelief {
   mu: number;
   variance: number;
+}
+
+/**
+ * The weight of a prior worth `strength` runs once `count` runs are known: it ages like a run older
+ * than all of them. Recency weighting caps the weight of the data (about 1.44 half-lives' worth of
+ * runs), so a prior that did not age would keep a fixed share of every estimate forever.
+ */
+function agedStrength(strength: number, count: number, halfLife: number): number {
+  return strength * 0.5 ** (count / halfLife);
 }
 
 /**
@@ -157,7 +166,7 @@ export function learn(
         mu: Math.log(INTEGRATION_CATALOG[kind].estimatedSeconds),
         variance: settings.catalog_log_sigma ** 2,
       },
-      settings.catalog_strength_runs,
+      agedStrength(settings.catalog_strength_runs, sample.length, settings.duration_half_life_runs),
       sample.map(logOf),
       recencyWeights(sample.length, settings.duration_half_life_runs),
     );
@@ -172,7 +181,7 @@ export function learn(
     const sample = runsByKind.get(kind) ?? [];
     const belief = updateBeta(
       baseRate,
-      settings.failure_strength_runs,
+      agedStrength(settings.failure_strength_runs, sample.length, settings.failure_half_life_runs),
       sample.map((run) => run.outcome === "failed"),
       recencyWeights(sample.length, settings.failure_half_life_runs),
     );
@@ -191,7 +200,7 @@ export function learn(
       const sample = durationsByKey.get(keyOf(environment, integration)) ?? [];
       const belief = updateLogBelief(
         kindBelief(kind),
-        settings.kind_strength_runs,
+        agedStrength(settings.kind_strength_runs, sample.length, settings.duration_half_life_runs),
         sample.map(logOf),
         recencyWeights(sample.length, settings.duration_half_life_runs),
       );
@@ -208,7 +217,7 @@ export function learn(
       const sample = runsByKey.get(keyOf(environment, integration)) ?? [];
       const belief = updateBeta(
         kindFailureRate(kindOf(integration)),
-        settings.failure_strength_runs,
+        agedStrength(settings.failure_strength_runs, sample.length, settings.failure_half_life_runs),
         sample.map((run) => run.outcome === "failed"),
         recencyWeights(sample.length, settings.failure_half_life_runs),
       );
