@@ -206,7 +206,16 @@ export function createServices(deps: {
     authorize: (deployment) => access.authorizeRequest(deployment),
     learned: (environment) => learning.model(environment),
   });
-  const operations = createOperations({ store, engine, environments, fabricator, health, clock, learning });
+  const operations = createOperations({
+    store,
+    engine,
+    environments,
+    fabricator,
+    health,
+    clock,
+    learning,
+    log,
+  });
   late.operations = operations;
   const history = createHistory(deps.db);
   const jobs = createScheduledJobs({

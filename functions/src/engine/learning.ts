@@ -1,10 +1,12 @@
 /**
  * What the control plane learns from its own runs, for the engine and the handlers: the learned
  * model of an environment's tasks (read from recent history, kept for a short while per instance,
- * so a burst of plans reads history once).
+ * so a burst of plans reads history once), and the anomalies among a finished deployment's runs.
  */
 import type { Clock } from "../app.js";
+import { detectAnomalies, type Anomaly } from "../domain/learning/anomalies.js";
 import { learn, type LearnedModel } from "../domain/learning/estimates.js";
+import type { Deployment } from "../domain/engine-model.js";
 import type { Logger } from "../logs.js";
 import type { RunHistory } from "../store/run-history.js";
 
@@ -36,6 +38,16 @@ export function createLearning(deps: { runs: RunHistory; clock: Clock; log: Logg
       );
       cache.set(environment, { at: now, model });
       return model;
+    },
+
+    /**
+     * The anomalies a finished deployment's runs show against the runs of their integrations
+     * before them. The whole recent history is scanned, so an incident already reported for an
+     * earlier deployment is not reported again.
+     */
+    async anomalies(deployment: Deployment): Promise<Anomaly[]> {
+      const runs = await deps.runs.recentRuns(deployment.environment);
+      return detectAnomalies([], runs).filter((anomaly) => anomaly.deployment_id === deployment.id);
     },
   };
 }

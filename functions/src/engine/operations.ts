@@ -6,8 +6,10 @@ import type { ResolvedEnvironment } from "../domain/config-schema.js";
 import { diffEnvironments } from "../domain/config.js";
 import type { Deployment } from "../domain/engine-model.js";
 import { BadInputError, ConflictError } from "../domain/errors.js";
+import { anomalyAlert } from "../domain/learning/anomalies.js";
 import { planDeployment } from "../domain/planner.js";
 import type { Clock } from "../app.js";
+import type { Logger } from "../logs.js";
 import type { Fabricator } from "../drivers/fabricator.js";
 import { targetFor } from "../drivers/integration-driver.js";
 import type { Store } from "../store/store.js";
@@ -24,8 +26,9 @@ export function createOperations(deps: {
   health: HealthMonitor;
   clock: Clock;
   learning: Learning;
+  log: Logger;
 }) {
-  const { store, engine, environments, fabricator, health, clock, learning } = deps;
+  const { store, engine, environments, fabricator, health, clock, learning, log } = deps;
   const allOf = (env: ResolvedEnvironment) => env.integrations.map((integration) => integration.kind);
 
   return {
@@ -60,6 +63,18 @@ export function createOperations(deps: {
           ? `deployment ${deployment.id} to ${deployment.environment} succeeded (${deployment.integrations.length} integrations)`
           : `deployment ${deployment.id} to ${deployment.environment} ended ${deployment.status}${deployment.error_message ? `: ${deployment.error_message}` : ""}`;
       await health.deploymentAlert(deployment.id, deployment.environment, level, message);
+      // Anomalies are a finding on top of the outcome: failing to look for them loses no outcome.
+      try {
+        for (const anomaly of await learning.anomalies(deployment)) {
+          const { id, alert } = anomalyAlert(anomaly, clock.now());
+          await health.raiseAlert(id, alert);
+        }
+      } catch (error) {
+        log.warn("anomalies of a finished deployment could not be checked", {
+          correlation_id: deployment.id,
+          error: error instanceof Error ? error.message : String(error),
+        });
+      }
     },
 
     /**

@@ -13,6 +13,7 @@
  * otherwise widen the very range they are judged against. Pure.
  */
 import { binomialDistribution, median, medianAbsoluteDeviation } from "simple-statistics";
+import type { AlertDoc } from "../model.js";
 import type { RunRecord } from "./runs.js";
 
 export const ANOMALY_SETTINGS = {
@@ -181,4 +182,38 @@ export function detectAnomalies(
     byKey.set(key, before);
   }
   return found;
+}
+
+/** The alert an anomaly opens: a stable id (one per run and metric), its level, message and evidence. */
+export function anomalyAlert(anomaly: Anomaly, now: Date): { id: string; alert: AlertDoc } {
+  const safe = (text: string) => text.replace(/[^A-Za-z0-9_-]/g, "-");
+  return {
+    id: `anomaly__${safe(anomaly.task_id)}__${anomaly.metric}`,
+    alert: {
+      level: anomaly.level,
+      status: "open",
+      source: "anomaly",
+      environment: anomaly.environment,
+      integration: anomaly.integration,
+      deployment_id: anomaly.deployment_id,
+      message: `anomaly: ${anomaly.message}`,
+      opened_at: now,
+      last_seen_at: now,
+      resolved_at: null,
+      evidence: {
+        metric: anomaly.metric,
+        unit:
+          anomaly.metric === "duration"
+            ? "seconds"
+            : `failures in the last ${ANOMALY_SETTINGS.failure_window} runs`,
+        observed: anomaly.observed,
+        expected_low: anomaly.expected.low,
+        expected_high: anomaly.expected.high,
+        typical: anomaly.expected.typical,
+        runs: anomaly.runs,
+        task_id: anomaly.task_id,
+        score: anomaly.score,
+      },
+    },
+  };
 }
