@@ -513,7 +513,7 @@ function durationRecommendations(analysis: Analysis): Recommendation[] {
       environment: s.environment,
       integration: s.integration,
       action: `recalibrate the estimate of ${s.integration} from ${fmt(s.estimated_duration)} s to ${fmt(s.duration.p50)} s (its p50 over ${s.duration.count} runs; the estimate is off by ${pct(s.estimate_error)})`,
-      how: "estimatedSeconds of the kind in INTEGRATION_CATALOG (functions/src/domain/integrations.ts)",
+      how: `nothing to edit: the planner estimates from the runs of ${s.integration} in ${s.environment} (POST /plan shows the learned p50, p90 and the runs behind them); the estimate was made before those runs were learned from`,
       evidence: {
         metric: "estimate_error_ratio",
         value: s.estimate_error,
