@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { validateConfig } from "../../functions/src/domain/config.js";
 import { detectAnomalies, durationAnomaly } from "../../functions/src/domain/learning/anomalies.js";
 import { backtest } from "../../functions/src/domain/learning/backtest.js";
+import { replayConcurrency } from "../../functions/src/domain/learning/replay.js";
 import { anyFails, learn } from "../../functions/src/domain/learning/estimates.js";
 import { runsFromTasks, type RunRecord } from "../../functions/src/domain/learning/runs.js";
 import { planDeployment } from "../../functions/src/domain/planner.js";
@@ -276,5 +277,47 @@ describe("learning: anomalies", () => {
     }
     assert.ok(planted >= 20, `${planted} anomalies planted`);
     assert.ok(falseAlarms <= runs / 1000, `${falseAlarms} false alarms over ${runs} normal runs`);
+  });
+});
+
+describe("learning: replaying deployments under another concurrency limit", () => {
+  // Sixty runs of 10 s: the learned distribution is 10 s with almost no spread.
+  const model = learn(many(60, (i) => run("dev", "security", 10, i)));
+  const independent = (count: number, deploymentId = "d1") =>
+    Array.from({ length: count }, (_, i) =>
+      task({ id: `${deploymentId}-t${i}`, deployment: deploymentId, integration: "security" }),
+    );
+
+  it("four independent 10 s tasks: one slot takes 40 s, four take 10 s", () => {
+    const replay = replayConcurrency(independent(4), model, 1, 4, { samples: 50 });
+    assert.ok(replay);
+    assert.equal(replay.deployments, 1);
+    assert.ok(Math.abs(replay.old_mean_seconds - 40) < 1, `old ${replay.old_mean_seconds}`);
+    assert.ok(Math.abs(replay.new_mean_seconds - 10) < 0.5, `new ${replay.new_mean_seconds}`);
+    assert.ok(Math.abs(replay.change_mean_seconds + 30) < 1);
+    assert.ok(replay.change_p05_seconds <= replay.change_mean_seconds);
+    assert.ok(replay.change_p95_seconds >= replay.change_mean_seconds);
+  });
+
+  it("eight tasks: 4 -> 6 slots still takes two waves (little gained), 4 -> 8 takes one", () => {
+    const six = replayConcurrency(independent(8), model, 4, 6, { samples: 50 })!;
+    assert.ok(Math.abs(six.old_mean_seconds - 20) < 1);
+    assert.ok(
+      six.change_mean_seconds <= 0 && six.change_mean_seconds > -2,
+      `4 -> 6: ${six.change_mean_seconds}`,
+    );
+    const eight = replayConcurrency(independent(8), model, 4, 8, { samples: 50 })!;
+    assert.ok(Math.abs(eight.change_mean_seconds + 10) < 1, `4 -> 8: ${eight.change_mean_seconds}`);
+  });
+
+  it("dependencies are kept: a chain gains nothing from more slots", () => {
+    const chain = independent(3).map((t, i, all) => ({
+      ...t,
+      dependencies: i === 0 ? [] : [all[i - 1]!.id],
+    }));
+    const replay = replayConcurrency(chain, model, 1, 3, { samples: 20 })!;
+    assert.ok(Math.abs(replay.old_mean_seconds - 30) < 1);
+    assert.ok(Math.abs(replay.change_mean_seconds) < 1e-9);
+    assert.equal(replayConcurrency([], model, 1, 3), null);
   });
 });
