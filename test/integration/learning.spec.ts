@@ -163,8 +163,8 @@ describe("learning from history (emulators)", function () {
     assert.equal(anomaly.status, "open");
     assert.equal(anomaly.evidence?.metric, "duration");
     assert.equal(anomaly.evidence?.observed, 60);
-    assert.ok(anomaly.evidence!.runs >= 20);
-    assert.ok(anomaly.evidence!.expected_high < 60 && anomaly.evidence!.typical < 3.3);
+    assert.ok(anomaly.evidence.runs >= 20);
+    assert.ok(anomaly.evidence.expected_high < 60 && anomaly.evidence.typical < 3.3);
     // Delivered twice, still one alert.
     await services.operations.deploymentFinished(slow);
     const again = (await alerts.where("source", "==", "anomaly").get()).docs.filter(
