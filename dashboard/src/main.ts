@@ -485,7 +485,29 @@ interface PlanAnswer {
       changes: { path: string; from: unknown; to: unknown }[];
     }[];
   }[];
-  timeline: (PlanTimeline & { estimated_seconds: number })[];
+  timeline: (Omit<PlanTimeline, "tasks"> & {
+    estimated_seconds: number;
+    estimated_seconds_p90: number | null;
+    failure_probability: number | null;
+    most_likely_to_fail: { integration: string; failure_probability: number; runs: number }[];
+    tasks: (PlanTimeline["tasks"][number] & { estimate: { source: string; runs: number } | null })[];
+  })[];
+}
+
+/** What a plan's estimate rests on, in words: learned runs or the catalog, p90, the likeliest failure. */
+function estimateBasis(timeline: PlanAnswer["timeline"][number]): string {
+  const runs = timeline.tasks.reduce((total, task) => total + (task.estimate?.runs ?? 0), 0);
+  const learned = timeline.tasks.some((task) => task.estimate?.source === "learned");
+  const likeliest = timeline.most_likely_to_fail[0];
+  return [
+    learned ? `learned from ${runs} earlier run(s)` : "from the catalog (no runs yet)",
+    timeline.estimated_seconds_p90 === null ? null : `p90 ${formatSeconds(timeline.estimated_seconds_p90)}`,
+    timeline.failure_probability === null
+      ? null
+      : `chance of a failure ${(timeline.failure_probability * 100).toFixed(1)}%${likeliest ? `, likeliest ${likeliest.integration}` : ""}`,
+  ]
+    .filter((part) => part !== null)
+    .join("; ");
 }
 
 const DEPLOY_ROLES: readonly Role[] = ["operator", "admin"];
@@ -565,7 +587,7 @@ function planningPage(viewer: Viewer, target: HTMLElement): void {
       h(
         "p",
         { "data-testid": "plan-estimate" },
-        `Estimated ${formatSeconds(timeline.estimated_seconds)}: done about ${formatTime(finish)} if started now. Critical path: ${timeline.critical_path.map((id) => timeline.tasks.find((t) => t.id === id)?.integration ?? id).join(" -> ")}.`,
+        `Estimated ${formatSeconds(timeline.estimated_seconds)} (${estimateBasis(timeline)}): done about ${formatTime(finish)} if started now. Critical path: ${timeline.critical_path.map((id) => timeline.tasks.find((t) => t.id === id)?.integration ?? id).join(" -> ")}.`,
       ),
       h(
         "div",

@@ -15,6 +15,7 @@ import type { AuditKey } from "./domain/audit.js";
 import { createEngine, type Engine, type EngineDeps } from "./engine/engine.js";
 import { createEnvironmentResolver, type EnvironmentResolver } from "./engine/environments.js";
 import { createHealthMonitor, type HealthMonitor } from "./engine/health.js";
+import { createLearning, type Learning } from "./engine/learning.js";
 import { createOperations, type Operations } from "./engine/operations.js";
 import { createScheduledJobs, type ScheduledJobs } from "./engine/scheduled-jobs.js";
 import type { WarehouseMaintenance } from "./engine/job-actions.js";
@@ -23,6 +24,7 @@ import { createEngineStore, type EngineStore } from "./store/engine-store.js";
 import { createAuditLog, stageAudit, type AuditLog } from "./store/audit-log.js";
 import { createHistory, type HistoryReader } from "./store/history.js";
 import { createReleaseStore } from "./store/releases.js";
+import { createRunHistory } from "./store/run-history.js";
 import { createOutbox } from "./store/outbox.js";
 import { createStore, type Store } from "./store/store.js";
 import { warehouseFromEnv } from "./warehouse/from-env.js";
@@ -73,6 +75,8 @@ export interface Services {
   access: AccessControl;
   audit: AuditLog;
   history: HistoryReader;
+  /** Learned estimates of task durations and failures, from recent runs. */
+  learning: Learning;
   bus: Bus;
   clock: Clock;
   log: Logger;
@@ -168,6 +172,7 @@ export function createServices(deps: {
   });
   // Bound after the engine exists: operations build on the engine, and the engine reports back to them.
   const late: { operations?: Operations } = {};
+  const learning = createLearning({ runs: createRunHistory(deps.db), clock, log });
   let warehouseOnce: Promise<Warehouse | null> | undefined;
   const warehouse = () =>
     (warehouseOnce ??=
@@ -199,8 +204,18 @@ export function createServices(deps: {
       await audit.drain({ timeoutMs: 5_000 });
     },
     authorize: (deployment) => access.authorizeRequest(deployment),
+    learned: (environment) => learning.model(environment),
   });
-  const operations = createOperations({ store, engine, environments, fabricator, health, clock });
+  const operations = createOperations({
+    store,
+    engine,
+    environments,
+    fabricator,
+    health,
+    clock,
+    learning,
+    log,
+  });
   late.operations = operations;
   const history = createHistory(deps.db);
   const jobs = createScheduledJobs({
@@ -243,6 +258,7 @@ export function createServices(deps: {
     access,
     audit,
     history,
+    learning,
     bus,
     clock,
     log,

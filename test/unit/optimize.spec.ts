@@ -273,6 +273,14 @@ describe("optimize: recommendations", () => {
       max_concurrency_constraint: null,
     });
     assert.equal(rec?.expected_improvement.value, 3.333);
+    // Replayed with learned durations: 8 tasks of about 10 s take two waves under 4 slots and
+    // still two under 6, so the simulated gain is small, and never a loss.
+    const simulated = rec?.expected_improvement.simulated;
+    assert.ok(simulated);
+    assert.equal(simulated.old_limit, 4);
+    assert.equal(simulated.new_limit, 6);
+    assert.ok(simulated.change_mean_seconds <= 0);
+    assert.ok(simulated.change_mean_seconds > -0.25 * simulated.old_mean_seconds);
   });
 
   it("concurrency: max_concurrency caps the raise, and at the cap there is a note instead", () => {

@@ -86,11 +86,29 @@ export function integrationDocId(environment: string, name: string): string {
   return `${environment}__${name}`;
 }
 
-/** `alerts/{id}`: one per incident (health) or per notable deployment outcome. */
+/** The numbers behind an anomaly alert: what was observed, what the runs before it make normal. */
+export const anomalyEvidenceSchema = z.strictObject({
+  metric: z.enum(["duration", "failure_rate"]),
+  /** Seconds (duration) or failures among the last runs (failure_rate). */
+  unit: z.string(),
+  observed: z.number(),
+  expected_low: z.number(),
+  expected_high: z.number(),
+  typical: z.number(),
+  /** Earlier runs the expectation rests on. */
+  runs: z.int().min(0),
+  /** The run that showed it. */
+  task_id: z.string(),
+  /** Scaled MADs from the median (duration) or the binomial tail probability (failure_rate). */
+  score: z.number(),
+});
+export type AnomalyEvidence = z.infer<typeof anomalyEvidenceSchema>;
+
+/** `alerts/{id}`: one per incident (health), per notable deployment outcome, or per anomaly in task runs. */
 export const alertDocSchema = z.strictObject({
   level: z.enum(["critical", "warning", "info"]),
   status: z.enum(["open", "resolved"]),
-  source: z.enum(["health", "deployment", "job"]),
+  source: z.enum(["health", "deployment", "job", "anomaly"]),
   environment: z.string(),
   integration: z.string().nullable(),
   deployment_id: z.string().nullable(),
@@ -98,5 +116,7 @@ export const alertDocSchema = z.strictObject({
   opened_at: z.date(),
   last_seen_at: z.date(),
   resolved_at: z.date().nullable(),
+  /** Anomaly alerts only: the evidence. */
+  evidence: anomalyEvidenceSchema.optional(),
 });
 export type AlertDoc = z.infer<typeof alertDocSchema>;

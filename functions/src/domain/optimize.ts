@@ -6,6 +6,9 @@
 import { z } from "zod";
 import type { Deployment, Task } from "./engine-model.js";
 import type { AlertDoc, IntegrationDoc } from "./model.js";
+import { learn, type LearnedModel } from "./learning/estimates.js";
+import { replayConcurrency, type ConcurrencyReplay } from "./learning/replay.js";
+import { runsFromTasks } from "./learning/runs.js";
 import { zodIssueToProblem, type Problem } from "./problems.js";
 
 /** A time window, half-open: `from <= t < to`. */
@@ -413,6 +416,37 @@ export interface ExpectedImprovement {
   value: number;
   unit: string;
   method: string;
+  /**
+   * Concurrency changes: the environment's recent deployments replayed under the old and the new
+   * limit with learned durations: seconds per deployment, with the spread of the difference.
+   */
+  simulated?: ConcurrencyReplay | null;
+}
+
+/** How many of an environment's newest deployments a concurrency change is replayed on. */
+const REPLAYED_DEPLOYMENTS = 20;
+
+/** Replays the newest deployments of an environment under two limits (see learning/replay.ts). */
+function replayLimits(
+  history: History,
+  model: LearnedModel,
+  environment: string,
+  oldLimit: number,
+  newLimit: number,
+): ConcurrencyReplay | null {
+  const newest = new Set(
+    history.deployments
+      .filter((deployment) => deployment.environment === environment)
+      .sort((a, b) => b.created_at.getTime() - a.created_at.getTime())
+      .slice(0, REPLAYED_DEPLOYMENTS)
+      .map((deployment) => deployment.id),
+  );
+  return replayConcurrency(
+    history.tasks.filter((task) => newest.has(task.deployment_id)),
+    model,
+    oldLimit,
+    newLimit,
+  );
 }
 
 export interface Recommendation {
@@ -513,7 +547,7 @@ function durationRecommendations(analysis: Analysis): Recommendation[] {
       environment: s.environment,
       integration: s.integration,
       action: `recalibrate the estimate of ${s.integration} from ${fmt(s.estimated_duration)} s to ${fmt(s.duration.p50)} s (its p50 over ${s.duration.count} runs; the estimate is off by ${pct(s.estimate_error)})`,
-      how: "estimatedSeconds of the kind in INTEGRATION_CATALOG (functions/src/domain/integrations.ts)",
+      how: `nothing to edit: the planner estimates from the runs of ${s.integration} in ${s.environment} (POST /plan shows the learned p50, p90 and the runs behind them); the estimate was made before those runs were learned from`,
       evidence: {
         metric: "estimate_error_ratio",
         value: s.estimate_error,
@@ -665,6 +699,7 @@ function concurrencyRecommendations(
   analysis: Analysis,
   request: OptimizeRequest,
   notes: string[],
+  replay: (environment: string, oldLimit: number, newLimit: number) => ConcurrencyReplay | null,
 ): Recommendation[] {
   const out: Recommendation[] = [];
   const cap = request.constraints.max_concurrency ?? 100;
@@ -708,13 +743,18 @@ function concurrencyRecommendations(
         value: round(wait * (1 - limit / proposed)),
         unit: "seconds less p95 queue wait (estimate)",
         method: `p95 wait x (1 - ${limit}/${proposed}), assuming the wait shrinks in proportion to the slots added`,
+        simulated: replay(e.environment, limit, proposed),
       },
     });
   }
   return out;
 }
 
-function costRecommendations(analysis: Analysis, request: OptimizeRequest): Recommendation[] {
+function costRecommendations(
+  analysis: Analysis,
+  request: OptimizeRequest,
+  replay: (environment: string, oldLimit: number, newLimit: number) => ConcurrencyReplay | null,
+): Recommendation[] {
   const out: Recommendation[] = [];
   for (const e of analysis.environments) {
     const limit = e.concurrency_limit;
@@ -747,6 +787,7 @@ function costRecommendations(analysis: Analysis, request: OptimizeRequest): Reco
         value: e.attempts * (limit - proposed),
         unit: "fewer Firestore document reads over the window",
         method: `every claim reads one slot document per slot of the limit: attempts (${e.attempts}) x (${limit} - ${proposed})`,
+        simulated: replay(e.environment, limit, proposed),
       },
     });
   }
@@ -757,6 +798,9 @@ function costRecommendations(analysis: Analysis, request: OptimizeRequest): Reco
 export function recommend(history: History, request: OptimizeRequest, now: Date): OptimizationResult {
   const scoped = restrictHistory(history, request.constraints.environments);
   const analysis = analyze(scoped, now);
+  const model = learn(runsFromTasks(scoped.tasks));
+  const replay = (environment: string, oldLimit: number, newLimit: number) =>
+    replayLimits(scoped, model, environment, oldLimit, newLimit);
   const notes: string[] = [];
   const targets = new Set(request.optimization_targets);
   const plan: Recommendation[] = [];
@@ -764,8 +808,8 @@ export function recommend(history: History, request: OptimizeRequest, now: Date)
     if (!targets.has(target)) continue;
     if (target === "duration") plan.push(...durationRecommendations(analysis));
     if (target === "reliability") plan.push(...reliabilityRecommendations(analysis, scoped));
-    if (target === "concurrency") plan.push(...concurrencyRecommendations(analysis, request, notes));
-    if (target === "cost") plan.push(...costRecommendations(analysis, request));
+    if (target === "concurrency") plan.push(...concurrencyRecommendations(analysis, request, notes, replay));
+    if (target === "cost") plan.push(...costRecommendations(analysis, request, replay));
   }
 
   const window = `${history.range.from.toISOString()}/${history.range.to.toISOString()}`;

@@ -9,6 +9,7 @@ import {
 } from "./engine-model.js";
 import { criticalPath, scheduleWithLimit, topologicalOrder, type ScheduledNode } from "./graph.js";
 import { INTEGRATION_CATALOG, type IntegrationKind } from "./integrations.js";
+import { anyFails, type LearnedModel } from "./learning/estimates.js";
 import { formatPath, zodIssueToProblem, type Problem } from "./problems.js";
 
 /** Extra ordering a deployment may ask for on top of the catalog: `{ "hosting": ["cicd"] }`. */
@@ -30,6 +31,28 @@ export interface DeploymentPlan {
   timeline: ScheduledNode[];
   estimatedSeconds: number;
   estimatedCompletion: Date;
+  /** The makespan with every task at its p90: a pessimistic bound, null without learned estimates. */
+  estimatedSecondsP90: number | null;
+  /** What each task's estimate rests on, in task order. */
+  estimates: TaskEstimate[];
+  /** The chance that at least one task fails (after its retries), from history; null without it. */
+  failureProbability: number | null;
+}
+
+/** Where a task's duration estimate comes from and how sure it is. */
+export interface TaskEstimate {
+  integration: string;
+  /** `learned` from runs, `catalog` (no run of the kind yet, or no history read), `simulation` (the request's latency_ms). */
+  source: "learned" | "catalog" | "simulation";
+  p50_seconds: number;
+  p90_seconds: number | null;
+  /** Successful runs of this integration in this environment behind the estimate. */
+  runs: number;
+  catalog_seconds: number;
+  /** Chance the task fails after its retries, from its history (null without history). */
+  failure_probability: number | null;
+  /** Finished runs behind the failure probability. */
+  failure_runs: number;
 }
 
 export type PlanResult = { ok: true; plan: DeploymentPlan } | { ok: false; problems: Problem[] };
@@ -92,12 +115,17 @@ export function engineOptions(
   return { options: parsed.data, dependsOn };
 }
 
-/** Builds the task graph for a deployment request, or says precisely why it cannot. */
+/**
+ * Builds the task graph for a deployment request, or says precisely why it cannot. With a learned
+ * model, tasks the real drivers run are estimated from history (p50 for the timeline, p90 for the
+ * pessimistic makespan); without one, from the catalog.
+ */
 export function planDeployment(
   deploymentId: string,
   request: DeploymentRequest,
   env: ResolvedEnvironment,
   now: Date,
+  learned?: LearnedModel,
 ): PlanResult {
   const problems: Problem[] = [];
   const declared = new Set(env.integrations.map((integration) => integration.kind));
@@ -169,12 +197,58 @@ export function planDeployment(
 
   const simulationFor = (integration: string) =>
     options.simulate[integration] ?? options.simulate[kindOf(integration)] ?? options.simulate["*"] ?? null;
-  const estimate = (integration: string) => {
-    const simulation = simulationFor(integration);
-    return simulation
-      ? simulation.latency_ms / 1000
-      : INTEGRATION_CATALOG[kindOf(integration)].estimatedSeconds;
-  };
+  const estimates = new Map(
+    requested.map((integration): [string, TaskEstimate] => {
+      const catalogSeconds = INTEGRATION_CATALOG[kindOf(integration)].estimatedSeconds;
+      const simulation = simulationFor(integration);
+      const failure = learned?.failure(env.name, integration);
+      const failureFields = {
+        failure_probability: failure?.probability ?? null,
+        failure_runs: failure?.runs ?? 0,
+      };
+      if (simulation)
+        return [
+          integration,
+          {
+            integration,
+            source: "simulation",
+            p50_seconds: simulation.latency_ms / 1000,
+            p90_seconds: simulation.latency_ms / 1000,
+            runs: 0,
+            catalog_seconds: catalogSeconds,
+            failure_probability: null,
+            failure_runs: 0,
+          },
+        ];
+      // The simulated driver's durations are whatever its request asks: history does not apply.
+      const duration =
+        options.driver === "integration" ? learned?.duration(env.name, integration) : undefined;
+      return [
+        integration,
+        duration
+          ? {
+              integration,
+              source: duration.source,
+              p50_seconds: duration.p50,
+              p90_seconds: duration.p90,
+              runs: duration.runs,
+              catalog_seconds: catalogSeconds,
+              ...failureFields,
+            }
+          : {
+              integration,
+              source: "catalog",
+              p50_seconds: catalogSeconds,
+              p90_seconds: null,
+              runs: 0,
+              catalog_seconds: catalogSeconds,
+              ...failureFields,
+            },
+      ];
+    }),
+  );
+  const estimateOf = (integration: string) => estimates.get(integration)!;
+  const estimate = (integration: string) => estimateOf(integration).p50_seconds;
   const priorityOf = (integration: string) => INTEGRATION_CATALOG[kindOf(integration)].priority;
   const critical = criticalPath(sorted.order, depsOf, estimate);
   const { schedule, makespan } = scheduleWithLimit(
@@ -184,6 +258,19 @@ export function planDeployment(
     priorityOf,
     env.concurrency,
   );
+  const pessimistic = requested.every((integration) => estimateOf(integration).p90_seconds !== null)
+    ? scheduleWithLimit(
+        sorted.order,
+        depsOf,
+        (integration) => estimateOf(integration).p90_seconds!,
+        priorityOf,
+        env.concurrency,
+      ).makespan
+    : null;
+  const failureProbabilities = requested.flatMap((integration) => {
+    const probability = estimateOf(integration).failure_probability;
+    return probability === null ? [] : [probability];
+  });
   const dependents = new Map<string, string[]>(requested.map((node) => [node, []]));
   for (const [node, list] of dependencies)
     for (const dependency of list) dependents.get(dependency)?.push(node);
@@ -232,6 +319,10 @@ export function planDeployment(
       timeline: schedule.map((entry) => ({ ...entry, id: taskId(deploymentId, entry.id) })),
       estimatedSeconds: makespan,
       estimatedCompletion: new Date(now.getTime() + makespan * 1000),
+      estimatedSecondsP90: pessimistic,
+      estimates: sorted.order.map(estimateOf),
+      failureProbability:
+        failureProbabilities.length === requested.length ? anyFails(failureProbabilities) : null,
     },
   };
 }

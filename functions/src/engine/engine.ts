@@ -28,6 +28,7 @@ import { BadInputError, NonRetriableError, NotFoundError } from "../domain/error
 import { settle } from "../domain/finalize.js";
 import { topologicalOrder } from "../domain/graph.js";
 import { engineOptions, planDeployment, retryDelayMs, type DeploymentPlan } from "../domain/planner.js";
+import type { LearnedModel } from "../domain/learning/estimates.js";
 import { zodIssueToProblem } from "../domain/problems.js";
 import type { ApplyResult, Driver, Fence } from "../drivers/driver.js";
 import type { Logger } from "../logs.js";
@@ -59,6 +60,8 @@ export interface EngineDeps {
   authorize?: (deployment: Deployment) => Promise<string | null>;
   /** Delivered once per ended deployment, through the outbox (alerts). */
   onFinished?: (deployment: Deployment) => Promise<void>;
+  /** What history has taught about an environment's tasks; undefined plans from the catalog. */
+  learned?: (environment: string) => Promise<LearnedModel | undefined>;
 }
 
 /** How long a ready task may sit unclaimed before the sweeper publishes it again (a lost message). */
@@ -292,7 +295,10 @@ export function createEngine(deps: EngineDeps) {
       );
     }
     const env = await environment(parsed.data.environment);
-    const planned = planDeployment(deploymentId, parsed.data, env, clock.now());
+    // The simulated driver's durations come from its request: no history to read for it.
+    const learned =
+      parsed.data.configuration.driver === "simulated" ? undefined : await deps.learned?.(env.name);
+    const planned = planDeployment(deploymentId, parsed.data, env, clock.now(), learned);
     if (!planned.ok)
       throw new BadInputError(
         `the deployment cannot be planned: ${planned.problems.map((p) => p.message).join("; ")}`,

@@ -71,6 +71,16 @@ export function createHealthMonitor(deps: {
   }
 
   const monitor = {
+    /** Raises an alert under a stable id, once: a second delivery of the same finding changes nothing. */
+    async raiseAlert(id: string, alert: AlertDoc): Promise<void> {
+      try {
+        await alerts.doc(id).create(alert);
+      } catch {
+        return; // already raised by an earlier delivery
+      }
+      await publishAlert(id, alert, "raised");
+    },
+
     /** Raises an info or critical alert for a finished deployment (successful deployments are info). */
     async deploymentAlert(
       deploymentId: string,

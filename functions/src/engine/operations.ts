@@ -6,13 +6,16 @@ import type { ResolvedEnvironment } from "../domain/config-schema.js";
 import { diffEnvironments } from "../domain/config.js";
 import type { Deployment } from "../domain/engine-model.js";
 import { BadInputError, ConflictError } from "../domain/errors.js";
+import { anomalyAlert } from "../domain/learning/anomalies.js";
 import { planDeployment } from "../domain/planner.js";
 import type { Clock } from "../app.js";
+import type { Logger } from "../logs.js";
 import type { Fabricator } from "../drivers/fabricator.js";
 import { targetFor } from "../drivers/integration-driver.js";
 import type { Store } from "../store/store.js";
 import type { Engine } from "./engine.js";
 import type { EnvironmentResolver } from "./environments.js";
+import type { Learning } from "./learning.js";
 import type { HealthMonitor } from "./health.js";
 
 export function createOperations(deps: {
@@ -22,8 +25,10 @@ export function createOperations(deps: {
   fabricator: Fabricator;
   health: HealthMonitor;
   clock: Clock;
+  learning: Learning;
+  log: Logger;
 }) {
-  const { store, engine, environments, fabricator, health, clock } = deps;
+  const { store, engine, environments, fabricator, health, clock, learning, log } = deps;
   const allOf = (env: ResolvedEnvironment) => env.integrations.map((integration) => integration.kind);
 
   return {
@@ -58,6 +63,18 @@ export function createOperations(deps: {
           ? `deployment ${deployment.id} to ${deployment.environment} succeeded (${deployment.integrations.length} integrations)`
           : `deployment ${deployment.id} to ${deployment.environment} ended ${deployment.status}${deployment.error_message ? `: ${deployment.error_message}` : ""}`;
       await health.deploymentAlert(deployment.id, deployment.environment, level, message);
+      // Anomalies are a finding on top of the outcome: failing to look for them loses no outcome.
+      try {
+        for (const anomaly of await learning.anomalies(deployment)) {
+          const { id, alert } = anomalyAlert(anomaly, clock.now());
+          await health.raiseAlert(id, alert);
+        }
+      } catch (error) {
+        log.warn("anomalies of a finished deployment could not be checked", {
+          correlation_id: deployment.id,
+          error: error instanceof Error ? error.message : String(error),
+        });
+      }
     },
 
     /**
@@ -118,6 +135,7 @@ export function createOperations(deps: {
             },
             env,
             now,
+            await learning.model(env.name),
           );
           if (!planned.ok)
             throw new BadInputError(`environment ${env.name} cannot be planned`, planned.problems);

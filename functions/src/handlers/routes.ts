@@ -81,8 +81,40 @@ function deploymentAnswer(id: string, status: string, plan: DeploymentPlan): Api
       task_ids: plan.tasks.map((task) => task.id),
       estimated_completion: plan.estimatedCompletion.toISOString(),
       critical_path: plan.criticalPath,
+      /** What the estimate rests on: seconds at p50 and (every task at its p90) p90, runs behind it, chance of failure. */
+      estimate: {
+        estimated_seconds: plan.estimatedSeconds,
+        estimated_seconds_p90: plan.estimatedSecondsP90,
+        runs: plan.estimates.reduce((total, estimate) => total + estimate.runs, 0),
+        sources: [...new Set(plan.estimates.map((estimate) => estimate.source))].sort(),
+        failure_probability: plan.failureProbability,
+        most_likely_to_fail: mostLikelyToFail(plan),
+      },
     },
   };
+}
+
+/** How many integrations `/plan` names as the most likely to fail. */
+const LIKELY_FAILURES_NAMED = 3;
+
+/** The integrations of a plan most likely to fail, from their history, likeliest first. */
+function mostLikelyToFail(plan: DeploymentPlan) {
+  return plan.estimates
+    .flatMap((estimate) =>
+      estimate.failure_probability === null
+        ? []
+        : [
+            {
+              integration: estimate.integration,
+              failure_probability: estimate.failure_probability,
+              runs: estimate.failure_runs,
+            },
+          ],
+    )
+    .sort(
+      (a, b) => b.failure_probability - a.failure_probability || a.integration.localeCompare(b.integration),
+    )
+    .slice(0, LIKELY_FAILURES_NAMED);
 }
 
 const deployBody = z.strictObject({
@@ -317,13 +349,18 @@ export const ROUTES: RouteSpec[] = [
         timeline: plans.map(({ env, plan }) => ({
           environment: env.name,
           estimated_seconds: plan.estimatedSeconds,
+          estimated_seconds_p90: plan.estimatedSecondsP90,
+          failure_probability: plan.failureProbability,
+          most_likely_to_fail: mostLikelyToFail(plan),
           critical_path: plan.criticalPath,
           tasks: plan.timeline.map((entry) => {
             const task = plan.tasks.find((candidate) => candidate.id === entry.id);
+            const integration = task?.integration ?? entry.id;
             return {
               ...entry,
-              integration: task?.integration ?? entry.id,
+              integration,
               dependencies: task?.dependencies ?? [],
+              estimate: plan.estimates.find((estimate) => estimate.integration === integration) ?? null,
             };
           }),
         })),

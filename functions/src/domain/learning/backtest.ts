@@ -1,0 +1,206 @@
+/**
+ * The backtest: replays a history in time order, predicts each deployment from only what had
+ * finished before it was requested, and compares with what happened. Learned estimates are
+ * measured against the static catalog (durations) and against the base rate (failures). Pure.
+ */
+import { mean, quantile } from "simple-statistics";
+import type { ResolvedEnvironment } from "../config-schema.js";
+import type { DeploymentRequest, Task } from "../engine-model.js";
+import { planDeployment, type DeploymentPlan } from "../planner.js";
+import { learn, type LearnedModel, type LearningSettings, LEARNING_SETTINGS } from "./estimates.js";
+import { runsFromTasks } from "./runs.js";
+
+/** One deployment of the history: what was asked, when, and how it went. */
+export interface ReplayedDeployment {
+  id: string;
+  request: DeploymentRequest;
+  created_at: Date;
+  status: "succeeded" | "failed" | "rolled_back";
+  /** Seconds from start to end. */
+  actual_seconds: number;
+  tasks: Task[];
+}
+
+/** Errors of one predictor of durations, in seconds. */
+export interface DurationErrors {
+  /** Mean absolute error. */
+  mae: number;
+  /** 90th percentile of the absolute error. */
+  p90_error: number;
+}
+
+export interface DurationComparison {
+  /** Predictions compared. */
+  count: number;
+  learned: DurationErrors & {
+    /** Share of actual durations at or below the predicted p90 (null where no p90 was predicted). */
+    p90_coverage: number | null;
+  };
+  catalog: DurationErrors;
+  /** catalog MAE / learned MAE: 2 means the error was halved. */
+  mae_ratio: number;
+}
+
+export interface FailureComparison {
+  /** Outcomes predicted. */
+  count: number;
+  /** Of which failed. */
+  failures: number;
+  /** Mean squared error of the learned probabilities (lower is better). */
+  brier_learned: number;
+  /** Mean squared error of the base rate (every prediction the share of failures so far). */
+  brier_base_rate: number;
+}
+
+export interface BacktestReport {
+  deployments: number;
+  /** Finished runs the last prediction rested on. */
+  runs_learned_from: number;
+  /** Succeeded deployments: predicted (p50 makespan) against actual seconds. */
+  deployment_duration: DurationComparison;
+  /** Succeeded tasks: predicted p50 against actual seconds. */
+  task_duration: DurationComparison;
+  /** Tasks that ran: predicted chance of failure against whether they failed. */
+  task_failure: FailureComparison;
+  /** Deployments: predicted chance that any task fails against whether the deployment failed. */
+  deployment_failure: FailureComparison;
+}
+
+function errors(pairs: readonly { predicted: number; actual: number }[]): DurationErrors {
+  const absolute = pairs.map(({ predicted, actual }) => Math.abs(predicted - actual));
+  return absolute.length === 0
+    ? { mae: 0, p90_error: 0 }
+    : { mae: mean(absolute), p90_error: quantile(absolute, 0.9) };
+}
+
+/** One duration predicted both ways, and what it really was. */
+interface DurationRow {
+  learned: number;
+  learnedP90: number | null;
+  catalog: number;
+  actual: number;
+}
+/** One outcome predicted both ways, and whether it failed. */
+interface FailureRow {
+  learned: number;
+  base: number;
+  failed: boolean;
+}
+
+function compare(rows: readonly DurationRow[]): DurationComparison {
+  const learned = errors(rows.map((row) => ({ predicted: row.learned, actual: row.actual })));
+  const catalog = errors(rows.map((row) => ({ predicted: row.catalog, actual: row.actual })));
+  const withP90 = rows.filter((row) => row.learnedP90 !== null);
+  return {
+    count: rows.length,
+    learned: {
+      ...learned,
+      p90_coverage:
+        withP90.length === 0
+          ? null
+          : withP90.filter((row) => row.actual <= row.learnedP90!).length / withP90.length,
+    },
+    catalog,
+    mae_ratio: learned.mae === 0 ? Number.POSITIVE_INFINITY : catalog.mae / learned.mae,
+  };
+}
+
+function brier(rows: readonly FailureRow[]): FailureComparison {
+  const squared = (p: number, failed: boolean) => (p - (failed ? 1 : 0)) ** 2;
+  return {
+    count: rows.length,
+    failures: rows.filter((row) => row.failed).length,
+    brier_learned: rows.length === 0 ? 0 : mean(rows.map((row) => squared(row.learned, row.failed))),
+    brier_base_rate: rows.length === 0 ? 0 : mean(rows.map((row) => squared(row.base, row.failed))),
+  };
+}
+
+function plan(
+  deployment: ReplayedDeployment,
+  env: ResolvedEnvironment,
+  learned: LearnedModel | undefined,
+): DeploymentPlan {
+  const planned = planDeployment(deployment.id, deployment.request, env, deployment.created_at, learned);
+  if (!planned.ok)
+    throw new Error(
+      `deployment ${deployment.id} cannot be planned: ${planned.problems.map((p) => p.message).join("; ")}`,
+    );
+  return planned.plan;
+}
+
+/** Replays `deployments` (any order; replayed by request time) against their environments. */
+export function backtest(
+  deployments: readonly ReplayedDeployment[],
+  environments: readonly ResolvedEnvironment[],
+  settings: LearningSettings = LEARNING_SETTINGS,
+): BacktestReport {
+  const ordered = [...deployments].sort((a, b) => a.created_at.getTime() - b.created_at.getTime());
+  const allRuns = runsFromTasks(ordered.flatMap((deployment) => deployment.tasks));
+  const deploymentRows: DurationRow[] = [];
+  const taskRows: DurationRow[] = [];
+  const taskFailures: FailureRow[] = [];
+  const deploymentFailures: FailureRow[] = [];
+  let known = 0;
+  let lastModel: LearnedModel | undefined;
+  const finishedBefore: ReplayedDeployment[] = [];
+
+  for (const deployment of ordered) {
+    const env = environments.find((candidate) => candidate.name === deployment.request.environment);
+    if (!env)
+      throw new Error(
+        `deployment ${deployment.id}: environment ${deployment.request.environment} is not declared`,
+      );
+    const cutoff = deployment.created_at.getTime();
+    while (known < allRuns.length && allRuns[known]!.finished_at.getTime() <= cutoff) known += 1;
+    const model = learn(allRuns.slice(0, known), settings);
+    lastModel = model;
+    const learnedPlan = plan(deployment, env, model);
+    const catalogPlan = plan(deployment, env, undefined);
+
+    if (deployment.status === "succeeded")
+      deploymentRows.push({
+        learned: learnedPlan.estimatedSeconds,
+        learnedP90: learnedPlan.estimatedSecondsP90,
+        catalog: catalogPlan.estimatedSeconds,
+        actual: deployment.actual_seconds,
+      });
+    for (const task of deployment.tasks) {
+      const estimate = learnedPlan.estimates.find((candidate) => candidate.integration === task.integration)!;
+      const ran = task.status === "succeeded" || task.status === "rolled_back" || task.status === "failed";
+      if (ran && task.status !== "failed" && task.actual_duration !== null)
+        taskRows.push({
+          learned: estimate.p50_seconds,
+          learnedP90: estimate.p90_seconds,
+          catalog: estimate.catalog_seconds,
+          actual: task.actual_duration,
+        });
+      if (ran && estimate.failure_probability !== null)
+        taskFailures.push({
+          learned: estimate.failure_probability,
+          base: model.base_failure_rate,
+          failed: task.status === "failed",
+        });
+    }
+    const earlier = finishedBefore.filter(
+      (previous) => previous.created_at.getTime() + previous.actual_seconds * 1000 <= cutoff,
+    );
+    const failedEarlier = earlier.filter((previous) => previous.status !== "succeeded").length;
+    if (learnedPlan.failureProbability !== null)
+      deploymentFailures.push({
+        learned: learnedPlan.failureProbability,
+        // The share of failed deployments so far, Laplace-smoothed so the first guess is not 0 or 1.
+        base: (failedEarlier + 1) / (earlier.length + 2),
+        failed: deployment.status !== "succeeded",
+      });
+    finishedBefore.push(deployment);
+  }
+
+  return {
+    deployments: ordered.length,
+    runs_learned_from: lastModel?.runs ?? 0,
+    deployment_duration: compare(deploymentRows),
+    task_duration: compare(taskRows),
+    task_failure: brier(taskFailures),
+    deployment_failure: brier(deploymentFailures),
+  };
+}
