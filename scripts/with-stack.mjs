@@ -44,6 +44,7 @@ import {
   stackWorkDir,
   startWarehouse,
 } from "./lib/stack.mjs";
+import { underCi } from "./lib/test-summary.mjs";
 
 const selfPath = fileURLToPath(import.meta.url);
 const INNER_FLAG = "--run-inside-stack";
@@ -78,11 +79,6 @@ function runCommand(command, args, { env, cwd, output }) {
       resolve(code ?? (signal ? 128 + (signal === "SIGINT" ? 2 : signal === "SIGTERM" ? 15 : 1) : 1));
     });
   });
-}
-
-/** True under a CI service (they set CI=true), where missing tools fail the run instead of skipping. */
-export function underCi(env = process.env) {
-  return Boolean(env.CI) && env.CI !== "false" && env.CI !== "0";
 }
 
 /**
