@@ -14,7 +14,9 @@ class CountingReporter extends Spec {
         fs.writeFileSync(file, JSON.stringify({ passes, failures, pending }));
       }
       if (this.stats.failures > 0 && process.env.ORCH_STACK_LOG) {
-        process.stdout.write(`  The emulators' and functions' output of this run: ${process.env.ORCH_STACK_LOG}\n`);
+        process.stdout.write(
+          `  The emulators' and functions' output of this run: ${process.env.ORCH_STACK_LOG}\n`,
+        );
       }
     });
   }
