@@ -23,8 +23,14 @@ import { demoPlanning } from "./lib/demo-planning.js";
 import { demoLearning } from "./lib/demo-learning.js";
 import { simulate } from "../test/sim/world.js";
 import { showScheduledJobs } from "./demo-schedules.js";
+import { consoleToDetails, createStory, timingLines } from "./lib/story.js";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
+const stackLog = process.env.ORCH_STACK_LOG;
+// The story goes to the terminal; detail lines (and whatever the step modules print) to the log.
+const story = createStory({ logFile: stackLog, verbose: process.env.ORCH_VERBOSE === "1" });
+consoleToDetails(story);
+const demoStarted = Date.now();
 const apiBase = `${process.env.ORCH_API_URL ?? ""}/api/orchestration`;
 const hostingBase = process.env.ORCH_HOSTING_URL ?? "";
 
@@ -91,7 +97,19 @@ const outDir = path.join(repoRoot, "out", "demo");
 const DEMO_PASSWORD = "local-emulator-only";
 
 function heading(text: string): void {
-  console.log(`\n=== ${text}`);
+  story.step(text);
+}
+
+/** Names joined by two spaces, in lines of at most `width` characters. */
+function wrapped(names: string[], width: number): string[] {
+  const lines: string[] = [];
+  for (const name of names) {
+    const last = lines.at(-1);
+    if (last !== undefined && last.length + 2 + name.length <= width)
+      lines[lines.length - 1] = `${last}  ${name}`;
+    else lines.push(name);
+  }
+  return lines;
 }
 
 function summarize(configuration: Record<string, unknown>): string {
@@ -109,6 +127,7 @@ async function loadConfig(): Promise<void> {
   if (response.status !== 200)
     throw new Error(`loading the config failed: ${response.status} ${JSON.stringify(response.body)}`);
   console.log(`POST ${apiBase}/config -> ${response.status} ${JSON.stringify(response.body)}`);
+  story.say(`POST /config -> ${response.status}: the example config is loaded`);
 
   const bad = await call("POST", "/config", {
     version: 1,
@@ -116,11 +135,12 @@ async function loadConfig(): Promise<void> {
     environments: [],
   });
   const problems = (bad.body.error as { problems?: { message: string }[] }).problems ?? [];
-  console.log(`A broken config is refused with ${bad.status}, naming every path:`);
-  for (const problem of problems)
-    console.log(
-      `  - ${problem.message.length > 110 ? `${problem.message.slice(0, 107)}...` : problem.message}`,
-    );
+  story.say(
+    `A broken config is refused with ${bad.status}, naming every path (${problems.length} problems):`,
+  );
+  for (const problem of problems.slice(0, 3))
+    story.say(`  - ${problem.message.length > 96 ? `${problem.message.slice(0, 93)}...` : problem.message}`);
+  for (const problem of problems.slice(3)) console.log(`  - ${problem.message}`);
 }
 
 async function printEnvironments(): Promise<void> {
@@ -132,6 +152,10 @@ async function printEnvironments(): Promise<void> {
     store.listIntegrations(),
   ]);
   for (const env of environments) {
+    const own = integrations.filter((i) => i.environment === env.name);
+    story.say(
+      `${env.name.padEnd(8)} ${env.type.padEnd(11)} ${env.region.padEnd(12)} ${env.mode.padEnd(9)} rollback ${env.rollback_policy.padEnd(7)} ${own.length} integrations`,
+    );
     console.log(
       `${env.name.padEnd(8)} ${env.type.padEnd(11)} project=${env.project_id} region=${env.region} mode=${env.mode} concurrency=${env.concurrency} rollback=${env.rollback_policy} status=${env.status}`,
     );
@@ -146,6 +170,7 @@ async function printEnvironments(): Promise<void> {
 async function deployAndWatch(
   title: string,
   request: Record<string, unknown>,
+  { timeline = false }: { timeline?: boolean } = {},
 ): Promise<{ id: string; deployment: DeploymentView; tasks: TaskView[] }> {
   heading(title);
   const response = await call("POST", "/deploy", request, "operator");
@@ -167,7 +192,7 @@ async function deployAndWatch(
     if (line !== lastLine) console.log(line);
     lastLine = line;
     if (["succeeded", "failed", "rolled_back", "cancelled"].includes(deployment.status)) {
-      drawTimeline(deployment, tasks);
+      drawTimeline(deployment, tasks, timeline ? story.say : story.detail);
       return { id, deployment, tasks };
     }
     if (Date.now() > deadline)
@@ -176,7 +201,7 @@ async function deployAndWatch(
   }
 }
 
-function drawTimeline(deployment: DeploymentView, tasks: TaskView[]): void {
+function drawTimeline(deployment: DeploymentView, tasks: TaskView[], show: (line: string) => void): void {
   const width = 50;
   const times = tasks
     .flatMap((t) => [t.started_at, t.completed_at])
@@ -186,9 +211,7 @@ function drawTimeline(deployment: DeploymentView, tasks: TaskView[]): void {
   const end = Math.max(...times, Date.parse(deployment.completed_at ?? new Date().toISOString()));
   const span = Math.max(1, end - start);
   const column = (iso: string) => Math.min(width - 1, Math.floor(((Date.parse(iso) - start) / span) * width));
-  console.log(
-    `\n  timeline (${(span / 1000).toFixed(1)} s across; driver: ${tasks[0]?.driver_label ?? "-"})`,
-  );
+  show(`timeline (${(span / 1000).toFixed(1)} s across; driver: ${tasks[0]?.driver_label ?? "-"})`);
   const ordered = [...tasks].sort((a, b) => (a.started_at ?? "~").localeCompare(b.started_at ?? "~"));
   for (const task of ordered) {
     const bar = Array.from({ length: width }, () => " ");
@@ -200,13 +223,13 @@ function drawTimeline(deployment: DeploymentView, tasks: TaskView[]): void {
     }
     const note = task.error_message ?? task.reason ?? "";
     const retries = task.retry_count > 0 ? ` retries=${task.retry_count}` : "";
-    console.log(
-      `  ${task.integration.padEnd(12)} |${bar.join("")}| ${task.status.padEnd(11)} attempt ${task.attempt}${retries} ${note.slice(0, 60)}`,
+    show(
+      `${task.integration.padEnd(11)} |${bar.join("")}| ${task.status.padEnd(11)} attempt ${task.attempt}${retries} ${note.slice(0, 40)}`,
     );
   }
-  console.log(
-    `  => deployment ${deployment.status} in ${deployment.actual_duration?.toFixed(1) ?? "?"} s${deployment.error_message ? `: ${deployment.error_message}` : ""}`,
-  );
+  const ending = `=> ${tasks.length} tasks, deployment ${deployment.status} in ${deployment.actual_duration?.toFixed(1) ?? "?"} s${deployment.error_message ? `: ${deployment.error_message}` : ""}`;
+  show(ending.slice(0, 110));
+  if (show !== story.say) story.say(ending.slice(0, 110));
 }
 
 const allTen = [...INTEGRATION_KINDS];
@@ -220,21 +243,21 @@ async function showAccessControl(): Promise<void> {
   const reason = (refused.body.error as { message?: string } | undefined)?.message ?? "";
   console.log(`viewer@acme.example   POST /deploy -> ${refused.status} ${reason}`);
   const read = await call("GET", "/environments", undefined, "viewer");
-  console.log(`viewer@acme.example   GET /environments -> ${read.status}`);
   const anonymous = await fetch(`${apiBase}/deploy`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify(request),
   });
-  console.log(`(no credentials)      POST /deploy -> ${anonymous.status}`);
-  console.log("operator@acme.example deploys below.");
+  story.say(
+    `viewer: POST /deploy -> ${refused.status}, GET /environments -> ${read.status}; no credentials: POST /deploy -> ${anonymous.status}`,
+  );
 }
 
 rmSync(outDir, { recursive: true, force: true });
 mkdirSync(outDir, { recursive: true });
 await tokenOf("operator");
-console.log(
-  `Watch it live on the dashboard: ${hostingBase}/  (sign in as operator@acme.example, password ${DEMO_PASSWORD})`,
+process.stdout.write(
+  `Watch it live on the dashboard: ${hostingBase}/  (operator@acme.example, password ${DEMO_PASSWORD})\n`,
 );
 await loadConfig();
 await printEnvironments();
@@ -254,6 +277,7 @@ const retried = await deployAndWatch(
     integrations: ["auth", "firestore", "functions", "hosting"],
     configuration: { driver: "simulated", retry_base_ms: 400, simulate: { functions: { fail_first: 2 } } },
   },
+  { timeline: true },
 );
 const rolledBack = await deployAndWatch(
   "6. Permanent failure in prod (rollback policy all): hosting always fails, everything applied is rolled back",
@@ -267,6 +291,7 @@ const rolledBack = await deployAndWatch(
       simulate: { hosting: { fail_always: true } },
     },
   },
+  { timeline: true },
 );
 
 interface IntegrationStatus {
@@ -307,10 +332,11 @@ async function provisionAll(): Promise<boolean> {
     last = line;
     const statuses = views.map((view) => (view.body.deployment as DeploymentView).status);
     if (statuses.every((status) => ["succeeded", "failed", "rolled_back", "cancelled"].includes(status))) {
+      story.say(line);
       for (const view of views) {
         const deployment = view.body.deployment as DeploymentView & { environment: string };
         if (deployment.status !== "succeeded")
-          console.log(`  ${deployment.environment}: ${deployment.status}: ${deployment.error_message ?? ""}`);
+          story.say(`${deployment.environment}: ${deployment.status}: ${deployment.error_message ?? ""}`);
       }
       break;
     }
@@ -320,8 +346,9 @@ async function provisionAll(): Promise<boolean> {
   const report = await call("GET", "/status");
   const integrations = report.body.integration_status as IntegrationStatus[];
   const system = report.body.system_health as { status: string; duration_ms: number; integrations: number };
-  console.log(
-    `\n  health check of ${system.integrations} integrations in ${system.duration_ms} ms: system ${system.status}`,
+  const healthy = integrations.filter((row) => row.health === "healthy").length;
+  story.say(
+    `health check of ${system.integrations} integrations in ${system.duration_ms} ms: ${healthy} healthy, system ${system.status}`,
   );
   console.log(
     `  ${"environment".padEnd(9)} ${"integration".padEnd(11)} ${"mode".padEnd(9)} ${"status".padEnd(9)} ${"health".padEnd(8)} latency  details`,
@@ -369,24 +396,22 @@ async function breakAndMend(): Promise<boolean> {
     `${good}\nservice cloud.firestore { match /databases/{d}/documents { match /x/{y} { allow write: if true; } } }\n`,
   );
   const broken = await security();
-  console.log(
-    `  broken:  security ${broken?.health} (${broken?.details.slice(0, 90)}); open alert ${broken?.open_alert}`,
-  );
+  story.say(`broken:  security ${broken?.health} (${broken?.details.slice(0, 70)})`);
   const alerts = await call("GET", "/alerts?status=open");
   for (const alert of (
     alerts.body.alerts as { level: string; message: string; integration: string | null }[]
   ).filter((a) => a.integration === "security")) {
-    console.log(`  ALERT [${alert.level}] ${alert.message.slice(0, 110)}`);
+    story.say(`ALERT [${alert.level}] ${alert.message.slice(0, 96)}`);
   }
   writeFileSync(scratch, good);
   const mended = await security();
-  console.log(`  mended:  security ${mended?.health}; open alert ${mended?.open_alert ?? "none"}`);
+  story.say(`mended:  security ${mended?.health}; open alert ${mended?.open_alert ?? "none"}`);
   const resolved = await call("GET", "/alerts?status=resolved");
   const cleared = (resolved.body.alerts as { integration: string | null; resolved_at: string }[]).filter(
     (a) => a.integration === "security",
   );
-  console.log(
-    `  the security alert is resolved: ${cleared.length === 1 ? `yes, at ${cleared[0]?.resolved_at}` : "no"}`,
+  story.say(
+    `the security alert is resolved: ${cleared.length === 1 ? `yes, at ${cleared[0]?.resolved_at}` : "no"}`,
   );
   return broken?.health !== "healthy" && mended?.health === "healthy";
 }
@@ -394,9 +419,9 @@ async function breakAndMend(): Promise<boolean> {
 async function promote(): Promise<string> {
   heading("10. Promote dev to staging behind the health gate");
   const response = await call("POST", "/promote", { from: "dev", to: "staging" });
-  console.log(`POST /promote {from: dev, to: staging} -> ${response.status}`);
+  story.say(`POST /promote {from: dev, to: staging} -> ${response.status}`);
   if (response.status !== 202) {
-    console.log(`  ${JSON.stringify(response.body)}`);
+    story.say(JSON.stringify(response.body).slice(0, 110));
     return "refused";
   }
   const id = String(response.body.deployment_id);
@@ -405,7 +430,7 @@ async function promote(): Promise<string> {
     const view = await call("GET", `/deployments/${id}`);
     const deployment = view.body.deployment as DeploymentView;
     if (["succeeded", "failed", "rolled_back", "cancelled"].includes(deployment.status)) {
-      console.log(`  promotion deployment ${id}: ${deployment.status}`);
+      story.say(`promotion deployment ${id}: ${deployment.status}`);
       return deployment.status;
     }
     if (Date.now() > deadline) throw new Error("promotion did not finish within 180 s");
@@ -421,7 +446,16 @@ async function showDifferences(): Promise<void> {
     to: string;
     changes: { path: string; left: unknown; right: unknown }[];
   }[];
-  for (const change of differences[0]?.changes ?? []) {
+  const changes = differences[0]?.changes ?? [];
+  story.say(`${changes.length} settings differ, e.g.:`);
+  for (const change of changes.slice(0, 3))
+    story.say(
+      `${change.path.padEnd(40)} staging=${JSON.stringify(change.left)}  prod=${JSON.stringify(change.right)}`.slice(
+        0,
+        110,
+      ),
+    );
+  for (const change of changes) {
     console.log(
       `  ${change.path.padEnd(44)} staging=${JSON.stringify(change.left)}  prod=${JSON.stringify(change.right)}`,
     );
@@ -437,17 +471,23 @@ heading(
   "10b. Scheduled jobs: the catalog with its next runs, and backups run on their cron under an injected clock",
 );
 const schedules = await showScheduledJobs(call);
+story.say(
+  schedules
+    ? "backups of dev, staging and the control plane each ran once, on their cron"
+    : "NOT as expected",
+);
 
 heading("11. Faults are the normal case: a lost trigger and a dead executor, repaired by the sweeper");
 const repaired = await showFaultRepairs(getFirestore(), call);
+story.say(repaired ? "both deployments finished after the sweeper's repair" : "NOT repaired");
 
 heading("12. The audit trail: every mutating request and deployment state change, hash-chained");
 const audit = createAuditLog(getFirestore(), { now: () => new Date() });
 // Records are staged with each request and state change and chained off the request path.
 const staged = await audit.pending();
 const drained = await audit.drain({ untilEmpty: true });
-console.log(
-  `  ${staged} record(s) were still staged; the chain writer chained ${drained.chained} now (HMAC-keyed, key: ${auditKeySource().kind})`,
+story.say(
+  `${staged} record(s) were still staged; the chain writer chained ${drained.chained} now (HMAC-keyed, key: ${auditKeySource().kind})`,
 );
 const records = await audit.list();
 for (const record of records.slice(-5)) {
@@ -456,8 +496,8 @@ for (const record of records.slice(-5)) {
   );
 }
 const verified = await audit.verify();
-console.log(
-  `  verify: ${verified.ok ? `${verified.count} records, intact` : `record #${verified.seq} was ${verified.problem}: ${verified.message}`}`,
+story.say(
+  `verify: ${verified.ok ? `${verified.count} records, intact` : `record #${verified.seq} was ${verified.problem}: ${verified.message}`}`,
 );
 
 heading("13. Pictures and reports of this run, and the dashboard");
@@ -497,6 +537,7 @@ picture("success-rate", trends.successRate);
 picture("durations", trends.durations);
 picture("throughput", trends.throughput);
 
+const reportTimes: string[] = [];
 for (const [type, format] of [
   ["executive", "html"],
   ["executive", "pdf"],
@@ -513,10 +554,9 @@ for (const [type, format] of [
     throw new Error(`the ${type} ${format} report failed: ${response.status} ${await response.text()}`);
   const extension = format === "markdown" ? "md" : format;
   write(`report-${type}.${extension}`, Buffer.from(await response.arrayBuffer()));
-  console.log(
-    `  GET /reports?report_type=${type}&format=${format} -> ${response.status} in ${Date.now() - started} ms`,
-  );
+  reportTimes.push(`${type} ${format} ${Date.now() - started} ms`);
 }
+story.say(`reports via GET /reports: ${reportTimes.join(", ")}`);
 
 const chromiumPath = process.env.ORCH_CHROMIUM;
 let dashboardShots = "not taken";
@@ -542,24 +582,29 @@ if (chromiumPath) {
     await browser.close();
   }
 } else {
-  console.log(`  dashboard screenshots skipped: ${process.env.ORCH_CHROMIUM_MISSING ?? "no Chromium"}`);
+  story.say(`dashboard screenshots skipped: ${process.env.ORCH_CHROMIUM_MISSING ?? "no Chromium"}`);
 }
-console.log(`  wrote ${written.length} files into ${path.relative(process.cwd(), outDir) || outDir}/:`);
-for (let index = 0; index < written.length; index += 6)
-  console.log(`    ${written.slice(index, index + 6).join("  ")}`);
+story.say(`wrote ${written.length} files into ${path.relative(process.cwd(), outDir) || outDir}/:`);
+for (const line of wrapped(written, 100)) story.say(`  ${line}`);
 
 await demoLearning(call, heading, deployAndWatch);
 const planning = await demoPlanning(call, heading, deployAndWatch);
+story.say(
+  planning
+    ? "planned from goals, explained an infeasible request, deployed the plan"
+    : "planning did NOT behave",
+);
 heading("Deterministic simulation (npm run simulate)");
 {
   // One seed of the engine under crashes, lost and duplicated triggers, with its invariants checked.
   const seed = 6;
   const run = await simulate(seed);
-  console.log(
-    `seed ${seed}: ${run.steps} scheduler steps, ${(run.simulatedMs / 1000).toFixed(0)} s simulated, ${run.crashes} invocations crashed; deployments ${run.deployments.map((d) => `${d.id} ${d.status}`).join(", ")}`,
+  story.say(
+    `seed ${seed}: ${run.steps} scheduler steps, ${(run.simulatedMs / 1000).toFixed(0)} s simulated, ${run.crashes} invocations crashed`,
   );
+  console.log(`deployments ${run.deployments.map((d) => `${d.id} ${d.status}`).join(", ")}`);
   const violated = [...new Set(run.violations.map((v) => v.invariant))];
-  console.log(
+  story.say(
     violated.length === 0
       ? "every invariant held"
       : `invariants violated: ${violated.join(", ")} (replay: npm run simulate -- --seed ${seed})`,
@@ -573,12 +618,12 @@ if (process.env.ORCH_WAREHOUSE_URL) {
     events: number;
     received: number;
   };
-  console.log(
-    `  ${counts.events} events in orchestration_events (${counts.received} deliveries received, duplicates dropped)`,
+  story.say(
+    `${counts.events} events in orchestration_events (${counts.received} deliveries received, duplicates dropped)`,
   );
-  const story = await call("GET", `/deployments/${retried.id}`);
+  const stagingView = await call("GET", `/deployments/${retried.id}`);
   const correlation = String(
-    (story.body.deployment as { correlation_id?: string }).correlation_id ?? retried.id,
+    (stagingView.body.deployment as { correlation_id?: string }).correlation_id ?? retried.id,
   );
   const found = await call(
     "GET",
@@ -594,8 +639,8 @@ if (process.env.ORCH_WAREHOUSE_URL) {
     to: string;
     attempt: number | null;
   }[];
-  console.log(
-    `  GET /events/search?correlation_id=${correlation} -> ${events.length} events, the staging deployment's whole story:`,
+  story.say(
+    `GET /events/search?correlation_id=${correlation} -> ${events.length} events (the staging story)`,
   );
   for (const e of events)
     console.log(
@@ -603,34 +648,42 @@ if (process.env.ORCH_WAREHOUSE_URL) {
     );
   const report = await call("GET", "/reports?report_type=executive&time_range=24h", undefined, "viewer");
   const comprehensive = report.body.comprehensive_report as { aggregates_from?: string; headline?: string[] };
-  console.log(
-    `  executive report, aggregates from ${comprehensive.aggregates_from ?? "Firestore"}: ${(comprehensive.headline ?? []).slice(0, 2).join("; ")}`,
+  story.say(
+    `executive report, aggregates from ${comprehensive.aggregates_from ?? "Firestore"}: ${(comprehensive.headline ?? []).slice(0, 1).join("; ")}`.slice(
+      0,
+      110,
+    ),
   );
   warehouseShown = `${counts.events} events, ${events.length} in the staging story`;
 }
 
-heading("Summary");
-console.log(
-  `dev: ${happy.deployment.status}; staging: ${retried.deployment.status}; prod: ${rolledBack.deployment.status}`,
+// The closing summary: outcomes, every step's time, and addresses, each checked to answer.
+const summaryLines = [
+  `deployments: dev ${happy.deployment.status}, staging ${retried.deployment.status}, prod ${rolledBack.deployment.status}; promotion dev -> staging ${promotion}`,
+  `provisioning: ${allHealthy ? "all 30 integrations healthy" : "some integrations unhealthy"}; alert: ${alertCycle ? "fired and cleared" : "did not behave"}; faults: ${repaired ? "repaired by the sweeper" : "not repaired"}`,
+  `scheduled jobs: ${schedules ? "ran on schedule" : "did not behave"}; planning: ${planning ? "as expected" : "did not behave"}; audit: ${verified.ok ? `${verified.count} records intact` : "BROKEN"}; warehouse: ${warehouseShown}`,
+  ...timingLines(story.timings(), 96).map(
+    (line, index) => `${index === 0 ? "step times: " : "            "}${line}`,
+  ),
+];
+const addresses: [string, string][] = [
+  ["dashboard", `${hostingBase}/`],
+  ["API (via Hosting)", `${hostingBase}/api/orchestration/health`],
+];
+for (const [label, url] of addresses) {
+  const status = await fetch(url).then(
+    (response) => String(response.status),
+    (error: Error) => error.message,
+  );
+  summaryLines.push(`${label}: ${url}${status === "200" ? "" : `  (answered ${status})`}`);
+}
+summaryLines.push(
+  `sign in as operator@acme.example or viewer@acme.example, password ${DEMO_PASSWORD}; screenshots ${dashboardShots}`,
+  `pictures and reports: ${path.relative(process.cwd(), outDir) || outDir}/`,
 );
-console.log(`API: ${apiBase}   via Hosting: ${hostingBase}/api/orchestration`);
-console.log(
-  `dashboard: ${hostingBase}/  (operator@acme.example or viewer@acme.example, password ${DEMO_PASSWORD}); screenshots ${dashboardShots}`,
-);
-console.log(`pictures and reports: ${outDir}`);
-console.log(`warehouse: ${warehouseShown}`);
-console.log(
-  `planning from goals: ${planning ? "planned, explained an infeasible request, deployed the plan" : "did not behave"}`,
-);
-console.log(
-  `scheduled jobs: ${schedules ? "backups of dev, staging and the control plane ran once each on schedule" : "did not behave"}`,
-);
-console.log(
-  `provisioning: ${allHealthy ? "all 30 integrations healthy" : "some integrations unhealthy"}; alert cycle: ${alertCycle ? "fired and cleared" : "did not behave"}; promotion dev -> staging: ${promotion}`,
-);
-console.log(
-  `faults: ${repaired ? "a lost trigger and a dead executor repaired by the sweeper" : "not repaired"}`,
-);
+if (stackLog) summaryLines.push(`emulator and function logs: ${path.relative(process.cwd(), stackLog)}`);
+process.stdout.write(`\nSummary: ${((Date.now() - demoStarted) / 1000).toFixed(0)} s\n`);
+for (const line of summaryLines) process.stdout.write(`   ${line}\n`);
 const expected =
   happy.deployment.status === "succeeded" &&
   retried.deployment.status === "succeeded" &&
@@ -643,10 +696,10 @@ const expected =
   verified.ok &&
   planning;
 if (!expected) {
-  console.error("The demo did not end as expected (see the summary above).");
+  console.error("The demo did not end as expected (see the summary above and the log).");
   process.exit(1);
 }
 if (process.env.ORCH_DEMO_KEEP === "1") {
-  console.log(`\nThe stack stays up for the dashboard at ${hostingBase}/ until you press Ctrl-C.`);
+  process.stdout.write(`\nThe stack stays up for the dashboard at ${hostingBase}/ until you press Ctrl-C.\n`);
   await new Promise<void>((resolve) => process.once("SIGINT", resolve));
 }

@@ -7,7 +7,9 @@
 // contract CI jobs rely on; they are listed in HELP and in EXIT below.
 
 import fs from "node:fs";
+import path from "node:path";
 import process from "node:process";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 
 const EXIT = {
@@ -45,8 +47,11 @@ const GLOBAL_OPTIONS = {
   help: { type: "boolean", short: "h" },
 };
 
-/** Each command: its options, positionals it takes, help text and what it does. */
-const COMMANDS = {
+/**
+ * Each command: its options, positionals it takes, help text, the API routes it calls (checked
+ * against the route table by test/unit/cli-routes.spec.ts) and what it does.
+ */
+export const COMMANDS = {
   plan: {
     summary: "show the deployment plan for environments",
     usage:
@@ -64,6 +69,7 @@ const COMMANDS = {
   --constraints <json>  constraints object as JSON (with --goals; overrides the file's)
   --config-out <file>   with --goals: write the planned orchestration.json there
   --json                print the API's answer as JSON`,
+    routes: ["POST /plan"],
     run: runPlan,
   },
   deploy: {
@@ -91,6 +97,7 @@ const COMMANDS = {
   Follows the deployment until it ends: in a terminal it redraws a task table in place,
   otherwise it prints one line per task state change. Exit 0 when the deployment succeeded,
   1 when it ended failed, rolled_back or cancelled.`,
+    routes: ["POST /deploy", "GET /deployments/{id}", "GET /environments"],
     run: runDeploy,
   },
   status: {
@@ -104,6 +111,7 @@ const COMMANDS = {
     help: `  --env <name>   only this environment
   --strict       exit 1 unless the system health is "healthy"
   --json         print the API's answer as JSON`,
+    routes: ["GET /status"],
     run: runStatus,
   },
   optimize: {
@@ -117,6 +125,7 @@ const COMMANDS = {
     help: `  --target <t>          optimization target (repeatable, or comma separated; default: duration)
   --constraints <json>  constraints object as JSON
   --json                print the API's answer as JSON`,
+    routes: ["POST /optimize"],
     run: runOptimize,
   },
   report: {
@@ -134,6 +143,7 @@ const COMMANDS = {
   --format <f>   json (default), html, markdown, csv, pdf or png (format)
   --out <file>   write the report there (needed for pdf and png; text formats go to stdout otherwise)
   --json         print the API's answer as JSON`,
+    routes: ["GET /reports"],
     run: runReport,
   },
   cancel: {
@@ -142,6 +152,7 @@ const COMMANDS = {
     positionals: 1,
     options: { json: { type: "boolean" } },
     help: `  --json   print the API's answer as JSON`,
+    routes: ["POST /deployments/{id}/cancel"],
     run: runCancel,
   },
   keys: {
@@ -163,6 +174,7 @@ const COMMANDS = {
   --json           print the API's answer as JSON
 
   The key is shown once; store it at once (e.g. as the CI secret ORCH_API_KEY).`,
+        routes: ["POST /keys"],
         run: runKeysCreate,
       },
       revoke: {
@@ -170,12 +182,14 @@ const COMMANDS = {
         positionals: 1,
         options: { json: { type: "boolean" } },
         help: `  --json   print the API's answer as JSON`,
+        routes: ["DELETE /keys/{id}"],
         run: runKeysRevoke,
       },
       list: {
         usage: "orch keys list [--json]",
         options: { json: { type: "boolean" } },
         help: `  --json   print the API's answer as JSON`,
+        routes: ["GET /keys"],
         run: runKeysList,
       },
     },
@@ -191,6 +205,7 @@ const COMMANDS = {
         help: `  --json   print the API's answer as JSON
 
   Each job's cron expression, time zone, catch-up policy, next run and last outcome.`,
+        routes: ["GET /jobs"],
         run: runJobsList,
       },
       runs: {
@@ -199,6 +214,7 @@ const COMMANDS = {
         options: { limit: { type: "string" }, json: { type: "boolean" } },
         help: `  --limit <n>   how many runs, newest first (default 20)
   --json        print the API's answer as JSON`,
+        routes: ["GET /jobs", "GET /jobs/{name}/runs"],
         run: runJobsRuns,
       },
       run: {
@@ -208,6 +224,7 @@ const COMMANDS = {
         help: `  --json   print the API's answer as JSON
 
   Runs the job now (admin). A run already in progress is not overlapped: the new run is skipped.`,
+        routes: ["POST /jobs/{name}/run"],
         run: runJobsAction("run"),
       },
       pause: {
@@ -215,6 +232,7 @@ const COMMANDS = {
         positionals: 1,
         options: { json: { type: "boolean" } },
         help: `  --json   print the API's answer as JSON`,
+        routes: ["POST /jobs/{name}/pause"],
         run: runJobsAction("pause"),
       },
       resume: {
@@ -222,6 +240,7 @@ const COMMANDS = {
         positionals: 1,
         options: { json: { type: "boolean" } },
         help: `  --json   print the API's answer as JSON`,
+        routes: ["POST /jobs/{name}/resume"],
         run: runJobsAction("resume"),
       },
       sync: {
@@ -230,6 +249,7 @@ const COMMANDS = {
         help: `  --json   print the API's answer as JSON
 
   Makes each environment's Cloud Scheduler jobs match the catalog (admin; idempotent).`,
+        routes: ["POST /jobs/sync"],
         run: runJobsSync,
       },
     },
@@ -261,6 +281,7 @@ const COMMANDS = {
   --from / --to <iso>  the window (default: the last 7 days)
   --limit <n>          at most n events (default 200)
   --json               print the API's answer as JSON`,
+        routes: ["GET /events/search"],
         run: runLogsSearch,
       },
     },
@@ -1061,6 +1082,15 @@ async function main(argv) {
     process.stdout.write(spec ? commandHelp(spec) : mainHelp());
     return EXIT.ok;
   }
+  if (name === "completion" && !wantsHelp) {
+    const [shell, extra] = rest;
+    if ((shell !== "bash" && shell !== "zsh") || extra !== undefined)
+      throw usageError(
+        `completion needs a shell: bash or zsh${shell ? `, not ${JSON.stringify(shell)}` : ""}`,
+      );
+    process.stdout.write(completionScript(shell));
+    return EXIT.ok;
+  }
   if (!name) {
     if (wantsHelp) {
       process.stdout.write(mainHelp());
@@ -1108,24 +1138,68 @@ async function main(argv) {
   return typeof code === "number" ? code : EXIT.ok;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error) => {
-    if (error instanceof CliError) {
-      process.stderr.write(`orch: ${redact(error.message)}\n`);
-      for (const detail of error.details) process.stderr.write(`  ${redact(detail)}\n`);
-      if (
-        error.exitCode === EXIT.usage &&
-        !error.details.length &&
-        /option|argument|command|needs/.test(error.message)
-      )
-        process.stderr.write("Run `orch --help` for usage.\n");
-      process.exitCode = error.exitCode;
-    } else {
-      process.stderr.write(`orch: unexpected error: ${redact(error?.stack ?? error)}\n`);
-      process.exitCode = EXIT.server;
-    }
-  },
-);
+/** A completion script for bash or zsh (through zsh's bashcompinit), made from COMMANDS. */
+export function completionScript(shell) {
+  const flagsOf = (spec) =>
+    [...Object.keys(spec.options ?? {}), ...Object.keys(GLOBAL_OPTIONS)].map((flag) => `--${flag}`).join(" ");
+  const commands = Object.entries(COMMANDS).filter(([name]) => name !== "completion");
+  const cases = commands.map(([name, spec]) => {
+    if (!spec.subcommands) return `    ${name}) words="${flagsOf(spec)}" ;;`;
+    const inner = Object.entries(spec.subcommands)
+      .map(([sub, subSpec]) => `        ${sub}) words="${flagsOf(subSpec)}" ;;`)
+      .join("\n");
+    return `    ${name})
+      if [ "$COMP_CWORD" -eq 2 ]; then words="${Object.keys(spec.subcommands).join(" ")}"; else
+      case "\${COMP_WORDS[2]}" in
+${inner}
+      esac; fi ;;`;
+  });
+  const bash = `_orch() {
+  local cur="\${COMP_WORDS[COMP_CWORD]}" words
+  if [ "$COMP_CWORD" -eq 1 ]; then
+    words="${[...Object.keys(COMMANDS), "help"].join(" ")}"
+  else
+    case "\${COMP_WORDS[1]}" in
+${cases.join("\n")}
+    completion) words="bash zsh" ;;
+    esac
+  fi
+  COMPREPLY=($(compgen -W "$words" -- "$cur"))
+}
+complete -F _orch orch
+`;
+  return shell === "zsh" ? `autoload -U +X bashcompinit && bashcompinit\n${bash}` : bash;
+}
+
+COMMANDS.completion = {
+  summary: 'print a shell completion script: eval "$(orch completion bash)" (or zsh)',
+  usage: "orch completion bash|zsh",
+  options: {},
+  positionals: 1,
+  help: "  bash|zsh   the shell to complete for (needs no API address or credentials)",
+};
+
+const isMain =
+  process.argv[1] && fs.realpathSync(path.resolve(process.argv[1])) === fileURLToPath(import.meta.url);
+if (isMain)
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error) => {
+      if (error instanceof CliError) {
+        process.stderr.write(`orch: ${redact(error.message)}\n`);
+        for (const detail of error.details) process.stderr.write(`  ${redact(detail)}\n`);
+        if (
+          error.exitCode === EXIT.usage &&
+          !error.details.length &&
+          /option|argument|command|needs/.test(error.message)
+        )
+          process.stderr.write("Run `orch --help` for usage.\n");
+        process.exitCode = error.exitCode;
+      } else {
+        process.stderr.write(`orch: unexpected error: ${redact(error?.stack ?? error)}\n`);
+        process.exitCode = EXIT.server;
+      }
+    },
+  );

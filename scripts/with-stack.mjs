@@ -12,11 +12,21 @@
 // the command anyway with ORCH_EMULATORS_MISSING=<reason>, so the tests that need the stack can
 // skip with that reason.
 //
+// Under CI (CI=true) a missing Java or emulator fails the run with that line instead, so a green
+// CI always means the integration suites ran.
+//
+// `--log <file>` keeps the build's, firebase-tools' and the emulators' output out of the terminal:
+// it goes to the file, and only the command's own output is shown (it travels over a local
+// socket, since firebase-tools hands its own stdout to the command). `--verbose` also shows the
+// stack's output live.
+//
 // One argument is run through the shell (`-- "mocha --grep 'a b'"`); several are run directly.
 // withStack() is exported for test runner scripts.
 
 import { spawn } from "node:child_process";
 import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import {
@@ -34,15 +44,24 @@ import {
   stackWorkDir,
   startWarehouse,
 } from "./lib/stack.mjs";
+import { underCi } from "./lib/test-summary.mjs";
 
 const selfPath = fileURLToPath(import.meta.url);
 const INNER_FLAG = "--run-inside-stack";
 
-/** Spawns a command (via the shell when it is one string without args) and resolves its exit code. */
-function runCommand(command, args, { env, cwd }) {
+/**
+ * Spawns a command (via the shell when it is one string without args) and resolves its exit code.
+ * With `output` (a writable stream) its stdout and stderr go there instead of the terminal.
+ */
+function runCommand(command, args, { env, cwd, output }) {
   return new Promise((resolve) => {
     const useShell = args.length === 0;
-    const child = spawn(command, args, { stdio: "inherit", env, cwd, shell: useShell });
+    const stdio = output ? ["inherit", "pipe", "pipe"] : "inherit";
+    const child = spawn(command, args, { stdio, env, cwd, shell: useShell });
+    if (output) {
+      child.stdout.pipe(output, { end: false });
+      child.stderr.pipe(output, { end: false });
+    }
     const forward = (sig) => {
       if (child.exitCode === null) child.kill(sig);
     };
@@ -63,9 +82,60 @@ function runCommand(command, args, { env, cwd }) {
 }
 
 /**
+ * Where the stack's own output goes: the terminal, or a log file (and the terminal too when
+ * verbose). Answers { fd, write(chunk), close() }; fd is for child processes' stdio.
+ */
+function stackOutput(logFile, verbose) {
+  if (!logFile) {
+    const toTerminal = (chunk) => process.stdout.write(chunk);
+    return { fd: "inherit", write: toTerminal, toFile: toTerminal, close() {} };
+  }
+  fs.mkdirSync(path.dirname(logFile), { recursive: true });
+  fs.writeFileSync(logFile, "");
+  // Appending, because the command inside the stack may append its own details to the same file.
+  const fd = fs.openSync(logFile, "a");
+  const toFile = (chunk) => fs.writeSync(fd, chunk);
+  return {
+    fd: verbose ? "pipe" : fd,
+    write(chunk) {
+      toFile(chunk);
+      if (verbose) process.stdout.write(chunk);
+    },
+    toFile,
+    close: () => fs.closeSync(fd),
+  };
+}
+
+/**
+ * A local socket the command inside the stack writes its output to (firebase-tools owns the
+ * command's stdout); what arrives is shown on the terminal and copied into the log.
+ */
+async function startCommandChannel(log) {
+  const socketPath = path.join(os.tmpdir(), `orch-stack-${process.pid}.sock`);
+  fs.rmSync(socketPath, { force: true });
+  const server = net.createServer((socket) =>
+    socket.on("data", (chunk) => {
+      process.stdout.write(chunk);
+      log.toFile(chunk);
+    }),
+  );
+  await new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(socketPath, resolve);
+  });
+  return {
+    socketPath,
+    close: () =>
+      new Promise((resolve) => server.close(() => resolve(fs.rmSync(socketPath, { force: true })))),
+  };
+}
+
+/**
  * Runs `command args...` inside a stack and resolves its exit code.
  * Options: name (default "test"), offset (default 10), command, args (default []), cwd
- * (default process.cwd()), env (extra env for the command).
+ * (default process.cwd()), env (extra env for the command), logFile (the stack's output goes
+ * there, not to the terminal), verbose (with logFile: show it live too), say (where the stack's
+ * one-line notes go; default console.error).
  */
 export async function withStack({
   name = "test",
@@ -74,6 +144,9 @@ export async function withStack({
   args = [],
   cwd = process.cwd(),
   env: extraEnv = {},
+  logFile,
+  verbose = false,
+  say = (line) => console.error(line),
 }) {
   if (!command) throw new StackSetupError("withStack: no command given");
   let stack;
@@ -81,15 +154,29 @@ export async function withStack({
     stack = prepareStack({ name, portOffset: offset });
   } catch (err) {
     if (!(err instanceof StackSetupError)) throw err;
-    // Java or the Cloud CLI emulators are missing: run the command without a stack.
     const reason = err.message;
-    console.error(`emulators: not started: ${reason}`);
+    if (underCi()) throw new StackSetupError(`emulators: cannot start under CI: ${reason}`);
+    // Java or the Cloud CLI emulators are missing: run the command without a stack.
+    say(`emulators: not started: ${reason}`);
     const bare = stackConfig({ name, portOffset: offset });
     const env = { ...stackEnv(bare), ...extraEnv, ORCH_EMULATORS_MISSING: reason };
     return runCommand(command, args, { env, cwd });
   }
   await portsFree(stack);
-  await buildFunctions();
+  const log = stackOutput(logFile, verbose);
+  try {
+    return await runInStack({ stack, command, args, cwd, extraEnv, log, logFile, verbose });
+  } finally {
+    log.close();
+  }
+}
+
+async function runInStack({ stack, command, args, cwd, extraEnv, log, logFile, verbose }) {
+  const logLine = (line) => log.write(`${line}\n`);
+  await buildFunctions({
+    output: log.fd === "pipe" ? "inherit" : log.fd,
+    log: logFile ? logLine : console.log,
+  });
 
   const workDir = stackWorkDir(stack);
   // The command travels in a request file, so firebase-tools' shell never has to quote it.
@@ -99,14 +186,25 @@ export async function withStack({
   fs.writeFileSync(requestFile, JSON.stringify({ command, args, cwd, resultFile }));
   const q = (s) => `'${s.replaceAll("'", "'\\''")}'`;
   const inner = `${q(process.execPath)} ${q(path.relative(workDir, selfPath))} ${INNER_FLAG} ${q(path.basename(requestFile))}`;
-  const env = { ...stackEnv(stack), ...extraEnv };
+  const channel = logFile ? await startCommandChannel(log) : null;
+  const env = {
+    ...stackEnv(stack),
+    ...extraEnv,
+    ...(channel
+      ? { ORCH_COMMAND_SOCKET: channel.socketPath, ORCH_STACK_LOG: logFile, ORCH_VERBOSE: verbose ? "1" : "" }
+      : {}),
+  };
   const [node, firebase] = firebaseBin();
 
   const child = spawn(node, [firebase, ...firebaseArgs(stack, "emulators:exec", [inner])], {
     cwd: workDir,
     env,
-    stdio: "inherit",
+    stdio: logFile ? ["inherit", "pipe", "pipe"] : "inherit",
   });
+  if (logFile) {
+    child.stdout.on("data", (chunk) => log.write(chunk));
+    child.stderr.on("data", (chunk) => log.write(chunk));
+  }
   const readResult = () => {
     try {
       return JSON.parse(fs.readFileSync(resultFile, "utf8"));
@@ -145,6 +243,7 @@ export async function withStack({
   process.off("SIGINT", onInt);
   process.off("SIGTERM", onTerm);
   process.off("exit", killOnExit);
+  await channel?.close();
 
   const result = readResult();
   fs.rmSync(resultFile, { force: true });
@@ -155,7 +254,8 @@ export async function withStack({
     return fbCode || 1;
   }
   console.error(
-    `with-stack: the emulators did not start (firebase-tools exited with ${fbCode}); the command did not run`,
+    `with-stack: the emulators did not start (firebase-tools exited with ${fbCode}); the command did not run` +
+      (logFile ? `; see ${logFile}` : ""),
   );
   return fbCode || 1;
 }
@@ -177,14 +277,21 @@ async function inner(requestFile) {
   console.log(
     `warehouse: DuckDB ${path.relative(cwd, warehouse.db)} (stands in for BigQuery) on ${warehouse.url}`,
   );
-  const code = await runCommand(command, args, { env: process.env, cwd });
+  const output = process.env.ORCH_COMMAND_SOCKET
+    ? await new Promise((resolve, reject) => {
+        const socket = net.createConnection(process.env.ORCH_COMMAND_SOCKET, () => resolve(socket));
+        socket.once("error", reject);
+      })
+    : undefined;
+  const code = await runCommand(command, args, { env: process.env, cwd, output });
+  if (output) await new Promise((resolve) => output.end(resolve));
   await warehouse.stop();
   fs.writeFileSync(resultFile, JSON.stringify({ pid: process.pid, code }));
   return code;
 }
 
 function parseCli(argv) {
-  const opts = { name: "test", offset: 10 };
+  const opts = { name: "test", offset: 10, verbose: false };
   let i = 0;
   for (; i < argv.length; i++) {
     const a = argv[i];
@@ -195,12 +302,15 @@ function parseCli(argv) {
     else if (a.startsWith("--name=")) opts.name = a.slice(7);
     else if (a === "--offset") opts.offset = Number(argv[++i]);
     else if (a.startsWith("--offset=")) opts.offset = Number(a.slice(9));
+    else if (a === "--log") opts.logFile = path.resolve(argv[++i]);
+    else if (a.startsWith("--log=")) opts.logFile = path.resolve(a.slice(6));
+    else if (a === "--verbose") opts.verbose = true;
     else break; // the command starts here (no `--`)
   }
   const rest = argv.slice(i);
   if (rest.length === 0) {
     throw new StackSetupError(
-      "Usage: node scripts/with-stack.mjs [--name test] [--offset 10] -- <command ...>",
+      "Usage: node scripts/with-stack.mjs [--name test] [--offset 10] [--log <file> [--verbose]] -- <command ...>",
     );
   }
   return { ...opts, command: rest[0], args: rest.slice(1) };

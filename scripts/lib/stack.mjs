@@ -464,6 +464,9 @@ export function stackEnv(stack, baseEnv = process.env) {
     ORCH_HOSTING_URL: urls.hosting,
     ORCH_HUB_URL: urls.hub,
     ORCH_WAREHOUSE_URL: `http://127.0.0.1:${WAREHOUSE_BASE_PORT + (stack.portOffset ?? 0)}`,
+    // No metadata server exists on a local stack: without this, google-auth-library probes for one
+    // and prints a MetadataLookupWarning with a stack trace (gcp-metadata documents the variable).
+    METADATA_SERVER_DETECTION: baseEnv.METADATA_SERVER_DETECTION ?? "none",
     // The Functions emulator gives a worker 10 s to load the functions; on two busy cores a cold
     // worker can take longer (seen here), and the emulator then fails the invocation.
     FUNCTIONS_DISCOVERY_TIMEOUT: baseEnv.FUNCTIONS_DISCOVERY_TIMEOUT ?? "60",
@@ -494,7 +497,7 @@ export function firebaseBin() {
  * Holds <repo>/.stack/build.lock while fn runs, so stacks started side by side do not run tsc
  * into functions/lib at the same time. A lock left by a dead process is taken over.
  */
-async function withBuildLock(fn, { timeoutMs = 300_000 } = {}) {
+async function withBuildLock(fn, { timeoutMs = 300_000, log = console.log } = {}) {
   fs.mkdirSync(stackDir, { recursive: true });
   const lock = path.join(stackDir, "build.lock");
   const deadline = Date.now() + timeoutMs;
@@ -518,7 +521,7 @@ async function withBuildLock(fn, { timeoutMs = 300_000 } = {}) {
       }
       if (Date.now() > deadline)
         throw new StackSetupError(`Timed out waiting for the functions build of process ${holder} (${lock})`);
-      if (!said) console.log(`Waiting for the functions build of process ${holder} to finish...`);
+      if (!said) log(`Waiting for the functions build of process ${holder} to finish...`);
       said = true;
       await delay(200);
     }
@@ -535,9 +538,9 @@ async function withBuildLock(fn, { timeoutMs = 300_000 } = {}) {
  * dashboard; throws on failure.
  * ORCH_SKIP_BUILD=1 skips it (the functions emulator then loads whatever functions/lib holds).
  */
-export function buildFunctions({ env = process.env } = {}) {
+export function buildFunctions({ env = process.env, output = "inherit", log = console.log } = {}) {
   if (env.ORCH_SKIP_BUILD === "1") {
-    console.log("ORCH_SKIP_BUILD=1: not building the functions");
+    log("ORCH_SKIP_BUILD=1: not building the functions");
     return Promise.resolve();
   }
   const build = () =>
@@ -545,7 +548,7 @@ export function buildFunctions({ env = process.env } = {}) {
       const npm = which("npm", env.PATH) ?? "npm";
       const child = spawn(npm, ["--workspace", "functions", "run", "build"], {
         cwd: repoRoot,
-        stdio: "inherit",
+        stdio: output === "inherit" ? "inherit" : ["ignore", output, output],
         env,
       });
       child.on("error", (err) =>
@@ -556,7 +559,7 @@ export function buildFunctions({ env = process.env } = {}) {
         else
           reject(
             new StackSetupError(
-              `Building the functions failed (\`npm --workspace functions run build\` ${signal ? `killed by ${signal}` : `exited with ${code}`}); see the compiler output above`,
+              `Building the functions failed (\`npm --workspace functions run build\` ${signal ? `killed by ${signal}` : `exited with ${code}`}); see the compiler output ${output === "inherit" ? "above" : "in the stack log"}`,
             ),
           );
       });
@@ -569,7 +572,7 @@ export function buildFunctions({ env = process.env } = {}) {
       throw new StackSetupError(`Building the dashboard failed: ${err.message}`);
     });
   };
-  return withBuildLock(buildBoth);
+  return withBuildLock(buildBoth, { log });
 }
 
 function portBusy(host, port) {
