@@ -12,6 +12,7 @@ import { createSimulatedDriver } from "./drivers/simulated.js";
 import { directorySourceReader } from "./drivers/sources.js";
 import type { DriverIO } from "./drivers/types.js";
 import type { AuditKey } from "./domain/audit.js";
+import { approvalPolicyFor } from "./domain/config.js";
 import { createEngine, type Engine, type EngineDeps } from "./engine/engine.js";
 import { createEnvironmentResolver, type EnvironmentResolver } from "./engine/environments.js";
 import { createHealthMonitor, type HealthMonitor } from "./engine/health.js";
@@ -199,6 +200,7 @@ export function createServices(deps: {
       await audit.drain({ timeoutMs: 5_000 });
     },
     authorize: (deployment) => access.authorizeRequest(deployment),
+    approvalPolicy: async (env) => approvalPolicyFor(await environments.config(), env),
   });
   const operations = createOperations({ store, engine, environments, fabricator, health, clock });
   late.operations = operations;

@@ -290,7 +290,15 @@ export const orchestrationConfigSchema = z.strictObject({
     region: region,
     concurrency: count(1, 100),
     /** Who may do what beyond the roles themselves. */
-    access: z.strictObject({ production_requires_admin: z.boolean() }).optional(),
+    access: z
+      .strictObject({
+        production_requires_admin: z.boolean().optional(),
+        /** A production deployment waits until a second person approves it (four eyes). */
+        production_requires_approval: z.boolean().optional(),
+        /** How long an approval request stays open before the deployment is cancelled (default 24). */
+        approval_ttl_hours: count(1, 720).optional(),
+      })
+      .optional(),
     /** The control plane's scheduled jobs: the time zone their daily crons read in, and how long Firestore keeps history. */
     schedules: z
       .strictObject({
@@ -335,7 +343,13 @@ export interface ResolvedEnvironment {
 export interface ResolvedConfig {
   version: 1;
   /** Deploying to or cancelling in production needs the admin role (default false). */
-  access: { production_requires_admin: boolean };
+  access: {
+    production_requires_admin: boolean;
+    /** Production deployments wait for a second person's approval (default false). */
+    production_requires_approval: boolean;
+    /** Hours an approval request stays open (default 24). */
+    approval_ttl_hours: number;
+  };
   /** Scheduled jobs' time zone and Firestore retention (defaults UTC and 90 days). */
   schedules: { time_zone: string; retention_days: number };
   environments: ResolvedEnvironment[];

@@ -245,10 +245,30 @@ function deepMerge(below: unknown, top: unknown): unknown {
   return top;
 }
 
+/** How long an approval request stays open when the config does not say. */
+export const DEFAULT_APPROVAL_TTL_HOURS = 24;
+
+/**
+ * Whether a deployment to `env` must wait for a second person's approval, and for how long it may
+ * wait: only production environments, and only when the config asks for it. Null when none is needed.
+ */
+export function approvalPolicyFor(
+  config: ResolvedConfig,
+  env: Pick<ResolvedEnvironment, "type">,
+): { ttl_hours: number } | null {
+  return env.type === "production" && config.access.production_requires_approval
+    ? { ttl_hours: config.access.approval_ttl_hours }
+    : null;
+}
+
 function resolve(config: OrchestrationConfigInput): ResolvedConfig {
   return {
     version: 1,
-    access: { production_requires_admin: config.base.access?.production_requires_admin ?? false },
+    access: {
+      production_requires_admin: config.base.access?.production_requires_admin ?? false,
+      production_requires_approval: config.base.access?.production_requires_approval ?? false,
+      approval_ttl_hours: config.base.access?.approval_ttl_hours ?? DEFAULT_APPROVAL_TTL_HOURS,
+    },
     schedules: {
       time_zone: config.base.schedules?.time_zone ?? "UTC",
       retention_days: config.base.schedules?.retention_days ?? 90,

@@ -9,9 +9,10 @@
 import type { WriteBatch } from "firebase-admin/firestore";
 import type { Clock } from "../app.js";
 import { orchestrationEventSchema, type Bus, type OrchestrationEvent, type TaskMessage } from "../bus.js";
-import type { AuditEntry } from "../domain/audit.js";
+import type { AuditActor, AuditEntry } from "../domain/audit.js";
 import type { ResolvedEnvironment } from "../domain/config-schema.js";
 import {
+  decisionRefusal,
   deploymentRequestSchema,
   engineOptionsSchema,
   isTerminalDeployment,
@@ -24,7 +25,13 @@ import {
   type TaskEvent,
   type TaskStatus,
 } from "../domain/engine-model.js";
-import { BadInputError, NonRetriableError, NotFoundError } from "../domain/errors.js";
+import {
+  BadInputError,
+  ConflictError,
+  ForbiddenError,
+  NonRetriableError,
+  NotFoundError,
+} from "../domain/errors.js";
 import { settle } from "../domain/finalize.js";
 import { topologicalOrder } from "../domain/graph.js";
 import { engineOptions, planDeployment, retryDelayMs, type DeploymentPlan } from "../domain/planner.js";
@@ -57,6 +64,11 @@ export interface EngineDeps {
   chainAudit?: () => Promise<void>;
   /** Checks who asked for a deployment before it is planned: null when allowed, otherwise the reason it is refused. */
   authorize?: (deployment: Deployment) => Promise<string | null>;
+  /**
+   * Whether a deployment to this environment must wait for a second person's approval, and how long
+   * the request stays open; null (or no function) when it starts at once.
+   */
+  approvalPolicy?: (env: ResolvedEnvironment) => Promise<{ ttl_hours: number } | null>;
   /** Delivered once per ended deployment, through the outbox (alerts). */
   onFinished?: (deployment: Deployment) => Promise<void>;
 }
@@ -123,7 +135,8 @@ export function createEngine(deps: EngineDeps) {
     });
   }
 
-  function deploymentFacts(): Facts<Deployment> {
+  /** The facts of a deployment transition; `actor` names the person behind it when one is (an approver). */
+  function deploymentFacts(actor?: AuditActor): Facts<Deployment> {
     return facts((before, after) => {
       const event: OrchestrationEvent = {
         event_id: deploymentEventId(after),
@@ -139,11 +152,11 @@ export function createEngine(deps: EngineDeps) {
         correlation_id: after.correlation_id || after.id,
         at: clock.now().toISOString(),
         duration: after.actual_duration,
-        actor: after.requested_by,
+        actor: actor?.id ?? after.requested_by,
         payload: { created_at: after.created_at.toISOString(), integrations: after.integrations },
       };
       const ended = isTerminalDeployment(after.status) ? after.id : null;
-      return [entry(event, `deployment.${before.status}->${after.status}`, after.id, ended)];
+      return [entry(event, `deployment.${before.status}->${after.status}`, after.id, ended, actor)];
     });
   }
 
@@ -168,12 +181,13 @@ export function createEngine(deps: EngineDeps) {
     action: string,
     target: string,
     finished: string | null,
+    actor: AuditActor = SYSTEM_ACTOR,
   ): OutboxEntry {
     const failed = event.to === "failed" || event.to === "rolled_back";
     return {
       event: orchestrationEventSchema.parse(event),
       audit: {
-        actor: SYSTEM_ACTOR,
+        actor,
         action,
         target,
         source: "trigger",
@@ -312,8 +326,13 @@ export function createEngine(deps: EngineDeps) {
     await facts.deliver(rejected);
   }
 
-  /** Deployment status `requested`: authorize, plan, write the tasks with the start, publish what is ready. */
+  /**
+   * Deployment status `requested` (or `approved`): authorize, plan, and then either wait for a
+   * second person's approval (a production environment that requires one, asked once per request)
+   * or write the tasks with the start and publish what is ready.
+   */
   async function startRequested(deployment: Deployment): Promise<void> {
+    if (deployment.status !== "requested" && deployment.status !== "approved") return;
     const refusal = (await deps.authorize?.(deployment)) ?? null;
     if (refusal !== null) {
       await reject(deployment, refusal);
@@ -333,6 +352,13 @@ export function createEngine(deps: EngineDeps) {
       return;
     }
     const { plan, env } = planned;
+    if (deployment.status === "requested") {
+      const approval = (await deps.approvalPolicy?.(env)) ?? null;
+      if (approval !== null) {
+        await awaitApproval(deployment, approval.ttl_hours);
+        return;
+      }
+    }
     const startFacts = deploymentFacts();
     const started = await engineStore.startDeployment(
       deployment.id,
@@ -361,6 +387,74 @@ export function createEngine(deps: EngineDeps) {
     });
     await startFacts.deliver(started);
     await dispatch(env.name, env.concurrency);
+  }
+
+  /** Parks a request until a second person decides, or until the request expires. */
+  async function awaitApproval(deployment: Deployment, ttlHours: number): Promise<void> {
+    const now = clock.now();
+    const facts = deploymentFacts();
+    const waiting = await engineStore.transitionDeployment(
+      deployment.id,
+      { type: "await_approval", now, expiresAt: new Date(now.getTime() + ttlHours * 3_600_000) },
+      facts.effects,
+    );
+    if (waiting.changed)
+      log.info("deployment awaits approval", {
+        correlation_id: deployment.id,
+        expires_at: waiting.after.approval?.expires_at.toISOString(),
+      });
+    await facts.deliver(waiting);
+  }
+
+  /** Ends an approval request nobody decided in time; a no-op while it is still open. */
+  async function expireApproval(deploymentId: string): Promise<Transition<Deployment>> {
+    const facts = deploymentFacts();
+    const expired = await engineStore.transitionDeployment(
+      deploymentId,
+      { type: "expire_approval", now: clock.now() },
+      facts.effects,
+    );
+    if (expired.changed) log.warn("approval expired", { correlation_id: deploymentId });
+    await facts.deliver(expired);
+    return expired;
+  }
+
+  /**
+   * A second person's decision on a deployment that awaits approval. Refused (and nothing written)
+   * when it is not waiting (409), when the decider requested it (403), or when the request expired
+   * (409; the deployment is then cancelled as expired). Both the check and the write happen in one
+   * transaction, so of two concurrent decisions exactly one lands.
+   */
+  async function decide(
+    deploymentId: string,
+    decision: { type: "approve" } | { type: "decline"; reason: string },
+    by: readonly string[],
+    actor: AuditActor,
+  ): Promise<Deployment> {
+    const facts = deploymentFacts(actor);
+    const now = clock.now();
+    const transition = await engineStore.transitionDeployment(
+      deploymentId,
+      decision.type === "approve" ? { type: "approve", now, by } : { ...decision, now, by },
+      facts.effects,
+    );
+    if (transition.changed) {
+      log.info(decision.type === "approve" ? "deployment approved" : "deployment rejected", {
+        correlation_id: deploymentId,
+        by: by[0],
+      });
+      await facts.deliver(transition);
+      return transition.after;
+    }
+    const current = transition.current;
+    if (!current) throw new NotFoundError(`deployment ${deploymentId} does not exist`);
+    const refusal = decisionRefusal(current, by, now);
+    if (refusal?.reason === "own_request") throw new ForbiddenError(refusal.refused);
+    if (refusal?.reason === "expired") {
+      await expireApproval(deploymentId);
+      throw new ConflictError(`${refusal.refused}; the deployment is cancelled`);
+    }
+    throw new ConflictError(refusal?.refused ?? transition.reason);
   }
 
   /**
@@ -496,8 +590,13 @@ export function createEngine(deps: EngineDeps) {
   async function reconcile(deploymentId: string): Promise<void> {
     const deployment = await engineStore.getDeployment(deploymentId);
     if (!deployment || isTerminalDeployment(deployment.status)) return;
-    if (deployment.status === "requested") {
+    if (deployment.status === "requested" || deployment.status === "approved") {
       await startRequested(deployment);
+      return;
+    }
+    if (deployment.status === "awaiting_approval") {
+      const expiresAt = deployment.approval?.expires_at.getTime() ?? 0;
+      if (expiresAt <= clock.now().getTime()) await expireApproval(deploymentId);
       return;
     }
     const tasks = await engineStore.tasksOf(deploymentId);
@@ -717,6 +816,14 @@ export function createEngine(deps: EngineDeps) {
         await deps.sleep(Math.max(0, retry.getTime() - clock.now().getTime()));
       }
     },
+
+    /** A second person approves a production deployment that awaits approval; the deployment trigger then starts it. */
+    approve: (deploymentId: string, by: readonly string[], actor: AuditActor) =>
+      decide(deploymentId, { type: "approve" }, by, actor),
+
+    /** A second person rejects a deployment that awaits approval: it ends cancelled, saying who and why. */
+    reject: (deploymentId: string, by: readonly string[], actor: AuditActor, reason: string) =>
+      decide(deploymentId, { type: "decline", reason }, by, actor),
 
     /** Task trigger: a task reached a terminal state; bring its deployment forward. */
     async onTaskSettled(task: Task): Promise<void> {

@@ -440,7 +440,14 @@ export function createEngineStore(db: Firestore) {
     /** Deployments that have not ended, oldest first: the sweeper reconciles each. */
     async activeDeployments(limit: number): Promise<Deployment[]> {
       const snap = await deployments
-        .where("status", "in", ["requested", "running", "cancelling", "rolling_back"])
+        .where("status", "in", [
+          "requested",
+          "awaiting_approval",
+          "approved",
+          "running",
+          "cancelling",
+          "rolling_back",
+        ])
         .limit(limit)
         .get();
       return snap.docs.map((doc) => withId(doc.id, doc.data()));
