@@ -20,6 +20,7 @@ import { emulatorToken } from "./lib/auth.mjs";
 import { launchChromium, screenshot, signIn } from "./lib/browser.js";
 import { showFaultRepairs } from "./lib/demo-faults.js";
 import { demoPlanning } from "./lib/demo-planning.js";
+import { demoOps } from "./lib/demo-ops.js";
 import { simulate } from "../test/sim/world.js";
 import { showScheduledJobs } from "./demo-schedules.js";
 
@@ -547,6 +548,7 @@ console.log(`  wrote ${written.length} files into ${path.relative(process.cwd(),
 for (let index = 0; index < written.length; index += 6)
   console.log(`    ${written.slice(index, index + 6).join("  ")}`);
 
+if (!(await demoOps(call, heading))) process.exitCode = 1;
 const planning = await demoPlanning(call, heading, deployAndWatch);
 heading("Deterministic simulation (npm run simulate)");
 {

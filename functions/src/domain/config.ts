@@ -13,6 +13,7 @@ import {
 } from "./config-schema.js";
 import { formatPath, zodIssueToProblem, type Problem } from "./problems.js";
 import { INTEGRATION_CATALOG, type IntegrationKind } from "./integrations.js";
+import { plainSecretProblems } from "./secrets.js";
 
 /** The outcome of validating a config: the resolved config, or every problem found. */
 export type ConfigResult = { ok: true; config: ResolvedConfig } | { ok: false; problems: Problem[] };
@@ -23,10 +24,14 @@ export function validateConfig(raw: unknown): ConfigResult {
   if (!parsed.success) {
     return {
       ok: false,
-      problems: parsed.error.issues.map((issue) => zodIssueToProblem(issue, raw, orchestrationConfigSchema)),
+      problems: [
+        ...parsed.error.issues.map((issue) => zodIssueToProblem(issue, raw, orchestrationConfigSchema)),
+        // A secret pasted into a wrong field is still named as a secret: it must not be kept anywhere.
+        ...plainSecretProblems(raw),
+      ],
     };
   }
-  const problems = crossCheck(parsed.data);
+  const problems = [...crossCheck(parsed.data), ...plainSecretProblems(raw)];
   if (problems.length > 0) return { ok: false, problems };
   return { ok: true, config: resolve(parsed.data) };
 }

@@ -392,7 +392,8 @@ export type DeploymentEvent =
       correlationId: string;
       rollbackPolicy: (typeof ROLLBACK_POLICIES)[number];
     }
-  | { type: "reject"; now: Date; error: string }
+  /** Refused before it started; `configuration` replaces what was asked when that must not be kept (a plain secret). */
+  | { type: "reject"; now: Date; error: string; configuration?: Record<string, unknown> }
   /** The environment requires a second person's approval: wait for it until `expiresAt`. */
   | { type: "await_approval"; now: Date; expiresAt: Date }
   /** `by`: the decider's names, the one recorded first (a person may have requested under another). */
@@ -439,6 +440,7 @@ export function transitionDeployment(
       return deployment.status === "requested" || deployment.status === "approved"
         ? {
             ...deployment,
+            configuration: event.configuration ?? deployment.configuration,
             status: "failed",
             error_message: event.error,
             completed_at: event.now,

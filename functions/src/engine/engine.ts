@@ -36,6 +36,7 @@ import { settle } from "../domain/finalize.js";
 import { topologicalOrder } from "../domain/graph.js";
 import { engineOptions, planDeployment, retryDelayMs, type DeploymentPlan } from "../domain/planner.js";
 import { zodIssueToProblem } from "../domain/problems.js";
+import { plainSecretProblems, scrubPlainSecrets } from "../domain/secrets.js";
 import type { ApplyResult, Driver, Fence } from "../drivers/driver.js";
 import type { Logger } from "../logs.js";
 import type { Effects, EngineStore, Transition } from "../store/engine-store.js";
@@ -305,6 +306,12 @@ export function createEngine(deps: EngineDeps) {
         problems,
       );
     }
+    const secrets = plainSecretProblems(parsed.data.configuration, ["configuration"]);
+    if (secrets.length > 0)
+      throw new BadInputError(
+        `the deployment request has ${secrets.length} secret(s) in plain text: ${secrets.map((p) => p.message).join("; ")}`,
+        secrets,
+      );
     const env = await environment(parsed.data.environment);
     const planned = planDeployment(deploymentId, parsed.data, env, clock.now());
     if (!planned.ok)
@@ -315,11 +322,18 @@ export function createEngine(deps: EngineDeps) {
     return { request: parsed.data, env, plan: planned.plan };
   }
 
+  /** Refuses a request; a plain secret it carried (written straight to the document) is not kept. */
   async function reject(deployment: Deployment, reason: string): Promise<void> {
     const facts = deploymentFacts();
+    const holdsSecrets = plainSecretProblems(deployment.configuration).length > 0;
     const rejected = await engineStore.transitionDeployment(
       deployment.id,
-      { type: "reject", now: clock.now(), error: reason },
+      {
+        type: "reject",
+        now: clock.now(),
+        error: reason,
+        ...(holdsSecrets ? { configuration: scrubPlainSecrets(deployment.configuration) } : {}),
+      },
       facts.effects,
     );
     log.warn("deployment rejected", { correlation_id: deployment.id, error: reason });
