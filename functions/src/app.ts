@@ -16,6 +16,7 @@ import { approvalPolicyFor } from "./domain/config.js";
 import { createEngine, type Engine, type EngineDeps } from "./engine/engine.js";
 import { createEnvironmentResolver, type EnvironmentResolver } from "./engine/environments.js";
 import { createHealthMonitor, type HealthMonitor } from "./engine/health.js";
+import { createNotifier } from "./engine/notifier.js";
 import { createOperations, type Operations } from "./engine/operations.js";
 import { createScheduledJobs, type ScheduledJobs } from "./engine/scheduled-jobs.js";
 import type { WarehouseMaintenance } from "./engine/job-actions.js";
@@ -24,6 +25,7 @@ import { createEngineStore, type EngineStore } from "./store/engine-store.js";
 import { createAuditLog, stageAudit, type AuditLog } from "./store/audit-log.js";
 import { createHistory, type HistoryReader } from "./store/history.js";
 import { createReleaseStore } from "./store/releases.js";
+import { secretResolverFromEnv, type SecretResolver } from "./store/secret-store.js";
 import { createOutbox } from "./store/outbox.js";
 import { createStore, type Store } from "./store/store.js";
 import { warehouseFromEnv } from "./warehouse/from-env.js";
@@ -142,6 +144,8 @@ export function createServices(deps: {
   engine?: Partial<Pick<EngineDeps, "drivers" | "random" | "sleep" | "maxInlineWaitMs">>;
   /** The audit chain's HMAC key; by default from Secret Manager or the local key file. The simulation fixes it. */
   auditKey?: () => Promise<AuditKey>;
+  /** Where Secret Manager references resolve; by default from the environment (`store/secret-store.ts`). */
+  secrets?: SecretResolver;
   /** The warehouse; by default chosen from the environment (`warehouse/from-env.ts`). */
   warehouse?: Warehouse | null;
 }): Services {
@@ -155,7 +159,14 @@ export function createServices(deps: {
   const specs = createDriverSpecs({ db: deps.db, backupRoot });
   const io = deps.io ?? driverIO();
   const fabricator = createFabricator(specs, createReleaseStore(deps.db), io);
-  const health = createHealthMonitor({ store, environments, fabricator, bus, clock, log });
+  const notifier = createNotifier({
+    db: deps.db,
+    environments,
+    secrets: deps.secrets ?? secretResolverFromEnv(),
+    clock,
+    log,
+  });
+  const health = createHealthMonitor({ store, environments, fabricator, bus, clock, log, notifier });
   const audit = createAuditLog(deps.db, clock, deps.auditKey ? { key: deps.auditKey } : {});
   let lastChained = 0;
   const access = createAccessControl({

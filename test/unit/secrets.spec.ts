@@ -15,7 +15,8 @@ import { exampleConfig } from "../support/config-builder.js";
 
 /** Secret values of the shapes the issue names (made up here; none is a real credential). */
 const SHAPED: Record<string, string> = {
-  "PEM private key": "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n",
+  "PEM private key":
+    "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n",
   JWT: "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ0ZXN0LXVzZXIifQ.c2lnbmF0dXJlLXRoYXQtaXMtZmFrZQ",
   "Google API key": "AIzaSyD-this-is-not-a-real-key-0123456789",
   "URL with a password": "postgres://app:hunter2-canary@db.internal:5432/orders",
@@ -50,7 +51,11 @@ describe("secrets by reference only", () => {
     const problems = plainSecretProblems(configuration, ["configuration"]);
     assert.deepEqual(
       problems.map((p) => p.path).sort(),
-      ["configuration.apiKey", "configuration.database.password", "configuration.webhooks[0].signing_secret"].sort(),
+      [
+        "configuration.apiKey",
+        "configuration.database.password",
+        "configuration.webhooks[0].signing_secret",
+      ].sort(),
     );
     for (const problem of problems) {
       assert.match(problem.message, /found a secret in plain text \(recognised by its field name\)/);
@@ -92,7 +97,12 @@ describe("secrets by reference only", () => {
         reference_password: reference,
         count: 2,
       }),
-      { password: SCRUBBED, nested: [{ note: SCRUBBED, keep: "x" }], reference_password: reference, count: 2 },
+      {
+        password: SCRUBBED,
+        nested: [{ note: SCRUBBED, keep: "x" }],
+        reference_password: reference,
+        count: 2,
+      },
     );
   });
 
@@ -101,13 +111,18 @@ describe("secrets by reference only", () => {
     const raw = exampleConfig() as { environments: { overrides?: Record<string, unknown> }[] };
     const prod = raw.environments[2];
     assert.ok(prod);
-    prod.overrides = { ...prod.overrides, hosting: { site: "projects", headers_note: SHAPED["Google API key"] } };
+    prod.overrides = {
+      ...prod.overrides,
+      hosting: { site: "projects", headers_note: SHAPED["Google API key"] },
+    };
     const result = validateConfig(raw);
     assert.ok(!result.ok);
     // The strict schema refuses the unknown field too; the secret check adds its own problem naming the path.
     assert.ok(
       result.problems.some(
-        (p) => p.path === "environments[2].overrides.hosting.headers_note" && /secret in plain text/.test(p.message),
+        (p) =>
+          p.path === "environments[2].overrides.hosting.headers_note" &&
+          /secret in plain text/.test(p.message),
       ),
       JSON.stringify(result.problems),
     );

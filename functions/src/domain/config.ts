@@ -14,6 +14,7 @@ import {
 import { formatPath, zodIssueToProblem, type Problem } from "./problems.js";
 import { INTEGRATION_CATALOG, type IntegrationKind } from "./integrations.js";
 import { plainSecretProblems } from "./secrets.js";
+import { DEFAULT_MAX_PER_HOUR } from "./notifications.js";
 
 /** The outcome of validating a config: the resolved config, or every problem found. */
 export type ConfigResult = { ok: true; config: ResolvedConfig } | { ok: false; problems: Problem[] };
@@ -273,6 +274,10 @@ function resolve(config: OrchestrationConfigInput): ResolvedConfig {
       production_requires_admin: config.base.access?.production_requires_admin ?? false,
       production_requires_approval: config.base.access?.production_requires_approval ?? false,
       approval_ttl_hours: config.base.access?.approval_ttl_hours ?? DEFAULT_APPROVAL_TTL_HOURS,
+    },
+    notifications: {
+      channels: config.base.notifications?.channels ?? {},
+      max_per_hour: config.base.notifications?.max_per_hour ?? DEFAULT_MAX_PER_HOUR,
     },
     schedules: {
       time_zone: config.base.schedules?.time_zone ?? "UTC",

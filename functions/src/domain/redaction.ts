@@ -46,6 +46,8 @@ const SECRET_PATTERNS: readonly [RegExp, string | ((match: string, ...groups: st
   // Google API keys and OAuth access tokens.
   [new RegExp(`\\bAIza${B64URL}{30,}`, "g"), REDACTED],
   [new RegExp(`\\bya29\\.${B64URL}+`, "g"), REDACTED],
+  // Slack incoming-webhook URLs: the path is the credential.
+  [/https:\/\/hooks\.slack\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9/_-]+/g, REDACTED],
   // Credentials in URLs: scheme://user:password@host.
   [/\b([a-z][a-z0-9+.-]*:\/\/[^\s/:@]+:)[^\s/@]+@/gi, (_m, prefix: string) => `${prefix}${REDACTED}@`],
   // name=value and "name": "value" where the name is a secret field's (query strings, JSON in text).
@@ -67,4 +69,3 @@ export function redactText(text: string): string {
   }
   return out;
 }
-
