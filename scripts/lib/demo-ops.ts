@@ -1,8 +1,10 @@
 /**
  * The demo's operations step (issue 18): with `production_requires_approval` on, a production
  * deployment waits for a second person; its requester is refused, another person approves, and it
- * runs.
+ * runs; its outcome reaches a webhook (a local receiver standing in for Slack) through prod's
+ * notification channel, and the delivery is recorded.
  */
+import { createServer } from "node:http";
 
 type Role = "viewer" | "operator" | "admin";
 type Call = (
@@ -37,23 +39,51 @@ async function watch(
   return view;
 }
 
-/** Runs the step; true when the requester was refused and the approved deployment succeeded. */
+interface ConfigShape {
+  base: Record<string, unknown>;
+  environments: { name: string; overrides?: Record<string, Record<string, unknown>> }[];
+}
+
+/** Runs the step; true when the requester was refused, the approved deployment succeeded and the webhook heard of it. */
 export async function demoOps(call: Call, heading: (text: string) => void): Promise<boolean> {
   heading("Four eyes on production: a deployment waits until a second person approves it");
   const current = await call("GET", "/config");
-  const original = current.body.config_data as { base: Record<string, unknown> } | undefined;
+  const original = current.body.config_data as ConfigShape | undefined;
   if (!original) {
     console.log(`GET /config -> ${current.status} ${errorOf(current.body)}`);
     return false;
   }
+  const heard: { text?: string }[] = [];
+  const receiver = createServer((request, response) => {
+    let body = "";
+    request.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
+    request.on("end", () => {
+      heard.push(JSON.parse(body) as { text?: string });
+      response.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+  const hookUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/ops-channel`;
   const strict = structuredClone(original);
   strict.base.access = {
     ...(strict.base.access as Record<string, unknown> | undefined),
     production_requires_approval: true,
     approval_ttl_hours: 24,
   };
+  strict.base.notifications = {
+    channels: { "ops-hook": { type: "webhook", url: hookUrl } },
+    max_per_hour: 30,
+  };
+  for (const env of strict.environments.filter((candidate) => candidate.name === "prod")) {
+    env.overrides = {
+      ...env.overrides,
+      monitoring: { ...env.overrides?.monitoring, notification_channels: ["ops-hook"] },
+    };
+  }
   const loaded = await call("POST", "/config", strict);
-  console.log(`POST /config with base.access.production_requires_approval: true -> ${loaded.status}`);
+  console.log(
+    `POST /config with base.access.production_requires_approval and an "ops-hook" webhook channel for prod -> ${loaded.status}`,
+  );
   try {
     const requested = await call(
       "POST",
@@ -83,7 +113,14 @@ export async function demoOps(call: Call, heading: (text: string) => void): Prom
       ["succeeded", "failed", "rolled_back", "cancelled"].includes(view.status),
     );
     console.log(`  the deployment ran after the approval: ${ended?.status ?? "still running"}`);
+    const deadline = Date.now() + 15_000;
+    while (heard.length === 0 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    console.log(
+      `webhook ${hookUrl} received ${heard.length} notice(s): ${heard.map((h) => h.text).join(" | ")}`,
+    );
     return (
+      heard.length === 1 &&
       waiting?.status === "awaiting_approval" &&
       own.status === 403 &&
       viewer.status === 403 &&
@@ -93,5 +130,6 @@ export async function demoOps(call: Call, heading: (text: string) => void): Prom
     );
   } finally {
     await call("POST", "/config", original);
+    receiver.close();
   }
 }
