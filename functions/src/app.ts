@@ -211,7 +211,12 @@ export function createServices(deps: {
       await audit.drain({ timeoutMs: 5_000 });
     },
     authorize: (deployment) => access.authorizeRequest(deployment),
-    approvalPolicy: async (env) => approvalPolicyFor(await environments.config(), env),
+    approvalPolicy: async (name) => {
+      const config = await environments.config();
+      const env = config.environments.find((candidate) => candidate.name === name);
+      // An undeclared environment is refused by planning, right after this.
+      return env ? approvalPolicyFor(config, env) : null;
+    },
   });
   const operations = createOperations({ store, engine, environments, fabricator, health, clock });
   late.operations = operations;

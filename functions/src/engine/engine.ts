@@ -39,7 +39,7 @@ import { zodIssueToProblem } from "../domain/problems.js";
 import { plainSecretProblems, scrubPlainSecrets } from "../domain/secrets.js";
 import type { ApplyResult, Driver, Fence } from "../drivers/driver.js";
 import type { Logger } from "../logs.js";
-import type { Effects, EngineStore, Transition } from "../store/engine-store.js";
+import { CONFIG_CHANGED, type Effects, type EngineStore, type Transition } from "../store/engine-store.js";
 import type { Outbox, OutboxEntry } from "../store/outbox.js";
 import type { Store } from "../store/store.js";
 import { COLLECTIONS } from "../domain/model.js";
@@ -69,7 +69,7 @@ export interface EngineDeps {
    * Whether a deployment to this environment must wait for a second person's approval, and how long
    * the request stays open; null (or no function) when it starts at once.
    */
-  approvalPolicy?: (env: ResolvedEnvironment) => Promise<{ ttl_hours: number } | null>;
+  approvalPolicy?: (environment: string) => Promise<{ ttl_hours: number } | null>;
   /** Delivered once per ended deployment, through the outbox (alerts). */
   onFinished?: (deployment: Deployment) => Promise<void>;
 }
@@ -80,6 +80,8 @@ const STALE_READY_MS = 15_000;
 const STALE_OUTBOX_MS = 30_000;
 /** Inline tries of one rollback before it is recorded as failed; lost attempts (crashes) count too. */
 const MAX_ROLLBACK_ATTEMPTS = 3;
+/** Plans of one start made again because a config was loaded meanwhile; the sweeper goes on after these. */
+const MAX_REPLANS = 3;
 /** How the note of a rollback that could not be done begins. */
 const ROLLBACK_FAILED = "rollback failed";
 /** Task statuses that make a blocked dependent impossible to run. */
@@ -345,15 +347,22 @@ export function createEngine(deps: EngineDeps) {
    * second person's approval (a production environment that requires one, asked once per request)
    * or write the tasks with the start and publish what is ready.
    */
-  async function startRequested(deployment: Deployment): Promise<void> {
+  async function startRequested(deployment: Deployment, replans = 0): Promise<void> {
     if (deployment.status !== "requested" && deployment.status !== "approved") return;
+    // The config the plan is made from; the start commits only if it is still the current one.
+    const configHash = (await deps.store.currentConfig())?.content_hash ?? null;
     const refusal = (await deps.authorize?.(deployment)) ?? null;
     if (refusal !== null) {
       await reject(deployment, refusal);
       return;
     }
     let planned;
+    let approval: { ttl_hours: number } | null = null;
     try {
+      // Asked before planning, so that the plan (and the rollback policy it snapshots) comes from
+      // the config read closest to the start's commit.
+      if (deployment.status === "requested")
+        approval = (await deps.approvalPolicy?.(deployment.environment)) ?? null;
       planned = await preview(deployment.id, {
         environment: deployment.environment,
         integrations: deployment.integrations,
@@ -366,12 +375,9 @@ export function createEngine(deps: EngineDeps) {
       return;
     }
     const { plan, env } = planned;
-    if (deployment.status === "requested") {
-      const approval = (await deps.approvalPolicy?.(env)) ?? null;
-      if (approval !== null) {
-        await awaitApproval(deployment, approval.ttl_hours);
-        return;
-      }
+    if (approval !== null) {
+      await awaitApproval(deployment, approval.ttl_hours);
+      return;
     }
     const startFacts = deploymentFacts();
     const started = await engineStore.startDeployment(
@@ -389,7 +395,13 @@ export function createEngine(deps: EngineDeps) {
       startFacts.effects,
       // A provisioning request, by the API or by a document write, marks its environment until it ends.
       deployment.configuration.provision === true ? "provisioning" : undefined,
+      configHash,
     );
+    if (!started.changed && started.reason === CONFIG_CHANGED && replans < MAX_REPLANS) {
+      const current = await engineStore.getDeployment(deployment.id);
+      if (current) await startRequested(current, replans + 1);
+      return;
+    }
     if (!started.changed) {
       log.debug("deployment already started", { correlation_id: deployment.id, reason: started.reason });
       return;
