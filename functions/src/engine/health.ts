@@ -319,7 +319,9 @@ export function createHealthMonitor(deps: {
         });
         nextOpen = null;
       }
-      if (unhealthy !== (streak?.unhealthy_checks ?? 0))
+      // Kept only where a duration applies (or to reset one left from an earlier config): with the
+      // default of one check, a check writes exactly what it wrote before durations existed.
+      if (unhealthy !== (streak?.unhealthy_checks ?? 0) && (afterChecks > 1 || streak !== undefined))
         tx.set(streaks.doc(id), { unhealthy_checks: unhealthy, last_checked_at: now });
       // Only the health fields: a deployment may be updating status and release at the same time.
       if (doc)
