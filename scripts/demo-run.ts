@@ -21,6 +21,7 @@ import { launchChromium, screenshot, signIn } from "./lib/browser.js";
 import { showFaultRepairs } from "./lib/demo-faults.js";
 import { demoPlanning } from "./lib/demo-planning.js";
 import { demoLearning } from "./lib/demo-learning.js";
+import { demoOps } from "./lib/demo-ops.js";
 import { simulate } from "../test/sim/world.js";
 import { showScheduledJobs } from "./demo-schedules.js";
 import { consoleToDetails, createStory, timingLines } from "./lib/story.js";
@@ -588,6 +589,7 @@ story.say(`wrote ${written.length} files into ${path.relative(process.cwd(), out
 for (const line of wrapped(written, 100)) story.say(`  ${line}`);
 
 await demoLearning(call, heading, deployAndWatch);
+if (!(await demoOps(call, heading))) process.exitCode = 1;
 const planning = await demoPlanning(call, heading, deployAndWatch);
 story.say(
   planning

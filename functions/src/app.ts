@@ -12,10 +12,12 @@ import { createSimulatedDriver } from "./drivers/simulated.js";
 import { directorySourceReader } from "./drivers/sources.js";
 import type { DriverIO } from "./drivers/types.js";
 import type { AuditKey } from "./domain/audit.js";
+import { approvalPolicyFor } from "./domain/config.js";
 import { createEngine, type Engine, type EngineDeps } from "./engine/engine.js";
 import { createEnvironmentResolver, type EnvironmentResolver } from "./engine/environments.js";
 import { createHealthMonitor, type HealthMonitor } from "./engine/health.js";
 import { createLearning, type Learning } from "./engine/learning.js";
+import { createNotifier } from "./engine/notifier.js";
 import { createOperations, type Operations } from "./engine/operations.js";
 import { createScheduledJobs, type ScheduledJobs } from "./engine/scheduled-jobs.js";
 import type { WarehouseMaintenance } from "./engine/job-actions.js";
@@ -25,6 +27,7 @@ import { createAuditLog, stageAudit, type AuditLog } from "./store/audit-log.js"
 import { createHistory, type HistoryReader } from "./store/history.js";
 import { createReleaseStore } from "./store/releases.js";
 import { createRunHistory } from "./store/run-history.js";
+import { secretResolverFromEnv, type SecretResolver } from "./store/secret-store.js";
 import { createOutbox } from "./store/outbox.js";
 import { createStore, type Store } from "./store/store.js";
 import { warehouseFromEnv } from "./warehouse/from-env.js";
@@ -145,6 +148,8 @@ export function createServices(deps: {
   engine?: Partial<Pick<EngineDeps, "drivers" | "random" | "sleep" | "maxInlineWaitMs">>;
   /** The audit chain's HMAC key; by default from Secret Manager or the local key file. The simulation fixes it. */
   auditKey?: () => Promise<AuditKey>;
+  /** Where Secret Manager references resolve; by default from the environment (`store/secret-store.ts`). */
+  secrets?: SecretResolver;
   /** The warehouse; by default chosen from the environment (`warehouse/from-env.ts`). */
   warehouse?: Warehouse | null;
 }): Services {
@@ -158,7 +163,14 @@ export function createServices(deps: {
   const specs = createDriverSpecs({ db: deps.db, backupRoot });
   const io = deps.io ?? driverIO();
   const fabricator = createFabricator(specs, createReleaseStore(deps.db), io);
-  const health = createHealthMonitor({ store, environments, fabricator, bus, clock, log });
+  const notifier = createNotifier({
+    db: deps.db,
+    environments,
+    secrets: deps.secrets ?? secretResolverFromEnv(),
+    clock,
+    log,
+  });
+  const health = createHealthMonitor({ store, environments, fabricator, bus, clock, log, notifier });
   const audit = createAuditLog(deps.db, clock, deps.auditKey ? { key: deps.auditKey } : {});
   let lastChained = 0;
   const access = createAccessControl({
@@ -205,6 +217,12 @@ export function createServices(deps: {
     },
     authorize: (deployment) => access.authorizeRequest(deployment),
     learned: (environment) => learning.model(environment),
+    approvalPolicy: async (name) => {
+      const config = await environments.config();
+      const env = config.environments.find((candidate) => candidate.name === name);
+      // An undeclared environment is refused by planning, right after this.
+      return env ? approvalPolicyFor(config, env) : null;
+    },
   });
   const operations = createOperations({
     store,

@@ -138,6 +138,11 @@ describe("the API: every endpoint x every caller, and 1,000 malformed requests",
         return { path: `/deployments/${deploymentId}/picture?kind=gantt&format=svg`, success: 200 };
       case "POST /deployments/{id}/cancel":
         return { path: `/deployments/${deploymentId}/cancel`, success: 200 };
+      case "POST /deployments/{id}/approve":
+        // Past access control the decision is refused: the deployment ended, it awaits no approval.
+        return { path: `/deployments/${deploymentId}/approve`, success: 409 };
+      case "POST /deployments/{id}/reject":
+        return { path: `/deployments/${deploymentId}/reject`, body: { reason: "matrix" }, success: 409 };
       case "POST /environments/{name}/provision":
         return { path: "/environments/mini/provision", success: 202 };
       case "POST /promote":

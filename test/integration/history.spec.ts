@@ -52,6 +52,7 @@ async function writeDeployment(
     configuration: {},
     requested_by: "history.spec",
     rollback_policy: "failed-only",
+    approval: null,
     created_at: created,
     task_ids: tasks.map(([taskId]) => taskId),
     estimated_completion: planned.plan.estimatedCompletion,

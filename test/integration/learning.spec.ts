@@ -73,6 +73,7 @@ async function writeRun(
     actual_duration: (clock - created.getTime() - 1000) / 1000,
     error_message: failed.size > 0 ? "a task failed" : null,
     correlation_id: id,
+    approval: null,
   };
   await engine.deployments.doc(id).set(deployment);
   await Promise.all(tasks.map(([taskId, task]) => engine.tasks.doc(taskId).set(task)));

@@ -23,6 +23,7 @@ const MATRIX: Record<Role, Record<Action, { off: string; on: string }>> = {
     plan: { off: "yyy", on: "yyy" },
     deploy: { off: "nnn", on: "nnn" },
     cancel: { off: "nnn", on: "nnn" },
+    approve: { off: "nnn", on: "nnn" },
     optimize: { off: "nnn", on: "nnn" },
     manage_keys: { off: "nnn", on: "nnn" },
     manage_config: { off: "nnn", on: "nnn" },
@@ -33,6 +34,7 @@ const MATRIX: Record<Role, Record<Action, { off: string; on: string }>> = {
     plan: { off: "yyy", on: "yyy" },
     deploy: { off: "yyy", on: "yyn" },
     cancel: { off: "yyy", on: "yyn" },
+    approve: { off: "yyy", on: "yyn" },
     optimize: { off: "yyy", on: "yyy" },
     manage_keys: { off: "nnn", on: "nnn" },
     manage_config: { off: "nnn", on: "nnn" },
@@ -43,6 +45,7 @@ const MATRIX: Record<Role, Record<Action, { off: string; on: string }>> = {
     plan: { off: "yyy", on: "yyy" },
     deploy: { off: "yyy", on: "yyy" },
     cancel: { off: "yyy", on: "yyy" },
+    approve: { off: "yyy", on: "yyy" },
     optimize: { off: "yyy", on: "yyy" },
     manage_keys: { off: "yyy", on: "yyy" },
     manage_config: { off: "yyy", on: "yyy" },
@@ -175,7 +178,7 @@ describe("access: authorize", () => {
       assert.ok(!decision.allowed);
       assert.equal(
         decision.reason,
-        'key "ci-operator" (k_operator) (role operator) may not cancel in environment "prod" (production): production requires admin for deploy and cancel',
+        'key "ci-operator" (k_operator) (role operator) may not cancel in environment "prod" (production): production requires admin for deploy, cancel and approve',
       );
     });
 

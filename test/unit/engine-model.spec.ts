@@ -371,6 +371,7 @@ describe("engine model", () => {
         error_message: null,
         correlation_id: "corr-1",
         rollback_policy: null,
+        approval: null,
       };
       deploymentDocSchema.parse(deployment);
       return { deployment, plan };

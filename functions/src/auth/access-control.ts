@@ -15,6 +15,7 @@ import type { ResolvedConfig } from "../domain/config-schema.js";
 import { z } from "zod";
 import { authorize, describePrincipal, ROLES, isRole, type Principal, type Role } from "../domain/access.js";
 import { BadInputError, ForbiddenError, NotFoundError, UnauthenticatedError } from "../domain/errors.js";
+import type { AuditActor } from "../domain/audit.js";
 import { zodIssueToProblem } from "../domain/problems.js";
 import { createApiKeyStore, hashApiKey, looksLikeApiKey, type ApiKeySummary } from "../store/api-keys.js";
 
@@ -76,6 +77,25 @@ export interface AccessControl {
  *   write it (the rules force `uid:`), so it is trusted like the Admin SDK is.
  */
 export const REQUESTER_FORMATS = ["uid:", "user:", "key:", "system:"] as const;
+
+/** Who acted, as the audit log records a caller. */
+export function actorOf(principal: Principal | undefined): AuditActor {
+  if (!principal) return { kind: "anonymous", id: null, role: null };
+  return principal.kind === "user"
+    ? { kind: "user", id: principal.email ?? principal.uid, role: principal.role }
+    : { kind: "key", id: principal.keyId, role: principal.role };
+}
+
+/**
+ * Every name a principal may appear under in `requested_by`, its `requesterOf` name first: a user
+ * who requested through the API (`user:<email>`) or by writing the document (`uid:<uid>`) is the
+ * same person, and may not approve their own request under either name.
+ */
+export function identitiesOf(principal: Principal | undefined): string[] {
+  const names = [requesterOf(principal)];
+  if (principal?.kind === "user") names.push(`uid:${principal.uid}`);
+  return [...new Set(names)];
+}
 
 /** How the API names a principal in `requested_by` (see `REQUESTER_FORMATS`). */
 export function requesterOf(principal: Principal | undefined): string {

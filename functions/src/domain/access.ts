@@ -26,6 +26,8 @@ export const ACTIONS = [
   "plan",
   "deploy",
   "cancel",
+  /** Decide (approve or reject) another person's production deployment that waits for approval. */
+  "approve",
   "optimize",
   "manage_keys",
   "manage_config",
@@ -43,7 +45,7 @@ export interface AccessTarget {
 }
 
 export interface AccessPolicy {
-  /** Deploying to or cancelling in a production environment needs the admin role. */
+  /** Deploying to, cancelling in or approving for a production environment needs the admin role. */
   productionRequiresAdmin: boolean;
 }
 
@@ -53,12 +55,13 @@ export type AccessDecision = { allowed: true } | { allowed: false; status: 401 |
 export const ROLE_ACTIONS: Readonly<Record<Role, readonly Action[]>> = {
   // Planning only computes what a deployment would do, so a viewer may look before asking an operator.
   viewer: ["read", "plan"],
-  operator: ["read", "plan", "deploy", "cancel", "optimize"],
+  operator: ["read", "plan", "deploy", "cancel", "approve", "optimize"],
   admin: ACTIONS,
 };
 
 /** Actions that production can reserve to admins (policy.productionRequiresAdmin). */
-const PRODUCTION_GUARDED: readonly Action[] = ["deploy", "cancel"];
+const PRODUCTION_GUARDED: readonly Action[] = ["deploy", "cancel", "approve"];
+const guardedList = `${PRODUCTION_GUARDED.slice(0, -1).join(", ")} and ${PRODUCTION_GUARDED.at(-1) ?? ""}`;
 
 /** How a principal is named in reasons and audit records: `user alice@acme.dev` or `key "ci" (k_1a2b)`. */
 export function describePrincipal(principal: Principal): string {
@@ -116,8 +119,8 @@ export function authorize(
   ) {
     return deny(
       target.type === "unknown"
-        ? `its type is unknown (not in the config, or the config could not be read), so it is treated as production, and production requires admin for ${PRODUCTION_GUARDED.join(" and ")}`
-        : `production requires admin for ${PRODUCTION_GUARDED.join(" and ")}`,
+        ? `its type is unknown (not in the config, or the config could not be read), so it is treated as production, and production requires admin for ${guardedList}`
+        : `production requires admin for ${guardedList}`,
     );
   }
   return { allowed: true };

@@ -2,6 +2,7 @@
  * The orchestration config (`orchestration.json`): one zod schema is the source of truth for the
  * file, the types the engine uses and the JSON Schema editors read.
  */
+import { notificationsConfigSchema, type NotificationsConfig } from "./notifications.js";
 import { z } from "zod";
 import { INTEGRATION_KINDS, type IntegrationKind } from "./integrations.js";
 
@@ -158,6 +159,8 @@ export const integrationSettingsShapes = {
     latency_ms_warning: count(1, 600000).optional(),
     latency_ms_critical: count(1, 600000).optional(),
     notification_channels: z.array(z.string().min(1)).optional(),
+    /** Consecutive unhealthy checks before an incident opens: one bad probe is not an incident unless this is 1. */
+    alert_after_checks: count(1, 100).optional(),
   }),
   backup: z.strictObject({
     schedule: cron.optional(),
@@ -253,6 +256,7 @@ export const INTEGRATION_DEFAULTS: { [K in IntegrationKind]: Required<Integratio
     latency_ms_warning: 1000,
     latency_ms_critical: 5000,
     notification_channels: [],
+    alert_after_checks: 1,
   },
   backup: { schedule: "0 3 * * *", retention_days: 14, collections: [] },
   security: { forbid_open_rules: true, app_check: "monitor", iam_bindings: [] },
@@ -290,7 +294,15 @@ export const orchestrationConfigSchema = z.strictObject({
     region: region,
     concurrency: count(1, 100),
     /** Who may do what beyond the roles themselves. */
-    access: z.strictObject({ production_requires_admin: z.boolean() }).optional(),
+    access: z
+      .strictObject({
+        production_requires_admin: z.boolean().optional(),
+        /** A production deployment waits until a second person approves it (four eyes). */
+        production_requires_approval: z.boolean().optional(),
+        /** How long an approval request stays open before the deployment is cancelled (default 24). */
+        approval_ttl_hours: count(1, 720).optional(),
+      })
+      .optional(),
     /** The control plane's scheduled jobs: the time zone their daily crons read in, and how long Firestore keeps history. */
     schedules: z
       .strictObject({
@@ -301,6 +313,8 @@ export const orchestrationConfigSchema = z.strictObject({
         retention_days: count(1, 3650).optional(),
       })
       .optional(),
+    /** Where alerts are sent: named channels that environments' monitoring lists. */
+    notifications: notificationsConfigSchema.optional(),
     integrations: integrationsBlock,
   }),
   environments: z.array(environmentSchema).min(1).max(50),
@@ -335,8 +349,16 @@ export interface ResolvedEnvironment {
 export interface ResolvedConfig {
   version: 1;
   /** Deploying to or cancelling in production needs the admin role (default false). */
-  access: { production_requires_admin: boolean };
+  access: {
+    production_requires_admin: boolean;
+    /** Production deployments wait for a second person's approval (default false). */
+    production_requires_approval: boolean;
+    /** Hours an approval request stays open (default 24). */
+    approval_ttl_hours: number;
+  };
   /** Scheduled jobs' time zone and Firestore retention (defaults UTC and 90 days). */
   schedules: { time_zone: string; retention_days: number };
+  /** Named notification channels and their hourly limit (none and 30 by default). */
+  notifications: NotificationsConfig;
   environments: ResolvedEnvironment[];
 }

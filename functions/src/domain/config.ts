@@ -13,6 +13,8 @@ import {
 } from "./config-schema.js";
 import { formatPath, zodIssueToProblem, type Problem } from "./problems.js";
 import { INTEGRATION_CATALOG, type IntegrationKind } from "./integrations.js";
+import { plainSecretProblems } from "./secrets.js";
+import { DEFAULT_MAX_PER_HOUR } from "./notifications.js";
 
 /** The outcome of validating a config: the resolved config, or every problem found. */
 export type ConfigResult = { ok: true; config: ResolvedConfig } | { ok: false; problems: Problem[] };
@@ -23,10 +25,14 @@ export function validateConfig(raw: unknown): ConfigResult {
   if (!parsed.success) {
     return {
       ok: false,
-      problems: parsed.error.issues.map((issue) => zodIssueToProblem(issue, raw, orchestrationConfigSchema)),
+      problems: [
+        ...parsed.error.issues.map((issue) => zodIssueToProblem(issue, raw, orchestrationConfigSchema)),
+        // A secret pasted into a wrong field is still named as a secret: it must not be kept anywhere.
+        ...plainSecretProblems(raw),
+      ],
     };
   }
-  const problems = crossCheck(parsed.data);
+  const problems = [...crossCheck(parsed.data), ...plainSecretProblems(raw)];
   if (problems.length > 0) return { ok: false, problems };
   return { ok: true, config: resolve(parsed.data) };
 }
@@ -245,10 +251,34 @@ function deepMerge(below: unknown, top: unknown): unknown {
   return top;
 }
 
+/** How long an approval request stays open when the config does not say. */
+export const DEFAULT_APPROVAL_TTL_HOURS = 24;
+
+/**
+ * Whether a deployment to `env` must wait for a second person's approval, and for how long it may
+ * wait: only production environments, and only when the config asks for it. Null when none is needed.
+ */
+export function approvalPolicyFor(
+  config: ResolvedConfig,
+  env: Pick<ResolvedEnvironment, "type">,
+): { ttl_hours: number } | null {
+  return env.type === "production" && config.access.production_requires_approval
+    ? { ttl_hours: config.access.approval_ttl_hours }
+    : null;
+}
+
 function resolve(config: OrchestrationConfigInput): ResolvedConfig {
   return {
     version: 1,
-    access: { production_requires_admin: config.base.access?.production_requires_admin ?? false },
+    access: {
+      production_requires_admin: config.base.access?.production_requires_admin ?? false,
+      production_requires_approval: config.base.access?.production_requires_approval ?? false,
+      approval_ttl_hours: config.base.access?.approval_ttl_hours ?? DEFAULT_APPROVAL_TTL_HOURS,
+    },
+    notifications: {
+      channels: config.base.notifications?.channels ?? {},
+      max_per_hour: config.base.notifications?.max_per_hour ?? DEFAULT_MAX_PER_HOUR,
+    },
     schedules: {
       time_zone: config.base.schedules?.time_zone ?? "UTC",
       retention_days: config.base.schedules?.retention_days ?? 90,

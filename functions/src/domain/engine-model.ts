@@ -234,6 +234,22 @@ export function isRefusal<T extends object>(value: T | Refusal): value is Refusa
   return "refused" in value;
 }
 
+/**
+ * A production change's approval: asked for when the deployment was requested, decided by a second
+ * person (approved or rejected) or by the clock (expired). Null when no approval was needed.
+ */
+export const approvalSchema = z.strictObject({
+  requested_at: date,
+  expires_at: date,
+  decision: z.enum(["approved", "rejected", "expired"]).nullable(),
+  /** Who decided (as `requested_by` names people: `user:alice@acme.dev`, `key:k_1a2b`); null for expiry. */
+  decided_by: z.string().nullable(),
+  decided_at: nullableDate,
+  /** Why it was rejected or when it expired, as the person or the engine said. */
+  note: z.string().nullable(),
+});
+export type Approval = z.infer<typeof approvalSchema>;
+
 const deploymentCommon = {
   environment: z.string(),
   /** As requested; the planner validates each name, and a refused request keeps what was asked. */
@@ -255,6 +271,8 @@ const deploymentCommon = {
    * does not change how it ends. Null until it starts (and on documents written before it was kept).
    */
   rollback_policy: z.enum(ROLLBACK_POLICIES).nullable().default(null),
+  /** The approval this deployment waited for, when its environment requires one. */
+  approval: approvalSchema.nullable().default(null),
 };
 
 /**
@@ -285,6 +303,7 @@ function notStarted() {
     actual_duration: null,
     error_message: null,
     rollback_policy: null,
+    approval: null,
   };
 }
 
@@ -311,6 +330,8 @@ export const deploymentDocSchema = z.preprocess(
   fillRequestDefaults,
   z.discriminatedUnion("status", [
     z.strictObject({ ...deploymentCommon, status: z.literal("requested") }),
+    z.strictObject({ ...deploymentCommon, status: z.literal("awaiting_approval") }),
+    z.strictObject({ ...deploymentCommon, status: z.literal("approved") }),
     z.strictObject({ ...deploymentCommon, status: z.literal("running") }),
     z.strictObject({ ...deploymentCommon, status: z.literal("cancelling") }),
     z.strictObject({ ...deploymentCommon, status: z.literal("rolling_back") }),
@@ -371,7 +392,16 @@ export type DeploymentEvent =
       correlationId: string;
       rollbackPolicy: (typeof ROLLBACK_POLICIES)[number];
     }
-  | { type: "reject"; now: Date; error: string }
+  /** Refused before it started; `configuration` replaces what was asked when that must not be kept (a plain secret). */
+  | { type: "reject"; now: Date; error: string; configuration?: Record<string, unknown> }
+  /** The environment requires a second person's approval: wait for it until `expiresAt`. */
+  | { type: "await_approval"; now: Date; expiresAt: Date }
+  /** `by`: the decider's names, the one recorded first (a person may have requested under another). */
+  | { type: "approve"; now: Date; by: readonly string[] }
+  /** An approver refused the change: the deployment ends cancelled, saying who and why. */
+  | { type: "decline"; now: Date; by: readonly string[]; reason: string }
+  /** Nobody decided in time: the deployment ends cancelled. */
+  | { type: "expire_approval"; now: Date }
   | { type: "cancel"; now: Date }
   | { type: "begin_rollback"; now: Date; error: string }
   | {
@@ -391,7 +421,10 @@ export function transitionDeployment(
   });
   switch (event.type) {
     case "start":
-      return deployment.status === "requested"
+      // The engine starts a request directly when its environment needs no approval; an approved one
+      // only with the approval recorded.
+      return deployment.status === "requested" ||
+        (deployment.status === "approved" && deployment.approval?.decision === "approved")
         ? {
             ...deployment,
             status: "running",
@@ -404,17 +437,68 @@ export function transitionDeployment(
           }
         : refuse();
     case "reject":
-      return deployment.status === "requested"
+      return deployment.status === "requested" || deployment.status === "approved"
         ? {
             ...deployment,
+            configuration: event.configuration ?? deployment.configuration,
             status: "failed",
             error_message: event.error,
             completed_at: event.now,
             actual_duration: 0,
           }
         : refuse();
+    case "await_approval":
+      return deployment.status === "requested"
+        ? {
+            ...deployment,
+            status: "awaiting_approval",
+            approval: {
+              requested_at: event.now,
+              expires_at: event.expiresAt,
+              decision: null,
+              decided_by: null,
+              decided_at: null,
+              note: null,
+            },
+          }
+        : refuse();
+    case "approve":
+    case "decline": {
+      const refusal = decisionRefusal(deployment, event.by, event.now);
+      if (refusal || deployment.approval === null) return refusal ?? refuse();
+      const decider = event.by[0] ?? "anonymous";
+      const decided = { ...deployment.approval, decided_by: decider, decided_at: event.now };
+      return event.type === "approve"
+        ? { ...deployment, status: "approved", approval: { ...decided, decision: "approved" } }
+        : {
+            ...deployment,
+            status: "cancelled",
+            approval: { ...decided, decision: "rejected", note: event.reason },
+            error_message: `approval rejected by ${decider}: ${event.reason}`,
+            completed_at: event.now,
+            actual_duration: 0,
+          };
+    }
+    case "expire_approval": {
+      const { approval } = deployment;
+      if (deployment.status !== "awaiting_approval" || approval === null) return refuse();
+      if (approval.expires_at.getTime() > event.now.getTime())
+        return { refused: `the approval request is open until ${approval.expires_at.toISOString()}` };
+      const note = `nobody approved it before ${approval.expires_at.toISOString()}`;
+      return {
+        ...deployment,
+        status: "cancelled",
+        approval: { ...approval, decision: "expired", decided_at: event.now, note },
+        error_message: `approval expired: ${note}`,
+        completed_at: event.now,
+        actual_duration: 0,
+      };
+    }
     case "cancel":
-      return deployment.status === "running" || deployment.status === "requested"
+      return deployment.status === "running" ||
+        deployment.status === "requested" ||
+        deployment.status === "awaiting_approval" ||
+        deployment.status === "approved"
         ? { ...deployment, status: "cancelling" }
         : refuse();
     case "begin_rollback":
@@ -441,6 +525,42 @@ export function transitionDeployment(
     default:
       throw new UnreachableError(event);
   }
+}
+
+/** Why an approval decision by `by` cannot be taken now, in words for the person who tried. */
+export type DecisionRefusal = Refusal & { reason: "not_awaiting" | "own_request" | "expired" };
+
+/**
+ * Whether the person known by the names `by` may decide the approval of `deployment` at `now`: it
+ * must be waiting, unexpired, and asked for under none of their names (the second person of a
+ * four-eyes control). Null when the decision may go ahead.
+ */
+export function decisionRefusal(
+  deployment: DeploymentDoc,
+  by: readonly string[],
+  now: Date,
+): DecisionRefusal | null {
+  const { approval } = deployment;
+  if (deployment.status !== "awaiting_approval" || approval === null) {
+    const decided = approval?.decision
+      ? ` (${approval.decision}${approval.decided_by ? ` by ${approval.decided_by}` : ""})`
+      : "";
+    return {
+      reason: "not_awaiting",
+      refused: `the deployment is ${deployment.status}${decided}, not awaiting approval`,
+    };
+  }
+  if (by.includes(deployment.requested_by))
+    return {
+      reason: "own_request",
+      refused: `${deployment.requested_by} requested this deployment and cannot approve or reject it; a second person must`,
+    };
+  if (approval.expires_at.getTime() <= now.getTime())
+    return {
+      reason: "expired",
+      refused: `the approval request expired at ${approval.expires_at.toISOString()}`,
+    };
+  return null;
 }
 
 /**

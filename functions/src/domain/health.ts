@@ -29,15 +29,21 @@ export type AlertDecision =
 
 /**
  * Given the open alert of an integration (if any) and a new health check: open an alert when
- * health is lost, escalate when it gets worse, resolve when it returns, and otherwise nothing,
+ * health has been lost for `afterChecks` consecutive checks, escalate when it gets worse, resolve when it returns, and otherwise nothing,
  * so a persisting problem is one alert, not one per check.
  */
 export function decideAlert(
   open: { level: AlertLevel } | undefined,
   health: Pick<HealthRecord, "status">,
+  duration: { unhealthyChecks: number; afterChecks: number } = { unhealthyChecks: 1, afterChecks: 1 },
 ): AlertDecision {
   const level = levelFor(health.status);
-  if (!open) return level ? { action: "open", level } : { action: "none" };
+  if (!open) {
+    // One bad probe is not an incident: it opens after `afterChecks` unhealthy checks in a row.
+    return level && duration.unhealthyChecks >= duration.afterChecks
+      ? { action: "open", level }
+      : { action: "none" };
+  }
   if (!level) return { action: "resolve" };
   if (level === "critical" && open.level !== "critical") return { action: "escalate", level };
   return { action: "none" };

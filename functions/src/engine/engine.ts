@@ -9,9 +9,10 @@
 import type { WriteBatch } from "firebase-admin/firestore";
 import type { Clock } from "../app.js";
 import { orchestrationEventSchema, type Bus, type OrchestrationEvent, type TaskMessage } from "../bus.js";
-import type { AuditEntry } from "../domain/audit.js";
+import type { AuditActor, AuditEntry } from "../domain/audit.js";
 import type { ResolvedEnvironment } from "../domain/config-schema.js";
 import {
+  decisionRefusal,
   deploymentRequestSchema,
   engineOptionsSchema,
   isTerminalDeployment,
@@ -24,15 +25,22 @@ import {
   type TaskEvent,
   type TaskStatus,
 } from "../domain/engine-model.js";
-import { BadInputError, NonRetriableError, NotFoundError } from "../domain/errors.js";
+import {
+  BadInputError,
+  ConflictError,
+  ForbiddenError,
+  NonRetriableError,
+  NotFoundError,
+} from "../domain/errors.js";
 import { settle } from "../domain/finalize.js";
 import { topologicalOrder } from "../domain/graph.js";
 import { engineOptions, planDeployment, retryDelayMs, type DeploymentPlan } from "../domain/planner.js";
 import type { LearnedModel } from "../domain/learning/estimates.js";
 import { zodIssueToProblem } from "../domain/problems.js";
+import { plainSecretProblems, scrubPlainSecrets } from "../domain/secrets.js";
 import type { ApplyResult, Driver, Fence } from "../drivers/driver.js";
 import type { Logger } from "../logs.js";
-import type { Effects, EngineStore, Transition } from "../store/engine-store.js";
+import { CONFIG_CHANGED, type Effects, type EngineStore, type Transition } from "../store/engine-store.js";
 import type { Outbox, OutboxEntry } from "../store/outbox.js";
 import type { Store } from "../store/store.js";
 import { COLLECTIONS } from "../domain/model.js";
@@ -58,6 +66,11 @@ export interface EngineDeps {
   chainAudit?: () => Promise<void>;
   /** Checks who asked for a deployment before it is planned: null when allowed, otherwise the reason it is refused. */
   authorize?: (deployment: Deployment) => Promise<string | null>;
+  /**
+   * Whether a deployment to this environment must wait for a second person's approval, and how long
+   * the request stays open; null (or no function) when it starts at once.
+   */
+  approvalPolicy?: (environment: string) => Promise<{ ttl_hours: number } | null>;
   /** Delivered once per ended deployment, through the outbox (alerts). */
   onFinished?: (deployment: Deployment) => Promise<void>;
   /** What history has taught about an environment's tasks; undefined plans from the catalog. */
@@ -70,6 +83,8 @@ const STALE_READY_MS = 15_000;
 const STALE_OUTBOX_MS = 30_000;
 /** Inline tries of one rollback before it is recorded as failed; lost attempts (crashes) count too. */
 const MAX_ROLLBACK_ATTEMPTS = 3;
+/** Plans of one start made again because a config was loaded meanwhile; the sweeper goes on after these. */
+const MAX_REPLANS = 3;
 /** How the note of a rollback that could not be done begins. */
 const ROLLBACK_FAILED = "rollback failed";
 /** Task statuses that make a blocked dependent impossible to run. */
@@ -126,7 +141,8 @@ export function createEngine(deps: EngineDeps) {
     });
   }
 
-  function deploymentFacts(): Facts<Deployment> {
+  /** The facts of a deployment transition; `actor` names the person behind it when one is (an approver). */
+  function deploymentFacts(actor?: AuditActor): Facts<Deployment> {
     return facts((before, after) => {
       const event: OrchestrationEvent = {
         event_id: deploymentEventId(after),
@@ -142,11 +158,11 @@ export function createEngine(deps: EngineDeps) {
         correlation_id: after.correlation_id || after.id,
         at: clock.now().toISOString(),
         duration: after.actual_duration,
-        actor: after.requested_by,
+        actor: actor?.id ?? after.requested_by,
         payload: { created_at: after.created_at.toISOString(), integrations: after.integrations },
       };
       const ended = isTerminalDeployment(after.status) ? after.id : null;
-      return [entry(event, `deployment.${before.status}->${after.status}`, after.id, ended)];
+      return [entry(event, `deployment.${before.status}->${after.status}`, after.id, ended, actor)];
     });
   }
 
@@ -171,12 +187,13 @@ export function createEngine(deps: EngineDeps) {
     action: string,
     target: string,
     finished: string | null,
+    actor: AuditActor = SYSTEM_ACTOR,
   ): OutboxEntry {
     const failed = event.to === "failed" || event.to === "rolled_back";
     return {
       event: orchestrationEventSchema.parse(event),
       audit: {
-        actor: SYSTEM_ACTOR,
+        actor,
         action,
         target,
         source: "trigger",
@@ -294,6 +311,12 @@ export function createEngine(deps: EngineDeps) {
         problems,
       );
     }
+    const secrets = plainSecretProblems(parsed.data.configuration, ["configuration"]);
+    if (secrets.length > 0)
+      throw new BadInputError(
+        `the deployment request has ${secrets.length} secret(s) in plain text: ${secrets.map((p) => p.message).join("; ")}`,
+        secrets,
+      );
     const env = await environment(parsed.data.environment);
     // The simulated driver's durations come from its request: no history to read for it.
     const learned =
@@ -307,26 +330,45 @@ export function createEngine(deps: EngineDeps) {
     return { request: parsed.data, env, plan: planned.plan };
   }
 
+  /** Refuses a request; a plain secret it carried (written straight to the document) is not kept. */
   async function reject(deployment: Deployment, reason: string): Promise<void> {
     const facts = deploymentFacts();
+    const holdsSecrets = plainSecretProblems(deployment.configuration).length > 0;
     const rejected = await engineStore.transitionDeployment(
       deployment.id,
-      { type: "reject", now: clock.now(), error: reason },
+      {
+        type: "reject",
+        now: clock.now(),
+        error: reason,
+        ...(holdsSecrets ? { configuration: scrubPlainSecrets(deployment.configuration) } : {}),
+      },
       facts.effects,
     );
     log.warn("deployment rejected", { correlation_id: deployment.id, error: reason });
     await facts.deliver(rejected);
   }
 
-  /** Deployment status `requested`: authorize, plan, write the tasks with the start, publish what is ready. */
-  async function startRequested(deployment: Deployment): Promise<void> {
+  /**
+   * Deployment status `requested` (or `approved`): authorize, plan, and then either wait for a
+   * second person's approval (a production environment that requires one, asked once per request)
+   * or write the tasks with the start and publish what is ready.
+   */
+  async function startRequested(deployment: Deployment, replans = 0): Promise<void> {
+    if (deployment.status !== "requested" && deployment.status !== "approved") return;
+    // The config the plan is made from; the start commits only if it is still the current one.
+    const configHash = (await deps.store.currentConfig())?.content_hash ?? null;
     const refusal = (await deps.authorize?.(deployment)) ?? null;
     if (refusal !== null) {
       await reject(deployment, refusal);
       return;
     }
     let planned;
+    let approval: { ttl_hours: number } | null = null;
     try {
+      // Asked before planning, so that the plan (and the rollback policy it snapshots) comes from
+      // the config read closest to the start's commit.
+      if (deployment.status === "requested")
+        approval = (await deps.approvalPolicy?.(deployment.environment)) ?? null;
       planned = await preview(deployment.id, {
         environment: deployment.environment,
         integrations: deployment.integrations,
@@ -339,6 +381,10 @@ export function createEngine(deps: EngineDeps) {
       return;
     }
     const { plan, env } = planned;
+    if (approval !== null) {
+      await awaitApproval(deployment, approval.ttl_hours);
+      return;
+    }
     const startFacts = deploymentFacts();
     const started = await engineStore.startDeployment(
       deployment.id,
@@ -355,7 +401,13 @@ export function createEngine(deps: EngineDeps) {
       startFacts.effects,
       // A provisioning request, by the API or by a document write, marks its environment until it ends.
       deployment.configuration.provision === true ? "provisioning" : undefined,
+      configHash,
     );
+    if (!started.changed && started.reason === CONFIG_CHANGED && replans < MAX_REPLANS) {
+      const current = await engineStore.getDeployment(deployment.id);
+      if (current) await startRequested(current, replans + 1);
+      return;
+    }
     if (!started.changed) {
       log.debug("deployment already started", { correlation_id: deployment.id, reason: started.reason });
       return;
@@ -367,6 +419,74 @@ export function createEngine(deps: EngineDeps) {
     });
     await startFacts.deliver(started);
     await dispatch(env.name, env.concurrency);
+  }
+
+  /** Parks a request until a second person decides, or until the request expires. */
+  async function awaitApproval(deployment: Deployment, ttlHours: number): Promise<void> {
+    const now = clock.now();
+    const facts = deploymentFacts();
+    const waiting = await engineStore.transitionDeployment(
+      deployment.id,
+      { type: "await_approval", now, expiresAt: new Date(now.getTime() + ttlHours * 3_600_000) },
+      facts.effects,
+    );
+    if (waiting.changed)
+      log.info("deployment awaits approval", {
+        correlation_id: deployment.id,
+        expires_at: waiting.after.approval?.expires_at.toISOString(),
+      });
+    await facts.deliver(waiting);
+  }
+
+  /** Ends an approval request nobody decided in time; a no-op while it is still open. */
+  async function expireApproval(deploymentId: string): Promise<Transition<Deployment>> {
+    const facts = deploymentFacts();
+    const expired = await engineStore.transitionDeployment(
+      deploymentId,
+      { type: "expire_approval", now: clock.now() },
+      facts.effects,
+    );
+    if (expired.changed) log.warn("approval expired", { correlation_id: deploymentId });
+    await facts.deliver(expired);
+    return expired;
+  }
+
+  /**
+   * A second person's decision on a deployment that awaits approval. Refused (and nothing written)
+   * when it is not waiting (409), when the decider requested it (403), or when the request expired
+   * (409; the deployment is then cancelled as expired). Both the check and the write happen in one
+   * transaction, so of two concurrent decisions exactly one lands.
+   */
+  async function decide(
+    deploymentId: string,
+    decision: { type: "approve" } | { type: "decline"; reason: string },
+    by: readonly string[],
+    actor: AuditActor,
+  ): Promise<Deployment> {
+    const facts = deploymentFacts(actor);
+    const now = clock.now();
+    const transition = await engineStore.transitionDeployment(
+      deploymentId,
+      decision.type === "approve" ? { type: "approve", now, by } : { ...decision, now, by },
+      facts.effects,
+    );
+    if (transition.changed) {
+      log.info(decision.type === "approve" ? "deployment approved" : "deployment rejected", {
+        correlation_id: deploymentId,
+        by: by[0],
+      });
+      await facts.deliver(transition);
+      return transition.after;
+    }
+    const current = transition.current;
+    if (!current) throw new NotFoundError(`deployment ${deploymentId} does not exist`);
+    const refusal = decisionRefusal(current, by, now);
+    if (refusal?.reason === "own_request") throw new ForbiddenError(refusal.refused);
+    if (refusal?.reason === "expired") {
+      await expireApproval(deploymentId);
+      throw new ConflictError(`${refusal.refused}; the deployment is cancelled`);
+    }
+    throw new ConflictError(refusal?.refused ?? transition.reason);
   }
 
   /**
@@ -502,8 +622,13 @@ export function createEngine(deps: EngineDeps) {
   async function reconcile(deploymentId: string): Promise<void> {
     const deployment = await engineStore.getDeployment(deploymentId);
     if (!deployment || isTerminalDeployment(deployment.status)) return;
-    if (deployment.status === "requested") {
+    if (deployment.status === "requested" || deployment.status === "approved") {
       await startRequested(deployment);
+      return;
+    }
+    if (deployment.status === "awaiting_approval") {
+      const expiresAt = deployment.approval?.expires_at.getTime() ?? 0;
+      if (expiresAt <= clock.now().getTime()) await expireApproval(deploymentId);
       return;
     }
     const tasks = await engineStore.tasksOf(deploymentId);
@@ -723,6 +848,14 @@ export function createEngine(deps: EngineDeps) {
         await deps.sleep(Math.max(0, retry.getTime() - clock.now().getTime()));
       }
     },
+
+    /** A second person approves a production deployment that awaits approval; the deployment trigger then starts it. */
+    approve: (deploymentId: string, by: readonly string[], actor: AuditActor) =>
+      decide(deploymentId, { type: "approve" }, by, actor),
+
+    /** A second person rejects a deployment that awaits approval: it ends cancelled, saying who and why. */
+    reject: (deploymentId: string, by: readonly string[], actor: AuditActor, reason: string) =>
+      decide(deploymentId, { type: "decline", reason }, by, actor),
 
     /** Task trigger: a task reached a terminal state; bring its deployment forward. */
     async onTaskSettled(task: Task): Promise<void> {

@@ -4,7 +4,10 @@
  */
 import type { Clock } from "../app.js";
 import type { Bus } from "../bus.js";
-import { decideAlert, rollUp, type AlertLevel } from "../domain/health.js";
+import { z } from "zod";
+import type { ResolvedEnvironment } from "../domain/config-schema.js";
+import { decideAlert, levelFor, rollUp, type AlertLevel } from "../domain/health.js";
+import type { AlertChange } from "../domain/notifications.js";
 import {
   COLLECTIONS,
   alertDocSchema,
@@ -19,6 +22,17 @@ import type { Logger } from "../logs.js";
 import type { Store } from "../store/store.js";
 import { typedCollection } from "../store/typed-collection.js";
 import type { EnvironmentResolver } from "./environments.js";
+import type { Notifier } from "./notifier.js";
+
+/** `health_streaks/{environment}__{integration}`: consecutive unhealthy checks so far (0 once healthy). */
+const HEALTH_STREAKS = "health_streaks";
+const streakDocSchema = z.strictObject({ unhealthy_checks: z.int().min(0), last_checked_at: z.date() });
+
+/** How many consecutive unhealthy checks open an incident in this environment (its monitoring settings; 1 without monitoring). */
+function alertAfterChecks(env: ResolvedEnvironment): number {
+  const monitoring = env.integrations.find((integration) => integration.kind === "monitoring");
+  return monitoring?.kind === "monitoring" ? monitoring.settings.alert_after_checks : 1;
+}
 
 export interface HealthReport {
   system_health: {
@@ -48,9 +62,24 @@ export function createHealthMonitor(deps: {
   bus: Bus;
   clock: Clock;
   log: Logger;
+  /** Sends alert changes to the environment's notification channels. */
+  notifier?: Notifier;
 }) {
   const { store, fabricator, bus, clock, log } = deps;
   const alerts = typedCollection(store.db, COLLECTIONS.alerts, alertDocSchema);
+  const streaks = typedCollection(store.db, HEALTH_STREAKS, streakDocSchema);
+
+  /** Notifies the channels; a failed notification never fails the check or the deployment. */
+  async function notify(id: string, alert: AlertDoc, change: AlertChange): Promise<void> {
+    try {
+      await deps.notifier?.notify(id, alert, change);
+    } catch (error) {
+      log.error("notifying an alert failed", {
+        alert_id: id,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+  }
   const integrations = typedCollection(store.db, COLLECTIONS.integrations, integrationDocSchema);
 
   async function publishAlert(id: string, alert: AlertDoc, change: string): Promise<void> {
@@ -108,6 +137,7 @@ export function createHealthMonitor(deps: {
         return; // already raised by an earlier delivery
       }
       await publishAlert(id, alert, "raised");
+      await notify(id, alert, "raised");
     },
 
     /**
@@ -137,10 +167,13 @@ export function createHealthMonitor(deps: {
       const { environments, checks } = await verifyAll(only === undefined ? undefined : [only]);
       const now = clock.now();
       const outcomes = await Promise.all(
-        checks.map(({ env, name, health }) => recordOne(env.name, name, { ...health, checked_at: now }, now)),
+        checks.map(({ env, name, health }) =>
+          recordOne(env.name, name, { ...health, checked_at: now }, now, alertAfterChecks(env)),
+        ),
       );
       const raised = outcomes.flatMap((outcome) => outcome.raised);
       await Promise.all(raised.map(({ id, alert, change }) => publishAlert(id, alert, change)));
+      for (const { id, alert, change } of raised) await notify(id, alert, change);
       for (const { alert, change } of raised)
         log.warn(`alert ${change}`, {
           level: alert.level,
@@ -228,17 +261,29 @@ export function createHealthMonitor(deps: {
     };
   }
 
-  /** Records one integration's check and decides its alert, in one transaction. */
-  async function recordOne(environment: string, name: string, health: HealthRecord, now: Date) {
+  /**
+   * Records one integration's check and decides its alert, in one transaction. An incident opens
+   * only once the integration has been unhealthy for `afterChecks` consecutive checks (its streak
+   * is kept in `health_streaks`); escalation and recovery act on the check itself.
+   */
+  async function recordOne(
+    environment: string,
+    name: string,
+    health: HealthRecord,
+    now: Date,
+    afterChecks: number,
+  ) {
     const id = integrationDocId(environment, name);
     const integrationRef = integrations.doc(id);
     return store.db.runTransaction(async (tx) => {
-      const raised: { id: string; alert: AlertDoc; change: string }[] = [];
+      const raised: { id: string; alert: AlertDoc; change: AlertChange }[] = [];
       const doc = (await tx.get(integrationRef)).data();
       const openId = doc?.open_alert ?? null;
       const openSnap = openId ? (await tx.get(alerts.doc(openId))).data() : undefined;
       const open = openSnap?.status === "open" ? openSnap : undefined;
-      const decision = decideAlert(open, health);
+      const streak = (await tx.get(streaks.doc(id))).data();
+      const unhealthy = levelFor(health.status) === undefined ? 0 : (streak?.unhealthy_checks ?? 0) + 1;
+      const decision = decideAlert(open, health, { unhealthyChecks: unhealthy, afterChecks });
       let nextOpen = open ? openId : null;
       let incidents = doc?.incidents ?? 0;
       const message = `${name} in ${environment} is ${health.status} (${health.mode}): ${health.details}`;
@@ -279,6 +324,10 @@ export function createHealthMonitor(deps: {
         });
         nextOpen = null;
       }
+      // Kept only where a duration applies (or to reset one left from an earlier config): with the
+      // default of one check, a check writes exactly what it wrote before durations existed.
+      if (unhealthy !== (streak?.unhealthy_checks ?? 0) && (afterChecks > 1 || streak !== undefined))
+        tx.set(streaks.doc(id), { unhealthy_checks: unhealthy, last_checked_at: now });
       // Only the health fields: a deployment may be updating status and release at the same time.
       if (doc)
         tx.update(store.db.collection(COLLECTIONS.integrations).doc(id), {

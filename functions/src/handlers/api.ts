@@ -4,6 +4,7 @@
  * environment it touches, runs the handler, and audits every mutating request, refused or not.
  */
 import type { Services } from "../app.js";
+import { actorOf } from "../auth/access-control.js";
 import { authorize, type AccessDecision, type Principal } from "../domain/access.js";
 import { BadInputError, ForbiddenError, NotFoundError, UnauthenticatedError } from "../domain/errors.js";
 import { zodIssueToProblem } from "../domain/problems.js";
@@ -89,13 +90,6 @@ async function check(
       ? new UnauthenticatedError(decision.reason)
       : new ForbiddenError(decision.reason);
   }
-}
-
-function actorOf(principal: Principal | undefined) {
-  if (!principal) return { kind: "anonymous" as const, id: null, role: null };
-  return principal.kind === "user"
-    ? { kind: "user" as const, id: principal.email ?? principal.uid, role: principal.role }
-    : { kind: "key" as const, id: principal.keyId, role: principal.role };
 }
 
 /** Answers one API request; never throws. */

@@ -8,6 +8,7 @@ import {
   UnauthenticatedError,
 } from "../domain/errors.js";
 import type { Problem } from "../domain/problems.js";
+import { redactText } from "../domain/redaction.js";
 
 /** What a route sees of a request. */
 export interface ApiRequest {
@@ -46,10 +47,24 @@ export class PayloadTooLargeError extends Error {
 
 /** Maps any error to the answer the caller gets; the only place that decides HTTP status codes. */
 export function errorResponse(error: unknown): ApiResponse {
+  // An error may quote what was sent (a wrong value in a config): a secret in it is never answered back.
   const answer = (status: number, code: string, message: string, problems?: Problem[]): ApiResponse => ({
     status,
     body: {
-      error: { status, code, message, ...(problems && problems.length > 0 ? { problems } : {}) },
+      error: {
+        status,
+        code,
+        message: redactText(message),
+        ...(problems && problems.length > 0
+          ? {
+              problems: problems.map((problem) => ({
+                ...problem,
+                found: redactText(problem.found),
+                message: redactText(problem.message),
+              })),
+            }
+          : {}),
+      },
     } satisfies ErrorBody,
   });
   if (error instanceof BadInputError) return answer(400, "bad_input", error.message, error.problems);

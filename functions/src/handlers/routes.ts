@@ -8,7 +8,7 @@ import { z } from "zod";
 import type { Services } from "../app.js";
 import type { Action, Principal } from "../domain/access.js";
 import { ROLES } from "../domain/access.js";
-import { requesterOf } from "../auth/access-control.js";
+import { actorOf, identitiesOf, requesterOf } from "../auth/access-control.js";
 import { validateConfig } from "../domain/config.js";
 import { orchestrationConfigSchema } from "../domain/config-schema.js";
 import { integrationRefSchema, type Deployment } from "../domain/engine-model.js";
@@ -133,6 +133,8 @@ const planBody = z.strictObject({
   objective: z.enum(PLANNING_OBJECTIVES).optional(),
   project_prefix: planningRequestSchema.shape.project_prefix,
 });
+
+const rejectBody = z.strictObject({ reason: z.string().trim().min(1).max(500) });
 
 const promoteBody = z.strictObject({ from: z.string().min(1).max(64), to: z.string().min(1).max(64) });
 
@@ -464,6 +466,37 @@ export const ROUTES: RouteSpec[] = [
     query: noQuery,
     environment: deploymentEnvironment,
     handle: async ({ engine }, { params }) => ok({ deployment: await engine.cancel(params.id ?? "") }),
+  }),
+  route({
+    method: "POST",
+    path: "/deployments/{id}/approve",
+    summary:
+      "Approve a production deployment that awaits approval (a second person: never its requester); it then starts",
+    action: "approve",
+    query: noQuery,
+    environment: deploymentEnvironment,
+    handle: async ({ engine }, { params, principal }) =>
+      ok({
+        deployment: await engine.approve(params.id ?? "", identitiesOf(principal), actorOf(principal)),
+      }),
+  }),
+  route({
+    method: "POST",
+    path: "/deployments/{id}/reject",
+    summary: "Reject a production deployment that awaits approval, saying why; it ends cancelled",
+    action: "approve",
+    query: noQuery,
+    body: rejectBody,
+    environment: deploymentEnvironment,
+    handle: async ({ engine }, { params, body, principal }) =>
+      ok({
+        deployment: await engine.reject(
+          params.id ?? "",
+          identitiesOf(principal),
+          actorOf(principal),
+          body.reason,
+        ),
+      }),
   }),
   route({
     method: "POST",

@@ -12,7 +12,7 @@ interface Snapshot {
   exists: boolean;
 }
 
-/** `deployments/{id}` written: plan a new request, or cancel what has not started. */
+/** `deployments/{id}` written: plan a new (or newly approved) request, or cancel what has not started. */
 export async function onDeploymentWritten(services: Services, after: Snapshot | undefined): Promise<void> {
   if (!after?.exists) return;
   let parsed;
@@ -27,7 +27,8 @@ export async function onDeploymentWritten(services: Services, after: Snapshot | 
     return;
   }
   const deployment = { ...parsed, id: after.id };
-  if (deployment.status === "requested") await services.engine.startRequested(deployment);
+  if (deployment.status === "requested" || deployment.status === "approved")
+    await services.engine.startRequested(deployment);
   else if (deployment.status === "cancelling") await services.engine.cancelPending(deployment);
 }
 

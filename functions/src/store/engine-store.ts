@@ -30,12 +30,16 @@ import {
 } from "../domain/model.js";
 import { z } from "zod";
 import { createOutbox, type OutboxEntry } from "./outbox.js";
+import { CURRENT_CONFIG_ID } from "./store.js";
 import { typedCollection } from "./typed-collection.js";
 
 /** What a committed transition implies, built from the states before and after it; staged in its transaction. */
 export type Effects<T> = (before: T, after: T) => OutboxEntry[];
 
 const ROLLBACK_CLAIMS = "rollback_claims";
+
+/** Why a start was refused: the config changed between planning and the start's commit. */
+export const CONFIG_CHANGED = "the config changed while the deployment was planned";
 
 /** One concurrency slot of an environment: a task holds it while it runs, so no counter document gets hot. */
 const slotDocSchema = z.strictObject({
@@ -178,11 +182,15 @@ export function createEngineStore(db: Firestore) {
       options: {
         alsoWrite?: (tx: Transaction) => void;
         environmentStatus?: (after: DeploymentDoc) => EnvironmentDoc["status"] | null;
+        /** Read in the transaction before anything is written: a reason refuses the transition. */
+        precondition?: (tx: Transaction) => Promise<string | null>;
       } = {},
     ): Promise<Transition<Deployment>> {
       return db.runTransaction(async (tx) => {
         const before = (await tx.get(deployments.doc(id))).data();
         if (!before) return { changed: false, reason: `deployment ${id} does not exist`, current: undefined };
+        const unmet = (await options.precondition?.(tx)) ?? null;
+        if (unmet !== null) return { changed: false, reason: unmet, current: withId(id, before) };
         const after = transitionDeployment(before, event);
         if (isRefusal(after)) return { changed: false, reason: after.refused, current: withId(id, before) };
         const status = options.environmentStatus?.(after) ?? null;
@@ -205,12 +213,23 @@ export function createEngineStore(db: Firestore) {
       planned: Task[],
       effects: Effects<Deployment>,
       environmentStatus?: EnvironmentDoc["status"],
+      plannedWithConfig?: string | null,
     ): Promise<Transition<Deployment>> {
       return this.transitionDeployment(id, event, effects, {
         alsoWrite: (tx) => {
           for (const { id: taskId, ...task } of planned) tx.set(tasks.doc(taskId), task);
         },
         environmentStatus: () => environmentStatus ?? null,
+        // A config loaded while this was planned (its rollback policy, its limits) makes the plan stale.
+        precondition:
+          plannedWithConfig === undefined
+            ? undefined
+            : async (tx) => {
+                const hash: unknown = (
+                  await tx.get(db.collection(COLLECTIONS.config).doc(CURRENT_CONFIG_ID))
+                ).get("content_hash");
+                return (hash ?? null) === plannedWithConfig ? null : CONFIG_CHANGED;
+              },
       });
     },
 
@@ -440,7 +459,14 @@ export function createEngineStore(db: Firestore) {
     /** Deployments that have not ended, oldest first: the sweeper reconciles each. */
     async activeDeployments(limit: number): Promise<Deployment[]> {
       const snap = await deployments
-        .where("status", "in", ["requested", "running", "cancelling", "rolling_back"])
+        .where("status", "in", [
+          "requested",
+          "awaiting_approval",
+          "approved",
+          "running",
+          "cancelling",
+          "rolling_back",
+        ])
         .limit(limit)
         .get();
       return snap.docs.map((doc) => withId(doc.id, doc.data()));

@@ -18,7 +18,8 @@ import type { z } from "zod";
 import { timestampsToDates } from "../domain/timestamps.js";
 import { typedCollection } from "./typed-collection.js";
 
-const CURRENT_CONFIG_ID = "current";
+/** The id of the config document in force. */
+export const CURRENT_CONFIG_ID = "current";
 
 /** The store the handlers use; tests build it on the Firestore emulator. */
 export function createStore(db: Firestore) {
