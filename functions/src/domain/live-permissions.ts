@@ -17,8 +17,7 @@ export interface LivePermission {
 
 /** A kind's live path: built (calls Google) or not yet (the driver refuses live, or stays staged). */
 export type LiveSupport =
-  | { built: true; api: string; permissions: LivePermission[] }
-  | { built: false; reason: string };
+  { built: true; api: string; permissions: LivePermission[] } | { built: false; reason: string };
 
 const HOSTING_ADMIN = "roles/firebasehosting.admin";
 const RULES_ADMIN = "roles/firebaserules.admin";
@@ -55,7 +54,11 @@ export const LIVE_SUPPORT: Record<IntegrationKind, LiveSupport> = {
         role: RULES_ADMIN,
         used_for: "plan and verify: read the released rules' source",
       },
-      { permission: "firebaserules.rulesets.create", role: RULES_ADMIN, used_for: "apply: compile a ruleset" },
+      {
+        permission: "firebaserules.rulesets.create",
+        role: RULES_ADMIN,
+        used_for: "apply: compile a ruleset",
+      },
       {
         permission: "firebaserules.releases.update",
         role: RULES_ADMIN,
@@ -71,7 +74,10 @@ export const LIVE_SUPPORT: Record<IntegrationKind, LiveSupport> = {
   auth: { built: false, reason: "the Identity Toolkit v2 config calls run against the Auth emulator only" },
   storage: { built: false, reason: "bucket CORS, lifecycle and storage rules release are staged only" },
   functions: { built: false, reason: "no Cloud Build job yet; the driver refuses live" },
-  monitoring: { built: false, reason: "alert policies are installed in the control plane only; refuses live" },
+  monitoring: {
+    built: false,
+    reason: "alert policies are installed in the control plane only; refuses live",
+  },
   backup: { built: false, reason: "Firestore backup schedules and managed exports are not called yet" },
   security: { built: false, reason: "App Check and IAM bindings are staged only" },
   analytics: { built: false, reason: "the BigQuery dataset and tables are staged only" },
