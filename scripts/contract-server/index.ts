@@ -15,3 +15,5 @@ export type { HostingModel, HostingSite } from "./models/firebasehosting.js";
 export { firebaseRulesModel } from "./models/firebaserules.js";
 export type { RulesModel } from "./models/firebaserules.js";
 export { resourceManagerModel } from "./models/cloudresourcemanager.js";
+export { firestoreIndexModel } from "./models/firestore-indexes.js";
+export type { IndexModel } from "./models/firestore-indexes.js";

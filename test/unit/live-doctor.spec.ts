@@ -6,6 +6,7 @@ import { contractAccess, liveEnvironment } from "../support/live.js";
 
 /** What the README's IAM table promises per live driver (written here, independently of the code's table). */
 const HOSTING = ["firebasehosting.sites.get", "firebasehosting.sites.update"];
+const INDEXES = ["datastore.indexes.create", "datastore.indexes.delete", "datastore.indexes.list"];
 const RULES = [
   "firebaserules.releases.create",
   "firebaserules.releases.get",
@@ -32,7 +33,7 @@ describe("doctor: credentials and testIamPermissions against the Resource Manage
   it("names each missing permission with its role; hosting ready, auth without a live path", async () => {
     granted.set(
       "acme-prod",
-      new Set([...HOSTING, "firebaserules.releases.get", "firebaserules.rulesets.get"]),
+      new Set([...HOSTING, ...INDEXES, "firebaserules.releases.get", "firebaserules.rulesets.get"]),
     );
     const report = await runDoctor(environment, access);
     assert.equal(report.ok, false);
@@ -59,12 +60,12 @@ describe("doctor: credentials and testIamPermissions against the Resource Manage
     assert.equal(server.requests[0]?.verdict, "accepted");
     assert.deepEqual(
       (server.requests[0]?.body as { permissions: string[] }).permissions,
-      [...HOSTING, ...RULES].sort(),
+      [...HOSTING, ...RULES, ...INDEXES].sort(),
     );
   });
 
   it("is ok when every permission is held", async () => {
-    granted.set("acme-prod", new Set([...HOSTING, ...RULES]));
+    granted.set("acme-prod", new Set([...HOSTING, ...RULES, ...INDEXES]));
     const report = await runDoctor(environment, access);
     assert.equal(report.ok, true);
     assert.match(

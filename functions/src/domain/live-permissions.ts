@@ -21,6 +21,7 @@ export type LiveSupport =
 
 const HOSTING_ADMIN = "roles/firebasehosting.admin";
 const RULES_ADMIN = "roles/firebaserules.admin";
+const INDEX_ADMIN = "roles/datastore.indexAdmin";
 
 /** Per kind: whether its live path exists, and what it needs. */
 export const LIVE_SUPPORT: Record<IntegrationKind, LiveSupport> = {
@@ -42,7 +43,7 @@ export const LIVE_SUPPORT: Record<IntegrationKind, LiveSupport> = {
   },
   firestore: {
     built: true,
-    api: "firebaserules.googleapis.com (v1): rules only",
+    api: "firebaserules.googleapis.com (v1) for rules, firestore.googleapis.com (v1) for composite indexes",
     permissions: [
       {
         permission: "firebaserules.releases.get",
@@ -68,6 +69,17 @@ export const LIVE_SUPPORT: Record<IntegrationKind, LiveSupport> = {
         permission: "firebaserules.releases.create",
         role: RULES_ADMIN,
         used_for: "first apply on a project without rules",
+      },
+      {
+        permission: "datastore.indexes.list",
+        role: INDEX_ADMIN,
+        used_for: "plan, apply and verify: read the indexes",
+      },
+      { permission: "datastore.indexes.create", role: INDEX_ADMIN, used_for: "apply: create wanted indexes" },
+      {
+        permission: "datastore.indexes.delete",
+        role: INDEX_ADMIN,
+        used_for: "apply and rollback: delete indexes the config no longer lists",
       },
     ],
   },

@@ -77,7 +77,9 @@ export function createFabricator(
     const mode = spec.mode(target.environment);
     const desired = await spec.desired(target, io);
     const latest = await releases.latest(target.environment.name, target.integration);
-    const observed = mode === "staged" ? latest?.state : await spec.observe(target, io);
+    // A refused plan changes nothing, so it reads nothing live either.
+    const observed =
+      mode === "staged" || desired.problems.length > 0 ? latest?.state : await spec.observe(target, io);
     const changes = desired.problems.length > 0 ? [] : diffStates(observed, desired.state);
     const summary =
       `${mode}: ` +

@@ -9,12 +9,13 @@
  */
 import type { firebasehosting_v1beta1 } from "googleapis/build/src/apis/firebasehosting/v1beta1.js";
 import type { firebaserules_v1 } from "googleapis/build/src/apis/firebaserules/v1.js";
+import type { firestore_v1 } from "googleapis/build/src/apis/firestore/v1.js";
 import type { cloudresourcemanager_v3 } from "googleapis/build/src/apis/cloudresourcemanager/v3.js";
 import { NonRetriableError } from "../../domain/errors.js";
 import { LIVE_SUPPORT } from "../../domain/live-permissions.js";
 
 /** The APIs the live drivers call. */
-export type GoogleApiName = "firebasehosting" | "firebaserules" | "cloudresourcemanager";
+export type GoogleApiName = "firebasehosting" | "firebaserules" | "firestore" | "cloudresourcemanager";
 
 /** What googleapis accepts as credentials (GoogleAuth for ADC, an OAuth2 client with a token in tests). */
 export type GoogleAuthClient = Exclude<NonNullable<firebasehosting_v1beta1.Options["auth"]>, string>;
@@ -78,6 +79,11 @@ export async function hostingApi(access: GoogleAccess): Promise<firebasehosting_
 export async function rulesApi(access: GoogleAccess): Promise<firebaserules_v1.Firebaserules> {
   const { firebaserules_v1: api } = await import("googleapis/build/src/apis/firebaserules/v1.js");
   return new api.Firebaserules(await common(access, "firebaserules"));
+}
+
+export async function firestoreApi(access: GoogleAccess): Promise<firestore_v1.Firestore> {
+  const { firestore_v1: api } = await import("googleapis/build/src/apis/firestore/v1.js");
+  return new api.Firestore(await common(access, "firestore"));
 }
 
 export async function resourceManagerApi(
