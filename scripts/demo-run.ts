@@ -20,6 +20,7 @@ import { emulatorToken } from "./lib/auth.mjs";
 import { launchChromium, screenshot, signIn } from "./lib/browser.js";
 import { showFaultRepairs } from "./lib/demo-faults.js";
 import { demoPlanning } from "./lib/demo-planning.js";
+import { demoLive } from "./lib/demo-live.js";
 import { simulate } from "../test/sim/world.js";
 import { showScheduledJobs } from "./demo-schedules.js";
 
@@ -548,6 +549,7 @@ for (let index = 0; index < written.length; index += 6)
   console.log(`    ${written.slice(index, index + 6).join("  ")}`);
 
 const planning = await demoPlanning(call, heading, deployAndWatch);
+if (!(await demoLive(heading))) console.error("live mode against the contract servers did not behave");
 heading("Deterministic simulation (npm run simulate)");
 {
   // One seed of the engine under crashes, lost and duplicated triggers, with its invariants checked.
