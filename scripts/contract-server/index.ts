@@ -17,3 +17,4 @@ export type { RulesModel } from "./models/firebaserules.js";
 export { resourceManagerModel } from "./models/cloudresourcemanager.js";
 export { firestoreIndexModel } from "./models/firestore-indexes.js";
 export type { IndexModel } from "./models/firestore-indexes.js";
+export { identityToolkitModel } from "./models/identitytoolkit.js";

@@ -1,7 +1,7 @@
 /**
  * The demo's live-mode step, against local contract servers (no machine here reaches Google):
  * `doctor` on the config's prod environment switched to live, then a live plan, apply and second
- * plan of its hosting and firestore integrations through googleapis, every request held to the
+ * plan of its hosting, firestore and auth integrations through googleapis, every request held to the
  * stored discovery documents. Every line says it is a contract server answering, not Google.
  */
 import { readFileSync } from "node:fs";
@@ -13,6 +13,8 @@ import { targetFor } from "../../functions/src/drivers/integration-driver.js";
 import { formatDoctor, runDoctor } from "../../functions/src/drivers/live/doctor.js";
 import { firestoreDriver } from "../../functions/src/drivers/firestore.js";
 import { hostingDriver } from "../../functions/src/drivers/hosting.js";
+import { authDriver } from "../../functions/src/drivers/auth.js";
+import { liveAuthSpec } from "../../functions/src/drivers/live/auth-live.js";
 import { liveFirestoreSpec } from "../../functions/src/drivers/live/firestore-live.js";
 import { liveHostingSpec } from "../../functions/src/drivers/live/hosting-live.js";
 import { byMode } from "../../functions/src/drivers/registry.js";
@@ -23,6 +25,7 @@ import {
   firebaseHostingModel,
   firebaseRulesModel,
   firestoreIndexModel,
+  identityToolkitModel,
   resourceManagerModel,
 } from "../contract-server/index.js";
 
@@ -44,6 +47,7 @@ export async function demoLive(heading: (text: string) => void): Promise<boolean
     firebasehosting: ContractServer.fromRepository("firebasehosting-v1beta1"),
     firebaserules: ContractServer.fromRepository("firebaserules-v1"),
     firestore: ContractServer.fromRepository("firestore-v1"),
+    identitytoolkit: ContractServer.fromRepository("identitytoolkit-v2"),
   };
   // The demo's principal holds every permission the live drivers need but one, for doctor to name.
   const needed = Object.values(LIVE_SUPPORT).flatMap((s) =>
@@ -56,6 +60,7 @@ export async function demoLive(heading: (text: string) => void): Promise<boolean
   firebaseHostingModel(servers.firebasehosting, [site.site]);
   firebaseRulesModel(servers.firebaserules);
   firestoreIndexModel(servers.firestore);
+  identityToolkitModel(servers.identitytoolkit, [environment.project_id]);
   const urls = Object.fromEntries(
     await Promise.all(
       Object.entries(servers).map(async ([api, server]) => [api, (await server.start()).url]),
@@ -64,7 +69,7 @@ export async function demoLive(heading: (text: string) => void): Promise<boolean
   try {
     const access = await contractAccess(urls);
     console.log(
-      `${LABEL} Resource Manager v3, Firebase Hosting v1beta1, Firebase Rules v1, Firestore v1 on 127.0.0.1`,
+      `${LABEL} Resource Manager v3, Firebase Hosting v1beta1, Firebase Rules v1, Firestore v1, Identity Toolkit v2 on 127.0.0.1`,
     );
     console.log(`npm run doctor -- --env prod (prod switched to live, project ${environment.project_id}):`);
     const report = await runDoctor(environment, access);
@@ -74,12 +79,13 @@ export async function demoLive(heading: (text: string) => void): Promise<boolean
       {
         hosting: byMode(hostingDriver, liveHostingSpec),
         firestore: byMode(firestoreDriver, liveFirestoreSpec),
+        auth: byMode(authDriver, liveAuthSpec),
       },
       memoryReleases(),
       liveIO(directorySourceReader(repoRoot), access),
     );
     let settled = true;
-    for (const integration of ["hosting", "firestore"]) {
+    for (const integration of ["hosting", "firestore", "auth"]) {
       const target = targetFor(environment, integration);
       const plan = await fabricator.plan(target);
       const shown = plan.changes.slice(0, 4).map((c) => c.path);

@@ -6,6 +6,7 @@ import { contractAccess, liveEnvironment } from "../support/live.js";
 
 /** What the README's IAM table promises per live driver (written here, independently of the code's table). */
 const HOSTING = ["firebasehosting.sites.get", "firebasehosting.sites.update"];
+const AUTH = ["firebaseauth.configs.get", "firebaseauth.configs.update"];
 const INDEXES = ["datastore.indexes.create", "datastore.indexes.delete", "datastore.indexes.list"];
 const RULES = [
   "firebaserules.releases.create",
@@ -19,7 +20,7 @@ describe("doctor: credentials and testIamPermissions against the Resource Manage
   let server: ContractServer;
   let access: GoogleAccess;
   let granted: Map<string, Set<string>>;
-  const environment = liveEnvironment(["hosting", "firestore", "auth"]);
+  const environment = liveEnvironment(["hosting", "firestore", "auth", "storage"]);
 
   beforeEach(async () => {
     server = ContractServer.fromRepository("cloudresourcemanager-v3");
@@ -30,10 +31,10 @@ describe("doctor: credentials and testIamPermissions against the Resource Manage
   });
   afterEach(() => server.stop());
 
-  it("names each missing permission with its role; hosting ready, auth without a live path", async () => {
+  it("names each missing permission with its role; hosting and auth ready, storage without a live path", async () => {
     granted.set(
       "acme-prod",
-      new Set([...HOSTING, ...INDEXES, "firebaserules.releases.get", "firebaserules.rulesets.get"]),
+      new Set([...HOSTING, ...AUTH, ...INDEXES, "firebaserules.releases.get", "firebaserules.rulesets.get"]),
     );
     const report = await runDoctor(environment, access);
     assert.equal(report.ok, false);
@@ -53,24 +54,25 @@ describe("doctor: credentials and testIamPermissions against the Resource Manage
       byName.firestore?.details ?? "",
       /missing firebaserules\.rulesets\.create \(roles\/firebaserules\.admin\)/,
     );
-    assert.equal(byName.auth?.status, "stays staged or refused");
-    assert.equal(byName.auth?.live_path, "not built");
+    assert.equal(byName.auth?.status, "ready");
+    assert.equal(byName.storage?.status, "stays staged or refused");
+    assert.equal(byName.storage?.live_path, "not built");
     // One read-only call, within the contract, asking exactly the permissions of the live drivers.
     assert.deepEqual(server.calls(), ["cloudresourcemanager.projects.testIamPermissions projects/acme-prod"]);
     assert.equal(server.requests[0]?.verdict, "accepted");
     assert.deepEqual(
       (server.requests[0]?.body as { permissions: string[] }).permissions,
-      [...HOSTING, ...RULES, ...INDEXES].sort(),
+      [...HOSTING, ...RULES, ...INDEXES, ...AUTH].sort(),
     );
   });
 
   it("is ok when every permission is held", async () => {
-    granted.set("acme-prod", new Set([...HOSTING, ...RULES, ...INDEXES]));
+    granted.set("acme-prod", new Set([...HOSTING, ...RULES, ...INDEXES, ...AUTH]));
     const report = await runDoctor(environment, access);
     assert.equal(report.ok, true);
     assert.match(
       report.summary,
-      /^2 live integration\(s\) ready, 0 missing permissions; without a live path yet: auth$/,
+      /^3 live integration\(s\) ready, 0 missing permissions; without a live path yet: storage$/,
     );
   });
 

@@ -22,6 +22,7 @@ export type LiveSupport =
 const HOSTING_ADMIN = "roles/firebasehosting.admin";
 const RULES_ADMIN = "roles/firebaserules.admin";
 const INDEX_ADMIN = "roles/datastore.indexAdmin";
+const AUTH_ADMIN = "roles/firebaseauth.admin";
 
 /** Per kind: whether its live path exists, and what it needs. */
 export const LIVE_SUPPORT: Record<IntegrationKind, LiveSupport> = {
@@ -83,7 +84,22 @@ export const LIVE_SUPPORT: Record<IntegrationKind, LiveSupport> = {
       },
     ],
   },
-  auth: { built: false, reason: "the Identity Toolkit v2 config calls run against the Auth emulator only" },
+  auth: {
+    built: true,
+    api: "identitytoolkit.googleapis.com (v2): project config (providers, domains, MFA, password policy)",
+    permissions: [
+      {
+        permission: "firebaseauth.configs.get",
+        role: AUTH_ADMIN,
+        used_for: "plan and verify: read the config",
+      },
+      {
+        permission: "firebaseauth.configs.update",
+        role: AUTH_ADMIN,
+        used_for: "apply and rollback: update the config",
+      },
+    ],
+  },
   storage: { built: false, reason: "bucket CORS, lifecycle and storage rules release are staged only" },
   functions: { built: false, reason: "no Cloud Build job yet; the driver refuses live" },
   monitoring: {

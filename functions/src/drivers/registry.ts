@@ -11,6 +11,7 @@ import { cicdDriver } from "./cicd.js";
 import { hostingDriver } from "./hosting.js";
 import { securityDriver } from "./security.js";
 import { storageDriver } from "./storage.js";
+import { liveAuthSpec } from "./live/auth-live.js";
 import { liveFirestoreSpec } from "./live/firestore-live.js";
 import { liveHostingSpec } from "./live/hosting-live.js";
 import type { DriverSpec } from "./types.js";
@@ -49,7 +50,7 @@ export interface DriverDeps {
 /** The driver spec of each kind. */
 export function createDriverSpecs(deps: DriverDeps): { [K in IntegrationKind]?: DriverSpec<K> } {
   return {
-    auth: authDriver,
+    auth: byMode(authDriver, liveAuthSpec),
     firestore: byMode(firestoreDriver, liveFirestoreSpec),
     functions: functionsDriver,
     backup: createBackupDriver({ backupRoot: deps.backupRoot }),

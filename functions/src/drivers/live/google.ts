@@ -9,13 +9,15 @@
  */
 import type { firebasehosting_v1beta1 } from "googleapis/build/src/apis/firebasehosting/v1beta1.js";
 import type { firebaserules_v1 } from "googleapis/build/src/apis/firebaserules/v1.js";
+import type { identitytoolkit_v2 } from "googleapis/build/src/apis/identitytoolkit/v2.js";
 import type { firestore_v1 } from "googleapis/build/src/apis/firestore/v1.js";
 import type { cloudresourcemanager_v3 } from "googleapis/build/src/apis/cloudresourcemanager/v3.js";
 import { NonRetriableError } from "../../domain/errors.js";
 import { LIVE_SUPPORT } from "../../domain/live-permissions.js";
 
 /** The APIs the live drivers call. */
-export type GoogleApiName = "firebasehosting" | "firebaserules" | "firestore" | "cloudresourcemanager";
+export type GoogleApiName =
+  "firebasehosting" | "firebaserules" | "firestore" | "identitytoolkit" | "cloudresourcemanager";
 
 /** What googleapis accepts as credentials (GoogleAuth for ADC, an OAuth2 client with a token in tests). */
 export type GoogleAuthClient = Exclude<NonNullable<firebasehosting_v1beta1.Options["auth"]>, string>;
@@ -84,6 +86,11 @@ export async function rulesApi(access: GoogleAccess): Promise<firebaserules_v1.F
 export async function firestoreApi(access: GoogleAccess): Promise<firestore_v1.Firestore> {
   const { firestore_v1: api } = await import("googleapis/build/src/apis/firestore/v1.js");
   return new api.Firestore(await common(access, "firestore"));
+}
+
+export async function identityToolkitApi(access: GoogleAccess): Promise<identitytoolkit_v2.Identitytoolkit> {
+  const { identitytoolkit_v2: api } = await import("googleapis/build/src/apis/identitytoolkit/v2.js");
+  return new api.Identitytoolkit(await common(access, "identitytoolkit"));
 }
 
 export async function resourceManagerApi(
