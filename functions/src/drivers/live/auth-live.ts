@@ -23,7 +23,11 @@ import {
 
 type ApiConfig = identitytoolkit_v2.Schema$GoogleCloudIdentitytoolkitAdminV2Config;
 
-/** The owned fields of a config as Google reports it, in the driver's shape (absent booleans are false). */
+/**
+ * The owned fields of a config as Google reports it, in the driver's shape (absent booleans are
+ * false). A project without a password policy has no enforcement state: the value then lacks it,
+ * as the emulated driver's observed configs lack absent fields, and the plan shows it as a change.
+ */
 export function ownedLiveConfig(config: ApiConfig): AuthConfig {
   const strength = config.passwordPolicyConfig?.passwordPolicyVersions?.[0]?.customStrengthOptions;
   const providers = config.mfa?.enabledProviders ?? [];
@@ -31,7 +35,7 @@ export function ownedLiveConfig(config: ApiConfig): AuthConfig {
   const mfaState = (config.mfa?.state ?? "DISABLED") as AuthConfig["mfa"]["state"];
   const enforcement = config.passwordPolicyConfig?.passwordPolicyEnforcementState as
     AuthConfig["passwordPolicyConfig"]["passwordPolicyEnforcementState"] | undefined;
-  return {
+  const observed = {
     signIn: {
       email: {
         enabled: config.signIn?.email?.enabled ?? false,
@@ -43,8 +47,7 @@ export function ownedLiveConfig(config: ApiConfig): AuthConfig {
     authorizedDomains: config.authorizedDomains ?? [],
     mfa: providers.length > 0 ? { state: mfaState, enabledProviders: providers } : { state: mfaState },
     passwordPolicyConfig: {
-      passwordPolicyEnforcementState: config.passwordPolicyConfig
-        ?.passwordPolicyEnforcementState as "ENFORCE",
+      ...(enforcement ? { passwordPolicyEnforcementState: enforcement } : {}),
       passwordPolicyVersions: strength
         ? [
             {
@@ -60,6 +63,7 @@ export function ownedLiveConfig(config: ApiConfig): AuthConfig {
         : [],
     },
   };
+  return observed as AuthConfig;
 }
 
 async function readLiveConfig(access: GoogleAccess, project: string): Promise<AuthConfig> {
