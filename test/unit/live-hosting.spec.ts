@@ -158,6 +158,23 @@ describe("live hosting through googleapis against the Firebase Hosting v1beta1 c
     );
   });
 
+  it("does not roll a live site back to a release recorded before the environment went live", async () => {
+    const releases = memoryReleases();
+    const staged = { ...target, environment: { ...target.environment, mode: "emulated" as const } };
+    const specs = { hosting: byMode(hostingDriver, liveHostingSpec) };
+    await createFabricator(specs, releases, liveIO(memorySources(files), access)).apply(staged, "d0");
+    assert.equal(releases.all[0]?.mode, "staged");
+    const live = createFabricator(specs, releases, liveIO(memorySources(files), access));
+    await live.apply(target, "d1");
+    const before = server.calls().length;
+    const undone = await live.rollback(target, "d1");
+    assert.equal(
+      undone.summary,
+      "live: no live release before 2 to go back to (release 1 was staged); left as is",
+    );
+    assert.equal(server.calls().length, before, "Google is not asked to release anything");
+  });
+
   it("backs off for Retry-After (with jitter) on 429, then succeeds", async () => {
     server.inject(`${M}.versions.create`, { kind: "rate-limited", retryAfterSeconds: 7 }, 2);
     await fabricator.apply(target, "d1");
