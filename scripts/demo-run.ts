@@ -21,6 +21,7 @@ import { launchChromium, screenshot, signIn } from "./lib/browser.js";
 import { showFaultRepairs } from "./lib/demo-faults.js";
 import { demoPlanning } from "./lib/demo-planning.js";
 import { demoLearning } from "./lib/demo-learning.js";
+import { demoLive } from "./lib/demo-live.js";
 import { demoOps } from "./lib/demo-ops.js";
 import { simulate } from "../test/sim/world.js";
 import { showScheduledJobs } from "./demo-schedules.js";
@@ -596,6 +597,10 @@ story.say(
     ? "planned from goals, explained an infeasible request, deployed the plan"
     : "planning did NOT behave",
 );
+if (!(await demoLive(heading))) {
+  story.say("live mode against the contract servers did NOT behave");
+  process.exitCode = 1;
+}
 heading("Deterministic simulation (npm run simulate)");
 {
   // One seed of the engine under crashes, lost and duplicated triggers, with its invariants checked.

@@ -11,6 +11,7 @@ import { createDriverSpecs } from "./drivers/registry.js";
 import { createSimulatedDriver } from "./drivers/simulated.js";
 import { directorySourceReader } from "./drivers/sources.js";
 import type { DriverIO } from "./drivers/types.js";
+import { applicationDefaultAccess, type GoogleAccess } from "./drivers/live/google.js";
 import type { AuditKey } from "./domain/audit.js";
 import { approvalPolicyFor } from "./domain/config.js";
 import { createEngine, type Engine, type EngineDeps } from "./engine/engine.js";
@@ -88,6 +89,8 @@ export interface Services {
   jobs: ScheduledJobs;
   /** The analytical store of orchestration_events, once resolved (null: none configured). */
   warehouse: () => Promise<Warehouse | null>;
+  /** How live environments reach Google (the drivers' and the doctor's). */
+  google: GoogleAccess;
 }
 
 /**
@@ -133,6 +136,8 @@ export function driverIO(): DriverIO {
     },
     fetch: (input, init) => fetch(input, init),
     now: () => new Date(),
+    // Credentials are looked up on the first live call only: emulated environments never ask.
+    google: applicationDefaultAccess(),
   };
 }
 
@@ -283,5 +288,6 @@ export function createServices(deps: {
     webClient: webClientConfig(),
     jobs,
     warehouse,
+    google: io.google ?? applicationDefaultAccess(),
   };
 }

@@ -37,6 +37,16 @@ export type ContractReply = { status?: number; body?: unknown; headers?: Record<
 /** Behaviour for one method, supplied by a test; throw ApiError for an API error. */
 export type Handler = (request: ContractRequest) => ContractReply | Promise<ContractReply>;
 
+/**
+ * Behaviour for a documented endpoint that is not a discovery method (Hosting's file upload URL):
+ * it gets the raw body and the groups its path pattern captured.
+ */
+export type RawHandler = (request: {
+  groups: string[];
+  body: Buffer;
+  headers: IncomingMessage["headers"];
+}) => ContractReply | Promise<ContractReply>;
+
 /** One request as received, with the server's verdict. */
 export type RecordedRequest = {
   httpMethod: string;
@@ -65,6 +75,7 @@ export class ContractServer {
   private readonly templates: { path: CompiledTemplate; flat: CompiledTemplate | null }[];
   private readonly handlers = new Map<string, Handler>();
   private readonly faults: { methodId: string; fault: Fault; remaining: number }[] = [];
+  private readonly rawRoutes: { id: string; httpMethod: string; pattern: RegExp; handler: RawHandler }[] = [];
   private server: Server | null = null;
 
   /** Builds a server for a parsed discovery document and its rules. */
@@ -90,6 +101,15 @@ export class ContractServer {
       throw new Error(`${this.document.id} has no method ${methodId}`);
     }
     this.handlers.set(methodId, handler);
+    return this;
+  }
+
+  /**
+   * Registers a documented endpoint outside the discovery document under an id of its own (faults
+   * can be injected by that id); its handler checks the request itself.
+   */
+  onRaw(id: string, httpMethod: string, pattern: RegExp, handler: RawHandler): this {
+    this.rawRoutes.push({ id, httpMethod: httpMethod.toUpperCase(), pattern, handler });
     return this;
   }
 
@@ -275,7 +295,8 @@ export class ContractServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
-    const text = Buffer.concat(chunks).toString("utf8");
+    const raw = Buffer.concat(chunks);
+    const text = raw.toString("utf8");
     const url = req.url ?? "/";
     const record: RecordedRequest = {
       httpMethod: req.method ?? "GET",
@@ -289,6 +310,10 @@ export class ContractServer {
       violations: [],
     };
     this.requests.push(record);
+    const rawRoute = this.rawRoutes.find(
+      (route) => route.httpMethod === record.httpMethod && route.pattern.test(record.path),
+    );
+    if (rawRoute) return this.handleRaw(rawRoute, record, raw, req, res);
     let body: unknown = undefined;
     if (text.trim() !== "") {
       try {
@@ -362,6 +387,40 @@ export class ContractServer {
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       record.verdict = "accepted";
+      record.status = error.http;
+      this.send(res, error);
+    }
+  }
+
+  private async handleRaw(
+    route: { id: string; pattern: RegExp; handler: RawHandler },
+    record: RecordedRequest,
+    body: Buffer,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<void> {
+    record.methodId = route.id;
+    const groups = (route.pattern.exec(record.path) ?? []).slice(1).map((g) => decodeURIComponent(g));
+    record.params = Object.fromEntries(groups.map((g, i) => [String(i), g]));
+    const fault = this.faults.find((f) => (f.methodId === "*" || f.methodId === route.id) && f.remaining > 0);
+    if (fault) {
+      fault.remaining -= 1;
+      const error = faultError(fault.fault, record.path);
+      record.verdict = "faulted";
+      record.status = error.http;
+      return this.send(res, error);
+    }
+    try {
+      const reply = await route.handler({ groups, body, headers: req.headers });
+      record.verdict = "accepted";
+      record.status = reply.status ?? 200;
+      res.statusCode = record.status;
+      for (const [k, v] of Object.entries(reply.headers ?? {})) res.setHeader(k, v);
+      res.setHeader("content-type", "application/json; charset=UTF-8");
+      res.end(JSON.stringify(reply.body ?? {}));
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      record.verdict = error.status === "INVALID_ARGUMENT" ? "refused" : "accepted";
       record.status = error.http;
       this.send(res, error);
     }

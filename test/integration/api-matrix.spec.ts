@@ -150,6 +150,9 @@ describe("the API: every endpoint x every caller, and 1,000 malformed requests",
         return { path: "/promote", body: { from: "mini", to: "mini" }, success: 400 };
       case "GET /status":
         return { path: "/status?environment=mini", success: 200 };
+      case "GET /doctor":
+        // An emulated environment: the doctor answers without asking Google.
+        return { path: "/doctor?environment=mini", success: 200 };
       case "POST /optimize":
         return { path: "/optimize", body: { optimization_targets: ["duration"] }, success: 200 };
       case "GET /reports":

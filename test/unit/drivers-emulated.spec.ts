@@ -221,17 +221,20 @@ describe("emulated drivers: desired state and validation (no emulator)", () => {
       assert.equal(desired.artifact?.name, "identity-toolkit-config.json");
     });
 
-    it("live mode is a clean seam: observe and apply refuse without retrying", async () => {
-      const live = target("auth", {}, environment({ mode: "live", project_id: "acme-prod-1" }));
-      assert.equal(authDriver.mode(live.environment), "live");
-      await assert.rejects(authDriver.observe(live, offlineIO(memorySources({}))), (error: Error) => {
+    it("live mode is a clean seam where no live path is built (functions): observe and apply refuse without retrying", async () => {
+      const live = target("functions", {}, environment({ mode: "live", project_id: "acme-prod-1" }));
+      assert.equal(functionsDriver.mode(live.environment), "live");
+      await assert.rejects(functionsDriver.observe(live, offlineIO(memorySources({}))), (error: Error) => {
         assert.ok(error instanceof NonRetriableError);
-        assert.match(error.message, /^live mode is not implemented yet: /);
+        assert.match(error.message, /^live mode is not implemented yet: the functions driver/);
         return true;
       });
-      const desired = await authDriver.desired(live, offlineIO(memorySources({})));
       await assert.rejects(
-        authDriver.apply(live, desired.state, offlineIO(memorySources({}))),
+        functionsDriver.apply(
+          live,
+          {} as Parameters<typeof functionsDriver.apply>[1],
+          offlineIO(memorySources({})),
+        ),
         NonRetriableError,
       );
     });

@@ -8,7 +8,8 @@
  * (it stores them; it does not enforce them). It does NOT implement defaultSupportedIdpConfigs
  * (501 NOT_IMPLEMENTED), so Google and GitHub sign-in cannot be configured there: they are kept
  * out of the state (nothing to apply, nothing to compare) and listed in the artifact and in
- * verify's details instead.
+ * verify's details instead. Live environments go to live/auth-live.ts, which builds the same
+ * config with buildAuthDesired.
  */
 import type { IntegrationSettings } from "../domain/config-schema.js";
 import type { Problem } from "../domain/problems.js";
@@ -17,7 +18,6 @@ import {
   ensureOk,
   errorMessage,
   hostProblem,
-  liveNotImplemented,
   OWNER_HEADERS,
   problem,
   requireHost,
@@ -60,7 +60,7 @@ export interface AuthState {
 const IDP_PROVIDERS = ["google", "github"] as const;
 
 /** The config fields this driver owns: the updateMask of every PATCH. */
-const UPDATE_MASK = [
+export const UPDATE_MASK = [
   "signIn.email",
   "signIn.anonymous",
   "signIn.phoneNumber",
@@ -308,14 +308,12 @@ export const authDriver: DriverSpec<"auth", AuthState> = {
   },
 
   async observe(target, io) {
-    if (emulatedOrLive(target.environment) === "live") liveNotImplemented("auth", "read the Auth config");
     if (!io.emulators.auth) return undefined;
     const projectId = target.environment.project_id;
     return { config: await readConfig(io, projectId), role_accounts: await readRoleAccounts(io, projectId) };
   },
 
   async apply(target, state, io) {
-    if (emulatedOrLive(target.environment) === "live") liveNotImplemented("auth", "update the Auth config");
     const projectId = target.environment.project_id;
     const answer = await rest(
       io,
@@ -329,7 +327,6 @@ export const authDriver: DriverSpec<"auth", AuthState> = {
   },
 
   async verify(target, io, release) {
-    if (emulatedOrLive(target.environment) === "live") liveNotImplemented("auth", "probe the Auth config");
     const projectId = target.environment.project_id;
     const config = await readConfig(io, projectId);
     const idps = buildAuthDesired(target.integration, target.settings).idpProviders;

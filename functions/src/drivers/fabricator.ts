@@ -77,7 +77,9 @@ export function createFabricator(
     const mode = spec.mode(target.environment);
     const desired = await spec.desired(target, io);
     const latest = await releases.latest(target.environment.name, target.integration);
-    const observed = mode === "staged" ? latest?.state : await spec.observe(target, io);
+    // A refused plan changes nothing, so it reads nothing live either.
+    const observed =
+      mode === "staged" || desired.problems.length > 0 ? latest?.state : await spec.observe(target, io);
     const changes = desired.problems.length > 0 ? [] : diffStates(observed, desired.state);
     const summary =
       `${mode}: ` +
@@ -173,6 +175,12 @@ export function createFabricator(
       if (!previous) return { summary: `no release before ${latest.number} to go back to; left as is` };
       const spec = specFor(target.kind);
       const mode = spec.mode(target.environment);
+      // A release made before the environment changed mode holds another mode's state (a staged
+      // manifest is no live site): there is nothing of this mode to go back to.
+      if (previous.mode !== mode)
+        return {
+          summary: `${mode}: no ${mode} release before ${latest.number} to go back to (release ${previous.number} was ${previous.mode}); left as is`,
+        };
       if (mode !== "staged") await spec.apply(target, previous.state, io);
       const release = await releases.record(
         {

@@ -1,6 +1,7 @@
 /**
  * The firestore driver: security rules, composite index definitions and seed documents of an
- * environment's database; in emulated mode against the Firestore emulator.
+ * environment's database; in emulated mode against the Firestore emulator (live environments go to
+ * live/firestore-live.ts, which uses this driver's validation).
  *
  * What the emulator offers (checked by hand):
  * - PUT /emulator/v1/projects/{id}:securityRules loads rules, answering 400 "Error compiling
@@ -25,7 +26,6 @@ import {
   errorMessage,
   firestoreValueProblem,
   hostProblem,
-  liveNotImplemented,
   MARKER_COLLECTION,
   problem,
   readDocument,
@@ -340,8 +340,6 @@ export const firestoreDriver: DriverSpec<"firestore", FirestoreState> = {
   },
 
   async observe(target, io) {
-    if (emulatedOrLive(target.environment) === "live")
-      liveNotImplemented("firestore", "read rules and indexes");
     if (!io.emulators.firestore) return undefined;
     const projectId = target.environment.project_id;
     const rules = await readRules(io, projectId);
@@ -365,7 +363,6 @@ export const firestoreDriver: DriverSpec<"firestore", FirestoreState> = {
   },
 
   async apply(target, state, io) {
-    if (emulatedOrLive(target.environment) === "live") liveNotImplemented("firestore", "deploy rules");
     const projectId = target.environment.project_id;
     // Rules first: when they do not compile, the emulator keeps the rules it had and nothing else is touched.
     const errors = await loadRules(io, projectId, state.rules);
@@ -389,7 +386,6 @@ export const firestoreDriver: DriverSpec<"firestore", FirestoreState> = {
   },
 
   async verify(target, io, release) {
-    if (emulatedOrLive(target.environment) === "live") liveNotImplemented("firestore", "probe the database");
     const projectId = target.environment.project_id;
     const marker = await readMarker(io, projectId);
     if (!marker)

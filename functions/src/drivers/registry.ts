@@ -11,7 +11,34 @@ import { cicdDriver } from "./cicd.js";
 import { hostingDriver } from "./hosting.js";
 import { securityDriver } from "./security.js";
 import { storageDriver } from "./storage.js";
+import { liveAuthSpec } from "./live/auth-live.js";
+import { liveFirestoreSpec } from "./live/firestore-live.js";
+import { liveHostingSpec } from "./live/hosting-live.js";
 import type { DriverSpec } from "./types.js";
+
+/**
+ * One kind's spec with a live half: live environments go to `live`, the others to `local`. The
+ * state handed to apply is the one the same half's desired() built, so each half gets its own shape.
+ */
+export function byMode<K extends IntegrationKind, L, R>(
+  local: DriverSpec<K, L>,
+  live: DriverSpec<K, R>,
+): DriverSpec<K, L | R> {
+  const pick = (target: { environment: { mode: string } }) =>
+    target.environment.mode === "live" ? live : local;
+  return {
+    kind: local.kind,
+    mode: (environment) => (environment.mode === "live" ? live : local).mode(environment),
+    desired: (target, io) => pick(target).desired(target, io),
+    observe: (target, io) => pick(target).observe(target, io),
+    // The fabricator hands back the state this half's desired() or observe() made (or a release recorded in the same mode).
+    apply: (target, state, io) =>
+      target.environment.mode === "live"
+        ? live.apply(target, state as R, io)
+        : local.apply(target, state as L, io),
+    verify: (target, io, release) => pick(target).verify(target, io, release),
+  };
+}
 
 export interface DriverDeps {
   /** The control plane's own Firestore (monitoring installs its alert rules there). */
@@ -23,12 +50,12 @@ export interface DriverDeps {
 /** The driver spec of each kind. */
 export function createDriverSpecs(deps: DriverDeps): { [K in IntegrationKind]?: DriverSpec<K> } {
   return {
-    auth: authDriver,
-    firestore: firestoreDriver,
+    auth: byMode(authDriver, liveAuthSpec),
+    firestore: byMode(firestoreDriver, liveFirestoreSpec),
     functions: functionsDriver,
     backup: createBackupDriver({ backupRoot: deps.backupRoot }),
     monitoring: createMonitoringDriver(deps.db),
-    hosting: hostingDriver,
+    hosting: byMode(hostingDriver, liveHostingSpec),
     storage: storageDriver,
     security: securityDriver,
     analytics: analyticsDriver,

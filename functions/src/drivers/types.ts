@@ -7,6 +7,7 @@ import type { Fence } from "./driver.js";
 import type { IntegrationSettings, ResolvedEnvironment } from "../domain/config-schema.js";
 import type { IntegrationKind } from "../domain/integrations.js";
 import type { Problem } from "../domain/problems.js";
+import type { GoogleAccess } from "./live/google.js";
 
 /** How a driver reaches its target: see DESIGN.md "Integrations and modes". */
 export type DriverMode = "emulated" | "staged" | "live";
@@ -44,6 +45,8 @@ export interface DriverIO {
   emulators: EmulatorHosts;
   fetch: typeof fetch;
   now(): Date;
+  /** How live environments reach Google (Application Default Credentials); absent where nothing goes live. */
+  google?: GoogleAccess;
 }
 
 /** The desired state of an integration, as a plain JSON value, and anything wrong with it. */

@@ -547,6 +547,19 @@ export const ROUTES: RouteSpec[] = [
   }),
   route({
     method: "GET",
+    path: "/doctor",
+    summary:
+      "Read-only check that a live environment's credentials work and hold every permission its live drivers need, naming each missing one with its role",
+    action: "read",
+    query: z.strictObject({ environment: z.string().min(1).max(64) }),
+    environment: (_services, { query }) => Promise.resolve(query.environment),
+    handle: async ({ environments, google }, { query }) => {
+      const { runDoctor } = await import("../drivers/live/doctor.js");
+      return ok(await runDoctor(await environments.environment(query.environment), google));
+    },
+  }),
+  route({
+    method: "GET",
     path: "/alerts",
     summary: "Alerts, newest first",
     action: "read",

@@ -1,0 +1,113 @@
+/**
+ * What each integration's live driver needs in a real project: the least-privilege predefined role
+ * and the IAM permissions the driver's calls use, so `doctor` can test them (testIamPermissions)
+ * and name each missing one with the role that grants it. Pure data: the README's table and the
+ * doctor read the same rows.
+ */
+import type { IntegrationKind } from "./integrations.js";
+
+/** One permission a live driver's calls need, and why. */
+export interface LivePermission {
+  permission: string;
+  /** The predefined role that grants it with least privilege. */
+  role: string;
+  /** Which calls of the driver need it. */
+  used_for: string;
+}
+
+/** A kind's live path: built (calls Google) or not yet (the driver refuses live, or stays staged). */
+export type LiveSupport =
+  { built: true; api: string; permissions: LivePermission[] } | { built: false; reason: string };
+
+const HOSTING_ADMIN = "roles/firebasehosting.admin";
+const RULES_ADMIN = "roles/firebaserules.admin";
+const INDEX_ADMIN = "roles/datastore.indexAdmin";
+const AUTH_ADMIN = "roles/firebaseauth.admin";
+
+/** Per kind: whether its live path exists, and what it needs. */
+export const LIVE_SUPPORT: Record<IntegrationKind, LiveSupport> = {
+  hosting: {
+    built: true,
+    api: "firebasehosting.googleapis.com (v1beta1)",
+    permissions: [
+      {
+        permission: "firebasehosting.sites.get",
+        role: HOSTING_ADMIN,
+        used_for: "plan and verify: read the live channel, releases and version files",
+      },
+      {
+        permission: "firebasehosting.sites.update",
+        role: HOSTING_ADMIN,
+        used_for: "apply and rollback: create, populate, finalize and release versions",
+      },
+    ],
+  },
+  firestore: {
+    built: true,
+    api: "firebaserules.googleapis.com (v1) for rules, firestore.googleapis.com (v1) for composite indexes",
+    permissions: [
+      {
+        permission: "firebaserules.releases.get",
+        role: RULES_ADMIN,
+        used_for: "plan and verify: read the cloud.firestore release",
+      },
+      {
+        permission: "firebaserules.rulesets.get",
+        role: RULES_ADMIN,
+        used_for: "plan and verify: read the released rules' source",
+      },
+      {
+        permission: "firebaserules.rulesets.create",
+        role: RULES_ADMIN,
+        used_for: "apply: compile a ruleset",
+      },
+      {
+        permission: "firebaserules.releases.update",
+        role: RULES_ADMIN,
+        used_for: "apply and rollback: point cloud.firestore at a ruleset",
+      },
+      {
+        permission: "firebaserules.releases.create",
+        role: RULES_ADMIN,
+        used_for: "first apply on a project without rules",
+      },
+      {
+        permission: "datastore.indexes.list",
+        role: INDEX_ADMIN,
+        used_for: "plan, apply and verify: read the indexes",
+      },
+      { permission: "datastore.indexes.create", role: INDEX_ADMIN, used_for: "apply: create wanted indexes" },
+      {
+        permission: "datastore.indexes.delete",
+        role: INDEX_ADMIN,
+        used_for: "apply and rollback: delete indexes the config no longer lists",
+      },
+    ],
+  },
+  auth: {
+    built: true,
+    api: "identitytoolkit.googleapis.com (v2): project config (providers, domains, MFA, password policy)",
+    permissions: [
+      {
+        permission: "firebaseauth.configs.get",
+        role: AUTH_ADMIN,
+        used_for: "plan and verify: read the config",
+      },
+      {
+        permission: "firebaseauth.configs.update",
+        role: AUTH_ADMIN,
+        used_for: "apply and rollback: update the config",
+      },
+    ],
+  },
+  storage: { built: false, reason: "bucket CORS, lifecycle and storage rules release are staged only" },
+  functions: { built: false, reason: "no Cloud Build job yet; the driver refuses live" },
+  monitoring: {
+    built: false,
+    reason: "alert policies are installed in the control plane only; refuses live",
+  },
+  backup: { built: false, reason: "Firestore backup schedules and managed exports are not called yet" },
+  security: { built: false, reason: "App Check and IAM bindings are staged only" },
+  analytics: { built: false, reason: "the BigQuery dataset and tables are staged only" },
+  cicd: { built: false, reason: "the workflow artifact is staged; no Workload Identity pool is created" },
+};

@@ -1,0 +1,110 @@
+/**
+ * The demo's live-mode step, against local contract servers (no machine here reaches Google):
+ * `doctor` on the config's prod environment switched to live, then a live plan, apply and second
+ * plan of its hosting, firestore and auth integrations through googleapis, every request held to the
+ * stored discovery documents. Every line says it is a contract server answering, not Google.
+ */
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { validateConfigText } from "../../functions/src/domain/config.js";
+import { LIVE_SUPPORT } from "../../functions/src/domain/live-permissions.js";
+import { createFabricator } from "../../functions/src/drivers/fabricator.js";
+import { targetFor } from "../../functions/src/drivers/integration-driver.js";
+import { formatDoctor, runDoctor } from "../../functions/src/drivers/live/doctor.js";
+import { firestoreDriver } from "../../functions/src/drivers/firestore.js";
+import { hostingDriver } from "../../functions/src/drivers/hosting.js";
+import { authDriver } from "../../functions/src/drivers/auth.js";
+import { liveAuthSpec } from "../../functions/src/drivers/live/auth-live.js";
+import { liveFirestoreSpec } from "../../functions/src/drivers/live/firestore-live.js";
+import { liveHostingSpec } from "../../functions/src/drivers/live/hosting-live.js";
+import { byMode } from "../../functions/src/drivers/registry.js";
+import { directorySourceReader } from "../../functions/src/drivers/sources.js";
+import { contractAccess, liveIO, memoryReleases } from "../../test/support/live.js";
+import {
+  ContractServer,
+  firebaseHostingModel,
+  firebaseRulesModel,
+  firestoreIndexModel,
+  identityToolkitModel,
+  resourceManagerModel,
+} from "../contract-server/index.js";
+
+const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
+const LABEL = "[contract server, not Google]";
+
+/** Runs the step; true when doctor named the missing permission and apply then plan found nothing left. */
+export async function demoLive(heading: (text: string) => void): Promise<boolean> {
+  heading(`Live mode, held to Google's published API contracts ${LABEL}`);
+  const result = validateConfigText(readFileSync(`${repoRoot}/orchestration.json`, "utf8"));
+  if (!result.ok) throw new Error("orchestration.json is invalid");
+  const prod = result.config.environments.find((e) => e.name === "prod");
+  if (!prod) throw new Error("orchestration.json declares no prod environment");
+  const environment = { ...prod, mode: "live" as const, project_id: "acme-prod-live" };
+  const site = targetFor(environment, "hosting").settings as { site: string };
+
+  const servers = {
+    cloudresourcemanager: ContractServer.fromRepository("cloudresourcemanager-v3"),
+    firebasehosting: ContractServer.fromRepository("firebasehosting-v1beta1"),
+    firebaserules: ContractServer.fromRepository("firebaserules-v1"),
+    firestore: ContractServer.fromRepository("firestore-v1"),
+    identitytoolkit: ContractServer.fromRepository("identitytoolkit-v2"),
+  };
+  // The demo's principal holds every permission the live drivers need but one, for doctor to name.
+  const needed = Object.values(LIVE_SUPPORT).flatMap((s) =>
+    s.built ? s.permissions.map((p) => p.permission) : [],
+  );
+  resourceManagerModel(
+    servers.cloudresourcemanager,
+    new Map([[environment.project_id, new Set(needed.filter((p) => p !== "datastore.indexes.delete"))]]),
+  );
+  firebaseHostingModel(servers.firebasehosting, [site.site]);
+  firebaseRulesModel(servers.firebaserules);
+  firestoreIndexModel(servers.firestore);
+  identityToolkitModel(servers.identitytoolkit, [environment.project_id]);
+  const urls = Object.fromEntries(
+    await Promise.all(
+      Object.entries(servers).map(async ([api, server]) => [api, (await server.start()).url]),
+    ),
+  ) as Record<keyof typeof servers, string>;
+  try {
+    const access = await contractAccess(urls);
+    console.log(
+      `${LABEL} Resource Manager v3, Firebase Hosting v1beta1, Firebase Rules v1, Firestore v1, Identity Toolkit v2 on 127.0.0.1`,
+    );
+    console.log(`npm run doctor -- --env prod (prod switched to live, project ${environment.project_id}):`);
+    const report = await runDoctor(environment, access);
+    console.log(formatDoctor(report).replace(/^/gm, "  "));
+
+    const fabricator = createFabricator(
+      {
+        hosting: byMode(hostingDriver, liveHostingSpec),
+        firestore: byMode(firestoreDriver, liveFirestoreSpec),
+        auth: byMode(authDriver, liveAuthSpec),
+      },
+      memoryReleases(),
+      liveIO(directorySourceReader(repoRoot), access),
+    );
+    let settled = true;
+    for (const integration of ["hosting", "firestore", "auth"]) {
+      const target = targetFor(environment, integration);
+      const plan = await fabricator.plan(target);
+      const shown = plan.changes.slice(0, 4).map((c) => c.path);
+      console.log(
+        `${integration} plan (read-only): ${plan.summary}: ${shown.join(", ")}${plan.changes.length > shown.length ? ", ..." : ""}`,
+      );
+      const applied = await fabricator.apply(target, `demo-live-${integration}`);
+      console.log(`${integration} apply: ${applied.summary}`);
+      const again = await fabricator.plan(target);
+      console.log(`${integration} plan again: ${again.summary}`);
+      settled &&= applied.changed && again.changes.length === 0;
+    }
+    const requests = Object.values(servers).flatMap((s) => s.requests);
+    const refused = requests.filter((r) => r.verdict === "refused" || r.verdict === "unmatched").length;
+    console.log(
+      `${LABEL} ${requests.length} requests checked against the discovery documents, ${refused} outside the contract`,
+    );
+    return settled && refused === 0 && !report.ok && /datastore\.indexes\.delete/.test(formatDoctor(report));
+  } finally {
+    await Promise.all(Object.values(servers).map((s) => s.stop()));
+  }
+}
