@@ -155,6 +155,39 @@ export const COMMANDS = {
     routes: ["POST /deployments/{id}/cancel"],
     run: runCancel,
   },
+  approve: {
+    summary: "approve a production deployment waiting for a second person",
+    usage: "orch approve <deployment-id> [--json]",
+    positionals: 1,
+    options: { json: { type: "boolean" } },
+    help: `  --json   print the API's answer as JSON
+
+  The requester cannot approve their own deployment (exit 3); an expired or already decided
+  request answers 409 (exit 5).`,
+    routes: ["POST /deployments/{id}/approve"],
+    run: runApprove,
+  },
+  reject: {
+    summary: "reject a production deployment waiting for approval",
+    usage: "orch reject <deployment-id> --reason <text> [--json]",
+    positionals: 1,
+    options: { reason: { type: "string" }, json: { type: "boolean" } },
+    help: `  --reason <text>  why it is rejected (required; recorded in the audit trail)
+  --json           print the API's answer as JSON`,
+    routes: ["POST /deployments/{id}/reject"],
+    run: runReject,
+  },
+  doctor: {
+    summary: "check read-only that a live environment's credentials hold the permissions its drivers need",
+    usage: "orch doctor --env <name> [--json]",
+    options: { env: { type: "string" }, json: { type: "boolean" } },
+    help: `  --env <name>  the environment to check (required)
+  --json        print the API's answer as JSON
+
+  Exit 0 when ready; 1 when a credential or a permission is missing (each named with its role).`,
+    routes: ["GET /doctor"],
+    run: runDoctor,
+  },
   keys: {
     summary: "manage API keys: create, revoke, list",
     usage:
@@ -955,6 +988,40 @@ async function runCancel({ values, positionals, client }) {
   const answer = await client.request("POST", `/deployments/${encodeURIComponent(id)}/cancel`);
   if (values.json) return printJson(answer);
   out(`deployment ${id}: ${answer?.deployment?.status ?? "cancel requested"}`);
+}
+
+async function runApprove({ values, positionals, client }) {
+  const id = onePositional(positionals, "deployment id");
+  const answer = await client.request("POST", `/deployments/${encodeURIComponent(id)}/approve`);
+  if (values.json) return printJson(answer);
+  out(`deployment ${id}: ${answer?.deployment?.status ?? answer?.status ?? "approved"}`);
+}
+
+async function runReject({ values, positionals, client }) {
+  const id = onePositional(positionals, "deployment id");
+  if (!values.reason) throw usageError("reject needs --reason <text>");
+  const answer = await client.request("POST", `/deployments/${encodeURIComponent(id)}/reject`, {
+    body: { reason: values.reason },
+  });
+  if (values.json) return printJson(answer);
+  out(`deployment ${id}: ${answer?.deployment?.status ?? answer?.status ?? "rejected"}`);
+}
+
+async function runDoctor({ values, client }) {
+  if (!values.env) throw usageError("doctor needs --env <name>");
+  const report = await client.request("GET", "/doctor", { query: { environment: values.env } });
+  if (values.json) printJson(report);
+  else {
+    out(`doctor: ${report.environment} (project ${report.project_id}, ${report.mode})`);
+    out(`  credentials: ${report.credentials.ok ? "ok" : "NOT OK"}: ${report.credentials.details}`);
+    for (const entry of report.integrations) {
+      out(`  ${entry.integration.padEnd(11)} ${entry.status}: ${entry.details}`);
+      for (const missing of entry.missing)
+        out(`      missing ${missing.permission} (grant ${missing.role}; for ${missing.used_for})`);
+    }
+    out(`  ${report.ok ? "READY" : "NOT READY"}: ${report.summary}`);
+  }
+  if (!report.ok) process.exitCode = EXIT.failed;
 }
 
 async function runKeysCreate({ values, client }) {
