@@ -589,15 +589,31 @@ if (chromiumPath) {
 story.say(`wrote ${written.length} files into ${path.relative(process.cwd(), outDir) || outDir}/:`);
 for (const line of wrapped(written, 100)) story.say(`  ${line}`);
 
-await demoLearning(call, heading, deployAndWatch);
-if (!(await demoOps(call, heading))) process.exitCode = 1;
+if (await demoLearning(call, heading, deployAndWatch))
+  story.say("predicted from history, deployed, backtest goal met, every planted anomaly caught");
+else {
+  story.say("learning did NOT behave");
+  process.exitCode = 1;
+}
+if (await demoOps(call, heading))
+  story.say(
+    "prod waited for approval; its requester and a viewer were refused (403), an admin approved, a second approval got 409; it succeeded and the webhook heard one notice",
+  );
+else {
+  story.say("approvals did NOT behave");
+  process.exitCode = 1;
+}
 const planning = await demoPlanning(call, heading, deployAndWatch);
 story.say(
   planning
     ? "planned from goals, explained an infeasible request, deployed the plan"
     : "planning did NOT behave",
 );
-if (!(await demoLive(heading))) {
+if (await demoLive(heading))
+  story.say(
+    "doctor named the missing permission; hosting, firestore and auth applied, then planned no changes; every request within the contract",
+  );
+else {
   story.say("live mode against the contract servers did NOT behave");
   process.exitCode = 1;
 }
