@@ -6,6 +6,7 @@
 import { z } from "zod";
 import type { Deployment, Task } from "./engine-model.js";
 import type { AlertDoc, IntegrationDoc } from "./model.js";
+import { groupBy } from "./group-by.js";
 import { learn, type LearnedModel } from "./learning/estimates.js";
 import { replayConcurrency, type ConcurrencyReplay } from "./learning/replay.js";
 import { runsFromTasks } from "./learning/runs.js";
@@ -227,17 +228,6 @@ export interface EnvironmentStats {
 export interface Analysis {
   integrations: IntegrationStats[];
   environments: EnvironmentStats[];
-}
-
-function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const k = key(item);
-    const group = groups.get(k);
-    if (group) group.push(item);
-    else groups.set(k, [item]);
-  }
-  return groups;
 }
 
 const latest = <T extends { created_at: Date }>(items: readonly T[]): T | undefined =>

@@ -9,6 +9,7 @@
  * behaviour takes over the estimate within a few dozen runs. Pure.
  */
 import { probit, weightedMean } from "simple-statistics";
+import { groupBy } from "../group-by.js";
 import { INTEGRATION_CATALOG, type IntegrationKind } from "../integrations.js";
 import type { RunRecord } from "./runs.js";
 
@@ -115,17 +116,6 @@ function updateBeta(priorMean: number, strength: number, failed: boolean[], weig
     else beta += weights[index]!;
   });
   return { alpha, beta };
-}
-
-function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
-  const groups = new Map<string, T[]>();
-  for (const item of items) {
-    const k = key(item);
-    const group = groups.get(k);
-    if (group) group.push(item);
-    else groups.set(k, [item]);
-  }
-  return groups;
 }
 
 const keyOf = (environment: string, integration: string) => `${environment}\u0000${integration}`;
