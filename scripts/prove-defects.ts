@@ -6,7 +6,7 @@
  *
  *   npm run prove-defects                       every mutant, simulation and unit guards only
  *   npm run prove-defects -- --integration      also the emulator guards (a stack per mutant, slow)
- *   npm run prove-defects -- --only 1,7         some defects
+ *   npm run prove-defects -- --guards integration --only 1,7    some kinds of guard, some defects
  *
  * Each mutant is a list of exact text replacements; one whose text is no longer found (the code
  * moved) is reported as such and fails the run, so the table cannot go stale silently. The report
@@ -83,7 +83,9 @@ const MUTANTS: Mutant[] = [
     defect: "3",
     title: "one bad environment stops every sweep",
     change: "a failing sweep step is rethrown instead of isolated",
-    replacements: [{ file: ENGINE, find: "errors.push(`${what}: ${errorText(error)}`);", replace: "throw error;" }],
+    replacements: [
+      { file: ENGINE, find: "errors.push(`${what}: ${errorText(error)}`);", replace: "throw error;" },
+    ],
     guards: [
       { kind: "simulation", seeds: 400 },
       { kind: "integration", spec: FAULTS, grep: "defect 3:" },
@@ -184,13 +186,14 @@ const MUTANTS: Mutant[] = [
       {
         file: ENGINE,
         find: "    } finally {\n      stop();\n    }\n    let outcome: Transition<Task>;",
-        replace: "    } finally {\n      stop();\n    }\n    await announced;\n    let outcome: Transition<Task>;",
+        replace:
+          "    } finally {\n      stop();\n    }\n    await announced;\n    let outcome: Transition<Task>;",
       },
       {
         file: ENGINE,
         find: "function retryOptions(deployment: Deployment): EngineOptions {",
         replace:
-          'function claimEventOf(task: Task) {\n  return { event_id: `claim-announce:${task.id}:${task.attempt}`, kind: "task", deployment_id: task.deployment_id, task_id: task.id, environment: task.environment, integration: task.integration, from: "ready", to: "running", attempt: task.attempt, detail: null, correlation_id: task.deployment_id, duration: null, payload: {} };\n}\n\nfunction retryOptions(deployment: Deployment): EngineOptions {',
+          'function claimEventOf(task: Task) {\n  return { event_id: `task:${task.id}:claim:${task.attempt}`, kind: "task", deployment_id: task.deployment_id, task_id: task.id, environment: task.environment, integration: task.integration, from: "ready", to: "running", attempt: task.attempt, detail: null, correlation_id: task.deployment_id, duration: null, payload: {} };\n}\n\nfunction retryOptions(deployment: Deployment): EngineOptions {',
       },
     ],
     guards: [{ kind: "simulation", seeds: 400 }],
@@ -206,7 +209,9 @@ const MUTANTS: Mutant[] = [
         replace: "const open = undefined;",
       },
     ],
-    guards: [{ kind: "integration", spec: "test/integration/health-alerts.spec.ts", grep: "five concurrent" }],
+    guards: [
+      { kind: "integration", spec: "test/integration/health-alerts.spec.ts", grep: "five concurrent" },
+    ],
   },
   {
     defect: "10",
@@ -318,7 +323,12 @@ function run(
 async function scratchTree(name: string): Promise<string> {
   const dir = path.join(os.tmpdir(), `orch-mutant-${name}-${process.pid}`);
   rmSync(dir, { recursive: true, force: true });
-  const added = await run("git", ["worktree", "add", "--detach", dir, "HEAD"], root, path.join(outDir, "git.log"));
+  const added = await run(
+    "git",
+    ["worktree", "add", "--detach", dir, "HEAD"],
+    root,
+    path.join(outDir, "git.log"),
+  );
   if (added.code !== 0) throw new Error(`git worktree add failed: ${added.output}`);
   symlinkSync(path.join(root, "node_modules"), path.join(dir, "node_modules"));
   symlinkSync(path.join(root, "functions", "node_modules"), path.join(dir, "functions", "node_modules"));
@@ -336,10 +346,31 @@ function applyMutant(dir: string, mutant: Mutant): string | null {
     const full = path.join(dir, file);
     const text = readFileSync(full, "utf8");
     const count = text.split(find).length - 1;
-    if (count !== 1) return `${file}: the text to change was found ${count} times (expected once): ${find.slice(0, 80)}`;
-    writeFileSync(full, text.replace(find, () => replace));
+    if (count !== 1)
+      return `${file}: the text to change was found ${count} times (expected once): ${find.slice(0, 80)}`;
+    writeFileSync(
+      full,
+      text.replace(find, () => replace),
+    );
   }
   return null;
+}
+
+/** The first failed test's title and the first line of its error, from mocha's report. */
+function firstFailure(output: string): string {
+  const lines = output.split("\n");
+  const start = lines.findIndex((line) => /^\s+1\) /.test(line));
+  if (start < 0) return "";
+  const block = lines.slice(start, start + 12).map((line) => line.trim());
+  const errorLine = block.find((line) => /Error|expected|Timeout/.test(line)) ?? "";
+  const title = block
+    .slice(
+      0,
+      block.findIndex((line) => line === errorLine),
+    )
+    .join(" ")
+    .replace(/^1\) /, "");
+  return `"${title}" ${errorLine}`.slice(0, 400);
 }
 
 interface GuardResult {
@@ -399,13 +430,26 @@ async function runGuard(dir: string, mutant: Mutant, guard: Guard, index: number
         ? await run("npx", mocha, dir, log)
         : await run(
             "npx",
-            ["tsx", withStackScript(dir), "--name", `mutant-${mutant.defect}`, "--offset", "150", "--", "npx", ...mocha],
+            [
+              "tsx",
+              withStackScript(dir),
+              "--name",
+              `mutant-${mutant.defect}`,
+              "--offset",
+              "150",
+              "--",
+              "npx",
+              ...mocha,
+            ],
             dir,
             log,
           );
     const failing = /(\d+) failing/.exec(result.output)?.[1];
     const passing = /(\d+) passing/.exec(result.output)?.[1] ?? "0";
-    evidence = result.code !== 0 && failing ? `${failing} failing, ${passing} passing` : "";
+    evidence =
+      result.code !== 0 && failing
+        ? `${failing} failing, ${passing} passing: ${firstFailure(result.output)}`
+        : "";
   }
   const caught = evidence !== "";
   return {
@@ -418,17 +462,21 @@ async function runGuard(dir: string, mutant: Mutant, guard: Guard, index: number
 }
 
 async function main(): Promise<number> {
-  const integration = process.argv.includes("--integration");
+  const kinds = (
+    option("guards") ??
+    (process.argv.includes("--integration") ? "simulation,unit,integration" : "simulation,unit")
+  ).split(",");
   const only = option("only")?.split(",");
   const chosen = MUTANTS.filter((mutant) => !only || only.includes(mutant.defect));
   mkdirSync(outDir, { recursive: true });
-  const report: { defect: string; title: string; change: string; problem?: string; guards: GuardResult[] }[] = [];
+  const report: { defect: string; title: string; change: string; problem?: string; guards: GuardResult[] }[] =
+    [];
   let survived = 0;
   console.log(
-    `${chosen.length} mutant(s), each the smallest edit that brings a defect of issue 10 back; ${integration ? "simulation, unit and emulator" : "simulation and unit"} guards (logs in ${path.relative(root, outDir)}/)`,
+    `${chosen.length} mutant(s), each the smallest edit that brings a defect of issue 10 back; guards: ${kinds.join(", ")} (logs in ${path.relative(root, outDir)}/)`,
   );
   for (const mutant of chosen) {
-    const guards = mutant.guards.filter((guard) => integration || guard.kind !== "integration");
+    const guards = mutant.guards.filter((guard) => kinds.includes(guard.kind));
     const dir = await scratchTree(mutant.defect);
     try {
       const problem = applyMutant(dir, mutant);
@@ -446,7 +494,7 @@ async function main(): Promise<number> {
         console.log(
           `    ${result.caught ? "caught " : "MISSED "} ${result.guard}: ${result.evidence} (${result.seconds.toFixed(0)} s)`,
         );
-      if (guards.length === 0) console.log("    (no guard without --integration)");
+      if (guards.length === 0) console.log(`    (no guard of kind ${kinds.join(", ")})`);
       report.push({ defect: mutant.defect, title: mutant.title, change: mutant.change, guards: results });
     } finally {
       await removeTree(dir);
@@ -456,7 +504,7 @@ async function main(): Promise<number> {
   const unguarded = report.filter((entry) => entry.guards.length === 0 && !entry.problem).length;
   console.log(
     survived === 0
-      ? `every mutant was caught${unguarded > 0 ? ` (${unguarded} had no guard in this run: add --integration)` : ""}`
+      ? `every mutant was caught${unguarded > 0 ? ` (${unguarded} had no guard of the kinds run)` : ""}`
       : `${survived} mutant(s) not caught or not applicable: see above`,
   );
   return survived === 0 ? 0 : 1;
