@@ -113,7 +113,7 @@ const FAULTS = {
 const examplePath = fileURLToPath(new URL("../../orchestration.json", import.meta.url));
 const exampleConfig = JSON.parse(readFileSync(examplePath, "utf8")) as Record<string, unknown>;
 
-interface EnvSpec {
+export interface EnvSpec {
   name: string;
   concurrency: number;
   rollback_policy: "all" | "failed-only";
@@ -135,7 +135,7 @@ function configFor(envs: readonly EnvSpec[]): Record<string, unknown> {
   return config;
 }
 
-interface DeploymentSpec {
+export interface DeploymentSpec {
   id: string;
   at: number;
   environment: string;
@@ -151,7 +151,7 @@ interface ConfigChange {
 }
 
 /** What a seed decides before the run: environments, deployments, behaviours, cancels, config changes. */
-interface Scenario {
+export interface Scenario {
   envs: EnvSpec[];
   deployments: DeploymentSpec[];
   behaviours: Map<string, Behaviour>;
@@ -253,14 +253,34 @@ const triggerFires: Record<DocumentTrigger["on"], (change: DocChange) => boolean
 const transientLabel = (label: string) =>
   /^(get|query|count|getAll|tx\.get|tx\.getAll|tx\.query|commit|publish) /.test(label);
 
+/** How a run may differ from a soak's: a given scenario, no faults, and a look at every call it makes. */
+export interface SimulationOptions {
+  trace?: boolean;
+  /** The run's scenario instead of the one its seed draws. */
+  scenario?: Scenario;
+  /** False: no crash, transient error, lost, duplicate or late delivery, hang, time jump or concurrent sweep. */
+  faults?: boolean;
+  /** Sees each Firestore call (`get tasks/x`, `commit ...`) and publish (`publish <topic>`) as it is made. */
+  onCall?: (label: string) => void;
+  /** Sees each function invocation a delivery starts (the trigger's name). */
+  onInvocation?: (trigger: string) => void;
+}
+
 /** Runs one seed and checks the invariants. */
-export async function simulate(seed: number, options: { trace?: boolean } = {}): Promise<SimulationResult> {
+export async function simulate(seed: number, options: SimulationOptions = {}): Promise<SimulationResult> {
   const rng = new Prng(seed);
-  const scenario = buildScenario(rng);
+  const drawn = buildScenario(rng);
+  const scenario = options.scenario ?? drawn;
   const scheduler = new Scheduler(rng, 0, options.trace ?? false);
-  let faultsOn = true;
+  let faultsOn = options.faults ?? true;
+  if (!faultsOn) scheduler.step = { ...scheduler.step, jumpChance: 0 };
   const db = new MemoryFirestore(
-    { point: (label) => scheduler.point(label) },
+    {
+      point: (label) => {
+        options.onCall?.(label);
+        return scheduler.point(label);
+      },
+    },
     () => new Date(START + scheduler.now),
   );
   const observed: Observed = {
@@ -299,6 +319,7 @@ export async function simulate(seed: number, options: { trace?: boolean } = {}):
     for (let copy = 0; copy < copies; copy++) {
       const delay = rng.int(500) + (faultsOn && rng.chance(FAULTS.late) ? rng.int(FAULTS.lateMaxMs) : 0);
       scheduler.at(scheduler.now + delay, `deliver ${name}${copy > 0 ? " (duplicate)" : ""}`, () => {
+        options.onInvocation?.(name.split(" ")[0]!);
         scheduler.spawn(name, () => run(wiring.services!));
       });
     }
@@ -340,6 +361,7 @@ export async function simulate(seed: number, options: { trace?: boolean } = {}):
   });
 
   const publish = async (topic: string, json: unknown) => {
+    options.onCall?.(`publish ${topic}`);
     await scheduler.point(`publish ${topic}`);
     for (const trigger of TOPIC_TRIGGERS) {
       if (trigger.topic !== topic) continue;
@@ -394,15 +416,16 @@ export async function simulate(seed: number, options: { trace?: boolean } = {}):
     await scheduler.run(() => setup.done, 10_000, MAX_STEPS);
     if (setup.error) throw new Error(`setup failed: ${setup.error}`);
 
-    scheduler.faults = {
-      crash: FAULTS.crash,
-      transient: FAULTS.transient,
-      transientLabel,
-      transientError: (label) =>
-        label.startsWith("publish")
-          ? new Error(`Pub/Sub publish failed (simulated): ${label}`)
-          : new FirestoreError(14, `14 UNAVAILABLE: simulated transient failure of ${label}`),
-    };
+    if (faultsOn)
+      scheduler.faults = {
+        crash: FAULTS.crash,
+        transient: FAULTS.transient,
+        transientLabel,
+        transientError: (label) =>
+          label.startsWith("publish")
+            ? new Error(`Pub/Sub publish failed (simulated): ${label}`)
+            : new FirestoreError(14, `14 UNAVAILABLE: simulated transient failure of ${label}`),
+      };
     let lastScripted = FAULTS_END_MS;
     for (const spec of scenario.deployments) {
       const request = {
