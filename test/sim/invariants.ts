@@ -23,6 +23,9 @@ export const INVARIANTS = {
   "audit-per-transition":
     "every committed transition yields exactly one audit record (`<kind>.<from>-><to>` on its id)",
   "no-unhandled-rejection": "no promise rejection is left unhandled (a process would die of it)",
+  "fenced-outcome":
+    "a running task leaves running only by the outcome of the attempt that holds it (after that attempt's apply returned) or once its lease has expired",
+  "claim-lease": "a rollback claim is taken over only once its holder's lease has expired",
 } as const;
 
 export type InvariantName = keyof typeof INVARIANTS;
@@ -40,6 +43,27 @@ export interface Transition {
   to: string;
 }
 
+/** A task leaving `running` (by an outcome or a lease expiry), as committed. */
+export interface TaskExit {
+  taskId: string;
+  attempt: number;
+  to: string;
+  /** Simulated time of the commit, and the lease it ended (epoch ms). */
+  at: number;
+  leaseUntil: number;
+  /** Whether that attempt's driver apply had returned by then. */
+  applyReturned: boolean;
+}
+
+/** A rollback claim moving to a new attempt while the previous one was still marked running. */
+export interface ClaimTakeover {
+  taskId: string;
+  fromAttempt: number;
+  toAttempt: number;
+  at: number;
+  leaseUntil: number;
+}
+
 /** What a run observed. */
 export interface Observed {
   transitions: Transition[];
@@ -53,6 +77,8 @@ export interface Observed {
   deployments: Map<string, Data>;
   tasks: Map<string, Data>;
   audit: Data[];
+  taskExits: TaskExit[];
+  claimTakeovers: ClaimTakeover[];
 }
 
 const TERMINAL = new Set(["succeeded", "failed", "rolled_back", "cancelled"]);
@@ -190,6 +216,27 @@ export function checkInvariants(observed: Observed, ended: "stopped" | "deadline
   add(
     "no-unhandled-rejection",
     observed.unhandled.map((reason) => `unhandled rejection: ${reason}`),
+  );
+
+  const iso = (ms: number) => new Date(ms).toISOString();
+  add(
+    "fenced-outcome",
+    observed.taskExits
+      .filter((exit) => !exit.applyReturned && exit.at < exit.leaseUntil)
+      .map(
+        (exit) =>
+          `task ${exit.taskId} left running (to ${exit.to}) at ${iso(exit.at)} while attempt ${exit.attempt}'s apply had not returned and its lease ran until ${iso(exit.leaseUntil)}`,
+      ),
+  );
+
+  add(
+    "claim-lease",
+    observed.claimTakeovers
+      .filter((takeover) => takeover.at < takeover.leaseUntil)
+      .map(
+        (takeover) =>
+          `the rollback claim of ${takeover.taskId} went from attempt ${takeover.fromAttempt} to ${takeover.toAttempt} at ${iso(takeover.at)} while the lease ran until ${iso(takeover.leaseUntil)}`,
+      ),
   );
   return violations;
 }

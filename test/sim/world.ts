@@ -7,6 +7,7 @@
  * and checks the invariants.
  */
 import { readFileSync } from "node:fs";
+import { Timestamp } from "firebase-admin/firestore";
 import { fileURLToPath } from "node:url";
 import { createServices, type Services } from "../../functions/src/app.js";
 import {
@@ -27,7 +28,7 @@ import { AUDIT_COLLECTIONS } from "../../functions/src/domain/audit.js";
 import { OUTBOX } from "../../functions/src/store/outbox.js";
 import { onDeploymentWritten, onTaskMessage, onTaskUpdated } from "../../functions/src/handlers/triggers.js";
 import type { Logger } from "../../functions/src/logs.js";
-import { createRecordingDriver, type Behaviour } from "./driver.js";
+import { createRecordingDriver, type ApplyRecord, type Behaviour } from "./driver.js";
 import { checkInvariants, type Observed, type Transition, type Violation } from "./invariants.js";
 import {
   asFirestore,
@@ -38,6 +39,9 @@ import {
   type DocChange,
 } from "./memory-firestore.js";
 import { CrashError, Prng, Scheduler } from "./scheduler.js";
+
+/** The engine's rollback claims (functions/src/store/engine-store.ts). */
+const ROLLBACK_CLAIMS = "rollback_claims";
 
 /** The snapshot a Firestore trigger hands its handler. */
 export interface TriggerSnapshot {
@@ -293,6 +297,8 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
     deployments: new Map(),
     tasks: new Map(),
     audit: [],
+    taskExits: [],
+    claimTakeovers: [],
   };
   const driver = createRecordingDriver({
     scheduler,
@@ -343,6 +349,7 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
   db.onCommit((changes) => {
     for (const change of changes) {
       recordTransition(change, observed.transitions);
+      recordLeaseEnds(change, START + scheduler.now, driver.applies, observed);
       if (
         change.collection === COLLECTIONS.deployments &&
         change.before?.status === "requested" &&
@@ -511,6 +518,41 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
     Date.now = realNow;
     process.removeAllListeners("unhandledRejection");
     for (const listener of others) process.on("unhandledRejection", listener);
+  }
+}
+
+const millis = (value: unknown) => (value instanceof Timestamp ? value.toMillis() : Number.NaN);
+
+/** A task leaving running, and a rollback claim moving to a new attempt, with the lease they ended. */
+function recordLeaseEnds(
+  change: DocChange,
+  at: number,
+  applies: readonly ApplyRecord[],
+  into: Observed,
+): void {
+  const { before, after } = change;
+  if (!before || !after || before.status !== "running") return;
+  if (change.collection === COLLECTIONS.tasks && after.status !== "running") {
+    const attempt = Number(before.attempt);
+    into.taskExits.push({
+      taskId: change.id,
+      attempt,
+      to: String(after.status),
+      at,
+      leaseUntil: millis(before.lease_expires_at),
+      applyReturned: applies.some(
+        (apply) => apply.taskId === change.id && apply.attempt === attempt && apply.end !== null,
+      ),
+    });
+  }
+  if (change.collection === ROLLBACK_CLAIMS && Number(after.attempt) > Number(before.attempt)) {
+    into.claimTakeovers.push({
+      taskId: change.id,
+      fromAttempt: Number(before.attempt),
+      toAttempt: Number(after.attempt),
+      at,
+      leaseUntil: millis(before.lease_expires_at),
+    });
   }
 }
 

@@ -224,6 +224,8 @@ describe("simulation: the invariant checks", () => {
     deployments: new Map(),
     tasks: new Map(),
     audit: [],
+    taskExits: [],
+    claimTakeovers: [],
     ...fields,
   });
   const names = (o: Observed) => [...new Set(checkInvariants(o, "stopped").map((v) => v.invariant))].sort();
@@ -233,6 +235,15 @@ describe("simulation: the invariant checks", () => {
       names(observed({ applies: [apply({})], deployments: new Map([["d1", { status: "succeeded" }]]) })),
       [],
     );
+  });
+
+  it("admits a lease that ended by its outcome or by expiring, and a claim taken over after its lease", () => {
+    const exits = [
+      { taskId: "d1--auth", attempt: 1, to: "succeeded", at: 1_000, leaseUntil: 5_000, applyReturned: true },
+      { taskId: "d1--auth", attempt: 2, to: "ready", at: 5_000, leaseUntil: 5_000, applyReturned: false },
+    ];
+    const takeovers = [{ taskId: "d1--auth", fromAttempt: 1, toAttempt: 2, at: 6_000, leaseUntil: 5_000 }];
+    assert.deepEqual(names(observed({ taskExits: exits, claimTakeovers: takeovers })), []);
   });
 
   it("flags each broken rule by name", () => {
@@ -278,6 +289,31 @@ describe("simulation: the invariant checks", () => {
         ["rollback-once", "rollback-policy"],
       ],
       ["a rejection nobody handled", observed({ unhandled: ["boom"] }), ["no-unhandled-rejection"]],
+      [
+        "a task leaving running while its attempt's apply runs and its lease is live",
+        observed({
+          taskExits: [
+            {
+              taskId: "d1--auth",
+              attempt: 2,
+              to: "succeeded",
+              at: 1_000,
+              leaseUntil: 5_000,
+              applyReturned: false,
+            },
+          ],
+        }),
+        ["fenced-outcome"],
+      ],
+      [
+        "a rollback claim taken from a holder whose lease is live",
+        observed({
+          claimTakeovers: [
+            { taskId: "d1--auth", fromAttempt: 1, toAttempt: 2, at: 1_000, leaseUntil: 5_000 },
+          ],
+        }),
+        ["claim-lease"],
+      ],
     ];
     for (const [what, input, expected] of cases) assert.deepEqual(names(input), expected, what);
   });
