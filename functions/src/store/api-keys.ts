@@ -6,6 +6,7 @@ import { createHash, randomBytes } from "node:crypto";
 import type { Firestore } from "firebase-admin/firestore";
 import { z } from "zod";
 import { ROLES, type Role } from "../domain/access.js";
+import { coalesceByKey } from "./coalesce.js";
 import { typedCollection } from "./typed-collection.js";
 
 export const API_KEYS_COLLECTION = "api_keys";
@@ -54,6 +55,11 @@ export function createApiKeyStore(db: Firestore) {
   const keys = typedCollection(db, API_KEYS_COLLECTION, apiKeyDocSchema);
   /** When this instance last wrote each key's last_used_at: a second guard besides the stored value. */
   const touched = new Map<string, number>();
+  // A CI system sends many requests at once with one key: they share the lookups of its hash.
+  const readByHash = coalesceByKey(async (hash: string) => {
+    const found = (await keys.where("key_hash", "==", hash).limit(1).get()).docs[0];
+    return found ? summary(found.id, found.data()) : undefined;
+  });
 
   return {
     keys,
@@ -85,8 +91,7 @@ export function createApiKeyStore(db: Firestore) {
 
     /** The key whose secret hashes to `hash`, revoked or not; undefined when there is none. */
     async findByHash(hash: string): Promise<ApiKeyRecord | undefined> {
-      const found = (await keys.where("key_hash", "==", hash).limit(1).get()).docs[0];
-      return found ? summary(found.id, found.data()) : undefined;
+      return structuredClone(await readByHash(hash));
     },
 
     async get(id: string): Promise<ApiKeyRecord | undefined> {

@@ -16,6 +16,7 @@ import {
 } from "../domain/model.js";
 import type { z } from "zod";
 import { timestampsToDates } from "../domain/timestamps.js";
+import { coalesce } from "./coalesce.js";
 import { typedCollection } from "./typed-collection.js";
 
 /** The id of the config document in force. */
@@ -27,6 +28,8 @@ export function createStore(db: Firestore) {
   const environments = typedCollection(db, COLLECTIONS.environments, environmentDocSchema);
   const integrations = typedCollection(db, COLLECTIONS.integrations, integrationDocSchema);
   const alerts = typedCollection(db, COLLECTIONS.alerts, alertDocSchema);
+  // Every request reads the config (its access check, then its plan): concurrent ones share reads.
+  const readCurrentConfig = coalesce(async () => (await configs.doc(CURRENT_CONFIG_ID).get()).data());
 
   return {
     db,
@@ -36,7 +39,8 @@ export function createStore(db: Firestore) {
 
     /** The config as last loaded, or undefined before the first load. */
     async currentConfig(): Promise<ConfigDoc | undefined> {
-      return (await configs.doc(CURRENT_CONFIG_ID).get()).data();
+      // Each caller gets its own copy of a shared read.
+      return structuredClone(await readCurrentConfig());
     },
 
     async listEnvironments(): Promise<EnvironmentDoc[]> {
