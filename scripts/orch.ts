@@ -72,10 +72,20 @@ ${EXIT_HELP}
 `;
 }
 
-const placeholder = (flag: FieldFlag | ExtraFlag) =>
-  flag.kind === "boolean"
-    ? ""
-    : ` <${"field" in flag ? (flag.choices ? flag.choices.join("|") : flag.kind === "list" ? "a,b" : flag.kind) : "value"}>`;
+const PLACEHOLDERS: Record<FieldFlag["kind"], string> = {
+  string: "text",
+  number: "number",
+  boolean: "",
+  list: "a,b",
+  json: "json|file",
+};
+
+/** What a flag takes, for usage lines: its choices, or the kind of value. */
+function placeholder(flag: FieldFlag | ExtraFlag): string {
+  if (flag.kind === "boolean") return "";
+  if (!("field" in flag)) return " <value>";
+  return ` <${flag.choices ? flag.choices.join("|") : PLACEHOLDERS[flag.kind]}>`;
+}
 
 function usageLine(command: Command): string {
   const params = command.params.map((param) =>
@@ -84,7 +94,7 @@ function usageLine(command: Command): string {
   const rest = command.convenience?.restField ? [`[<${command.convenience.restField}>...]`] : [];
   const flags = command.flags.map((flag) => {
     const text = `--${flag.flag}${placeholder(flag)}`;
-    return flag.required ? text : `[${text}]`;
+    return flag.required && !command.convenience?.fills?.includes(flag.field) ? text : `[${text}]`;
   });
   return `orch ${[...command.words, ...params, ...rest, ...flags].join(" ")}`;
 }
@@ -93,7 +103,11 @@ function commandHelp(command: Command): string {
   const describe = (flag: FieldFlag) =>
     [
       flag.field === "$body" ? "the request body" : `${flag.in} field ${flag.field}`,
-      flag.required ? "required" : undefined,
+      command.convenience?.fills?.includes(flag.field)
+        ? "filled in when left out"
+        : flag.required
+          ? "required"
+          : undefined,
       flag.kind === "list" ? "repeatable or comma separated" : undefined,
       flag.kind === "json" ? "JSON, or a file holding it" : undefined,
       flag.default !== undefined ? `default ${JSON.stringify(flag.default)}` : undefined,

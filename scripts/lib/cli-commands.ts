@@ -47,6 +47,8 @@ export interface Convenience<Context = unknown> {
   optionalParams?: boolean;
   /** More help, after the generated flag list. */
   help?: string;
+  /** Required fields that prepare fills in when left out: their flags are optional on the command line. */
+  fills?: readonly string[];
   /** Fills in what the user left out (e.g. every integration an environment declares), before validation. */
   prepare?: (parts: RequestParts, context: Context) => Promise<void> | void;
   /** Sends the request and prints the answer its own way; answers the exit code. */

@@ -454,6 +454,7 @@ export const CONVENIENCES: Record<string, Handy> = {
   "POST /deploy": {
     name: ["deploy"],
     flags: { configuration: "config" },
+    fills: ["integrations"],
     extraFlags: FOLLOW_FLAGS,
     help: `  --integrations defaults to every integration the environment declares.\n\n${FOLLOW_HELP}`,
     prepare: async (parts, context) => {

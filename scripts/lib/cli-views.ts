@@ -149,6 +149,7 @@ export function graphLines(tasks: readonly TaskView[]): string[] {
   const lines: string[] = [];
   for (let level = 1; level <= deepest; level++) {
     const here = tasks.filter((task) => levels.get(task.id) === level);
+    if (here.length === 0) continue;
     const previous = tasks.filter((task) => levels.get(task.id) === level - 1).map((task) => task.id);
     const cells = here.map((task) => {
       const waits = (task.dependencies ?? []).filter((id) => byId.has(id));

@@ -1,4 +1,4 @@
-/** scripts/orch.mjs, the command-line client, driving the API on the emulators and keeping its exit codes. */
+/** The orch command (bin/orch.mjs running scripts/orch.ts), driving the API on the emulators and keeping its exit codes. */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { api, clearFirestore, requireEmulators, tokenFor } from "../support/emulators.js";
 import { loadTestConfig, settled } from "../support/engine.js";
 
-const ORCH = fileURLToPath(new URL("../../scripts/orch.mjs", import.meta.url));
+const ORCH = fileURLToPath(new URL("../../bin/orch.mjs", import.meta.url));
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
 /**
@@ -33,7 +33,7 @@ interface Run {
   stderr: string;
 }
 
-/** Runs `node scripts/orch.mjs ...args` against the stack (ORCH_API_URL from with-stack). */
+/** Runs `orch ...args` (node bin/orch.mjs) against the stack (ORCH_API_URL from with-stack). */
 function orch(args: string[], env: Record<string, string> = {}, timeoutMs = 90_000): Promise<Run> {
   const { ORCH_URL: _url, ORCH_TOKEN: _token, ORCH_API_KEY: _key, ...inherited } = process.env;
   return new Promise((resolve, reject) => {
