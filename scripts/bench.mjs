@@ -35,7 +35,7 @@ import { randomBytes } from "node:crypto";
 // Run through tsx (npm run bench), so the engine's own names come from its TypeScript source.
 import { TERMINAL_DEPLOYMENT_STATUSES } from "../functions/src/domain/engine-model.js";
 import { INTEGRATION_KINDS } from "../functions/src/domain/integrations.js";
-import { emulatorToken } from "./lib/auth.mjs";
+import { emulatorToken } from "./lib/auth.js";
 import {
   buildFunctions,
   firebaseArgs,
@@ -49,7 +49,7 @@ import {
   stackUrls,
   stackWorkDir,
   waitForStack,
-} from "./lib/stack.mjs";
+} from "./lib/stack.js";
 
 const delay = (ms) => new Promise((r) => setTimeout(r, ms));
 const GB = 1024 ** 3;
