@@ -155,6 +155,28 @@ describe("the orch CLI on the emulators", function () {
     assert.equal(deployment.status, "cancelled");
   });
 
+  it("generated from the route table: deployments get --watch follows, deployments picture --out writes the graph, alerts lists", async () => {
+    const started = await orch(
+      ["deploy", "--env", "dev", "--integrations", "auth,firestore", "--config", FAST, "--no-wait", "--json"],
+      credentials,
+    );
+    assert.equal(started.code, 0, shown(started));
+    const id = JSON.parse(started.stdout).deployment_id as string;
+    const watched = await orch(["deployments", "get", id, "--watch", "--interval", "200"], credentials);
+    assert.equal(watched.code, 0, shown(watched));
+    assert.match(watched.stdout, new RegExp(`deployment ${id} succeeded`), shown(watched));
+    const file = path.join(mkdtempSync(path.join(tmpdir(), "orch-picture-")), "graph.svg");
+    const picture = await orch(["deployments", "picture", id, "--kind", "graph", "--out", file], credentials);
+    assert.equal(picture.code, 0, shown(picture));
+    assert.match(readFileSync(file, "utf8"), /<svg[\s>]/);
+    const refused = await orch(["deployments", "picture", id], credentials);
+    assert.equal(refused.code, 2, shown(refused));
+    assert.match(refused.stderr, /--kind: required/);
+    const alerts = await orch(["alerts", "--status", "open", "--json"], credentials);
+    assert.equal(alerts.code, 0, shown(alerts));
+    assert.ok(Array.isArray(JSON.parse(alerts.stdout).alerts), shown(alerts));
+  });
+
   it("exits 2 on bad input: an unknown environment (400, problems printed) or one it cannot find", async () => {
     const server = await orch(
       ["deploy", "--env", "nowhere", "--integrations", "auth", "--config", FAST],
