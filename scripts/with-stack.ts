@@ -396,7 +396,11 @@ function parseCli(argv: readonly string[]): WithStackOptions {
 
 if (process.argv[1] && path.resolve(process.argv[1]) === selfPath) {
   const argv = process.argv.slice(2);
-  const run = argv[0] === INNER_FLAG ? inner(argv[1] ?? "") : withStack(parseCli(argv));
+  const run =
+    argv[0] === INNER_FLAG
+      ? inner(argv[1] ?? "")
+      : // A usage error is reported like any other, as one line.
+        Promise.resolve().then(() => withStack(parseCli(argv)));
   run.then(
     (code) => process.exit(code),
     (err: unknown) => {
