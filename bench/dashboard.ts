@@ -5,7 +5,7 @@
  *   - baseline: an Admin SDK listener in Node on the deployment's tasks (what Firestore alone costs);
  *   - dashboard: headless Chromium signed in to the dashboard, which listens, redraws the table,
  *     the graph and the Gantt, and records the frame that shows each change.
- * Run inside a stack by `npm run bench:dashboard` (scripts/bench-dashboard.mjs). Flags through
+ * Run inside a stack by `npm run bench:dashboard` (scripts/bench-dashboard.ts). Flags through
  * the environment: BENCH_ROUNDS (3 deployments), BENCH_LATENCY_MS (300 per simulated task).
  */
 import { getApps, initializeApp } from "firebase-admin/app";
@@ -14,7 +14,7 @@ import { INTEGRATION_KINDS } from "../functions/src/domain/integrations.js";
 import { percentile } from "../functions/src/domain/optimize.js";
 import { createEngineStore } from "../functions/src/store/engine-store.js";
 import { taskChangeTracker } from "../functions/src/visual/live-views.js";
-import { emulatorToken } from "../scripts/lib/auth.mjs";
+import { emulatorToken } from "../scripts/lib/auth.js";
 import { launchChromium, signIn } from "../scripts/lib/browser.js";
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);

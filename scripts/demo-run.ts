@@ -1,5 +1,5 @@
 /**
- * The demo's steps, run inside a fresh emulator stack by scripts/demo.mjs: load the example
+ * The demo's steps, run inside a fresh emulator stack by scripts/demo.ts: load the example
  * config through the functions, read it back from Firestore, then run real deployments through
  * the engine and draw their timelines.
  */
@@ -16,7 +16,7 @@ import { createStore } from "../functions/src/store/store.js";
 import { svgToPng } from "../functions/src/visual/report-raster.js";
 import { healthCells } from "../functions/src/visual/live-views.js";
 import { FirebaseVisualOrchestrator } from "../functions/src/visual/visual-orchestrator.js";
-import { emulatorToken } from "./lib/auth.mjs";
+import { emulatorToken } from "./lib/auth.js";
 import { launchChromium, screenshot, signIn } from "./lib/browser.js";
 import { showFaultRepairs } from "./lib/demo-faults.js";
 import { demoPlanning } from "./lib/demo-planning.js";

@@ -3,7 +3,7 @@
  * real runner, actions and Firestore of the stack under an injected clock from 02:59 to 04:01
  * UTC of the next day, so that dev's and staging's backups (03:00) and the control plane's backup
  * (04:00) fire on their own cron, and shows the runs the API then lists. Runs inside a stack
- * (scripts/demo-run.ts calls it; `node scripts/with-stack.mjs -- tsx scripts/demo-schedules.ts`
+ * (scripts/demo-run.ts calls it; `tsx scripts/with-stack.ts -- tsx scripts/demo-schedules.ts`
  * runs it alone after loading orchestration.json).
  */
 import { readFileSync } from "node:fs";
@@ -112,7 +112,7 @@ export async function showScheduledJobs(
 
 // Alone: load the example config, then run the step.
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  const { emulatorToken } = await import("./lib/auth.mjs");
+  const { emulatorToken } = await import("./lib/auth.js");
   const token = await emulatorToken({
     authHost: process.env.FIREBASE_AUTH_EMULATOR_HOST ?? "",
     projectId: process.env.GCLOUD_PROJECT ?? "",

@@ -250,8 +250,8 @@ export async function dryRunChecks({ build = true }: { build?: boolean } = {}): 
         "tsc -p functions",
       ),
     );
-    const bundler = path.join(repoRoot, "scripts", "build-dashboard.mjs");
-    checks.push(runQuietly("dashboard bundle", process.execPath, [bundler], "dashboard/public/app.js"));
+    const bundler = path.join(repoRoot, "scripts", "build-dashboard.ts");
+    checks.push(runQuietly("dashboard bundle", bin("tsx"), [bundler], "dashboard/public/app.js"));
   }
   checks.push(checkRules(read(firebaseJson.firestore.rules), firebaseJson.firestore.rules));
   checks.push(checkIndexes(JSON.parse(read(firebaseJson.firestore.indexes)), firebaseJson.firestore.indexes));

@@ -4,7 +4,7 @@
 //
 // This file runs under whatever Node started npm (the machine's may be 20), so it uses only
 // what every Node has. Java and the Cloud CLI emulators are checked by the scripts that start the
-// emulators (scripts/lib/stack.mjs), since unit tests run without them.
+// emulators (scripts/lib/stack.js), since unit tests run without them.
 
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";

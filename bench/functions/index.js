@@ -1,6 +1,6 @@
 // Benchmark-only functions (codebase "bench"): the raw hop that `npm run bench` compares the
 // engine against. One hop = publish to Pub/Sub -> this Pub/Sub-triggered function -> one
-// Firestore write. Loaded only into the bench stack (scripts/bench.mjs adds this codebase to
+// Firestore write. Loaded only into the bench stack (scripts/bench.ts adds this codebase to
 // its generated firebase config); never part of the deployable control plane.
 import { initializeApp } from "firebase-admin/app";
 import { getFirestore } from "firebase-admin/firestore";

@@ -1,7 +1,7 @@
 /**
  * The demo's story: numbered steps with a few lines each on the terminal, everything else (the
  * demo's own detail lines, anything its modules print with console.log) in the stack's log file,
- * and a closing line with every step's time. scripts/with-stack.mjs names the log file in
+ * and a closing line with every step's time. scripts/with-stack.ts names the log file in
  * ORCH_STACK_LOG; ORCH_VERBOSE=1 shows the details live as well.
  */
 import { appendFileSync } from "node:fs";

@@ -1,4 +1,4 @@
-/** scripts/orch.mjs, the command-line client, driving the API on the emulators and keeping its exit codes. */
+/** The orch command (bin/orch.mjs running scripts/orch.ts), driving the API on the emulators and keeping its exit codes. */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { api, clearFirestore, requireEmulators, tokenFor } from "../support/emulators.js";
 import { loadTestConfig, settled } from "../support/engine.js";
 
-const ORCH = fileURLToPath(new URL("../../scripts/orch.mjs", import.meta.url));
+const ORCH = fileURLToPath(new URL("../../bin/orch.mjs", import.meta.url));
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
 /**
@@ -33,7 +33,7 @@ interface Run {
   stderr: string;
 }
 
-/** Runs `node scripts/orch.mjs ...args` against the stack (ORCH_API_URL from with-stack). */
+/** Runs `orch ...args` (node bin/orch.mjs) against the stack (ORCH_API_URL from with-stack). */
 function orch(args: string[], env: Record<string, string> = {}, timeoutMs = 90_000): Promise<Run> {
   const { ORCH_URL: _url, ORCH_TOKEN: _token, ORCH_API_KEY: _key, ...inherited } = process.env;
   return new Promise((resolve, reject) => {
@@ -153,6 +153,28 @@ describe("the orch CLI on the emulators", function () {
     assert.match(cancel.stdout, new RegExp(`deployment ${id}: (cancelling|cancelled)`));
     const { deployment } = await settled(id);
     assert.equal(deployment.status, "cancelled");
+  });
+
+  it("generated from the route table: deployments get --watch follows, deployments picture --out writes the graph, alerts lists", async () => {
+    const started = await orch(
+      ["deploy", "--env", "dev", "--integrations", "auth,firestore", "--config", FAST, "--no-wait", "--json"],
+      credentials,
+    );
+    assert.equal(started.code, 0, shown(started));
+    const id = JSON.parse(started.stdout).deployment_id as string;
+    const watched = await orch(["deployments", "get", id, "--watch", "--interval", "200"], credentials);
+    assert.equal(watched.code, 0, shown(watched));
+    assert.match(watched.stdout, new RegExp(`deployment ${id} succeeded`), shown(watched));
+    const file = path.join(mkdtempSync(path.join(tmpdir(), "orch-picture-")), "graph.svg");
+    const picture = await orch(["deployments", "picture", id, "--kind", "graph", "--out", file], credentials);
+    assert.equal(picture.code, 0, shown(picture));
+    assert.match(readFileSync(file, "utf8"), /<svg[\s>]/);
+    const refused = await orch(["deployments", "picture", id], credentials);
+    assert.equal(refused.code, 2, shown(refused));
+    assert.match(refused.stderr, /--kind: required/);
+    const alerts = await orch(["alerts", "--status", "open", "--json"], credentials);
+    assert.equal(alerts.code, 0, shown(alerts));
+    assert.ok(Array.isArray(JSON.parse(alerts.stdout).alerts), shown(alerts));
   });
 
   it("exits 2 on bad input: an unknown environment (400, problems printed) or one it cannot find", async () => {

@@ -17,7 +17,7 @@ async function tick(body: unknown, token?: string): Promise<{ status: number; bo
   return { status: response.status, body: await response.json() };
 }
 
-const ORCH = fileURLToPath(new URL("../../scripts/orch.mjs", import.meta.url));
+const ORCH = fileURLToPath(new URL("../../bin/orch.mjs", import.meta.url));
 
 /** Runs `orch ...args` as the given token; answers the exit code and output. */
 function orch(args: string[], token: string): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -8,7 +8,7 @@ export { launchChromium, signIn } from "../../scripts/lib/browser.js";
 /** Where the browser tests save their screenshots: the test output folder. */
 export const screenshotDir = fileURLToPath(new URL("../../out/test/browser/", import.meta.url));
 
-/** Skips the suite, printing why, when no Chromium was found (test.mjs installs it and sets ORCH_CHROMIUM). */
+/** Skips the suite, printing why, when no Chromium was found (test.ts installs it and sets ORCH_CHROMIUM). */
 export function requireChromium(context: Mocha.Context): string {
   const executable = process.env.ORCH_CHROMIUM;
   if (!executable) {

@@ -1,4 +1,4 @@
-// Mocha's spec reporter, plus the run's counts written to $ORCH_TEST_STATS for scripts/test.mjs to sum up,
+// Mocha's spec reporter, plus the run's counts written to $ORCH_TEST_STATS for scripts/test.ts to sum up,
 // and, when tests failed on a stack whose output went to a log ($ORCH_STACK_LOG), where that log is.
 "use strict";
 const fs = require("node:fs");

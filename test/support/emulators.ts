@@ -20,7 +20,7 @@ export function requireEmulators(context: Mocha.Context): void {
   const missingVariables = needed.filter((name) => !process.env[name]);
   if (missingVariables.length > 0) {
     console.log(
-      `    skipped: no emulator stack (${missingVariables.join(", ")} unset; run through \`npm test\` or scripts/with-stack.mjs)`,
+      `    skipped: no emulator stack (${missingVariables.join(", ")} unset; run through \`npm test\` or scripts/with-stack.ts)`,
     );
     context.skip();
   }

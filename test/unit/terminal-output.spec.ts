@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { consoleToDetails, createStory, timingLines } from "../../scripts/lib/story.js";
-import { coverageLine, formatSeconds, stepLine, underCi } from "../../scripts/lib/test-summary.mjs";
+import { coverageLine, formatSeconds, stepLine, underCi } from "../../scripts/lib/test-summary.js";
 
 const scratch = () => mkdtempSync(path.join(tmpdir(), "orch-story-"));
 

@@ -1,22 +1,42 @@
-// Firebase ID tokens from the local Auth emulator, for the scripts that drive a local stack
-// (the demo, the scheduler of `npm run emulators`, the bench): a user with a role claim, made
-// through the emulator's REST API. Real deployments sign people in through Firebase Auth instead.
+/**
+ * Firebase ID tokens from the local Auth emulator, for the scripts that drive a local stack
+ * (the demo, the scheduler of `npm run emulators`, the bench): a user with a role claim, made
+ * through the emulator's REST API. Real deployments sign people in through Firebase Auth instead.
+ */
+
+/** The fields of the Auth emulator's answers that are read here. */
+interface AccountAnswer {
+  localId?: string;
+  idToken?: unknown;
+}
 
 /**
  * Signs in (creating it if needed) `<role>@<domain>` on the Auth emulator at `authHost`, gives it
  * the custom claim {role} (and {environments} when given) and answers a fresh ID token.
  */
-export async function emulatorToken({ authHost, projectId, role, environments, email }) {
+export async function emulatorToken({
+  authHost,
+  projectId,
+  role,
+  environments,
+  email,
+}: {
+  authHost: string;
+  projectId: string;
+  role: "viewer" | "operator" | "admin";
+  environments?: string[];
+  email?: string;
+}): Promise<string> {
   const base = `http://${authHost}/identitytoolkit.googleapis.com/v1`;
   const user = email ?? `${role}@orchestrator.local`;
   const password = "local-emulator-only";
-  const post = async (url, body, owner = false) => {
+  const post = async (url: string, body: unknown, owner = false): Promise<AccountAnswer> => {
     const response = await fetch(url, {
       method: "POST",
       headers: { "content-type": "application/json", ...(owner ? { authorization: "Bearer owner" } : {}) },
       body: JSON.stringify(body),
     });
-    return response.json();
+    return (await response.json()) as AccountAnswer;
   };
   const credentials = { email: user, password, returnSecureToken: true };
   const created = await post(`${base}/accounts:signUp?key=local`, credentials);

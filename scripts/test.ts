@@ -1,24 +1,33 @@
-// `npm test`: type checks, lint, unit tests (with coverage of functions/src), then the integration
-// tests on a fresh emulator stack (stack "test", port offset 10, so a running demo is never
-// disturbed). Each step ends with one summary line; the test runner's own report is shown; the
-// stack's output (build, emulators, functions) goes to .stack/test/stack.log. Under CI (CI=true)
-// a missing emulator, Java or Chromium fails the run with its reason instead of skipping suites.
+/**
+ * `npm test`: type checks, lint, unit tests (with coverage of functions/src), then the integration
+ * tests on a fresh emulator stack (stack "test", port offset 10, so a running demo is never
+ * disturbed). Each step ends with one summary line; the test runner's own report is shown; the
+ * stack's output (build, emulators, functions) goes to .stack/test/stack.log. Under CI (CI=true)
+ * a missing emulator, Java or Chromium fails the run with its reason instead of skipping suites.
+ */
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
-import { chromiumEnv, ensureChromium } from "./lib/chromium.mjs";
-import { repoRoot, StackSetupError, stackDir } from "./lib/stack.mjs";
-import { coverageLine, formatSeconds, stepLine, underCi } from "./lib/test-summary.mjs";
-import { withStack } from "./with-stack.mjs";
+import { chromiumEnv, ensureChromium } from "./lib/chromium.js";
+import { repoRoot, StackSetupError, stackDir } from "./lib/stack.js";
+import { coverageLine, formatSeconds, stepLine, underCi } from "./lib/test-summary.js";
+import { withStack } from "./with-stack.js";
 
-const bin = (name) => path.join(repoRoot, "node_modules", ".bin", name);
+const bin = (name: string) => path.join(repoRoot, "node_modules", ".bin", name);
 const started = Date.now();
-const totals = { passes: 0, failures: 0, pending: 0 };
-const failedSteps = [];
+
+/** A runner's counts, as test/support/counting-reporter.cjs writes them to $ORCH_TEST_STATS. */
+interface Counts {
+  passes: number;
+  failures: number;
+  pending: number;
+}
+const totals: Counts = { passes: 0, failures: 0, pending: 0 };
+const failedSteps: string[] = [];
 const ci = underCi();
 
 /** A quiet step: its output is shown only when it fails. */
-function step(title, command, args) {
+function step(title: string, command: string, args: string[]): void {
   const begun = Date.now();
   const result = spawnSync(command, args, { cwd: repoRoot, encoding: "utf8" });
   const ok = result.status === 0;
@@ -30,7 +39,7 @@ function step(title, command, args) {
   console.log(stepLine({ ok, title, seconds: (Date.now() - begun) / 1000 }));
 }
 
-function statsFile(name) {
+function statsFile(name: string): string {
   fs.mkdirSync(stackDir, { recursive: true });
   const file = path.join(stackDir, `test-stats-${name}.json`);
   fs.rmSync(file, { force: true });
@@ -38,10 +47,10 @@ function statsFile(name) {
 }
 
 /** Adds a runner's counts to the totals and prints its summary line. */
-function addStats(title, file, exitCode, begun, extra = "") {
-  let stats;
+function addStats(title: string, file: string, exitCode: number, begun: number, extra = ""): void {
+  let stats: Counts;
   try {
-    stats = JSON.parse(fs.readFileSync(file, "utf8"));
+    stats = JSON.parse(fs.readFileSync(file, "utf8")) as Counts;
   } catch {
     failedSteps.push(title);
     console.log(
@@ -88,7 +97,7 @@ console.log('\n== integration tests (emulator stack "test", dashboard in headles
   const begun = Date.now();
   const browser = ensureChromium();
   const logFile = path.join(stackDir, "test", "stack.log");
-  if (ci && !browser.path) {
+  if (ci && browser.path === undefined) {
     failedSteps.push("integration tests");
     console.log(
       stepLine({

@@ -1,12 +1,12 @@
-// `npm run emulators`: runs the local stack (Auth, Firestore, Functions, Pub/Sub, Hosting) until
-// Ctrl-C, loads orchestration.json into the control plane and prints the URLs.
-//
-// Env: ORCH_STACK (stack name, default "default"), ORCH_PORT_OFFSET (multiple of 10, default 0).
-// A second stack side by side: ORCH_STACK=test ORCH_PORT_OFFSET=10 npm run emulators
-
-/* global AbortSignal */
-import { emulatorToken } from "./lib/auth.mjs";
-import { startLocalTicker } from "./lib/ticker.mjs";
+/**
+ * `npm run emulators`: runs the local stack (Auth, Firestore, Functions, Pub/Sub, Hosting) until
+ * Ctrl-C, loads orchestration.json into the control plane and prints the URLs.
+ *
+ * Env: ORCH_STACK (stack name, default "default"), ORCH_PORT_OFFSET (multiple of 10, default 0).
+ * A second stack side by side: ORCH_STACK=test ORCH_PORT_OFFSET=10 npm run emulators
+ */
+import { emulatorToken } from "./lib/auth.js";
+import { startLocalTicker } from "./lib/ticker.js";
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
@@ -25,22 +25,23 @@ import {
   stackWorkDir,
   startWarehouse,
   waitForStack,
-} from "./lib/stack.mjs";
+  type Stack,
+} from "./lib/stack.js";
 
 const name = process.env.ORCH_STACK || "default";
 const portOffset = process.env.ORCH_PORT_OFFSET || "0";
 
 /** The local stack's own admin (the config loader and the scheduler), signed in on the Auth emulator. */
-function adminToken(stack) {
+function adminToken(stack: Stack): Promise<string> {
   return emulatorToken({
-    authHost: `${stack.hosts.auth}:${stack.ports.auth}`,
+    authHost: `${stack.hosts.auth ?? "127.0.0.1"}:${stack.ports.auth}`,
     projectId: stack.projectId,
     role: "admin",
     email: "scheduler@orchestrator.local",
   });
 }
 
-async function loadOrchestrationConfig(apiUrl, token) {
+async function loadOrchestrationConfig(apiUrl: string, token: string): Promise<void> {
   const file = path.join(repoRoot, "orchestration.json");
   if (!fs.existsSync(file)) {
     console.log(`orchestration.json: not loaded (${file} does not exist)`);
@@ -57,12 +58,13 @@ async function loadOrchestrationConfig(apiUrl, token) {
     console.log(`orchestration.json: POST ${url} -> ${res.status} ${res.statusText}`);
     if (!res.ok) console.log((await res.text()).trim().slice(0, 2000));
   } catch (err) {
-    console.log(`orchestration.json: POST ${url} failed: ${err.cause?.code ?? err.message}`);
+    const error = err as Error & { cause?: { code?: string } };
+    console.log(`orchestration.json: POST ${url} failed: ${error.cause?.code ?? error.message}`);
   }
 }
 
-async function main() {
-  let stack;
+async function main(): Promise<never> {
+  let stack: Stack;
   try {
     stack = prepareStack({ name, portOffset });
     await portsFree(stack);
@@ -79,26 +81,27 @@ async function main() {
   );
 
   let ready = false;
-  let exited = null;
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   const child = spawn(node, [firebase, ...args], {
     cwd: stackWorkDir(stack),
     env,
     stdio: ["ignore", "pipe", "pipe"],
   });
-  const exitPromise = new Promise((resolve) => {
+  const exitPromise = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on("exit", (code, signal) => {
-      exited = { code, signal };
-      resolve(exited);
+      const ended = { code, signal };
+      exited = ended;
+      resolve(ended);
     });
   });
   // Pass firebase-tools output through, watching for its ready line.
   let tail = "";
-  child.stdout.on("data", (chunk) => {
+  child.stdout.on("data", (chunk: Buffer) => {
     process.stdout.write(chunk);
     tail = (tail + chunk.toString("utf8")).slice(-4000);
     if (!ready && tail.includes("All emulators ready")) ready = true;
   });
-  child.stderr.on("data", (chunk) => process.stderr.write(chunk));
+  child.stderr.on("data", (chunk: Buffer) => process.stderr.write(chunk));
 
   // Never leave firebase-tools running behind us.
   process.on("exit", () => {
@@ -107,7 +110,7 @@ async function main() {
 
   let failed = false;
   let stopping = false;
-  const stop = (signal) => {
+  const stop = (signal: NodeJS.Signals) => {
     if (stopping) {
       console.log(`\nStill waiting for firebase-tools (pid ${child.pid}) to stop; sending ${signal} again`);
     }
@@ -128,7 +131,7 @@ async function main() {
     const warehouse = await startWarehouse({ env, stackName: stack.name, fresh: true });
     process.on("exit", () => {
       try {
-        process.kill(warehouse.pid, "SIGTERM");
+        if (warehouse.pid !== undefined) process.kill(warehouse.pid, "SIGTERM");
       } catch {
         // already gone
       }
@@ -142,8 +145,8 @@ async function main() {
     console.log(`  API (via hosting): ${urls.hostingApi}`);
     console.log(`  Dashboard:         ${urls.hosting}/`);
     for (const n of EMULATORS) {
-      const e = result.emulators[n];
-      console.log(`  ${(n + ":").padEnd(18)} ${e.host}:${e.port}`);
+      const e = result.emulators?.[n];
+      if (e) console.log(`  ${(n + ":").padEnd(18)} ${e.host}:${e.port}`);
     }
     console.log(`  ${"hub:".padEnd(18)} ${urls.hub}`);
     console.log(`  emulators: ${describeEmulators(result.emulators)}`);
@@ -156,7 +159,7 @@ async function main() {
       "GCLOUD_PROJECT",
       "ORCH_API_URL",
     ]) {
-      console.log(`  export ${k}=${env[k]}`);
+      console.log(`  export ${k}=${env[k] ?? ""}`);
     }
     // Cloud Scheduler has no emulator and the Functions emulator never fires onSchedule functions:
     // the stack runs the catalog itself, through the scheduledJob function.
@@ -177,7 +180,7 @@ async function main() {
   process.exit(code || 1);
 }
 
-main().catch((err) => {
+main().catch((err: unknown) => {
   reportError(err);
   process.exit(1);
 });

@@ -1,41 +1,43 @@
-// `npm run bench`: how the engine compares with raw emulator hops under load, and what it costs in memory.
-//
-// Starts its own stack ("bench", port offset 20, so it never collides with a demo at 0 or tests at
-// 10) with a second, benchmark-only functions codebase (bench/functions: one Pub/Sub-triggered
-// function that writes one Firestore document), then, after a warm-up:
-//   1. engine:   E environments deploy together, T simulated zero-latency tasks each (50 instances
-//                of one kind, so no intra-deployment dependencies), each environment with
-//                concurrency C/E. Timed from the first POST /deploy to the last deployment's
-//                completed_at.
-//   2. raw hops: E*T hops (publish to Pub/Sub -> Pub/Sub-triggered function -> one Firestore
-//                write) with at most C in flight. Timed from the first publish to the last write.
-// While it runs it samples, every 250 ms, the RSS summed over the firebase-tools process tree
-// (Java emulators and every functions worker included) and prints progress every second.
-//
-// Flags: --envs N (10) --tasks M (50) --concurrency C (20, total across environments)
-//        --hops H (envs*tasks) --max-gb G (abort when the stack's RSS passes G GB; 16)
-//        --timeout S (per phase, 900) --no-sweep (do not tick the lease sweeper, see below)
-//        --skip-engine / --skip-raw
-//        --health (also: provision every bench environment with the real drivers, then time three
-//        complete health assessments of every integration of every environment)
-// The stack always stops on exit, failure or Ctrl-C; the firebase-tools output goes to
-// .stack/bench/firebase-tools.log.
-//
-// Cloud Scheduler has no emulator (DESIGN.md), so the scheduled sweeper never fires on its own
-// locally. Like Cloud Scheduler's "every 1 minutes", the bench POSTs /jobs/sweep once a minute
-// while the engine runs and reports what each sweep found (work the sweeper had to rescue is
-// itself a finding). --no-sweep turns that off.
-
-/* global AbortSignal */
-import { spawn } from "node:child_process";
+/**
+ * `npm run bench`: how the engine compares with raw emulator hops under load, and what it costs in memory.
+ *
+ * Starts its own stack ("bench", port offset 20, so it never collides with a demo at 0 or tests at
+ * 10) with a second, benchmark-only functions codebase (bench/functions: one Pub/Sub-triggered
+ * function that writes one Firestore document), then, after a warm-up:
+ *   1. engine:   E environments deploy together, T simulated zero-latency tasks each (50 instances
+ *                of one kind, so no intra-deployment dependencies), each environment with
+ *                concurrency C/E. Timed from the first POST /deploy to the last deployment's
+ *                completed_at.
+ *   2. raw hops: E*T hops (publish to Pub/Sub -> Pub/Sub-triggered function -> one Firestore
+ *                write) with at most C in flight. Timed from the first publish to the last write.
+ * While it runs it samples, every 250 ms, the RSS summed over the firebase-tools process tree
+ * (Java emulators and every functions worker included) and prints progress every second.
+ *
+ * Flags: --envs N (10) --tasks M (50) --concurrency C (20, total across environments)
+ *        --hops H (envs*tasks) --max-gb G (abort when the stack's RSS passes G GB; 16)
+ *        --timeout S (per phase, 900) --no-sweep (do not tick the lease sweeper, see below)
+ *        --skip-engine / --skip-raw
+ *        --health (also: provision every bench environment with the real drivers, then time three
+ *        complete health assessments of every integration of every environment)
+ * The stack always stops on exit, failure or Ctrl-C; the firebase-tools output goes to
+ * .stack/bench/firebase-tools.log.
+ *
+ * Cloud Scheduler has no emulator (DESIGN.md), so the scheduled sweeper never fires on its own
+ * locally. Like Cloud Scheduler's "every 1 minutes", the bench POSTs /jobs/sweep once a minute
+ * while the engine runs and reports what each sweep found (work the sweeper had to rescue is
+ * itself a finding). --no-sweep turns that off.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
+import type { PubSub } from "@google-cloud/pubsub";
+import type { Firestore } from "firebase-admin/firestore";
 // Run through tsx (npm run bench), so the engine's own names come from its TypeScript source.
 import { TERMINAL_DEPLOYMENT_STATUSES } from "../functions/src/domain/engine-model.js";
 import { INTEGRATION_KINDS } from "../functions/src/domain/integrations.js";
-import { emulatorToken } from "./lib/auth.mjs";
+import { emulatorToken } from "./lib/auth.js";
 import {
   buildFunctions,
   firebaseArgs,
@@ -49,18 +51,36 @@ import {
   stackUrls,
   stackWorkDir,
   waitForStack,
-} from "./lib/stack.mjs";
+  type Stack,
+} from "./lib/stack.js";
 
-const delay = (ms) => new Promise((r) => setTimeout(r, ms));
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const GB = 1024 ** 3;
-const fmtGb = (bytes) => `${(bytes / GB).toFixed(2)} GB`;
-const fmtS = (ms) => `${(ms / 1000).toFixed(1)} s`;
+const fmtGb = (bytes: number) => `${(bytes / GB).toFixed(2)} GB`;
+const fmtS = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+interface BenchOptions {
+  envs: number;
+  tasks: number;
+  concurrency: number;
+  hops: number;
+  maxGb: number;
+  timeout: number;
+  sweep: boolean;
+  engine: boolean;
+  raw: boolean;
+  health: boolean;
+  /** Concurrency of each environment: the total spread over the environments. */
+  perEnv: number;
+}
+
+type NumericOption = "envs" | "tasks" | "concurrency" | "hops" | "maxGb" | "timeout";
 
 // ---------------------------------------------------------------------------------------------
 // Flags
 
-function parseFlags(argv) {
-  const opts = {
+function parseFlags(argv: readonly string[]): BenchOptions {
+  const opts: Omit<BenchOptions, "hops" | "perEnv"> & { hops: number | null } = {
     envs: 10,
     tasks: 50,
     // 100 is the issue's aim; on this machine's Functions emulator (one ~170 MB worker per
@@ -72,8 +92,9 @@ function parseFlags(argv) {
     sweep: true,
     engine: true,
     raw: true,
+    health: false,
   };
-  const numeric = {
+  const numeric: Record<string, NumericOption> = {
     "--envs": "envs",
     "--tasks": "tasks",
     "--concurrency": "concurrency",
@@ -82,9 +103,10 @@ function parseFlags(argv) {
     "--timeout": "timeout",
   };
   for (let i = 0; i < argv.length; i += 1) {
-    let arg = argv[i];
-    let value;
-    if (arg.includes("=")) [arg, value] = arg.split("=", 2);
+    let arg = argv[i]!;
+    let value: string | undefined;
+    if (arg.includes("=")) [arg = "", value] = arg.split("=", 2);
+    const key = numeric[arg];
     if (arg === "--no-sweep") opts.sweep = false;
     else if (arg === "--skip-engine") opts.engine = false;
     else if (arg === "--skip-raw") opts.raw = false;
@@ -94,15 +116,15 @@ function parseFlags(argv) {
         "usage: npm run bench -- [--envs N] [--tasks M] [--concurrency C] [--hops H] [--max-gb G] [--timeout S] [--no-sweep] [--skip-engine] [--skip-raw] [--health]",
       );
       process.exit(0);
-    } else if (numeric[arg]) {
+    } else if (key !== undefined) {
       value ??= argv[++i];
       const n = Number(value);
       if (!Number.isFinite(n) || n <= 0)
         throw new StackSetupError(`${arg} needs a positive number, got "${value}"`);
-      opts[numeric[arg]] = n;
+      opts[key] = n;
     } else throw new StackSetupError(`Unknown flag "${arg}"; try --help`);
   }
-  for (const key of ["envs", "tasks", "concurrency", "hops"]) {
+  for (const key of ["envs", "tasks", "concurrency", "hops"] as const) {
     if (opts[key] !== null && !Number.isInteger(opts[key]))
       throw new StackSetupError(`--${key} must be a whole number`);
   }
@@ -110,16 +132,18 @@ function parseFlags(argv) {
   if (opts.envs > 30)
     throw new StackSetupError("--envs is at most 30 here (one Firestore `in` query watches them)");
   if (opts.tasks > 1000) throw new StackSetupError("--tasks is at most 1000");
-  opts.hops ??= opts.envs * opts.tasks;
-  opts.perEnv = Math.min(100, Math.max(1, Math.ceil(opts.concurrency / opts.envs)));
-  return opts;
+  return {
+    ...opts,
+    hops: opts.hops ?? opts.envs * opts.tasks,
+    perEnv: Math.min(100, Math.max(1, Math.ceil(opts.concurrency / opts.envs))),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
 // Memory: RSS summed over the firebase-tools process tree, from /proc
 
-function readProcs() {
-  const procs = new Map();
+function readProcs(): Map<number, { ppid: number; start: string | undefined }> {
+  const procs = new Map<number, { ppid: number; start: string | undefined }>();
   for (const entry of fs.readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue;
     try {
@@ -133,7 +157,7 @@ function readProcs() {
   return procs;
 }
 
-function rssBytes(pid) {
+function rssBytes(pid: number): number {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
     return m ? Number(m[1]) * 1024 : 0;
@@ -142,7 +166,7 @@ function rssBytes(pid) {
   }
 }
 
-function cmdline(pid) {
+function cmdline(pid: number): string {
   try {
     return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
   } catch {
@@ -150,40 +174,60 @@ function cmdline(pid) {
   }
 }
 
-function memAvailableBytes() {
+function memAvailableBytes(): number {
   const m = /MemAvailable:\s+(\d+) kB/.exec(fs.readFileSync("/proc/meminfo", "utf8"));
   return m ? Number(m[1]) * 1024 : Infinity;
 }
 
 /** Samples the tree under rootPid; remembers every pid it ever saw so cleanup can find strays. */
-function createMemorySampler(rootPid) {
-  const seen = new Map(); // pid -> { start, kind }
-  const state = { last: null, peak: { total: 0 }, phasePeak: null };
-  const sample = () => {
+/** One sample of the stack's memory: RSS summed by kind of process. */
+interface MemorySample {
+  at: number;
+  total: number;
+  java: number;
+  workers: number;
+  workerCount: number;
+  other: number;
+  procs: number;
+}
+
+const NO_SAMPLE: MemorySample = { at: 0, total: 0, java: 0, workers: 0, workerCount: 0, other: 0, procs: 0 };
+
+type Sampler = ReturnType<typeof createMemorySampler>;
+
+function createMemorySampler(rootPid: number) {
+  const seen = new Map<number, { start: string | undefined; kind: "worker" | "java" | "other" }>();
+  const state: { last: MemorySample; peak: MemorySample; phasePeak: MemorySample | null } = {
+    last: NO_SAMPLE,
+    peak: NO_SAMPLE,
+    phasePeak: null,
+  };
+  const sample = (): MemorySample => {
     const procs = readProcs();
-    const children = new Map();
+    const children = new Map<number, number[]>();
     for (const [pid, p] of procs) {
-      if (!children.has(p.ppid)) children.set(p.ppid, []);
-      children.get(p.ppid).push(pid);
+      const list = children.get(p.ppid) ?? [];
+      list.push(pid);
+      children.set(p.ppid, list);
     }
-    const tree = [];
+    const tree: number[] = [];
     const queue = procs.has(rootPid) ? [rootPid] : [];
-    while (queue.length) {
-      const pid = queue.shift();
+    for (let pid = queue.shift(); pid !== undefined; pid = queue.shift()) {
       tree.push(pid);
       for (const c of children.get(pid) ?? []) queue.push(c);
     }
     const s = { at: Date.now(), total: 0, java: 0, workers: 0, workerCount: 0, other: 0, procs: tree.length };
     for (const pid of tree) {
       let known = seen.get(pid);
-      if (!known || known.start !== procs.get(pid).start) {
+      const start = procs.get(pid)?.start;
+      if (!known || known.start !== start) {
         const cmd = cmdline(pid);
         const kind = /functionsEmulatorRuntime/.test(cmd)
           ? "worker"
           : /\bjava\b|\.jar\b/.test(cmd)
             ? "java"
             : "other";
-        known = { start: procs.get(pid).start, kind };
+        known = { start, kind } as const;
         seen.set(pid, known);
       }
       const rss = rssBytes(pid);
@@ -202,52 +246,61 @@ function createMemorySampler(rootPid) {
   return {
     state,
     sample,
-    startPhase() {
-      state.phasePeak = sample();
-      return state.phasePeak;
+    startPhase(): MemorySample {
+      const first = sample();
+      state.phasePeak = first;
+      return first;
     },
-    endPhase() {
-      const p = state.phasePeak;
+    endPhase(): MemorySample {
+      const p = state.phasePeak ?? state.last;
       state.phasePeak = null;
       return p;
     },
     /** Pids seen in the tree that are still alive (same start time, so not a reused pid). */
-    strays() {
+    strays(): number[] {
       const procs = readProcs();
       return [...seen].filter(([pid, { start }]) => procs.get(pid)?.start === start).map(([pid]) => pid);
     },
   };
 }
 
-const describeMem = (s) =>
+const describeMem = (s: MemorySample) =>
   `${fmtGb(s.total)} (java ${fmtGb(s.java)}, ${s.workerCount} functions workers ${fmtGb(s.workers)}, firebase-tools ${fmtGb(s.other)})`;
 
 // ---------------------------------------------------------------------------------------------
 // The firebase-tools output: kept in a log file, scanned for invocations, warnings and errors
 
-function createOutputScanner(logFile) {
+/** What the emulators' output said during one phase of the bench. */
+interface PhaseOutput {
+  invocations: Map<string, { count: number; totalMs: number; maxMs: number }>;
+  problems: Map<string, number>;
+  reloads: number;
+  engineWarnings: Map<string, number>;
+}
+
+type Scanner = ReturnType<typeof createOutputScanner>;
+
+function createOutputScanner(logFile: string) {
   const out = fs.createWriteStream(logFile);
   let phase = "startup";
-  const phases = new Map();
-  const ensure = (name) => {
-    if (!phases.has(name))
-      phases.set(name, {
-        invocations: new Map(),
-        problems: new Map(),
-        reloads: 0,
-        engineWarnings: new Map(),
-      });
-    return phases.get(name);
+  const phases = new Map<string, PhaseOutput>();
+  const ensure = (name: string): PhaseOutput => {
+    let found = phases.get(name);
+    if (!found) {
+      found = { invocations: new Map(), problems: new Map(), reloads: 0, engineWarnings: new Map() };
+      phases.set(name, found);
+    }
+    return found;
   };
   let ready = false;
   let inFlight = 0;
   let lastActivity = Date.now();
   let buffer = "";
-  const onLine = (line) => {
+  const onLine = (line: string) => {
     if (line.includes("All emulators ready")) ready = true;
     const p = ensure(phase);
-    let m = /Finished "([^"]+)" in ([\d.]+)ms/.exec(line);
-    if (m) {
+    const m = /Finished "([^"]+)" in ([\d.]+)ms/.exec(line);
+    if (m?.[1]) {
       inFlight = Math.max(0, inFlight - 1);
       lastActivity = Date.now();
       const inv = p.invocations.get(m[1]) ?? { count: 0, totalMs: 0, maxMs: 0 };
@@ -289,10 +342,10 @@ function createOutputScanner(logFile) {
       p.problems.set(key, (p.problems.get(key) ?? 0) + 1);
     }
   };
-  const feed = (chunk) => {
+  const feed = (chunk: Buffer) => {
     out.write(chunk);
     buffer += chunk.toString("utf8");
-    let nl;
+    let nl: number;
     while ((nl = buffer.indexOf("\n")) >= 0) {
       onLine(buffer.slice(0, nl));
       buffer = buffer.slice(nl + 1);
@@ -311,12 +364,12 @@ function createOutputScanner(logFile) {
       return null;
     },
     lastActivity: () => lastActivity,
-    setPhase(name) {
+    setPhase(name: string) {
       phase = name;
       ensure(name);
     },
-    phase: (name) => ensure(name),
-    close: () => new Promise((r) => out.end(r)),
+    phase: (name: string) => ensure(name),
+    close: () => new Promise<void>((resolve) => out.end(resolve)),
   };
 }
 
@@ -328,7 +381,7 @@ function createOutputScanner(logFile) {
  * with functions/node_modules linked in, so that another session rebuilding functions/lib
  * mid-run neither reloads the bench's triggers nor hands a worker a half-written file.
  */
-function snapshotControlPlane(stack) {
+function snapshotControlPlane(stack: Stack): string {
   const dir = path.join(stackWorkDir(stack), "control-plane");
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
@@ -350,8 +403,9 @@ function snapshotControlPlane(stack) {
  * Rewrites the stack's generated firebase config (written by stackConfig): the control plane
  * from its snapshot, plus the bench-only codebase.
  */
-function addBenchCodebase(configPath, controlPlaneSource) {
-  const config = JSON.parse(fs.readFileSync(configPath, "utf8"));
+function addBenchCodebase(configPath: string, controlPlaneSource: string): void {
+  type Codebase = { source: string; codebase?: string; runtime?: string };
+  const config = JSON.parse(fs.readFileSync(configPath, "utf8")) as { functions: Codebase | Codebase[] };
   const functions = Array.isArray(config.functions) ? config.functions : [config.functions];
   for (const f of functions) if (f.source === "functions") f.source = controlPlaneSource;
   if (!functions.some((f) => f.codebase === "bench"))
@@ -360,7 +414,14 @@ function addBenchCodebase(configPath, controlPlaneSource) {
   fs.writeFileSync(configPath, `${JSON.stringify(config, null, 2)}\n`);
 }
 
-function startStack(stack, scanner) {
+/** The firebase-tools process of the bench stack, and how it ended once it has. */
+interface StackHandle {
+  child: ChildProcess;
+  exited: { code: number | null; signal: NodeJS.Signals | null } | null;
+  exitPromise: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function startStack(stack: Stack, scanner: Scanner): StackHandle {
   const env = stackEnv(stack);
   const [node, firebase] = firebaseBin();
   const child = spawn(node, [firebase, ...firebaseArgs(stack, "emulators:start")], {
@@ -370,21 +431,24 @@ function startStack(stack, scanner) {
     // Its own process group: Ctrl-C reaches us, and we stop it in order (see stopStack).
     detached: true,
   });
-  const handle = { child, exited: null };
-  handle.exitPromise = new Promise((resolve) =>
-    child.on("exit", (code, signal) => {
-      handle.exited = { code, signal };
-      resolve(handle.exited);
-    }),
-  );
+  const handle: StackHandle = {
+    child,
+    exited: null,
+    exitPromise: new Promise((resolve) =>
+      child.on("exit", (code, signal) => {
+        handle.exited = { code, signal };
+        resolve(handle.exited);
+      }),
+    ),
+  };
   child.stdout.on("data", scanner.feed);
   child.stderr.on("data", scanner.feed);
   return handle;
 }
 
 /** Pids of firebase-tools emulator processes that are not ours. */
-function otherStacks() {
-  const out = [];
+function otherStacks(): number[] {
+  const out: number[] = [];
   for (const pid of readProcs().keys()) {
     if (pid === process.pid) continue;
     const cmd = cmdline(pid);
@@ -393,7 +457,7 @@ function otherStacks() {
   return out;
 }
 
-function killPids(pids, signal) {
+function killPids(pids: readonly number[], signal: NodeJS.Signals): void {
   for (const pid of pids) {
     try {
       process.kill(pid, signal);
@@ -404,10 +468,10 @@ function killPids(pids, signal) {
 }
 
 /** SIGINT to firebase-tools (it stops its emulators), escalating; then any stray from its tree. */
-async function stopStack(handle, sampler) {
+async function stopStack(handle: StackHandle | null, sampler: Sampler | null): Promise<void> {
   if (!handle) return;
   const { child } = handle;
-  const waitExit = (ms) => Promise.race([handle.exitPromise, delay(ms).then(() => null)]);
+  const waitExit = (ms: number) => Promise.race([handle.exitPromise, delay(ms).then(() => null)]);
   if (handle.exited === null) {
     console.log(`Stopping the bench stack (firebase-tools pid ${child.pid})...`);
     child.kill("SIGINT");
@@ -417,7 +481,7 @@ async function stopStack(handle, sampler) {
       if ((await waitExit(10_000)) === null) {
         console.log("firebase-tools did not stop; killing its process group");
         try {
-          process.kill(-child.pid, "SIGKILL");
+          if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
         } catch {
           // gone
         }
@@ -438,24 +502,24 @@ async function stopStack(handle, sampler) {
 // ---------------------------------------------------------------------------------------------
 // The control plane
 
-const adminTokens = new Map();
+const adminTokens = new Map<string, Promise<string>>();
 /** The bench's admin on the stack's Auth emulator (one token per stack; a bench run is far shorter than its hour). */
-function adminToken(stack) {
-  if (!adminTokens.has(stack.projectId)) {
-    adminTokens.set(
-      stack.projectId,
-      emulatorToken({
-        authHost: `${stack.hosts.auth}:${stack.ports.auth}`,
-        projectId: stack.projectId,
-        role: "admin",
-        email: "bench@orchestrator.local",
-      }),
-    );
+function adminToken(stack: Stack): Promise<string> {
+  let token = adminTokens.get(stack.projectId);
+  if (!token) {
+    token = emulatorToken({
+      authHost: `${stack.hosts.auth ?? "127.0.0.1"}:${stack.ports.auth}`,
+      projectId: stack.projectId,
+      role: "admin",
+      email: "bench@orchestrator.local",
+    });
+    adminTokens.set(stack.projectId, token);
   }
-  return adminTokens.get(stack.projectId);
+  return token;
 }
 
-async function api(stack, method, route, body) {
+/** Calls the control plane's API as the bench's admin; the answer is read as the shape the caller names. */
+async function api<T>(stack: Stack, method: string, route: string, body?: unknown): Promise<T> {
   const url = `${stackUrls(stack).api}/api/orchestration${route}`;
   const res = await fetch(url, {
     method,
@@ -467,32 +531,48 @@ async function api(stack, method, route, body) {
     signal: AbortSignal.timeout(120_000),
   });
   const text = await res.text();
-  let json;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = text;
-  }
   if (!res.ok) throw new Error(`${method} ${route} -> ${res.status}: ${text.slice(0, 1000)}`);
-  return json;
+  return JSON.parse(text) as T;
 }
 
 /** Provisions every bench environment with the real drivers, then times complete health assessments. */
-async function runHealth(ctx) {
+interface BenchContext {
+  db: Firestore;
+  pubsub: PubSub;
+  stack: Stack;
+  opts: BenchOptions;
+  sampler: Sampler;
+  guard: () => void;
+}
+
+interface Started {
+  deployment_id: string;
+}
+
+interface HealthAnswer {
+  system_health: { duration_ms: number; integrations: number };
+  integration_status: { mode: string; health: string }[];
+}
+
+async function runHealth(ctx: BenchContext) {
   const { stack, opts } = ctx;
   console.log(
     `\nHealth: provisioning ${opts.envs} environments with the real drivers, then three complete health checks`,
   );
   const t0 = Date.now();
   const posted = await Promise.all(
-    Array.from({ length: opts.envs }, (_, i) => api(stack, "POST", `/environments/bench-${i}/provision`)),
+    Array.from({ length: opts.envs }, (_, i) =>
+      api<Started>(stack, "POST", `/environments/bench-${i}/provision`),
+    ),
   );
   const ids = posted.map((p) => p.deployment_id);
-  const outcomes = {};
+  const outcomes: Record<string, number> = {};
   for (;;) {
-    const views = await Promise.all(ids.map((id) => api(stack, "GET", `/deployments/${id}`)));
+    const views = await Promise.all(
+      ids.map((id) => api<{ deployment: { status: string } }>(stack, "GET", `/deployments/${id}`)),
+    );
     const statuses = views.map((v) => v.deployment.status);
-    if (statuses.every((status) => TERMINAL_DEPLOYMENT_STATUSES.includes(status))) {
+    if (statuses.every(isTerminal)) {
       for (const status of statuses) outcomes[status] = (outcomes[status] ?? 0) + 1;
       break;
     }
@@ -500,13 +580,14 @@ async function runHealth(ctx) {
     await delay(1000);
   }
   const provisionMs = Date.now() - t0;
-  const runs = [];
-  let last;
-  for (let i = 0; i < 3; i += 1) {
-    last = await api(stack, "POST", "/jobs/health");
+  const runs: number[] = [];
+  let last = await api<HealthAnswer>(stack, "POST", "/jobs/health");
+  runs.push(last.system_health.duration_ms);
+  for (let i = 1; i < 3; i += 1) {
+    last = await api<HealthAnswer>(stack, "POST", "/jobs/health");
     runs.push(last.system_health.duration_ms);
   }
-  const statuses = {};
+  const statuses: Record<string, number> = {};
   for (const row of last.integration_status)
     statuses[`${row.mode}/${row.health}`] = (statuses[`${row.mode}/${row.health}`] ?? 0) + 1;
   const sorted = [...runs].sort((a, b) => a - b);
@@ -521,8 +602,10 @@ async function runHealth(ctx) {
   };
 }
 
-function benchConfig(opts) {
-  const base = JSON.parse(fs.readFileSync(path.join(repoRoot, "orchestration.json"), "utf8"));
+function benchConfig(opts: BenchOptions) {
+  const base = JSON.parse(fs.readFileSync(path.join(repoRoot, "orchestration.json"), "utf8")) as {
+    base?: Record<string, unknown>;
+  };
   return {
     version: 1,
     base: { ...base.base, concurrency: opts.perEnv },
@@ -538,10 +621,10 @@ function benchConfig(opts) {
 }
 
 /** Integration names with no dependencies between them: instances of one kind. */
-const taskNames = (prefix, n) =>
+const taskNames = (prefix: string, n: number) =>
   Array.from({ length: n }, (_, i) => `analytics:${prefix}${String(i).padStart(3, "0")}`);
 
-function deployBody(environment, names) {
+function deployBody(environment: string, names: string[]) {
   return {
     environment,
     integrations: names,
@@ -549,26 +632,76 @@ function deployBody(environment, names) {
   };
 }
 
-const toMs = (t) =>
-  t && typeof t.toDate === "function" ? t.toDate().getTime() : t ? new Date(t).getTime() : null;
+const isTerminal = (status: string) => (TERMINAL_DEPLOYMENT_STATUSES as readonly string[]).includes(status);
 
-function quantiles(values) {
-  if (values.length === 0) return "n/a";
-  const sorted = [...values].sort((a, b) => a - b);
-  const q = (p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
-  return `p50 ${fmtS(q(0.5))}, p90 ${fmtS(q(0.9))}, max ${fmtS(sorted[sorted.length - 1])}`;
+/** A Firestore timestamp, a Date or an ISO text, in ms; null for none. */
+function toMs(t: unknown): number | null {
+  if (!t) return null;
+  if (typeof t === "object" && "toDate" in t && typeof t.toDate === "function")
+    return (t.toDate as () => Date)().getTime();
+  return new Date(t as string | Date).getTime();
+}
+
+/** ms between two instants, or NaN when one is missing (quantiles skip it). */
+const between = (from: unknown, to: unknown) => (toMs(to) ?? NaN) - (toMs(from) ?? NaN);
+
+function quantiles(values: number[]): string {
+  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (sorted.length === 0) return "n/a";
+  const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+  return `p50 ${fmtS(q(0.5))}, p90 ${fmtS(q(0.9))}, max ${fmtS(sorted[sorted.length - 1]!)}`;
+}
+
+/** The fields of the engine's deployment and task documents that the bench reads. */
+interface DeploymentDoc {
+  id: string;
+  status: string;
+  task_ids?: string[];
+  created_at?: unknown;
+  started_at?: unknown;
+  completed_at?: unknown;
+}
+
+interface TaskDoc {
+  id: string;
+  status: string;
+  attempt?: number;
+  retry_count?: number;
+  ready_at?: unknown;
+  started_at?: unknown;
+  completed_at?: unknown;
+  error_message?: string | null;
+  reason?: string | null;
+}
+
+interface EngineRun {
+  ms: number;
+  postedMs: number;
+  t0: number;
+  deployments: DeploymentDoc[];
+  tasks: TaskDoc[];
+  sweeps: Record<string, unknown>[];
 }
 
 /**
  * Runs deployments and waits for all of them to end. Progress: one line a second. Returns
  * { ms, deployments, tasks, sweeps } with ms measured from the first POST to the last completed_at.
  */
-async function runEngine(ctx, { label, envs, tasksPerEnv, prefix, progress = true }) {
+async function runEngine(
+  ctx: BenchContext,
+  {
+    label,
+    envs,
+    tasksPerEnv,
+    prefix,
+    progress = true,
+  }: { label: string; envs: number; tasksPerEnv: number; prefix: string; progress?: boolean },
+): Promise<EngineRun> {
   const { db, stack, opts, sampler, guard } = ctx;
   const t0 = Date.now();
   const posted = await Promise.all(
     Array.from({ length: envs }, (_, i) =>
-      api(stack, "POST", "/deploy", deployBody(`bench-${i}`, taskNames(prefix, tasksPerEnv))),
+      api<Started>(stack, "POST", "/deploy", deployBody(`bench-${i}`, taskNames(prefix, tasksPerEnv))),
     ),
   );
   const ids = posted.map((p) => p.deployment_id);
@@ -576,24 +709,26 @@ async function runEngine(ctx, { label, envs, tasksPerEnv, prefix, progress = tru
   const postedMs = Date.now() - t0;
   const { FieldPath } = await import("firebase-admin/firestore");
   const tasksCol = db.collection("orchestration_tasks");
-  const countOf = async (status) =>
+  const countOf = async (status: string) =>
     (await tasksCol.where("deployment_id", "in", ids).where("status", "==", status).count().get()).data()
       .count;
 
-  const sweeps = [];
+  const sweeps: Record<string, unknown>[] = [];
   let nextSweep = Date.now() + 60_000;
   let lastDone = -1;
   let lastChange = Date.now();
   let stallReported = 0;
   const deadline = Date.now() + opts.timeout * 1000;
-  let deployments = [];
+  let deployments: DeploymentDoc[] = [];
   for (;;) {
     guard();
     const snap = await db.collection("deployments").where(FieldPath.documentId(), "in", ids).get();
-    deployments = snap.docs.map((d) => ({ id: d.id, ...d.data() }));
-    const ended = deployments.filter((d) => TERMINAL_DEPLOYMENT_STATUSES.includes(d.status)).length;
+    deployments = snap.docs.map((d) => ({ ...(d.data() as Omit<DeploymentDoc, "id">), id: d.id }));
+    const ended = deployments.filter((d) => isTerminal(d.status)).length;
     if (ended === ids.length) break;
-    const [blocked, ready, running] = await Promise.all(["blocked", "ready", "running"].map(countOf));
+    const [blocked = 0, ready = 0, running = 0] = await Promise.all(
+      ["blocked", "ready", "running"].map(countOf),
+    );
     const planned = deployments.reduce((n, d) => n + (d.task_ids?.length ?? 0), 0);
     const done = planned - blocked - ready - running;
     if (done !== lastDone) {
@@ -617,11 +752,11 @@ async function runEngine(ctx, { label, envs, tasksPerEnv, prefix, progress = tru
     if (opts.sweep && Date.now() >= nextSweep) {
       nextSweep += 60_000;
       try {
-        const result = await api(stack, "POST", "/jobs/sweep");
+        const result = await api<Record<string, unknown>>(stack, "POST", "/jobs/sweep");
         sweeps.push({ at: Date.now() - t0, ...result });
         console.log(`  ${label}: scheduled sweep (as Cloud Scheduler would) -> ${JSON.stringify(result)}`);
       } catch (err) {
-        console.log(`  ${label}: scheduled sweep failed: ${err.message}`);
+        console.log(`  ${label}: scheduled sweep failed: ${(err as Error).message}`);
       }
     }
     if (Date.now() > deadline)
@@ -630,25 +765,21 @@ async function runEngine(ctx, { label, envs, tasksPerEnv, prefix, progress = tru
   }
   const lastCompleted = Math.max(...deployments.map((d) => toMs(d.completed_at) ?? Date.now()));
   const tasksSnap = await tasksCol.where("deployment_id", "in", ids).get();
-  const tasks = tasksSnap.docs.map((d) => ({ id: d.id, ...d.data() }));
+  const tasks = tasksSnap.docs.map((d) => ({ ...(d.data() as Omit<TaskDoc, "id">), id: d.id }));
   return { ms: lastCompleted - t0, postedMs, t0, deployments, tasks, sweeps };
 }
 
-function engineReport(result) {
+function engineReport(result: EngineRun): string[] {
   const { t0, deployments, tasks } = result;
-  const statuses = {};
+  const statuses: Record<string, number> = {};
   for (const d of deployments) statuses[d.status] = (statuses[d.status] ?? 0) + 1;
-  const taskStatuses = {};
+  const taskStatuses: Record<string, number> = {};
   for (const t of tasks) taskStatuses[t.status] = (taskStatuses[t.status] ?? 0) + 1;
-  const created = deployments.map((d) => toMs(d.created_at) - t0);
-  const started = deployments.map((d) => toMs(d.started_at) - t0);
-  const wait = tasks
-    .filter((t) => t.started_at && t.ready_at)
-    .map((t) => toMs(t.started_at) - toMs(t.ready_at));
-  const run = tasks
-    .filter((t) => t.started_at && t.completed_at)
-    .map((t) => toMs(t.completed_at) - toMs(t.started_at));
-  const finish = tasks.filter((t) => t.completed_at).map((t) => toMs(t.completed_at) - t0);
+  const created = deployments.map((d) => between(t0, d.created_at));
+  const started = deployments.map((d) => between(t0, d.started_at));
+  const wait = tasks.map((t) => between(t.ready_at, t.started_at));
+  const run = tasks.map((t) => between(t.started_at, t.completed_at));
+  const finish = tasks.map((t) => between(t0, t.completed_at));
   const retried = tasks.filter((t) => (t.attempt ?? 0) > 1 || (t.retry_count ?? 0) > 0);
   const lines = [
     `deployments: ${JSON.stringify(statuses)}; tasks: ${JSON.stringify(taskStatuses)}`,
@@ -657,14 +788,16 @@ function engineReport(result) {
     `task run, claimed -> completed (driver + outcome transaction): ${quantiles(run)}`,
     `task completion time since the first POST: ${quantiles(finish)}`,
   ];
-  if (retried.length > 0)
+  const [firstRetried] = retried;
+  if (firstRetried)
     lines.push(
-      `tasks that needed more than one attempt: ${retried.length} (e.g. ${retried[0].id}: ${retried[0].error_message ?? ""})`,
+      `tasks that needed more than one attempt: ${retried.length} (e.g. ${firstRetried.id}: ${firstRetried.error_message ?? ""})`,
     );
   const failed = tasks.filter((t) => t.status !== "succeeded");
-  if (failed.length > 0)
+  const [firstFailed] = failed;
+  if (firstFailed)
     lines.push(
-      `tasks not succeeded: ${failed.length} (e.g. ${failed[0].id} ${failed[0].status}: ${failed[0].error_message ?? failed[0].reason ?? ""})`,
+      `tasks not succeeded: ${failed.length} (e.g. ${firstFailed.id} ${firstFailed.status}: ${firstFailed.error_message ?? firstFailed.reason ?? ""})`,
     );
   if (result.sweeps.length > 0)
     lines.push(`sweeps ticked: ${result.sweeps.map((s) => JSON.stringify(s)).join(" ")}`);
@@ -674,23 +807,31 @@ function engineReport(result) {
 // ---------------------------------------------------------------------------------------------
 // Raw hops
 
-async function runHops(ctx, { label, count, inFlight, progress = true }) {
+async function runHops(
+  ctx: BenchContext,
+  {
+    label,
+    count,
+    inFlight,
+    progress = true,
+  }: { label: string; count: number; inFlight: number; progress?: boolean },
+): Promise<{ ms: number; count: number }> {
   const { db, pubsub, opts, sampler, guard } = ctx;
   const run = `${label}-${Date.now().toString(36)}-${randomBytes(3).toString("hex")}`;
   const topic = pubsub.topic("bench-hops");
-  const landed = new Set();
+  const landed = new Set<string>();
   let published = 0;
-  let t0 = null;
-  let lastAt = null;
-  let failure = null;
-  let resolveDone;
-  const done = new Promise((r) => (resolveDone = r));
+  let t0: number | null = null;
+  let lastAt: number | null = null;
+  let failure: unknown = null;
+  let resolveDone = () => {};
+  const done = new Promise<void>((resolve) => (resolveDone = resolve));
   const publishNext = () => {
     while (published < count && published - landed.size < inFlight) {
       const id = published;
       published += 1;
       t0 ??= Date.now();
-      topic.publishMessage({ json: { id, run } }).catch((err) => {
+      topic.publishMessage({ json: { id, run } }).catch((err: unknown) => {
         failure ??= err;
         resolveDone();
       });
@@ -717,7 +858,7 @@ async function runHops(ctx, { label, count, inFlight, progress = true }) {
   publishNext();
   const deadline = Date.now() + opts.timeout * 1000;
   let finished = false;
-  done.then(() => (finished = true));
+  void done.then(() => (finished = true));
   while (!finished) {
     await Promise.race([done, delay(1000)]);
     if (finished) break;
@@ -734,15 +875,17 @@ async function runHops(ctx, { label, count, inFlight, progress = true }) {
     }
   }
   unsubscribe();
-  if (failure) throw failure;
+  if (failure)
+    throw failure instanceof Error ? failure : new Error(`a hop failed: ${JSON.stringify(failure)}`);
   // Server-side time of the last write is more exact than the listener's.
   const snap = await db.collection("bench_hops").where("run", "==", run).get();
-  const lastWrite = Math.max(...snap.docs.map((d) => toMs(d.get("at"))));
-  return { ms: (Number.isFinite(lastWrite) ? lastWrite : lastAt) - t0, count: landed.size };
+  const lastWrite = Math.max(...snap.docs.map((d) => toMs(d.get("at")) ?? NaN));
+  const end = Number.isFinite(lastWrite) ? lastWrite : (lastAt ?? Date.now());
+  return { ms: end - (t0 ?? end), count: landed.size };
 }
 
 /** Waits until no function runs, so one phase's leftovers do not run into the next one's time. */
-async function settle(scanner, what) {
+async function settle(scanner: Scanner, what: string): Promise<number | null> {
   const waited = await scanner.quiet();
   if (waited === null) console.log(`Functions were still running 120 s after ${what}; measuring anyway`);
   else if (waited > 2500) console.log(`Waited ${fmtS(waited)} for ${what} to drain before measuring`);
@@ -751,7 +894,7 @@ async function settle(scanner, what) {
 
 // ---------------------------------------------------------------------------------------------
 
-async function main() {
+async function main(): Promise<void> {
   const opts = parseFlags(process.argv.slice(2));
   if (process.platform !== "linux")
     throw new StackSetupError("The bench reads memory from /proc, so it runs on Linux only");
@@ -774,11 +917,11 @@ async function main() {
 
   const logFile = path.join(stackWorkDir(stack), "firebase-tools.log");
   const scanner = createOutputScanner(logFile);
-  let handle = null;
-  let sampler = null;
-  let sampleTimer = null;
-  let stopping = null;
-  let memoryError = null;
+  let handle: StackHandle | null = null;
+  let sampler: Sampler | null = null;
+  let sampleTimer: NodeJS.Timeout | null = null;
+  let stopping: Promise<void> | null = null;
+  let memoryError: string | null = null;
   const cleanup = async () => {
     stopping ??= (async () => {
       await stopStack(handle, sampler);
@@ -791,7 +934,7 @@ async function main() {
   process.on("exit", () => {
     if (handle && handle.exited === null) {
       try {
-        process.kill(-handle.child.pid, "SIGKILL");
+        if (handle.child.pid !== undefined) process.kill(-handle.child.pid, "SIGKILL");
       } catch {
         // gone
       }
@@ -799,7 +942,7 @@ async function main() {
     if (sampler) killPids(sampler.strays(), "SIGKILL");
   });
   let interrupted = false;
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     process.on(signal, () => {
       if (interrupted) {
         console.log(`\n${signal} again: still stopping the stack...`);
@@ -807,7 +950,7 @@ async function main() {
       }
       interrupted = true;
       console.log(`\n${signal}: stopping the bench stack`);
-      cleanup().finally(() => process.exit(130));
+      void cleanup().finally(() => process.exit(130));
     });
   }
 
@@ -815,28 +958,32 @@ async function main() {
     console.log(
       `Starting stack "bench" (project ${stack.projectId}, port offset ${stack.portOffset}); firebase-tools output: ${path.relative(repoRoot, logFile)}`,
     );
-    handle = startStack(stack, scanner);
-    sampler = createMemorySampler(handle.child.pid);
+    const running = startStack(stack, scanner);
+    handle = running;
+    const memory = createMemorySampler(running.child.pid ?? -1);
+    sampler = memory;
     sampleTimer = setInterval(() => {
-      const s = sampler.sample();
+      const s = memory.sample();
       if (!memoryError && s.total > opts.maxGb * GB)
         memoryError = `the stack's RSS reached ${describeMem(s)}, over --max-gb ${opts.maxGb}`;
       if (!memoryError && memAvailableBytes() < 1.5 * GB)
         memoryError = `the machine has less than 1.5 GB available (stack at ${describeMem(s)})`;
     }, 250);
-    sampler.sample();
+    memory.sample();
     const guard = () => {
       if (memoryError)
         throw new StackSetupError(
           `Memory blew: ${memoryError}; try fewer with e.g. --concurrency 50 or --envs 5 --tasks 50`,
         );
-      if (handle.exited)
-        throw new StackSetupError(`firebase-tools exited (${JSON.stringify(handle.exited)}); see ${logFile}`);
+      if (running.exited)
+        throw new StackSetupError(
+          `firebase-tools exited (${JSON.stringify(running.exited)}); see ${logFile}`,
+        );
     };
 
     const started = Date.now();
     const ready = await waitForStack(stack, {
-      isAlive: () => handle.exited === null,
+      isAlive: () => running.exited === null,
       isReady: scanner.isReady,
     });
     if (!ready.api.ok) throw new StackSetupError(`the api function is not available: ${ready.api.detail}`);
@@ -845,7 +992,7 @@ async function main() {
       guard();
       if (Date.now() > until) throw new StackSetupError('firebase-tools never said "All emulators ready"');
     }
-    console.log(`Stack up in ${fmtS(Date.now() - started)}; ${describeMem(sampler.sample())}`);
+    console.log(`Stack up in ${fmtS(Date.now() - started)}; ${describeMem(memory.sample())}`);
 
     // Clients for the stack's emulators (env first, then the SDKs read it).
     Object.assign(process.env, stackEnv(stack), { METADATA_SERVER_DETECTION: "none" });
@@ -854,9 +1001,9 @@ async function main() {
     const { PubSub } = await import("@google-cloud/pubsub");
     const db = getFirestore(initializeApp({ projectId: stack.projectId }, "bench"));
     const pubsub = new PubSub({ projectId: stack.projectId });
-    const ctx = { db, pubsub, stack, opts, sampler, guard };
+    const ctx: BenchContext = { db, pubsub, stack, opts, sampler: memory, guard };
 
-    const loaded = await api(stack, "POST", "/config", benchConfig(opts));
+    const loaded = await api<{ environments: string[] }>(stack, "POST", "/config", benchConfig(opts));
     console.log(`Config loaded: ${loaded.environments.length} environments, concurrency ${opts.perEnv} each`);
 
     // Warm-up at the measured concurrency, for both sides alike: the Functions emulator starts one
@@ -878,24 +1025,28 @@ async function main() {
       progress: false,
     });
     console.log(
-      `Warm-up done in ${fmtS(Date.now() - warmStart)}: ${warm.deployments.length} deployments of ${warm.tasks.length} tasks in ${fmtS(warm.ms)}, ${warmHops.count} hops in ${fmtS(warmHops.ms)}; ${describeMem(sampler.sample())}`,
+      `Warm-up done in ${fmtS(Date.now() - warmStart)}: ${warm.deployments.length} deployments of ${warm.tasks.length} tasks in ${fmtS(warm.ms)}, ${warmHops.count} hops in ${fmtS(warmHops.ms)}; ${describeMem(memory.sample())}`,
     );
 
-    const results = {};
+    const results: {
+      engine?: EngineRun & { base: MemorySample; peak: MemorySample; tailMs?: number };
+      raw?: { ms: number; count: number; base: MemorySample; peak: MemorySample };
+      health?: Awaited<ReturnType<typeof runHealth>>;
+    } = {};
     if (opts.engine) {
       await settle(scanner, "the warm-up");
       scanner.setPhase("engine");
       console.log(
         `\nEngine: ${opts.envs} deployments x ${opts.tasks} tasks, simulated driver with zero latency`,
       );
-      const base = sampler.startPhase();
+      const base = memory.startPhase();
       const r = await runEngine(ctx, {
         label: "engine",
         envs: opts.envs,
         tasksPerEnv: opts.tasks,
         prefix: "t",
       });
-      results.engine = { ...r, base, peak: sampler.endPhase() };
+      results.engine = { ...r, base, peak: memory.endPhase() };
       console.log(`Engine: ${opts.envs * opts.tasks} tasks in ${fmtS(r.ms)}`);
     }
     if (opts.raw) {
@@ -906,9 +1057,9 @@ async function main() {
       console.log(
         `\nRaw hops: ${opts.hops} (publish -> Pub/Sub-triggered function -> one Firestore write), ${opts.concurrency} in flight`,
       );
-      const base = sampler.startPhase();
+      const base = memory.startPhase();
       const r = await runHops(ctx, { label: "raw", count: opts.hops, inFlight: opts.concurrency });
-      results.raw = { ...r, base, peak: sampler.endPhase() };
+      results.raw = { ...r, base, peak: memory.endPhase() };
       console.log(`Raw hops: ${r.count} in ${fmtS(r.ms)}`);
     }
     if (opts.health) results.health = await runHealth(ctx);
@@ -926,9 +1077,9 @@ async function main() {
       );
       for (const line of engineReport(e)) console.log(`          ${line}`);
       console.log(`          memory at start ${fmtGb(e.base.total)}, peak ${describeMem(e.peak)}`);
-      if (e.tailMs > 1000)
+      if ((e.tailMs ?? 0) > 1000)
         console.log(
-          `          functions kept running ${fmtS(e.tailMs)} after the last deployment finished (late or duplicate task messages)`,
+          `          functions kept running ${fmtS(e.tailMs ?? 0)} after the last deployment finished (late or duplicate task messages)`,
         );
     }
     if (results.raw) {
@@ -951,7 +1102,7 @@ async function main() {
       );
       console.log(`          statuses: ${JSON.stringify(h.statuses)}`);
     }
-    const peak = sampler.state.peak;
+    const peak = memory.state.peak;
     console.log(
       `Peak stack memory: ${describeMem(peak)} (target: under 8 GB) -> ${peak.total < 8 * GB ? "met" : "NOT met"}`,
     );
@@ -986,7 +1137,7 @@ async function main() {
 
 main().then(
   () => process.exit(0),
-  (err) => {
+  (err: unknown) => {
     reportError(err);
     process.exit(1);
   },

@@ -1,6 +1,8 @@
-// Bundles the dashboard (dashboard/src, with the shared visual and domain code) into
-// dashboard/public/app.js, which Hosting serves. Run by every script that starts a stack, and by
-// the Hosting predeploy. `--check` only reports whether the bundle is older than its sources.
+/**
+ * Bundles the dashboard (dashboard/src, with the shared visual and domain code) into
+ * dashboard/public/app.js, which Hosting serves. Run by every script that starts a stack, and by
+ * the Hosting predeploy.
+ */
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -10,7 +12,7 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), ".."
 export const dashboardBundle = path.join(repoRoot, "dashboard", "public", "app.js");
 
 /** Builds the bundle; answers its size in bytes. */
-export async function buildDashboard() {
+export async function buildDashboard(): Promise<number> {
   const result = await build({
     entryPoints: [path.join(repoRoot, "dashboard", "src", "main.ts")],
     outfile: dashboardBundle,

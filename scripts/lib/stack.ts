@@ -1,16 +1,16 @@
-// Helpers that run the local Firebase emulator stack (Auth, Firestore, Functions, Pub/Sub,
-// Hosting) with firebase-tools on this machine. Plain Node ESM, node: built-ins only.
-//
-// Why this exists (see DESIGN.md "Local stack facts"):
-// - firebase-tools needs Java 21+, the machine's default `java` may be older, so we pick a
-//   Java 21+ from JAVA_HOME or the system's JVM directory and put it first on PATH.
-// - firebase-tools cannot download its emulator jars here, so we point it at the Firestore
-//   and Pub/Sub emulators of the installed Google Cloud CLI. The CLI's Firestore jar has no
-//   Main-Class, so we generate a small wrapper jar that `java -jar` can run.
-// - Several stacks (demo, tests) may run side by side: each gets its own project id, config
-//   file and port offset.
-
-/* global AbortSignal */
+/**
+ * Helpers that run the local Firebase emulator stack (Auth, Firestore, Functions, Pub/Sub,
+ * Hosting) with firebase-tools on this machine, with node: built-ins only.
+ *
+ * Why this exists (see DESIGN.md "Local stack facts"):
+ * - firebase-tools needs Java 21+, the machine's default `java` may be older, so we pick a
+ *   Java 21+ from JAVA_HOME or the system's JVM directory and put it first on PATH.
+ * - firebase-tools cannot download its emulator jars here, so we point it at the Firestore
+ *   and Pub/Sub emulators of the installed Google Cloud CLI. The CLI's Firestore jar has no
+ *   Main-Class, so we generate a small wrapper jar that `java -jar` can run.
+ * - Several stacks (demo, tests) may run side by side: each gets its own project id, config
+ *   file and port offset.
+ */
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
@@ -29,9 +29,28 @@ const INSTALL_EMULATORS_HINT =
   "install them with `apt-get install google-cloud-cli-firestore-emulator google-cloud-cli-pubsub-emulator` " +
   "or `gcloud components install cloud-firestore-emulator pubsub-emulator`";
 
+/** Ports by emulator (auth, firestore, functions, pubsub, hosting, hub, ...). */
+export type StackPorts = Record<string, number> &
+  Record<"auth" | "firestore" | "functions" | "pubsub" | "hosting" | "hub", number>;
+
+/** A stack as stackConfig() describes it; prepareStack() adds the Java and emulator binaries. */
+export interface Stack {
+  name: string;
+  portOffset: number;
+  configPath: string;
+  ports: StackPorts;
+  hosts: Record<string, string>;
+  projectId: string;
+  java?: string;
+  javaHome?: string;
+  firestoreJar?: string;
+  pubsubBinary?: string;
+  firestoreWrapperJar?: string;
+}
+
 /** An error whose message is one line meant for the user, printed without a stack trace. */
 export class StackSetupError extends Error {
-  constructor(message) {
+  constructor(message: string) {
     super(message);
     this.name = "StackSetupError";
   }
@@ -41,7 +60,7 @@ export class StackSetupError extends Error {
 // Java
 
 /** Looks a command up on PATH (like `which`); returns its path or null. */
-export function which(cmd, envPath = process.env.PATH ?? "") {
+export function which(cmd: string, envPath = process.env.PATH ?? ""): string | null {
   for (const dir of envPath.split(path.delimiter)) {
     if (!dir) continue;
     const candidate = path.join(dir, cmd);
@@ -56,7 +75,7 @@ export function which(cmd, envPath = process.env.PATH ?? "") {
 }
 
 /** Major version of a `java` binary (8 for "1.8.0_x"), or null when it cannot be run. */
-export function javaMajorVersion(javaBin) {
+export function javaMajorVersion(javaBin: string): number | null {
   const res = spawnSync(javaBin, ["-version"], { encoding: "utf8", timeout: 20_000 });
   if (res.error || res.status !== 0) return null;
   const m = /version "(\d+)(?:\.(\d+))?/.exec(`${res.stderr}\n${res.stdout}`);
@@ -65,7 +84,7 @@ export function javaMajorVersion(javaBin) {
   return major === 1 && m[2] ? Number(m[2]) : major;
 }
 
-function realpathOrNull(p) {
+function realpathOrNull(p: string): string | null {
   try {
     return fs.realpathSync(p);
   } catch {
@@ -78,10 +97,10 @@ function realpathOrNull(p) {
  * in the directory that holds the default JDK (found by resolving `java` on PATH). Throws a
  * StackSetupError with one clear line when there is none.
  */
-export function findJava({ minMajor = 21 } = {}) {
-  const candidates = [];
-  const seen = new Set();
-  const add = (bin) => {
+export function findJava({ minMajor = 21 } = {}): string {
+  const candidates: { bin: string; major: number | null }[] = [];
+  const seen = new Set<string>();
+  const add = (bin: string) => {
     const real = realpathOrNull(bin);
     if (!real || seen.has(real)) return;
     seen.add(real);
@@ -98,16 +117,17 @@ export function findJava({ minMajor = 21 } = {}) {
   // Every JDK beside the default one (and beside JAVA_HOME): <jvmDir>/<jdk>/bin/java.
   const defaultJava = which("java");
   const defaultReal = defaultJava && realpathOrNull(defaultJava);
-  const jvmDirs = new Set();
+  const jvmDirs = new Set<string>();
   if (defaultReal) {
     add(defaultReal);
     jvmDirs.add(path.dirname(path.dirname(path.dirname(defaultReal))));
   }
-  if (candidates.length > 0 && process.env.JAVA_HOME) {
-    jvmDirs.add(path.dirname(path.dirname(path.dirname(candidates[0].bin))));
+  const first = candidates[0];
+  if (first && process.env.JAVA_HOME) {
+    jvmDirs.add(path.dirname(path.dirname(path.dirname(first.bin))));
   }
   for (const jvmDir of jvmDirs) {
-    let entries = [];
+    let entries: string[] = [];
     try {
       entries = fs.readdirSync(jvmDir);
     } catch {
@@ -119,13 +139,15 @@ export function findJava({ minMajor = 21 } = {}) {
     }
   }
 
-  const good = candidates.filter((c) => c.major && c.major >= minMajor).sort((a, b) => b.major - a.major);
-  if (good.length > 0) return good[0].bin;
+  const good = candidates
+    .flatMap((c) => (c.major !== null && c.major >= minMajor ? [{ bin: c.bin, major: c.major }] : []))
+    .sort((a, b) => b.major - a.major);
+  if (good[0]) return good[0].bin;
 
   const found = defaultJava
     ? `found ${javaMajorVersion(defaultJava) ?? "an unusable java"} at ${defaultJava}`
-    : candidates.length > 0
-      ? `found ${candidates[0].major ?? "an unusable java"} at ${candidates[0].bin}`
+    : first
+      ? `found ${first.major ?? "an unusable java"} at ${first.bin}`
       : "found no java on PATH";
   throw new StackSetupError(
     `Java ${minMajor} or newer is needed for the Firestore and Pub/Sub emulators; ${found}; ` +
@@ -134,7 +156,7 @@ export function findJava({ minMajor = 21 } = {}) {
 }
 
 /** JAVA_HOME for a java binary (<home>/bin/java). */
-export function javaHomeOf(javaBin) {
+export function javaHomeOf(javaBin: string): string {
   return path.dirname(path.dirname(fs.realpathSync(javaBin)));
 }
 
@@ -142,7 +164,7 @@ export function javaHomeOf(javaBin) {
 // Google Cloud CLI emulators
 
 /** { sdkRoot, firestoreJar, pubsubBinary } from the installed Google Cloud CLI. */
-export function findGcloudEmulators() {
+export function findGcloudEmulators(): { sdkRoot: string; firestoreJar: string; pubsubBinary: string } {
   const gcloud = which("gcloud");
   if (!gcloud) {
     throw new StackSetupError(
@@ -168,7 +190,7 @@ export function findGcloudEmulators() {
     "cloud-firestore-emulator.jar",
   );
   const pubsubBinary = path.join(sdkRoot, "platform", "pubsub-emulator", "bin", "cloud-pubsub-emulator");
-  const missing = [];
+  const missing: string[] = [];
   if (!fs.existsSync(firestoreJar)) missing.push(`the Firestore emulator (${firestoreJar})`);
   if (!fs.existsSync(pubsubBinary)) missing.push(`the Pub/Sub emulator (${pubsubBinary})`);
   if (missing.length > 0) {
@@ -183,8 +205,8 @@ export function findGcloudEmulators() {
 // Firestore wrapper jar
 
 /** Manifest text with lines wrapped at 72 bytes as the JAR spec requires. */
-function manifestText(attrs) {
-  const lines = [];
+function manifestText(attrs: Record<string, string>): string {
+  const lines: string[] = [];
   for (const [key, value] of Object.entries(attrs)) {
     let line = `${key}: ${value}`;
     lines.push(line.slice(0, 72));
@@ -198,9 +220,9 @@ function manifestText(attrs) {
 }
 
 /** Writes a zip (stored, no compression) with the given { name: Buffer } entries. */
-export function writeStoredZip(file, entries) {
-  const locals = [];
-  const centrals = [];
+export function writeStoredZip(file: string, entries: Record<string, Buffer>): void {
+  const locals: Buffer[] = [];
+  const centrals: Buffer[] = [];
   let offset = 0;
   const dosTime = 0; // 00:00:00
   const dosDate = (1 << 5) | 1; // 1980-01-01
@@ -251,7 +273,12 @@ export function writeStoredZip(file, entries) {
  * Path of a wrapper jar under cacheDir whose manifest runs the Cloud CLI's Firestore emulator
  * jar (`java -jar wrapper.jar`). Regenerated only when missing or when the target jar changed.
  */
-export function ensureFirestoreWrapperJar(cacheDir, firestoreJar, javaBin, { forceZipWriter = false } = {}) {
+export function ensureFirestoreWrapperJar(
+  cacheDir: string,
+  firestoreJar: string,
+  javaBin: string | null,
+  { forceZipWriter = false } = {},
+): string {
   fs.mkdirSync(cacheDir, { recursive: true });
   const jarPath = path.join(cacheDir, "cloud-firestore-emulator-wrapper.jar");
   const stampPath = `${jarPath}.target`;
@@ -263,7 +290,7 @@ export function ensureFirestoreWrapperJar(cacheDir, firestoreJar, javaBin, { for
     "Manifest-Version": "1.0",
     "Main-Class": FIRESTORE_MAIN_CLASS,
     "Class-Path": pathToFileURL(target).href,
-    "Created-By": "scripts/lib/stack.mjs",
+    "Created-By": "scripts/lib/stack.ts",
   });
   // Build into a temp file and rename, so concurrent stacks never see a half-written jar.
   const tmpJar = path.join(cacheDir, `.wrapper-${process.pid}-${Date.now()}.jar`);
@@ -298,7 +325,7 @@ export function ensureFirestoreWrapperJar(cacheDir, firestoreJar, javaBin, { for
  * not own it, e.g. a root-owned Cloud CLI install run by a normal user. Then point it at a tiny
  * shell script of ours that execs the real binary.
  */
-function ownedPubsubBinary(cacheDir, pubsubBinary) {
+function ownedPubsubBinary(cacheDir: string, pubsubBinary: string): string {
   const st = fs.statSync(pubsubBinary);
   if (typeof process.getuid !== "function" || process.getuid() === 0 || st.uid === process.getuid()) {
     return pubsubBinary;
@@ -340,7 +367,15 @@ const FETCH_BLOCKED_PORTS = new Set([
   10080,
 ]);
 
-export function stackConfig({ name = "default", portOffset = 0 } = {}) {
+/** The part of firebase.json that is read and shifted here. */
+interface EmulatorsConfig {
+  [key: string]: { port?: number; host?: string; websocketPort?: number } | undefined;
+}
+
+export function stackConfig({
+  name = "default",
+  portOffset = 0,
+}: { name?: string; portOffset?: number | string } = {}): Stack {
   if (!/^[a-z][a-z0-9-]{0,10}$/.test(name)) {
     throw new StackSetupError(
       `Stack name "${name}" is invalid: use 1-11 lowercase letters, digits or hyphens, starting with a letter (it becomes part of the project id)`,
@@ -353,10 +388,10 @@ export function stackConfig({ name = "default", portOffset = 0 } = {}) {
     );
   }
   const basePath = path.join(repoRoot, "firebase.json");
-  const config = JSON.parse(fs.readFileSync(basePath, "utf8"));
-  const emulators = config.emulators ?? {};
-  const ports = {};
-  const shift = (label, port) => {
+  const config = JSON.parse(fs.readFileSync(basePath, "utf8")) as { emulators?: EmulatorsConfig };
+  const emulators: EmulatorsConfig = config.emulators ?? {};
+  const ports: Record<string, number> = {};
+  const shift = (label: string, port: number) => {
     const shifted = port + offset;
     if (shifted < 1024 || shifted > 65535) {
       throw new StackSetupError(
@@ -377,9 +412,10 @@ export function stackConfig({ name = "default", portOffset = 0 } = {}) {
       ports[key] = e.port;
     }
   }
-  if (emulators.firestore && typeof emulators.firestore.websocketPort === "number") {
-    emulators.firestore.websocketPort = shift("firestore websocket", emulators.firestore.websocketPort);
-    ports.firestoreWebsocket = emulators.firestore.websocketPort;
+  const firestore = emulators.firestore;
+  if (firestore && typeof firestore.websocketPort === "number") {
+    firestore.websocketPort = shift("firestore websocket", firestore.websocketPort);
+    ports.firestoreWebsocket = firestore.websocketPort;
   }
   for (const key of EMULATORS) {
     if (!ports[key]) throw new StackSetupError(`firebase.json has no emulators.${key}.port`);
@@ -398,12 +434,13 @@ export function stackConfig({ name = "default", portOffset = 0 } = {}) {
     }
   }
   const projectId = name === "default" ? BASE_PROJECT_ID : `${BASE_PROJECT_ID}-${name}`;
-  const hosts = {};
+  const hosts: Record<string, string> = {};
   for (const key of Object.keys(ports)) {
     const e = emulators[key === "firestoreWebsocket" ? "firestore" : key];
     hosts[key] = e?.host ?? "127.0.0.1";
   }
-  return { name, portOffset: offset, configPath, ports, hosts, projectId };
+  // Checked above: every emulator and the hub have a port.
+  return { name, portOffset: offset, configPath, ports: ports as StackPorts, hosts, projectId };
 }
 
 /**
@@ -411,7 +448,16 @@ export function stackConfig({ name = "default", portOffset = 0 } = {}) {
  * from stackConfig() plus { java, javaHome, firestoreJar, pubsubBinary, firestoreWrapperJar }.
  * Throws StackSetupError (one line) when something is missing.
  */
-export function prepareStack({ name = "default", portOffset = 0 } = {}) {
+export function prepareStack({
+  name = "default",
+  portOffset = 0,
+}: { name?: string; portOffset?: number | string } = {}): Stack & {
+  java: string;
+  javaHome: string;
+  firestoreJar: string;
+  pubsubBinary: string;
+  firestoreWrapperJar: string;
+} {
   const stack = stackConfig({ name, portOffset });
   const java = findJava();
   const { firestoreJar, pubsubBinary } = findGcloudEmulators();
@@ -427,9 +473,9 @@ export function prepareStack({ name = "default", portOffset = 0 } = {}) {
 }
 
 /** URLs of a stack. */
-export function stackUrls(stack) {
+export function stackUrls(stack: Pick<Stack, "ports" | "projectId"> & { hosts?: Record<string, string> }) {
   const { ports, projectId } = stack;
-  const h = (key) => `${stack.hosts?.[key] ?? "127.0.0.1"}`;
+  const h = (key: string) => `${stack.hosts?.[key] ?? "127.0.0.1"}`;
   return {
     api: `http://${h("functions")}:${ports.functions}/${projectId}/us-central1/api`,
     hosting: `http://${h("hosting")}:${ports.hosting}`,
@@ -443,14 +489,14 @@ export function stackUrls(stack) {
  * chosen Java (firebase-tools spawns plain `java`) and node_modules/.bin first, the emulator
  * binary overrides, the emulator hosts and the ORCH_* URLs.
  */
-export function stackEnv(stack, baseEnv = process.env) {
+export function stackEnv(stack: Stack, baseEnv: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const urls = stackUrls(stack);
   const { ports } = stack;
-  const pathParts = [];
+  const pathParts: string[] = [];
   if (stack.java) pathParts.push(path.dirname(stack.java));
   pathParts.push(path.join(repoRoot, "node_modules", ".bin"), path.dirname(process.execPath));
   if (baseEnv.PATH) pathParts.push(baseEnv.PATH);
-  const env = {
+  const env: NodeJS.ProcessEnv = {
     ...baseEnv,
     PATH: pathParts.join(path.delimiter),
     FIRESTORE_EMULATOR_HOST: `${stack.hosts?.firestore ?? "127.0.0.1"}:${ports.firestore}`,
@@ -483,10 +529,10 @@ export function stackEnv(stack, baseEnv = process.env) {
 // ---------------------------------------------------------------------------------------------
 // Processes
 
-const delay = (ms) => new Promise((r) => setTimeout(r, ms));
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** [node, firebase.js]: firebase-tools always runs under the Node that runs this script. */
-export function firebaseBin() {
+export function firebaseBin(): [string, string] {
   return [
     process.execPath,
     path.join(repoRoot, "node_modules", "firebase-tools", "lib", "bin", "firebase.js"),
@@ -497,7 +543,10 @@ export function firebaseBin() {
  * Holds <repo>/.stack/build.lock while fn runs, so stacks started side by side do not run tsc
  * into functions/lib at the same time. A lock left by a dead process is taken over.
  */
-async function withBuildLock(fn, { timeoutMs = 300_000, log = console.log } = {}) {
+async function withBuildLock<T>(
+  fn: () => Promise<T>,
+  { timeoutMs = 300_000, log = console.log }: { timeoutMs?: number; log?: (line: string) => void } = {},
+): Promise<T> {
   fs.mkdirSync(stackDir, { recursive: true });
   const lock = path.join(stackDir, "build.lock");
   const deadline = Date.now() + timeoutMs;
@@ -507,7 +556,7 @@ async function withBuildLock(fn, { timeoutMs = 300_000, log = console.log } = {}
       fs.writeFileSync(lock, String(process.pid), { flag: "wx" });
       break;
     } catch (err) {
-      if (err.code !== "EEXIST") throw err;
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
       const holder = Number(fs.readFileSync(lock, "utf8")) || 0;
       let alive = false;
       try {
@@ -538,13 +587,22 @@ async function withBuildLock(fn, { timeoutMs = 300_000, log = console.log } = {}
  * dashboard; throws on failure.
  * ORCH_SKIP_BUILD=1 skips it (the functions emulator then loads whatever functions/lib holds).
  */
-export function buildFunctions({ env = process.env, output = "inherit", log = console.log } = {}) {
+export function buildFunctions({
+  env = process.env,
+  output = "inherit",
+  log = console.log,
+}: {
+  env?: NodeJS.ProcessEnv;
+  /** "inherit", or a file descriptor the compiler's output goes to. */
+  output?: "inherit" | number;
+  log?: (line: string) => void;
+} = {}): Promise<void> {
   if (env.ORCH_SKIP_BUILD === "1") {
     log("ORCH_SKIP_BUILD=1: not building the functions");
     return Promise.resolve();
   }
   const build = () =>
-    new Promise((resolve, reject) => {
+    new Promise<void>((resolve, reject) => {
       const npm = which("npm", env.PATH) ?? "npm";
       const child = spawn(npm, ["--workspace", "functions", "run", "build"], {
         cwd: repoRoot,
@@ -567,18 +625,18 @@ export function buildFunctions({ env = process.env, output = "inherit", log = co
   // The dashboard bundle is built with the functions: Hosting serves it from dashboard/public.
   const buildBoth = async () => {
     await build();
-    const { buildDashboard } = await import("../build-dashboard.mjs");
-    await buildDashboard().catch((err) => {
-      throw new StackSetupError(`Building the dashboard failed: ${err.message}`);
+    const { buildDashboard } = await import("../build-dashboard.js");
+    await buildDashboard().catch((err: unknown) => {
+      throw new StackSetupError(`Building the dashboard failed: ${(err as Error).message}`);
     });
   };
   return withBuildLock(buildBoth, { log });
 }
 
-function portBusy(host, port) {
+function portBusy(host: string, port: number): Promise<string | false> {
   return new Promise((resolve) => {
     const server = net.createServer();
-    server.once("error", (err) =>
+    server.once("error", (err: NodeJS.ErrnoException) =>
       resolve(err.code === "EADDRINUSE" || err.code === "EACCES" ? err.code : false),
     );
     server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(false)));
@@ -589,14 +647,16 @@ function portBusy(host, port) {
  * Throws a StackSetupError naming the first busy port of the stack. Accepts a stack (uses its
  * ports and hosts) or a plain { label: port } map.
  */
-export async function portsFree(stackOrPorts) {
-  const ports = stackOrPorts.ports ?? stackOrPorts;
-  const hosts = stackOrPorts.hosts ?? {};
+export async function portsFree(stackOrPorts: Stack | Record<string, number>): Promise<void> {
+  const stack =
+    "ports" in stackOrPorts && typeof stackOrPorts.ports === "object" ? (stackOrPorts as Stack) : null;
+  const ports: Record<string, number> = stack ? stack.ports : (stackOrPorts as Record<string, number>);
+  const hosts = stack?.hosts ?? {};
   for (const [label, port] of Object.entries(ports)) {
     const host = hosts[label] ?? "127.0.0.1";
     const busy = await portBusy(host, port);
     if (busy) {
-      const offset = stackOrPorts.portOffset ?? 0;
+      const offset = stack?.portOffset ?? 0;
       throw new StackSetupError(
         `Port ${port} (${label}) on ${host} is ${busy === "EACCES" ? "not allowed" : "already in use"}` +
           ` (another emulator stack running?); stop it or shift the stack's ports, e.g. ORCH_PORT_OFFSET=${offset + 100} (with-stack: --offset ${offset + 100})`,
@@ -605,26 +665,34 @@ export async function portsFree(stackOrPorts) {
   }
 }
 
-async function fetchWithTimeout(url, ms, init = {}) {
+async function fetchWithTimeout(url: string, ms: number, init: RequestInit = {}): Promise<Response> {
   return fetch(url, { ...init, signal: AbortSignal.timeout(ms) });
 }
 
 /** The emulators the hub lists: { name: { host, port, ... } }, or null if the hub is not up. */
-export async function hubEmulators(hubUrl) {
+/** What the emulator hub lists for one emulator. */
+export type ListedEmulators = Record<string, { host: string; port: number } | undefined>;
+
+export async function hubEmulators(hubUrl: string): Promise<ListedEmulators | null> {
   try {
     const res = await fetchWithTimeout(`${hubUrl}/emulators`, 2000);
     if (!res.ok) return null;
-    return await res.json();
+    return (await res.json()) as ListedEmulators;
   } catch {
     return null;
   }
 }
 
 /** One line naming the emulators the hub lists, e.g. "auth 127.0.0.1:9099, firestore ...". */
-export function describeEmulators(listed, names = EMULATORS) {
+export function describeEmulators(
+  listed: ListedEmulators | null,
+  names: readonly string[] = EMULATORS,
+): string {
   return names
-    .filter((n) => listed?.[n])
-    .map((n) => `${n} ${listed[n].host}:${listed[n].port}`)
+    .flatMap((n) => {
+      const emulator = listed?.[n];
+      return emulator ? [`${n} ${emulator.host}:${emulator.port}`] : [];
+    })
     .join(", ");
 }
 
@@ -640,14 +708,26 @@ export function describeEmulators(listed, names = EMULATORS) {
  * Resolves { emulators, api: { ok, status, detail } }.
  */
 export async function waitForStack(
-  stack,
-  { timeoutMs = 180_000, intervalMs = 250, isAlive, isReady, apiGraceMs = 20_000 } = {},
-) {
+  stack: Stack,
+  {
+    timeoutMs = 180_000,
+    intervalMs = 250,
+    isAlive,
+    isReady,
+    apiGraceMs = 20_000,
+  }: {
+    timeoutMs?: number;
+    intervalMs?: number;
+    isAlive?: () => boolean;
+    isReady?: () => boolean;
+    apiGraceMs?: number;
+  } = {},
+): Promise<{ emulators: ListedEmulators | null; api: { ok: boolean; status: number; detail: string } }> {
   const urls = stackUrls(stack);
   const deadline = Date.now() + timeoutMs;
   const healthUrl = `${urls.api}/api/orchestration/health`;
-  let listed = null;
-  let hubCompleteAt = null;
+  let listed: ListedEmulators | null = null;
+  let hubCompleteAt: number | null = null;
   let lastApi = "no answer yet";
   while (Date.now() < deadline) {
     if (isAlive && !isAlive())
@@ -656,7 +736,8 @@ export async function waitForStack(
       );
     if (!hubCompleteAt) {
       listed = await hubEmulators(urls.hub);
-      if (listed && EMULATORS.every((n) => listed[n])) hubCompleteAt = Date.now();
+      const now = listed;
+      if (now && EMULATORS.every((n) => now[n])) hubCompleteAt = Date.now();
     }
     if (hubCompleteAt) {
       try {
@@ -669,7 +750,8 @@ export async function waitForStack(
         const settled = isReady ? isReady() : Date.now() - hubCompleteAt > apiGraceMs;
         if (settled) return { emulators: listed, api: { ok: false, status: res.status, detail: lastApi } };
       } catch (err) {
-        lastApi = err.cause?.code ?? err.message;
+        const error = err as Error & { cause?: { code?: string } };
+        lastApi = error.cause?.code ?? error.message;
       }
     }
     await delay(intervalMs);
@@ -688,14 +770,18 @@ export async function waitForStack(
  * each stack gets its own to keep side-by-side stacks from writing the same log files. The
  * project directory still is the repo root, because --config points there.
  */
-export function stackWorkDir(stack) {
+export function stackWorkDir(stack: Pick<Stack, "name">): string {
   const dir = path.join(stackDir, stack.name);
   fs.mkdirSync(dir, { recursive: true });
   return dir;
 }
 
 /** Args for `firebase emulators:start|exec` of a stack. */
-export function firebaseArgs(stack, command, extra = []) {
+export function firebaseArgs(
+  stack: Pick<Stack, "projectId" | "configPath">,
+  command: string,
+  extra: readonly string[] = [],
+): string[] {
   return [
     command,
     "--project",
@@ -709,7 +795,7 @@ export function firebaseArgs(stack, command, extra = []) {
 }
 
 /** Prints a StackSetupError as its one line, anything else with its stack trace. */
-export function reportError(err, prefix = "") {
+export function reportError(err: unknown, prefix = ""): void {
   if (err instanceof StackSetupError) console.error(`${prefix}${err.message}`);
   else console.error(prefix, err);
 }
@@ -725,12 +811,29 @@ export const WAREHOUSE_BASE_PORT = 9350;
  * orchestration-events on the stack's Pub/Sub emulator and answers on env.ORCH_WAREHOUSE_URL.
  * `fresh` deletes the stack's warehouse file first. Resolves once it answers; `stop()` ends it.
  */
-export async function startWarehouse({ env, stackName, fresh = false }) {
+export interface LocalWarehouse {
+  db: string;
+  url: string;
+  pid: number | undefined;
+  stop: () => Promise<void>;
+}
+
+export async function startWarehouse({
+  env,
+  stackName,
+  fresh = false,
+}: {
+  env: NodeJS.ProcessEnv;
+  stackName: string;
+  fresh?: boolean;
+}): Promise<LocalWarehouse> {
   const dir = path.join(stackDir, stackName);
   fs.mkdirSync(dir, { recursive: true });
   const db = path.join(dir, "warehouse.duckdb");
   if (fresh) for (const f of [db, `${db}.wal`]) fs.rmSync(f, { force: true });
   const url = env.ORCH_WAREHOUSE_URL;
+  if (!url)
+    throw new StackSetupError("ORCH_WAREHOUSE_URL is not set: start the warehouse with the stack's env");
   const port = new URL(url).port;
   const script = path.join(functionsDir, "lib", "warehouse", "local-server.js");
   const out = fs.openSync(path.join(dir, "warehouse.out.log"), "a");
@@ -761,7 +864,7 @@ export async function startWarehouse({ env, stackName, fresh = false }) {
     url,
     pid: child.pid,
     stop: () =>
-      new Promise((resolve) => {
+      new Promise<void>((resolve) => {
         if (exited) return resolve();
         child.once("exit", () => resolve());
         child.kill("SIGTERM");

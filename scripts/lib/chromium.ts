@@ -1,6 +1,8 @@
-// Finds (and on Debian, as root, installs) the Chromium that the browser tests and the demo's
-// screenshot drive through playwright-core. Playwright's own browser download cannot work on a
-// machine that reaches only package registries, so the distribution's package is used instead.
+/**
+ * Finds (and on Debian, as root, installs) the Chromium that the browser tests and the demo's
+ * screenshot drive through playwright-core. Playwright's own browser download cannot work on a
+ * machine that reaches only package registries, so the distribution's package is used instead.
+ */
 import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 
@@ -18,22 +20,29 @@ export const CHROMIUM_ARGS = [
   "--disable-dev-shm-usage",
 ];
 
-function found() {
+function found(): string | null {
   const fromEnv = process.env.ORCH_CHROMIUM;
   if (fromEnv) return fs.existsSync(fromEnv) ? fromEnv : null;
   return CANDIDATES.find((candidate) => fs.existsSync(candidate)) ?? null;
 }
 
 /** The environment that hands a found Chromium (or why there is none) to the browser tests and the demo. */
-export function chromiumEnv(found) {
-  return found.path ? { ORCH_CHROMIUM: found.path } : { ORCH_CHROMIUM_MISSING: found.reason };
+/** A Chromium's path, or why there is none. */
+export type ChromiumFound = { path: string; reason?: undefined } | { reason: string; path?: undefined };
+
+export function chromiumEnv(
+  found: ChromiumFound,
+): { ORCH_CHROMIUM: string } | { ORCH_CHROMIUM_MISSING: string } {
+  return found.path !== undefined ? { ORCH_CHROMIUM: found.path } : { ORCH_CHROMIUM_MISSING: found.reason };
 }
 
 /**
  * { path } of a Chromium, installing Debian's `chromium` package when it is missing and this
  * process may (root with apt-get; ORCH_NO_INSTALL=1 forbids it); otherwise { reason }.
  */
-export function ensureChromium({ log = console.log } = {}) {
+export function ensureChromium({
+  log = console.log,
+}: { log?: (message: string) => void } = {}): ChromiumFound {
   const existing = found();
   if (existing) return { path: existing };
   if (process.env.ORCH_CHROMIUM)

@@ -1,27 +1,38 @@
-// The local stand-in for Cloud Scheduler: runs the control plane's own schedule catalog (GET
-// /api/orchestration/jobs: each job's cron and time zone) with croner, through the compiled
-// functions' ticker (functions/lib/engine/ticker.js), and fires each tick at the `scheduledJob`
-// HTTPS function, which the Functions emulator really runs. No schedule is written here.
+/**
+ * The local stand-in for Cloud Scheduler: runs the control plane's own schedule catalog (GET
+ * /api/orchestration/jobs: each job's cron and time zone) with croner, through the functions'
+ * ticker (functions/src/engine/ticker.ts), and fires each tick at the `scheduledJob` HTTPS
+ * function, which the Functions emulator really runs. No schedule is written here.
+ */
+import { realTimer } from "../../functions/src/engine/jobs.js";
+import { startTicker, type Ticker, type TickerJob } from "../../functions/src/engine/ticker.js";
 
-import path from "node:path";
-import { pathToFileURL } from "node:url";
-import { repoRoot } from "./stack.mjs";
+/** What the scheduledJob function answers about the runs a tick made. */
+interface TickAnswer {
+  runs?: { job: string; scheduled_for: string; outcome: string; summary: string }[];
+  error?: { message?: string };
+}
 
 /**
  * Starts ticking the stack's catalog. `apiUrl` is the api function's URL (…/us-central1/api);
  * `token()` answers a fresh admin ID token (they expire after an hour). Answers the ticker.
  */
-export async function startLocalTicker({ apiUrl, token, log = console.log }) {
-  const lib = (file) => pathToFileURL(path.join(repoRoot, "functions", "lib", file)).href;
-  const { startTicker } = await import(lib("engine/ticker.js"));
-  const { realTimer } = await import(lib("engine/jobs.js"));
+export async function startLocalTicker({
+  apiUrl,
+  token,
+  log = console.log,
+}: {
+  apiUrl: string;
+  token: () => Promise<string>;
+  log?: (line: string) => void;
+}): Promise<Ticker> {
   const jobUrl = apiUrl.replace(/\/api$/, "/scheduledJob");
   // At most two ticks in flight: each concurrent request makes the Functions emulator load the
   // functions into one more worker, and a burst (every job's catch-up at start) can starve them.
   let inFlight = 0;
-  const waiting = [];
-  const limited = async (work) => {
-    if (inFlight >= 2) await new Promise((resolve) => waiting.push(resolve));
+  const waiting: (() => void)[] = [];
+  const limited = async <T>(work: () => Promise<T>): Promise<T> => {
+    if (inFlight >= 2) await new Promise<void>((resolve) => waiting.push(resolve));
     inFlight += 1;
     try {
       return await work();
@@ -30,26 +41,26 @@ export async function startLocalTicker({ apiUrl, token, log = console.log }) {
       waiting.shift()?.();
     }
   };
-  const post = (body) => limited(() => send(body));
-  const send = async (body) => {
+  const post = (body: unknown) => limited(() => send(body));
+  const send = async (body: unknown): Promise<TickAnswer> => {
     const response = await fetch(jobUrl, {
       method: "POST",
       headers: { "Content-Type": "application/json", Authorization: `Bearer ${await token()}` },
       body: JSON.stringify(body),
     });
-    const answer = await response.json().catch(() => ({}));
+    const answer = (await response.json().catch(() => ({}))) as TickAnswer;
     if (!response.ok)
       throw new Error(`${response.status}: ${answer.error?.message ?? JSON.stringify(answer)}`);
     return answer;
   };
-  const jobs = async () => {
+  const jobs = async (): Promise<TickerJob[]> => {
     const response = await fetch(`${apiUrl}/api/orchestration/jobs?limit=1`, {
       headers: { Authorization: `Bearer ${await token()}` },
     });
     if (!response.ok) throw new Error(`GET /jobs answered ${response.status}`);
-    return (await response.json()).jobs;
+    return ((await response.json()) as { jobs: TickerJob[] }).jobs;
   };
-  let ticker;
+  let ticker: Ticker | undefined = undefined;
   ticker = await startTicker({
     clock: { now: () => new Date() },
     timer: realTimer,
@@ -67,7 +78,7 @@ export async function startLocalTicker({ apiUrl, token, log = console.log }) {
       const answer = await post({ job, catch_up: true });
       if (answer.runs?.length) log(`scheduler: ${job}: caught up ${answer.runs.length} missed tick(s)`);
     },
-    onError: (job, error) => log(`scheduler: ${job} failed: ${error.message}`),
+    onError: (job, error) => log(`scheduler: ${job} failed: ${(error as Error).message}`),
   });
   const listed = await jobs();
   log(

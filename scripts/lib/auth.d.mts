@@ -1,8 +1,0 @@
-/** See auth.mjs. */
-export function emulatorToken(options: {
-  authHost: string;
-  projectId: string;
-  role: "viewer" | "operator" | "admin";
-  environments?: string[];
-  email?: string;
-}): Promise<string>;
