@@ -18,3 +18,5 @@ export { resourceManagerModel } from "./models/cloudresourcemanager.js";
 export { firestoreIndexModel } from "./models/firestore-indexes.js";
 export type { IndexModel } from "./models/firestore-indexes.js";
 export { identityToolkitModel } from "./models/identitytoolkit.js";
+export { storageModel } from "./models/storage.js";
+export type { StorageModel, StoredBucket } from "./models/storage.js";

@@ -14,6 +14,7 @@ import { storageDriver } from "./storage.js";
 import { liveAuthSpec } from "./live/auth-live.js";
 import { liveFirestoreSpec } from "./live/firestore-live.js";
 import { liveHostingSpec } from "./live/hosting-live.js";
+import { liveStorageSpec } from "./live/storage-live.js";
 import type { DriverSpec } from "./types.js";
 
 /**
@@ -56,7 +57,7 @@ export function createDriverSpecs(deps: DriverDeps): { [K in IntegrationKind]?: 
     backup: createBackupDriver({ backupRoot: deps.backupRoot }),
     monitoring: createMonitoringDriver(deps.db),
     hosting: byMode(hostingDriver, liveHostingSpec),
-    storage: storageDriver,
+    storage: byMode(storageDriver, liveStorageSpec),
     security: securityDriver,
     analytics: analyticsDriver,
     cicd: cicdDriver,
