@@ -20,3 +20,5 @@ export type { IndexModel } from "./models/firestore-indexes.js";
 export { identityToolkitModel } from "./models/identitytoolkit.js";
 export { storageModel } from "./models/storage.js";
 export type { StorageModel, StoredBucket } from "./models/storage.js";
+export { firestoreBackupModel } from "./models/firestore-backups.js";
+export type { BackupModel, StoredBackup, StoredDatabase } from "./models/firestore-backups.js";

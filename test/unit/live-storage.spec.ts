@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import type { IntegrationSettings } from "../../functions/src/domain/config-schema.js";
 import { NonRetriableError } from "../../functions/src/domain/errors.js";
 import { createFabricator } from "../../functions/src/drivers/fabricator.js";
 import { liveStorageSpec } from "../../functions/src/drivers/live/storage-live.js";
@@ -28,7 +29,7 @@ service firebase.storage {
 }
 `;
 const RULES_V2 = RULES_V1.replace("allow read", "allow read, write");
-const APP_CORS = { origin: ["https://app.acme.dev"], method: ["GET", "PUT"], max_age_seconds: 3600 };
+const APP_CORS = { origin: ["https://app.acme.dev"], method: ["GET", "PUT"] as ("GET" | "PUT")[], max_age_seconds: 3600 };
 
 describe("live storage: bucket CORS and lifecycle through Cloud Storage JSON v1, rules through Firebase Rules v1 (contract servers)", () => {
   let storageServer: ContractServer;
@@ -38,9 +39,7 @@ describe("live storage: bucket CORS and lifecycle through Cloud Storage JSON v1,
   let files: Record<string, string>;
   let access: Awaited<ReturnType<typeof contractAccess>>;
   let fabricator: ReturnType<typeof createFabricator>;
-  const targetWith = (
-    settings: Parameters<typeof liveEnvironment>[1]["storage"] = {},
-  ): DriverTarget<"storage"> => {
+  const targetWith = (settings: Partial<IntegrationSettings<"storage">> = {}): DriverTarget<"storage"> => {
     const environment = liveEnvironment(["storage"], {
       storage: { rules_file: "storage.rules", location: "us-central1", ...settings },
     });

@@ -212,6 +212,11 @@ export const LIVE_SUPPORT: Record<IntegrationKind, LiveSupport> = {
         used_for: "verify: find the scratch databases of earlier restore checks",
       },
       {
+        permission: "datastore.databases.getMetadata",
+        role: SCHEDULES_ADMIN,
+        used_for: "verify: read the restored scratch database's source",
+      },
+      {
         permission: "datastore.databases.delete",
         role: DATASTORE_OWNER,
         used_for: "verify: delete the scratch database of an older restore check",

@@ -12,6 +12,7 @@ import { hostingDriver } from "./hosting.js";
 import { securityDriver } from "./security.js";
 import { storageDriver } from "./storage.js";
 import { liveAuthSpec } from "./live/auth-live.js";
+import { liveBackupSpec } from "./live/backup-live.js";
 import { liveFirestoreSpec } from "./live/firestore-live.js";
 import { liveHostingSpec } from "./live/hosting-live.js";
 import { liveStorageSpec } from "./live/storage-live.js";
@@ -54,7 +55,7 @@ export function createDriverSpecs(deps: DriverDeps): { [K in IntegrationKind]?: 
     auth: byMode(authDriver, liveAuthSpec),
     firestore: byMode(firestoreDriver, liveFirestoreSpec),
     functions: functionsDriver,
-    backup: createBackupDriver({ backupRoot: deps.backupRoot }),
+    backup: byMode(createBackupDriver({ backupRoot: deps.backupRoot }), liveBackupSpec),
     monitoring: createMonitoringDriver(deps.db),
     hosting: byMode(hostingDriver, liveHostingSpec),
     storage: byMode(storageDriver, liveStorageSpec),
