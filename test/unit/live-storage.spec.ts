@@ -29,7 +29,11 @@ service firebase.storage {
 }
 `;
 const RULES_V2 = RULES_V1.replace("allow read", "allow read, write");
-const APP_CORS = { origin: ["https://app.acme.dev"], method: ["GET", "PUT"] as ("GET" | "PUT")[], max_age_seconds: 3600 };
+const APP_CORS = {
+  origin: ["https://app.acme.dev"],
+  method: ["GET", "PUT"] as ("GET" | "PUT")[],
+  max_age_seconds: 3600,
+};
 
 describe("live storage: bucket CORS and lifecycle through Cloud Storage JSON v1, rules through Firebase Rules v1 (contract servers)", () => {
   let storageServer: ContractServer;

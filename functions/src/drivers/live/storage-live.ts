@@ -55,7 +55,7 @@ function bucketConfig(bucket: storage_v1.Schema$Bucket): Pick<StorageLiveState, 
       },
       condition: Object.fromEntries(
         Object.entries(rule.condition ?? {}).filter(([, value]) => value !== undefined && value !== null),
-      ) as LifecycleRule["condition"],
+      ),
     })),
   };
 }
