@@ -22,3 +22,5 @@ export { storageModel } from "./models/storage.js";
 export type { StorageModel, StoredBucket } from "./models/storage.js";
 export { firestoreBackupModel } from "./models/firestore-backups.js";
 export type { BackupModel, StoredBackup, StoredDatabase } from "./models/firestore-backups.js";
+export { monitoringModel } from "./models/monitoring.js";
+export type { MonitoringModel, StoredConfig } from "./models/monitoring.js";

@@ -21,7 +21,7 @@ describe("doctor: credentials and testIamPermissions against the Resource Manage
   let server: ContractServer;
   let access: GoogleAccess;
   let granted: Map<string, Set<string>>;
-  const environment = liveEnvironment(["hosting", "firestore", "auth", "storage", "monitoring"]);
+  const environment = liveEnvironment(["hosting", "firestore", "auth", "storage", "security"]);
 
   beforeEach(async () => {
     server = ContractServer.fromRepository("cloudresourcemanager-v3");
@@ -32,7 +32,7 @@ describe("doctor: credentials and testIamPermissions against the Resource Manage
   });
   afterEach(() => server.stop());
 
-  it("names each missing permission with its role; hosting and auth ready, monitoring without a live path", async () => {
+  it("names each missing permission with its role; hosting and auth ready, security without a live path", async () => {
     granted.set(
       "acme-prod",
       new Set([...HOSTING, ...AUTH, ...INDEXES, "firebaserules.releases.get", "firebaserules.rulesets.get"]),
@@ -67,8 +67,8 @@ describe("doctor: credentials and testIamPermissions against the Resource Manage
         ["firebaserules.releases.create", "roles/firebaserules.admin"],
       ],
     );
-    assert.equal(byName.monitoring?.status, "stays staged or refused");
-    assert.equal(byName.monitoring?.live_path, "not built");
+    assert.equal(byName.security?.status, "stays staged or refused");
+    assert.equal(byName.security?.live_path, "not built");
     // One read-only call, within the contract, asking exactly the permissions of the live drivers.
     assert.deepEqual(server.calls(), ["cloudresourcemanager.projects.testIamPermissions projects/acme-prod"]);
     assert.equal(server.requests[0]?.verdict, "accepted");
@@ -84,7 +84,7 @@ describe("doctor: credentials and testIamPermissions against the Resource Manage
     assert.equal(report.ok, true);
     assert.match(
       report.summary,
-      /^4 live integration\(s\) ready, 0 missing permissions; without a live path yet: monitoring$/,
+      /^4 live integration\(s\) ready, 0 missing permissions; without a live path yet: security$/,
     );
   });
 

@@ -29,6 +29,8 @@ const BACKUPS_ADMIN = "roles/datastore.backupsAdmin";
 const RESTORE_ADMIN = "roles/datastore.restoreAdmin";
 const EXPORT_ADMIN = "roles/datastore.importExportAdmin";
 const DATASTORE_OWNER = "roles/datastore.owner";
+const ALERT_EDITOR = "roles/monitoring.alertPolicyEditor";
+const UPTIME_EDITOR = "roles/monitoring.uptimeCheckConfigEditor";
 
 /** Per kind: whether its live path exists, and what it needs. */
 export const LIVE_SUPPORT: Record<IntegrationKind, LiveSupport> = {
@@ -149,8 +151,50 @@ export const LIVE_SUPPORT: Record<IntegrationKind, LiveSupport> = {
   },
   functions: { built: false, reason: "no Cloud Build job yet; the driver refuses live" },
   monitoring: {
-    built: false,
-    reason: "alert policies are installed in the control plane only; refuses live",
+    built: true,
+    api: "monitoring.googleapis.com (v3): an uptime check of the hosting site and alert policies on it",
+    permissions: [
+      {
+        permission: "monitoring.uptimeCheckConfigs.list",
+        role: UPTIME_EDITOR,
+        used_for: "plan, apply and verify: read the uptime checks",
+      },
+      {
+        permission: "monitoring.uptimeCheckConfigs.create",
+        role: UPTIME_EDITOR,
+        used_for: "apply: create the uptime check",
+      },
+      {
+        permission: "monitoring.uptimeCheckConfigs.update",
+        role: UPTIME_EDITOR,
+        used_for: "apply and rollback: change its period or host",
+      },
+      {
+        permission: "monitoring.uptimeCheckConfigs.delete",
+        role: UPTIME_EDITOR,
+        used_for: "apply: delete a duplicate of ours",
+      },
+      {
+        permission: "monitoring.alertPolicies.list",
+        role: ALERT_EDITOR,
+        used_for: "plan, apply and verify: read the alert policies",
+      },
+      {
+        permission: "monitoring.alertPolicies.create",
+        role: ALERT_EDITOR,
+        used_for: "apply: create the four threshold policies",
+      },
+      {
+        permission: "monitoring.alertPolicies.update",
+        role: ALERT_EDITOR,
+        used_for: "apply and rollback: change thresholds and channels",
+      },
+      {
+        permission: "monitoring.alertPolicies.delete",
+        role: ALERT_EDITOR,
+        used_for: "apply: delete policies of ours the config no longer makes",
+      },
+    ],
   },
   backup: {
     built: true,

@@ -15,6 +15,7 @@ import { liveAuthSpec } from "./live/auth-live.js";
 import { liveBackupSpec } from "./live/backup-live.js";
 import { liveFirestoreSpec } from "./live/firestore-live.js";
 import { liveHostingSpec } from "./live/hosting-live.js";
+import { liveMonitoringSpec } from "./live/monitoring-live.js";
 import { liveStorageSpec } from "./live/storage-live.js";
 import type { DriverSpec } from "./types.js";
 
@@ -56,7 +57,7 @@ export function createDriverSpecs(deps: DriverDeps): { [K in IntegrationKind]?: 
     firestore: byMode(firestoreDriver, liveFirestoreSpec),
     functions: functionsDriver,
     backup: byMode(createBackupDriver({ backupRoot: deps.backupRoot }), liveBackupSpec),
-    monitoring: createMonitoringDriver(deps.db),
+    monitoring: byMode(createMonitoringDriver(deps.db), liveMonitoringSpec),
     hosting: byMode(hostingDriver, liveHostingSpec),
     storage: byMode(storageDriver, liveStorageSpec),
     security: securityDriver,

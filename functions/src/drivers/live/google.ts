@@ -13,12 +13,19 @@ import type { identitytoolkit_v2 } from "googleapis/build/src/apis/identitytoolk
 import type { firestore_v1 } from "googleapis/build/src/apis/firestore/v1.js";
 import type { cloudresourcemanager_v3 } from "googleapis/build/src/apis/cloudresourcemanager/v3.js";
 import type { storage_v1 } from "googleapis/build/src/apis/storage/v1.js";
+import type { monitoring_v3 } from "googleapis/build/src/apis/monitoring/v3.js";
 import { NonRetriableError } from "../../domain/errors.js";
 import { LIVE_SUPPORT } from "../../domain/live-permissions.js";
 
 /** The APIs the live drivers call. */
 export type GoogleApiName =
-  "firebasehosting" | "firebaserules" | "firestore" | "identitytoolkit" | "cloudresourcemanager" | "storage";
+  | "firebasehosting"
+  | "firebaserules"
+  | "firestore"
+  | "identitytoolkit"
+  | "cloudresourcemanager"
+  | "storage"
+  | "monitoring";
 
 /** What googleapis accepts as credentials (GoogleAuth for ADC, an OAuth2 client with a token in tests). */
 export type GoogleAuthClient = Exclude<NonNullable<firebasehosting_v1beta1.Options["auth"]>, string>;
@@ -105,6 +112,11 @@ export async function resourceManagerApi(
 export async function storageApi(access: GoogleAccess): Promise<storage_v1.Storage> {
   const { storage_v1: api } = await import("googleapis/build/src/apis/storage/v1.js");
   return new api.Storage(await common(access, "storage"));
+}
+
+export async function monitoringApi(access: GoogleAccess): Promise<monitoring_v3.Monitoring> {
+  const { monitoring_v3: api } = await import("googleapis/build/src/apis/monitoring/v3.js");
+  return new api.Monitoring(await common(access, "monitoring"));
 }
 
 /** An HTTP answer that was not 2xx, shaped as googleapis (gaxios) errors are, for calls made without googleapis. */
