@@ -190,6 +190,14 @@ export class Operations {
     return structuredClone(op);
   }
 
+  /** The operations under `parent` as they stand, newest first; listing polls nothing. */
+  list(parent: string): Operation[] {
+    return [...this.ops.entries()]
+      .filter(([name]) => name.startsWith(`${parent}/operations/`))
+      .map(([, entry]) => structuredClone(entry.op))
+      .reverse();
+  }
+
   /** Reads an operation (one poll); 404 when unknown. */
   get(name: string): Operation {
     const entry = this.ops.get(name);

@@ -1,7 +1,8 @@
 /**
  * The demo's live-mode step, against local contract servers (no machine here reaches Google):
  * `doctor` on the config's prod environment switched to live, then a live plan, apply and second
- * plan of its hosting, firestore and auth integrations through googleapis, every request held to the
+ * plan of its hosting, firestore, auth, storage and monitoring integrations through googleapis (and
+ * the live plan of its backup, which Firestore's daily-or-weekly schedules cannot run as configured), every request held to the
  * stored discovery documents. Every line says it is a contract server answering, not Google.
  */
 import { readFileSync } from "node:fs";
@@ -17,6 +18,9 @@ import { authDriver } from "../../functions/src/drivers/auth.js";
 import { liveAuthSpec } from "../../functions/src/drivers/live/auth-live.js";
 import { liveFirestoreSpec } from "../../functions/src/drivers/live/firestore-live.js";
 import { liveHostingSpec } from "../../functions/src/drivers/live/hosting-live.js";
+import { liveBackupSpec } from "../../functions/src/drivers/live/backup-live.js";
+import { liveMonitoringSpec } from "../../functions/src/drivers/live/monitoring-live.js";
+import { liveStorageSpec } from "../../functions/src/drivers/live/storage-live.js";
 import { byMode } from "../../functions/src/drivers/registry.js";
 import { directorySourceReader } from "../../functions/src/drivers/sources.js";
 import { contractAccess, liveIO, memoryReleases } from "../../test/support/live.js";
@@ -25,6 +29,8 @@ import {
   firebaseHostingModel,
   firebaseRulesModel,
   firestoreIndexModel,
+  monitoringModel,
+  storageModel,
   identityToolkitModel,
   resourceManagerModel,
 } from "../contract-server/index.js";
@@ -48,6 +54,8 @@ export async function demoLive(heading: (text: string) => void): Promise<boolean
     firebaserules: ContractServer.fromRepository("firebaserules-v1"),
     firestore: ContractServer.fromRepository("firestore-v1"),
     identitytoolkit: ContractServer.fromRepository("identitytoolkit-v2"),
+    storage: ContractServer.fromRepository("storage-v1"),
+    monitoring: ContractServer.fromRepository("monitoring-v3"),
   };
   // The demo's principal holds every permission the live drivers need but one, for doctor to name.
   const needed = Object.values(LIVE_SUPPORT).flatMap((s) =>
@@ -60,6 +68,12 @@ export async function demoLive(heading: (text: string) => void): Promise<boolean
   firebaseHostingModel(servers.firebasehosting, [site.site]);
   firebaseRulesModel(servers.firebaserules);
   firestoreIndexModel(servers.firestore);
+  const bucket = `${environment.project_id}.firebasestorage.app`;
+  const location = (
+    targetFor(environment, "storage").settings as { location: string }
+  ).location.toUpperCase();
+  storageModel(servers.storage).buckets.set(bucket, { name: bucket, location, metageneration: "1" });
+  monitoringModel(servers.monitoring);
   identityToolkitModel(servers.identitytoolkit, [environment.project_id]);
   const urls = Object.fromEntries(
     await Promise.all(
@@ -69,7 +83,7 @@ export async function demoLive(heading: (text: string) => void): Promise<boolean
   try {
     const access = await contractAccess(urls);
     console.log(
-      `${LABEL} Resource Manager v3, Firebase Hosting v1beta1, Firebase Rules v1, Firestore v1, Identity Toolkit v2 on 127.0.0.1`,
+      `${LABEL} Resource Manager v3, Firebase Hosting v1beta1, Firebase Rules v1, Firestore v1, Identity Toolkit v2, Cloud Storage v1, Cloud Monitoring v3 on 127.0.0.1`,
     );
     console.log(`npm run doctor -- --env prod (prod switched to live, project ${environment.project_id}):`);
     const report = await runDoctor(environment, access);
@@ -80,12 +94,15 @@ export async function demoLive(heading: (text: string) => void): Promise<boolean
         hosting: byMode(hostingDriver, liveHostingSpec),
         firestore: byMode(firestoreDriver, liveFirestoreSpec),
         auth: byMode(authDriver, liveAuthSpec),
+        storage: liveStorageSpec,
+        backup: liveBackupSpec,
+        monitoring: liveMonitoringSpec,
       },
       memoryReleases(),
       liveIO(directorySourceReader(repoRoot), access),
     );
     let settled = true;
-    for (const integration of ["hosting", "firestore", "auth"]) {
+    for (const integration of ["hosting", "firestore", "auth", "storage", "monitoring"]) {
       const target = targetFor(environment, integration);
       const plan = await fabricator.plan(target);
       const shown = plan.changes.slice(0, 4).map((c) => c.path);
@@ -98,6 +115,8 @@ export async function demoLive(heading: (text: string) => void): Promise<boolean
       console.log(`${integration} plan again: ${again.summary}`);
       settled &&= applied.changed && again.changes.length === 0;
     }
+    const backup = await fabricator.plan(targetFor(environment, "backup"));
+    console.log(`backup plan (read-only): ${backup.summary}`);
     const requests = Object.values(servers).flatMap((s) => s.requests);
     const refused = requests.filter((r) => r.verdict === "refused" || r.verdict === "unmatched").length;
     console.log(

@@ -8,6 +8,7 @@ import { contractAccess, liveEnvironment } from "../support/live.js";
 const HOSTING = ["firebasehosting.sites.get", "firebasehosting.sites.update"];
 const AUTH = ["firebaseauth.configs.get", "firebaseauth.configs.update"];
 const INDEXES = ["datastore.indexes.create", "datastore.indexes.delete", "datastore.indexes.list"];
+const BUCKET = ["storage.buckets.get", "storage.buckets.update"];
 const RULES = [
   "firebaserules.releases.create",
   "firebaserules.releases.get",
@@ -20,7 +21,7 @@ describe("doctor: credentials and testIamPermissions against the Resource Manage
   let server: ContractServer;
   let access: GoogleAccess;
   let granted: Map<string, Set<string>>;
-  const environment = liveEnvironment(["hosting", "firestore", "auth", "storage"]);
+  const environment = liveEnvironment(["hosting", "firestore", "auth", "storage", "security"]);
 
   beforeEach(async () => {
     server = ContractServer.fromRepository("cloudresourcemanager-v3");
@@ -31,7 +32,7 @@ describe("doctor: credentials and testIamPermissions against the Resource Manage
   });
   afterEach(() => server.stop());
 
-  it("names each missing permission with its role; hosting and auth ready, storage without a live path", async () => {
+  it("names each missing permission with its role; hosting and auth ready, security without a live path", async () => {
     granted.set(
       "acme-prod",
       new Set([...HOSTING, ...AUTH, ...INDEXES, "firebaserules.releases.get", "firebaserules.rulesets.get"]),
@@ -55,24 +56,35 @@ describe("doctor: credentials and testIamPermissions against the Resource Manage
       /missing firebaserules\.rulesets\.create \(roles\/firebaserules\.admin\)/,
     );
     assert.equal(byName.auth?.status, "ready");
-    assert.equal(byName.storage?.status, "stays staged or refused");
-    assert.equal(byName.storage?.live_path, "not built");
+    assert.equal(byName.storage?.status, "missing permissions");
+    assert.deepEqual(
+      byName.storage?.missing.map((m) => [m.permission, m.role]),
+      [
+        ["storage.buckets.get", "roles/storage.admin"],
+        ["storage.buckets.update", "roles/storage.admin"],
+        ["firebaserules.rulesets.create", "roles/firebaserules.admin"],
+        ["firebaserules.releases.update", "roles/firebaserules.admin"],
+        ["firebaserules.releases.create", "roles/firebaserules.admin"],
+      ],
+    );
+    assert.equal(byName.security?.status, "stays staged or refused");
+    assert.equal(byName.security?.live_path, "not built");
     // One read-only call, within the contract, asking exactly the permissions of the live drivers.
     assert.deepEqual(server.calls(), ["cloudresourcemanager.projects.testIamPermissions projects/acme-prod"]);
     assert.equal(server.requests[0]?.verdict, "accepted");
     assert.deepEqual(
       (server.requests[0]?.body as { permissions: string[] }).permissions,
-      [...HOSTING, ...RULES, ...INDEXES, ...AUTH].sort(),
+      [...HOSTING, ...RULES, ...INDEXES, ...AUTH, ...BUCKET].sort(),
     );
   });
 
   it("is ok when every permission is held", async () => {
-    granted.set("acme-prod", new Set([...HOSTING, ...RULES, ...INDEXES, ...AUTH]));
+    granted.set("acme-prod", new Set([...HOSTING, ...RULES, ...INDEXES, ...AUTH, ...BUCKET]));
     const report = await runDoctor(environment, access);
     assert.equal(report.ok, true);
     assert.match(
       report.summary,
-      /^3 live integration\(s\) ready, 0 missing permissions; without a live path yet: storage$/,
+      /^4 live integration\(s\) ready, 0 missing permissions; without a live path yet: security$/,
     );
   });
 

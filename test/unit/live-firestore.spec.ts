@@ -162,7 +162,7 @@ describe("live firestore: rules through Firebase Rules v1, indexes through Fires
       assert.ok(error instanceof NonRetriableError);
       assert.match(
         error.message,
-        /refused the rules for acme-prod \(nothing was released; the previous rules stay\): Syntax error in firestore\.rules: L\d+:1 Missing '}'/,
+        /refused firestore\.rules for acme-prod \(nothing was released; the previous rules stay\): Syntax error in firestore\.rules: L\d+:1 Missing '}'/,
       );
       return true;
     });

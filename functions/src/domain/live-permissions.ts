@@ -23,6 +23,14 @@ const HOSTING_ADMIN = "roles/firebasehosting.admin";
 const RULES_ADMIN = "roles/firebaserules.admin";
 const INDEX_ADMIN = "roles/datastore.indexAdmin";
 const AUTH_ADMIN = "roles/firebaseauth.admin";
+const STORAGE_ADMIN = "roles/storage.admin";
+const SCHEDULES_ADMIN = "roles/datastore.backupSchedulesAdmin";
+const BACKUPS_ADMIN = "roles/datastore.backupsAdmin";
+const RESTORE_ADMIN = "roles/datastore.restoreAdmin";
+const EXPORT_ADMIN = "roles/datastore.importExportAdmin";
+const DATASTORE_OWNER = "roles/datastore.owner";
+const ALERT_EDITOR = "roles/monitoring.alertPolicyEditor";
+const UPTIME_EDITOR = "roles/monitoring.uptimeCheckConfigEditor";
 
 /** Per kind: whether its live path exists, and what it needs. */
 export const LIVE_SUPPORT: Record<IntegrationKind, LiveSupport> = {
@@ -100,13 +108,165 @@ export const LIVE_SUPPORT: Record<IntegrationKind, LiveSupport> = {
       },
     ],
   },
-  storage: { built: false, reason: "bucket CORS, lifecycle and storage rules release are staged only" },
+  storage: {
+    built: true,
+    api: "storage.googleapis.com (JSON v1) for the bucket, firebaserules.googleapis.com (v1) for its rules",
+    permissions: [
+      {
+        permission: "storage.buckets.get",
+        role: STORAGE_ADMIN,
+        used_for: "plan, apply and verify: read the bucket's location, CORS and lifecycle",
+      },
+      {
+        permission: "storage.buckets.update",
+        role: STORAGE_ADMIN,
+        used_for: "apply and rollback: patch CORS and lifecycle",
+      },
+      {
+        permission: "firebaserules.releases.get",
+        role: RULES_ADMIN,
+        used_for: "plan and verify: read the firebase.storage/<bucket> release",
+      },
+      {
+        permission: "firebaserules.rulesets.get",
+        role: RULES_ADMIN,
+        used_for: "plan and verify: read the released rules' source",
+      },
+      {
+        permission: "firebaserules.rulesets.create",
+        role: RULES_ADMIN,
+        used_for: "apply: compile a ruleset",
+      },
+      {
+        permission: "firebaserules.releases.update",
+        role: RULES_ADMIN,
+        used_for: "apply and rollback: point the bucket's release at a ruleset",
+      },
+      {
+        permission: "firebaserules.releases.create",
+        role: RULES_ADMIN,
+        used_for: "first apply on a bucket without rules",
+      },
+    ],
+  },
   functions: { built: false, reason: "no Cloud Build job yet; the driver refuses live" },
   monitoring: {
-    built: false,
-    reason: "alert policies are installed in the control plane only; refuses live",
+    built: true,
+    api: "monitoring.googleapis.com (v3): an uptime check of the hosting site and alert policies on it",
+    permissions: [
+      {
+        permission: "monitoring.uptimeCheckConfigs.list",
+        role: UPTIME_EDITOR,
+        used_for: "plan, apply and verify: read the uptime checks",
+      },
+      {
+        permission: "monitoring.uptimeCheckConfigs.create",
+        role: UPTIME_EDITOR,
+        used_for: "apply: create the uptime check",
+      },
+      {
+        permission: "monitoring.uptimeCheckConfigs.update",
+        role: UPTIME_EDITOR,
+        used_for: "apply and rollback: change its period or host",
+      },
+      {
+        permission: "monitoring.uptimeCheckConfigs.delete",
+        role: UPTIME_EDITOR,
+        used_for: "apply: delete a duplicate of ours",
+      },
+      {
+        permission: "monitoring.alertPolicies.list",
+        role: ALERT_EDITOR,
+        used_for: "plan, apply and verify: read the alert policies",
+      },
+      {
+        permission: "monitoring.alertPolicies.create",
+        role: ALERT_EDITOR,
+        used_for: "apply: create the four threshold policies",
+      },
+      {
+        permission: "monitoring.alertPolicies.update",
+        role: ALERT_EDITOR,
+        used_for: "apply and rollback: change thresholds and channels",
+      },
+      {
+        permission: "monitoring.alertPolicies.delete",
+        role: ALERT_EDITOR,
+        used_for: "apply: delete policies of ours the config no longer makes",
+      },
+    ],
   },
-  backup: { built: false, reason: "Firestore backup schedules and managed exports are not called yet" },
+  backup: {
+    built: true,
+    api: "firestore.googleapis.com (v1): backup schedules, managed exports, restore into a scratch database",
+    permissions: [
+      {
+        permission: "datastore.backupSchedules.list",
+        role: SCHEDULES_ADMIN,
+        used_for: "plan, apply and verify: read the default database's backup schedules",
+      },
+      {
+        permission: "datastore.backupSchedules.create",
+        role: SCHEDULES_ADMIN,
+        used_for: "apply: create the daily or weekly schedule",
+      },
+      {
+        permission: "datastore.backupSchedules.update",
+        role: SCHEDULES_ADMIN,
+        used_for: "apply and rollback: change a schedule's retention",
+      },
+      {
+        permission: "datastore.backupSchedules.delete",
+        role: SCHEDULES_ADMIN,
+        used_for: "apply and rollback: delete schedules the config no longer asks for",
+      },
+      {
+        permission: "datastore.databases.export",
+        role: EXPORT_ADMIN,
+        used_for: "apply: a managed export of the listed collections to the project's bucket",
+      },
+      {
+        permission: "datastore.operations.list",
+        role: EXPORT_ADMIN,
+        used_for: "plan: read which collections the newest managed export covered",
+      },
+      {
+        permission: "datastore.operations.get",
+        role: EXPORT_ADMIN,
+        used_for: "apply and verify: wait for the export and the restore to finish",
+      },
+      {
+        permission: "datastore.backups.list",
+        role: BACKUPS_ADMIN,
+        used_for: "verify: find the newest backup",
+      },
+      {
+        permission: "datastore.backups.restoreDatabase",
+        role: RESTORE_ADMIN,
+        used_for: "verify: restore the newest backup into a scratch database",
+      },
+      {
+        permission: "datastore.databases.create",
+        role: RESTORE_ADMIN,
+        used_for: "verify: the restore creates the scratch database",
+      },
+      {
+        permission: "datastore.databases.list",
+        role: SCHEDULES_ADMIN,
+        used_for: "verify: find the scratch databases of earlier restore checks",
+      },
+      {
+        permission: "datastore.databases.getMetadata",
+        role: SCHEDULES_ADMIN,
+        used_for: "verify: read the restored scratch database's source",
+      },
+      {
+        permission: "datastore.databases.delete",
+        role: DATASTORE_OWNER,
+        used_for: "verify: delete the scratch database of an older restore check",
+      },
+    ],
+  },
   security: { built: false, reason: "App Check and IAM bindings are staged only" },
   analytics: { built: false, reason: "the BigQuery dataset and tables are staged only" },
   cicd: { built: false, reason: "the workflow artifact is staged; no Workload Identity pool is created" },

@@ -12,8 +12,11 @@ import { hostingDriver } from "./hosting.js";
 import { securityDriver } from "./security.js";
 import { storageDriver } from "./storage.js";
 import { liveAuthSpec } from "./live/auth-live.js";
+import { liveBackupSpec } from "./live/backup-live.js";
 import { liveFirestoreSpec } from "./live/firestore-live.js";
 import { liveHostingSpec } from "./live/hosting-live.js";
+import { liveMonitoringSpec } from "./live/monitoring-live.js";
+import { liveStorageSpec } from "./live/storage-live.js";
 import type { DriverSpec } from "./types.js";
 
 /**
@@ -53,10 +56,10 @@ export function createDriverSpecs(deps: DriverDeps): { [K in IntegrationKind]?: 
     auth: byMode(authDriver, liveAuthSpec),
     firestore: byMode(firestoreDriver, liveFirestoreSpec),
     functions: functionsDriver,
-    backup: createBackupDriver({ backupRoot: deps.backupRoot }),
-    monitoring: createMonitoringDriver(deps.db),
+    backup: byMode(createBackupDriver({ backupRoot: deps.backupRoot }), liveBackupSpec),
+    monitoring: byMode(createMonitoringDriver(deps.db), liveMonitoringSpec),
     hosting: byMode(hostingDriver, liveHostingSpec),
-    storage: storageDriver,
+    storage: byMode(storageDriver, liveStorageSpec),
     security: securityDriver,
     analytics: analyticsDriver,
     cicd: cicdDriver,

@@ -8,19 +8,12 @@
  * Seed documents are for emulated environments only: a live plan refuses them.
  */
 import type { firestore_v1 } from "googleapis/build/src/apis/firestore/v1.js";
-import { NonRetriableError } from "../../domain/errors.js";
 import { problem } from "../emulator-rest.js";
 import { firestoreDriver, type IndexDefinition, type IndexField } from "../firestore.js";
 import { sha256 } from "../rules-lint.js";
 import type { DriverSpec, DriverTarget } from "../types.js";
-import {
-  callGoogle,
-  callGoogleData,
-  firestoreApi,
-  rulesApi,
-  requireAccess,
-  type GoogleAccess,
-} from "./google.js";
+import { callGoogle, callGoogleData, firestoreApi, requireAccess, type GoogleAccess } from "./google.js";
+import { releasedRules, releaseRules, type RulesTarget } from "./rules-release.js";
 
 /** What a live project's default database holds of ours. */
 export interface FirestoreLiveState {
@@ -81,59 +74,12 @@ async function liveIndexes(
   return out;
 }
 
-async function liveRules(access: GoogleAccess, project: string): Promise<string | null> {
-  const api = await rulesApi(access);
-  const release = await callGoogle(
-    access,
-    `reading the ${FIRESTORE_RELEASE} release of ${project}`,
-    "firebaserules.releases.get",
-    () => api.projects.releases.get({ name: `projects/${project}/releases/${FIRESTORE_RELEASE}` }),
-    [404],
-  );
-  if (!release.ok || !release.data.rulesetName) return null;
-  const rulesetName = release.data.rulesetName;
-  const ruleset = await callGoogleData(access, `reading ${rulesetName}`, "firebaserules.rulesets.get", () =>
-    api.projects.rulesets.get({ name: rulesetName }),
-  );
-  const files = ruleset.source?.files ?? [];
-  return (files.find((f) => f.name === RULES_FILE) ?? files[0])?.content ?? "";
-}
-
-async function releaseRules(access: GoogleAccess, project: string, rules: string): Promise<void> {
-  const api = await rulesApi(access);
-  const ruleset = await callGoogle(
-    access,
-    `compiling the rules for ${project}`,
-    "firebaserules.rulesets.create",
-    () =>
-      api.projects.rulesets.create({
-        name: `projects/${project}`,
-        requestBody: { source: { files: [{ name: RULES_FILE, content: rules }] } },
-      }),
-    [400],
-  );
-  if (!ruleset.ok)
-    throw new NonRetriableError(
-      `the Firebase Rules API refused the rules for ${project} (nothing was released; the previous rules stay): ${ruleset.failure.message}`,
-    );
-  const name = `projects/${project}/releases/${FIRESTORE_RELEASE}`;
-  const rulesetName = ruleset.data.name ?? "";
-  const patched = await callGoogle(
-    access,
-    `releasing ${rulesetName} as ${FIRESTORE_RELEASE}`,
-    "firebaserules.releases.update",
-    () => api.projects.releases.patch({ name, requestBody: { release: { name, rulesetName } } }),
-    [404],
-  );
-  if (patched.ok) return;
-  // A project that never had Firestore rules: the release does not exist yet.
-  await callGoogleData(
-    access,
-    `creating the ${FIRESTORE_RELEASE} release`,
-    "firebaserules.releases.create",
-    () => api.projects.releases.create({ name: `projects/${project}`, requestBody: { name, rulesetName } }),
-  );
-}
+const rulesTarget = (project: string): RulesTarget => ({
+  project,
+  release: FIRESTORE_RELEASE,
+  file: RULES_FILE,
+});
+const liveRules = (access: GoogleAccess, project: string) => releasedRules(access, rulesTarget(project));
 
 /** The live half of the firestore driver; the emulated half (firestore.ts) validates the same files. */
 export const liveFirestoreSpec: DriverSpec<"firestore", FirestoreLiveState> = {
@@ -174,7 +120,7 @@ export const liveFirestoreSpec: DriverSpec<"firestore", FirestoreLiveState> = {
     const access = requireAccess(io.google, "firestore");
     const project = target.environment.project_id;
     if (state.rules !== null && (await liveRules(access, project)) !== state.rules)
-      await releaseRules(access, project, state.rules);
+      await releaseRules(access, rulesTarget(project), state.rules);
 
     const api = await firestoreApi(access);
     const existing = await liveIndexes(access, api, project);

@@ -12,12 +12,20 @@ import type { firebaserules_v1 } from "googleapis/build/src/apis/firebaserules/v
 import type { identitytoolkit_v2 } from "googleapis/build/src/apis/identitytoolkit/v2.js";
 import type { firestore_v1 } from "googleapis/build/src/apis/firestore/v1.js";
 import type { cloudresourcemanager_v3 } from "googleapis/build/src/apis/cloudresourcemanager/v3.js";
+import type { storage_v1 } from "googleapis/build/src/apis/storage/v1.js";
+import type { monitoring_v3 } from "googleapis/build/src/apis/monitoring/v3.js";
 import { NonRetriableError } from "../../domain/errors.js";
 import { LIVE_SUPPORT } from "../../domain/live-permissions.js";
 
 /** The APIs the live drivers call. */
 export type GoogleApiName =
-  "firebasehosting" | "firebaserules" | "firestore" | "identitytoolkit" | "cloudresourcemanager";
+  | "firebasehosting"
+  | "firebaserules"
+  | "firestore"
+  | "identitytoolkit"
+  | "cloudresourcemanager"
+  | "storage"
+  | "monitoring";
 
 /** What googleapis accepts as credentials (GoogleAuth for ADC, an OAuth2 client with a token in tests). */
 export type GoogleAuthClient = Exclude<NonNullable<firebasehosting_v1beta1.Options["auth"]>, string>;
@@ -99,6 +107,16 @@ export async function resourceManagerApi(
   const { cloudresourcemanager_v3: api } =
     await import("googleapis/build/src/apis/cloudresourcemanager/v3.js");
   return new api.Cloudresourcemanager(await common(access, "cloudresourcemanager"));
+}
+
+export async function storageApi(access: GoogleAccess): Promise<storage_v1.Storage> {
+  const { storage_v1: api } = await import("googleapis/build/src/apis/storage/v1.js");
+  return new api.Storage(await common(access, "storage"));
+}
+
+export async function monitoringApi(access: GoogleAccess): Promise<monitoring_v3.Monitoring> {
+  const { monitoring_v3: api } = await import("googleapis/build/src/apis/monitoring/v3.js");
+  return new api.Monitoring(await common(access, "monitoring"));
 }
 
 /** An HTTP answer that was not 2xx, shaped as googleapis (gaxios) errors are, for calls made without googleapis. */
@@ -234,4 +252,54 @@ export async function callGoogleData<T>(
   const answer = await callGoogle(access, what, permission, call);
   if (!answer.ok) throw new Error(`${what}: HTTP ${answer.failure.status}: ${answer.failure.message}`);
   return answer.data;
+}
+
+/** A google.longrunning.Operation as the googleapis renderings type it. */
+export interface LongRunningOperation {
+  name?: string | null;
+  done?: boolean | null;
+  error?: { code?: number | null; message?: string | null } | null;
+  response?: Record<string, unknown> | null;
+  metadata?: Record<string, unknown> | null;
+}
+
+/** How long a driver waits for a long-running operation: polls, and the pause before each. */
+export interface OperationBudget {
+  polls: number;
+  intervalMs: number;
+}
+
+/** The default budget: 60 polls 10 s apart, ten minutes (a restore or export of a small database). */
+export const OPERATION_BUDGET: OperationBudget = { polls: 60, intervalMs: 10_000 };
+
+/**
+ * Waits for a long-running operation, polling it (each poll under the retry policy) at most
+ * `budget.polls` times; answers its `response`. A failed operation is an error naming its message;
+ * one still running when the budget is spent is a timeout error naming the operation, so the
+ * caller can look it up (it keeps running at Google: nothing here cancels it).
+ */
+export async function awaitOperation(
+  access: GoogleAccess,
+  what: string,
+  permission: string,
+  started: LongRunningOperation,
+  poll: (name: string) => Promise<{ data: LongRunningOperation }>,
+  budget: OperationBudget = OPERATION_BUDGET,
+): Promise<Record<string, unknown>> {
+  let operation = started;
+  const name = operation.name ?? "";
+  for (let polls = 0; !operation.done; polls += 1) {
+    if (!name) throw new Error(`${what}: Google answered an operation without a name`);
+    if (polls >= budget.polls)
+      throw new Error(
+        `${what}: operation ${name} still running after ${budget.polls} polls ${budget.intervalMs / 1000} s apart (it continues at Google; look it up before retrying)`,
+      );
+    await access.sleep(budget.intervalMs);
+    operation = await callGoogleData(access, `${what} (polling ${name})`, permission, () => poll(name));
+  }
+  if (operation.error)
+    throw new NonRetriableError(
+      `${what}: operation ${name || "?"} failed: ${operation.error.message ?? `code ${operation.error.code ?? "?"}`}`,
+    );
+  return operation.response ?? {};
 }
