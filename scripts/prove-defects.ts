@@ -206,7 +206,7 @@ const MUTANTS: Mutant[] = [
       {
         file: "functions/src/engine/health.ts",
         find: 'const open = openSnap?.status === "open" ? openSnap : undefined;',
-        replace: "const open = undefined;",
+        replace: 'const open = openSnap?.status === "open" && openId === "" ? openSnap : undefined;',
       },
     ],
     guards: [
