@@ -108,7 +108,7 @@ export type AnomalyEvidence = z.infer<typeof anomalyEvidenceSchema>;
 export const alertDocSchema = z.strictObject({
   level: z.enum(["critical", "warning", "info"]),
   status: z.enum(["open", "resolved"]),
-  source: z.enum(["health", "deployment", "job", "anomaly"]),
+  source: z.enum(["health", "deployment", "job", "anomaly", "tuning"]),
   environment: z.string(),
   integration: z.string().nullable(),
   deployment_id: z.string().nullable(),
