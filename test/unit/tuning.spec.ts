@@ -41,7 +41,7 @@ const change = (before: number, after: number): SettingChange => ({
 
 /** A finished deployment that took `ratio` x its 60 s plan (history-builder plans every deployment at 60 s). */
 const took = (id: string, ratio: number, created = 0): Deployment & { id: string } =>
-  deployment(id, "succeeded", { created, duration: 60 * ratio }) as Deployment & { id: string };
+  deployment(id, "succeeded", { created, duration: 60 * ratio });
 
 describe("tuning: guardrails", () => {
   const cases: [string, TuningConfig, SettingChange, boolean, RegExp][] = [
