@@ -21,6 +21,7 @@ import { createLearning, type Learning } from "./engine/learning.js";
 import { createNotifier } from "./engine/notifier.js";
 import { createOperations, type Operations } from "./engine/operations.js";
 import { createScheduledJobs, type ScheduledJobs } from "./engine/scheduled-jobs.js";
+import { createTuning, type Tuning } from "./engine/tuning.js";
 import type { WarehouseMaintenance } from "./engine/job-actions.js";
 import { functionsLogger, type Logger } from "./logs.js";
 import { createEngineStore, type EngineStore } from "./store/engine-store.js";
@@ -31,6 +32,7 @@ import { createRunHistory } from "./store/run-history.js";
 import { secretResolverFromEnv, type SecretResolver } from "./store/secret-store.js";
 import { createOutbox } from "./store/outbox.js";
 import { createStore, type Store } from "./store/store.js";
+import { createTuningStore } from "./store/tuning-store.js";
 import { warehouseFromEnv } from "./warehouse/from-env.js";
 import type { Warehouse } from "./warehouse/warehouse.js";
 
@@ -81,6 +83,8 @@ export interface Services {
   history: HistoryReader;
   /** Learned estimates of task durations and failures, from recent runs. */
   learning: Learning;
+  /** Recommended setting changes applied as overrides, watched as canaries, reverted when worse. */
+  tuning: Tuning;
   bus: Bus;
   clock: Clock;
   log: Logger;
@@ -163,7 +167,8 @@ export function createServices(deps: {
   const engineStore = createEngineStore(deps.db);
   const bus = deps.bus ?? createPubSubBus();
   const log = deps.log ?? functionsLogger;
-  const environments = createEnvironmentResolver(store);
+  const tuningStore = createTuningStore(deps.db);
+  const environments = createEnvironmentResolver(store, (name) => tuningStore.overridesOf(name));
   const backupRoot = path.join(sourceRoot(), ".stack", "backups", process.env.GCLOUD_PROJECT ?? "local");
   const specs = createDriverSpecs({ db: deps.db, backupRoot });
   const io = deps.io ?? driverIO();
@@ -229,6 +234,18 @@ export function createServices(deps: {
       return env ? approvalPolicyFor(config, env) : null;
     },
   });
+  const history = createHistory(deps.db);
+  const tuning = createTuning({
+    tuning: tuningStore,
+    engineStore,
+    history,
+    environments,
+    raiseAlert: (id, alert) => health.raiseAlert(id, alert),
+    bus,
+    audit,
+    clock,
+    log,
+  });
   const operations = createOperations({
     store,
     engine,
@@ -237,10 +254,10 @@ export function createServices(deps: {
     health,
     clock,
     learning,
+    tuning,
     log,
   });
   late.operations = operations;
-  const history = createHistory(deps.db);
   const jobs = createScheduledJobs({
     db: deps.db,
     clock,
@@ -248,8 +265,8 @@ export function createServices(deps: {
     log,
     engine,
     health,
-    history,
     environments,
+    tuning,
     io,
     backupRoot,
     projectId: process.env.GCLOUD_PROJECT ?? "",
@@ -282,6 +299,7 @@ export function createServices(deps: {
     audit,
     history,
     learning,
+    tuning,
     bus,
     clock,
     log,

@@ -2,9 +2,18 @@
  * The demo's learning step: a prediction before a deploy (learned from the runs the demo has made
  * so far, with the runs each estimate rests on and the integration most likely to fail) and the
  * outcome after it; then the backtest's headline and an anomaly caught, on the seeded history
- * `npm run backtest` replays (test/sim/history-generator.ts), with the alert it opens.
+ * `npm run backtest` replays (test/sim/history-generator.ts), with the alert it opens; a health
+ * check's latency anomaly; and a tuning action applied under the guardrails then reverted by its
+ * canary on a seeded regression (the same functions `POST /optimize/{id}/apply` and the canary run).
  */
-import { anomalyAlert, detectAnomalies } from "../../functions/src/domain/learning/anomalies.js";
+import {
+  anomalyAlert,
+  detectAnomalies,
+  latencyAlert,
+  latencyAnomaly,
+} from "../../functions/src/domain/learning/anomalies.js";
+import { deploymentDocSchema, type Deployment } from "../../functions/src/domain/engine-model.js";
+import { canaryFor, guardrail, judgeCanary } from "../../functions/src/domain/learning/tuning.js";
 import { backtest } from "../../functions/src/domain/learning/backtest.js";
 import { runsFromTasks } from "../../functions/src/domain/learning/runs.js";
 import { generateHistory } from "../../test/sim/history-generator.js";
@@ -101,15 +110,86 @@ export async function demoLearning(
     console.log(`    ${alert.message}`);
     console.log(`    evidence: ${JSON.stringify(alert.evidence)}`);
   }
+  const tuned = demoTuning();
+  const latencyCaught = demoLatency();
   const ok =
+    tuned &&
+    latencyCaught &&
     learned &&
     deployed.deployment.status === "succeeded" &&
     duration.mae_ratio >= 2 &&
     planted.length > 0 &&
     caught.length === planted.length;
   console.log(
-    `learning: ${ok ? "predicted from history, deployed, backtest goal met, every planted anomaly caught" : "did not behave"}`,
+    `learning: ${ok ? "predicted from history, deployed, backtest goal met, every planted anomaly caught (runs and health latency), a tuning change reverted by its canary on a seeded regression" : "did not behave"}`,
   );
   if (!ok) process.exitCode = 1;
   return ok;
+}
+
+/** A finished deployment of staging that took `ratio` x its 60 s plan, `minutes` after the start. */
+function seededDeployment(id: string, minutes: number, ratio: number): Deployment & { id: string } {
+  const created = new Date(Date.UTC(2026, 11, 1) + minutes * 60_000);
+  const seconds = 60 * ratio;
+  return {
+    ...deploymentDocSchema.parse({
+      status: "succeeded",
+      environment: "staging",
+      integrations: ["security", "firestore"],
+      configuration: {},
+      requested_by: "demo",
+      created_at: created,
+      task_ids: [],
+      estimated_completion: new Date(created.getTime() + 60_000),
+      critical_path: [],
+      started_at: created,
+      completed_at: new Date(created.getTime() + seconds * 1000),
+      actual_duration: seconds,
+      error_message: null,
+      correlation_id: id,
+    }),
+    id,
+  };
+}
+
+/**
+ * A tuning action under the guardrails: lowering staging's limit 4 -> 3 is within
+ * `tuning.auto_apply: ["concurrency"], max_change: 0.5`; its canary's baseline is 8 deployments that
+ * took about their plans; the 5 after the change take 2.4x theirs (the seeded regression): reverted.
+ */
+function demoTuning(): boolean {
+  const tuning = {
+    auto_apply: ["concurrency" as const],
+    max_change: 0.5,
+    canary_deployments: 5,
+    canary_margin: 0.2,
+  };
+  const change = {
+    setting: "concurrency" as const,
+    environment: "staging",
+    path: "environments[name=staging].concurrency",
+    before: 4,
+    after: 3,
+  };
+  const allowed = guardrail(change, tuning);
+  const before = [0.95, 1.05, 1.0, 1.1, 0.9, 1.0, 1.02, 0.98].map((ratio, i) =>
+    seededDeployment(`b${i}`, i * 10, ratio),
+  );
+  const canary = canaryFor(before, tuning);
+  const after = [2.2, 2.6, 2.3, 2.5, 2.4].map((ratio, i) => seededDeployment(`a${i}`, 100 + i * 10, ratio));
+  const verdict = judgeCanary(canary, after);
+  console.log(
+    `  tuning: ${change.path} ${change.before} -> ${change.after} applied automatically (${allowed.reason}); canary: ${canary.rule}`,
+  );
+  console.log(`  after 5 deployments of the seeded regression: ${verdict.decision} (${verdict.message})`);
+  return allowed.automatic && verdict.decision === "revert";
+}
+
+/** A health check's latency 10x its integration's last 60 checks (seeded around 40 ms) opens an alert. */
+function demoLatency(): boolean {
+  const earlier = Array.from({ length: 60 }, (_, i) => 40 * Math.exp(0.15 * Math.sin(i * 1.7)));
+  const found = latencyAnomaly("prod", "hosting", earlier, 400);
+  const normal = latencyAnomaly("prod", "hosting", earlier, 46);
+  if (found) console.log(`  ${latencyAlert(found, "prod", "hosting", new Date()).message}`);
+  return found !== null && normal === null;
 }

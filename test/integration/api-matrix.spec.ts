@@ -155,6 +155,9 @@ describe("the API: every endpoint x every caller, and 1,000 malformed requests",
         return { path: "/doctor?environment=mini", success: 200 };
       case "POST /optimize":
         return { path: "/optimize", body: { optimization_targets: ["duration"] }, success: 200 };
+      case "POST /optimize/{id}/apply":
+        // Past access control: nothing is recommended for mini, so there is nothing to apply.
+        return { path: "/optimize/cost:lower-limit:mini/apply", body: { reason: "matrix" }, success: 404 };
       case "GET /reports":
         return { path: "/reports?report_type=deployment&time_range=24h", success: 200 };
       case "POST /keys":

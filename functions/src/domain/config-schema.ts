@@ -51,6 +51,9 @@ export const ENVIRONMENT_TYPES = ["development", "staging", "production"] as con
 export const MODES = ["emulated", "live"] as const;
 export const ROLLBACK_POLICIES = ["failed-only", "all"] as const;
 export const ROLES = ["viewer", "operator", "admin"] as const;
+/** Settings the tuning job may change (as config overrides); see `domain/learning/tuning.ts`. */
+export const TUNABLE_SETTINGS = ["concurrency"] as const;
+export type TunableSetting = (typeof TUNABLE_SETTINGS)[number];
 
 const region = z.enum(REGIONS);
 const location = z.enum([...REGIONS, ...MULTI_REGIONS]);
@@ -315,6 +318,22 @@ export const orchestrationConfigSchema = z.strictObject({
       .optional(),
     /** Where alerts are sent: named channels that environments' monitoring lists. */
     notifications: notificationsConfigSchema.optional(),
+    /**
+     * What the nightly optimization may apply by itself and within which bounds; anything else
+     * stays a recommendation a person applies with `POST /optimize/{id}/apply`.
+     */
+    tuning: z
+      .strictObject({
+        /** Settings applied without a person (default none). */
+        auto_apply: z.array(z.enum(TUNABLE_SETTINGS)).optional(),
+        /** Largest automatic change, as a share of the current value (0.5: at most +/-50 %; default 0.5). */
+        max_change: z.number().min(0).max(10).optional(),
+        /** Finished deployments an applied change is watched over before it is kept (default 5). */
+        canary_deployments: count(1, 100).optional(),
+        /** How much worse than its baseline the watched metric may get before the change is reverted (0.2: 20 %; default 0.2). */
+        canary_margin: z.number().min(0).max(10).optional(),
+      })
+      .optional(),
     integrations: integrationsBlock,
   }),
   environments: z.array(environmentSchema).min(1).max(50),
@@ -360,5 +379,15 @@ export interface ResolvedConfig {
   schedules: { time_zone: string; retention_days: number };
   /** Named notification channels and their hourly limit (none and 30 by default). */
   notifications: NotificationsConfig;
+  /** Automatic tuning's guardrails (defaults: nothing automatic, 50 %, 5 deployments, 20 %). */
+  tuning: TuningConfig;
   environments: ResolvedEnvironment[];
+}
+
+/** The tuning guardrails with every default filled in. */
+export interface TuningConfig {
+  auto_apply: TunableSetting[];
+  max_change: number;
+  canary_deployments: number;
+  canary_margin: number;
 }

@@ -283,6 +283,12 @@ function resolve(config: OrchestrationConfigInput): ResolvedConfig {
       time_zone: config.base.schedules?.time_zone ?? "UTC",
       retention_days: config.base.schedules?.retention_days ?? 90,
     },
+    tuning: {
+      auto_apply: [...new Set(config.base.tuning?.auto_apply ?? [])],
+      max_change: config.base.tuning?.max_change ?? 0.5,
+      canary_deployments: config.base.tuning?.canary_deployments ?? 5,
+      canary_margin: config.base.tuning?.canary_margin ?? 0.2,
+    },
     environments: config.environments.map((env): ResolvedEnvironment => {
       const merged = mergedSettings(config, env);
       return {

@@ -88,17 +88,17 @@ export function integrationDocId(environment: string, name: string): string {
 
 /** The numbers behind an anomaly alert: what was observed, what the runs before it make normal. */
 export const anomalyEvidenceSchema = z.strictObject({
-  metric: z.enum(["duration", "failure_rate"]),
-  /** Seconds (duration) or failures among the last runs (failure_rate). */
+  metric: z.enum(["duration", "failure_rate", "health_latency"]),
+  /** Seconds (duration), failures among the last runs (failure_rate) or milliseconds (health_latency). */
   unit: z.string(),
   observed: z.number(),
   expected_low: z.number(),
   expected_high: z.number(),
   typical: z.number(),
-  /** Earlier runs the expectation rests on. */
+  /** Earlier runs (or health checks) the expectation rests on. */
   runs: z.int().min(0),
-  /** The run that showed it. */
-  task_id: z.string(),
+  /** The run that showed it; null for a health check's latency. */
+  task_id: z.string().nullable(),
   /** Scaled MADs from the median (duration) or the binomial tail probability (failure_rate). */
   score: z.number(),
 });
@@ -108,7 +108,7 @@ export type AnomalyEvidence = z.infer<typeof anomalyEvidenceSchema>;
 export const alertDocSchema = z.strictObject({
   level: z.enum(["critical", "warning", "info"]),
   status: z.enum(["open", "resolved"]),
-  source: z.enum(["health", "deployment", "job", "anomaly"]),
+  source: z.enum(["health", "deployment", "job", "anomaly", "tuning"]),
   environment: z.string(),
   integration: z.string().nullable(),
   deployment_id: z.string().nullable(),

@@ -10,6 +10,7 @@ import { groupBy } from "./group-by.js";
 import { learn, type LearnedModel } from "./learning/estimates.js";
 import { replayConcurrency, type ConcurrencyReplay } from "./learning/replay.js";
 import { runsFromTasks } from "./learning/runs.js";
+import { settingPath, type SettingChange } from "./learning/tuning.js";
 import { zodIssueToProblem, type Problem } from "./problems.js";
 
 /** A time window, half-open: `from <= t < to`. */
@@ -407,10 +408,63 @@ export interface ExpectedImprovement {
   unit: string;
   method: string;
   /**
+   * For a share (a rate): how many runs or deployments it is a share of, so that shares of
+   * different counts are combined over their counts, never added.
+   */
+  share_of?: { count: number; of: string };
+  /** True for counts that add up across recommendations (document reads saved). */
+  additive?: boolean;
+  /**
    * Concurrency changes: the environment's recent deployments replayed under the old and the new
    * limit with learned durations: seconds per deployment, with the spread of the difference.
    */
   simulated?: ConcurrencyReplay | null;
+}
+
+/** The expected improvements of one target's recommendations on one metric, combined where they combine. */
+export interface ImprovementTotal {
+  metric: string;
+  unit: string;
+  recommendations: number;
+  /** Null when the figures do not combine (a p95 of one integration and of another do not add up). */
+  value: number | null;
+  method: string;
+}
+
+/**
+ * Combines the improvements of several recommendations on one metric and unit: counts are added,
+ * shares are re-weighted by what they are shares of (saved runs over the runs concerned), and
+ * per-item figures (percentiles, seconds per task) are not combined at all.
+ */
+export function combineImprovements(parts: readonly ExpectedImprovement[]): ImprovementTotal {
+  const [first] = parts;
+  if (!first) throw new Error("combineImprovements needs at least one improvement");
+  const base = { metric: first.metric, unit: first.unit, recommendations: parts.length };
+  if (parts.every((part) => part.additive === true))
+    return {
+      ...base,
+      value: round(
+        parts.reduce((sum, part) => sum + part.value, 0),
+        4,
+      ),
+      method: `sum over ${parts.length} recommendation(s) of: ${first.method}`,
+    };
+  const shares = parts.flatMap((part) => (part.share_of ? [{ value: part.value, ...part.share_of }] : []));
+  const units = new Set(shares.map((share) => share.of));
+  if (shares.length === parts.length && units.size === 1) {
+    const count = shares.reduce((sum, share) => sum + share.count, 0);
+    const saved = shares.reduce((sum, share) => sum + share.value * share.count, 0);
+    return {
+      ...base,
+      value: count > 0 ? round(saved / count, 4) : 0,
+      method: `over the ${count} ${[...units][0]} of the ${parts.length} recommendation(s): sum of (share x its ${[...units][0]}) / ${count}, each share being: ${first.method}`,
+    };
+  }
+  return {
+    ...base,
+    value: null,
+    method: `not combined: each of the ${parts.length} figure(s) is about one ${first.metric === "queue_wait_p95_seconds" ? "environment" : "integration"} and they do not add up (see each recommendation)`,
+  };
 }
 
 /** How many of an environment's newest deployments a concurrency change is replayed on. */
@@ -451,6 +505,8 @@ export interface Recommendation {
   how: string;
   evidence: Evidence;
   expected_improvement: ExpectedImprovement;
+  /** The setting change it proposes, when one config value is the whole action (`POST /optimize/{id}/apply`). */
+  change: SettingChange | null;
 }
 
 export interface TimelineStep {
@@ -474,7 +530,7 @@ export interface OptimizationResult {
       retries_per_run: number | null;
       task_duration: Distribution;
     };
-    by_target: Record<OptimizationTarget, { recommendations: number; improvements: ExpectedImprovement[] }>;
+    by_target: Record<OptimizationTarget, { recommendations: number; improvements: ImprovementTotal[] }>;
   };
   timeline: TimelineStep[];
   analyzed: {
@@ -525,6 +581,7 @@ function durationRecommendations(analysis: Analysis): Recommendation[] {
         unit: "seconds",
         method: "p95 - p50: what the p95 loses if the slow runs come down to the median",
       },
+      change: null,
     });
   }
   for (const s of measured) {
@@ -554,6 +611,7 @@ function durationRecommendations(analysis: Analysis): Recommendation[] {
         unit: "seconds per task",
         method: "|p50 - estimate|: the error removed from estimated_completion per task at the median",
       },
+      change: null,
     });
   }
   return out;
@@ -594,7 +652,7 @@ function reliabilityRecommendations(analysis: Analysis, history: History): Recom
         environment: s.environment,
         integration: s.integration,
         action: `raise max_retries of ${s.integration} in ${s.environment} from ${s.max_retries} to ${s.max_retries + 1}: ${s.failed_after_all_retries} of ${s.runs} runs failed after every retry, while ${s.recovered_runs} of ${s.retried_runs} retried runs recovered`,
-        how: `configuration.max_retries of the deployments of ${s.environment} that include ${s.integration}`,
+        how: `POST /deploy with configuration.max_retries ${s.max_retries + 1} for deployments of ${s.environment} that include ${s.integration}`,
         evidence,
         expected_improvement: {
           metric: "failure_rate",
@@ -602,7 +660,9 @@ function reliabilityRecommendations(analysis: Analysis, history: History): Recom
           unit: "fewer failed runs, as a share of runs",
           method:
             "failed_after_all_retries x (recovered_runs / retried_runs) / runs: failures that one more retry would recover at the observed recovery rate",
+          share_of: { count: s.runs, of: "runs" },
         },
+        change: null,
       });
     } else {
       out.push({
@@ -611,7 +671,7 @@ function reliabilityRecommendations(analysis: Analysis, history: History): Recom
         environment: s.environment,
         integration: s.integration,
         action: `investigate flaky ${s.integration} in ${s.environment}: ${s.failed} of ${s.runs} runs failed and ${s.retried_runs} needed retries (${pct(s.flaky_rate)})${s.last_error ? `; last error: ${s.last_error}` : ""}`,
-        how: `the error_message of the failed and retried ${s.integration} tasks in orchestration_tasks`,
+        how: `GET /deployments/{id} of the deployments of ${s.environment} where ${s.integration} failed or retried: each task's error_message (GET /events/search?integration=${s.integration}&environment=${s.environment} for its story)`,
         evidence,
         expected_improvement:
           s.failed > 0
@@ -620,13 +680,16 @@ function reliabilityRecommendations(analysis: Analysis, history: History): Recom
                 value: s.failure_rate ?? 0,
                 unit: "fewer failed runs, as a share of runs (at most)",
                 method: "failed / runs: every failure removed if the cause is fixed",
+                share_of: { count: s.runs, of: "runs" },
               }
             : {
                 metric: "retries_per_run",
                 value: s.retry_rate ?? 0,
                 unit: "fewer retries per run (at most)",
                 method: "retries / runs: every retry removed if the transient cause is fixed",
+                share_of: { count: s.runs, of: "runs" },
               },
+        change: null,
       });
     }
   }
@@ -657,7 +720,7 @@ function reliabilityRecommendations(analysis: Analysis, history: History): Recom
       environment: e.environment,
       integration: culprit,
       action: `investigate failed deployments of ${e.environment}: ${e.failed_deployments} of ${sample} ended failed or rolled back (success rate ${pct(e.success_rate)})${culprit ? `; ${culprit} failed in ${culpritDeployments.size} of them` : ""}`,
-      how: `the error_message of the failed deployments of ${e.environment}`,
+      how: `GET /deployments/{id} of the failed deployments of ${e.environment} (GET /reports?environment=${e.environment} lists them): their error_message`,
       evidence: {
         metric: "deployment_success_rate",
         value: e.success_rate,
@@ -679,7 +742,9 @@ function reliabilityRecommendations(analysis: Analysis, history: History): Recom
         method: culprit
           ? `deployments in which ${culprit} failed / finished deployments: those that fixing ${culprit} could have saved`
           : "failed deployments / finished deployments",
+        share_of: { count: sample, of: "finished deployments" },
       },
+      change: null,
     });
   }
   return out;
@@ -711,7 +776,7 @@ function concurrencyRecommendations(
       environment: e.environment,
       integration: null,
       action: `raise concurrency of ${e.environment} from ${limit} to ${proposed}: it peaked at ${e.peak_concurrency} running tasks and tasks waited p95 ${fmt(wait)} s for a slot`,
-      how: `environments[name=${e.environment}].concurrency in orchestration.json, then POST /config`,
+      how: `POST /optimize/concurrency:raise-limit:${e.environment}/apply (a tuning override of environments[name=${e.environment}].concurrency, watched as a canary), or set it in orchestration.json and POST /config`,
       evidence: {
         metric: "queue_wait_p95_seconds",
         value: wait,
@@ -735,9 +800,20 @@ function concurrencyRecommendations(
         method: `p95 wait x (1 - ${limit}/${proposed}), assuming the wait shrinks in proportion to the slots added`,
         simulated: replay(e.environment, limit, proposed),
       },
+      change: concurrencyChange(e.environment, limit, proposed),
     });
   }
   return out;
+}
+
+function concurrencyChange(environment: string, before: number, after: number): SettingChange {
+  return {
+    setting: "concurrency",
+    environment,
+    path: settingPath("concurrency", environment),
+    before,
+    after,
+  };
 }
 
 function costRecommendations(
@@ -761,7 +837,7 @@ function costRecommendations(
       environment: e.environment,
       integration: null,
       action: `lower concurrency of ${e.environment} from ${limit} to ${proposed}: at most ${e.peak_concurrency} tasks ran at once over ${e.deployments} deployments`,
-      how: `environments[name=${e.environment}].concurrency in orchestration.json, then POST /config`,
+      how: `POST /optimize/cost:lower-limit:${e.environment}/apply (a tuning override of environments[name=${e.environment}].concurrency, watched as a canary), or set it in orchestration.json and POST /config`,
       evidence: {
         metric: "idle_slots_at_peak",
         value: limit - e.peak_concurrency,
@@ -777,8 +853,10 @@ function costRecommendations(
         value: e.attempts * (limit - proposed),
         unit: "fewer Firestore document reads over the window",
         method: `every claim reads one slot document per slot of the limit: attempts (${e.attempts}) x (${limit} - ${proposed})`,
+        additive: true,
         simulated: replay(e.environment, limit, proposed),
       },
+      change: concurrencyChange(e.environment, limit, proposed),
     });
   }
   return out;
@@ -830,18 +908,14 @@ export function recommend(history: History, request: OptimizeRequest, now: Date)
   const byTarget = Object.fromEntries(
     OPTIMIZATION_TARGETS.map((target) => {
       const own = plan.filter((r) => r.target === target);
-      const totals = new Map<string, ExpectedImprovement>();
-      for (const { expected_improvement: e } of own) {
-        const key = `${e.metric}\u0000${e.unit}`;
-        const sum = totals.get(key);
-        totals.set(key, {
-          metric: e.metric,
-          unit: e.unit,
-          value: round((sum?.value ?? 0) + e.value, 4),
-          method: `sum over ${own.filter((r) => r.expected_improvement.metric === e.metric && r.expected_improvement.unit === e.unit).length} recommendation(s) of: ${e.method}`,
-        });
-      }
-      return [target, { recommendations: own.length, improvements: [...totals.values()] }];
+      const byMetric = groupBy(
+        own.map((r) => r.expected_improvement),
+        (e) => `${e.metric}\u0000${e.unit}`,
+      );
+      return [
+        target,
+        { recommendations: own.length, improvements: [...byMetric.values()].map(combineImprovements) },
+      ];
     }),
   ) as OptimizationResult["expected_improvements"]["by_target"];
 

@@ -2,9 +2,17 @@
 import { validateConfig } from "../domain/config.js";
 import type { ResolvedConfig, ResolvedEnvironment } from "../domain/config-schema.js";
 import { BadInputError, NotFoundError } from "../domain/errors.js";
+import { withOverrides, type TuningOverride } from "../domain/learning/tuning.js";
 import type { Store } from "../store/store.js";
 
-export function createEnvironmentResolver(store: Store) {
+/**
+ * `environment(name)` answers the environment as it is in force: the config's, with the tuning
+ * overrides applied (`overridesOf`; none without it). `config()` answers the config as loaded.
+ */
+export function createEnvironmentResolver(
+  store: Store,
+  overridesOf: (environment: string) => Promise<TuningOverride[]> = () => Promise.resolve([]),
+) {
   async function config(): Promise<ResolvedConfig> {
     const current = await store.currentConfig();
     if (!current)
@@ -29,7 +37,7 @@ export function createEnvironmentResolver(store: Store) {
           },
         ]);
       }
-      return env;
+      return withOverrides(env, await overridesOf(env.name));
     },
   };
 }

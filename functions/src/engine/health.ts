@@ -7,6 +7,7 @@ import type { Bus } from "../bus.js";
 import { z } from "zod";
 import type { ResolvedEnvironment } from "../domain/config-schema.js";
 import { decideAlert, levelFor, rollUp, type AlertLevel } from "../domain/health.js";
+import { LATENCY_SETTINGS, latencyAlert, latencyAnomaly } from "../domain/learning/anomalies.js";
 import type { AlertChange } from "../domain/notifications.js";
 import {
   COLLECTIONS,
@@ -27,6 +28,18 @@ import type { Notifier } from "./notifier.js";
 /** `health_streaks/{environment}__{integration}`: consecutive unhealthy checks so far (0 once healthy). */
 const HEALTH_STREAKS = "health_streaks";
 const streakDocSchema = z.strictObject({ unhealthy_checks: z.int().min(0), last_checked_at: z.date() });
+
+/**
+ * `health_latency/{environment}__{integration}`: the latencies of the last healthy checks (oldest
+ * first), which a check's latency is judged against, and the latency anomaly in progress.
+ */
+export const HEALTH_LATENCY = "health_latency";
+export const latencyDocSchema = z.strictObject({
+  latencies_ms: z.array(z.number().min(0)),
+  /** Latency anomalies so far: the next one's alert is numbered `incidents + 1`. */
+  incidents: z.int().min(0),
+  open_alert: z.string().nullable(),
+});
 
 /** How many consecutive unhealthy checks open an incident in this environment (its monitoring settings; 1 without monitoring). */
 function alertAfterChecks(env: ResolvedEnvironment): number {
@@ -68,6 +81,7 @@ export function createHealthMonitor(deps: {
   const { store, fabricator, bus, clock, log } = deps;
   const alerts = typedCollection(store.db, COLLECTIONS.alerts, alertDocSchema);
   const streaks = typedCollection(store.db, HEALTH_STREAKS, streakDocSchema);
+  const latencies = typedCollection(store.db, HEALTH_LATENCY, latencyDocSchema);
 
   /** Notifies the channels; a failed notification never fails the check or the deployment. */
   async function notify(id: string, alert: AlertDoc, change: AlertChange): Promise<void> {
@@ -282,6 +296,14 @@ export function createHealthMonitor(deps: {
       const openSnap = openId ? (await tx.get(alerts.doc(openId))).data() : undefined;
       const open = openSnap?.status === "open" ? openSnap : undefined;
       const streak = (await tx.get(streaks.doc(id))).data();
+      const latency = (await tx.get(latencies.doc(id))).data() ?? {
+        latencies_ms: [],
+        incidents: 0,
+        open_alert: null,
+      };
+      const latencyOpen = latency.open_alert
+        ? (await tx.get(alerts.doc(latency.open_alert))).data()
+        : undefined;
       const unhealthy = levelFor(health.status) === undefined ? 0 : (streak?.unhealthy_checks ?? 0) + 1;
       const decision = decideAlert(open, health, { unhealthyChecks: unhealthy, afterChecks });
       let nextOpen = open ? openId : null;
@@ -323,6 +345,39 @@ export function createHealthMonitor(deps: {
           change: "resolved",
         });
         nextOpen = null;
+      }
+      // A healthy check's latency against the integration's last healthy checks: an anomaly opens
+      // an alert with the evidence, the next normal latency resolves it. Unhealthy checks are the
+      // health incident's business, and are not kept as a normal latency.
+      if (health.status === "healthy") {
+        const slow = latencyAnomaly(environment, name, latency.latencies_ms, health.latency_ms);
+        let openLatency = latencyOpen?.status === "open" ? latency.open_alert : null;
+        let latencyIncidents = latency.incidents;
+        if (slow && openLatency === null) {
+          latencyIncidents += 1;
+          openLatency = `${id}__latency_${latencyIncidents}`;
+          const alert = latencyAlert(slow, environment, name, now);
+          tx.create(alerts.doc(openLatency), alert);
+          raised.push({ id: openLatency, alert, change: "opened" });
+        } else if (!slow && openLatency !== null && latencyOpen) {
+          const alert: AlertDoc = { ...latencyOpen, status: "resolved", resolved_at: now, last_seen_at: now };
+          tx.set(alerts.doc(openLatency), alert);
+          raised.push({
+            id: openLatency,
+            alert: {
+              ...alert,
+              level: "info",
+              message: `${name} in ${environment} answers in ${health.latency_ms} ms again`,
+            },
+            change: "resolved",
+          });
+          openLatency = null;
+        }
+        tx.set(latencies.doc(id), {
+          latencies_ms: [...latency.latencies_ms, health.latency_ms].slice(-LATENCY_SETTINGS.window_checks),
+          incidents: latencyIncidents,
+          open_alert: openLatency,
+        });
       }
       // Kept only where a duration applies (or to reset one left from an earlier config): with the
       // default of one check, a check writes exactly what it wrote before durations existed.

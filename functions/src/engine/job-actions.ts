@@ -4,16 +4,15 @@ import type { Clock } from "../app.js";
 import type { VerifyResult } from "../domain/audit.js";
 import { COLLECTIONS } from "../domain/model.js";
 import { JOB_COLLECTIONS } from "../domain/job-runs.js";
-import { optimizeRequestSchema, recommend } from "../domain/optimize.js";
 import { buildBackupDesired, takeExport } from "../drivers/backup.js";
 import { exportControlPlane } from "../drivers/control-plane-backup.js";
 import { targetFor } from "../drivers/integration-driver.js";
 import type { DriverIO, DriverTarget } from "../drivers/types.js";
-import type { HistoryReader } from "../store/history.js";
 import type { Engine } from "./engine.js";
 import type { EnvironmentResolver } from "./environments.js";
 import type { HealthMonitor } from "./health.js";
 import type { ActionResult, JobActions } from "./jobs.js";
+import type { Tuning } from "./tuning.js";
 
 /** The warehouse's maintenance hook (partition expiry, compaction); the analytics work wires it. */
 export interface WarehouseMaintenance {
@@ -66,8 +65,8 @@ export function createJobActions(deps: {
   clock: Clock;
   engine: Engine;
   health: HealthMonitor;
-  history: HistoryReader;
   environments: EnvironmentResolver;
+  tuning: Pick<Tuning, "autoTune">;
   io: DriverIO;
   backupRoot: string;
   projectId: string;
@@ -101,16 +100,18 @@ export function createJobActions(deps: {
       };
     },
     optimization: async () => {
-      const now = deps.clock.now();
-      const loaded = await deps.history.load({ from: new Date(now.getTime() - 30 * 86_400_000), to: now });
-      const result = recommend(loaded, optimizeRequestSchema.parse({}), now);
+      const { result, judged, applied, recommended } = await deps.tuning.autoTune();
       const plan = result.optimization_plan;
+      const settled = judged.filter((verdict) => verdict.decision !== "watching");
       return {
-        summary: `${plan.length} recommendation(s) from ${result.expected_improvements.baseline.deployments} deployment(s) in the last 30 days (recorded; nothing applied)`,
+        summary: `${plan.length} recommendation(s) from ${result.expected_improvements.baseline.deployments} deployment(s) in the last 30 days; ${applied.length} change(s) applied within tuning.auto_apply and tuning.max_change${applied.length > 0 ? ` (${applied.map((a) => a.change).join("; ")})` : ""}; ${recommended.length} left for a person; ${settled.length} canary(ies) settled (${settled.map((verdict) => `${verdict.action_id} ${verdict.decision}`).join(", ") || "none"})`,
         result: {
           optimization_plan: plan,
           baseline: result.expected_improvements.baseline,
           analyzed: result.analyzed,
+          applied,
+          recommended,
+          canaries: judged,
         },
       };
     },

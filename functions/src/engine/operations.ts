@@ -16,6 +16,7 @@ import type { Store } from "../store/store.js";
 import type { Engine } from "./engine.js";
 import type { EnvironmentResolver } from "./environments.js";
 import type { Learning } from "./learning.js";
+import type { Tuning } from "./tuning.js";
 import type { HealthMonitor } from "./health.js";
 
 export function createOperations(deps: {
@@ -26,6 +27,7 @@ export function createOperations(deps: {
   health: HealthMonitor;
   clock: Clock;
   learning: Learning;
+  tuning: Pick<Tuning, "watch">;
   log: Logger;
 }) {
   const { store, engine, environments, fabricator, health, clock, learning, log } = deps;
@@ -71,6 +73,15 @@ export function createOperations(deps: {
         }
       } catch (error) {
         log.warn("anomalies of a finished deployment could not be checked", {
+          correlation_id: deployment.id,
+          error: error instanceof Error ? error.message : String(error),
+        });
+      }
+      // A canary watching this environment counts the deployment; a failed look is retried by the next one.
+      try {
+        await deps.tuning.watch(deployment.environment);
+      } catch (error) {
+        log.warn("the tuning canary of the environment could not be judged", {
           correlation_id: deployment.id,
           error: error instanceof Error ? error.message : String(error),
         });

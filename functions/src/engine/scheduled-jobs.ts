@@ -17,12 +17,12 @@ import {
 import type { CloudSchedulerSync } from "../drivers/cloud-scheduler.js";
 import type { DriverIO } from "../drivers/types.js";
 import type { Logger } from "../logs.js";
-import type { HistoryReader } from "../store/history.js";
 import { createFirestoreJobStore } from "../store/job-store.js";
 import type { Engine } from "./engine.js";
 import type { EnvironmentResolver } from "./environments.js";
 import type { HealthMonitor } from "./health.js";
 import { createJobActions, type WarehouseMaintenance } from "./job-actions.js";
+import type { Tuning } from "./tuning.js";
 import { createJobRunner, realTimer, type JobRunner } from "./jobs.js";
 
 /** The Cloud Scheduler settings, from the environment (`ORCH_SCHEDULER_*`); null with the reason when incomplete. */
@@ -76,8 +76,8 @@ export function createScheduledJobs(deps: {
   log: Logger;
   engine: Engine;
   health: HealthMonitor;
-  history: HistoryReader;
   environments: EnvironmentResolver;
+  tuning: Pick<Tuning, "autoTune">;
   io: DriverIO;
   backupRoot: string;
   projectId: string;

@@ -23,7 +23,8 @@ function matchRoute(method: string, path: string): { spec: RouteSpec; params: Re
       const actual = decodeURIComponent(parts[index] ?? "");
       if (segment.startsWith("{")) {
         params[segment.slice(1, -1)] = actual;
-        return /^[A-Za-z0-9_-]{1,128}$/.test(actual);
+        // ':' for recommendation ids (`cost:lower-limit:dev`); nothing that could climb a path.
+        return /^[A-Za-z0-9_:-]{1,128}$/.test(actual);
       }
       return segment === actual;
     });

@@ -136,6 +136,12 @@ const planBody = z.strictObject({
 
 const rejectBody = z.strictObject({ reason: z.string().trim().min(1).max(500) });
 
+/** Why a person applies a recommendation: kept with the tuning action and its audit record. */
+const applyBody = z.strictObject({ reason: z.string().trim().min(1).max(500) });
+
+/** The environment a recommendation is about: its id is `{target}:{rule}:{environment}[:{integration}]`. */
+const recommendationEnvironment = (id: string | undefined): string | undefined => id?.split(":")[2];
+
 const promoteBody = z.strictObject({ from: z.string().min(1).max(64), to: z.string().min(1).max(64) });
 
 const keyBody = z.strictObject({
@@ -578,6 +584,40 @@ export const ROUTES: RouteSpec[] = [
       const now = clock.now();
       const loaded = await history.load({ from: new Date(now.getTime() - 30 * 24 * 3600 * 1000), to: now });
       return ok(recommend(historyWithinScope(principal, loaded), body, now));
+    },
+  }),
+  route({
+    method: "POST",
+    path: "/optimize/{id}/apply",
+    summary:
+      "Apply a current recommendation's setting change (admin): a tuning override recorded with who, when and why, watched as a canary over the next deployments and reverted, with an alert, if they do worse than it allows",
+    action: "manage_config",
+    query: noQuery,
+    body: applyBody,
+    environment: (_services, { params }) => Promise.resolve(recommendationEnvironment(params.id)),
+    handle: async ({ tuning }, { params, body, principal }) => {
+      const { id, action } = await tuning.apply(
+        params.id ?? "",
+        { mode: "manual", by: requesterOf(principal), actor: actorOf(principal), reason: body.reason },
+        (loaded) => historyWithinScope(principal, loaded),
+      );
+      return { status: 201, body: { tuning_action: { ...action, id } } };
+    },
+  }),
+  route({
+    method: "GET",
+    path: "/tuning",
+    summary:
+      "Tuning actions, newest first: each change applied (before, after, evidence, expected gain, who, when, why), its canary and whether it was kept or reverted",
+    action: "read",
+    query: z.strictObject({ limit: z.coerce.number().int().min(1).max(500).default(50) }),
+    handle: async ({ tuning }, { query, principal }) => {
+      const actions = await tuning.list(query.limit);
+      return ok({
+        tuning_actions: actions.filter(
+          (action) => namesWithinScope(principal, [action.change.environment]).length === 1,
+        ),
+      });
     },
   }),
   route({

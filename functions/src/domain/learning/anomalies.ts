@@ -217,3 +217,93 @@ export function anomalyAlert(anomaly: Anomaly, now: Date): { id: string; alert: 
     },
   };
 }
+
+/** Health-check latencies watched like durations: the same robust statistics, over the last checks. */
+export const LATENCY_SETTINGS = {
+  /** Checks of the same integration a latency is compared with (kept in `health_latency`). */
+  window_checks: 60,
+  /** Fewest earlier checks before latencies are judged. */
+  min_checks: 20,
+  /** How many scaled MADs above the median a latency must be. */
+  z: ANOMALY_SETTINGS.duration_z,
+  /** Floor of the scaled log MAD, as for durations. */
+  min_log_spread: ANOMALY_SETTINGS.min_log_spread,
+  /** Latencies below a millisecond are measured as one: timer noise is not an anomaly. */
+  floor_ms: 1,
+} as const;
+
+export interface LatencyAnomaly {
+  level: "warning" | "critical";
+  observed_ms: number;
+  expected: { low: number; high: number; typical: number };
+  checks: number;
+  score: number;
+  message: string;
+}
+
+/**
+ * Judges one health check's latency against the integration's earlier checks (oldest first): its
+ * log against the median and scaled MAD of their logs. Only slower is an anomaly (a fast answer is
+ * no incident); twice the threshold or more is critical.
+ */
+export function latencyAnomaly(
+  environment: string,
+  integration: string,
+  earlier: readonly number[],
+  observedMs: number,
+  settings: typeof LATENCY_SETTINGS = LATENCY_SETTINGS,
+): LatencyAnomaly | null {
+  const window = earlier.slice(-settings.window_checks);
+  if (window.length < settings.min_checks) return null;
+  const logOfMs = (ms: number) => Math.log(Math.max(settings.floor_ms, ms));
+  const logs = window.map(logOfMs);
+  const center = median(logs);
+  const spread = Math.max(settings.min_log_spread, MAD_TO_SIGMA * medianAbsoluteDeviation(logs));
+  const score = (logOfMs(observedMs) - center) / spread;
+  if (score <= settings.z) return null;
+  const expected = {
+    low: round1(Math.exp(center - settings.z * spread)),
+    high: round1(Math.exp(center + settings.z * spread)),
+    typical: round1(Math.exp(center)),
+  };
+  return {
+    level: score > 2 * settings.z ? "critical" : "warning",
+    observed_ms: round1(observedMs),
+    expected,
+    checks: window.length,
+    score: Math.round(score * 100) / 100,
+    message: `${integration} in ${environment} answered its health check in ${round1(observedMs)} ms, slower than the ${expected.low}-${expected.high} ms its last ${window.length} checks make normal (typical ${expected.typical} ms)`,
+  };
+}
+
+/** The alert a latency anomaly opens (`id` is the caller's: one per incident). */
+export function latencyAlert(
+  anomaly: LatencyAnomaly,
+  environment: string,
+  integration: string,
+  now: Date,
+): AlertDoc {
+  return {
+    level: anomaly.level,
+    status: "open",
+    source: "anomaly",
+    environment,
+    integration,
+    deployment_id: null,
+    message: `anomaly: ${anomaly.message}`,
+    opened_at: now,
+    last_seen_at: now,
+    resolved_at: null,
+    evidence: {
+      metric: "health_latency",
+      unit: "milliseconds",
+      observed: anomaly.observed_ms,
+      expected_low: anomaly.expected.low,
+      expected_high: anomaly.expected.high,
+      typical: anomaly.expected.typical,
+      runs: anomaly.checks,
+      task_id: null,
+      score: anomaly.score,
+    },
+  };
+}

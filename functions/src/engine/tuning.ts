@@ -1,0 +1,315 @@
+/**
+ * Tuning under guardrails: applies a recommendation's setting change as an override (a person with
+ * `POST /optimize/{id}/apply`, or the nightly job within `tuning.auto_apply` and `tuning.max_change`),
+ * records it as a tuning action, watches it as a canary over the environment's next deployments
+ * and reverts it, with an alert and an audit record, when they do worse than its canary allows.
+ */
+import { randomBytes } from "node:crypto";
+import type { Clock } from "../app.js";
+import type { Bus } from "../bus.js";
+import type { AuditActor } from "../domain/audit.js";
+import type { Deployment } from "../domain/engine-model.js";
+import { ConflictError, NotFoundError } from "../domain/errors.js";
+import {
+  canaryFor,
+  guardrail,
+  judgeCanary,
+  overrideId,
+  type CanaryVerdict,
+  type TuningAction,
+} from "../domain/learning/tuning.js";
+import type { AlertDoc } from "../domain/model.js";
+import { optimizeRequestSchema, recommend, type History, type Recommendation } from "../domain/optimize.js";
+import type { Logger } from "../logs.js";
+import type { AuditLog } from "../store/audit-log.js";
+import type { EngineStore } from "../store/engine-store.js";
+import type { HistoryReader } from "../store/history.js";
+import type { TuningStore } from "../store/tuning-store.js";
+import type { EnvironmentResolver } from "./environments.js";
+
+/** The window recommendations are computed over, as `POST /optimize` does. */
+const WINDOW_MS = 30 * 86_400_000;
+/** Deployments read after a change when judging its canary, beyond those it needs (some still run). */
+const CANARY_READ_SLACK = 20;
+
+const SYSTEM: AuditActor = { kind: "system", id: "tuning", role: null };
+
+/** Who applies: a person (their requester name and audit actor) or the nightly job. */
+export interface Applier {
+  mode: "auto" | "manual";
+  /** As `requested_by` names people (`user:alice@acme.dev`, `key:k_1`), or `system:tuning`. */
+  by: string;
+  actor: AuditActor;
+  reason: string;
+}
+
+export function createTuning(deps: {
+  tuning: TuningStore;
+  engineStore: EngineStore;
+  history: HistoryReader;
+  environments: EnvironmentResolver;
+  raiseAlert: (id: string, alert: AlertDoc) => Promise<void>;
+  bus: Bus;
+  audit: Pick<AuditLog, "append">;
+  clock: Clock;
+  log: Logger;
+}) {
+  const { tuning, clock } = deps;
+
+  async function publish(id: string, action: TuningAction, to: string, detail: string): Promise<void> {
+    await deps.bus.publishEvent({
+      event_id: `tuning:${id}:${to}`,
+      kind: "tuning",
+      deployment_id: null,
+      task_id: null,
+      environment: action.change.environment,
+      integration: null,
+      from: to === "canary" ? String(action.change.before) : String(action.change.after),
+      to,
+      attempt: null,
+      detail,
+      correlation_id: id,
+      at: clock.now().toISOString(),
+      actor: action.applied_by,
+      payload: { change: action.change, canary: action.canary },
+    });
+  }
+
+  /** Applies one recommendation's change, as an override and a tuning action in canary. */
+  async function applyRecommendation(
+    recommendation: Recommendation,
+    history: History,
+    applier: Applier,
+  ): Promise<{ id: string; action: TuningAction }> {
+    const change = recommendation.change;
+    if (!change)
+      throw new ConflictError(
+        `${recommendation.id} is not one setting change (${recommendation.action}): ${recommendation.how}`,
+      );
+    const config = await deps.environments.config();
+    const now = clock.now();
+    const id = `tune-${now.getTime().toString(36)}-${randomBytes(3).toString("hex")}`;
+    const improvement = recommendation.expected_improvement;
+    const action: TuningAction = {
+      recommendation_id: recommendation.id,
+      change,
+      mode: applier.mode,
+      applied_by: applier.by,
+      applied_at: now,
+      reason: `${recommendation.action}; ${applier.reason}`,
+      evidence: {
+        metric: recommendation.evidence.metric,
+        value: recommendation.evidence.value,
+        unit: recommendation.evidence.unit,
+        sample_size: recommendation.evidence.sample_size,
+        rule: recommendation.evidence.rule,
+        related: recommendation.evidence.related,
+      },
+      expected_gain: {
+        metric: improvement.metric,
+        value: improvement.value,
+        unit: improvement.unit,
+        method: improvement.method,
+        simulated: improvement.simulated ? { ...improvement.simulated } : null,
+      },
+      canary: canaryFor(
+        history.deployments.filter((deployment) => deployment.environment === change.environment),
+        config.tuning,
+      ),
+      status: "canary",
+      decided_at: null,
+      decision: null,
+    };
+    const overrideRef = tuning.overrides.doc(overrideId(change.environment, change.setting));
+    await tuning.db.runTransaction(async (tx) => {
+      const current = (await tx.get(overrideRef)).data();
+      if (current) {
+        const holder = (await tx.get(tuning.actions.doc(current.action_id))).data();
+        if (holder?.status === "canary")
+          throw new ConflictError(
+            `${change.path} is already being watched as the canary of ${current.action_id} (${holder.change.before} -> ${holder.change.after}); GET /tuning shows it`,
+          );
+      }
+      tx.create(tuning.actions.doc(id), action);
+      tx.set(overrideRef, {
+        environment: change.environment,
+        setting: change.setting,
+        value: change.after,
+        action_id: id,
+        since: now,
+      });
+    });
+    await publish(
+      id,
+      action,
+      "canary",
+      `${change.path} ${change.before} -> ${change.after}: ${action.reason}`,
+    );
+    if (applier.mode === "auto")
+      await deps.audit.append({
+        actor: SYSTEM,
+        action: "tuning.apply",
+        target: id,
+        source: "scheduler",
+        outcome: "ok",
+        status: null,
+        correlation_id: id,
+        detail: `${change.path} ${change.before} -> ${change.after}: ${action.reason}`,
+      });
+    return { id, action };
+  }
+
+  async function currentRecommendations(now: Date, scope: (history: History) => History) {
+    const loaded = scope(await deps.history.load({ from: new Date(now.getTime() - WINDOW_MS), to: now }));
+    return { history: loaded, result: recommend(loaded, optimizeRequestSchema.parse({}), now) };
+  }
+
+  /** Judges the canary in force in an environment, if any, and settles it once it has its deployments. */
+  async function watch(environment: string): Promise<(CanaryVerdict & { action_id: string }) | null> {
+    const overrides = await tuning.overridesOf(environment);
+    let verdict: (CanaryVerdict & { action_id: string }) | null = null;
+    for (const override of overrides) {
+      const action = (await tuning.actions.doc(override.action_id).get()).data();
+      if (action?.status !== "canary") continue;
+      const snap = await deps.engineStore.deployments
+        .where("environment", "==", environment)
+        .where("created_at", ">", action.applied_at)
+        .orderBy("created_at", "asc")
+        .limit(action.canary.deployments_needed + CANARY_READ_SLACK)
+        .get();
+      const after: (Deployment & { id: string })[] = snap.docs.map((doc) => ({ ...doc.data(), id: doc.id }));
+      const judged = judgeCanary(action.canary, after);
+      verdict = { ...judged, action_id: override.action_id };
+      if (judged.decision === "watching") continue;
+      await settle(override.action_id, judged);
+    }
+    return verdict;
+  }
+
+  async function settle(
+    id: string,
+    verdict: Exclude<CanaryVerdict, { decision: "watching" }>,
+  ): Promise<void> {
+    const now = clock.now();
+    const actionRef = tuning.actions.doc(id);
+    const settled = await tuning.db.runTransaction(async (tx) => {
+      const action = (await tx.get(actionRef)).data();
+      if (action?.status !== "canary") return null; // settled by another instance
+      const overrideRef = tuning.overrides.doc(overrideId(action.change.environment, action.change.setting));
+      const override = (await tx.get(overrideRef)).data();
+      const updated: TuningAction = {
+        ...action,
+        status: verdict.decision === "revert" ? "reverted" : "kept",
+        decided_at: now,
+        decision: verdict.message,
+        canary: { ...action.canary, watched: verdict.watched, observed_mean: verdict.observed_mean },
+      };
+      tx.set(actionRef, updated);
+      if (verdict.decision === "revert" && override?.action_id === id) tx.delete(overrideRef);
+      return updated;
+    });
+    if (!settled) return;
+    const { change } = settled;
+    const what =
+      verdict.decision === "revert"
+        ? `${change.path} reverted from ${change.after} to the config's value (${change.before} when applied): ${verdict.message}`
+        : `${change.path} ${change.before} -> ${change.after} kept: ${verdict.message}`;
+    await publish(id, settled, settled.status, what);
+    await deps.audit.append({
+      actor: SYSTEM,
+      action: verdict.decision === "revert" ? "tuning.revert" : "tuning.keep",
+      target: id,
+      source: "trigger",
+      outcome: "ok",
+      status: null,
+      correlation_id: id,
+      detail: what,
+    });
+    if (verdict.decision === "revert")
+      await deps.raiseAlert(`tuning__${id}`, {
+        level: "warning",
+        status: "open",
+        source: "tuning",
+        environment: change.environment,
+        integration: null,
+        deployment_id: verdict.watched.at(-1) ?? null,
+        message: `tuning ${id} reverted by its canary: ${what}. ${settled.canary.rule}`,
+        opened_at: now,
+        last_seen_at: now,
+        resolved_at: null,
+      });
+  }
+
+  return {
+    /**
+     * `POST /optimize/{id}/apply`: applies a current recommendation (computed now, over the history
+     * the caller may see) as an override watched as a canary.
+     */
+    async apply(
+      recommendationId: string,
+      applier: Applier,
+      scope: (history: History) => History = (history) => history,
+    ) {
+      const now = clock.now();
+      const { history, result } = await currentRecommendations(now, scope);
+      const recommendation = result.optimization_plan.find((candidate) => candidate.id === recommendationId);
+      if (!recommendation)
+        throw new NotFoundError(
+          `no current recommendation "${recommendationId}"; POST /api/orchestration/optimize lists the current ones (${result.optimization_plan.map((r) => r.id).join(", ") || "none now"})`,
+        );
+      return applyRecommendation(recommendation, history, applier);
+    },
+
+    watch,
+
+    /**
+     * The nightly job: settles the canaries that have their deployments, then applies each
+     * recommended change the guardrails allow; the others stay recommendations, with the reason.
+     */
+    async autoTune() {
+      const now = clock.now();
+      const config = await deps.environments.config();
+      const judged = [];
+      for (const env of config.environments) {
+        const verdict = await watch(env.name);
+        if (verdict) judged.push({ environment: env.name, ...verdict });
+      }
+      const { history, result } = await currentRecommendations(now, (loaded) => loaded);
+      const applied: { id: string; recommendation_id: string; change: string }[] = [];
+      const recommended: { recommendation_id: string; reason: string }[] = [];
+      for (const recommendation of result.optimization_plan) {
+        if (!recommendation.change) continue;
+        const allowed = guardrail(recommendation.change, config.tuning);
+        if (!allowed.automatic) {
+          recommended.push({ recommendation_id: recommendation.id, reason: allowed.reason });
+          continue;
+        }
+        try {
+          const { id, action } = await applyRecommendation(recommendation, history, {
+            mode: "auto",
+            by: "system:tuning",
+            actor: SYSTEM,
+            reason: allowed.reason,
+          });
+          applied.push({
+            id,
+            recommendation_id: recommendation.id,
+            change: `${action.change.path} ${action.change.before} -> ${action.change.after}`,
+          });
+        } catch (error) {
+          if (!(error instanceof ConflictError)) throw error;
+          recommended.push({ recommendation_id: recommendation.id, reason: error.message });
+        }
+      }
+      return { result, judged, applied, recommended };
+    },
+
+    /** The newest tuning actions, newest first. */
+    async list(limit: number): Promise<(TuningAction & { id: string })[]> {
+      const snap = await tuning.actions.orderBy("applied_at", "desc").limit(limit).get();
+      return snap.docs.map((doc) => ({ ...doc.data(), id: doc.id }));
+    },
+  };
+}
+
+export type Tuning = ReturnType<typeof createTuning>;
