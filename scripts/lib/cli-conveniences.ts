@@ -537,6 +537,8 @@ export const CONVENIENCES: Record<string, Handy> = {
       }
     },
   },
+  // `orch optimize` stays the docs' short command; applying one of its recommendations is `orch tune <id>`.
+  "POST /optimize/{id}/apply": { name: ["tune"] },
   "GET /reports": {
     name: ["report"],
     flags: { report_type: "type", time_range: "range" },
