@@ -26,6 +26,8 @@ describe("authorizeRequest: the engine's second check of a document-write reques
 
   before(async function () {
     requireEmulators(this);
+    // Initializes the Admin SDK's default app, which getAuth() below needs when this spec runs alone.
+    const db = adminDb();
     await clearFirestore();
     const strict = configWith((c) => (c.base.access = { production_requires_admin: true }));
     assert.equal((await api("POST", "/config", strict)).status, 200);
@@ -45,7 +47,6 @@ describe("authorizeRequest: the engine's second check of a document-write reques
       keys[label] = created.body.id as string;
     }
     assert.equal((await api("DELETE", `/keys/${keys["ci-revoked"]}`)).status, 200);
-    const db = adminDb();
     const environments = createEnvironmentResolver(createStore(db));
     access = createAccessControl({
       db,
