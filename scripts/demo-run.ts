@@ -590,7 +590,9 @@ story.say(`wrote ${written.length} files into ${path.relative(process.cwd(), out
 for (const line of wrapped(written, 100)) story.say(`  ${line}`);
 
 if (await demoLearning(call, heading, deployAndWatch))
-  story.say("predicted from history, deployed, backtest goal met, every planted anomaly caught");
+  story.say(
+    "predicted from history, deployed, backtest goal met, every planted anomaly caught (a slow health check too); a tuning change reverted by its canary on a seeded regression",
+  );
 else {
   story.say("learning did NOT behave");
   process.exitCode = 1;
