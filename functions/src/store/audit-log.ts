@@ -50,6 +50,7 @@ import {
 import { redactText } from "../logs.js";
 import { timestampsToDates } from "../domain/timestamps.js";
 import { loadAuditKey } from "./audit-key.js";
+import { groupCommit } from "./group-commit.js";
 import { parseDocument, typedCollection } from "./typed-collection.js";
 
 /** Free text longer than this is cut before it is stored. */
@@ -117,48 +118,6 @@ export function stageAudit(
   const ref = typedCollection(db, AUDIT_COLLECTIONS.inbox, auditInboxSchema).doc(inboxDocId(id));
   if (writer instanceof WriteBatch) writer.set(ref, staged);
   else writer.set(ref, staged);
-}
-
-/** Staged writes per commit at most (Firestore allows 500 writes in one). */
-const GROUP_MAX = 400;
-
-/** Staging writes waiting for the next commit, per Firestore client. */
-const groups = new WeakMap<Firestore, { stage: ((batch: WriteBatch) => void)[]; done: Deferred[] }>();
-
-interface Deferred {
-  resolve(): void;
-  reject(error: unknown): void;
-}
-
-/**
- * Group commit: appends made in the same turn of the event loop by one client share one batch
- * commit (each is still durable when its promise resolves). A commit costs the emulator, and
- * Firestore, far more than a document in it, so this is what lets one instance stage hundreds of
- * records a second. No document is shared between the writes, so batches never contend.
- */
-function groupCommit(db: Firestore, stage: (batch: WriteBatch) => void): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    let group = groups.get(db);
-    if (!group) {
-      const created: { stage: ((batch: WriteBatch) => void)[]; done: Deferred[] } = { stage: [], done: [] };
-      group = created;
-      groups.set(db, created);
-      setImmediate(() => {
-        groups.delete(db);
-        for (let start = 0; start < created.stage.length; start += GROUP_MAX) {
-          const batch = db.batch();
-          const done = created.done.slice(start, start + GROUP_MAX);
-          for (const write of created.stage.slice(start, start + GROUP_MAX)) write(batch);
-          batch.commit().then(
-            () => done.forEach((d) => d.resolve()),
-            (error: unknown) => done.forEach((d) => d.reject(error)),
-          );
-        }
-      });
-    }
-    group.stage.push(stage);
-    group.done.push({ resolve, reject });
-  });
 }
 
 /** What one call of `drain` did. */

@@ -31,6 +31,7 @@ import {
 import { z } from "zod";
 import { createOutbox, type OutboxEntry } from "./outbox.js";
 import { CURRENT_CONFIG_ID } from "./store.js";
+import { groupCommit } from "./group-commit.js";
 import { typedCollection } from "./typed-collection.js";
 
 /** What a committed transition implies, built from the states before and after it; staged in its transaction. */
@@ -156,9 +157,12 @@ export function createEngineStore(db: Firestore) {
       return !snap.empty;
     },
 
-    /** Creates a deployment request document; the deployment trigger takes it from there. */
+    /**
+     * Creates a deployment request document; the deployment trigger takes it from there. Requests
+     * arriving together share one commit (a request whose document exists still fails alone).
+     */
     async createDeployment(id: string, doc: DeploymentDoc): Promise<void> {
-      await deployments.doc(id).create(doc);
+      await groupCommit(db, (batch) => batch.create(deployments.doc(id), doc));
     },
 
     /** Replaces a request document that cannot be read with a failed deployment saying why, if it is still a request. */
