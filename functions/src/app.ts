@@ -238,6 +238,7 @@ export function createServices(deps: {
     clock,
     learning,
     log,
+    deploymentStatus: async (id) => (await engineStore.getDeployment(id))?.status,
   });
   late.operations = operations;
   const history = createHistory(deps.db);

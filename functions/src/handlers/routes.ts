@@ -515,16 +515,30 @@ export const ROUTES: RouteSpec[] = [
   route({
     method: "POST",
     path: "/promote",
-    summary: "Promote one environment to another behind a health gate",
+    summary:
+      "Promote one environment's artifacts to another: the source's verified releases, applied with the target's own overrides, verified against the source's hashes, rolled back as one unit (409 naming every reason it is refused)",
     action: "deploy",
     query: noQuery,
     body: promoteBody,
     environment: (_services, { body }) => Promise.resolve(body.to),
     handle: async ({ operations }, { body, principal }) => {
       const id = newDeploymentId(body.to);
-      const { plan, doc } = await operations.promote(id, body, requesterOf(principal));
-      return deploymentAnswer(id, doc.status, plan);
+      const { plan, doc, promotion_plan } = await operations.promote(id, body, requesterOf(principal));
+      const answer = deploymentAnswer(id, doc.status, plan);
+      return { ...answer, body: { ...(answer.body as Record<string, unknown>), promotion_plan } };
     },
+  }),
+  route({
+    method: "POST",
+    path: "/promote/plan",
+    summary:
+      "The promotion plan of one environment to another, changing nothing: per integration the source's release and hashes, the target's overrides, what would change, and why it would be refused",
+    action: "read",
+    query: noQuery,
+    body: promoteBody,
+    environment: (_services, { body }) => Promise.resolve(body.to),
+    handle: async ({ operations }, { body }) =>
+      ok({ promotion_plan: await operations.promotionPlan(body, "read") }),
   }),
   route({
     method: "GET",
