@@ -18,6 +18,7 @@ const API_ONLY: Record<string, string> = {
   "GET /deployments/{id}/picture": "an SVG for the dashboard",
   "POST /environments/{name}/provision": "the dashboard's provision button",
   "POST /promote": "the dashboard's promote action",
+  "POST /promote/plan": "the promotion plan; the typed CLI generated from routes.ts reaches it",
   "GET /alerts": "the dashboard's alert list",
   "POST /jobs/sweep": "called by the scheduler",
   "POST /jobs/health": "called by the scheduler",
