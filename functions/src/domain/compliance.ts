@@ -3,8 +3,20 @@
  * last acted, every production change with its requester and approver, and whether the audit
  * chain verifies. Pure: people, audit records and deployments are loaded by the caller.
  */
-import type { AuditActor, VerifyResult } from "./audit.js";
 import type { Deployment } from "./engine-model.js";
+
+// Structural copies of audit.ts's AuditActor and VerifyResult: the dashboard bundles the reports
+// (and so this module), and audit.ts needs node:crypto.
+/** Who acted, as an audit record says. */
+export interface AuditActor {
+  kind: "user" | "key" | "system" | "anonymous";
+  id: string | null;
+  role: string | null;
+}
+/** The audit chain's verification. */
+export type VerifyResult =
+  | { ok: true; count: number }
+  | { ok: false; seq: number; problem: "changed" | "removed" | "reordered"; message: string };
 
 /** A person or system holding a role: an Auth user with a `role` claim, or an API key. */
 export interface RoleHolder {
