@@ -23,6 +23,7 @@ import { demoPlanning } from "./lib/demo-planning.js";
 import { demoLearning } from "./lib/demo-learning.js";
 import { demoLive } from "./lib/demo-live.js";
 import { demoOps } from "./lib/demo-ops.js";
+import { demoOperations2 } from "./lib/demo-operations2.js";
 import { simulate } from "../test/sim/world.js";
 import { showScheduledJobs } from "./demo-schedules.js";
 import { consoleToDetails, createStory, timingLines } from "./lib/story.js";
@@ -605,6 +606,7 @@ else {
   story.say("approvals did NOT behave");
   process.exitCode = 1;
 }
+if (!(await demoOperations2(call, heading, story.say))) process.exitCode = 1;
 const planning = await demoPlanning(call, heading, deployAndWatch);
 story.say(
   planning

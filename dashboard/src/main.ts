@@ -72,6 +72,14 @@ interface State {
   tasks: TaskRow[];
   report: ReportSummary | null;
   errors: Map<string, string>;
+  /** Who is signed in: the approval buttons depend on their role and on who requested. */
+  viewer: Viewer | null;
+  /** What the person typed as a rejection reason, kept across redraws of the detail. */
+  rejectReason: string;
+  /** The last answer to an approve or reject, shown under the buttons. */
+  approvalMessage: string;
+  /** Redraws the deployment detail (set once the app has started). */
+  redrawDetail: () => void;
 }
 
 /** The parts of `GET /reports?format=json` the dashboard shows. */
@@ -93,6 +101,10 @@ const state: State = {
   tasks: [],
   report: null,
   errors: new Map(),
+  viewer: null,
+  rejectReason: "",
+  approvalMessage: "",
+  redrawDetail: () => undefined,
 };
 
 const root = document.getElementById("app")!;
@@ -237,6 +249,91 @@ function deploymentsSection(): HTMLElement {
   );
 }
 
+/** Roles that may approve or reject a production deployment (the API checks again, with the config's policy). */
+const APPROVE_ROLES: readonly Role[] = ["operator", "admin"];
+
+/**
+ * A deployment waiting for a second person: who asked, until when, and approve / reject buttons,
+ * disabled with the reason for a viewer and for the requester (the API refuses them too).
+ */
+function approvalPanel(deployment: DeploymentRow): HTMLElement | null {
+  const viewer = state.viewer;
+  if (deployment.status !== "awaiting_approval" || !viewer) return null;
+  const names = [`uid:${viewer.user.uid}`, ...(viewer.user.email ? [`user:${viewer.user.email}`] : [])];
+  const blocked =
+    viewer.role === null || !APPROVE_ROLES.includes(viewer.role)
+      ? `Approving needs the operator or admin role; you are signed in as ${viewer.role ?? "a user without a role"}.`
+      : names.includes(deployment.requested_by)
+        ? "You requested this deployment: a second person must approve or reject it."
+        : null;
+  const decide = (path: "approve" | "reject", body?: unknown) => {
+    state.approvalMessage = `${path === "approve" ? "Approving" : "Rejecting"}...`;
+    state.redrawDetail();
+    callApi(viewer, "POST", `/deployments/${deployment.id}/${path}`, body)
+      .then(() => {
+        state.approvalMessage = path === "approve" ? "Approved." : "Rejected.";
+        state.rejectReason = "";
+      })
+      .catch((error: unknown) => {
+        state.approvalMessage = `Refused: ${error instanceof Error ? error.message : String(error)}`;
+      })
+      .finally(() => state.redrawDetail());
+  };
+  const reason = h("input", {
+    type: "text",
+    "data-testid": "reject-reason",
+    placeholder: "why (required to reject)",
+    value: state.rejectReason,
+    disabled: blocked !== null,
+    oninput: (event) => (state.rejectReason = (event.target as HTMLInputElement).value),
+  });
+  return h(
+    "div",
+    { class: "approval", "data-testid": "approval" },
+    h(
+      "p",
+      {},
+      `Awaits a second person's approval: requested by ${deployment.requested_by}, expires ${deployment.approval ? deployment.approval.expires_at.toLocaleString() : "(unknown)"}.`,
+    ),
+    h(
+      "div",
+      { class: "deploy-row" },
+      h(
+        "button",
+        {
+          type: "button",
+          "data-testid": "approve",
+          disabled: blocked !== null,
+          title: blocked ?? `Approve ${deployment.id}: it starts at once`,
+          onclick: () => decide("approve"),
+        },
+        "Approve",
+      ),
+      reason,
+      h(
+        "button",
+        {
+          type: "button",
+          "data-testid": "reject",
+          disabled: blocked !== null,
+          title: blocked ?? `Reject ${deployment.id}: it ends cancelled`,
+          onclick: () => {
+            if (state.rejectReason.trim() === "") {
+              state.approvalMessage = "Say why it is rejected first.";
+              state.redrawDetail();
+              return;
+            }
+            decide("reject", { reason: state.rejectReason.trim() });
+          },
+        },
+        "Reject",
+      ),
+      blocked ? h("span", { class: "reason", "data-testid": "approval-reason" }, blocked) : null,
+    ),
+    state.approvalMessage ? h("p", { "data-testid": "approval-message" }, state.approvalMessage) : null,
+  );
+}
+
 function detailSection(): HTMLElement | null {
   const deployment = state.deployments.find((d) => d.id === state.selected);
   if (!state.selected) return null;
@@ -261,6 +358,7 @@ function detailSection(): HTMLElement | null {
     { id: "detail", "data-deployment": deployment.id, "data-status": deployment.status },
     h("h2", {}, `Deployment ${deployment.id} `, badge(deployment.status)),
     deployment.error_message ? h("p", { class: "error" }, deployment.error_message) : null,
+    approvalPanel(deployment),
     h(
       "table",
       { class: "tasks" },
@@ -698,6 +796,7 @@ function route(): { page: "overview" | "plan" | "architecture" | "search"; deplo
 }
 
 function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => void {
+  state.viewer = viewer;
   const latency = h(
     "span",
     { class: "latency", "data-testid": "latency" },
@@ -789,6 +888,7 @@ function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => 
     }
     renderOverview(content, sections);
   }
+  state.redrawDetail = () => draw(["detail"]);
 
   /** Records, for each task change, the time from the engine's timestamp to the frame that shows it. */
   const measure = (changes: TaskChange[]) => {

@@ -188,6 +188,16 @@ export function createServices(deps: {
     verifyIdToken: deps.verifyIdToken ?? ((token) => getAuth().verifyIdToken(token, true)),
     lookupUser: (uid) => getAuth().getUser(uid).catch(userNotFound),
     lookupUserByEmail: (email) => getAuth().getUserByEmail(email).catch(userNotFound),
+    listUsers: async () => {
+      const users = [];
+      let pageToken: string | undefined;
+      do {
+        const page = await getAuth().listUsers(1000, pageToken);
+        users.push(...page.users);
+        pageToken = page.pageToken;
+      } while (pageToken);
+      return users;
+    },
     config: () => environments.config(),
     projectId: process.env.GCLOUD_PROJECT ?? "",
     clock,
@@ -256,6 +266,7 @@ export function createServices(deps: {
     learning,
     tuning,
     log,
+    deploymentStatus: async (id) => (await engineStore.getDeployment(id))?.status,
   });
   late.operations = operations;
   const jobs = createScheduledJobs({

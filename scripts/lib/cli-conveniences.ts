@@ -539,6 +539,8 @@ export const CONVENIENCES: Record<string, Handy> = {
   },
   // `orch optimize` stays the docs' short command; applying one of its recommendations is `orch tune <id>`.
   "POST /optimize/{id}/apply": { name: ["tune"] },
+  // `orch promote` stays the docs' command; what a promotion would carry is `orch promote-plan`.
+  "POST /promote/plan": { name: ["promote-plan"] },
   "GET /reports": {
     name: ["report"],
     flags: { report_type: "type", time_range: "range" },

@@ -83,6 +83,7 @@ export function memoryReleases(): ReleaseStore & { all: Release[] } {
     latest: (e, i) => Promise.resolve(of(e, i)[0]),
     previous: (e, i) => Promise.resolve(of(e, i)[1]),
     newest: (e, i, count) => Promise.resolve(of(e, i).slice(0, count)),
+    get: (e, i, number) => Promise.resolve(of(e, i).find((r) => r.number === number)),
     record: (release) => {
       const stored = { ...release, number: of(release.environment, release.integration).length + 1 };
       all.push(stored);

@@ -108,7 +108,27 @@ function sample(): History {
 function report(type: string, format = "json"): Report {
   const parsed = parseReportRequest({ report_type: type, format, time_range: INTERVAL }, NOW);
   assert.ok(parsed.ok, parsed.ok ? "" : parsed.problems.map((p) => p.message).join("; "));
-  return buildReport(sample(), parsed.request, NOW);
+  // The compliance report's own input: a role holder with a hostile name, and a verified chain.
+  const compliance =
+    type === "compliance"
+      ? {
+          people: [
+            {
+              principal: `user:${HOSTILE}`,
+              kind: "user" as const,
+              role: "admin",
+              environments: null,
+              active: true,
+              label: null,
+            },
+          ],
+          audit: [],
+          production: ["prod"],
+          deployments: [],
+          verification: { ok: true as const, count: 0 },
+        }
+      : undefined;
+  return buildReport(sample(), parsed.request, NOW, compliance);
 }
 
 const text = (data: Buffer | string) => (typeof data === "string" ? data : data.toString("utf8"));

@@ -145,7 +145,7 @@ describe("reports: the request", () => {
       "an unknown report type",
       { report_type: "weekly" },
       [
-        'report_type: found string "weekly"; allowed: one of "deployment", "health", "performance", "executive"',
+        'report_type: found string "weekly"; allowed: one of "deployment", "health", "performance", "executive", "compliance"',
       ],
     ],
     ["a format that does not exist", { format: "docx" }, [`format: found string "docx"; ${FORMATS}`]],
@@ -187,7 +187,7 @@ describe("reports: the request", () => {
       "several problems at once",
       { report_type: "x", format: "xlsx", time_range: "forever" },
       [
-        'report_type: found string "x"; allowed: one of "deployment", "health", "performance", "executive"',
+        'report_type: found string "x"; allowed: one of "deployment", "health", "performance", "executive", "compliance"',
         `time_range: found string "forever"; ${TIME_RANGE}`,
         `format: found string "xlsx"; ${FORMATS}`,
       ],

@@ -17,6 +17,7 @@ import { authorize, describePrincipal, ROLES, isRole, type Principal, type Role 
 import { BadInputError, ForbiddenError, NotFoundError, UnauthenticatedError } from "../domain/errors.js";
 import type { AuditActor } from "../domain/audit.js";
 import { zodIssueToProblem } from "../domain/problems.js";
+import type { RoleHolder } from "../domain/compliance.js";
 import { createApiKeyStore, hashApiKey, looksLikeApiKey, type ApiKeySummary } from "../store/api-keys.js";
 
 /** What the access control needs of a decoded ID token (firebase-admin's DecodedIdToken fits). */
@@ -42,6 +43,8 @@ export interface AccessControlDeps {
   lookupUser?: (uid: string) => Promise<KnownUser | undefined>;
   /** In the wiring: `getAuth().getUserByEmail(email)`, undefined when there is no such user. */
   lookupUserByEmail?: (email: string) => Promise<KnownUser | undefined>;
+  /** In the wiring: every Auth user (`getAuth().listUsers`, page by page); for the compliance report. */
+  listUsers?: () => Promise<KnownUser[]>;
   /** The loaded config (environment types and the production policy); a failure refuses, never widens. */
   config?: () => Promise<ResolvedConfig>;
   /** In the wiring: `(token) => getAuth().verifyIdToken(token, true)`. */
@@ -59,6 +62,8 @@ export interface AccessControl {
   ): Promise<{ id: string; key: string; prefix: string }>;
   revokeKey(id: string, by: Principal): Promise<void>;
   listKeys(): Promise<ApiKeySummary[]>;
+  /** Everyone holding a role: Auth users with a `role` claim, and API keys (revoked ones as inactive). */
+  listRoleHolders(): Promise<RoleHolder[]>;
   /**
    * Checks again, before the engine plans it, whoever a deployment document names as its requester
    * may deploy to its environment: null when allowed, else the refusal (who, which role, which
@@ -258,6 +263,35 @@ export function createAccessControl(deps: AccessControlDeps): AccessControl {
 
     listKeys() {
       return apiKeys.list();
+    },
+
+    async listRoleHolders() {
+      const users = (await deps.listUsers?.()) ?? [];
+      const holders: RoleHolder[] = users.flatMap((user) => {
+        const role = user.customClaims?.role;
+        if (typeof role !== "string") return [];
+        const scope = user.customClaims?.environments;
+        return [
+          {
+            principal: user.email ? `user:${user.email}` : `uid:${user.uid}`,
+            kind: "user" as const,
+            role,
+            environments: Array.isArray(scope) ? scope.filter((name) => typeof name === "string") : null,
+            active: !user.disabled,
+            label: null,
+          },
+        ];
+      });
+      for (const key of await apiKeys.list())
+        holders.push({
+          principal: `key:${key.id}`,
+          kind: "key",
+          role: key.role,
+          environments: key.environments,
+          active: key.revoked_at === null,
+          label: key.label,
+        });
+      return holders;
     },
 
     async authorizeRequest({ environment, requested_by }) {

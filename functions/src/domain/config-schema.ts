@@ -164,6 +164,8 @@ export const integrationSettingsShapes = {
     notification_channels: z.array(z.string().min(1)).optional(),
     /** Consecutive unhealthy checks before an incident opens: one bad probe is not an incident unless this is 1. */
     alert_after_checks: count(1, 100).optional(),
+    /** How long an alert rule's threshold must hold before it fires (seconds). */
+    alert_for_seconds: count(0, 86400).optional(),
   }),
   backup: z.strictObject({
     schedule: cron.optional(),
@@ -260,6 +262,7 @@ export const INTEGRATION_DEFAULTS: { [K in IntegrationKind]: Required<Integratio
     latency_ms_critical: 5000,
     notification_channels: [],
     alert_after_checks: 1,
+    alert_for_seconds: 300,
   },
   backup: { schedule: "0 3 * * *", retention_days: 14, collections: [] },
   security: { forbid_open_rules: true, app_check: "monitor", iam_bindings: [] },

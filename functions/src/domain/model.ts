@@ -108,7 +108,8 @@ export type AnomalyEvidence = z.infer<typeof anomalyEvidenceSchema>;
 export const alertDocSchema = z.strictObject({
   level: z.enum(["critical", "warning", "info"]),
   status: z.enum(["open", "resolved"]),
-  source: z.enum(["health", "deployment", "job", "anomaly", "tuning"]),
+  /** `rule`: an environment's alert rule (threshold held for its duration), see domain/alert-rules.ts. */
+  source: z.enum(["health", "deployment", "job", "anomaly", "tuning", "rule"]),
   environment: z.string(),
   integration: z.string().nullable(),
   deployment_id: z.string().nullable(),

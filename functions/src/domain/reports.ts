@@ -25,8 +25,9 @@ import {
   type TimeRange,
 } from "./optimize.js";
 import { zodIssueToProblem, type Problem } from "./problems.js";
+import { complianceSection, type ComplianceInput, type ComplianceSection } from "./compliance.js";
 
-export const REPORT_TYPES = ["deployment", "health", "performance", "executive"] as const;
+export const REPORT_TYPES = ["deployment", "health", "performance", "executive", "compliance"] as const;
 export type ReportType = (typeof REPORT_TYPES)[number];
 /** json is the report object itself; the others are documents rendered from it (`visual/report-documents.ts`). */
 export const REPORT_FORMATS = ["json", "html", "markdown", "csv", "pdf", "png"] as const;
@@ -388,6 +389,8 @@ function visualizationsFor(
       return [durations, concurrency];
     case "executive":
       return [perDay, successByEnv, integrationHealth];
+    case "compliance":
+      return [perDay, byStatus];
   }
 }
 
@@ -437,6 +440,8 @@ export interface ReportSections {
   }[];
   /** executive: the numbers in a few sentences. */
   headline?: string[];
+  /** compliance: roles and last actions, production changes with requester and approver, the audit chain. */
+  compliance?: ComplianceSection;
 }
 
 export type ReportSummary = ReturnType<typeof summary>;
@@ -468,7 +473,12 @@ export interface Report {
 }
 
 /** The report of a history: summary, per environment and integration, health, and the type's own section. */
-export function buildReport(history: History, request: ReportRequest, now: Date): Report {
+export function buildReport(
+  history: History,
+  request: ReportRequest,
+  now: Date,
+  compliance?: ComplianceInput,
+): Report {
   const analysis = analyze(history, now);
   const s = summary(history);
   const h = health(history);
@@ -494,6 +504,17 @@ export function buildReport(history: History, request: ReportRequest, now: Date)
       headroom: e.headroom,
       queue_wait_seconds: e.queue_wait,
     }));
+  } else if (type === "compliance") {
+    if (!compliance)
+      throw new Error("a compliance report needs its people, audit records and chain verification");
+    section.compliance = complianceSection(compliance);
+    section.headline = [
+      `${section.compliance.people.length} role holder(s); ${section.compliance.production_changes.length} production change(s), ${section.compliance.production_changes.filter((c) => c.four_eyes).length} approved by a second person`,
+      section.compliance.audit_chain.verified
+        ? `audit chain verified: ${section.compliance.audit_chain.records} record(s)`
+        : `audit chain NOT verified: ${section.compliance.audit_chain.first_problem?.message ?? ""}`,
+      ...section.compliance.findings,
+    ];
   } else {
     const down = h.integrations.down;
     const degraded = h.integrations.degraded;

@@ -7,8 +7,10 @@ import { createHash } from "node:crypto";
 import type { IntegrationKind } from "../domain/integrations.js";
 import { NonRetriableError } from "../domain/errors.js";
 import type { Fence } from "./driver.js";
+import type { PromotedFrom } from "./promotion.js";
 import type {
   Change,
+  Desired,
   DriverIO,
   DriverSpec,
   DriverTarget,
@@ -53,6 +55,32 @@ export function diffStates(observed: unknown, desired: unknown, path = ""): Chan
     : [{ path: path || "$", from: observed, to: desired }];
 }
 
+/**
+ * A promotion's pin on an apply: the desired state is the target's own with the source's artifact
+ * put in (`reshape`), and the release records where that artifact came from.
+ */
+export interface Pin {
+  reshape(desired: unknown): unknown;
+  promoted_from: PromotedFrom;
+}
+
+function promotedDesired(
+  target: DriverTarget,
+  ownState: unknown,
+  problems: Desired<unknown>["problems"],
+  pin: Pin,
+): Desired<unknown> {
+  const state = pin.reshape(ownState);
+  return {
+    state,
+    problems,
+    artifact: {
+      name: `promotion/${target.environment.name}/${target.integration}.json`,
+      content: `${JSON.stringify({ promoted_from: pin.promoted_from, state }, null, 2)}\n`,
+    },
+  };
+}
+
 export interface ApplyOutcome {
   changed: boolean;
   summary: string;
@@ -72,10 +100,12 @@ export function createFabricator(
 
   async function plan<K extends IntegrationKind>(
     target: DriverTarget<K>,
+    pin?: Pin,
   ): Promise<IntegrationPlan & { state: unknown }> {
     const spec = specFor(target.kind);
     const mode = spec.mode(target.environment);
-    const desired = await spec.desired(target, io);
+    const own = await spec.desired(target, io);
+    const desired = pin ? promotedDesired(target, own.state, own.problems, pin) : own;
     const latest = await releases.latest(target.environment.name, target.integration);
     // A refused plan changes nothing, so it reads nothing live either.
     const observed =
@@ -101,6 +131,7 @@ export function createFabricator(
   }
 
   return {
+    /** The plan of an integration; with a pin, of the promotion of another environment's artifact. */
     plan,
 
     /** How the integration reaches its environment: emulated, staged or live. */
@@ -113,12 +144,15 @@ export function createFabricator(
       target: DriverTarget<K>,
       deploymentId: string | null,
       fence?: Fence,
+      pin?: Pin,
     ): Promise<ApplyOutcome> {
-      const planned = await plan(target);
+      const planned = await plan(target, pin);
       if (planned.problems.length > 0) throw new NonRetriableError(planned.summary);
       if (planned.changes.length === 0) {
         const latest = await releases.latest(target.environment.name, target.integration);
-        if (latest) return { changed: false, summary: planned.summary, release: latest };
+        // A promotion records what it carried, even onto a target already in that state.
+        const recorded = latest && (!pin || latest.digest === stateDigest(planned.state));
+        if (latest && recorded) return { changed: false, summary: planned.summary, release: latest };
         // Already as wanted, but never recorded: record it as the baseline a later rollback returns to.
       } else if (planned.mode !== "staged") {
         await specFor(target.kind).apply(target, planned.state, io);
@@ -135,6 +169,7 @@ export function createFabricator(
           deployment_id: deploymentId,
           action: "apply",
           undoes: null,
+          promoted_from: pin?.promoted_from ?? null,
           created_at: io.now(),
         },
         fence,
@@ -195,6 +230,32 @@ export function createFabricator(
       return {
         summary: `${mode}: rolled back to the state of release ${previous.number} (recorded as release ${release.number}, undoing release ${latest.number})`,
       };
+    },
+
+    /** The newest release of an integration; undefined before its first. */
+    latestRelease(environment: string, integration: string): Promise<Release | undefined> {
+      return releases.latest(environment, integration);
+    },
+
+    /** One recorded release of an integration, by its number. */
+    release(environment: string, integration: string, number: number): Promise<Release | undefined> {
+      return releases.get(environment, integration, number);
+    },
+
+    /**
+     * What the integration holds now: asked of the emulator or Google where the kind reaches one,
+     * else (staged) the state of its latest recorded release.
+     */
+    async observed<K extends IntegrationKind>(
+      target: DriverTarget<K>,
+    ): Promise<{ state: unknown; from: "observed" | "release" }> {
+      const spec = specFor(target.kind);
+      if (spec.mode(target.environment) !== "staged") {
+        const state = await spec.observe(target, io);
+        if (state !== undefined) return { state, from: "observed" };
+      }
+      const latest = await releases.latest(target.environment.name, target.integration);
+      return { state: latest?.state, from: "release" };
     },
 
     /** Timed health probe. */

@@ -18,6 +18,8 @@ export interface AlertRule {
   severity: "critical" | "warning" | "info";
   comparison: ">=" | "==";
   threshold: number | string;
+  /** How long the condition must hold before the rule fires. */
+  for_seconds: number;
 }
 
 export interface MonitoringState {
@@ -78,6 +80,7 @@ export function buildMonitoringDesired(
           severity: "critical",
           comparison: ">=",
           threshold: settings.error_rate_critical,
+          for_seconds: settings.alert_for_seconds,
         },
         {
           id: "error-rate-warning",
@@ -85,6 +88,7 @@ export function buildMonitoringDesired(
           severity: "warning",
           comparison: ">=",
           threshold: settings.error_rate_warning,
+          for_seconds: settings.alert_for_seconds,
         },
         {
           id: "latency-critical",
@@ -92,6 +96,7 @@ export function buildMonitoringDesired(
           severity: "critical",
           comparison: ">=",
           threshold: settings.latency_ms_critical,
+          for_seconds: settings.alert_for_seconds,
         },
         {
           id: "latency-warning",
@@ -99,6 +104,7 @@ export function buildMonitoringDesired(
           severity: "warning",
           comparison: ">=",
           threshold: settings.latency_ms_warning,
+          for_seconds: settings.alert_for_seconds,
         },
         {
           id: "probe-degraded",
@@ -106,6 +112,7 @@ export function buildMonitoringDesired(
           severity: "info",
           comparison: "==",
           threshold: "degraded",
+          for_seconds: settings.alert_for_seconds,
         },
       ],
       notification_channels: [...seen],

@@ -8,6 +8,7 @@ import type { IntegrationSettings, ResolvedEnvironment } from "../domain/config-
 import type { IntegrationKind } from "../domain/integrations.js";
 import type { Problem } from "../domain/problems.js";
 import type { GoogleAccess } from "./live/google.js";
+import type { PromotedFrom } from "./promotion.js";
 
 /** How a driver reaches its target: see DESIGN.md "Integrations and modes". */
 export type DriverMode = "emulated" | "staged" | "live";
@@ -103,6 +104,8 @@ export interface Release {
   action: "apply" | "rollback";
   /** For a rollback, the number of the release it undid: a second rollback of that release does nothing. */
   undoes: number | null;
+  /** For a promoted release: the source release whose artifact it carries. */
+  promoted_from?: PromotedFrom | null;
   created_at: Date;
 }
 
@@ -113,6 +116,8 @@ export interface ReleaseStore {
   previous(environment: string, integration: string): Promise<Release | undefined>;
   /** The newest `count` releases, newest first. */
   newest(environment: string, integration: string, count: number): Promise<Release[]>;
+  /** One release by its number; undefined when there is none. */
+  get(environment: string, integration: string, number: number): Promise<Release | undefined>;
   /** Records a release; refused (StaleAttemptError) when `fence` names an attempt that no longer holds its work. */
   record(release: Omit<Release, "number">, fence?: Fence): Promise<Release>;
 }

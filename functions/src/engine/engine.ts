@@ -395,7 +395,8 @@ export function createEngine(deps: EngineDeps) {
         estimatedCompletion: plan.estimatedCompletion,
         criticalPath: plan.criticalPath,
         correlationId: deployment.id,
-        rollbackPolicy: env.rollback_policy,
+        // A promotion is one unit: any failed task undoes every artifact it applied.
+        rollbackPolicy: deployment.configuration.promotion !== undefined ? "all" : env.rollback_policy,
       },
       plan.tasks,
       startFacts.effects,

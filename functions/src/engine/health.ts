@@ -17,7 +17,17 @@ import {
   type AlertDoc,
   type HealthRecord,
 } from "../domain/model.js";
+import {
+  alertRuleSchema,
+  evaluateMetric,
+  measure,
+  RULE_METRICS,
+  ruleMessage,
+  ruleStateSchema,
+  type CheckSample,
+} from "../domain/alert-rules.js";
 import type { Fabricator } from "../drivers/fabricator.js";
+import { ALERT_RULES } from "../drivers/monitoring.js";
 import { targetFor } from "../drivers/integration-driver.js";
 import type { Logger } from "../logs.js";
 import type { Store } from "../store/store.js";
@@ -28,6 +38,9 @@ import type { Notifier } from "./notifier.js";
 /** `health_streaks/{environment}__{integration}`: consecutive unhealthy checks so far (0 once healthy). */
 const HEALTH_STREAKS = "health_streaks";
 const streakDocSchema = z.strictObject({ unhealthy_checks: z.int().min(0), last_checked_at: z.date() });
+/** `alert_rule_state/{environment}__{metric}`: since when each rule is breached, and the metric's open incident. */
+const RULE_STATE = "alert_rule_state";
+const installedRulesSchema = z.object({ alert_rules: z.array(alertRuleSchema) });
 
 /**
  * `health_latency/{environment}__{integration}`: the latencies of the last healthy checks (oldest
@@ -82,6 +95,7 @@ export function createHealthMonitor(deps: {
   const alerts = typedCollection(store.db, COLLECTIONS.alerts, alertDocSchema);
   const streaks = typedCollection(store.db, HEALTH_STREAKS, streakDocSchema);
   const latencies = typedCollection(store.db, HEALTH_LATENCY, latencyDocSchema);
+  const ruleStates = typedCollection(store.db, RULE_STATE, ruleStateSchema);
 
   /** Notifies the channels; a failed notification never fails the check or the deployment. */
   async function notify(id: string, alert: AlertDoc, change: AlertChange): Promise<void> {
@@ -185,7 +199,16 @@ export function createHealthMonitor(deps: {
           recordOne(env.name, name, { ...health, checked_at: now }, now, alertAfterChecks(env)),
         ),
       );
-      const raised = outcomes.flatMap((outcome) => outcome.raised);
+      const byEnvironment = new Map<string, CheckSample>();
+      for (const { env, name, health } of checks) {
+        const sample = byEnvironment.get(env.name) ?? { probes: [] };
+        sample.probes.push({ integration: name, status: health.status, latency_ms: health.latency_ms });
+        byEnvironment.set(env.name, sample);
+      }
+      const fired = await Promise.all(
+        [...byEnvironment].map(([environment, sample]) => evaluateRules(environment, sample, now)),
+      );
+      const raised = [...outcomes.flatMap((outcome) => outcome.raised), ...fired.flat()];
       await Promise.all(raised.map(({ id, alert, change }) => publishAlert(id, alert, change)));
       for (const { id, alert, change } of raised) await notify(id, alert, change);
       for (const { alert, change } of raised)
@@ -273,6 +296,89 @@ export function createHealthMonitor(deps: {
       })),
       integration_status: results,
     };
+  }
+
+  /**
+   * Evaluates the environment's installed alert rules (`alert_rules/{environment}`) against this
+   * check, one transaction per metric: a rule fires once breached for its duration, one alert per
+   * metric and incident (`rule__{environment}__{metric}__incident_{n}`), escalated and resolved as
+   * health alerts are. Nothing installed, nothing evaluated.
+   */
+  async function evaluateRules(environment: string, sample: CheckSample, now: Date) {
+    const installed = (await store.db.collection(ALERT_RULES).doc(environment).get()).data();
+    if (installed === undefined) return [];
+    const parsed = installedRulesSchema.safeParse(installed);
+    if (!parsed.success) {
+      log.warn("alert rules could not be read; not evaluated", {
+        environment,
+        error: parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; "),
+      });
+      return [];
+    }
+    const raised: { id: string; alert: AlertDoc; change: AlertChange }[] = [];
+    for (const metric of RULE_METRICS) {
+      const rules = parsed.data.alert_rules.filter((rule) => rule.metric === metric);
+      if (rules.length === 0) continue;
+      const { value, culprit } = measure(metric, sample);
+      const stateRef = ruleStates.doc(`${environment}__${metric}`);
+      const found = await store.db.runTransaction(async (tx) => {
+        const previous = (await tx.get(stateRef)).data();
+        const { state, decision } = evaluateMetric(
+          rules,
+          value,
+          now,
+          previous,
+          (incident) => `rule__${environment}__${metric}__incident_${incident}`,
+        );
+        // Reads before writes, as a transaction needs.
+        const openId = previous?.open_alert ?? null;
+        const open = openId ? (await tx.get(alerts.doc(openId))).data() : undefined;
+        // Quiet metrics with no history write nothing: most checks of a healthy environment.
+        if (previous !== undefined || Object.keys(state.breaching_since).length > 0) tx.set(stateRef, state);
+        if (decision.action === "open" && state.open_alert) {
+          const alert: AlertDoc = {
+            level: decision.level,
+            status: "open",
+            source: "rule",
+            environment,
+            integration: null,
+            deployment_id: null,
+            message: ruleMessage(environment, decision.rule, value, culprit),
+            opened_at: now,
+            last_seen_at: now,
+            resolved_at: null,
+          };
+          tx.create(alerts.doc(state.open_alert), alert);
+          return { id: state.open_alert, alert, change: "opened" as const };
+        }
+        if (decision.action === "escalate" && open && openId) {
+          const alert: AlertDoc = {
+            ...open,
+            level: decision.level,
+            message: ruleMessage(environment, decision.rule, value, culprit),
+            last_seen_at: now,
+          };
+          tx.set(alerts.doc(openId), alert);
+          return { id: openId, alert, change: "escalated" as const };
+        }
+        if (decision.action === "resolve" && open && openId) {
+          const alert: AlertDoc = { ...open, status: "resolved", resolved_at: now, last_seen_at: now };
+          tx.set(alerts.doc(openId), alert);
+          return {
+            id: openId,
+            alert: {
+              ...alert,
+              level: "info" as const,
+              message: `${metric} in ${environment} is back within its rules`,
+            },
+            change: "resolved" as const,
+          };
+        }
+        return undefined;
+      });
+      if (found) raised.push(found);
+    }
+    return raised;
   }
 
   /**

@@ -1,6 +1,6 @@
 /**
- * Operations built on the engine: provision an environment, promote one environment to the next
- * behind a health gate, and plan environments (task graph, timeline, driver plans, differences).
+ * Operations built on the engine: provision an environment, promote one environment's artifacts
+ * to the next behind a health and verification gate, and plan environments (task graph, timeline, driver plans, differences).
  */
 import type { ResolvedEnvironment } from "../domain/config-schema.js";
 import { diffEnvironments } from "../domain/config.js";
@@ -12,12 +12,39 @@ import type { Clock } from "../app.js";
 import type { Logger } from "../logs.js";
 import type { Fabricator } from "../drivers/fabricator.js";
 import { targetFor } from "../drivers/integration-driver.js";
+import {
+  artifactDigest,
+  artifactHashes,
+  isPromotable,
+  promotedState,
+  targetOverrides,
+  type PromotionPins,
+} from "../drivers/promotion.js";
+import type { Change, Release } from "../drivers/types.js";
 import type { Store } from "../store/store.js";
 import type { Engine } from "./engine.js";
 import type { EnvironmentResolver } from "./environments.js";
 import type { Learning } from "./learning.js";
 import type { Tuning } from "./tuning.js";
 import type { HealthMonitor } from "./health.js";
+
+/** What `POST /promote` and `POST /promote/plan` answer as `promotion_plan`. */
+export interface PromotionPlan {
+  from: string;
+  to: string;
+  promotable: boolean;
+  refusals: string[];
+  integrations: {
+    integration: string;
+    source: Record<string, unknown> & { release: number; artifact_sha256: string };
+    target: { environment: string; release: number | null; artifact_sha256: string | null };
+    target_overrides: { path: string; source: unknown; target: unknown }[];
+    changes: Change[];
+    summary: string;
+  }[];
+  not_promoted: { integration: string; reason: string }[];
+  pins: PromotionPins;
+}
 
 export function createOperations(deps: {
   store: Store;
@@ -29,9 +56,19 @@ export function createOperations(deps: {
   learning: Learning;
   tuning: Pick<Tuning, "watch">;
   log: Logger;
+  /** The status of a deployment, for a release's verification; undefined when it does not exist. */
+  deploymentStatus: (id: string) => Promise<string | undefined>;
 }) {
-  const { store, engine, environments, fabricator, health, clock, learning, log } = deps;
+  const { store, engine, environments, fabricator, health, clock, learning, log, deploymentStatus } = deps;
   const allOf = (env: ResolvedEnvironment) => env.integrations.map((integration) => integration.kind);
+
+  /** Why a source release cannot be promoted (its deployment never succeeded), or null when it was verified. */
+  async function unverified(release: Release): Promise<string | null> {
+    if (release.deployment_id === null) return "was recorded outside any deployment: never verified";
+    const status = await deploymentStatus(release.deployment_id);
+    if (status === "succeeded") return null;
+    return `was recorded by deployment ${release.deployment_id}, which ${status === undefined ? "no longer exists" : `is ${status}`}: never verified (deploy it again and promote once that succeeded)`;
+  }
 
   return {
     /** Provisions an environment with every integration its config requires, through the engine. */
@@ -89,10 +126,16 @@ export function createOperations(deps: {
     },
 
     /**
-     * Promotes what runs in `from` to `to` (dev to staging, staging to prod): refused while any
-     * integration of `from` is unhealthy; deploys every integration both environments declare.
+     * The promotion plan of `from` to `to`: per integration both declare that holds an artifact, the
+     * source's release with its hashes, the target's own overrides kept on top, and what would change
+     * in the target; and every reason it cannot go ahead (an unhealthy source, a source release that
+     * was never verified, a target plan refused). `gate: "check"` records the source's health check
+     * (what a promotion runs); `"read"` only reads it (what a look at the plan runs).
      */
-    async promote(deploymentId: string, request: { from: string; to: string }, requestedBy: string) {
+    async promotionPlan(
+      request: { from: string; to: string },
+      gate: "check" | "read",
+    ): Promise<PromotionPlan> {
       // The route's schema has checked the shape; here only what needs the config.
       const from = await environments.environment(request.from);
       const to = await environments.environment(request.to);
@@ -105,28 +148,106 @@ export function createOperations(deps: {
             message: `to: found "${to.name}"; allowed: another environment`,
           },
         ]);
-      const report = await health.check(from.name);
+      const report = gate === "check" ? await health.check(from.name) : await health.status([from.name]);
+      const refusals: string[] = [];
       const unhealthy = report.integration_status.filter((integration) => integration.health !== "healthy");
-      if (unhealthy.length > 0) {
-        throw new ConflictError(
-          `promotion of ${from.name} to ${to.name} refused: ${from.name} is not healthy: ${unhealthy.map((i) => `${i.name} is ${i.health} (${i.details})`).join("; ")}`,
+      if (unhealthy.length > 0)
+        refusals.push(
+          `${from.name} is not healthy: ${unhealthy.map((i) => `${i.name} is ${i.health} (${i.details})`).join("; ")}`,
         );
-      }
-      const kinds = allOf(from).filter((kind) => allOf(to).includes(kind));
-      const sourceReleases = Object.fromEntries(
-        (await store.listIntegrations(from.name))
-          .filter((doc) => kinds.includes(doc.type))
-          .map((doc) => [doc.name, doc.release]),
+      const shared = allOf(from).filter((kind) => allOf(to).includes(kind));
+      const notPromoted = shared
+        .filter((kind) => !isPromotable(kind))
+        .map((kind) => ({
+          integration: kind,
+          reason: `${to.name}'s own configuration, not an artifact: deploy it to ${to.name} on its own`,
+        }));
+      const integrations = await Promise.all(
+        shared.filter(isPromotable).map(async (kind) => {
+          const source = await fabricator.latestRelease(from.name, kind);
+          if (!source)
+            return { refusals: [`${from.name}/${kind} has no release: deploy it to ${from.name} first`] };
+          const why = await unverified(source);
+          const refused = why ? [`release ${source.number} of ${from.name}/${kind} ${why}`] : [];
+          const targetLatest = await fabricator.latestRelease(to.name, kind);
+          const sourceDigest = artifactDigest(kind, source.state);
+          let own: unknown;
+          const planned = await fabricator.plan(targetFor(to, kind), {
+            reshape: (desired) => {
+              own = desired;
+              return promotedState(kind, source.state, desired);
+            },
+            promoted_from: { environment: from.name, release: source.number, artifact_sha256: sourceDigest },
+          });
+          if (planned.problems.length > 0) refused.push(`${to.name}/${kind}: ${planned.summary}`);
+          return {
+            refusals: refused,
+            entry: {
+              integration: kind,
+              source: {
+                environment: from.name,
+                release: source.number,
+                deployment_id: source.deployment_id,
+                recorded_at: source.created_at.toISOString(),
+                mode: source.mode,
+                ...artifactHashes(kind, source.state),
+              },
+              target: {
+                environment: to.name,
+                release: targetLatest?.number ?? null,
+                artifact_sha256: targetLatest ? artifactDigest(kind, targetLatest.state) : null,
+              },
+              target_overrides: targetOverrides(kind, source.state, own),
+              changes: planned.changes,
+              summary: planned.summary,
+            },
+          };
+        }),
       );
-      return engine.requestDeployment(
+      refusals.push(...integrations.flatMap((found) => found.refusals));
+      const promoted = integrations.flatMap((found) => (found.entry ? [found.entry] : []));
+      if (promoted.length === 0 && refusals.length === 0)
+        refusals.push(`${from.name} and ${to.name} share no integration that holds an artifact`);
+      return {
+        from: from.name,
+        to: to.name,
+        promotable: refusals.length === 0,
+        refusals,
+        integrations: promoted,
+        not_promoted: notPromoted,
+        pins: {
+          from: from.name,
+          releases: Object.fromEntries(
+            promoted.map((entry) => [
+              entry.integration,
+              { release: entry.source.release, artifact_sha256: entry.source.artifact_sha256 },
+            ]),
+          ),
+        },
+      };
+    },
+
+    /**
+     * Promotes the artifacts `from` runs to `to` (dev to staging, staging to prod): refused (409,
+     * naming each reason) unless the plan is promotable; the deployment applies exactly the pinned
+     * source releases, verifies each against the source's hashes and rolls back as one unit.
+     */
+    async promote(deploymentId: string, request: { from: string; to: string }, requestedBy: string) {
+      const plan = await this.promotionPlan(request, "check");
+      if (!plan.promotable)
+        throw new ConflictError(
+          `promotion of ${plan.from} to ${plan.to} refused: ${plan.refusals.join("; ")}`,
+        );
+      const started = await engine.requestDeployment(
         deploymentId,
         {
-          environment: to.name,
-          integrations: kinds,
-          configuration: { promoted_from: from.name, source_releases: sourceReleases },
+          environment: plan.to,
+          integrations: plan.integrations.map((entry) => entry.integration),
+          configuration: { promoted_from: plan.from, promotion: plan.pins },
         },
         requestedBy,
       );
+      return { ...started, promotion_plan: plan };
     },
 
     /** For each named environment: the task graph, its timeline and the drivers' plans; and how they differ. */

@@ -32,6 +32,7 @@ import {
 import { FirebaseMasterOrchestrator } from "../orchestrator.js";
 import type { DeploymentPlan } from "../domain/planner.js";
 import { buildReport, reportRequestSchema, resolveTimeRange } from "../domain/reports.js";
+import type { ComplianceInput } from "../domain/compliance.js";
 import type { ApiResponse } from "./http.js";
 import { JOB_ROUTES } from "./job-routes.js";
 import { eventSearchQuerySchema, searchEvents } from "./events-search.js";
@@ -91,6 +92,35 @@ function deploymentAnswer(id: string, status: string, plan: DeploymentPlan): Api
         most_likely_to_fail: mostLikelyToFail(plan),
       },
     },
+  };
+}
+
+/**
+ * What the compliance report needs beyond the history: everyone holding a role with their audit
+ * records, the production environments and the audit chain's verification. It names people, so
+ * only an unscoped admin may ask for it.
+ */
+async function complianceInput(
+  { access, audit, environments }: Services,
+  principal: Principal | undefined,
+  history: { deployments: Deployment[] },
+): Promise<ComplianceInput> {
+  if (principal?.role !== "admin" || !unscoped(principal))
+    throw new ForbiddenError(
+      `role ${principal?.role ?? "none"} may not read the compliance report: it names people and their actions; allowed: an admin of every environment`,
+    );
+  const [people, records, verification, config] = await Promise.all([
+    access.listRoleHolders(),
+    audit.list(),
+    audit.verify(),
+    environments.config(),
+  ]);
+  return {
+    people,
+    audit: records,
+    production: config.environments.filter((env) => env.type === "production").map((env) => env.name),
+    deployments: history.deployments,
+    verification,
   };
 }
 
@@ -521,16 +551,30 @@ export const ROUTES: RouteSpec[] = [
   route({
     method: "POST",
     path: "/promote",
-    summary: "Promote one environment to another behind a health gate",
+    summary:
+      "Promote one environment's artifacts to another: the source's verified releases, applied with the target's own overrides, verified against the source's hashes, rolled back as one unit (409 naming every reason it is refused)",
     action: "deploy",
     query: noQuery,
     body: promoteBody,
     environment: (_services, { body }) => Promise.resolve(body.to),
     handle: async ({ operations }, { body, principal }) => {
       const id = newDeploymentId(body.to);
-      const { plan, doc } = await operations.promote(id, body, requesterOf(principal));
-      return deploymentAnswer(id, doc.status, plan);
+      const { plan, doc, promotion_plan } = await operations.promote(id, body, requesterOf(principal));
+      const answer = deploymentAnswer(id, doc.status, plan);
+      return { ...answer, body: { ...(answer.body as Record<string, unknown>), promotion_plan } };
     },
+  }),
+  route({
+    method: "POST",
+    path: "/promote/plan",
+    summary:
+      "The promotion plan of one environment to another, changing nothing: per integration the source's release and hashes, the target's overrides, what would change, and why it would be refused",
+    action: "read",
+    query: noQuery,
+    body: promoteBody,
+    environment: (_services, { body }) => Promise.resolve(body.to),
+    handle: async ({ operations }, { body }) =>
+      ok({ promotion_plan: await operations.promotionPlan(body, "read") }),
   }),
   route({
     method: "GET",
@@ -627,18 +671,21 @@ export const ROUTES: RouteSpec[] = [
     action: "read",
     query: reportRequestSchema,
     environment: (_services, { query }) => Promise.resolve(query.environment),
-    handle: async ({ history, clock, warehouse }, { query, principal }) => {
+    handle: async (services, { query, principal }) => {
+      const { history, clock, warehouse } = services;
       const now = clock.now();
       const range = resolveTimeRange(query.time_range, now);
       const loaded = historyWithinScope(principal, await history.load(range, query.environment));
+      const compliance =
+        query.report_type === "compliance" ? await complianceInput(services, principal, loaded) : undefined;
       const store = await warehouse();
       const scope = query.environment ? [query.environment] : (principal?.environments ?? null);
       const report = store
         ? withWarehouseAggregates(
-            buildReport(loaded, query, now),
+            buildReport(loaded, query, now, compliance),
             await loadWarehouseFacts(store, range, scope),
           )
-        : buildReport(loaded, query, now);
+        : buildReport(loaded, query, now, compliance);
       if (query.format === "json") return ok(report);
       // Loaded on demand: the rasterizer and PDF writer are only needed for documents.
       const { renderReportDocument } = await import("../visual/report-documents.js");

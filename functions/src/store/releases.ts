@@ -20,6 +20,10 @@ const releaseDocSchema = z.strictObject({
   deployment_id: z.string().nullable(),
   action: z.enum(["apply", "rollback"]),
   undoes: z.int().nullable().default(null),
+  promoted_from: z
+    .strictObject({ environment: z.string(), release: z.int().min(1), artifact_sha256: z.string() })
+    .nullable()
+    .default(null),
   created_at: z.date(),
 });
 
@@ -47,6 +51,9 @@ export function createReleaseStore(
     },
     async newest(environment, integration, count) {
       return (await newest(environment, integration, count).get()).docs.map((doc) => doc.data());
+    },
+    async get(environment, integration, number) {
+      return (await releases.doc(docId(environment, integration, number)).get()).data();
     },
     async list(environment, integration) {
       return (await newest(environment, integration, 100).get()).docs.map((doc) => doc.data());

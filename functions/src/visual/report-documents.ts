@@ -56,6 +56,7 @@ const TYPE_TITLES: Record<ComprehensiveReport["report_type"], string> = {
   health: "Health report",
   performance: "Performance report",
   executive: "Executive report",
+  compliance: "Compliance report",
 };
 
 /** How a cell reads in a document: numbers exactly as JSON writes them, null as n/a. */
@@ -178,6 +179,34 @@ function tablesOf(r: ComprehensiveReport): ReportTable[] {
         ["opened at", (a) => a.opened_at],
         ["resolved at", (a) => a.resolved_at],
       ]),
+    );
+  if (r.compliance)
+    tables.push(
+      table("compliance.people", "Who holds which role, and their last action", r.compliance.people, [
+        ["principal", (p) => p.principal],
+        ["kind", (p) => p.kind],
+        ["role", (p) => p.role],
+        ["environments", (p) => (p.environments === null ? "all" : p.environments.join(" "))],
+        ["active", (p) => String(p.active)],
+        ["last action", (p) => p.last_action],
+        ["last action at", (p) => p.last_action_at],
+      ]),
+      table(
+        "compliance.production_changes",
+        "Production changes: requester and approver",
+        r.compliance.production_changes,
+        [
+          ["deployment", (c) => c.deployment_id],
+          ["environment", (c) => c.environment],
+          ["status", (c) => c.status],
+          ["requested by", (c) => c.requested_by],
+          ["requested at", (c) => c.requested_at],
+          ["approval", (c) => c.approval],
+          ["approved by", (c) => c.approved_by],
+          ["four eyes", (c) => String(c.four_eyes)],
+        ],
+      ),
+      metricTable("compliance.audit_chain", "Audit chain verification", r.compliance.audit_chain),
     );
   if (r.slowest_tasks)
     tables.push(

@@ -1,0 +1,154 @@
+/**
+ * Alert rules that fire, on the Firestore emulator: the monitoring driver installs prod-like
+ * latency rules (warning 1000 ms, critical 5000 ms, each for 300 s) in `alert_rules/solo`; health
+ * checks under a clock this test moves report probe latencies it chooses; a slow probe alone opens
+ * nothing, a breach held for 300 s opens one alert that reaches a local webhook receiver once,
+ * critical held for 300 s escalates it (one more notice) and recovery resolves it (one more).
+ */
+import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
+import type { Bus } from "../../functions/src/bus.js";
+import { validateConfig } from "../../functions/src/domain/config.js";
+import type { Fabricator } from "../../functions/src/drivers/fabricator.js";
+import { targetFor } from "../../functions/src/drivers/integration-driver.js";
+import { createMonitoringDriver } from "../../functions/src/drivers/monitoring.js";
+import type { DriverIO, DriverTarget } from "../../functions/src/drivers/types.js";
+import { createEnvironmentResolver } from "../../functions/src/engine/environments.js";
+import { createHealthMonitor } from "../../functions/src/engine/health.js";
+import { createNotifier, NOTIFICATIONS } from "../../functions/src/engine/notifier.js";
+import { createLogger } from "../../functions/src/logs.js";
+import { createFileSecretStore } from "../../functions/src/store/secret-store.js";
+import { createStore } from "../../functions/src/store/store.js";
+import { configWith } from "../support/config-builder.js";
+import { adminDb, clearFirestore, requireEmulators } from "../support/emulators.js";
+
+describe("alert rules evaluated on every health check, with durations, notified once", function () {
+  this.timeout(120_000);
+  const received: Record<string, unknown>[] = [];
+  let server: Server;
+  let latency = 40;
+  const start = Date.parse("2026-12-01T10:00:00Z");
+  let now = start;
+  const clock = { now: () => new Date(now) };
+
+  function monitor() {
+    const store = createStore(adminDb());
+    const environments = createEnvironmentResolver(store);
+    const log = createLogger(() => undefined);
+    // Every probe is healthy; its latency is what the test says.
+    const fabricator = {
+      verify: () =>
+        Promise.resolve({ status: "healthy", latency_ms: latency, details: "ok", mode: "emulated" }),
+    } as unknown as Fabricator; // only verify is used by the health monitor
+    const bus = { publishEvent: () => Promise.resolve() } as unknown as Bus; // the monitor publishes events only
+    const notifier = createNotifier({
+      db: adminDb(),
+      environments,
+      secrets: createFileSecretStore("/nonexistent/secrets.json"),
+      clock,
+      log,
+    });
+    return createHealthMonitor({ store, environments, fabricator, bus, clock, log, notifier });
+  }
+  const check = async (at: number, ms: number) => {
+    now = start + at * 1000;
+    latency = ms;
+    await monitor().check("solo");
+  };
+  const openRuleAlerts = async () =>
+    (await adminDb().collection("alerts").where("source", "==", "rule").get()).docs.map((doc) => ({
+      id: doc.id,
+      ...(doc.data() as { level: string; status: string; message: string }),
+    }));
+
+  before(async function () {
+    requireEmulators(this);
+    await clearFirestore();
+    server = createServer((request, response) => {
+      let body = "";
+      request.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
+      request.on("end", () => {
+        received.push(JSON.parse(body) as Record<string, unknown>);
+        response.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as { port: number }).port;
+    const raw = configWith((c) => {
+      c.base.notifications = {
+        channels: { "ops-hook": { type: "webhook", url: `http://127.0.0.1:${port}/ops` } },
+        max_per_hour: 30,
+      };
+      c.environments = [
+        {
+          name: "solo",
+          type: "production",
+          project_id: "demo-acme-solo",
+          mode: "emulated",
+          integrations: ["security", "monitoring"],
+          overrides: {
+            monitoring: {
+              latency_ms_warning: 1000,
+              latency_ms_critical: 5000,
+              alert_for_seconds: 300,
+              notification_channels: ["ops-hook"],
+            },
+          },
+        },
+      ];
+    });
+    const result = validateConfig(raw);
+    assert.ok(result.ok, JSON.stringify(!result.ok && result.problems));
+    await createStore(adminDb()).loadConfig(result.config, raw, new Date());
+    // The real monitoring driver installs the rules the checks read.
+    const env = result.config.environments[0]!;
+    const driver = createMonitoringDriver(adminDb());
+    const target = targetFor(env, "monitoring") as DriverTarget<"monitoring">;
+    const io = { now: () => new Date() } as DriverIO; // the monitoring driver's apply reads only the time
+    await driver.apply(target, (await driver.desired(target, io)).state, io);
+  });
+  after(() => server?.close());
+
+  it("a slow probe alone opens nothing; a breach held 300 s opens one alert, notified once", async () => {
+    await check(0, 1800);
+    await check(60, 90);
+    await check(120, 2500);
+    await check(300, 2500);
+    assert.deepEqual(await openRuleAlerts(), [], "breached for 180 s: no incident yet");
+    assert.equal(received.length, 0);
+    await check(420, 2600);
+    const alerts = await openRuleAlerts();
+    assert.equal(alerts.length, 1);
+    assert.equal(alerts[0]?.id, "rule__solo__latency_ms__incident_1");
+    assert.equal(alerts[0]?.level, "warning");
+    assert.match(alerts[0]?.message ?? "", /rule latency-warning in solo: latency_ms 2600 >= 1000 for 300 s/);
+    await check(450, 2600);
+    await check(480, 2700);
+    assert.equal(received.length, 1, JSON.stringify(received));
+    assert.equal(received[0]?.change, "opened");
+    assert.equal(received[0]?.level, "warning");
+    assert.match(String(received[0]?.text), /^\[warning\] opened: rule latency-warning in solo/);
+  });
+
+  it("critical held 300 s escalates the same alert; recovery resolves it; one notice each", async () => {
+    await check(540, 6000);
+    await check(780, 6500);
+    assert.equal((await openRuleAlerts())[0]?.level, "warning", "critical for 240 s: not yet");
+    await check(840, 6200);
+    await check(870, 6100);
+    const escalated = await openRuleAlerts();
+    assert.equal(escalated.length, 1);
+    assert.equal(escalated[0]?.level, "critical");
+    await check(900, 80);
+    await check(960, 70);
+    const resolved = await openRuleAlerts();
+    assert.equal(resolved[0]?.status, "resolved");
+    assert.deepEqual(
+      received.map((notice) => `${String(notice.change)} ${String(notice.level)}`),
+      ["opened warning", "escalated critical", "resolved info"],
+    );
+    const deliveries = await adminDb().collection(NOTIFICATIONS).get();
+    assert.equal(deliveries.size, 3);
+    for (const delivery of deliveries.docs) assert.equal(delivery.get("status"), "sent");
+  });
+});
