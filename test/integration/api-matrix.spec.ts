@@ -148,6 +148,9 @@ describe("the API: every endpoint x every caller, and 1,000 malformed requests",
       case "POST /promote":
         // Past access control the request itself is refused (an environment cannot promote to itself).
         return { path: "/promote", body: { from: "mini", to: "mini" }, success: 400 };
+      case "POST /promote/plan":
+        // The same: past access control, planning a promotion of mini to itself is refused.
+        return { path: "/promote/plan", body: { from: "mini", to: "mini" }, success: 400 };
       case "GET /status":
         return { path: "/status?environment=mini", success: 200 };
       case "GET /doctor":
