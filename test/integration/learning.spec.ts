@@ -14,6 +14,7 @@ import { planDeployment } from "../../functions/src/domain/planner.js";
 import { createEngineStore } from "../../functions/src/store/engine-store.js";
 import { typedCollection } from "../../functions/src/store/typed-collection.js";
 import { exampleConfig } from "../support/config-builder.js";
+import { MODEL_TTL_MS } from "../../functions/src/engine/learning.js";
 import { adminDb, api, clearFirestore, requireEmulators } from "../support/emulators.js";
 
 const T0 = Date.UTC(2026, 10, 1);
@@ -109,6 +110,9 @@ describe("learning from history (emulators)", function () {
         { security: 3 + (index % 3) * 0.1, firestore: 5 + (index % 4) * 0.1 },
         index % 5 === 2 ? new Set(["firestore"]) : new Set(),
       );
+    // The functions keep an environment's learned model for MODEL_TTL_MS: a request of an earlier
+    // spec may have cached dev's model before this history existed.
+    await new Promise((resolve) => setTimeout(resolve, MODEL_TTL_MS + 500));
   });
 
   it("POST /plan estimates from the runs, names the runs behind each estimate and the likeliest failure", async () => {

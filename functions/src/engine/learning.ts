@@ -11,7 +11,7 @@ import type { Logger } from "../logs.js";
 import type { RunHistory } from "../store/run-history.js";
 
 /** How long one instance reuses a model it learned before reading history again. */
-const MODEL_TTL_MS = 5_000;
+export const MODEL_TTL_MS = 5_000;
 
 export function createLearning(deps: { runs: RunHistory; clock: Clock; log: Logger }) {
   const cache = new Map<string, { at: number; model: Promise<LearnedModel | undefined> }>();
