@@ -161,8 +161,9 @@ describe("artifact promotion on the emulators: dev -> staging -> prod with hashe
           release: (await releases.latest("dev", "firestore"))!.number,
           artifact_sha256: devHashes.firestore,
         },
-        hosting: {
-          release: (await releases.latest("dev", "hosting"))!.number,
+        // functions runs after firestore, so firestore has changed staging when this pin fails.
+        functions: {
+          release: (await releases.latest("dev", "functions"))!.number,
           artifact_sha256: "f".repeat(64),
         },
       },
@@ -173,14 +174,14 @@ describe("artifact promotion on the emulators: dev -> staging -> prod with hashe
       .set({
         status: "requested",
         environment: "staging",
-        integrations: ["firestore", "hosting"],
+        integrations: ["firestore", "functions"],
         configuration: { promoted_from: "dev", promotion: pins },
         requested_by: "system:promotion.spec",
       });
     const { deployment, tasks } = await settled("tampered-promotion", 120_000);
     assert.equal(deployment.status, "rolled_back", deployment.error_message ?? "");
-    const hosting = tasks.find((task) => task.integration === "hosting");
-    assert.match(hosting?.error_message ?? "", /not the ffffffffffff the plan pinned/);
+    const functions = tasks.find((task) => task.integration === "functions");
+    assert.match(functions?.error_message ?? "", /not the ffffffffffff the plan pinned/);
     const firestore = tasks.find((task) => task.integration === "firestore");
     assert.equal(firestore?.status, "rolled_back");
     assert.equal(sha(await loadedRules("staging")), original, "staging's rules are back to its own");

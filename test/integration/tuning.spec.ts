@@ -104,6 +104,8 @@ describe("tuning under guardrails (emulators)", function () {
   this.timeout(120_000);
   const RECOMMENDATION = "cost:lower-limit:staging";
   let first: TuningActionView;
+  /** When the last of the reverted canary's slow deployments was created (written ahead of the clock). */
+  let lastSlowCreated = 0;
 
   before(async function () {
     requireEmulators(this);
@@ -172,6 +174,7 @@ describe("tuning under guardrails (emulators)", function () {
     const after = Date.now() + 1000;
     for (let index = 0; index < 3; index++)
       await writeDeployment(`slow-${index}`, new Date(after + index * 1000), 3, false);
+    lastSlowCreated = after + 2000;
     const run = await api("POST", "/jobs/optimization/run");
     assert.equal(run.status, 200, JSON.stringify(run.body));
     assert.match(run.body.run.summary, new RegExp(`${first.id} revert`));
@@ -203,6 +206,8 @@ describe("tuning under guardrails (emulators)", function () {
   });
 
   it("applied again and met by deployments that take their plans, it is kept and stays in force", async () => {
+    // A canary watches the deployments created after its change: apply once the slow ones are past.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, lastSlowCreated + 200 - Date.now())));
     const applied = await api("POST", `/optimize/${RECOMMENDATION}/apply`, { reason: "once more" });
     assert.equal(applied.status, 201, JSON.stringify(applied.body));
     const second = applied.body.tuning_action as TuningActionView;
