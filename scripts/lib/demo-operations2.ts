@@ -4,7 +4,7 @@
  * for its duration that reaches a local webhook once; and the compliance report naming who asked
  * and who approved. One outcome line each through `say`; details go to the log.
  */
-import { createServer } from "node:http";
+import { startWebhookReceiver } from "./demo-webhook.js";
 
 type Role = "viewer" | "operator" | "admin";
 type Call = (
@@ -65,17 +65,8 @@ export async function demoOperations2(
     say("GET /config answered no config");
     return false;
   }
-  const heard: { text?: string }[] = [];
-  const receiver = createServer((request, response) => {
-    let body = "";
-    request.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
-    request.on("end", () => {
-      heard.push(JSON.parse(body) as { text?: string });
-      response.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
-  const hookUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/ops-rules`;
+  const receiver = await startWebhookReceiver("ops-rules");
+  const { heard, url: hookUrl } = receiver;
   const strict = structuredClone(original);
   strict.base.access = {
     ...(strict.base.access as Record<string, unknown> | undefined),

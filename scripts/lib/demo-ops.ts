@@ -4,7 +4,7 @@
  * runs; its outcome reaches a webhook (a local receiver standing in for Slack) through prod's
  * notification channel, and the delivery is recorded.
  */
-import { createServer } from "node:http";
+import { startWebhookReceiver } from "./demo-webhook.js";
 
 type Role = "viewer" | "operator" | "admin";
 type Call = (
@@ -53,17 +53,8 @@ export async function demoOps(call: Call, heading: (text: string) => void): Prom
     console.log(`GET /config -> ${current.status} ${errorOf(current.body)}`);
     return false;
   }
-  const heard: { text?: string }[] = [];
-  const receiver = createServer((request, response) => {
-    let body = "";
-    request.on("data", (chunk: Buffer) => (body += chunk.toString("utf8")));
-    request.on("end", () => {
-      heard.push(JSON.parse(body) as { text?: string });
-      response.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
-  const hookUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/ops-channel`;
+  const receiver = await startWebhookReceiver("ops-channel");
+  const { heard, url: hookUrl } = receiver;
   const strict = structuredClone(original);
   strict.base.access = {
     ...(strict.base.access as Record<string, unknown> | undefined),

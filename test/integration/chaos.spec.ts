@@ -140,6 +140,20 @@ describe("chaos: SIGKILLed function workers on the emulators", function () {
       return deployments.every((d) => d && isTerminalDeployment(d.status));
     };
 
+    /** The deployments not yet ended, with their tasks' states: what recovery is waiting on. */
+    const openWork = async () => {
+      const open: string[] = [];
+      for (const id of ids) {
+        const deployment = await store.getDeployment(id);
+        if (deployment && isTerminalDeployment(deployment.status)) continue;
+        const tasks = await store.tasksOf(id);
+        open.push(
+          `${id} ${deployment?.status ?? "missing"} [${tasks.map((t) => `${t.integration} ${t.status}${t.attempt ? ` #${t.attempt}` : ""}`).join(", ")}]`,
+        );
+      }
+      return open.join("; ");
+    };
+
     // Kills at random moments while the deployments run; the sweeper runs all along, as Cloud Scheduler would.
     let kills = 0;
     const killLog: string[] = [];
@@ -170,8 +184,22 @@ describe("chaos: SIGKILLed function workers on the emulators", function () {
       );
 
       // No more faults: the sweeper must finish whatever the kills left behind.
-      const deadline = Date.now() + 6 * 60_000;
-      while (!(await allEnded()) && Date.now() < deadline) await sleep(2000);
+      const lastKill = Date.now();
+      const deadline = lastKill + 6 * 60_000;
+      let nextReport = lastKill + 30_000;
+      while (!(await allEnded()) && Date.now() < deadline) {
+        if (Date.now() >= nextReport) {
+          nextReport += 30_000;
+          console.log(
+            `      ${((Date.now() - lastKill) / 1000).toFixed(0)} s after the last kill: ${await openWork()}`,
+          );
+        }
+        await sleep(2000);
+      }
+      const after = `${((Date.now() - lastKill) / 1000).toFixed(0)} s after the last kill`;
+      console.log(
+        `      ${Date.now() < deadline ? `all ended ${after}` : `still open ${after}: ${await openWork()}`}`,
+      );
     } finally {
       // Also on a failure: a sweeper left running would keep the test process alive.
       stopSweeping = true;
