@@ -30,7 +30,7 @@ export async function demoDr(call: Call, heading: (text: string) => void): Promi
   const failed = report.checks.filter((check) => !check.ok);
   const detail = (name: string) => report.checks.find((check) => check.check === name)?.detail ?? "-";
   console.log(
-    `drill into ${report.scratch_project ?? "(nothing restored)"}: ${report.checks.length - failed.length}/${report.checks.length} checks passed; audit chain: ${detail("audit chain")}; warehouse: ${detail("warehouse events")}`,
+    `drill into ${report.target_project ?? "(nothing restored)"}: ${report.checks.length - failed.length}/${report.checks.length} checks passed; audit chain: ${detail("audit chain")}; warehouse: ${detail("warehouse events")}`,
   );
   for (const check of failed) console.log(`  FAIL ${check.check}: ${check.detail}`);
   console.log(

@@ -20,7 +20,6 @@ import type { AuditKey } from "../../functions/src/domain/audit.js";
 import {
   compareAuditChain,
   compareCounts,
-  exportFolderName,
   recoveryObjectives,
   type ControlPlaneManifest,
   type DrillCheck,
@@ -31,6 +30,7 @@ import {
   countCollections,
   findLatestExport,
   readControlPlaneExport,
+  releaseJobLeases,
   restoreDocuments,
 } from "../../functions/src/drivers/control-plane-restore.js";
 import { createAuditLog } from "../../functions/src/store/audit-log.js";
@@ -59,6 +59,11 @@ export interface DrillOptions {
   exportDir?: string;
   /** The project to restore into; by default `<live project>-dr-drill-<time>`. */
   scratchProject?: string;
+  /**
+   * A real restore: into this project, which must be empty and may be the live project's id after
+   * its data was lost; the same checks run, and what was restored stays. On the emulator only.
+   */
+  restoreInto?: string;
   /** Keep the scratch project's documents and the DuckDB file for inspection. */
   keep?: boolean;
   /** The chain's key for the export's project; by default the one the functions use (audit-key.ts), never made anew. */
@@ -73,8 +78,10 @@ export interface DrillReport {
   manifest: Pick<ControlPlaneManifest, "project_id" | "export_id" | "created_at" | "documents"> & {
     collections: number;
   };
-  /** Null when the files failed their checks: nothing was restored. */
-  scratch_project: string | null;
+  /** Where the export was restored; null when the files failed their checks and nothing was restored. */
+  target_project: string | null;
+  /** A drill restores into a scratch project and clears it after; a restore keeps what it wrote. */
+  mode: "drill" | "restore";
   warehouse_file: string | null;
   /** Unfinished exports newer than the one taken, whether anything was restored, what was kept. */
   notices: string[];
@@ -173,6 +180,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       "FIRESTORE_EMULATOR_HOST is not set: the drill restores into a scratch project on the Firestore emulator only (run it inside a stack: npm run emulators, or scripts/with-stack.ts)",
     );
   const startedAt = now();
+  const mode = options.restoreInto === undefined ? "drill" : "restore";
   const notices: string[] = [];
   let exportDir = options.exportDir;
   if (exportDir === undefined) {
@@ -198,7 +206,8 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       ok: false,
       export_dir: exportDir,
       manifest: summary,
-      scratch_project: null,
+      target_project: null,
+      mode,
       warehouse_file: null,
       notices,
       checks: read.checks,
@@ -206,48 +215,61 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     };
   }
 
-  const scratch =
-    options.scratchProject ?? `${options.liveProject}-dr-drill-${exportFolderName(startedAt).toLowerCase()}`;
-  if (scratch === options.liveProject || scratch === manifest.project_id)
+  const stamp = startedAt
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "z")
+    .toLowerCase();
+  const target = options.restoreInto ?? options.scratchProject ?? `${options.liveProject}-dr-drill-${stamp}`;
+  if (mode === "drill" && (target === options.liveProject || target === manifest.project_id))
     throw new DrillRefusedError(
-      `scratch project ${scratch} is the live project: the drill restores into a project of its own`,
+      `scratch project ${target} is the live project: a drill restores into a project of its own (a real restore names its target with --restore-into)`,
     );
-  const app = initializeApp({ projectId: scratch }, `dr-drill-${scratch}`);
+  const keep = mode === "restore" || (options.keep ?? false);
+  const app = initializeApp({ projectId: target }, `dr-drill-${target}`);
   const warehouseDir = await mkdtemp(path.join(os.tmpdir(), "orch-dr-drill-"));
   const warehouseFile = path.join(warehouseDir, "warehouse.duckdb");
   try {
     const db = getFirestore(app);
     if ((await db.listCollections()).length > 0)
       throw new DrillRefusedError(
-        `scratch project ${scratch} is not empty: name a new one (--scratch-project)`,
+        mode === "drill"
+          ? `scratch project ${target} is not empty: name a new one (--scratch-project)`
+          : `project ${target} is not empty: a restore writes only into an empty project, never over data`,
       );
     const checks = [...read.checks];
     const written = await restoreDocuments(db, read.documents);
     checks.push({
       check: "restore",
       ok: written === manifest.documents,
-      detail: `${written} document(s) written to ${scratch}`,
+      detail: `${written} document(s) written to ${target}`,
     });
     checks.push(...compareCounts(manifest, await countCollections(db)));
     const key = options.auditKey ?? defaultAuditKey;
     const chain = await createAuditLog(db, { now }, { key: () => key(manifest.project_id) }).verify();
     checks.push(compareAuditChain(manifest.audit_chain, chain));
     checks.push(...(await replayWarehouse(db, warehouseFile, now())));
+    if (mode === "restore") {
+      const freed = await releaseJobLeases(db);
+      if (freed.length > 0)
+        notices.push(`released the lease(s) of ${freed.join(", ")}, running when the export was taken`);
+    }
     const measured = objectives();
-    if (options.keep) notices.push(`kept scratch project ${scratch} and ${warehouseFile}`);
-    else await clearEmulatorProject(emulator, scratch);
+    if (keep) notices.push(`kept project ${target} and the replayed warehouse ${warehouseFile}`);
+    else await clearEmulatorProject(emulator, target);
     return {
       ok: checks.every((check) => check.ok),
       export_dir: exportDir,
       manifest: summary,
-      scratch_project: scratch,
-      warehouse_file: options.keep ? warehouseFile : null,
+      target_project: target,
+      mode,
+      warehouse_file: keep ? warehouseFile : null,
       notices,
       checks,
       ...measured,
     };
   } finally {
     await deleteApp(app);
-    if (!options.keep) await rm(warehouseDir, { recursive: true, force: true });
+    if (!keep) await rm(warehouseDir, { recursive: true, force: true });
   }
 }

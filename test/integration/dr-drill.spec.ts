@@ -7,10 +7,11 @@ import { fileURLToPath } from "node:url";
 import { deleteApp, initializeApp } from "firebase-admin/app";
 import { Timestamp, getFirestore } from "firebase-admin/firestore";
 import { COLLECTIONS, alertDocSchema } from "../../functions/src/domain/model.js";
+import { createAuditLog } from "../../functions/src/store/audit-log.js";
 import { createEngineStore } from "../../functions/src/store/engine-store.js";
 import { typedCollection } from "../../functions/src/store/typed-collection.js";
 import { openDuckDbWarehouse } from "../../functions/src/warehouse/duckdb.js";
-import { ExportUnusableError, runDrill } from "../../scripts/lib/dr-drill.js";
+import { DrillRefusedError, ExportUnusableError, runDrill } from "../../scripts/lib/dr-drill.js";
 import { exampleConfig } from "../support/config-builder.js";
 import { adminDb, api, clearFirestore, projectId, requireEmulators } from "../support/emulators.js";
 import { busyHistory } from "../support/history-builder.js";
@@ -199,5 +200,49 @@ describe("the control plane's disaster-recovery drill on the emulators", functio
       (error: Error) => error instanceof ExportUnusableError && error.message.includes(missing),
     );
     await rm(root, { recursive: true, force: true });
+  });
+
+  it("restores for real into the emptied live project, which then serves and extends its audit chain", async () => {
+    const manifest = JSON.parse(await readFile(path.join(exportDir, "manifest.json"), "utf8"));
+    await clearFirestore(); // the disaster: the control plane's data is gone
+    const report = await runDrill({
+      liveProject: projectId(),
+      backupRoot,
+      exportDir,
+      restoreInto: projectId(),
+    });
+    assert.deepEqual(
+      report.checks.filter((c) => !c.ok),
+      [],
+    );
+    assert.equal(report.mode, "restore");
+    assert.equal(report.target_project, projectId());
+    // The export was taken by a run of control-plane-backup, whose lease it holds: freed, or the
+    // job would be refused until the lease ran out.
+    assert.ok(
+      report.notices.some((notice) => /released the lease\(s\) of control-plane-backup/.test(notice)),
+      report.notices.join("; "),
+    );
+    await rm(path.dirname(report.warehouse_file!), { recursive: true, force: true });
+    const planted = history.deployments[0]!;
+    const answer = await api("GET", `/deployments/${planted.id}`, undefined, {}, "viewer");
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    assert.equal(answer.body.deployment.status, planted.status);
+    // New records chain onto the restored chain with the same key (the request above staged one).
+    const again = await api("POST", "/jobs/control-plane-backup/run");
+    assert.equal(again.body.run.outcome, "succeeded", again.body.run.summary);
+    const audit = createAuditLog(adminDb(), { now: () => new Date() });
+    await audit.drain({ untilEmpty: true });
+    const verified = await audit.verify();
+    assert.ok(verified.ok, JSON.stringify(verified));
+    assert.ok(
+      verified.count > manifest.audit_chain.count,
+      `${verified.count} records now, ${manifest.audit_chain.count} restored`,
+    );
+    // A second restore would write over data: refused before writing.
+    await assert.rejects(
+      runDrill({ liveProject: projectId(), backupRoot, exportDir, restoreInto: projectId() }),
+      (error: Error) => error instanceof DrillRefusedError && /is not empty/.test(error.message),
+    );
   });
 });

@@ -16,6 +16,7 @@ import {
   type DrillCheck,
   type RestoredDocument,
 } from "../domain/disaster-recovery.js";
+import { JOB_COLLECTIONS } from "../domain/job-runs.js";
 
 /** An export that cannot be used at all (none there, unfinished, unreadable manifest): the message names the folder or file. */
 export class ExportUnusableError extends Error {
@@ -107,4 +108,16 @@ export async function countCollections(db: Firestore): Promise<Map<string, numbe
   for (const collection of await db.listCollections())
     counts.set(collection.id, (await collection.count().get()).data().count);
   return counts;
+}
+
+/**
+ * After a real restore: no process of the lost control plane holds a job's lease any more, but the
+ * export kept the leases of the runs in progress when it was taken (always its own job's), and they
+ * would refuse those jobs until they expire (the job's timeout and a grace). Answers the jobs freed.
+ */
+export async function releaseJobLeases(db: Firestore): Promise<string[]> {
+  const states = await db.collection(JOB_COLLECTIONS.state).get();
+  const held = states.docs.filter((doc) => doc.get("lease") != null);
+  await Promise.all(held.map((doc) => doc.ref.update({ lease: null })));
+  return held.map((doc) => doc.id);
 }
