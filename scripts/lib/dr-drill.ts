@@ -177,7 +177,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
   const emulator = process.env.FIRESTORE_EMULATOR_HOST;
   if (!emulator)
     throw new DrillRefusedError(
-      "FIRESTORE_EMULATOR_HOST is not set: the drill restores into a scratch project on the Firestore emulator only (run it inside a stack: npm run emulators, or scripts/with-stack.ts)",
+      "FIRESTORE_EMULATOR_HOST is not set: the drill restores into a scratch project on the Firestore emulator only (export the Client env lines that npm run emulators prints)",
     );
   const startedAt = now();
   const mode = options.restoreInto === undefined ? "drill" : "restore";
@@ -229,6 +229,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
   const app = initializeApp({ projectId: target }, `dr-drill-${target}`);
   const warehouseDir = await mkdtemp(path.join(os.tmpdir(), "orch-dr-drill-"));
   const warehouseFile = path.join(warehouseDir, "warehouse.duckdb");
+  let restoring = false;
   try {
     const db = getFirestore(app);
     if ((await db.listCollections()).length > 0)
@@ -238,6 +239,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
           : `project ${target} is not empty: a restore writes only into an empty project, never over data`,
       );
     const checks = [...read.checks];
+    restoring = true;
     const written = await restoreDocuments(db, read.documents);
     checks.push({
       check: "restore",
@@ -268,6 +270,14 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       checks,
       ...measured,
     };
+  } catch (error) {
+    // A drill that failed halfway leaves no half-restored scratch project behind; the error it
+    // failed with is what matters, so a failed clean-up is only added to it.
+    if (restoring && !keep)
+      await clearEmulatorProject(emulator, target).catch((cleanup: unknown) => {
+        throw new Error(`${(error as Error).message} (and clearing ${target} failed: ${String(cleanup)})`);
+      });
+    throw error;
   } finally {
     await deleteApp(app);
     if (!keep) await rm(warehouseDir, { recursive: true, force: true });
