@@ -24,6 +24,7 @@ import { demoLearning } from "./lib/demo-learning.js";
 import { demoLive } from "./lib/demo-live.js";
 import { demoOps } from "./lib/demo-ops.js";
 import { demoOperations2 } from "./lib/demo-operations2.js";
+import { demoDr } from "./lib/demo-dr.js";
 import { simulate } from "../test/sim/world.js";
 import { showScheduledJobs } from "./demo-schedules.js";
 import { consoleToDetails, createStory, timingLines } from "./lib/story.js";
@@ -607,6 +608,7 @@ else {
   process.exitCode = 1;
 }
 if (!(await demoOperations2(call, heading, story.say))) process.exitCode = 1;
+if (!(await demoDr(call, heading))) process.exitCode = 1;
 const planning = await demoPlanning(call, heading, deployAndWatch);
 story.say(
   planning
