@@ -179,8 +179,8 @@ FROM t GROUP BY environment, integration, status ORDER BY environment, integrati
   SELECT environment, ${d.day("first_time")} AS day, 0 AS events, COUNT(*) AS deployments, 0 AS task_runs
   FROM (${deploymentStates(d)}) AS d GROUP BY environment, day)
 SELECT environment, day, SUM(events) AS events, SUM(deployments) AS deployments, SUM(task_runs) AS task_runs,
-  SUM(task_runs) * ${f.reads_per_task_run} + SUM(deployments) * ${f.reads_per_deployment} AS firestore_reads,
-  SUM(task_runs) * ${f.writes_per_task_run} + SUM(deployments) * ${f.writes_per_deployment} AS firestore_writes
+  CAST(SUM(task_runs) * ${f.reads_per_task_run} + SUM(deployments) * ${f.reads_per_deployment} AS ${d.type("FLOAT64")}) AS firestore_reads,
+  CAST(SUM(task_runs) * ${f.writes_per_task_run} + SUM(deployments) * ${f.writes_per_deployment} AS ${d.type("FLOAT64")}) AS firestore_writes
 FROM a GROUP BY environment, day ORDER BY environment, day`;
     },
   },
