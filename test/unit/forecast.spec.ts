@@ -11,6 +11,8 @@ import {
   type DailyPoint,
 } from "../../functions/src/domain/learning/forecast.js";
 import { capacityForecast, type DailyActivity } from "../../functions/src/domain/learning/capacity.js";
+import { backtestCapacityForecast, dailyCounts } from "../../functions/src/domain/learning/backtest.js";
+import { generateHistory } from "../sim/history-generator.js";
 import { Prng } from "../sim/scheduler.js";
 
 const DAY = 86_400_000;
@@ -30,7 +32,7 @@ function normal(random: Prng): number {
 
 function ok(result: DailyForecast): Extract<DailyForecast, { status: "ok" }> {
   assert.equal(result.status, "ok", JSON.stringify(result));
-  return result as Extract<DailyForecast, { status: "ok" }>;
+  return result;
 }
 
 describe("forecast: trend and weekly seasonality", () => {
@@ -132,7 +134,7 @@ describe("forecast: short, missing and bad history", () => {
       [base, { level: 1 }, /^options\.level: /],
     ];
     for (const [input, options, problem] of cases) {
-      const result = forecastDaily(input, options as never);
+      const result = forecastDaily(input, options);
       assert.equal(result.status, "invalid");
       assert.ok(
         result.status === "invalid" && result.problems.some((p) => problem.test(p)),
@@ -213,7 +215,7 @@ describe("capacity: forecast against the plan and the budget", () => {
     // A Monday (day 42 is one): dev 100 + prod 200 runs, 15 deployments.
     const monday = reads.forecast.status === "ok" ? reads.forecast.points[0]! : null;
     assert.equal(monday?.date, date(42));
-    assert.ok(Math.abs(monday!.expected - (300 * 15 + 15 * 4)) < 0.01, JSON.stringify(monday));
+    assert.ok(Math.abs(monday.expected - (300 * 15 + 15 * 4)) < 0.01, JSON.stringify(monday));
     assert.equal(reads.limit?.limit, 50_000);
     assert.match(
       reads.limit?.source ?? "",
@@ -272,5 +274,32 @@ describe("capacity: forecast against the plan and the budget", () => {
     const events = stopped.metrics.events.forecast;
     assert.equal(events.status === "ok" ? events.to : null, date(41));
     assert.equal(events.status === "ok" ? events.missing_days : null, 10);
+  });
+});
+
+describe("capacity forecast: backtest on the generator's shaped history (npm run backtest)", () => {
+  it("counts every deployment once and beats both baselines' error on every series, 7 and 30 days ahead", () => {
+    const start = new Date(Date.UTC(2026, 9, 1));
+    const history = generateHistory({
+      seed: 1,
+      start,
+      days: 150,
+      deploymentsPerDay: 8,
+      regimeShift: false,
+      volume: { trendPerDay: 0.01, weekly: [0.3, 1.2, 1.25, 1.2, 1.15, 1.0, 0.35] },
+    });
+    const counts = dailyCounts(history.deployments);
+    assert.equal(
+      counts.deployments.reduce((total, point) => total + point.value, 0),
+      history.deployments.length,
+    );
+    const lastDay = new Date(start.getTime() + 149 * DAY).toISOString().slice(0, 10);
+    const report = backtestCapacityForecast(history.deployments, lastDay);
+    for (const [metric, horizons] of Object.entries(report))
+      for (const result of horizons) {
+        assert.ok(result, `${metric}: a result`);
+        assert.ok(result.forecast.mae < result.seasonal_naive.mae, `${metric}: ${JSON.stringify(result)}`);
+        assert.ok(result.forecast.mae < result.history_mean.mae, `${metric}: ${JSON.stringify(result)}`);
+      }
   });
 });
