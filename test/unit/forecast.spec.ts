@@ -12,6 +12,9 @@ import {
 } from "../../functions/src/domain/learning/forecast.js";
 import { capacityForecast, type DailyActivity } from "../../functions/src/domain/learning/capacity.js";
 import { backtestCapacityForecast, dailyCounts } from "../../functions/src/domain/learning/backtest.js";
+import { loadCapacityForecast } from "../../functions/src/warehouse/capacity.js";
+import { openDuckDbWarehouse, type DuckDbWarehouse } from "../../functions/src/warehouse/duckdb.js";
+import type { EventRow } from "../../functions/src/warehouse/schema.js";
 import { generateHistory } from "../sim/history-generator.js";
 import { Prng } from "../sim/scheduler.js";
 
@@ -301,5 +304,101 @@ describe("capacity forecast: backtest on the generator's shaped history (npm run
         assert.ok(result.forecast.mae < result.seasonal_naive.mae, `${metric}: ${JSON.stringify(result)}`);
         assert.ok(result.forecast.mae < result.history_mean.mae, `${metric}: ${JSON.stringify(result)}`);
       }
+  });
+});
+
+describe("capacity forecast read from the warehouse (DuckDB)", () => {
+  let wh: DuckDbWarehouse;
+  beforeEach(async () => {
+    wh = await openDuckDbWarehouse(":memory:");
+  });
+  afterEach(() => wh.close());
+
+  const CAPACITY = { plan: "blaze", monthly_budget_usd: 100, events_per_day_limit: 1_000_000 } as const;
+  // "Now" is 2026-11-16 14:00 UTC: the history is the 90 full days before 2026-11-16, today is partial.
+  const NOW = new Date("2026-11-16T14:00:00Z");
+
+  /** One deployment with `runs` task runs on a day, in an environment: 2 + 2 x runs events. */
+  function deploymentOn(day: string, environment: string, index: number, runs: number): EventRow[] {
+    const at = (second: number) =>
+      `${day}T10:${String(index % 60).padStart(2, "0")}:${String(second).padStart(2, "0")}Z`;
+    const id = `${environment}-${day}-${index}`;
+    const event = (fields: Partial<EventRow> & Pick<EventRow, "kind" | "to" | "time">): EventRow => ({
+      event_id: `${id}:${fields.kind}:${fields.task_id ?? ""}:${fields.to}`,
+      environment,
+      integration: null,
+      deployment_id: id,
+      task_id: null,
+      from: null,
+      attempt: null,
+      duration: null,
+      detail: null,
+      correlation_id: id,
+      actor: null,
+      payload: null,
+      ingested_at: NOW.toISOString(),
+      ...fields,
+    });
+    return [
+      event({ kind: "deployment", from: "requested", to: "running", time: at(0) }),
+      ...Array.from({ length: runs }, (_, run) => [
+        event({
+          kind: "task",
+          task_id: `${id}-t${run}`,
+          integration: "auth",
+          from: "ready",
+          to: "running",
+          time: at(1),
+        }),
+        event({
+          kind: "task",
+          task_id: `${id}-t${run}`,
+          integration: "auth",
+          from: "running",
+          to: "succeeded",
+          time: at(2),
+        }),
+      ]).flat(),
+      event({ kind: "deployment", from: "running", to: "succeeded", time: at(3) }),
+    ];
+  }
+
+  it("says there is no warehouse rather than inventing numbers", async () => {
+    const answer = await loadCapacityForecast(null, CAPACITY, NOW, null);
+    assert.equal(answer.status, "no_warehouse");
+    assert.match("message" in answer ? answer.message : "", /ORCH_WAREHOUSE_URL or ORCH_BIGQUERY_DATASET/);
+  });
+
+  it("forecasts from the full days before today, in the caller's scope", async () => {
+    // 35 days to 2026-11-15: dev 3 deployments of 2 runs on weekdays, 1 on weekends; prod 1 of 4 runs a day.
+    const rows: EventRow[] = [];
+    for (let t = 0; t < 35; t++) {
+      const day = new Date(Date.UTC(2026, 10, 15) - (34 - t) * DAY).toISOString().slice(0, 10);
+      const weekend = [0, 6].includes(new Date(`${day}T00:00:00Z`).getUTCDay());
+      for (let i = 0; i < (weekend ? 1 : 3); i++) rows.push(...deploymentOn(day, "dev", i, 2));
+      rows.push(...deploymentOn(day, "prod", 9, 4));
+    }
+    // Today's events are partial and left out.
+    rows.push(...deploymentOn("2026-11-16", "dev", 0, 50));
+    await wh.insert(rows);
+    const answer = await loadCapacityForecast(wh, CAPACITY, NOW, null);
+    assert.ok(answer.status === "ok", JSON.stringify(answer));
+    assert.equal(answer.aggregates_from, "duckdb");
+    assert.deepEqual(answer.history, { from: "2026-08-18", to: "2026-11-15" });
+    const deployments = answer.metrics.deployments.forecast;
+    assert.ok(deployments.status === "ok");
+    assert.equal(deployments.history_days, 35);
+    assert.equal(deployments.to, "2026-11-15");
+    // 2026-11-16 is a Monday: 3 dev + 1 prod; 2026-11-21, a Saturday: 1 + 1.
+    assert.equal(deployments.points[0]?.date, "2026-11-16");
+    assert.ok(Math.abs(deployments.points[0].expected - 4) < 1e-3, JSON.stringify(deployments.points[0]));
+    assert.ok(Math.abs(deployments.points[5]!.expected - 2) < 1e-3, JSON.stringify(deployments.points[5]));
+    // Reads on that Monday: 3 x 2 + 4 = 10 runs x 15 + 4 deployments x 4.
+    const reads = answer.metrics.firestore_reads.forecast;
+    assert.ok(reads.status === "ok" && Math.abs(reads.points[0]!.expected - (10 * 15 + 4 * 4)) < 1e-2);
+    const prodOnly = await loadCapacityForecast(wh, CAPACITY, NOW, ["prod"]);
+    assert.ok(prodOnly.status === "ok");
+    assert.deepEqual(Object.keys(prodOnly.by_environment), ["prod"]);
+    assert.equal(prodOnly.metrics.events.expected_next_7_days, 7 * (2 + 2 * 4));
   });
 });
