@@ -214,7 +214,9 @@ export function backtest(
 export interface DailyCounts {
   deployments: DailyPoint[];
   events: DailyPoint[];
+  task_runs: DailyPoint[];
   firestore_reads: DailyPoint[];
+  firestore_writes: DailyPoint[];
 }
 
 /**
@@ -245,7 +247,8 @@ export function dailyCounts(deployments: readonly ReplayedDeployment[]): DailyCo
     }
   }
   const days = [...tally.events.keys()].sort();
-  if (days.length === 0) return { deployments: [], events: [], firestore_reads: [] };
+  if (days.length === 0)
+    return { deployments: [], events: [], task_runs: [], firestore_reads: [], firestore_writes: [] };
   const first = Date.parse(`${days[0]}T00:00:00Z`);
   const count = (Date.parse(`${days.at(-1)}T00:00:00Z`) - first) / 86_400_000 + 1;
   const every = Array.from({ length: count }, (_, i) =>
@@ -255,15 +258,22 @@ export function dailyCounts(deployments: readonly ReplayedDeployment[]): DailyCo
   return {
     deployments: of((date) => tally.deployments.get(date) ?? 0),
     events: of((date) => tally.events.get(date) ?? 0),
+    task_runs: of((date) => tally.runs.get(date) ?? 0),
     firestore_reads: of(
       (date) =>
         (tally.runs.get(date) ?? 0) * FIRESTORE_ROUND_TRIPS.reads_per_task_run +
         (tally.deployments.get(date) ?? 0) * FIRESTORE_ROUND_TRIPS.reads_per_deployment,
     ),
+    firestore_writes: of(
+      (date) =>
+        (tally.runs.get(date) ?? 0) * FIRESTORE_ROUND_TRIPS.writes_per_task_run +
+        (tally.deployments.get(date) ?? 0) * FIRESTORE_ROUND_TRIPS.writes_per_deployment,
+    ),
   };
 }
 
-export type ForecastBacktestReport = Record<keyof DailyCounts, (HorizonBacktest | null)[]>;
+const BACKTESTED = ["deployments", "events", "firestore_reads"] as const;
+export type ForecastBacktestReport = Record<(typeof BACKTESTED)[number], (HorizonBacktest | null)[]>;
 
 /**
  * Rolling-origin forecast error of each daily series at the 7- and 30-day horizons, over the days
@@ -274,16 +284,10 @@ export function backtestCapacityForecast(
   lastDay: string,
 ): ForecastBacktestReport {
   const all = dailyCounts(deployments);
-  const upTo = (points: DailyPoint[]) => points.filter((point) => point.date <= lastDay);
-  const counts = {
-    deployments: upTo(all.deployments),
-    events: upTo(all.events),
-    firestore_reads: upTo(all.firestore_reads),
-  };
-  const horizons = [7, 30];
-  return {
-    deployments: horizons.map((horizon) => backtestForecast(counts.deployments, horizon)),
-    events: horizons.map((horizon) => backtestForecast(counts.events, horizon)),
-    firestore_reads: horizons.map((horizon) => backtestForecast(counts.firestore_reads, horizon)),
-  };
+  return Object.fromEntries(
+    BACKTESTED.map((metric) => {
+      const upTo = all[metric].filter((point) => point.date <= lastDay);
+      return [metric, [7, 30].map((horizon) => backtestForecast(upTo, horizon))];
+    }),
+  ) as ForecastBacktestReport;
 }
