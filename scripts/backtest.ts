@@ -16,9 +16,11 @@
  * Exits 1 when the goal (deployment duration MAE at least halved against the catalog) is missed.
  */
 import { writeFileSync } from "node:fs";
+import { mean } from "simple-statistics";
 import {
   backtest,
   backtestCapacityForecast,
+  dailyCounts,
   type BacktestReport,
 } from "../functions/src/domain/learning/backtest.js";
 import type { ForecastErrors } from "../functions/src/domain/learning/forecast.js";
@@ -89,6 +91,22 @@ for (const [metric, horizons] of Object.entries(forecastReport))
       console.log(
         `  ${metric} a day, ${result.horizon} days ahead (${result.origins} origins): forecast ${e(result.forecast)}; last week's same day ${e(result.seasonal_naive)}; history mean ${e(result.history_mean)}`,
       );
+// The floor no forecaster beats: the generator's own mean of each day, against what it drew.
+{
+  const drawn = dailyCounts(shaped.deployments).deployments.slice(28, forecastDays);
+  const truth = drawn.map(({ date, value }) => {
+    const day = (Date.parse(`${date}T00:00:00Z`) - start.getTime()) / 86_400_000;
+    const weekday = new Date(`${date}T00:00:00Z`).getUTCDay();
+    return { predicted: perDay * (1 + VOLUME.trendPerDay * day) * VOLUME.weekly[weekday]!, actual: value };
+  });
+  const positive = truth.filter((pair) => pair.actual > 0);
+  console.log(
+    `  deployments a day, the generator's true mean as the forecast (days 29-${forecastDays}): ${e({
+      mae: mean(truth.map((pair) => Math.abs(pair.predicted - pair.actual))),
+      mape: mean(positive.map((pair) => Math.abs(pair.predicted - pair.actual) / pair.actual)),
+    })}`,
+  );
+}
 const jsonIndex = process.argv.indexOf("--json");
 if (jsonIndex >= 0 && process.argv[jsonIndex + 1]) {
   writeFileSync(

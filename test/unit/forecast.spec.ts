@@ -47,14 +47,32 @@ describe("forecast: trend and weekly seasonality", () => {
     assert.equal(result.to, date(55));
     assert.equal(result.short_history, false);
     assert.ok(Math.abs(result.model.slope_per_day - 3) < 1e-6, `slope ${result.model.slope_per_day}`);
-    assert.equal(result.model.weekday_effects.sun, -40);
-    assert.equal(result.model.weekday_effects.tue, 15);
+    assert.equal(result.model.seasonality, "additive");
+    assert.equal(result.model.weekday_terms.sun, -40);
+    assert.equal(result.model.weekday_terms.tue, 15);
     assert.equal(result.points.length, 30);
     result.points.forEach((point, h) => {
       assert.equal(point.date, date(56 + h));
       assert.ok(Math.abs(point.expected - truth(56 + h)) < 1e-3, `${point.date}: ${point.expected}`);
       assert.ok(point.high - point.low < 1e-3, "no noise, no spread");
     });
+  });
+
+  it("recovers weekday factors that multiply a growing trend, and extrapolates them", () => {
+    // Factors by getUTCDay (0 Sunday), averaging 1: quiet weekends that grow with the load.
+    const FACTOR = [0.3, 1.2, 1.25, 1.2, 1.15, 1.0, 0.9];
+    const truth = (t: number) => (80 + 4 * t) * FACTOR[new Date(START + t * DAY).getUTCDay()]!;
+    const result = ok(forecastDaily(series(42, truth), { horizon: 30 }));
+    assert.equal(result.model.seasonality, "multiplicative");
+    assert.ok(Math.abs(result.model.slope_per_day - 4) < 1e-6, `slope ${result.model.slope_per_day}`);
+    assert.ok(Math.abs(result.model.weekday_terms.sun - 0.3) < 1e-4);
+    assert.ok(Math.abs(result.model.weekday_terms.tue - 1.25) < 1e-4);
+    result.points.forEach((point, h) =>
+      assert.ok(
+        Math.abs(point.expected - truth(42 + h)) < 1e-2,
+        `${point.date}: ${point.expected} vs ${truth(42 + h)}`,
+      ),
+    );
   });
 
   it("holds the noise's 90 % interval about 90 % of the time, and the slope within its error", () => {

@@ -5,10 +5,12 @@
  * baselines. Pure.
  *
  * Why a regression and not Holt-Winters: with the 14 to 90 days the warehouse keeps, eight
- * parameters (level, slope, seven weekday effects summing to zero) have a closed-form fit and a
- * textbook prediction interval, where Holt-Winters needs three smoothing constants chosen by a
- * search over the same short history and two full seasons just to start. The price is that a
- * change of regime bends the fitted line only as fast as the new days outweigh the old ones.
+ * parameters (level, slope, seven weekday terms) have a least-squares fit and a textbook prediction
+ * interval, where Holt-Winters needs three smoothing constants chosen by a search over the same
+ * short history and two full seasons just to start. The weekday terms are fitted both ways, added
+ * to the trend and multiplying it (a quiet weekend that grows with the load), and the form with the
+ * smaller squared error in the history is used: both have eight parameters. The price of a global
+ * line is that a change of regime bends it only as fast as the new days outweigh the old ones.
  */
 import { linearRegression, mean, probit } from "simple-statistics";
 import { z } from "zod";
@@ -66,12 +68,14 @@ export interface ForecastPoint {
 }
 
 export interface FittedModel {
-  /** Expected count on the first day of the history, weekday effect aside. */
+  /** How the weekday terms combine with the trend. */
+  seasonality: "additive" | "multiplicative";
+  /** Trend on the first day of the history. */
   intercept: number;
-  /** Change of the expected count a day. */
+  /** Change of the trend a day. */
   slope_per_day: number;
-  /** Added to the trend on each weekday; they sum to zero. */
-  weekday_effects: Record<Weekday, number>;
+  /** Additive: added to the trend on each weekday, summing to 0. Multiplicative: factors of the trend, averaging 1. */
+  weekday_terms: Record<Weekday, number>;
   /** Standard deviation of the residuals (eight parameters taken off the degrees of freedom). */
   residual_sd: number;
 }
@@ -128,41 +132,108 @@ export function denseSeries(points: readonly DailyPoint[]): {
   return { first, values, missing: values.length - byDay.size };
 }
 
+/** A fitted model's parameters. */
+interface Fit {
+  model: FittedModel;
+}
+
+const effectsRecord = (terms: readonly number[]) =>
+  Object.fromEntries(WEEKDAYS.map((name, i) => [name, terms[i]!])) as Record<Weekday, number>;
+
+/** Repeats `step` until the weekday terms move less than 1e-9 (at most 500 rounds). */
+function untilSettled(start: number[], step: (terms: number[]) => number[]): number[] {
+  let terms = start;
+  for (let round = 0; round < 500; round++) {
+    const next = step(terms);
+    const moved = Math.max(...next.map((term, i) => Math.abs(term - terms[i]!)));
+    terms = next;
+    if (moved < 1e-9) break;
+  }
+  return terms;
+}
+
+function finish(
+  seasonality: FittedModel["seasonality"],
+  line: { m: number; b: number },
+  terms: number[],
+  weekdays: readonly number[],
+  values: readonly number[],
+): Fit {
+  const at = (t: number, weekday: number) =>
+    seasonality === "additive"
+      ? line.b + line.m * t + terms[weekday]!
+      : (line.b + line.m * t) * terms[weekday]!;
+  const squares = values.reduce((total, value, t) => total + (value - at(t, weekdays[t]!)) ** 2, 0);
+  return {
+    model: {
+      seasonality,
+      intercept: line.b,
+      slope_per_day: line.m,
+      weekday_terms: effectsRecord(terms),
+      residual_sd: Math.sqrt(squares / (values.length - 8)),
+    },
+  };
+}
+
 /**
- * Least squares of value = intercept + slope x day + effect[weekday], the effects summing to zero,
- * by backfitting: the trend on the series less the effects (simple-statistics' linearRegression),
- * the effects as the mean residual of each weekday, centred; repeated until the effects stop
- * moving (each round cannot increase the squared error, and the fixed point is the least-squares fit).
+ * value = intercept + slope x day + effect[weekday], the effects summing to zero, by backfitting:
+ * the trend on the series less the effects (simple-statistics' linearRegression), the effects as
+ * the mean residual of each weekday, centred; each round lowers the squared error, and the fixed
+ * point is the least-squares fit.
  */
-function fit(first: number, values: readonly number[]): { model: FittedModel; fitted: number[] } {
-  const weekdays = values.map((_, t) => weekdayOf(first + t));
-  let effects = new Array<number>(7).fill(0);
+function fitAdditive(weekdays: readonly number[], values: readonly number[]): Fit {
   let line = { m: 0, b: 0 };
-  for (let round = 0; round < 200; round++) {
+  const terms = untilSettled(new Array<number>(7).fill(0), (effects) => {
     line = linearRegression(values.map((value, t) => [t, value - effects[weekdays[t]!]!]));
     const residuals = values.map((value, t) => value - (line.b + line.m * t));
     const raw = effects.map((_, weekday) => mean(residuals.filter((_, t) => weekdays[t] === weekday)));
     const centre = mean(raw);
-    const next = raw.map((effect) => effect - centre);
-    const moved = Math.max(...next.map((effect, weekday) => Math.abs(effect - effects[weekday]!)));
-    effects = next;
-    if (moved < 1e-9) break;
-  }
-  const fitted = values.map((_, t) => line.b + line.m * t + effects[weekdays[t]!]!);
-  const squares = values.reduce((total, value, t) => total + (value - fitted[t]!) ** 2, 0);
-  const residualSd = Math.sqrt(squares / (values.length - 8));
-  return {
-    model: {
-      intercept: line.b,
-      slope_per_day: line.m,
-      weekday_effects: Object.fromEntries(WEEKDAYS.map((name, i) => [name, effects[i]!])) as Record<
-        Weekday,
-        number
-      >,
-      residual_sd: residualSd,
-    },
-    fitted,
+    return raw.map((effect) => effect - centre);
+  });
+  line = linearRegression(values.map((value, t) => [t, value - terms[weekdays[t]!]!]));
+  return finish("additive", line, terms, weekdays, values);
+}
+
+/**
+ * value = (intercept + slope x day) x factor[weekday], the factors averaging one, by alternating
+ * least squares: the line given the factors (the 2x2 normal equations of value on factor and
+ * factor x day), then each factor given the line (sum of value x trend over sum of trend squared).
+ */
+function fitMultiplicative(weekdays: readonly number[], values: readonly number[]): Fit {
+  let line = { m: 0, b: 0 };
+  const lineGiven = (factors: readonly number[]) => {
+    let ff = 0, fft = 0, fftt = 0, fy = 0, fty = 0; // prettier-ignore
+    values.forEach((value, t) => {
+      const f = factors[weekdays[t]!]!;
+      ff += f * f;
+      fft += f * f * t;
+      fftt += f * f * t * t;
+      fy += f * value;
+      fty += f * t * value;
+    });
+    const determinant = ff * fftt - fft * fft;
+    return determinant === 0
+      ? { m: 0, b: 0 }
+      : { b: (fy * fftt - fty * fft) / determinant, m: (ff * fty - fft * fy) / determinant };
   };
+  const terms = untilSettled(new Array<number>(7).fill(1), (factors) => {
+    line = lineGiven(factors);
+    const raw = factors.map((factor, weekday) => {
+      let cross = 0;
+      let square = 0;
+      values.forEach((value, t) => {
+        if (weekdays[t] !== weekday) return;
+        const trend = line.b + line.m * t;
+        cross += value * trend;
+        square += trend * trend;
+      });
+      return square === 0 ? factor : cross / square;
+    });
+    const average = mean(raw);
+    return average === 0 ? raw : raw.map((factor) => factor / average);
+  });
+  line = lineGiven(terms);
+  return finish("multiplicative", line, terms, weekdays, values);
 }
 
 /**
@@ -199,7 +270,13 @@ export function forecastDaily(series: unknown, options: ForecastOptions = {}): D
       minimum_days: MINIMUM_HISTORY_DAYS,
       message: `${n} day(s) of history; a forecast needs at least ${MINIMUM_HISTORY_DAYS} (each weekday twice)`,
     };
-  const { model } = fit(first, values);
+  const weekdays = values.map((_, t) => weekdayOf(first + t));
+  const additive = fitAdditive(weekdays, values);
+  const multiplicative = fitMultiplicative(weekdays, values);
+  // Ties (a series with no weekly pattern fits both exactly) go to the additive form.
+  const chosen =
+    multiplicative.model.residual_sd < additive.model.residual_sd - 1e-9 ? multiplicative : additive;
+  const model = chosen.model;
   const z = probit(0.5 + level / 2);
   const middle = (n - 1) / 2;
   const spreadOfDays = values.reduce((total, _, t) => total + (t - middle) ** 2, 0);
@@ -208,7 +285,9 @@ export function forecastDaily(series: unknown, options: ForecastOptions = {}): D
   const points = Array.from({ length: horizon }, (_, h): ForecastPoint => {
     const t = n + h;
     const weekday = weekdayOf(first + t);
-    const expected = model.intercept + model.slope_per_day * t + model.weekday_effects[WEEKDAYS[weekday]!];
+    const trend = model.intercept + model.slope_per_day * t;
+    const term = model.weekday_terms[WEEKDAYS[weekday]!];
+    const expected = model.seasonality === "additive" ? trend + term : trend * term;
     const se =
       model.residual_sd * Math.sqrt(1 + 1 / n + (t - middle) ** 2 / spreadOfDays + 1 / perWeekday[weekday]!);
     return {
@@ -227,10 +306,11 @@ export function forecastDaily(series: unknown, options: ForecastOptions = {}): D
     short_history: n < SHORT_HISTORY_DAYS,
     level,
     model: {
+      seasonality: model.seasonality,
       intercept: round(model.intercept),
       slope_per_day: round(model.slope_per_day, 6),
-      weekday_effects: Object.fromEntries(
-        Object.entries(model.weekday_effects).map(([name, effect]) => [name, round(effect)]),
+      weekday_terms: Object.fromEntries(
+        Object.entries(model.weekday_terms).map(([name, term]) => [name, round(term, 4)]),
       ) as Record<Weekday, number>,
       residual_sd: round(model.residual_sd),
     },
