@@ -387,6 +387,14 @@ describe("capacity forecast read from the warehouse (DuckDB)", () => {
     assert.match("message" in answer ? answer.message : "", /ORCH_WAREHOUSE_URL or ORCH_BIGQUERY_DATASET/);
   });
 
+  it("says the warehouse did not answer, with its message, rather than failing the whole answer", async () => {
+    wh.close();
+    const answer = await loadCapacityForecast(wh, CAPACITY, NOW, null);
+    assert.equal(answer.status, "warehouse_error");
+    assert.match("message" in answer ? answer.message : "", /^the warehouse did not answer: .+/);
+    wh = await openDuckDbWarehouse(":memory:");
+  });
+
   it("forecasts from the full days before today, in the caller's scope", async () => {
     // 35 days to 2026-11-15: dev 3 deployments of 2 runs on weekdays, 1 on weekends; prod 1 of 4 runs a day.
     const rows: EventRow[] = [];
