@@ -6,12 +6,24 @@
  * the failure probabilities against the base rate.
  *
  *   npm run backtest                              seed 1, 60 days, 8 deployments a day
- *   npm run backtest -- --seed 7 --days 90 --per-day 12 [--json out.json]
+ *   npm run backtest -- --seed 7 --days 90 --per-day 12 [--forecast-days 150] [--json out.json]
+ *
+ * Then the capacity forecast's error: a second seeded history of `--forecast-days` days (default
+ * 150) whose daily volume has a known trend (+1 % of the base a day) and weekly shape (quiet
+ * weekends), its daily deployments, events and Firestore reads forecast from every origin after 28
+ * days, 7 and 30 days ahead, against last week's same day and the history's mean.
  *
  * Exits 1 when the goal (deployment duration MAE at least halved against the catalog) is missed.
  */
 import { writeFileSync } from "node:fs";
-import { backtest, type BacktestReport } from "../functions/src/domain/learning/backtest.js";
+import { mean } from "simple-statistics";
+import {
+  backtest,
+  backtestCapacityForecast,
+  dailyCounts,
+  type BacktestReport,
+} from "../functions/src/domain/learning/backtest.js";
+import type { ForecastErrors } from "../functions/src/domain/learning/forecast.js";
 import { generateHistory } from "../test/sim/history-generator.js";
 
 function option(name: string, fallback: number): number {
@@ -51,8 +63,55 @@ const met = report.deployment_duration.mae_ratio >= 2;
 console.log(
   `goal (deployment duration error at least halved against the catalog): ${met ? "met" : "NOT met"} (${report.deployment_duration.mae_ratio.toFixed(2)}x)`,
 );
+
+const forecastDays = option("forecast-days", 150);
+const VOLUME = { trendPerDay: 0.01, weekly: [0.3, 1.2, 1.25, 1.2, 1.15, 1.0, 0.35] };
+const forecastStarted = performance.now();
+const start = new Date(Date.UTC(2026, 9, 1));
+const shaped = generateHistory({
+  seed,
+  start,
+  days: forecastDays,
+  deploymentsPerDay: perDay,
+  regimeShift: false,
+  volume: VOLUME,
+});
+const forecastReport = backtestCapacityForecast(
+  shaped.deployments,
+  new Date(start.getTime() + (forecastDays - 1) * 86_400_000).toISOString().slice(0, 10),
+);
+const e = (errors: ForecastErrors) =>
+  `MAE ${errors.mae.toFixed(1)}, MAPE ${errors.mape === null ? "n/a" : `${(errors.mape * 100).toFixed(1)}%`}`;
+console.log(
+  `capacity forecast: seed ${seed}, ${forecastDays} days, ${shaped.deployments.length} deployments (trend +${VOLUME.trendPerDay * 100}% a day, weekends x0.3); rolling origin from day 28 (${(performance.now() - forecastStarted).toFixed(0)} ms)`,
+);
+for (const [metric, horizons] of Object.entries(forecastReport))
+  for (const result of horizons)
+    if (result)
+      console.log(
+        `  ${metric} a day, ${result.horizon} days ahead (${result.origins} origins): forecast ${e(result.forecast)}; last week's same day ${e(result.seasonal_naive)}; history mean ${e(result.history_mean)}`,
+      );
+// The floor no forecaster beats: the generator's own mean of each day, against what it drew.
+{
+  const drawn = dailyCounts(shaped.deployments).deployments.slice(28, forecastDays);
+  const truth = drawn.map(({ date, value }) => {
+    const day = (Date.parse(`${date}T00:00:00Z`) - start.getTime()) / 86_400_000;
+    const weekday = new Date(`${date}T00:00:00Z`).getUTCDay();
+    return { predicted: perDay * (1 + VOLUME.trendPerDay * day) * VOLUME.weekly[weekday]!, actual: value };
+  });
+  const positive = truth.filter((pair) => pair.actual > 0);
+  console.log(
+    `  deployments a day, the generator's true mean as the forecast (days 29-${forecastDays}): ${e({
+      mae: mean(truth.map((pair) => Math.abs(pair.predicted - pair.actual))),
+      mape: mean(positive.map((pair) => Math.abs(pair.predicted - pair.actual) / pair.actual)),
+    })}`,
+  );
+}
 const jsonIndex = process.argv.indexOf("--json");
 if (jsonIndex >= 0 && process.argv[jsonIndex + 1]) {
-  writeFileSync(process.argv[jsonIndex + 1]!, `${JSON.stringify({ seed, days, perDay, report }, null, 2)}\n`);
+  writeFileSync(
+    process.argv[jsonIndex + 1]!,
+    `${JSON.stringify({ seed, days, perDay, report, forecastDays, forecast: forecastReport }, null, 2)}\n`,
+  );
 }
 process.exitCode = met ? 0 : 1;

@@ -21,6 +21,7 @@ import { launchChromium, screenshot, signIn } from "./lib/browser.js";
 import { showFaultRepairs } from "./lib/demo-faults.js";
 import { demoPlanning } from "./lib/demo-planning.js";
 import { demoLearning } from "./lib/demo-learning.js";
+import { demoForecast } from "./lib/demo-forecast.js";
 import { demoLive } from "./lib/demo-live.js";
 import { demoOps } from "./lib/demo-ops.js";
 import { demoOperations2 } from "./lib/demo-operations2.js";
@@ -599,6 +600,7 @@ else {
   story.say("learning did NOT behave");
   process.exitCode = 1;
 }
+if (!(await demoForecast(call, heading))) process.exitCode = 1;
 if (await demoOps(call, heading))
   story.say(
     "prod waited for approval; its requester and a viewer were refused (403), an admin approved, a second approval got 409; it succeeded and the webhook heard one notice",

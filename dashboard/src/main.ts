@@ -9,6 +9,7 @@ import { isTerminalDeployment } from "../../functions/src/domain/engine-model.js
 import type { Recommendation } from "../../functions/src/domain/optimize.js";
 import {
   healthCells,
+  predictedAgainstActual,
   taskChangeTracker,
   type PlanTimeline,
   type TaskChange,
@@ -358,6 +359,7 @@ function detailSection(): HTMLElement | null {
     { id: "detail", "data-deployment": deployment.id, "data-status": deployment.status },
     h("h2", {}, `Deployment ${deployment.id} `, badge(deployment.status)),
     deployment.error_message ? h("p", { class: "error" }, deployment.error_message) : null,
+    h("p", { "data-testid": "predicted-vs-actual" }, predictedAgainstActual(deployment, formatSeconds).text),
     approvalPanel(deployment),
     h(
       "table",
@@ -368,9 +370,17 @@ function detailSection(): HTMLElement | null {
         h(
           "tr",
           {},
-          ["integration", "status", "attempt", "retries", "started", "duration", "driver", "note"].map((c) =>
-            h("th", {}, c),
-          ),
+          [
+            "integration",
+            "status",
+            "attempt",
+            "retries",
+            "started",
+            "predicted",
+            "duration",
+            "driver",
+            "note",
+          ].map((c) => h("th", {}, c)),
         ),
       ),
       h(
@@ -385,6 +395,7 @@ function detailSection(): HTMLElement | null {
             h("td", {}, String(task.attempt)),
             h("td", {}, String(task.retry_count)),
             h("td", {}, formatTime(task.started_at)),
+            h("td", { "data-testid": "task-predicted" }, formatSeconds(task.estimated_duration)),
             h("td", {}, formatSeconds(task.actual_duration)),
             h("td", {}, task.driver === "simulated" ? "simulated (test driver)" : "integration"),
             h("td", {}, task.error_message ?? task.reason ?? task.rollback_note ?? ""),

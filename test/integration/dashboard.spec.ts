@@ -116,6 +116,34 @@ describe("the live dashboard in headless Chromium (Hosting, Auth and Firestore e
       (items) => [...new Set(items.map((item) => item.getAttribute("data-task-id")))].length,
     );
     assert.equal(bars, tasks.length);
+    // Predicted against actual: each task's planned estimate beside its duration, and the deployment's
+    // prediction from when it was requested against what it took.
+    const predicted = await page.$$eval("#detail tr[data-task]", (rows) =>
+      rows.map((row) => [
+        row.getAttribute("data-task"),
+        row.querySelector("[data-testid=task-predicted]")?.textContent,
+      ]),
+    );
+    assert.deepEqual(
+      predicted.sort(),
+      // The dashboard's duration format: tenths of a second below a minute, whole minutes and seconds above.
+      tasks
+        .map((task) => {
+          const s = task.estimated_duration;
+          return [
+            task.id,
+            s < 60 ? `${s.toFixed(1)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`,
+          ];
+        })
+        .sort(),
+    );
+    const summary = await page.textContent(
+      `#detail[data-deployment="${id}"] [data-testid=predicted-vs-actual]`,
+    );
+    assert.match(
+      summary ?? "",
+      /^Predicted [\d.]+ s when requested; took [\d.]+ s \(\d+ % (slower|faster) than predicted\)\.$/,
+    );
 
     const latencies = await page.evaluate(() => window.orchestrator.latencies.map((sample) => sample.ms));
     assert.ok(latencies.length >= tasks.length, `only ${latencies.length} changes were seen live`);

@@ -35,6 +35,12 @@ export interface GeneratorOptions {
   /** Plant one burst of failures: this many consecutive runs of one integration fail. 0 for none. */
   failureBurstRuns?: number;
   start?: Date;
+  /**
+   * A shape for the daily volume (for the capacity forecast's backtest): day d's deployments are
+   * Poisson with mean deploymentsPerDay x (1 + trendPerDay x d) x weekly[its UTC weekday, 0 Sunday],
+   * at uniform times within it. Without it, deployments fall uniformly over the whole span.
+   */
+  volume?: { trendPerDay: number; weekly: readonly number[] };
 }
 
 /** A planted anomaly: which run, and what was done to it. */
@@ -93,6 +99,32 @@ const SLOW_AFTER_CLEAN_RUNS = 25;
 
 const uniform = (random: Prng, low: number, high: number) => low + (high - low) * random.next();
 
+/** A Poisson draw (Knuth's: fine for the tens of deployments a day drawn here). */
+function poisson(random: Prng, mean: number): number {
+  const floor = Math.exp(-mean);
+  let count = -1;
+  for (let product = 1; product > floor; product *= random.next()) count += 1;
+  return count;
+}
+
+function shapedTimes(
+  random: Prng,
+  start: Date,
+  days: number,
+  perDay: number,
+  volume: NonNullable<GeneratorOptions["volume"]>,
+): number[] {
+  const times: number[] = [];
+  for (let day = 0; day < days; day++) {
+    const dayStart = start.getTime() + day * 86_400_000;
+    const weekday = new Date(dayStart).getUTCDay();
+    const mean = Math.max(0, perDay * (1 + volume.trendPerDay * day) * (volume.weekly[weekday] ?? 1));
+    const count = poisson(random, mean);
+    for (let i = 0; i < count; i++) times.push(dayStart + random.next() * 86_400_000);
+  }
+  return times.sort((a, b) => a - b);
+}
+
 export function generateHistory(options: GeneratorOptions): GeneratedHistory {
   const random = new Prng(options.seed);
   const environments = exampleEnvironments();
@@ -121,11 +153,13 @@ export function generateHistory(options: GeneratorOptions): GeneratedHistory {
     .slice(0, options.regimeShift === false ? 0 : 3);
   const shiftAt = start.getTime() + (options.days / 2) * 86_400_000;
 
-  const deploymentCount = Math.round(options.days * options.deploymentsPerDay);
-  const times = Array.from(
-    { length: deploymentCount },
-    () => start.getTime() + random.next() * options.days * 86_400_000,
-  ).sort((a, b) => a - b);
+  const times = options.volume
+    ? shapedTimes(random, start, options.days, options.deploymentsPerDay, options.volume)
+    : Array.from(
+        { length: Math.round(options.days * options.deploymentsPerDay) },
+        () => start.getTime() + random.next() * options.days * 86_400_000,
+      ).sort((a, b) => a - b);
+  const deploymentCount = times.length;
 
   const anomalies: PlantedAnomaly[] = [];
   /** Runs of each integration without retries or failure so far: a slow run needs normal ones to stand out from. */

@@ -7,6 +7,7 @@ import {
   deploymentViews,
   plannedTimeline,
   planViews,
+  predictedAgainstActual,
   taskChangeTracker,
   type FinishedDeployment,
 } from "../../functions/src/visual/live-views.js";
@@ -242,5 +243,41 @@ describe("live views: what the dashboard draws from Firestore documents and /pla
         [0, 0, 0, 0],
       );
     });
+  });
+});
+
+describe("live views: a deployment's prediction against its outcome", () => {
+  const format = (s: number) => `${s.toFixed(1)} s`;
+  const created = new Date("2026-11-20T12:00:00.000Z");
+  it("says what was predicted when it was requested, what it took, and by how much it missed", () => {
+    const slower = predictedAgainstActual(
+      { created_at: created, estimated_completion: seconds(created, 40), actual_duration: 50 },
+      format,
+    );
+    assert.deepEqual(slower, {
+      predicted_seconds: 40,
+      actual_seconds: 50,
+      error: 0.25,
+      text: "Predicted 40.0 s when requested; took 50.0 s (25 % slower than predicted).",
+    });
+    const faster = predictedAgainstActual(
+      { created_at: created, estimated_completion: seconds(created, 80), actual_duration: 60 },
+      format,
+    );
+    assert.equal(faster.text, "Predicted 80.0 s when requested; took 60.0 s (25 % faster than predicted).");
+  });
+  it("says when nothing was predicted or the deployment is still running", () => {
+    assert.equal(
+      predictedAgainstActual({ created_at: created, estimated_completion: null, actual_duration: 12 }, format)
+        .text,
+      "No prediction was made; took 12.0 s.",
+    );
+    assert.equal(
+      predictedAgainstActual(
+        { created_at: created, estimated_completion: seconds(created, 30), actual_duration: null },
+        format,
+      ).text,
+      "Predicted 30.0 s when requested; not finished yet.",
+    );
   });
 });

@@ -169,6 +169,35 @@ describe("local warehouse (DuckDB)", () => {
       ]);
     });
 
+    it("counts each environment's events, deployments and task runs a day, and the Firestore operations they cost", async () => {
+      // README "Scale": a task run 15.0 reads and 7.9 commits, a deployment request 4 reads and 2 commits.
+      const cost = (runs: number, deployments: number) => ({
+        firestore_reads: runs * 15 + deployments * 4,
+        firestore_writes: Math.round((runs * 7.9 + deployments * 2) * 10) / 10,
+      });
+      const got = (await wh.query("daily_activity", WINDOW)).map((row) => ({
+        ...row,
+        firestore_writes: Math.round(Number(row.firestore_writes) * 10) / 10,
+      }));
+      assert.deepEqual(got, [
+        // d1 and d2 with their 8 task events (t1 ran once, t2 twice, t3 once) and the info alert.
+        { environment: "dev", day: "2026-11-01", events: 14, deployments: 2, task_runs: 4, ...cost(4, 2) },
+        { environment: "prod", day: "2026-11-02", events: 7, deployments: 1, task_runs: 1, ...cost(1, 1) },
+        { environment: "prod", day: "2026-11-03", events: 1, deployments: 1, task_runs: 0, ...cost(0, 1) },
+      ]);
+      assert.deepEqual(
+        (await wh.query("daily_activity", { ...WINDOW, environments: ["prod"] })).map((row) => row.day),
+        ["2026-11-02", "2026-11-03"],
+      );
+      const bad: [Record<string, unknown>, RegExp][] = [
+        [{ ...WINDOW, from: "2026-11-01T06:00:00Z" }, /"from"[\s\S]*must be UTC midnights/],
+        [{ ...WINDOW, from: WINDOW.to }, /"from"[\s\S]*from must be before to/],
+        [{ ...WINDOW, from: "2025-01-01T00:00:00Z" }, /"to"[\s\S]*may span at most 400 days/],
+      ];
+      for (const [params, message] of bad)
+        await assert.rejects(wh.query("daily_activity", params as never), message);
+    });
+
     it("answers only the caller's environments", async () => {
       const prod = { ...WINDOW, environments: ["prod"] };
       assert.deepEqual(await wh.query("deployment_outcomes", prod), [

@@ -53,6 +53,8 @@ export const ROLLBACK_POLICIES = ["failed-only", "all"] as const;
 export const ROLES = ["viewer", "operator", "admin"] as const;
 /** Settings the tuning job may change (as config overrides); see `domain/learning/tuning.ts`. */
 export const TUNABLE_SETTINGS = ["concurrency"] as const;
+/** Firebase's pricing plans: Spark (no billing, hard free quotas) and Blaze (pay as you go). */
+export const FIREBASE_PLANS = ["spark", "blaze"] as const;
 export type TunableSetting = (typeof TUNABLE_SETTINGS)[number];
 
 const region = z.enum(REGIONS);
@@ -337,6 +339,22 @@ export const orchestrationConfigSchema = z.strictObject({
         canary_margin: z.number().min(0).max(10).optional(),
       })
       .optional(),
+    /**
+     * What the capacity forecast (`POST /optimize`'s `capacity_forecast`) compares with: the control
+     * plane project's Firebase plan (Spark: the free daily quotas are hard limits; Blaze: beyond
+     * them is billed), a monthly budget for its Firestore operations, and the events a day the
+     * warehouse is sized for.
+     */
+    capacity: z
+      .strictObject({
+        /** The control plane project's Firebase plan (default blaze: Cloud Functions need it). */
+        plan: z.enum(FIREBASE_PLANS).optional(),
+        /** Monthly budget in USD for the control plane's Firestore operations beyond the free tier (default none). */
+        monthly_budget_usd: z.number().positive().max(1e9).optional(),
+        /** Events a day the warehouse is sized for (default 1,000,000, the specification's figure). */
+        events_per_day_limit: count(1, 1e12).optional(),
+      })
+      .optional(),
     integrations: integrationsBlock,
   }),
   environments: z.array(environmentSchema).min(1).max(50),
@@ -384,7 +402,16 @@ export interface ResolvedConfig {
   notifications: NotificationsConfig;
   /** Automatic tuning's guardrails (defaults: nothing automatic, 50 %, 5 deployments, 20 %). */
   tuning: TuningConfig;
+  /** The capacity forecast's plan and budget (defaults: blaze, no budget, 1,000,000 events a day). */
+  capacity: CapacityConfig;
   environments: ResolvedEnvironment[];
+}
+
+/** The capacity settings with every default filled in. */
+export interface CapacityConfig {
+  plan: (typeof FIREBASE_PLANS)[number];
+  monthly_budget_usd: number | null;
+  events_per_day_limit: number;
 }
 
 /** The tuning guardrails with every default filled in. */

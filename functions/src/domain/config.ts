@@ -289,6 +289,11 @@ function resolve(config: OrchestrationConfigInput): ResolvedConfig {
       canary_deployments: config.base.tuning?.canary_deployments ?? 5,
       canary_margin: config.base.tuning?.canary_margin ?? 0.2,
     },
+    capacity: {
+      plan: config.base.capacity?.plan ?? "blaze",
+      monthly_budget_usd: config.base.capacity?.monthly_budget_usd ?? null,
+      events_per_day_limit: config.base.capacity?.events_per_day_limit ?? 1_000_000,
+    },
     environments: config.environments.map((env): ResolvedEnvironment => {
       const merged = mergedSettings(config, env);
       return {

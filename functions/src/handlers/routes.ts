@@ -36,6 +36,7 @@ import type { ComplianceInput } from "../domain/compliance.js";
 import type { ApiResponse } from "./http.js";
 import { JOB_ROUTES } from "./job-routes.js";
 import { eventSearchQuerySchema, searchEvents } from "./events-search.js";
+import { loadCapacityForecast } from "../warehouse/capacity.js";
 import { loadWarehouseFacts, withWarehouseAggregates } from "../warehouse/report.js";
 
 /** What a handler gets: validated inputs and who is asking. */
@@ -620,14 +621,24 @@ export const ROUTES: RouteSpec[] = [
   route({
     method: "POST",
     path: "/optimize",
-    summary: "Optimization recommendations from the deployment and health history",
+    summary:
+      "Optimization recommendations from the deployment and health history, and the capacity forecast: events, deployments and Firestore operations a day over the next 30 days from the warehouse, against the plan's limits and budget",
     action: "optimize",
     query: noQuery,
     body: optimizeRequestSchema,
-    handle: async ({ history, clock }, { body, principal }) => {
+    handle: async ({ history, clock, warehouse, environments }, { body, principal }) => {
       const now = clock.now();
       const loaded = await history.load({ from: new Date(now.getTime() - 30 * 24 * 3600 * 1000), to: now });
-      return ok(recommend(historyWithinScope(principal, loaded), body, now));
+      const config = await environments.config();
+      const named = body.constraints.environments;
+      const scope =
+        unscoped(principal) && named === undefined
+          ? null
+          : namesWithinScope(principal, named ?? config.environments.map((env) => env.name));
+      return ok({
+        ...recommend(historyWithinScope(principal, loaded), body, now),
+        capacity_forecast: await loadCapacityForecast(await warehouse(), config.capacity, now, scope),
+      });
     },
   }),
   route({

@@ -98,6 +98,40 @@ export function healthCells(
   }));
 }
 
+/** A deployment's prediction against its outcome, in the dashboard's words. */
+export interface PredictedAgainstActual {
+  /** Seconds the plan predicted when the deployment was requested (its estimated completion less its creation). */
+  predicted_seconds: number | null;
+  actual_seconds: number | null;
+  /** (actual - predicted) / predicted: above 0 slower than predicted. */
+  error: number | null;
+  text: string;
+}
+
+export function predictedAgainstActual(
+  deployment: Pick<Deployment, "created_at" | "estimated_completion" | "actual_duration">,
+  format: (seconds: number) => string,
+): PredictedAgainstActual {
+  const predicted =
+    deployment.estimated_completion === null
+      ? null
+      : (deployment.estimated_completion.getTime() - deployment.created_at.getTime()) / 1000;
+  const actual = deployment.actual_duration;
+  const error =
+    predicted !== null && predicted > 0 && actual !== null ? (actual - predicted) / predicted : null;
+  const said =
+    predicted === null ? "No prediction was made" : `Predicted ${format(predicted)} when requested`;
+  const outcome =
+    actual === null
+      ? "not finished yet"
+      : `took ${format(actual)}${
+          error === null
+            ? ""
+            : ` (${Math.abs(Math.round(error * 100))} % ${error > 0 ? "slower" : "faster"} than predicted)`
+        }`;
+  return { predicted_seconds: predicted, actual_seconds: actual, error, text: `${said}; ${outcome}.` };
+}
+
 /** A finished deployment, as the trends need it. */
 export type FinishedDeployment = Pick<Deployment, "status" | "completed_at" | "actual_duration">;
 

@@ -4,6 +4,7 @@
  * any SQL runs; a bad one is named.
  */
 import { z } from "zod";
+import { FIRESTORE_ROUND_TRIPS } from "../domain/learning/capacity.js";
 import type { Dialect } from "./dialect.js";
 import { RETENTION_DAYS } from "./schema.js";
 
@@ -16,6 +17,21 @@ export const windowParamsSchema = z.strictObject({
   environments: z.array(z.string().min(1)).nullable(),
 });
 export type WindowParams = z.infer<typeof windowParamsSchema>;
+
+/** Longest window `daily_activity` reads: the operational retention, with room for the audit year. */
+export const MAX_ACTIVITY_DAYS = 400;
+
+/** `daily_activity`'s window: whole UTC days (the forecast must not see a partial one), `from` before `to`. */
+export const activityParamsSchema = windowParamsSchema
+  .refine((w) => Date.parse(w.from) % 86_400_000 === 0 && Date.parse(w.to) % 86_400_000 === 0, {
+    message: "from and to must be UTC midnights (whole days)",
+    path: ["from"],
+  })
+  .refine((w) => Date.parse(w.from) < Date.parse(w.to), { message: "from must be before to", path: ["from"] })
+  .refine((w) => Date.parse(w.to) - Date.parse(w.from) <= MAX_ACTIVITY_DAYS * 86_400_000, {
+    message: `the window may span at most ${MAX_ACTIVITY_DAYS} days`,
+    path: ["to"],
+  });
 
 /** Most search terms matched at once; the rest of the text is ignored. */
 export const MAX_SEARCH_TERMS = 8;
@@ -144,6 +160,29 @@ FROM t GROUP BY environment, integration, status ORDER BY environment, integrati
         `SELECT environment, integration, duration FROM (${taskStates(d)}) AS t WHERE started = 1 AND status IN ('succeeded', 'rolled_back')`,
         ["environment", "integration"],
       ),
+  },
+  /**
+   * Per environment and UTC day: events, deployments (by their first event's day), task runs (a
+   * task event to `running`, one per attempt) and the Firestore operations they cost, estimated
+   * from the engine's counted round trips (FIRESTORE_ROUND_TRIPS: a floor). Days without any
+   * activity have no row.
+   */
+  daily_activity: {
+    params: activityParamsSchema,
+    sql: (d: Dialect) => {
+      const f = FIRESTORE_ROUND_TRIPS;
+      return `WITH a AS (
+  SELECT environment, ${d.day("time")} AS day, COUNT(*) AS events, 0 AS deployments,
+    SUM(CASE WHEN kind = 'task' AND ${d.id("to")} = 'running' THEN 1 ELSE 0 END) AS task_runs
+  FROM ${d.events} WHERE ${where(d, "TRUE")} GROUP BY environment, day
+  UNION ALL
+  SELECT environment, ${d.day("first_time")} AS day, 0 AS events, COUNT(*) AS deployments, 0 AS task_runs
+  FROM (${deploymentStates(d)}) AS d GROUP BY environment, day)
+SELECT environment, day, SUM(events) AS events, SUM(deployments) AS deployments, SUM(task_runs) AS task_runs,
+  CAST(SUM(task_runs) * ${f.reads_per_task_run} + SUM(deployments) * ${f.reads_per_deployment} AS ${d.type("FLOAT64")}) AS firestore_reads,
+  CAST(SUM(task_runs) * ${f.writes_per_task_run} + SUM(deployments) * ${f.writes_per_deployment} AS ${d.type("FLOAT64")}) AS firestore_writes
+FROM a GROUP BY environment, day ORDER BY environment, day`;
+    },
   },
   /** Alerts opened in the window, by level (an alert event's `to` is `level:status`). */
   alerts_opened: {

@@ -7,6 +7,8 @@ import { mean, quantile } from "simple-statistics";
 import type { ResolvedEnvironment } from "../config-schema.js";
 import type { DeploymentRequest, Task } from "../engine-model.js";
 import { planDeployment, type DeploymentPlan } from "../planner.js";
+import { FIRESTORE_ROUND_TRIPS } from "./capacity.js";
+import { backtestForecast, type DailyPoint, type HorizonBacktest } from "./forecast.js";
 import { learn, type LearnedModel, type LearningSettings, LEARNING_SETTINGS } from "./estimates.js";
 import { runsFromTasks } from "./runs.js";
 
@@ -203,4 +205,89 @@ export function backtest(
     task_failure: brier(taskFailures),
     deployment_failure: brier(deploymentFailures),
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Capacity: forecast error on the history's daily counts
+
+/** The daily series the capacity forecast works on, as the warehouse would count them. */
+export interface DailyCounts {
+  deployments: DailyPoint[];
+  events: DailyPoint[];
+  task_runs: DailyPoint[];
+  firestore_reads: DailyPoint[];
+  firestore_writes: DailyPoint[];
+}
+
+/**
+ * A history's counts a day (UTC): deployments by the day they were requested; events as the
+ * backfill writes them (a deployment's start and end, a run task's start and end, a task that did
+ * not run its one end), each on its own day; Firestore reads from the task runs (one per attempt)
+ * and deployments, at FIRESTORE_ROUND_TRIPS. Days between the first and the last without any count 0.
+ */
+export function dailyCounts(deployments: readonly ReplayedDeployment[]): DailyCounts {
+  const day = (at: Date) => at.toISOString().slice(0, 10);
+  const tally = {
+    deployments: new Map<string, number>(),
+    events: new Map<string, number>(),
+    runs: new Map<string, number>(),
+  };
+  const add = (map: Map<string, number>, at: Date, count = 1) =>
+    map.set(day(at), (map.get(day(at)) ?? 0) + count);
+  for (const deployment of deployments) {
+    add(tally.deployments, deployment.created_at);
+    add(tally.events, deployment.created_at);
+    add(tally.events, new Date(deployment.created_at.getTime() + deployment.actual_seconds * 1000));
+    for (const task of deployment.tasks) {
+      if (task.started_at) {
+        add(tally.events, task.started_at);
+        add(tally.runs, task.started_at, (task.retry_count ?? 0) + 1);
+      }
+      add(tally.events, task.completed_at ?? task.started_at ?? deployment.created_at);
+    }
+  }
+  const days = [...tally.events.keys()].sort();
+  if (days.length === 0)
+    return { deployments: [], events: [], task_runs: [], firestore_reads: [], firestore_writes: [] };
+  const first = Date.parse(`${days[0]}T00:00:00Z`);
+  const count = (Date.parse(`${days.at(-1)}T00:00:00Z`) - first) / 86_400_000 + 1;
+  const every = Array.from({ length: count }, (_, i) =>
+    new Date(first + i * 86_400_000).toISOString().slice(0, 10),
+  );
+  const of = (pick: (date: string) => number) => every.map((date) => ({ date, value: pick(date) }));
+  return {
+    deployments: of((date) => tally.deployments.get(date) ?? 0),
+    events: of((date) => tally.events.get(date) ?? 0),
+    task_runs: of((date) => tally.runs.get(date) ?? 0),
+    firestore_reads: of(
+      (date) =>
+        (tally.runs.get(date) ?? 0) * FIRESTORE_ROUND_TRIPS.reads_per_task_run +
+        (tally.deployments.get(date) ?? 0) * FIRESTORE_ROUND_TRIPS.reads_per_deployment,
+    ),
+    firestore_writes: of(
+      (date) =>
+        (tally.runs.get(date) ?? 0) * FIRESTORE_ROUND_TRIPS.writes_per_task_run +
+        (tally.deployments.get(date) ?? 0) * FIRESTORE_ROUND_TRIPS.writes_per_deployment,
+    ),
+  };
+}
+
+const BACKTESTED = ["deployments", "events", "firestore_reads"] as const;
+export type ForecastBacktestReport = Record<(typeof BACKTESTED)[number], (HorizonBacktest | null)[]>;
+
+/**
+ * Rolling-origin forecast error of each daily series at the 7- and 30-day horizons, over the days
+ * up to `lastDay` (YYYY-MM-DD: the history's last full day; later days hold only its spill-over).
+ */
+export function backtestCapacityForecast(
+  deployments: readonly ReplayedDeployment[],
+  lastDay: string,
+): ForecastBacktestReport {
+  const all = dailyCounts(deployments);
+  return Object.fromEntries(
+    BACKTESTED.map((metric) => {
+      const upTo = all[metric].filter((point) => point.date <= lastDay);
+      return [metric, [7, 30].map((horizon) => backtestForecast(upTo, horizon))];
+    }),
+  ) as ForecastBacktestReport;
 }

@@ -1,0 +1,125 @@
+/**
+ * The capacity forecast on the emulators: four weeks of events published to orchestration-events
+ * (an environment of its own, so nothing else on the stack counts), read back from the local
+ * warehouse by `POST /optimize`, and forecast from the generating pattern; the demo's step too.
+ */
+import assert from "node:assert/strict";
+import type { OrchestrationEvent } from "../../functions/src/bus.js";
+import { demoForecast } from "../../scripts/lib/demo-forecast.js";
+import { api, clearFirestore, requireEmulators } from "../support/emulators.js";
+import { loadTestConfig } from "../support/engine.js";
+import { publishToWarehouse } from "../support/warehouse.js";
+
+const DAY = 86_400_000;
+
+describe("capacity forecast from the warehouse on the emulators", function () {
+  this.timeout(240_000);
+  const environment = `cap-${Date.now().toString(36)}`;
+  const today = Math.floor(Date.now() / DAY) * DAY;
+  /** The pattern: 3 deployments of one task run on weekdays, 1 on weekends (getUTCDay 0 and 6). */
+  const deploymentsOn = (day: number) => ([0, 6].includes(new Date(day).getUTCDay()) ? 1 : 3);
+
+  before(async function () {
+    requireEmulators(this);
+    if (!process.env.ORCH_WAREHOUSE_URL) {
+      const why = "no local warehouse (ORCH_WAREHOUSE_URL unset; the stack scripts set it)";
+      if (process.env.CI === "true") throw new Error(`the capacity suite cannot run: ${why}`);
+      console.log(`    skipped: ${why}`);
+      this.skip();
+    }
+    await clearFirestore();
+    await loadTestConfig();
+    const events: OrchestrationEvent[] = [];
+    for (let back = 28; back >= 1; back--) {
+      const day = today - back * DAY;
+      for (let i = 0; i < deploymentsOn(day); i++) {
+        const id = `${environment}-${back}-${i}`;
+        const at = (second: number) =>
+          new Date(day + 10 * 3600_000 + i * 60_000 + second * 1000).toISOString();
+        const base = {
+          environment,
+          deployment_id: id,
+          correlation_id: id,
+          attempt: null,
+          detail: null,
+          duration: null,
+          payload: null,
+        };
+        const task = {
+          ...base,
+          kind: "task" as const,
+          task_id: `${id}-auth`,
+          integration: "auth",
+          attempt: 1,
+        };
+        const deployment = { ...base, kind: "deployment" as const, task_id: null, integration: null };
+        events.push(
+          { ...deployment, event_id: `${id}:running`, from: "requested", to: "running", at: at(0) },
+          { ...task, event_id: `${id}:t:running`, from: "ready", to: "running", at: at(1) },
+          {
+            ...task,
+            event_id: `${id}:t:succeeded`,
+            from: "running",
+            to: "succeeded",
+            at: at(2),
+            duration: 1,
+          },
+          {
+            ...deployment,
+            event_id: `${id}:succeeded`,
+            from: "running",
+            to: "succeeded",
+            at: at(3),
+            duration: 3,
+          },
+        );
+      }
+    }
+    await publishToWarehouse(events);
+  });
+
+  it("answers /optimize with the forecast of the full days before today, from the generating pattern", async () => {
+    const answer = await api("POST", "/optimize", { constraints: { environments: [environment] } });
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    const capacity = answer.body.capacity_forecast;
+    assert.equal(capacity.status, "ok", JSON.stringify(capacity));
+    assert.equal(capacity.aggregates_from, "duckdb");
+    assert.deepEqual(Object.keys(capacity.by_environment), [environment]);
+    const deployments = capacity.metrics.deployments.forecast;
+    assert.equal(deployments.status, "ok");
+    assert.equal(deployments.history_days, 28);
+    assert.equal(deployments.to, new Date(today - DAY).toISOString().slice(0, 10));
+    for (let h = 0; h < 7; h++) {
+      const point = deployments.points[h];
+      assert.equal(point.date, new Date(today + h * DAY).toISOString().slice(0, 10));
+      assert.ok(Math.abs(point.expected - deploymentsOn(today + h * DAY)) < 1e-3, JSON.stringify(point));
+    }
+    // Four events a deployment; a task run 15 reads, a deployment 4 (README "Scale").
+    const first = deploymentsOn(today);
+    assert.ok(Math.abs(capacity.metrics.events.forecast.points[0].expected - 4 * first) < 1e-3);
+    assert.ok(
+      Math.abs(capacity.metrics.firestore_reads.forecast.points[0].expected - first * (15 + 4)) < 1e-2,
+    );
+    assert.equal(capacity.metrics.firestore_reads.limit.limit, 50_000);
+    assert.equal(capacity.metrics.firestore_reads.limit.exceeds_on, null);
+  });
+
+  it("runs the demo's step against the stack", async () => {
+    const printed: string[] = [];
+    const log = console.log;
+    console.log = (...parts: unknown[]) => printed.push(parts.join(" "));
+    try {
+      assert.equal(
+        await demoForecast(
+          (method, path, body) => api(method, path, body),
+          () => undefined,
+        ),
+        true,
+      );
+    } finally {
+      console.log = log;
+    }
+    assert.match(printed.join("\n"), /POST \/optimize -> 200; capacity_forecast ok \(from duckdb\)/);
+    assert.match(printed.join("\n"), /seeded 150-day history x20: .* deployments/);
+  });
+});
