@@ -600,7 +600,7 @@ else {
   story.say("learning did NOT behave");
   process.exitCode = 1;
 }
-if (!(await demoForecast(call, heading))) process.exitCode = 1;
+if (!(await demoForecast(call, heading, story.say))) process.exitCode = 1;
 if (await demoOps(call, heading))
   story.say(
     "prod waited for approval; its requester and a viewer were refused (403), an admin approved, a second approval got 409; it succeeded and the webhook heard one notice",
@@ -610,7 +610,7 @@ else {
   process.exitCode = 1;
 }
 if (!(await demoOperations2(call, heading, story.say))) process.exitCode = 1;
-if (!(await demoDr(call, heading))) process.exitCode = 1;
+if (!(await demoDr(call, heading, story.say))) process.exitCode = 1;
 const planning = await demoPlanning(call, heading, deployAndWatch);
 story.say(
   planning

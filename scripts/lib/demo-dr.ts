@@ -13,7 +13,11 @@ type Call = (
 ) => Promise<{ status: number; body: Record<string, unknown> }>;
 
 /** Runs the step; true when the backup ran and every check of the drill passed. */
-export async function demoDr(call: Call, heading: (text: string) => void): Promise<boolean> {
+export async function demoDr(
+  call: Call,
+  heading: (text: string) => void,
+  say: (line: string) => void,
+): Promise<boolean> {
   heading("Disaster recovery of the control plane: back up, restore into a scratch project, verify");
   const backup = await call("POST", "/jobs/control-plane-backup/run");
   const run = backup.body.run as { outcome: string; summary: string; result?: { dir: string } } | undefined;
@@ -33,8 +37,8 @@ export async function demoDr(call: Call, heading: (text: string) => void): Promi
     `drill into ${report.target_project ?? "(nothing restored)"}: ${report.checks.length - failed.length}/${report.checks.length} checks passed; audit chain: ${detail("audit chain")}; warehouse: ${detail("warehouse events")}`,
   );
   for (const check of failed) console.log(`  FAIL ${check.check}: ${check.detail}`);
-  console.log(
-    `RPO ${formatDuration(report.rpo_ms)}, RTO ${formatDuration(report.rto_ms)} (npm run dr-drill)`,
+  say(
+    `restored into a scratch project: ${report.checks.length - failed.length}/${report.checks.length} checks passed; RPO ${formatDuration(report.rpo_ms)}, RTO ${formatDuration(report.rto_ms)} (npm run dr-drill)`,
   );
   return report.ok;
 }

@@ -26,7 +26,11 @@ const BUDGET_USD = 1;
 const count = (value: number | null) => (value === null ? "-" : Math.round(value).toLocaleString("en-US"));
 
 /** Runs the step; true when the API answered a forecast (or said why none) and the seeded one was made. */
-export async function demoForecast(call: Call, heading: (text: string) => void): Promise<boolean> {
+export async function demoForecast(
+  call: Call,
+  heading: (text: string) => void,
+  say: (line: string) => void,
+): Promise<boolean> {
   heading("Capacity: events, deployments and Firestore operations a day over the next 30 days");
   const answer = await call("POST", "/optimize", {});
   const capacity = answer.body.capacity_forecast as
@@ -83,8 +87,8 @@ export async function demoForecast(call: Call, heading: (text: string) => void):
   console.log(
     `seeded 150-day history x${SCALE}: ${count(deployments.expected_over_horizon)} deployments, ${count(reads.expected_over_horizon)} Firestore reads and ${count(writes.expected_over_horizon)} writes expected in the 30 days after ${lastDay}`,
   );
-  console.log(
-    `  the free tier's ${count(reads.limit?.limit ?? null)} reads a day is passed ${passes(reads)}, its ${count(writes.limit?.limit ?? null)} writes ${passes(writes)}; cost beyond it $${seeded.budget.expected_cost_usd.toFixed(2)} (high $${seeded.budget.high_cost_usd.toFixed(2)}) against a $${BUDGET_USD} budget${
+  say(
+    `seeded history x${SCALE}: the free tier's ${count(reads.limit?.limit ?? null)} reads a day is passed ${passes(reads)}, its ${count(writes.limit?.limit ?? null)} writes ${passes(writes)}; cost beyond it $${seeded.budget.expected_cost_usd.toFixed(2)} (high $${seeded.budget.high_cost_usd.toFixed(2)}) against a $${BUDGET_USD} budget${
       seeded.budget.exceeds_on ? `, spent on ${seeded.budget.exceeds_on}` : ""
     }`,
   );

@@ -113,6 +113,7 @@ describe("capacity forecast from the warehouse on the emulators", function () {
         await demoForecast(
           (method, path, body) => api(method, path, body),
           () => undefined,
+          (line) => printed.push(line),
         ),
         true,
       );
@@ -121,5 +122,6 @@ describe("capacity forecast from the warehouse on the emulators", function () {
     }
     assert.match(printed.join("\n"), /POST \/optimize -> 200; capacity_forecast ok \(from duckdb\)/);
     assert.match(printed.join("\n"), /seeded 150-day history x20: .* deployments/);
+    assert.match(printed.join("\n"), /seeded history x20: the free tier's 50,000 reads a day is passed/);
   });
 });
