@@ -8,7 +8,7 @@ import type { OrchestrationEvent } from "../../functions/src/bus.js";
 import { demoForecast } from "../../scripts/lib/demo-forecast.js";
 import { api, clearFirestore, requireEmulators } from "../support/emulators.js";
 import { loadTestConfig } from "../support/engine.js";
-import { publishToWarehouse } from "../support/warehouse.js";
+import { publishToWarehouse, requireWarehouse } from "../support/warehouse.js";
 
 const DAY = 86_400_000;
 
@@ -21,12 +21,7 @@ describe("capacity forecast from the warehouse on the emulators", function () {
 
   before(async function () {
     requireEmulators(this);
-    if (!process.env.ORCH_WAREHOUSE_URL) {
-      const why = "no local warehouse (ORCH_WAREHOUSE_URL unset; the stack scripts set it)";
-      if (process.env.CI === "true") throw new Error(`the capacity suite cannot run: ${why}`);
-      console.log(`    skipped: ${why}`);
-      this.skip();
-    }
+    requireWarehouse(this, "capacity");
     await clearFirestore();
     await loadTestConfig();
     const events: OrchestrationEvent[] = [];

@@ -3,7 +3,7 @@ import { PubSub } from "@google-cloud/pubsub";
 import { TOPICS, type OrchestrationEvent } from "../../functions/src/bus.js";
 import { api, clearFirestore, projectId, requireEmulators, waitFor } from "../support/emulators.js";
 import { deploy, loadTestConfig, settled } from "../support/engine.js";
-import { warehouseCaughtUp, warehouseStatus } from "../support/warehouse.js";
+import { requireWarehouse, warehouseCaughtUp, warehouseStatus } from "../support/warehouse.js";
 
 const status = warehouseStatus;
 
@@ -15,13 +15,7 @@ describe("the warehouse on the emulators (local DuckDB process fed by orchestrat
 
   before(async function () {
     requireEmulators(this);
-    if (!process.env.ORCH_WAREHOUSE_URL) {
-      const why = "no local warehouse (ORCH_WAREHOUSE_URL unset; the stack scripts set it)";
-      // Under CI a green run must mean the warehouse suite ran, as for the emulators and Chromium.
-      if (process.env.CI === "true") throw new Error(`the warehouse suite cannot run: ${why}`);
-      console.log(`    skipped: ${why}`);
-      this.skip();
-    }
+    requireWarehouse(this, "warehouse");
     pubsub = new PubSub({ projectId: projectId() });
     await clearFirestore();
     await loadTestConfig();

@@ -3,6 +3,18 @@ import { PubSub } from "@google-cloud/pubsub";
 import { TOPICS, type OrchestrationEvent } from "../../functions/src/bus.js";
 import { projectId, waitFor } from "./emulators.js";
 
+/**
+ * Skips the suite, saying why, when the stack has no local warehouse; under CI it fails instead, so
+ * a green run means the warehouse suites ran (as for the emulators and Chromium).
+ */
+export function requireWarehouse(context: Mocha.Context, suite: string): void {
+  if (process.env.ORCH_WAREHOUSE_URL) return;
+  const why = "no local warehouse (ORCH_WAREHOUSE_URL unset; the stack scripts set it)";
+  if (process.env.CI === "true") throw new Error(`the ${suite} suite cannot run: ${why}`);
+  console.log(`    skipped: ${why}`);
+  context.skip();
+}
+
 /** The local warehouse's own counters (GET /status). */
 export async function warehouseStatus(): Promise<{
   events: number;
