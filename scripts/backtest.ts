@@ -24,7 +24,7 @@ import {
   type BacktestReport,
 } from "../functions/src/domain/learning/backtest.js";
 import type { ForecastErrors } from "../functions/src/domain/learning/forecast.js";
-import { generateHistory } from "../test/sim/history-generator.js";
+import { BACKTEST_VOLUME, generateHistory } from "../test/sim/history-generator.js";
 
 function option(name: string, fallback: number): number {
   const index = process.argv.indexOf(`--${name}`);
@@ -65,7 +65,6 @@ console.log(
 );
 
 const forecastDays = option("forecast-days", 150);
-const VOLUME = { trendPerDay: 0.01, weekly: [0.3, 1.2, 1.25, 1.2, 1.15, 1.0, 0.35] };
 const forecastStarted = performance.now();
 const start = new Date(Date.UTC(2026, 9, 1));
 const shaped = generateHistory({
@@ -74,7 +73,7 @@ const shaped = generateHistory({
   days: forecastDays,
   deploymentsPerDay: perDay,
   regimeShift: false,
-  volume: VOLUME,
+  volume: BACKTEST_VOLUME,
 });
 const forecastReport = backtestCapacityForecast(
   shaped.deployments,
@@ -83,7 +82,7 @@ const forecastReport = backtestCapacityForecast(
 const e = (errors: ForecastErrors) =>
   `MAE ${errors.mae.toFixed(1)}, MAPE ${errors.mape === null ? "n/a" : `${(errors.mape * 100).toFixed(1)}%`}`;
 console.log(
-  `capacity forecast: seed ${seed}, ${forecastDays} days, ${shaped.deployments.length} deployments (trend +${VOLUME.trendPerDay * 100}% a day, weekends x0.3); rolling origin from day 28 (${(performance.now() - forecastStarted).toFixed(0)} ms)`,
+  `capacity forecast: seed ${seed}, ${forecastDays} days, ${shaped.deployments.length} deployments (trend +${BACKTEST_VOLUME.trendPerDay * 100}% a day, weekends x0.3); rolling origin from day 28 (${(performance.now() - forecastStarted).toFixed(0)} ms)`,
 );
 for (const [metric, horizons] of Object.entries(forecastReport))
   for (const result of horizons)
@@ -97,7 +96,10 @@ for (const [metric, horizons] of Object.entries(forecastReport))
   const truth = drawn.map(({ date, value }) => {
     const day = (Date.parse(`${date}T00:00:00Z`) - start.getTime()) / 86_400_000;
     const weekday = new Date(`${date}T00:00:00Z`).getUTCDay();
-    return { predicted: perDay * (1 + VOLUME.trendPerDay * day) * VOLUME.weekly[weekday]!, actual: value };
+    return {
+      predicted: perDay * (1 + BACKTEST_VOLUME.trendPerDay * day) * BACKTEST_VOLUME.weekly[weekday]!,
+      actual: value,
+    };
   });
   const positive = truth.filter((pair) => pair.actual > 0);
   console.log(

@@ -6,7 +6,7 @@
  */
 import { dailyCounts } from "../../functions/src/domain/learning/backtest.js";
 import { capacityForecast, type DailyActivity } from "../../functions/src/domain/learning/capacity.js";
-import { generateHistory } from "../../test/sim/history-generator.js";
+import { BACKTEST_VOLUME, generateHistory } from "../../test/sim/history-generator.js";
 
 type Call = (
   method: string,
@@ -56,7 +56,7 @@ export async function demoForecast(
     days: 150,
     deploymentsPerDay: 8,
     regimeShift: false,
-    volume: { trendPerDay: 0.01, weekly: [0.3, 1.2, 1.25, 1.2, 1.15, 1.0, 0.35] },
+    volume: BACKTEST_VOLUME,
   });
   const lastDay = new Date(start.getTime() + 149 * 86_400_000).toISOString().slice(0, 10);
   const counts = dailyCounts(history.deployments);

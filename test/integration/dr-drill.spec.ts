@@ -6,14 +6,14 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { deleteApp, initializeApp } from "firebase-admin/app";
 import { Timestamp, getFirestore } from "firebase-admin/firestore";
-import { COLLECTIONS, alertDocSchema } from "../../functions/src/domain/model.js";
+import { COLLECTIONS } from "../../functions/src/domain/model.js";
 import { createAuditLog } from "../../functions/src/store/audit-log.js";
 import { createEngineStore } from "../../functions/src/store/engine-store.js";
-import { typedCollection } from "../../functions/src/store/typed-collection.js";
 import { openDuckDbWarehouse } from "../../functions/src/warehouse/duckdb.js";
 import { DrillRefusedError, ExportUnusableError, runDrill } from "../../scripts/lib/dr-drill.js";
 import { exampleConfig } from "../support/config-builder.js";
 import { adminDb, api, clearFirestore, projectId, requireEmulators } from "../support/emulators.js";
+import { plantHistory } from "../support/engine.js";
 import { busyHistory } from "../support/history-builder.js";
 
 const DRILL = fileURLToPath(new URL("../../scripts/dr-drill.ts", import.meta.url));
@@ -53,19 +53,16 @@ describe("the control plane's disaster-recovery drill on the emulators", functio
     // Audited requests put records in the chain; the history is planted as the engine leaves it.
     const loaded = await api("POST", "/config", exampleConfig());
     assert.equal(loaded.status, 200, JSON.stringify(loaded.body));
-    const engine = createEngineStore(adminDb());
-    const alerts = typedCollection(adminDb(), COLLECTIONS.alerts, alertDocSchema);
-    const writer = adminDb().bulkWriter();
-    for (const { id, ...doc } of history.deployments) void writer.set(engine.deployments.doc(id), doc);
-    for (const { id, ...doc } of history.tasks) void writer.set(engine.tasks.doc(id), doc);
-    for (const { id, ...doc } of history.alerts) void writer.set(alerts.doc(id), doc);
+    await plantHistory(history);
     // A time kept as a string (as the outbox and job results keep them) beside a real one.
-    void writer.set(adminDb().collection("dr_probe").doc("types"), {
-      when: new Date("2026-12-01T04:00:00.000Z"),
-      text: "2026-12-01T04:00:00.000Z",
-      nested: [{ when: new Date("2026-12-01T04:05:00.000Z") }],
-    });
-    await writer.close();
+    await adminDb()
+      .collection("dr_probe")
+      .doc("types")
+      .set({
+        when: new Date("2026-12-01T04:00:00.000Z"),
+        text: "2026-12-01T04:00:00.000Z",
+        nested: [{ when: new Date("2026-12-01T04:05:00.000Z") }],
+      });
     const run = await api("POST", "/jobs/control-plane-backup/run");
     assert.equal(run.status, 200, JSON.stringify(run.body));
     assert.equal(run.body.run.outcome, "succeeded", run.body.run.summary);

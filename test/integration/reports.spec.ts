@@ -1,12 +1,10 @@
 import assert from "node:assert/strict";
 import { validateConfig } from "../../functions/src/domain/config.js";
-import { COLLECTIONS, alertDocSchema } from "../../functions/src/domain/model.js";
 import { REPORT_FORMATS, REPORT_MEDIA_TYPES } from "../../functions/src/domain/reports.js";
-import { createEngineStore } from "../../functions/src/store/engine-store.js";
 import { createStore } from "../../functions/src/store/store.js";
-import { typedCollection } from "../../functions/src/store/typed-collection.js";
 import { exampleConfig } from "../support/config-builder.js";
 import { adminDb, api, clearFirestore, requireEmulators, tokenFor } from "../support/emulators.js";
+import { plantHistory } from "../support/engine.js";
 import { busyHistory } from "../support/history-builder.js";
 import { publishToWarehouse } from "../support/warehouse.js";
 import { historyEvents } from "../../functions/src/warehouse/backfill.js";
@@ -59,13 +57,7 @@ describe("GET /reports on the emulators", function () {
     const config = validateConfig(exampleConfig());
     assert.ok(config.ok);
     await createStore(adminDb()).loadConfig(config.config, exampleConfig(), history.range.from);
-    const engine = createEngineStore(adminDb());
-    const alerts = typedCollection(adminDb(), COLLECTIONS.alerts, alertDocSchema);
-    const writer = adminDb().bulkWriter();
-    for (const { id, ...doc } of history.deployments) void writer.set(engine.deployments.doc(id), doc);
-    for (const { id, ...doc } of history.tasks) void writer.set(engine.tasks.doc(id), doc);
-    for (const { id, ...doc } of history.alerts) void writer.set(alerts.doc(id), doc);
-    await writer.close();
+    await plantHistory(history);
     // Reports take their aggregates from the warehouse: the same history reaches it as events.
     if (process.env.ORCH_WAREHOUSE_URL) {
       leftover = await deploymentsTotal();

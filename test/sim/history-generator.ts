@@ -43,6 +43,15 @@ export interface GeneratorOptions {
   volume?: { trendPerDay: number; weekly: readonly number[] };
 }
 
+/**
+ * The volume shape of the capacity forecast's backtest history (`npm run backtest`, its unit test
+ * and the demo): +1 % of the base a day, busy weekdays, quiet weekends (Sunday first).
+ */
+export const BACKTEST_VOLUME: NonNullable<GeneratorOptions["volume"]> = {
+  trendPerDay: 0.01,
+  weekly: [0.3, 1.2, 1.25, 1.2, 1.15, 1.0, 0.35],
+};
+
 /** A planted anomaly: which run, and what was done to it. */
 export interface PlantedAnomaly {
   kind: "slow" | "failure_burst";

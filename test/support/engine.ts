@@ -3,6 +3,9 @@ import assert from "node:assert/strict";
 import { createEngineStore } from "../../functions/src/store/engine-store.js";
 import { isTerminalDeployment, type Deployment, type Task } from "../../functions/src/domain/engine-model.js";
 import { INTEGRATION_KINDS } from "../../functions/src/domain/integrations.js";
+import { COLLECTIONS, alertDocSchema } from "../../functions/src/domain/model.js";
+import type { History } from "../../functions/src/domain/optimize.js";
+import { typedCollection } from "../../functions/src/store/typed-collection.js";
 import { SIMULATED_RUNS } from "../../functions/src/drivers/simulated.js";
 import { configWith } from "./config-builder.js";
 import { adminDb, api, waitFor } from "./emulators.js";
@@ -83,4 +86,17 @@ export async function simulatedRuns(deploymentId: string): Promise<SimulatedRun[
 
 export function byIntegration(tasks: Task[]): Map<string, Task> {
   return new Map(tasks.map((task) => [task.integration, task]));
+}
+
+/** Writes a recorded history's deployments, tasks and alerts as the engine and the health monitor leave them. */
+export async function plantHistory(
+  history: Pick<History, "deployments" | "tasks" | "alerts">,
+): Promise<void> {
+  const engine = createEngineStore(adminDb());
+  const alerts = typedCollection(adminDb(), COLLECTIONS.alerts, alertDocSchema);
+  const writer = adminDb().bulkWriter();
+  for (const { id, ...doc } of history.deployments) void writer.set(engine.deployments.doc(id), doc);
+  for (const { id, ...doc } of history.tasks) void writer.set(engine.tasks.doc(id), doc);
+  for (const { id, ...doc } of history.alerts) void writer.set(alerts.doc(id), doc);
+  await writer.close();
 }

@@ -15,7 +15,7 @@ import { backtestCapacityForecast, dailyCounts } from "../../functions/src/domai
 import { loadCapacityForecast } from "../../functions/src/warehouse/capacity.js";
 import { openDuckDbWarehouse, type DuckDbWarehouse } from "../../functions/src/warehouse/duckdb.js";
 import type { EventRow } from "../../functions/src/warehouse/schema.js";
-import { generateHistory } from "../sim/history-generator.js";
+import { BACKTEST_VOLUME, generateHistory } from "../sim/history-generator.js";
 import { Prng } from "../sim/scheduler.js";
 
 const DAY = 86_400_000;
@@ -307,7 +307,7 @@ describe("capacity forecast: backtest on the generator's shaped history (npm run
       days: 150,
       deploymentsPerDay: 8,
       regimeShift: false,
-      volume: { trendPerDay: 0.01, weekly: [0.3, 1.2, 1.25, 1.2, 1.15, 1.0, 0.35] },
+      volume: BACKTEST_VOLUME,
     });
     const counts = dailyCounts(history.deployments);
     assert.equal(
