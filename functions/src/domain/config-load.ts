@@ -1,5 +1,5 @@
 /** Decides which documents a config load writes, so loading the same config twice changes nothing. */
-import { createHash } from "node:crypto";
+import { contentHash } from "./digest.js";
 import type { ResolvedConfig } from "./config-schema.js";
 import { integrationDocId, type ConfigDoc, type EnvironmentDoc, type IntegrationDoc } from "./model.js";
 
@@ -17,23 +17,7 @@ export interface ConfigWrites {
   integrations: { id: string; doc: IntegrationDoc }[];
 }
 
-/** A stable hash of a JSON value: the same config always hashes the same, whatever the key order. */
-export function contentHash(value: unknown): string {
-  const canonical = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(canonical);
-    if (typeof v === "object" && v !== null) {
-      return Object.fromEntries(
-        Object.keys(v)
-          .sort()
-          .map((key) => [key, canonical((v as Record<string, unknown>)[key])]),
-      );
-    }
-    return v;
-  };
-  return createHash("sha256")
-    .update(JSON.stringify(canonical(value)))
-    .digest("hex");
-}
+export { contentHash };
 
 function sameContent(a: object, b: object, ignore: readonly string[]): boolean {
   const strip = (o: object) => Object.fromEntries(Object.entries(o).filter(([key]) => !ignore.includes(key)));

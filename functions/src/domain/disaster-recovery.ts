@@ -9,9 +9,10 @@
  * time cannot be taken for one. Each exported line therefore lists the paths of the fields that
  * were Timestamps (`timestamps`), and only those come back as times.
  */
-import { createHash } from "node:crypto";
 import { z } from "zod";
+import { sha256 } from "./digest.js";
 import { formatPath, zodIssueToProblem } from "./problems.js";
+import { isTimestamp } from "./timestamps.js";
 
 /** The folder under the backups root that holds the control plane's exports (environment names cannot start with "_"). */
 export const CONTROL_PLANE_FOLDER = "_control-plane";
@@ -62,11 +63,6 @@ export const controlPlaneManifestSchema = z.strictObject({
 });
 export type ControlPlaneManifest = z.infer<typeof controlPlaneManifestSchema>;
 
-/** A value Firestore hands back for a Timestamp (the Admin SDK's and the web SDK's both have `toDate`). */
-function isTimestampLike(value: object): value is { toDate(): Date } {
-  return typeof (value as { toDate?: unknown }).toDate === "function";
-}
-
 /**
  * One document as a line of its collection's file: Timestamps (and Dates) as ISO strings, their
  * paths listed. Values JSON cannot carry as they are (bytes, references, geo points, NaN) are
@@ -82,7 +78,7 @@ export function encodeExportLine(where: string, id: string, data: Record<string,
     }
     if (Array.isArray(value)) return value.map((item, index) => encode(item, [...at, index]));
     if (typeof value === "object") {
-      if (value instanceof Date || isTimestampLike(value)) {
+      if (value instanceof Date || isTimestamp(value)) {
         timestamps.push(at);
         return (value instanceof Date ? value : value.toDate()).toISOString();
       }
@@ -149,11 +145,6 @@ export function decodeExportLine(file: string, lineNumber: number, text: string)
   return { id, data };
 }
 
-/** The sha256 (hex) of a file's text, as the manifest records it. */
-export function sha256Hex(text: string | Uint8Array): string {
-  return createHash("sha256").update(text).digest("hex");
-}
-
 /** The lines of a collection's file (the file ends each line with a newline; an empty file has none). */
 export function exportLines(text: string): string[] {
   if (text === "") return [];
@@ -212,7 +203,7 @@ export function checkExportFiles(
       checks.push({ check, ok: false, detail: "missing from the export folder" });
       continue;
     }
-    const digest = sha256Hex(text);
+    const digest = sha256(text);
     if (digest !== collection.sha256) {
       checks.push({
         check,

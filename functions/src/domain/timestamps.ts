@@ -3,7 +3,8 @@
  * dashboard's web SDK listeners, whose Timestamp classes differ: both have `toDate()`.
  */
 
-function isTimestamp(value: object): value is { toDate(): Date } {
+/** A value Firestore hands back for a Timestamp (the Admin SDK's and the web SDK's both have `toDate`). */
+export function isTimestamp(value: object): value is { toDate(): Date } {
   return typeof (value as { toDate?: unknown }).toDate === "function";
 }
 

@@ -17,7 +17,7 @@
  * The Firestore emulator exports every collection; `collections` is validated and recorded in the
  * export's metadata for live mode, where exports can be limited to them.
  */
-import { createHash } from "node:crypto";
+import { sha256 } from "../domain/digest.js";
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { IntegrationSettings } from "../domain/config-schema.js";
@@ -56,7 +56,7 @@ export interface ExportMetadata extends BackupState {
 export const BACKUP_MARKER = `${MARKER_COLLECTION}/backup`;
 /** A scratch project per environment, so restore checks of different environments never share one. */
 export function restoreCheckProject(projectId: string): string {
-  return `demo-restore-${createHash("sha256").update(projectId).digest("hex").slice(0, 12)}`;
+  return `demo-restore-${sha256(projectId).slice(0, 12)}`;
 }
 const METADATA_FILE = "orchestration-backup.json";
 const FIRESTORE_EXPORT = "firestore_export";

@@ -17,9 +17,9 @@ import {
   encodeExportLine,
   exportFolderName,
   exportTimeOf,
-  sha256Hex,
   type ControlPlaneManifest,
 } from "../domain/disaster-recovery.js";
+import { sha256 } from "../domain/digest.js";
 
 /** Exports the control plane's root collections to `<backupRoot>/_control-plane/<timestamp>/`; prunes exports past `retentionDays`. */
 export async function exportControlPlane(deps: {
@@ -40,7 +40,7 @@ export async function exportControlPlane(deps: {
     const text = lines.length > 0 ? `${lines.join("\n")}\n` : "";
     const file = `${collection.id}.jsonl`;
     await writeFile(path.join(dir, file), text);
-    collections.push({ name: collection.id, documents: snapshot.size, file, sha256: sha256Hex(text) });
+    collections.push({ name: collection.id, documents: snapshot.size, file, sha256: sha256(text) });
   }
   const manifest: ControlPlaneManifest = {
     kind: "control-plane-backup",

@@ -3,7 +3,6 @@
  * Firestore REST value encoding, problems and the live-mode seam. No process.env here: hosts
  * come from io.emulators.
  */
-import { createHash } from "node:crypto";
 import type { ResolvedEnvironment } from "../domain/config-schema.js";
 import { NonRetriableError } from "../domain/errors.js";
 import { formatPath, type Problem } from "../domain/problems.js";
@@ -58,9 +57,7 @@ export function requireHost(io: DriverIO, which: keyof EmulatorHosts): string {
   return host;
 }
 
-export function sha256(data: string | Buffer): string {
-  return createHash("sha256").update(data).digest("hex");
-}
+export { sha256 } from "../domain/digest.js";
 
 /** An answer from an emulator: status and parsed JSON body (text when it is not JSON). */
 export interface RestAnswer {

@@ -3,7 +3,7 @@
  * planner / fabricator split): plan = desired vs observed, apply = idempotent and recorded as a
  * release, rollback = re-apply the release before the one being undone, verify = timed probe.
  */
-import { createHash } from "node:crypto";
+import { contentHash } from "../domain/digest.js";
 import type { IntegrationKind } from "../domain/integrations.js";
 import { NonRetriableError } from "../domain/errors.js";
 import type { Fence } from "./driver.js";
@@ -21,22 +21,7 @@ import type {
 } from "./types.js";
 
 /** A stable digest of a JSON state: equal states, equal digests, whatever the key order. */
-export function stateDigest(state: unknown): string {
-  const canonical = (value: unknown): unknown => {
-    if (Array.isArray(value)) return value.map(canonical);
-    if (typeof value === "object" && value !== null) {
-      return Object.fromEntries(
-        Object.keys(value)
-          .sort()
-          .map((key) => [key, canonical((value as Record<string, unknown>)[key])]),
-      );
-    }
-    return value;
-  };
-  return createHash("sha256")
-    .update(JSON.stringify(canonical(state) ?? null))
-    .digest("hex");
-}
+export const stateDigest = contentHash;
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);

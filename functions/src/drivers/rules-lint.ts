@@ -3,7 +3,6 @@
  * located by setting path or by file:line:column, a small Security Rules linter, the open-rule
  * policy check, the export names of the environment's functions source, stable JSON and hashes.
  */
-import { createHash } from "node:crypto";
 import {
   INTEGRATION_DEFAULTS,
   type IntegrationSettings,
@@ -42,23 +41,7 @@ export function filePath(file: string, at: TextLocation): string {
   return `${file}:${at.line}:${at.column}`;
 }
 
-export const sha256 = (data: string | Buffer): string => createHash("sha256").update(data).digest("hex");
-
-/** JSON with object keys sorted at every level, so equal values always print the same text. */
-export function stableJson(value: unknown): string {
-  const canonical = (node: unknown): unknown => {
-    if (Array.isArray(node)) return node.map(canonical);
-    if (typeof node === "object" && node !== null) {
-      return Object.fromEntries(
-        Object.keys(node)
-          .sort()
-          .map((key) => [key, canonical((node as Record<string, unknown>)[key])]),
-      );
-    }
-    return node;
-  };
-  return `${JSON.stringify(canonical(value), null, 2)}\n`;
-}
+export { sha256, stableJson } from "../domain/digest.js";
 
 /** The merged settings of another integration of the environment, if it declares that kind. */
 export function settingsOf<K extends IntegrationKind>(

@@ -2,7 +2,8 @@
  * API keys for CI systems, in `api_keys/{id}`. Only the SHA-256 of a secret is stored; the secret
  * itself is returned once, by `create`. Nothing here returns a hash or a secret afterwards.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
+import { sha256 } from "../domain/digest.js";
 import type { Firestore } from "firebase-admin/firestore";
 import { z } from "zod";
 import { ROLES, type Role } from "../domain/access.js";
@@ -41,7 +42,7 @@ export type ApiKeySummary = Omit<ApiKeyDoc, "key_hash"> & { id: string };
 export type ApiKeyRecord = ApiKeySummary;
 
 export function hashApiKey(secret: string): string {
-  return createHash("sha256").update(secret, "utf8").digest("hex");
+  return sha256(secret);
 }
 
 /** Whether a string has the shape of a key this system issues (checked before any lookup). */

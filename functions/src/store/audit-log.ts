@@ -16,7 +16,8 @@
  * lease ran out (it stalled) commits nothing, and the chain stays one gapless total order even if
  * two writers overlap.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
+import { sha256 } from "../domain/digest.js";
 import { hostname } from "node:os";
 import {
   FieldPath,
@@ -90,11 +91,7 @@ function redactEntry(entry: AuditEntry): AuditEntry {
 /** A staged id as a document id: kept when Firestore allows it as one, else replaced by a digest of it. */
 function inboxDocId(id: string): string {
   if (/^[A-Za-z0-9_.:@+=-]{1,400}$/.test(id) && !/^__.*__$/.test(id) && id !== "." && id !== "..") return id;
-  return `h_${createHashHex(id)}`;
-}
-
-function createHashHex(text: string): string {
-  return createHash("sha256").update(text).digest("hex");
+  return `h_${sha256(id)}`;
 }
 
 /**
