@@ -17,7 +17,7 @@ import { svgToPng } from "../functions/src/visual/report-raster.js";
 import { healthCells } from "../functions/src/visual/live-views.js";
 import { FirebaseVisualOrchestrator } from "../functions/src/visual/visual-orchestrator.js";
 import { emulatorToken } from "./lib/auth.js";
-import { launchChromium, screenshot, signIn } from "./lib/browser.js";
+import { closeDashboard, launchChromium, screenshot, signIn } from "./lib/browser.js";
 import { showFaultRepairs } from "./lib/demo-faults.js";
 import { demoPlanning } from "./lib/demo-planning.js";
 import { demoLearning } from "./lib/demo-learning.js";
@@ -583,6 +583,7 @@ if (chromiumPath) {
     await screenshot(page, outDir, "dashboard-plan");
     written.push("dashboard.png", "dashboard-plan.png");
     dashboardShots = "taken";
+    await closeDashboard(page);
   } finally {
     await browser.close();
   }

@@ -4,7 +4,7 @@
  * graph and Gantt, alerts, trends, recommendations) and planning (plan, look, deploy).
  */
 import { onAuthStateChanged, signInWithEmailAndPassword, signOut, type User } from "firebase/auth";
-import type { Firestore } from "firebase/firestore";
+import { terminate, type Firestore } from "firebase/firestore";
 import { isTerminalDeployment } from "../../functions/src/domain/engine-model.js";
 import type { Recommendation } from "../../functions/src/domain/optimize.js";
 import {
@@ -38,7 +38,12 @@ interface LatencySample {
 }
 declare global {
   interface Window {
-    orchestrator: { latencies: LatencySample[]; ready: boolean };
+    orchestrator: {
+      latencies: LatencySample[];
+      ready: boolean;
+      /** Ends the page's Firestore connection, listeners and all, as closing the tab does. */
+      disconnect?: () => Promise<void>;
+    };
   }
 }
 window.orchestrator = { latencies: [], ready: false };
@@ -1010,10 +1015,24 @@ function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => 
   };
 }
 
+/** How long the SDK is given to send the removal of each listen target before the connection ends. */
+const UNLISTEN_FLUSH_MS = 300;
+
 async function main(): Promise<void> {
   replaceChildren(root, h("p", {}, "Connecting..."));
   const { auth, db } = await connect();
   let stop: (() => void) | null = null;
+  // Leaving ends every listener before the connection: the Firestore emulator keeps the listen
+  // targets of a channel that was only closed, queues every later change for them, and once ten
+  // thousand are queued logs a warning per change, which slowed every write tenfold.
+  const disconnect = async () => {
+    stop?.();
+    stop = null;
+    await new Promise((resolve) => setTimeout(resolve, UNLISTEN_FLUSH_MS));
+    await terminate(db);
+  };
+  window.orchestrator.disconnect = disconnect;
+  window.addEventListener("pagehide", () => void disconnect());
   onAuthStateChanged(auth, (user) => {
     stop?.();
     stop = null;

@@ -4,6 +4,17 @@ import path from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { CHROMIUM_ARGS } from "./chromium.js";
 
+/** What the dashboard page exposes of itself (dashboard/src/main.ts). */
+declare global {
+  interface Window {
+    orchestrator: {
+      latencies: { task: string; status: string; ms: number }[];
+      ready: boolean;
+      disconnect?: () => Promise<void>;
+    };
+  }
+}
+
 export function launchChromium(executablePath: string): Promise<Browser> {
   return chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS });
 }
@@ -27,4 +38,14 @@ export async function screenshot(page: Page, directory: string, name: string): P
   const file = path.join(directory, `${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
   return file;
+}
+
+/**
+ * Closes a dashboard page as a person leaving it would, its listeners and Firestore connection
+ * ended first: a page closed without it leaves its listeners on the Firestore emulator, which then
+ * slows every later write (see dashboard/src/main.ts).
+ */
+export async function closeDashboard(page: Page): Promise<void> {
+  await page.evaluate(() => window.orchestrator.disconnect?.()).catch(() => undefined);
+  await page.close().catch(() => undefined);
 }

@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 import assert from "node:assert/strict";
 import type { Browser, Page } from "playwright-core";
-import { launchChromium, requireChromium, screenshot, signIn } from "../support/browser.js";
+import { closeDashboard, launchChromium, requireChromium, screenshot, signIn } from "../support/browser.js";
 import { clearFirestore, requireEmulators, signInDetails } from "../support/emulators.js";
 import { loadTestConfig } from "../support/engine.js";
 
@@ -26,7 +26,7 @@ describe("the dashboard's 'Plan from goals' page in headless Chromium", function
   });
 
   after(async () => {
-    await page?.close().catch(() => undefined);
+    if (page) await closeDashboard(page);
     await browser?.close();
     assert.deepEqual(pageErrors, [], "the page threw");
   });

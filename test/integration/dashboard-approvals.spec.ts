@@ -7,16 +7,10 @@
  */
 import assert from "node:assert/strict";
 import type { Browser, Page } from "playwright-core";
-import { launchChromium, requireChromium, screenshot, signIn } from "../support/browser.js";
+import { closeDashboard, launchChromium, requireChromium, screenshot, signIn } from "../support/browser.js";
 import { configWith } from "../support/config-builder.js";
 import { api, clearFirestore, requireEmulators, signInDetails, waitFor } from "../support/emulators.js";
 import { engineStore, settled } from "../support/engine.js";
-
-declare global {
-  interface Window {
-    orchestrator: { latencies: { task: string; status: string; ms: number }[]; ready: boolean };
-  }
-}
 
 const hostingUrl = () => process.env.ORCH_HOSTING_URL ?? "";
 
@@ -74,7 +68,7 @@ describe("the dashboard's approve and reject buttons (headless Chromium)", funct
   });
   afterEach(() => assert.deepEqual(pageErrors.splice(0), [], "the page threw"));
   after(async () => {
-    for (const page of pages) await page.close().catch(() => undefined);
+    for (const page of pages) await closeDashboard(page);
     await browser?.close();
   });
 

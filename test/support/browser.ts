@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import type { Page } from "playwright-core";
 import { screenshot as saveScreenshot } from "../../scripts/lib/browser.js";
 
-export { launchChromium, signIn } from "../../scripts/lib/browser.js";
+export { closeDashboard, launchChromium, signIn } from "../../scripts/lib/browser.js";
 
 /** Where the browser tests save their screenshots: the test output folder. */
 export const screenshotDir = fileURLToPath(new URL("../../out/test/browser/", import.meta.url));
