@@ -47,14 +47,21 @@ describe("approvals of production deployments", function () {
     return { id, waiting };
   }
 
-  /** The chained audit records about one deployment, oldest first (drains the chain first). */
-  async function auditOf(id: string) {
-    const swept = await api("POST", "/jobs/sweep", undefined);
-    assert.equal(swept.status, 200, JSON.stringify(swept.body));
-    const snap = await adminDb().collection(AUDIT_COLLECTIONS.log).orderBy("seq").get();
-    return snap.docs
-      .map((doc) => doc.data())
-      .filter((record) => record.target === id || record.correlation_id === id);
+  /**
+   * The chained audit records about one deployment, oldest first, once they include its last
+   * transition: records reach the chain through the inbox, which another drain may still hold
+   * when a sweep runs, so this sweeps until the end is chained.
+   */
+  async function auditOf(id: string, last: string) {
+    return waitFor(`the audit of ${id} to reach "${last}"`, async () => {
+      const swept = await api("POST", "/jobs/sweep", undefined);
+      assert.equal(swept.status, 200, JSON.stringify(swept.body));
+      const snap = await adminDb().collection(AUDIT_COLLECTIONS.log).orderBy("seq").get();
+      const records = snap.docs
+        .map((doc) => doc.data())
+        .filter((record) => record.target === id || record.correlation_id === id);
+      return records.some((record) => record.action === last) && records;
+    });
   }
 
   it("waits for a second person: requester and viewer refused, another approves, a duplicate is refused", async () => {
@@ -91,7 +98,7 @@ describe("approvals of production deployments", function () {
     assert.equal(tasks.length, 2);
     assert.equal(deployment.approval?.decision, "approved");
 
-    const records = await auditOf(id);
+    const records = await auditOf(id, "deployment.running->succeeded");
     const actions = records.map((record) => `${record.action} ${record.outcome} ${record.actor.kind}`);
     for (const expected of [
       "POST /deploy ok user",
