@@ -1033,6 +1033,10 @@ async function main(): Promise<void> {
   };
   window.orchestrator.disconnect = disconnect;
   window.addEventListener("pagehide", () => void disconnect());
+  // A page the browser kept in its back-forward cache comes back disconnected: start it afresh.
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted) location.reload();
+  });
   onAuthStateChanged(auth, (user) => {
     stop?.();
     stop = null;
