@@ -8,7 +8,7 @@ import type { ResolvedEnvironment } from "../../functions/src/domain/config-sche
 import { NonRetriableError } from "../../functions/src/domain/errors.js";
 import { analyticsDriver } from "../../functions/src/drivers/analytics.js";
 import { cicdDriver } from "../../functions/src/drivers/cicd.js";
-import { createFabricator, stateDigest } from "../../functions/src/drivers/fabricator.js";
+import { createFabricator } from "../../functions/src/drivers/fabricator.js";
 import { hostingDriver } from "../../functions/src/drivers/hosting.js";
 import { securityDriver } from "../../functions/src/drivers/security.js";
 import { directorySourceReader } from "../../functions/src/drivers/sources.js";
@@ -17,6 +17,7 @@ import type { DriverIO, DriverTarget } from "../../functions/src/drivers/types.j
 import { createReleaseStore } from "../../functions/src/store/releases.js";
 import { exampleConfig } from "../support/config-builder.js";
 import { adminDb, clearFirestore, requireEmulators } from "../support/emulators.js";
+import { contentHash } from "../../functions/src/domain/digest.js";
 
 const REPO = path.resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const KINDS = ["hosting", "storage", "security", "analytics", "cicd"] as const;
@@ -107,7 +108,7 @@ describe("staged drivers through the fabricator, releases in the Firestore emula
       assert.equal(releases.length, 1, kind);
       const recorded = releases[0]!;
       assert.equal(recorded.deployment_id, "dep-1");
-      assert.equal(recorded.digest, stateDigest(recorded.state));
+      assert.equal(recorded.digest, contentHash(recorded.state));
       assert.ok(recorded.artifact, "the artifact is kept with the release");
       const health = await fabricator().verify(target(kind));
       assert.equal(health.status, "healthy", `${kind}: ${health.details}`);

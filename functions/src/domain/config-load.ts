@@ -17,8 +17,6 @@ export interface ConfigWrites {
   integrations: { id: string; doc: IntegrationDoc }[];
 }
 
-export { contentHash };
-
 function sameContent(a: object, b: object, ignore: readonly string[]): boolean {
   const strip = (o: object) => Object.fromEntries(Object.entries(o).filter(([key]) => !ignore.includes(key)));
   return contentHash(strip(a)) === contentHash(strip(b));

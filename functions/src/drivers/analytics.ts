@@ -12,8 +12,9 @@
 import { orchestrationEventSchema } from "../bus.js";
 import type { ResolvedEnvironment } from "../domain/config-schema.js";
 import type { Problem } from "../domain/problems.js";
-import { liveNote, nothingStaged, problem, STAGED, settingPath, stableJson } from "./rules-lint.js";
+import { liveNote, nothingStaged, problem, STAGED, settingPath } from "./rules-lint.js";
 import type { DriverSpec } from "./types.js";
+import { stableJson } from "../domain/digest.js";
 
 export const EVENTS_TABLE = "orchestration_events";
 const DAY_MS = 86_400_000;

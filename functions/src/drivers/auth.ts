@@ -22,10 +22,10 @@ import {
   problem,
   requireHost,
   rest,
-  sha256,
 } from "./emulator-rest.js";
 import { diffStates } from "./fabricator.js";
 import type { DriverIO, DriverSpec, DriverTarget } from "./types.js";
+import { sha256 } from "../domain/digest.js";
 
 /** The part of the Identity Toolkit v2 project config this driver owns, as the API spells it. */
 export interface AuthConfig {

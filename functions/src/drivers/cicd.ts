@@ -13,8 +13,9 @@
  */
 import { parse, stringify } from "yaml";
 import type { Problem } from "../domain/problems.js";
-import { liveNote, nothingStaged, problem, STAGED, settingPath, sha256 } from "./rules-lint.js";
+import { liveNote, nothingStaged, problem, STAGED, settingPath } from "./rules-lint.js";
 import type { DriverSpec } from "./types.js";
+import { sha256 } from "../domain/digest.js";
 
 /** A GitHub environment the workflow runs jobs in, and whether it must require reviewers. */
 export interface GithubEnvironmentPlan {

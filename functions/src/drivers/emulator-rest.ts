@@ -57,8 +57,6 @@ export function requireHost(io: DriverIO, which: keyof EmulatorHosts): string {
   return host;
 }
 
-export { sha256 } from "../domain/digest.js";
-
 /** An answer from an emulator: status and parsed JSON body (text when it is not JSON). */
 export interface RestAnswer {
   status: number;

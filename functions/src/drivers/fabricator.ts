@@ -20,9 +20,6 @@ import type {
   ReleaseStore,
 } from "./types.js";
 
-/** A stable digest of a JSON state: equal states, equal digests, whatever the key order. */
-export const stateDigest = contentHash;
-
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 
@@ -35,7 +32,7 @@ export function diffStates(observed: unknown, desired: unknown, path = ""): Chan
       .sort()
       .flatMap((key) => diffStates(observed[key], desired[key], path ? `${path}.${key}` : key));
   }
-  return stateDigest(observed) === stateDigest(desired)
+  return contentHash(observed) === contentHash(desired)
     ? []
     : [{ path: path || "$", from: observed, to: desired }];
 }
@@ -136,7 +133,7 @@ export function createFabricator(
       if (planned.changes.length === 0) {
         const latest = await releases.latest(target.environment.name, target.integration);
         // A promotion records what it carried, even onto a target already in that state.
-        const recorded = latest && (!pin || latest.digest === stateDigest(planned.state));
+        const recorded = latest && (!pin || latest.digest === contentHash(planned.state));
         if (latest && recorded) return { changed: false, summary: planned.summary, release: latest };
         // Already as wanted, but never recorded: record it as the baseline a later rollback returns to.
       } else if (planned.mode !== "staged") {
@@ -149,7 +146,7 @@ export function createFabricator(
           kind: target.kind,
           mode: planned.mode,
           state: planned.state,
-          digest: stateDigest(planned.state),
+          digest: contentHash(planned.state),
           artifact: planned.artifact,
           deployment_id: deploymentId,
           action: "apply",

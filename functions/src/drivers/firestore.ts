@@ -31,11 +31,11 @@ import {
   readDocument,
   requireHost,
   rest,
-  sha256,
   writeDocument,
   type Json,
 } from "./emulator-rest.js";
 import type { DriverIO, DriverSpec, DriverTarget } from "./types.js";
+import { sha256 } from "../domain/digest.js";
 
 export interface IndexField {
   fieldPath: string;

@@ -22,10 +22,10 @@ import {
   readDocument,
   requireHost,
   rest,
-  sha256,
   writeDocument,
 } from "./emulator-rest.js";
 import type { DriverIO, DriverSpec, DriverTarget, SourceReader } from "./types.js";
+import { sha256 } from "../domain/digest.js";
 
 export interface StagedService {
   runtime: string;

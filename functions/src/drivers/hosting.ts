@@ -4,17 +4,9 @@
  * strictly as Hosting would, and leaves the live site alone. The fabricator records the release.
  */
 import type { Problem } from "../domain/problems.js";
-import {
-  functionExports,
-  liveNote,
-  nothingStaged,
-  problem,
-  STAGED,
-  settingPath,
-  sha256,
-  stableJson,
-} from "./rules-lint.js";
+import { functionExports, liveNote, nothingStaged, problem, STAGED, settingPath } from "./rules-lint.js";
 import type { DriverSpec, SourceReader } from "./types.js";
+import { sha256, stableJson } from "../domain/digest.js";
 
 /** One file of a release, keyed by its path below the site directory. */
 export interface HostingFile {

@@ -5,9 +5,9 @@
  * data, MFA). Pure: works on recorded release states; hashing only.
  */
 import { z } from "zod";
-import { sha256 } from "./rules-lint.js";
-import { diffStates, stateDigest } from "./fabricator.js";
+import { diffStates } from "./fabricator.js";
 import type { IntegrationKind } from "../domain/integrations.js";
+import { contentHash, sha256 } from "../domain/digest.js";
 
 /** The kinds whose releases hold an artifact; the others are the environment's own configuration. */
 export const PROMOTABLE_KINDS = ["auth", "firestore", "functions", "hosting", "storage"] as const;
@@ -104,7 +104,7 @@ export function artifactOf(kind: PromotableKind, state: unknown): Json {
 
 /** The sha256 of the artifact part: equal artifacts, equal digests, whatever the target keeps. */
 export function artifactDigest(kind: PromotableKind, state: unknown): string {
-  return stateDigest(artifactOf(kind, state));
+  return contentHash(artifactOf(kind, state));
 }
 
 /** The hashes of an artifact a person compares (file hashes, ruleset hash, bundle hash, index set, auth config). */

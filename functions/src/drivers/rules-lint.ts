@@ -41,8 +41,6 @@ export function filePath(file: string, at: TextLocation): string {
   return `${file}:${at.line}:${at.column}`;
 }
 
-export { sha256, stableJson } from "../domain/digest.js";
-
 /** The merged settings of another integration of the environment, if it declares that kind. */
 export function settingsOf<K extends IntegrationKind>(
   environment: ResolvedEnvironment,

@@ -14,11 +14,10 @@ import {
   STAGED,
   settingPath,
   settingsOf,
-  sha256,
-  stableJson,
   type OpenRule,
 } from "./rules-lint.js";
 import type { DriverSpec, SourceReader } from "./types.js";
+import { sha256, stableJson } from "../domain/digest.js";
 
 /** Products App Check can protect, when the environment declares them. */
 const APP_CHECK_PRODUCTS = ["auth", "firestore", "storage", "functions"] as const;

@@ -4,18 +4,9 @@
  * config with the rules digest as the release. No bucket is touched.
  */
 import type { Problem } from "../domain/problems.js";
-import {
-  lintRules,
-  maskRules,
-  liveNote,
-  nothingStaged,
-  problem,
-  STAGED,
-  settingPath,
-  sha256,
-  stableJson,
-} from "./rules-lint.js";
+import { lintRules, maskRules, liveNote, nothingStaged, problem, STAGED, settingPath } from "./rules-lint.js";
 import type { DriverSpec } from "./types.js";
+import { sha256, stableJson } from "../domain/digest.js";
 
 /** The staged bucket: its config and the rules it would carry. */
 export interface StorageRelease {

@@ -13,7 +13,7 @@ import { NonRetriableError } from "../../domain/errors.js";
 import type { Problem } from "../../domain/problems.js";
 import { buildBackupDesired } from "../backup.js";
 import { problem } from "../emulator-rest.js";
-import { sha256 } from "../rules-lint.js";
+
 import type { DriverSpec, DriverTarget } from "../types.js";
 import {
   awaitOperation,
@@ -24,6 +24,7 @@ import {
   type GoogleAccess,
   type OperationBudget,
 } from "./google.js";
+import { sha256 } from "../../domain/digest.js";
 
 /** One backup schedule as our state spells it. */
 export interface LiveSchedule {

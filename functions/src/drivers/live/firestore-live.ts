@@ -10,10 +10,11 @@
 import type { firestore_v1 } from "googleapis/build/src/apis/firestore/v1.js";
 import { problem } from "../emulator-rest.js";
 import { firestoreDriver, type IndexDefinition, type IndexField } from "../firestore.js";
-import { sha256 } from "../rules-lint.js";
+
 import type { DriverSpec, DriverTarget } from "../types.js";
 import { callGoogle, callGoogleData, firestoreApi, requireAccess, type GoogleAccess } from "./google.js";
 import { releasedRules, releaseRules, type RulesTarget } from "./rules-release.js";
+import { sha256 } from "../../domain/digest.js";
 
 /** What a live project's default database holds of ours. */
 export interface FirestoreLiveState {

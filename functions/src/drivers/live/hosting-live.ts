@@ -11,9 +11,9 @@
 import { gzipSync } from "node:zlib";
 import type { firebasehosting_v1beta1 } from "googleapis/build/src/apis/firebasehosting/v1beta1.js";
 import { NonRetriableError } from "../../domain/errors.js";
-import { stateDigest } from "../fabricator.js";
+
 import { hostingDriver, type HostingRelease } from "../hosting.js";
-import { sha256 } from "../rules-lint.js";
+
 import type { DriverIO, DriverSpec, DriverTarget } from "../types.js";
 import {
   callGoogle,
@@ -23,6 +23,7 @@ import {
   requireAccess,
   type GoogleAccess,
 } from "./google.js";
+import { contentHash, sha256 } from "../../domain/digest.js";
 
 /** The live state of a site: what its live channel serves. */
 export interface HostingLiveState {
@@ -45,7 +46,7 @@ const WRITE = "firebasehosting.sites.update";
 export const gzipForHosting = (bytes: Buffer): Buffer => gzipSync(bytes, { level: 9 });
 
 /** The label value of a state: the first 40 hex digits of its digest. */
-export const labelOf = (state: HostingLiveState): string => stateDigest(state).slice(0, 40);
+export const labelOf = (state: HostingLiveState): string => contentHash(state).slice(0, 40);
 
 async function liveFromStaged(staged: HostingRelease, io: DriverIO): Promise<HostingLiveState> {
   const files: Record<string, string> = {};

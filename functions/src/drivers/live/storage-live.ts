@@ -7,11 +7,12 @@
  */
 import type { storage_v1 } from "googleapis/build/src/apis/storage/v1.js";
 import { NonRetriableError } from "../../domain/errors.js";
-import { sha256 } from "../rules-lint.js";
+
 import { storageDriver } from "../storage.js";
 import type { DriverSpec, DriverTarget } from "../types.js";
 import { callGoogle, callGoogleData, requireAccess, storageApi, type GoogleAccess } from "./google.js";
 import { releasedRules, releaseRules, type RulesTarget } from "./rules-release.js";
+import { sha256 } from "../../domain/digest.js";
 
 /** One lifecycle rule as Cloud Storage spells it. */
 export interface LifecycleRule {
