@@ -26,6 +26,7 @@ import { demoLive } from "./lib/demo-live.js";
 import { demoOps } from "./lib/demo-ops.js";
 import { demoOperations2 } from "./lib/demo-operations2.js";
 import { demoDr } from "./lib/demo-dr.js";
+import { demoPrivacy } from "./lib/demo-privacy.js";
 import { simulate } from "../test/sim/world.js";
 import { showScheduledJobs } from "./demo-schedules.js";
 import { consoleToDetails, createStory, timingLines } from "./lib/story.js";
@@ -612,6 +613,7 @@ else {
 }
 if (!(await demoOperations2(call, heading, story.say))) process.exitCode = 1;
 if (!(await demoDr(call, heading, story.say))) process.exitCode = 1;
+if (!(await demoPrivacy(call, heading, story.say, "viewer@acme.example"))) process.exitCode = 1;
 const planning = await demoPlanning(call, heading, deployAndWatch);
 story.say(
   planning

@@ -31,6 +31,7 @@ import { createReleaseStore } from "./store/releases.js";
 import { createRunHistory } from "./store/run-history.js";
 import { secretResolverFromEnv, type SecretResolver } from "./store/secret-store.js";
 import { createOutbox } from "./store/outbox.js";
+import { createPersonalData, type PersonalData } from "./store/personal-data.js";
 import { createStore, type Store } from "./store/store.js";
 import { createTuningStore } from "./store/tuning-store.js";
 import { warehouseFromEnv } from "./warehouse/from-env.js";
@@ -95,6 +96,8 @@ export interface Services {
   warehouse: () => Promise<Warehouse | null>;
   /** How live environments reach Google (the drivers' and the doctor's). */
   google: GoogleAccess;
+  /** A person's data: export and erasure. */
+  personalData: PersonalData;
 }
 
 /**
@@ -318,5 +321,6 @@ export function createServices(deps: {
     jobs,
     warehouse,
     google: io.google ?? applicationDefaultAccess(),
+    personalData: createPersonalData({ db: deps.db, audit, warehouse, clock }),
   };
 }

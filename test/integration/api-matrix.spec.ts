@@ -169,6 +169,10 @@ describe("the API: every endpoint x every caller, and 1,000 malformed requests",
         const created = await api("POST", "/keys", { role: "viewer", label: "to delete" });
         return { path: `/keys/${created.body.id}`, success: 200 };
       }
+      case "POST /privacy/export":
+      case "POST /privacy/erase":
+        // A person the control plane holds nothing about: the answer says so.
+        return { path: spec.path, body: { email: "nobody@matrix.test" }, success: 200 };
       case "GET /jobs/{name}/runs":
         return { path: "/jobs/lease-sweeper/runs", success: 200 };
       case "POST /jobs/{name}/run":

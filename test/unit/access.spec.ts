@@ -28,6 +28,7 @@ const MATRIX: Record<Role, Record<Action, { off: string; on: string }>> = {
     manage_keys: { off: "nnn", on: "nnn" },
     manage_config: { off: "nnn", on: "nnn" },
     run_jobs: { off: "nnn", on: "nnn" },
+    manage_personal_data: { off: "nnn", on: "nnn" },
   },
   operator: {
     read: { off: "yyy", on: "yyy" },
@@ -39,6 +40,7 @@ const MATRIX: Record<Role, Record<Action, { off: string; on: string }>> = {
     manage_keys: { off: "nnn", on: "nnn" },
     manage_config: { off: "nnn", on: "nnn" },
     run_jobs: { off: "nnn", on: "nnn" },
+    manage_personal_data: { off: "nnn", on: "nnn" },
   },
   admin: {
     read: { off: "yyy", on: "yyy" },
@@ -50,6 +52,7 @@ const MATRIX: Record<Role, Record<Action, { off: string; on: string }>> = {
     manage_keys: { off: "yyy", on: "yyy" },
     manage_config: { off: "yyy", on: "yyy" },
     run_jobs: { off: "yyy", on: "yyy" },
+    manage_personal_data: { off: "yyy", on: "yyy" },
   },
 };
 

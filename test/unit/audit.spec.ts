@@ -9,6 +9,10 @@ import {
   canonicalJson,
   chainRecord,
   hashRecord,
+  isPseudonym,
+  pseudonymize,
+  pseudonymOf,
+  sealOf,
   verifyChain,
   type AuditEntry,
   type AuditRecord,
@@ -354,6 +358,74 @@ describe("audit chain (domain)", () => {
         }),
         { numRuns: 500 },
       );
+    });
+  });
+
+  describe("erasing a person (pseudonyms)", () => {
+    const ANN = "ann@acme.dev";
+    const records = () =>
+      buildChain(
+        KEY,
+        [
+          entry(1, { actor: { kind: "user", id: ANN, role: "operator" } }),
+          entry(2, { actor: { kind: "user", id: "bob@acme.dev", role: "admin" }, target: ANN }),
+          entry(3, { detail: `requested_by "user:${ANN}" may not deploy to prod` }),
+          entry(4),
+        ],
+        (i) => new Date(T0 + i * 1000),
+      );
+
+    it("keeps the chain verifying when a person's fields become pseudonyms", () => {
+      const original = records();
+      const erased = [
+        pseudonymize(KEY, original[0]!, ["actor.id"]),
+        pseudonymize(KEY, original[1]!, ["target"]),
+        pseudonymize(KEY, original[2]!, ["detail"]),
+        original[3]!,
+      ];
+      assert.equal(erased[0]!.actor.id, erased[1]!.target, "the same value, the same pseudonym");
+      assert.ok(erased.slice(0, 3).every((r) => !JSON.stringify(r).includes(ANN)));
+      assert.ok(isPseudonym(erased[2]!.detail ?? ""));
+      assert.deepEqual(verifyChain(KEY, erased, headOf(original)), { ok: true, count: 4 });
+    });
+
+    it("makes pseudonyms nobody can compute without the key", () => {
+      const other = Buffer.alloc(32, 9);
+      assert.match(pseudonymOf(KEY, ANN), /^pseudonym:[0-9a-f]{64}$/);
+      assert.notEqual(pseudonymOf(KEY, ANN), pseudonymOf(other, ANN));
+      assert.notEqual(pseudonymOf(KEY, ANN), pseudonymOf(KEY, "bob@acme.dev"));
+      assert.notEqual(sealOf(KEY, ANN), createHash("sha256").update(ANN).digest("hex"));
+      assert.equal(
+        sealOf(KEY, pseudonymOf(KEY, ANN)),
+        sealOf(KEY, ANN),
+        "a pseudonym's seal is the one it carries",
+      );
+    });
+
+    it("still catches a personal field swapped for another value or another pseudonym", () => {
+      const swaps: [string, (r: AuditRecord) => AuditRecord][] = [
+        ["another person", (r) => ({ ...r, actor: { ...r.actor, id: "mallory@acme.dev" } })],
+        [
+          "another person's pseudonym",
+          (r) => ({ ...r, actor: { ...r.actor, id: pseudonymOf(KEY, "bob@acme.dev") } }),
+        ],
+        [
+          "a pseudonym under another key",
+          (r) => ({ ...r, actor: { ...r.actor, id: pseudonymOf(Buffer.alloc(32, 9), ANN) } }),
+        ],
+        ["a made-up pseudonym", (r) => ({ ...r, actor: { ...r.actor, id: `pseudonym:${"ab".repeat(32)}` } })],
+        ["an erased detail made up", (r) => ({ ...r, detail: `pseudonym:${"cd".repeat(32)}` })],
+      ];
+      for (const [what, swap] of swaps) {
+        const tampered = records();
+        tampered[0] = swap(tampered[0]!);
+        const result = verifyChain(KEY, tampered, headOf(records()));
+        assert.deepEqual(
+          !result.ok && { seq: result.seq, problem: result.problem },
+          { seq: 1, problem: "changed" },
+          what,
+        );
+      }
     });
   });
 });

@@ -112,6 +112,8 @@ describe("the CLI and the route table", () => {
       ["jobs resume", "POST /jobs/{name}/resume"],
       ["jobs sync", "POST /jobs/sync"],
       ["logs search", "GET /events/search"],
+      ["privacy export", "POST /privacy/export"],
+      ["privacy erase", "POST /privacy/erase"],
     ];
     for (const [words, route] of kept) assert.equal(findCommand(words.split(" "))?.route, route, words);
   });

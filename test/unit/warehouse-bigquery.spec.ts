@@ -166,4 +166,34 @@ describe("BigQuery warehouse against the BigQuery v2 contract", () => {
     assert.match(search.query, /SEARCH\(e, @term0 \|\| ' ' \|\| @term1\)/);
     assert.deepEqual(search.parameters.environments, { type: "ARRAY", value: { arrayValues: [] } });
   });
+
+  it("erases a person with a count through the dedup view and an UPDATE of both tables, in GoogleSQL", async () => {
+    await wh.ensure();
+    model.answerQueries((q) =>
+      q.query.includes("COUNT(*) AS n") ? { fields: [{ name: "n", type: "INTEGER" }], rows: [["3"]] } : null,
+    );
+    const result = await wh.erasePerson({
+      actors: ["ann@acme.dev", "user:ann@acme.dev"],
+      mentions: ["ann@acme.dev"],
+      pseudonyms: { "ann@acme.dev": "pseudonym:a", "user:ann@acme.dev": "pseudonym:b" },
+      erased_detail: "(erased)",
+    });
+    assert.deepEqual(result, { updated: 3 });
+    const sent = model.queries.filter((q) => !q.query.startsWith("CREATE"));
+    assert.equal(sent.length, 3);
+    assert.ok(sent[0]!.query.includes(`\`${PROJECT}.${DATASET}.${BIGQUERY_DEDUP_VIEW}\``), sent[0]!.query);
+    assert.deepEqual(
+      sent.slice(1).map((q) => /^UPDATE `([^`]+)`/.exec(q.query)?.[1]),
+      [`${PROJECT}.${DATASET}.${EVENTS_TABLE}`, `${PROJECT}.${DATASET}.${AUDIT_EVENTS_TABLE}`],
+    );
+    for (const q of sent) {
+      assert.match(q.query, /actor IN UNNEST\(@actors\)/);
+      assert.match(q.query, /STRPOS\(LOWER\(detail\), @mention0\) > 0/);
+      assert.doesNotMatch(q.query, /\$[a-z_]/, "no DuckDB-style $parameters");
+    }
+    assert.deepEqual(sent[1]!.parameters.actors, {
+      type: "ARRAY",
+      value: { arrayValues: [{ value: "ann@acme.dev" }, { value: "user:ann@acme.dev" }] },
+    });
+  });
 });

@@ -445,3 +445,60 @@ describe("reports from the warehouse agree with reports from Firestore's documen
     }
   });
 });
+
+describe("local warehouse (DuckDB): a person's erasure", () => {
+  it("rewrites the events naming or mentioning the person, and only those", async () => {
+    const wh = await openDuckDbWarehouse(":memory:");
+    try {
+      const at = "2026-11-01T10:00:00Z";
+      await wh.insert(
+        rows([
+          ev({ kind: "deployment", to: "running", at, actor: "user:ann@acme.dev" }),
+          ev({ kind: "deployment", to: "running", at, actor: "ann@acme.dev" }),
+          ev({
+            kind: "audit",
+            to: "ok",
+            at,
+            actor: "key:k_1",
+            detail: "requested_by user:ANN@acme.dev refused",
+          }),
+          ev({ kind: "deployment", to: "running", at, actor: "user:bob@acme.dev", detail: "annotated" }),
+          ev({ kind: "task", to: "running", at, actor: null, detail: "uid-ann-7 signed in" }),
+        ]),
+      );
+      const match = {
+        actors: ["ann@acme.dev", "user:ann@acme.dev", "uid-ann-7"],
+        mentions: ["ann@acme.dev", "uid-ann-7"],
+      };
+      assert.equal(await wh.countPerson(match), 4);
+      const result = await wh.erasePerson({
+        ...match,
+        pseudonyms: {
+          "ann@acme.dev": "pseudonym:a",
+          "user:ann@acme.dev": "pseudonym:b",
+          "uid-ann-7": "pseudonym:c",
+        },
+        erased_detail: "(erased)",
+      });
+      assert.deepEqual(result, { updated: 4 });
+      assert.equal(await wh.countPerson(match), 0);
+      const all = await wh.search({
+        from: "2026-10-01T00:00:00Z",
+        to: "2026-12-01T00:00:00Z",
+        environments: null,
+      });
+      assert.deepEqual(
+        all.map((r) => [r.actor, r.detail]).sort(),
+        [
+          ["key:k_1", "(erased)"],
+          ["pseudonym:a", null],
+          ["pseudonym:b", null],
+          ["user:bob@acme.dev", "annotated"],
+          [null, "(erased)"],
+        ].sort(),
+      );
+    } finally {
+      wh.close();
+    }
+  });
+});

@@ -19,6 +19,7 @@ import type { AuditActor } from "../domain/audit.js";
 import { zodIssueToProblem } from "../domain/problems.js";
 import type { RoleHolder } from "../domain/compliance.js";
 import { createApiKeyStore, hashApiKey, looksLikeApiKey, type ApiKeySummary } from "../store/api-keys.js";
+import type { Person, PrivacySubject } from "../domain/privacy.js";
 
 /** What the access control needs of a decoded ID token (firebase-admin's DecodedIdToken fits). */
 export interface VerifiedIdToken {
@@ -70,6 +71,8 @@ export interface AccessControl {
    * environment, which rule). See `REQUESTER_FORMATS` for what `requested_by` may say.
    */
   authorizeRequest(deployment: { environment: string; requested_by: string }): Promise<string | null>;
+  /** The person an email or uid names, with what Firebase Auth knows of the other (kept as given when Auth does not know them). */
+  resolvePerson(subject: PrivacySubject): Promise<Person>;
 }
 
 /**
@@ -263,6 +266,17 @@ export function createAccessControl(deps: AccessControlDeps): AccessControl {
 
     listKeys() {
       return apiKeys.list();
+    },
+
+    async resolvePerson(subject) {
+      const known =
+        subject.uid !== undefined
+          ? await deps.lookupUser?.(subject.uid)
+          : await deps.lookupUserByEmail?.(subject.email ?? "");
+      return {
+        email: subject.email ?? known?.email ?? null,
+        uid: subject.uid ?? known?.uid ?? null,
+      };
     },
 
     async listRoleHolders() {

@@ -32,6 +32,8 @@ export const ACTIONS = [
   "manage_keys",
   "manage_config",
   "run_jobs",
+  /** Export or erase what the control plane holds about a person (GDPR access and erasure requests). */
+  "manage_personal_data",
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 

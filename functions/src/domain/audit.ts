@@ -6,7 +6,10 @@
  * A record's hash is HMAC-SHA256, under a key kept outside Firestore (Secret Manager in the cloud,
  * a key file locally), over the canonical JSON (keys sorted, dates as ISO strings) of every field
  * but `hash`, `prev_hash` included, so a record pins its content, its position (`seq`) and
- * everything before it. The chain head (`audit_head/chain`: last seq and hash) anchors the end, so
+ * everything before it. The fields that may name a person (`actor.id`, `target`, `detail`) enter
+ * the hash as their keyed seal (`sealOf`), so that erasing a person replaces them with
+ * `pseudonym:<seal>` and the chain still verifies; without the key nobody can compute the seal of
+ * a value, so a field swapped for another value or another pseudonym is still caught. The chain head (`audit_head/chain`: last seq and hash) anchors the end, so
  * removing the last records is detected too. Because the hash is keyed, someone who can write
  * Firestore but does not hold the key cannot rewrite a record, every record after it and the head
  * into a chain that verifies: the first rewritten record no longer matches its keyed hash.
@@ -143,13 +146,60 @@ export type AuditKey = Uint8Array;
 /** Shortest key accepted: HMAC-SHA256 gains nothing from more than 32 bytes and is weak with fewer. */
 export const AUDIT_KEY_MIN_BYTES = 32;
 
+/** What an erased value becomes: its keyed seal, which the record's hash covers in its place. */
+const PSEUDONYM = /^pseudonym:([0-9a-f]{64})$/;
+
+export function isPseudonym(value: string): boolean {
+  return PSEUDONYM.test(value);
+}
+
 /**
- * HMAC-SHA256 (hex) under `key` of the record's canonical JSON, `prev_hash` included and `hash`
- * (if present) left out.
+ * The keyed seal of a value that may name a person: HMAC-SHA256 under the chain's key, so equal
+ * values have equal seals and nobody without the key can link a seal to a value they guess. A
+ * pseudonym's seal is the one it carries.
+ */
+export function sealOf(key: AuditKey, value: string): string {
+  return PSEUDONYM.exec(value)?.[1] ?? createHmac("sha256", key).update(`personal:${value}`).digest("hex");
+}
+
+/** `pseudonym:<seal>`: what erasure writes in place of a value that names a person, in every store. */
+export function pseudonymOf(key: AuditKey, value: string): string {
+  return `pseudonym:${sealOf(key, value)}`;
+}
+
+/** The fields of a record that may name a person: the actor, a target (a key's owner), free text. */
+export const PERSONAL_FIELDS = ["actor.id", "target", "detail"] as const;
+export type PersonalField = (typeof PERSONAL_FIELDS)[number];
+
+const sealed = (key: AuditKey, value: string | null) => (value === null ? null : sealOf(key, value));
+
+/**
+ * HMAC-SHA256 (hex) under `key` of the record's canonical JSON, `prev_hash` included, `hash` (if
+ * present) left out, and the personal fields as their seals.
  */
 export function hashRecord(key: AuditKey, record: Omit<AuditRecord, "hash"> & { hash?: string }): string {
-  const hashed = Object.fromEntries(HASHED_FIELDS.map((field) => [field, record[field]]));
+  const hashed: Record<string, unknown> = Object.fromEntries(
+    HASHED_FIELDS.map((field) => [field, record[field]]),
+  );
+  hashed.actor = { ...record.actor, id: sealed(key, record.actor.id) };
+  hashed.target = sealed(key, record.target);
+  hashed.detail = sealed(key, record.detail);
   return createHmac("sha256", key).update(canonicalJson(hashed)).digest("hex");
+}
+
+/** The record with the given personal fields replaced by their pseudonyms; its hash still holds. */
+export function pseudonymize(
+  key: AuditKey,
+  record: AuditRecord,
+  fields: readonly PersonalField[],
+): AuditRecord {
+  const erase = (value: string | null) => (value === null ? null : pseudonymOf(key, value));
+  return {
+    ...record,
+    actor: fields.includes("actor.id") ? { ...record.actor, id: erase(record.actor.id) } : record.actor,
+    target: fields.includes("target") ? erase(record.target) : record.target,
+    detail: fields.includes("detail") ? erase(record.detail) : record.detail,
+  };
 }
 
 /** The record that follows `head` in the chain. */

@@ -23,6 +23,7 @@ import {
   withinScope,
 } from "../domain/scope.js";
 import { optimizeRequestSchema, recommend } from "../domain/optimize.js";
+import { privacySubjectSchema } from "../domain/privacy.js";
 import {
   PLANNING_OBJECTIVES,
   planningConstraintsSchema,
@@ -123,6 +124,14 @@ async function complianceInput(
     deployments: history.deployments,
     verification,
   };
+}
+
+/** A person's data spans every environment: a caller limited to some may not export or erase it. */
+function requireEveryEnvironment(principal: Principal | undefined, what: string): void {
+  if (!principal || !unscoped(principal))
+    throw new ForbiddenError(
+      `a caller limited to environments ${JSON.stringify(principal?.environments ?? [])} may not ${what}: it spans every environment; allowed: an admin of every environment`,
+    );
 }
 
 /** How many integrations `/plan` names as the most likely to fail. */
@@ -742,6 +751,32 @@ export const ROUTES: RouteSpec[] = [
       if (!principal) throw new Error("manage_keys is never public");
       await access.revokeKey(params.id ?? "", principal);
       return ok({ revoked: params.id });
+    },
+  }),
+  route({
+    method: "POST",
+    path: "/privacy/export",
+    summary:
+      "Everything the control plane holds about a person, named by email or uid: the documents that name them, their audit records, their warehouse events",
+    action: "manage_personal_data",
+    query: noQuery,
+    body: privacySubjectSchema,
+    handle: async ({ access, personalData }, { body, principal }) => {
+      requireEveryEnvironment(principal, "export a person's data");
+      return ok(await personalData.export(await access.resolvePerson(body)));
+    },
+  }),
+  route({
+    method: "POST",
+    path: "/privacy/erase",
+    summary:
+      "Erase a person: every value naming them becomes the same keyed pseudonym; the audit chain still verifies",
+    action: "manage_personal_data",
+    query: noQuery,
+    body: privacySubjectSchema,
+    handle: async ({ access, personalData }, { body, principal }) => {
+      requireEveryEnvironment(principal, "erase a person's data");
+      return ok(await personalData.erase(await access.resolvePerson(body)));
     },
   }),
   route({

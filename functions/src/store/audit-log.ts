@@ -40,12 +40,15 @@ import {
   auditLeaseSchema,
   auditRecordSchema,
   chainRecord,
+  pseudonymOf,
+  pseudonymize,
   verifyChain,
   type AuditEntry,
   type AuditHead,
   type AuditInboxDoc,
   type AuditKey,
   type AuditRecord,
+  type PersonalField,
   type VerifyResult,
 } from "../domain/audit.js";
 import { redactText } from "../logs.js";
@@ -59,6 +62,9 @@ const MAX_TEXT = 4000;
 
 /** Records read per page when walking the chain. */
 const PAGE = 1000;
+
+/** Records read per page when erasing: each may be rewritten, within one batch's 500 writes. */
+const ERASE_PAGE = 400;
 
 /** Staged records read per batch: 2 writes each (3 with a dedupe entry), within the write budget below. */
 const CHAIN_BATCH = 245;
@@ -150,6 +156,13 @@ export interface AuditLog {
   list(options?: { from?: number; limit?: number }): Promise<AuditRecord[]>;
   /** Walks the whole chain against the head and the key; never throws for tampered data. */
   verify(): Promise<VerifyResult>;
+  /** Makes `pseudonym:<seal>` of values under the chain's key: what erasure writes in every store. */
+  pseudonymizer(): Promise<(value: string) => string>;
+  /**
+   * Replaces, in every chained record, the personal fields `select` names by their pseudonyms (the
+   * records' hashes cover the seals, so the chain still verifies). Answers how many records changed.
+   */
+  erasePersonal(select: (record: AuditRecord) => readonly PersonalField[]): Promise<number>;
 }
 
 /** The record chained in place of a staged document that cannot be read: the fact it existed is kept. */
@@ -339,6 +352,41 @@ export function createAuditLog(
       if (options.from !== undefined) query = query.startAt(auditDocId(options.from));
       if (options.limit !== undefined) query = query.limit(options.limit);
       return (await query.get()).docs.map((doc) => doc.data());
+    },
+
+    async pseudonymizer() {
+      const hmacKey = await key();
+      return (value) => pseudonymOf(hmacKey, value);
+    },
+
+    async erasePersonal(select) {
+      const hmacKey = await key();
+      let changed = 0;
+      let after: string | undefined;
+      for (;;) {
+        let query = records.orderBy(FieldPath.documentId()).limit(ERASE_PAGE);
+        if (after !== undefined) query = query.startAfter(after);
+        const page = await query.get();
+        const batch = db.batch();
+        let writes = 0;
+        for (const doc of page.docs) {
+          const record = doc.data();
+          const fields = select(record);
+          if (fields.length === 0) continue;
+          const erased = pseudonymize(hmacKey, record, fields);
+          // Only the personal fields: the chain writer may be appending meanwhile, never to these documents.
+          batch.update(doc.ref, {
+            "actor.id": erased.actor.id,
+            target: erased.target,
+            detail: erased.detail,
+          });
+          writes += 1;
+        }
+        if (writes > 0) await batch.commit();
+        changed += writes;
+        if (page.size < ERASE_PAGE) return changed;
+        after = page.docs[page.docs.length - 1]!.id;
+      }
     },
 
     async verify() {

@@ -13,6 +13,8 @@ import {
   QUERIES,
   bindWindow,
   deploymentFactsSelect,
+  countPersonQuery,
+  erasePersonQuery,
   searchQuery,
   taskFactsSelect,
   type BoundParams,
@@ -285,5 +287,20 @@ export function createBigQueryWarehouse(options: BigQueryWarehouseOptions): BigQ
     },
     // Partition expiration drops old days without a job.
     purge: () => Promise.resolve({ deleted: 0 }),
+    countPerson: async (match) => {
+      const { sql, params } = countPersonQuery(dialect, match);
+      return Number((await run(sql, params))[0]?.n ?? 0);
+    },
+    // Rows still in the streaming buffer (the last ~30 minutes of inserts) refuse DML: the erasure
+    // then fails, naming BigQuery's reason, and can be run again later.
+    erasePerson: async (erasure) => {
+      const counted = countPersonQuery(dialect, erasure);
+      const updated = Number((await run(counted.sql, counted.params))[0]?.n ?? 0);
+      for (const table of [EVENTS_TABLE, AUDIT_EVENTS_TABLE]) {
+        const { sql, params } = erasePersonQuery(dialect, `\`${projectId}.${datasetId}.${table}\``, erasure);
+        await run(sql, params);
+      }
+      return { updated };
+    },
   };
 }

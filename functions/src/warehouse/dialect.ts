@@ -30,6 +30,10 @@ export interface Dialect {
   inScope(column: string): string;
   /** Every search term (parameters term0..termN, lower case) occurs in the event's text. */
   matchesTerms(alias: string, termCount: number): string;
+  /** The column's value is one of a list parameter's. */
+  inList(column: string, param: string): string;
+  /** The column, lower-cased, contains a text parameter (given lower-case). */
+  containsText(column: string, param: string): string;
   /** A timestamp `days` before a timestamp parameter. */
   daysBefore(param: string, days: number): string;
   /** The type name of a column type. */
@@ -54,6 +58,8 @@ export const duckdb: Dialect = {
   isoTime: (expression) => `strftime(${expression}, '%Y-%m-%dT%H:%M:%S.%gZ')`,
   jsonInt: (expression, field) => `TRY_CAST(json_extract_string(${expression}, '$.${field}') AS BIGINT)`,
   inScope: (column) => `($all_environments OR list_contains($environments, ${column}))`,
+  inList: (column, param) => `list_contains($${param}, ${column})`,
+  containsText: (column, param) => `contains(lower(${column}), $${param})`,
   // The fts extension needs a download this machine cannot make, so terms are matched as substrings.
   matchesTerms: (alias, termCount) =>
     Array.from(
@@ -83,6 +89,8 @@ export function bigquery(projectId: string, dataset: string): Dialect {
     isoTime: (expression) => `FORMAT_TIMESTAMP('%Y-%m-%dT%H:%M:%E3SZ', ${expression})`,
     jsonInt: (expression, field) => `SAFE_CAST(JSON_VALUE(${expression}, '$.${field}') AS INT64)`,
     inScope: (column) => `(@all_environments OR ${column} IN UNNEST(@environments))`,
+    inList: (column, param) => `${column} IN UNNEST(@${param})`,
+    containsText: (column, param) => `STRPOS(LOWER(${column}), @${param}) > 0`,
     // SEARCH() uses the table's search index, tokenised as BigQuery's LOG_ANALYZER does.
     matchesTerms: (alias, termCount) =>
       termCount === 0

@@ -19,6 +19,8 @@ import {
   deploymentFactsSelect,
   taskFactsSelect,
   purgeQuery,
+  countPersonQuery,
+  erasePersonQuery,
   searchQuery,
   type BoundParams,
   type QueryName,
@@ -190,6 +192,20 @@ export async function openDuckDbWarehouse(path: string): Promise<DuckDbWarehouse
             { now: now.toISOString() },
           );
         return { deleted: Number(reader.getRows()[0]?.[0] ?? 0) };
+      }),
+    countPerson: (match) =>
+      serial(async () => {
+        const { sql, params } = countPersonQuery(duckdb, match);
+        return Number((await rows(sql, params))[0]?.n ?? 0);
+      }),
+    erasePerson: (erasure) =>
+      serial(async () => {
+        const counted = countPersonQuery(duckdb, erasure);
+        const updated = Number((await rows(counted.sql, counted.params))[0]?.n ?? 0);
+        const { sql, params } = erasePersonQuery(duckdb, EVENTS_TABLE, erasure);
+        const { values, types } = bindable(params);
+        await connection.run(sql, values, types);
+        return { updated };
       }),
     count: () =>
       serial(async () => Number((await rows(`SELECT COUNT(*) AS n FROM ${EVENTS_TABLE}`, {}))[0]?.n ?? 0)),

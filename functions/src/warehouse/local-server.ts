@@ -13,7 +13,7 @@ import { parseArgs } from "node:util";
 import { PubSub, type Message } from "@google-cloud/pubsub";
 import { TOPICS } from "../bus.js";
 import { openDuckDbWarehouse, type DuckDbWarehouse } from "./duckdb.js";
-import { QUERIES, type QueryName } from "./queries.js";
+import { QUERIES, personErasureSchema, personMatchSchema, type QueryName } from "./queries.js";
 import { eventToRow, parseEventMessage, type EventRow } from "./schema.js";
 
 /** The warehouse's subscription on the event topic. */
@@ -101,7 +101,7 @@ async function body(req: http.IncomingMessage): Promise<unknown> {
   return chunks.length === 0 ? {} : (JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown);
 }
 
-/** The HTTP face of the local warehouse: POST /query, /search, /purge; GET /status. */
+/** The HTTP face of the local warehouse: POST /query, /search, /purge, /person/count, /person/erase; GET /status. */
 export function createWarehouseServer(
   warehouse: DuckDbWarehouse,
   status: () => Record<string, unknown>,
@@ -132,6 +132,10 @@ export function createWarehouseServer(
       }
       if (req.url === "/search") return answer(200, { rows: await warehouse.search(input as never) });
       if (req.url === "/purge") return answer(200, await warehouse.purge(new Date(String(input.now))));
+      if (req.url === "/person/count")
+        return answer(200, { count: await warehouse.countPerson(personMatchSchema.parse(input)) });
+      if (req.url === "/person/erase")
+        return answer(200, await warehouse.erasePerson(personErasureSchema.parse(input)));
       return answer(404, { error: `${req.url} is not served` });
     };
     run().catch((error: Error) => answer(error.name === "ZodError" ? 400 : 500, { error: error.message }));

@@ -260,3 +260,59 @@ export function purgeQuery(d: Dialect): string {
   return `DELETE FROM ${d.events} WHERE (kind = 'audit' AND time < ${d.daysBefore("now", RETENTION_DAYS.audit)})
   OR (kind <> 'audit' AND time < ${d.daysBefore("now", RETENTION_DAYS.operational)})`;
 }
+
+/** The events about a person: their name as actor, or their email or uid in the detail text. */
+export const personMatchSchema = z.strictObject({
+  /** Exact actor values that name the person. */
+  actors: z.array(z.string().min(1)).min(1).max(30),
+  /** Texts whose presence in the detail (any case) mentions the person. */
+  mentions: z.array(z.string().min(3)).max(2),
+});
+export type PersonMatch = z.infer<typeof personMatchSchema>;
+
+/** What erasure writes: each actor value's pseudonym, and what a detail mentioning the person becomes. */
+export const personErasureSchema = personMatchSchema.extend({
+  pseudonyms: z.record(z.string(), z.string().min(1)),
+  erased_detail: z.string().min(1),
+});
+export type PersonErasure = z.infer<typeof personErasureSchema>;
+
+function personWhere(d: Dialect, match: PersonMatch): { where: string; params: BoundParams } {
+  const params: BoundParams = { actors: match.actors };
+  const mentioned = match.mentions.map((mention, i) => {
+    params[`mention${i}`] = mention.toLowerCase();
+    return d.containsText("detail", `mention${i}`);
+  });
+  return { where: [d.inList("actor", "actors"), ...mentioned].join(" OR "), params };
+}
+
+/** How many events name or mention the person. */
+export function countPersonQuery(d: Dialect, match: PersonMatch): { sql: string; params: BoundParams } {
+  const { where, params } = personWhere(d, match);
+  return { sql: `SELECT COUNT(*) AS n FROM ${d.events} WHERE ${where}`, params };
+}
+
+/**
+ * Rewrites the events of `table` that name or mention the person: the actor becomes its
+ * pseudonym, a detail that mentions them becomes `erased_detail` (free text cannot be rewritten
+ * in part with any confidence).
+ */
+export function erasePersonQuery(
+  d: Dialect,
+  table: string,
+  erasure: PersonErasure,
+): { sql: string; params: BoundParams } {
+  const { where, params } = personWhere(d, erasure);
+  const cases = erasure.actors.map((actor, i) => {
+    params[`actor${i}`] = actor;
+    params[`pseudonym${i}`] = erasure.pseudonyms[actor] ?? erasure.erased_detail;
+    return `WHEN ${d.param(`actor${i}`)} THEN ${d.param(`pseudonym${i}`)}`;
+  });
+  params.erased_detail = erasure.erased_detail;
+  const mentioned =
+    erasure.mentions.map((_, i) => d.containsText("detail", `mention${i}`)).join(" OR ") || "FALSE";
+  const sql = `UPDATE ${table} SET actor = CASE actor ${cases.join(" ")} ELSE actor END,
+  detail = CASE WHEN ${mentioned} THEN ${d.param("erased_detail")} ELSE detail END
+WHERE ${where}`;
+  return { sql, params };
+}

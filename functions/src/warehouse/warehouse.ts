@@ -3,7 +3,15 @@
  * the cloud (`bigquery.ts`); locally one process holding a DuckDB file stands in for BigQuery and
  * answers over loopback (`local-server.ts`, reached through `createLocalWarehouseClient`).
  */
-import { QUERIES, type QueryName, type Row, type SearchParams, type WindowParams } from "./queries.js";
+import {
+  QUERIES,
+  type PersonErasure,
+  type PersonMatch,
+  type QueryName,
+  type Row,
+  type SearchParams,
+  type WindowParams,
+} from "./queries.js";
 
 /** One analytical store of `orchestration_events`. */
 export interface Warehouse {
@@ -13,6 +21,10 @@ export interface Warehouse {
   search(params: SearchParams): Promise<Row[]>;
   /** Deletes what is past retention; answers how many rows went (BigQuery: 0, its partitions expire). */
   purge(now: Date): Promise<{ deleted: number }>;
+  /** How many events name the person as actor or mention them in their detail. */
+  countPerson(match: PersonMatch): Promise<number>;
+  /** Rewrites those events with the person's pseudonyms; answers how many there were. */
+  erasePerson(erasure: PersonErasure): Promise<{ updated: number }>;
 }
 
 /** A warehouse that could not answer: the message says which and why. */
@@ -49,6 +61,12 @@ export function createLocalWarehouseClient(baseUrl: string, fetchImpl: typeof fe
     },
     async purge(now) {
       return (await call("/purge", { now: now.toISOString() })) as { deleted: number };
+    },
+    async countPerson(match) {
+      return ((await call("/person/count", match)) as { count: number }).count;
+    },
+    async erasePerson(erasure) {
+      return (await call("/person/erase", erasure)) as { updated: number };
     },
   };
 }
