@@ -183,7 +183,20 @@ export function createServices(deps: {
     clock,
     log,
   });
-  const health = createHealthMonitor({ store, environments, fabricator, bus, clock, log, notifier });
+  let warehouseOnce: Promise<Warehouse | null> | undefined;
+  const warehouse = () =>
+    (warehouseOnce ??=
+      deps.warehouse !== undefined ? Promise.resolve(deps.warehouse) : warehouseFromEnv(process.env));
+  const health = createHealthMonitor({
+    store,
+    environments,
+    fabricator,
+    bus,
+    clock,
+    log,
+    notifier,
+    warehouse,
+  });
   const audit = createAuditLog(deps.db, clock, deps.auditKey ? { key: deps.auditKey } : {});
   let lastChained = 0;
   const access = createAccessControl({
@@ -208,10 +221,6 @@ export function createServices(deps: {
   // Bound after the engine exists: operations build on the engine, and the engine reports back to them.
   const late: { operations?: Operations } = {};
   const learning = createLearning({ runs: createRunHistory(deps.db), clock, log });
-  let warehouseOnce: Promise<Warehouse | null> | undefined;
-  const warehouse = () =>
-    (warehouseOnce ??=
-      deps.warehouse !== undefined ? Promise.resolve(deps.warehouse) : warehouseFromEnv(process.env));
   const engine = createEngine({
     store,
     engineStore,

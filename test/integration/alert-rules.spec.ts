@@ -4,6 +4,8 @@
  * checks under a clock this test moves report probe latencies it chooses; a slow probe alone opens
  * nothing, a breach held for 300 s opens one alert that reaches a local webhook receiver once,
  * critical held for 300 s escalates it (one more notice) and recovery resolves it (one more).
+ * The warehouse rules read an embedded DuckDB warehouse holding deployments this test writes: a
+ * failure rate held for 300 s opens a critical alert, notified once.
  */
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
@@ -19,6 +21,10 @@ import { createNotifier, NOTIFICATIONS } from "../../functions/src/engine/notifi
 import { createLogger } from "../../functions/src/logs.js";
 import { createFileSecretStore } from "../../functions/src/store/secret-store.js";
 import { createStore } from "../../functions/src/store/store.js";
+import { orchestrationEventSchema, type OrchestrationEvent } from "../../functions/src/bus.js";
+import { openDuckDbWarehouse } from "../../functions/src/warehouse/duckdb.js";
+import { eventToRow } from "../../functions/src/warehouse/schema.js";
+import type { Warehouse } from "../../functions/src/warehouse/warehouse.js";
 import { configWith } from "../support/config-builder.js";
 import { adminDb, clearFirestore, requireEmulators } from "../support/emulators.js";
 
@@ -31,7 +37,7 @@ describe("alert rules evaluated on every health check, with durations, notified 
   let now = start;
   const clock = { now: () => new Date(now) };
 
-  function monitor() {
+  function monitor(warehouse?: Warehouse) {
     const store = createStore(adminDb());
     const environments = createEnvironmentResolver(store);
     const log = createLogger(() => undefined);
@@ -48,7 +54,16 @@ describe("alert rules evaluated on every health check, with durations, notified 
       clock,
       log,
     });
-    return createHealthMonitor({ store, environments, fabricator, bus, clock, log, notifier });
+    return createHealthMonitor({
+      store,
+      environments,
+      fabricator,
+      bus,
+      clock,
+      log,
+      notifier,
+      warehouse: () => Promise.resolve(warehouse ?? null),
+    });
   }
   const check = async (at: number, ms: number) => {
     now = start + at * 1000;
@@ -150,5 +165,75 @@ describe("alert rules evaluated on every health check, with durations, notified 
     const deliveries = await adminDb().collection(NOTIFICATIONS).get();
     assert.equal(deliveries.size, 3);
     for (const delivery of deliveries.docs) assert.equal(delivery.get("status"), "sent");
+  });
+
+  it("evaluates the warehouse's deployments: a failure rate held 300 s opens a critical alert, notified once", async () => {
+    const warehouse = await openDuckDbWarehouse(":memory:");
+    try {
+      // Five deployments of solo finished in the hour before the checks: three failed or rolled back.
+      const outcomes = ["succeeded", "failed", "rolled_back", "failed", "succeeded"];
+      const events: OrchestrationEvent[] = outcomes.flatMap((status, i) => {
+        const begun = start + 1000_000 + i * 60_000;
+        const common = {
+          kind: "deployment" as const,
+          deployment_id: `solo-${i}`,
+          task_id: null,
+          environment: "solo",
+          integration: null,
+          attempt: null,
+          detail: null,
+          correlation_id: `solo-${i}`,
+        };
+        return [
+          {
+            ...common,
+            event_id: `solo-${i}-run`,
+            from: "planned",
+            to: "running",
+            at: new Date(begun).toISOString(),
+          },
+          {
+            ...common,
+            event_id: `solo-${i}-end`,
+            from: "running",
+            to: status,
+            at: new Date(begun + 30_000).toISOString(),
+            duration: 30,
+          },
+        ];
+      });
+      await warehouse.insert(events.map((e) => eventToRow(orchestrationEventSchema.parse(e), new Date())));
+      const before = received.length;
+      const checkAt = async (at: number) => {
+        now = start + at * 1000;
+        latency = 40;
+        await monitor(warehouse).check("solo");
+      };
+      await checkAt(1400);
+      assert.deepEqual(
+        (await openRuleAlerts()).filter((a) => a.id.includes("deployment_failure_rate")),
+        [],
+        "breached, not yet for 300 s",
+      );
+      await checkAt(1700);
+      const alerts = (await openRuleAlerts()).filter((a) => a.id.includes("deployment_failure_rate"));
+      assert.deepEqual(
+        alerts.map((a) => [a.id, a.level, a.status]),
+        [["rule__solo__deployment_failure_rate__incident_1", "critical", "open"]],
+      );
+      assert.match(
+        alerts[0]!.message,
+        /deployment_failure_rate 0\.600 >= 0\.5 for 300 s \(3 of 5 deployments in the last 60 min failed\)/,
+      );
+      assert.equal((await openRuleAlerts()).filter((a) => a.id.includes("deployment_p95")).length, 0);
+      await checkAt(1760);
+      const notices = received.slice(before);
+      assert.deepEqual(
+        notices.map((n) => `${String(n.change)} ${String(n.level)}`),
+        ["opened critical"],
+      );
+    } finally {
+      warehouse.close();
+    }
   });
 });

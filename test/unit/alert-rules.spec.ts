@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import {
   evaluateMetric,
   measure,
+  warehouseSample,
   type InstalledRule,
   type RuleState,
 } from "../../functions/src/domain/alert-rules.js";
@@ -108,5 +109,86 @@ describe("alert rules: thresholds with durations", () => {
     assert.deepEqual(measure("error_rate", sample), { value: 0.5, culprit: "firestore, hosting" });
     assert.deepEqual(measure("latency_ms", sample), { value: 1900, culprit: "firestore" });
     assert.deepEqual(measure("latency_ms", { probes: [] }), { value: 0, culprit: null });
+  });
+
+  it("measures deployments' failure rate and p95 from the warehouse's rows of the window", () => {
+    // deployment_outcomes rows (environment, day, status, deployments) and deployment_durations rows.
+    const outcomes = [
+      { environment: "prod", day: "2026-12-01", status: "succeeded", deployments: 2 },
+      { environment: "prod", day: "2026-12-02", status: "succeeded", deployments: 1 },
+      { environment: "prod", day: "2026-12-02", status: "failed", deployments: 2 },
+      { environment: "prod", day: "2026-12-02", status: "rolled_back", deployments: 1 },
+      { environment: "prod", day: "2026-12-02", status: "cancelled", deployments: 4 },
+      { environment: "prod", day: "2026-12-02", status: "running", deployments: 3 },
+      { environment: "dev", day: "2026-12-02", status: "failed", deployments: 9 },
+    ];
+    const durations = [
+      { environment: null, count: 20, p50: 30, p95: 700 },
+      { environment: "prod", count: 6, p50: 40, p95: 1250 },
+    ];
+    const sample = warehouseSample("prod", outcomes, durations, { window_minutes: 60, min_deployments: 3 });
+    assert.deepEqual(sample, {
+      window_minutes: 60,
+      min_deployments: 3,
+      finished: 6,
+      failed: 3,
+      p95_seconds: 1250,
+    });
+    const probes = { probes: [], warehouse: sample };
+    assert.deepEqual(measure("deployment_failure_rate", probes), {
+      value: 0.5,
+      culprit: "3 of 6 deployments in the last 60 min failed",
+    });
+    assert.deepEqual(measure("deployment_p95_seconds", probes)?.value, 1250);
+    // Below the evidence floor nothing is breached; without a warehouse nothing is measured.
+    const thin = warehouseSample("prod", outcomes.slice(0, 2), durations, {
+      window_minutes: 60,
+      min_deployments: 4,
+    });
+    assert.equal(measure("deployment_failure_rate", { probes: [], warehouse: thin })?.value, 0);
+    assert.equal(measure("deployment_failure_rate", { probes: [], warehouse: null }), null);
+    assert.equal(measure("deployment_p95_seconds", { probes: [] }), null);
+  });
+
+  it("opens a warehouse rule once the failure rate has held for its duration", () => {
+    const rules: InstalledRule[] = [
+      {
+        id: "deployment-failure-rate-critical",
+        metric: "deployment_failure_rate",
+        severity: "critical",
+        comparison: ">=",
+        threshold: 0.5,
+        for_seconds: 120,
+      },
+      {
+        id: "deployment-failure-rate-warning",
+        metric: "deployment_failure_rate",
+        severity: "warning",
+        comparison: ">=",
+        threshold: 0.25,
+        for_seconds: 120,
+      },
+    ];
+    const at = (s: number) => new Date(Date.UTC(2026, 11, 2, 3, 0, s));
+    // [second, failure rate, expected action]: an independent table.
+    const table: [number, number, string][] = [
+      [0, 0.3, "none"],
+      [60, 0.3, "none"],
+      [120, 0.3, "open warning"],
+      [180, 0.6, "none"],
+      [300, 0.6, "escalate critical"],
+      [360, 0.1, "resolve"],
+    ];
+    let state: RuleState | undefined;
+    for (const [second, value, expected] of table) {
+      const next = evaluateMetric(rules, value, at(second), state, (n) => `incident-${n}`);
+      const d = next.decision;
+      assert.equal(
+        d.action === "open" || d.action === "escalate" ? `${d.action} ${d.level}` : d.action,
+        expected,
+        `at ${second} s`,
+      );
+      state = next.state;
+    }
   });
 });

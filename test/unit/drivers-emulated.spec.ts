@@ -645,6 +645,10 @@ describe("emulated drivers: desired state and validation (no emulator)", () => {
           ["error-rate-warning", "warning", 0.02],
           ["latency-critical", "critical", 5000],
           ["latency-warning", "warning", 1000],
+          ["deployment-failure-rate-critical", "critical", 0.5],
+          ["deployment-failure-rate-warning", "warning", 0.25],
+          ["deployment-p95-critical", "critical", 1800],
+          ["deployment-p95-warning", "warning", 900],
           ["probe-degraded", "info", "degraded"],
         ],
       );

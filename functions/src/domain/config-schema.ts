@@ -168,6 +168,16 @@ export const integrationSettingsShapes = {
     alert_after_checks: count(1, 100).optional(),
     /** How long an alert rule's threshold must hold before it fires (seconds). */
     alert_for_seconds: count(0, 86400).optional(),
+    /** Share of the environment's deployments in the warehouse window that failed or rolled back. */
+    deployment_failure_rate_warning: z.number().min(0).max(1).optional(),
+    deployment_failure_rate_critical: z.number().min(0).max(1).optional(),
+    /** p95 duration (seconds) of the environment's deployments in the warehouse window. */
+    deployment_p95_seconds_warning: count(1, 86400).optional(),
+    deployment_p95_seconds_critical: count(1, 86400).optional(),
+    /** The trailing window the warehouse rules look at (minutes). */
+    warehouse_window_minutes: count(5, 10080).optional(),
+    /** Fewer finished deployments in the window than this is no evidence: the warehouse rules hold back. */
+    warehouse_min_deployments: count(1, 1000).optional(),
   }),
   backup: z.strictObject({
     schedule: cron.optional(),
@@ -265,6 +275,12 @@ export const INTEGRATION_DEFAULTS: { [K in IntegrationKind]: Required<Integratio
     notification_channels: [],
     alert_after_checks: 1,
     alert_for_seconds: 300,
+    deployment_failure_rate_warning: 0.25,
+    deployment_failure_rate_critical: 0.5,
+    deployment_p95_seconds_warning: 900,
+    deployment_p95_seconds_critical: 1800,
+    warehouse_window_minutes: 60,
+    warehouse_min_deployments: 3,
   },
   backup: { schedule: "0 3 * * *", retention_days: 14, collections: [] },
   security: { forbid_open_rules: true, app_check: "monitor", iam_bindings: [] },

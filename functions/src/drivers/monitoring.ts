@@ -6,6 +6,7 @@
  */
 import type { Firestore } from "firebase-admin/firestore";
 import type { IntegrationSettings, ResolvedEnvironment } from "../domain/config-schema.js";
+import type { RuleMetric } from "../domain/alert-rules.js";
 import type { Problem } from "../domain/problems.js";
 import { emulatedOrLive, liveNotImplemented, problem } from "./emulator-rest.js";
 import type { DriverSpec, DriverTarget } from "./types.js";
@@ -14,7 +15,7 @@ export const ALERT_RULES = "alert_rules";
 
 export interface AlertRule {
   id: string;
-  metric: "error_rate" | "latency_ms" | "health_status";
+  metric: RuleMetric | "health_status";
   severity: "critical" | "warning" | "info";
   comparison: ">=" | "==";
   threshold: number | string;
@@ -27,6 +28,8 @@ export interface MonitoringState {
   project_id: string;
   probes: { integration: string; interval_seconds: number }[];
   alert_rules: AlertRule[];
+  /** The window and the evidence floor of the warehouse rules. */
+  warehouse: { window_minutes: number; min_deployments: number };
   notification_channels: string[];
 }
 
@@ -37,22 +40,23 @@ export function buildMonitoringDesired(
   environment: ResolvedEnvironment,
 ): { state: MonitoringState; problems: Problem[] } {
   const problems: Problem[] = [];
-  if (settings.error_rate_warning >= settings.error_rate_critical)
-    problems.push(
-      problem(
-        [integration, "error_rate_warning"],
-        `${settings.error_rate_warning}, not below error_rate_critical ${settings.error_rate_critical}`,
-        `a warning threshold below the critical one (${settings.error_rate_critical})`,
-      ),
-    );
-  if (settings.latency_ms_warning >= settings.latency_ms_critical)
-    problems.push(
-      problem(
-        [integration, "latency_ms_warning"],
-        `${settings.latency_ms_warning}, not below latency_ms_critical ${settings.latency_ms_critical}`,
-        `a warning threshold below the critical one (${settings.latency_ms_critical})`,
-      ),
-    );
+  for (const pair of [
+    "error_rate",
+    "latency_ms",
+    "deployment_failure_rate",
+    "deployment_p95_seconds",
+  ] as const) {
+    const warning = settings[`${pair}_warning`];
+    const critical = settings[`${pair}_critical`];
+    if (warning >= critical)
+      problems.push(
+        problem(
+          [integration, `${pair}_warning`],
+          `${warning}, not below ${pair}_critical ${critical}`,
+          `a warning threshold below the critical one (${critical})`,
+        ),
+      );
+  }
   const seen = new Set<string>();
   settings.notification_channels.forEach((channel, index) => {
     if (seen.has(channel))
@@ -107,6 +111,38 @@ export function buildMonitoringDesired(
           for_seconds: settings.alert_for_seconds,
         },
         {
+          id: "deployment-failure-rate-critical",
+          metric: "deployment_failure_rate",
+          severity: "critical",
+          comparison: ">=",
+          threshold: settings.deployment_failure_rate_critical,
+          for_seconds: settings.alert_for_seconds,
+        },
+        {
+          id: "deployment-failure-rate-warning",
+          metric: "deployment_failure_rate",
+          severity: "warning",
+          comparison: ">=",
+          threshold: settings.deployment_failure_rate_warning,
+          for_seconds: settings.alert_for_seconds,
+        },
+        {
+          id: "deployment-p95-critical",
+          metric: "deployment_p95_seconds",
+          severity: "critical",
+          comparison: ">=",
+          threshold: settings.deployment_p95_seconds_critical,
+          for_seconds: settings.alert_for_seconds,
+        },
+        {
+          id: "deployment-p95-warning",
+          metric: "deployment_p95_seconds",
+          severity: "warning",
+          comparison: ">=",
+          threshold: settings.deployment_p95_seconds_warning,
+          for_seconds: settings.alert_for_seconds,
+        },
+        {
           id: "probe-degraded",
           metric: "health_status",
           severity: "info",
@@ -115,6 +151,10 @@ export function buildMonitoringDesired(
           for_seconds: settings.alert_for_seconds,
         },
       ],
+      warehouse: {
+        window_minutes: settings.warehouse_window_minutes,
+        min_deployments: settings.warehouse_min_deployments,
+      },
       notification_channels: [...seen],
     },
     problems,

@@ -24,8 +24,13 @@ import {
   RULE_METRICS,
   ruleMessage,
   ruleStateSchema,
+  warehouseSample,
+  WAREHOUSE_METRICS,
   type CheckSample,
+  type InstalledRule,
+  type WarehouseSample,
 } from "../domain/alert-rules.js";
+import type { Warehouse } from "../warehouse/warehouse.js";
 import type { Fabricator } from "../drivers/fabricator.js";
 import { ALERT_RULES } from "../drivers/monitoring.js";
 import { targetFor } from "../drivers/integration-driver.js";
@@ -40,7 +45,13 @@ const HEALTH_STREAKS = "health_streaks";
 const streakDocSchema = z.strictObject({ unhealthy_checks: z.int().min(0), last_checked_at: z.date() });
 /** `alert_rule_state/{environment}__{metric}`: since when each rule is breached, and the metric's open incident. */
 const RULE_STATE = "alert_rule_state";
-const installedRulesSchema = z.object({ alert_rules: z.array(alertRuleSchema) });
+const installedRulesSchema = z.object({
+  alert_rules: z.array(alertRuleSchema),
+  // Rules installed before the warehouse rules existed have no window: theirs is the default.
+  warehouse: z
+    .object({ window_minutes: z.int().min(1), min_deployments: z.int().min(1) })
+    .default({ window_minutes: 60, min_deployments: 3 }),
+});
 
 /**
  * `health_latency/{environment}__{integration}`: the latencies of the last healthy checks (oldest
@@ -90,6 +101,8 @@ export function createHealthMonitor(deps: {
   log: Logger;
   /** Sends alert changes to the environment's notification channels. */
   notifier?: Notifier;
+  /** The warehouse the deployment rules read (null or absent: those rules are not evaluated). */
+  warehouse?: () => Promise<Warehouse | null>;
 }) {
   const { store, fabricator, bus, clock, log } = deps;
   const alerts = typedCollection(store.db, COLLECTIONS.alerts, alertDocSchema);
@@ -299,6 +312,39 @@ export function createHealthMonitor(deps: {
   }
 
   /**
+   * The environment's recent deployments from the warehouse, when a warehouse rule is installed and
+   * the warehouse answers; a warehouse that fails is logged, and its rules wait for the next check.
+   */
+  async function warehouseFigures(
+    environment: string,
+    rules: readonly InstalledRule[],
+    settings: { window_minutes: number; min_deployments: number },
+    now: Date,
+  ): Promise<WarehouseSample | null> {
+    if (!rules.some((rule) => (WAREHOUSE_METRICS as readonly string[]).includes(rule.metric))) return null;
+    try {
+      const warehouse = await deps.warehouse?.();
+      if (!warehouse) return null;
+      const window = {
+        from: new Date(now.getTime() - settings.window_minutes * 60_000).toISOString(),
+        to: now.toISOString(),
+        environments: [environment],
+      };
+      const [outcomes, durations] = await Promise.all([
+        warehouse.query("deployment_outcomes", window),
+        warehouse.query("deployment_durations", window),
+      ]);
+      return warehouseSample(environment, outcomes, durations, settings);
+    } catch (error) {
+      log.warn("the warehouse did not answer; its alert rules wait for the next check", {
+        environment,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return null;
+    }
+  }
+
+  /**
    * Evaluates the environment's installed alert rules (`alert_rules/{environment}`) against this
    * check, one transaction per metric: a rule fires once breached for its duration, one alert per
    * metric and incident (`rule__{environment}__{metric}__incident_{n}`), escalated and resolved as
@@ -316,10 +362,17 @@ export function createHealthMonitor(deps: {
       return [];
     }
     const raised: { id: string; alert: AlertDoc; change: AlertChange }[] = [];
+    const measured: CheckSample = {
+      ...sample,
+      warehouse: await warehouseFigures(environment, parsed.data.alert_rules, parsed.data.warehouse, now),
+    };
     for (const metric of RULE_METRICS) {
       const rules = parsed.data.alert_rules.filter((rule) => rule.metric === metric);
       if (rules.length === 0) continue;
-      const { value, culprit } = measure(metric, sample);
+      const measurement = measure(metric, measured);
+      // Not measured in this check (no warehouse): the breach times stand until it answers again.
+      if (measurement === null) continue;
+      const { value, culprit } = measurement;
       const stateRef = ruleStates.doc(`${environment}__${metric}`);
       const found = await store.db.runTransaction(async (tx) => {
         const previous = (await tx.get(stateRef)).data();
