@@ -17,6 +17,7 @@ import {
 import { FirebaseVisualOrchestrator } from "../../functions/src/visual/visual-orchestrator.js";
 import { formatSeconds, formatTime, h, replaceChildren, svgFigure } from "./dom.js";
 import { architecturePage } from "./architecture.js";
+import { capacityPage } from "./capacity.js";
 import { searchPage } from "./search.js";
 import { API_BASE, connect } from "./firebase.js";
 import {
@@ -802,8 +803,12 @@ function planningPage(viewer: Viewer, target: HTMLElement): void {
 
 // --- shell --------------------------------------------------------------------------------------
 
-function route(): { page: "overview" | "plan" | "architecture" | "search"; deployment: string | null } {
+function route(): {
+  page: "overview" | "plan" | "architecture" | "search" | "capacity";
+  deployment: string | null;
+} {
   const hash = location.hash.replace(/^#\/?/, "");
+  if (hash === "capacity") return { page: "capacity", deployment: null };
   if (hash === "plan") return { page: "plan", deployment: null };
   if (hash === "architecture") return { page: "architecture", deployment: null };
   if (hash === "search") return { page: "search", deployment: null };
@@ -834,6 +839,7 @@ function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => 
         nav("plan", "Plan and deploy"),
         nav("architecture", "Plan from goals"),
         nav("search", "Search logs"),
+        nav("capacity", "Capacity"),
       ),
       latency,
       h(
@@ -893,6 +899,11 @@ function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => 
     if (current.page === "search") {
       // The search form keeps what was typed: drawn on navigation only.
       if (!content.querySelector("#search")) searchPage(content, (path) => callApi(viewer, "GET", path));
+      return;
+    }
+    if (current.page === "capacity") {
+      // Read once per navigation: the forecast changes by the day, not by the snapshot.
+      if (!content.querySelector("#capacity")) capacityPage(content, (path) => callApi(viewer, "GET", path));
       return;
     }
     if (current.page === "plan") {

@@ -1,12 +1,15 @@
 /**
  * The capacity forecast on the emulators: four weeks of events published to orchestration-events
  * (an environment of its own, so nothing else on the stack counts), read back from the local
- * warehouse by `POST /optimize`, and forecast from the generating pattern; the demo's step too.
+ * warehouse by `POST /optimize`, and forecast from the generating pattern; the same forecast by
+ * `GET /capacity` to a viewer, drawn on the dashboard's Capacity page; the demo's step too.
  */
+/// <reference lib="dom" />
 import assert from "node:assert/strict";
 import type { OrchestrationEvent } from "../../functions/src/bus.js";
 import { demoForecast } from "../../scripts/lib/demo-forecast.js";
-import { api, clearFirestore, requireEmulators } from "../support/emulators.js";
+import { closeDashboard, launchChromium, requireChromium, screenshot, signIn } from "../support/browser.js";
+import { api, clearFirestore, requireEmulators, signInDetails } from "../support/emulators.js";
 import { loadTestConfig } from "../support/engine.js";
 import { publishToWarehouse, requireWarehouse } from "../support/warehouse.js";
 
@@ -97,6 +100,55 @@ describe("capacity forecast from the warehouse on the emulators", function () {
     );
     assert.equal(capacity.metrics.firestore_reads.limit.limit, 50_000);
     assert.equal(capacity.metrics.firestore_reads.limit.exceeds_on, null);
+  });
+
+  it("answers GET /capacity to a viewer with the last 28 days as published and the forecast", async () => {
+    const answer = await api("GET", `/capacity?environment=${environment}`, undefined, {}, "viewer");
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    const deployments = answer.body.capacity_forecast.metrics.deployments;
+    const expected = Array.from({ length: 28 }, (_, i) => {
+      const day = today - (28 - i) * DAY;
+      return { date: new Date(day).toISOString().slice(0, 10), value: deploymentsOn(day) };
+    });
+    assert.deepEqual(deployments.history, expected);
+    assert.equal(deployments.forecast.status, "ok");
+    const outside = await api("GET", "/capacity?environment=nowhere-else", undefined, {}, "viewer");
+    assert.equal(outside.status, 200, "an unscoped viewer reads any environment: nothing there");
+    assert.equal(outside.body.capacity_forecast.metrics.deployments.forecast.status, "insufficient_history");
+  });
+
+  it("draws each metric on the dashboard's Capacity page, history and forecast, with a sentence", async function () {
+    const executable = requireChromium(this);
+    const browser = await launchChromium(executable);
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    const pageErrors: string[] = [];
+    page.on("pageerror", (error) => pageErrors.push(error.message));
+    try {
+      await signIn(page, process.env.ORCH_HOSTING_URL ?? "", await signInDetails("viewer"));
+      await page.waitForSelector("[data-testid=who][data-role=viewer]");
+      await page.evaluate(() => (location.hash = "#/capacity"));
+      for (const metric of ["events", "deployments", "firestore_reads", "firestore_writes"])
+        await page.waitForSelector(`[data-testid=capacity-${metric}] svg g[data-series=expected] path`, {
+          state: "attached",
+          timeout: 60_000,
+        });
+      const legend = (await page.textContent("[data-testid=capacity-deployments]")) ?? "";
+      for (const series of ["actual", "expected", "90 % high", "90 % low"])
+        assert.ok(legend.includes(series), `the deployments chart names ${series}: ${legend}`);
+      assert.match(
+        (await page.textContent("[data-testid=capacity-summary-firestore_reads]")) ?? "",
+        /^Firestore reads a day: [\d,]+ over the next 7 days; .* within the limit of 50,000/,
+      );
+      assert.match(
+        (await page.textContent("[data-testid=capacity-status]")) ?? "",
+        /from the warehouse \(duckdb\)/,
+      );
+      await screenshot(page, "capacity");
+    } finally {
+      await closeDashboard(page);
+      await browser.close();
+    }
+    assert.deepEqual(pageErrors, [], "the page threw");
   });
 
   it("runs the demo's step against the stack", async () => {

@@ -250,6 +250,22 @@ describe("capacity: forecast against the plan and the budget", () => {
     assert.equal(result.by_environment.dev?.firestore_reads.history_days, 42);
   });
 
+  it("carries the last 28 days of each metric for the chart, a day without rows as 0", () => {
+    const gapped = rows.filter((row) => row.day !== date(40));
+    const result = capacityForecast(
+      gapped,
+      { plan: "blaze", monthly_budget_usd: null, events_per_day_limit: 2_000 },
+      window,
+    );
+    const history = result.metrics.deployments.history;
+    assert.equal(history.length, 28);
+    assert.deepEqual(history[0], { date: date(14), value: 15 });
+    assert.deepEqual(history.slice(-2), [
+      { date: date(40), value: 0 },
+      { date: date(41), value: 15 },
+    ]);
+  });
+
   it("costs the reads beyond the free tier and names the day the budget runs out", () => {
     // 150,000 reads a day: 100,000 beyond the 50,000 free, $0.03 per 100,000 (regional): $0.03 a day.
     const heavy = rows.map((row) => ({ ...row, firestore_reads: 75_000, firestore_writes: 10_000 }));

@@ -12,6 +12,8 @@ import {
   type FinishedDeployment,
 } from "../../functions/src/visual/live-views.js";
 import { FirebaseVisualOrchestrator } from "../../functions/src/visual/visual-orchestrator.js";
+import { capacityChart, capacitySummary } from "../../functions/src/visual/live-views.js";
+import type { MetricForecast } from "../../functions/src/domain/learning/capacity.js";
 import { exampleConfig } from "../support/config-builder.js";
 
 const visuals = new FirebaseVisualOrchestrator();
@@ -278,6 +280,137 @@ describe("live views: a deployment's prediction against its outcome", () => {
         format,
       ).text,
       "Predicted 30.0 s when requested; not finished yet.",
+    );
+  });
+});
+
+describe("capacity on the dashboard", () => {
+  const history = [
+    { date: "2026-11-29", value: 100 },
+    { date: "2026-11-30", value: 120 },
+  ];
+  const points = [
+    { date: "2026-12-01", expected: 130, low: 90, high: 170 },
+    { date: "2026-12-02", expected: 48_000, low: 40_000, high: 56_000 },
+  ];
+  const ok = (limit: MetricForecast["limit"]): MetricForecast => ({
+    forecast: {
+      status: "ok",
+      from: "2026-11-03",
+      to: "2026-11-30",
+      history_days: 28,
+      missing_days: 0,
+      short_history: false,
+      level: 110,
+      model: {
+        seasonality: "additive",
+        intercept: 100,
+        slope_per_day: 1,
+        weekday_terms: { sun: 0, mon: 0, tue: 0, wed: 0, thu: 0, fri: 0, sat: 0 },
+        residual_sd: 10,
+      },
+      points,
+    },
+    history,
+    expected_next_7_days: 48_130,
+    expected_over_horizon: 48_130,
+    limit,
+  });
+  const day = (date: string) => Date.parse(`${date}T00:00:00Z`);
+
+  it("charts the history, the forecast with its interval and the limit across both", () => {
+    const limit = {
+      limit: 50_000,
+      peak_expected: 48_000,
+      exceeds_on: null,
+      days_until_limit: null,
+      may_exceed_on: "2026-12-02",
+      source: "Blaze",
+    };
+    const chart = capacityChart("firestore_reads", ok(limit));
+    assert.equal(chart.title, "Firestore reads a day");
+    assert.deepEqual(
+      chart.series.map((s) => [s.name, s.points.map((p) => [p.x, p.y])]),
+      [
+        [
+          "actual",
+          [
+            [day("2026-11-29"), 100],
+            [day("2026-11-30"), 120],
+          ],
+        ],
+        [
+          "expected",
+          [
+            [day("2026-12-01"), 130],
+            [day("2026-12-02"), 48_000],
+          ],
+        ],
+        [
+          "90 % high",
+          [
+            [day("2026-12-01"), 170],
+            [day("2026-12-02"), 56_000],
+          ],
+        ],
+        [
+          "90 % low",
+          [
+            [day("2026-12-01"), 90],
+            [day("2026-12-02"), 40_000],
+          ],
+        ],
+        [
+          "limit",
+          [
+            [day("2026-11-29"), 50_000],
+            [day("2026-12-02"), 50_000],
+          ],
+        ],
+      ],
+    );
+    assert.equal(
+      capacitySummary("firestore_reads", ok(limit)),
+      "Firestore reads a day: 48,130 over the next 7 days; 48,000 a day by 2026-12-02 (90 %: 40,000 to 56,000); within the limit of 50,000, but the interval reaches it on 2026-12-02. From 28 days of history.",
+    );
+    const passed = { ...limit, exceeds_on: "2026-12-02", days_until_limit: 2 };
+    assert.match(
+      capacitySummary("firestore_reads", ok(passed)),
+      /expected above the limit of 50,000 on 2026-12-02 \(in 2 days\)/,
+    );
+    assert.match(
+      capacitySummary("deployments", ok(null)),
+      /^Deployments a day: .*; no daily limit applies\./,
+    );
+    // A limit far above the data (more than 4x the highest value) is said, not drawn.
+    const far = { ...limit, limit: 1_000_000, may_exceed_on: null };
+    assert.deepEqual(
+      capacityChart("events", ok(far)).series.map((s) => s.name),
+      ["actual", "expected", "90 % high", "90 % low"],
+    );
+    assert.match(capacitySummary("events", ok(far)), /within the limit of 1,000,000\./);
+  });
+
+  it("says why there is no forecast, and draws the history alone", () => {
+    const thin: MetricForecast = {
+      forecast: {
+        status: "insufficient_history",
+        history_days: 2,
+        minimum_days: 14,
+        message: "2 days of history, fewer than 14",
+      },
+      history,
+      expected_next_7_days: null,
+      expected_over_horizon: null,
+      limit: null,
+    };
+    assert.deepEqual(
+      capacityChart("events", thin).series.map((s) => s.name),
+      ["actual"],
+    );
+    assert.equal(
+      capacitySummary("events", thin),
+      "Events a day: no forecast yet. 2 days of history, fewer than 14.",
     );
   });
 });

@@ -651,6 +651,26 @@ export const ROUTES: RouteSpec[] = [
     },
   }),
   route({
+    method: "GET",
+    path: "/capacity",
+    summary:
+      "The capacity forecast alone (what the dashboard draws): events, deployments and Firestore operations a day over the next 30 days from the warehouse, the last 28 days as they were, against the plan's limits and budget",
+    action: "read",
+    query: z.strictObject({ environment: z.string().min(1).max(64).optional() }),
+    environment: (_services, { query }) => Promise.resolve(query.environment),
+    handle: async ({ clock, warehouse, environments }, { query, principal }) => {
+      const config = await environments.config();
+      const named = query.environment === undefined ? undefined : [query.environment];
+      const scope =
+        unscoped(principal) && named === undefined
+          ? null
+          : namesWithinScope(principal, named ?? config.environments.map((env) => env.name));
+      return ok({
+        capacity_forecast: await loadCapacityForecast(await warehouse(), config.capacity, clock.now(), scope),
+      });
+    },
+  }),
+  route({
     method: "POST",
     path: "/optimize/{id}/apply",
     summary:

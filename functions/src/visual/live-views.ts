@@ -6,6 +6,8 @@ import type { Deployment, Task, TaskStatus } from "../domain/engine-model.js";
 import { scheduleWithLimit, topologicalOrder, type ScheduledNode } from "../domain/graph.js";
 import { distribution } from "../domain/optimize.js";
 import type { IntegrationDoc } from "../domain/model.js";
+import type { CapacityMetric, MetricForecast } from "../domain/learning/capacity.js";
+import type { ForecastPoint } from "../domain/learning/forecast.js";
 import type { BarChartInput, HealthCell, LineChartInput } from "./charts.js";
 import { fromTasks, type DependencyGraphInput } from "./dependency-graph.js";
 import { ganttFromPlan, type GanttInput } from "./gantt.js";
@@ -227,4 +229,71 @@ export function taskChangeTracker(): (tasks: readonly Task[]) => TaskChange[] {
         : [];
     });
   };
+}
+
+/** How a capacity metric is named to people. */
+export const CAPACITY_LABELS: Record<CapacityMetric, string> = {
+  events: "Events a day",
+  deployments: "Deployments a day",
+  firestore_reads: "Firestore reads a day",
+  firestore_writes: "Firestore writes a day",
+};
+
+const dayMs = (date: string) => Date.parse(`${date}T00:00:00Z`);
+
+/** A limit further than this many times the chart's highest value is said, not drawn: it would flatten the data. */
+const LIMIT_DRAWN_WITHIN = 4;
+
+/**
+ * One capacity metric as a chart: the recent days as they were, then the forecast's expected
+ * count with its 90 % interval, and the daily limit across both when it is within reach (at most
+ * LIMIT_DRAWN_WITHIN times the highest value; the summary says it either way).
+ */
+export function capacityChart(metric: CapacityMetric, metricForecast: MetricForecast): LineChartInput {
+  const series: LineChartInput["series"][number][] = [
+    { name: "actual", points: metricForecast.history.map((day) => ({ x: dayMs(day.date), y: day.value })) },
+  ];
+  const forecast = metricForecast.forecast;
+  if (forecast.status === "ok") {
+    const along = (pick: (point: ForecastPoint) => number) =>
+      forecast.points.map((point) => ({ x: dayMs(point.date), y: pick(point) }));
+    series.push(
+      { name: "expected", points: along((point) => point.expected) },
+      { name: "90 % high", points: along((point) => point.high) },
+      { name: "90 % low", points: along((point) => point.low) },
+    );
+  }
+  const limit = metricForecast.limit;
+  const points = series.flatMap((line) => line.points);
+  const days = points.map((point) => point.x);
+  const highest = Math.max(0, ...points.map((point) => point.y));
+  if (limit && days.length > 0 && limit.limit <= highest * LIMIT_DRAWN_WITHIN)
+    series.push({
+      name: "limit",
+      points: [
+        { x: Math.min(...days), y: limit.limit },
+        { x: Math.max(...days), y: limit.limit },
+      ],
+    });
+  return { title: CAPACITY_LABELS[metric], series, yUnit: metric.replace("firestore_", "") };
+}
+
+/** The metric in one sentence: what is expected, and whether and when it passes its limit. */
+export function capacitySummary(metric: CapacityMetric, metricForecast: MetricForecast): string {
+  const forecast = metricForecast.forecast;
+  const label = CAPACITY_LABELS[metric];
+  if (forecast.status === "insufficient_history") return `${label}: no forecast yet. ${forecast.message}.`;
+  if (forecast.status !== "ok") return `${label}: no forecast (${forecast.problems.join("; ")}).`;
+  const round = (value: number) => Math.round(value).toLocaleString("en-US");
+  const next = metricForecast.expected_next_7_days ?? 0;
+  const lastDay = forecast.points[forecast.points.length - 1]!;
+  const limit = metricForecast.limit;
+  const against = !limit
+    ? "no daily limit applies"
+    : limit.exceeds_on
+      ? `expected above the limit of ${round(limit.limit)} on ${limit.exceeds_on} (in ${limit.days_until_limit} days)`
+      : limit.may_exceed_on
+        ? `within the limit of ${round(limit.limit)}, but the interval reaches it on ${limit.may_exceed_on}`
+        : `within the limit of ${round(limit.limit)}`;
+  return `${label}: ${round(next)} over the next 7 days; ${round(lastDay.expected)} a day by ${lastDay.date} (90 %: ${round(lastDay.low)} to ${round(lastDay.high)}); ${against}. From ${forecast.history_days} days of history${forecast.short_history ? " (short: the weekly pattern is uncertain)" : ""}.`;
 }

@@ -8,6 +8,7 @@ import type { CapacityConfig } from "../config-schema.js";
 import { PRICE_CATALOG } from "../planning/price-catalog.js";
 import {
   checkLimit,
+  denseSeries,
   forecastDaily,
   type DailyForecast,
   type DailyPoint,
@@ -44,8 +45,15 @@ export interface DailyActivity {
 export const CAPACITY_METRICS = ["events", "deployments", "firestore_reads", "firestore_writes"] as const;
 export type CapacityMetric = (typeof CAPACITY_METRICS)[number];
 
+const DAY_MS = 86_400_000;
+
+/** Days of history each metric carries for a chart (the forecast rests on up to 90). */
+export const HISTORY_SHOWN_DAYS = 28;
+
 export interface MetricForecast {
   forecast: DailyForecast;
+  /** The last HISTORY_SHOWN_DAYS days of the series, a day without a row counted as 0 (as the forecast counts it). */
+  history: { date: string; value: number }[];
   /** Expected total over the next 7 days and over the horizon (null without a forecast). */
   expected_next_7_days: number | null;
   expected_over_horizon: number | null;
@@ -77,7 +85,10 @@ export interface CapacityForecast {
     string,
     Record<
       CapacityMetric,
-      Omit<MetricForecast, "forecast" | "limit"> & { status: DailyForecast["status"]; history_days: number }
+      Omit<MetricForecast, "forecast" | "limit" | "history"> & {
+        status: DailyForecast["status"];
+        history_days: number;
+      }
     >
   >;
   firestore_estimate: string;
@@ -161,8 +172,14 @@ function metricForecast(
 ): MetricForecast {
   const forecast = forecastDaily(points, { horizon });
   const limit = limitOf(metric, config);
+  const dense = denseSeries(points);
+  const shownFrom = Math.max(0, dense.values.length - HISTORY_SHOWN_DAYS);
   return {
     forecast,
+    history: dense.values.slice(shownFrom).map((value, i) => ({
+      date: new Date((dense.first + shownFrom + i) * DAY_MS).toISOString().slice(0, 10),
+      value,
+    })),
     expected_next_7_days: sumOver(forecast, 7),
     expected_over_horizon: sumOver(forecast, horizon),
     limit:
