@@ -5,9 +5,8 @@
  * verified; only an unscoped admin may read it (it names people).
  */
 import assert from "node:assert/strict";
-import { configWith } from "../support/config-builder.js";
 import { api, clearFirestore, requireEmulators, signInDetails, waitFor } from "../support/emulators.js";
-import { engineStore, settled } from "../support/engine.js";
+import { engineStore, loadConfigRequiringApproval, settled } from "../support/engine.js";
 
 describe("compliance report: roles, production changes with requester and approver, the audit chain", function () {
   this.timeout(180_000);
@@ -15,14 +14,7 @@ describe("compliance report: roles, production changes with requester and approv
   before(async function () {
     requireEmulators(this);
     await clearFirestore();
-    const loaded = await api(
-      "POST",
-      "/config",
-      configWith((c) => {
-        c.base.access = { production_requires_approval: true };
-      }),
-    );
-    assert.equal(loaded.status, 200, JSON.stringify(loaded.body));
+    await loadConfigRequiringApproval();
   });
 
   it("lists the approved production change, who requested and who approved it, and a verified chain", async () => {

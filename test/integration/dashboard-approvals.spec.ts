@@ -8,9 +8,8 @@
 import assert from "node:assert/strict";
 import type { Browser, Page } from "playwright-core";
 import { closeDashboard, launchChromium, requireChromium, screenshot, signIn } from "../support/browser.js";
-import { configWith } from "../support/config-builder.js";
 import { api, clearFirestore, requireEmulators, signInDetails, waitFor } from "../support/emulators.js";
-import { engineStore, settled } from "../support/engine.js";
+import { engineStore, loadConfigRequiringApproval, settled } from "../support/engine.js";
 
 const hostingUrl = () => process.env.ORCH_HOSTING_URL ?? "";
 
@@ -56,14 +55,7 @@ describe("the dashboard's approve and reject buttons (headless Chromium)", funct
     requireEmulators(this);
     const executable = requireChromium(this);
     await clearFirestore();
-    const loaded = await api(
-      "POST",
-      "/config",
-      configWith((c) => {
-        c.base.access = { production_requires_approval: true };
-      }),
-    );
-    assert.equal(loaded.status, 200, JSON.stringify(loaded.body));
+    await loadConfigRequiringApproval();
     browser = await launchChromium(executable);
   });
   afterEach(() => assert.deepEqual(pageErrors.splice(0), [], "the page threw"));

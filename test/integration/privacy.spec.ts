@@ -8,7 +8,6 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { getFirestore } from "firebase-admin/firestore";
-import { configWith } from "../support/config-builder.js";
 import {
   api,
   clearFirestore,
@@ -17,7 +16,7 @@ import {
   tokenFor,
   waitFor,
 } from "../support/emulators.js";
-import { engineStore, settled } from "../support/engine.js";
+import { engineStore, loadConfigRequiringApproval, settled } from "../support/engine.js";
 import { publishToWarehouse, requireWarehouse, warehouseStatus } from "../support/warehouse.js";
 import type { OrchestrationEvent } from "../../functions/src/bus.js";
 
@@ -59,14 +58,7 @@ describe("personal data: export and erasure of a person, the audit chain still v
     requireEmulators(this);
     requireWarehouse(this, "personal data");
     await clearFirestore();
-    const loaded = await api(
-      "POST",
-      "/config",
-      configWith((c) => {
-        c.base.access = { production_requires_approval: true };
-      }),
-    );
-    assert.equal(loaded.status, 200, JSON.stringify(loaded.body));
+    await loadConfigRequiringApproval();
     const details = await signInDetails("operator");
     // The uid is the ID token's subject.
     const token = await tokenFor("operator");

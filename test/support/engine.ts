@@ -13,6 +13,18 @@ import { adminDb, api, waitFor } from "./emulators.js";
 export const ALL_TEN: string[] = [...INTEGRATION_KINDS];
 
 /** The example config plus `lab`, a development environment limited to two tasks at a time. */
+/** Loads the example config with production changes waiting for a second person's approval. */
+export async function loadConfigRequiringApproval(): Promise<void> {
+  const loaded = await api(
+    "POST",
+    "/config",
+    configWith((c) => {
+      c.base.access = { production_requires_approval: true };
+    }),
+  );
+  assert.equal(loaded.status, 200, JSON.stringify(loaded.body));
+}
+
 export async function loadTestConfig(): Promise<void> {
   const config = configWith((c) => {
     c.environments.push({
