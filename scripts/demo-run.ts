@@ -13,6 +13,7 @@ import { createAuditLog } from "../functions/src/store/audit-log.js";
 import { auditKeySource } from "../functions/src/store/audit-key.js";
 import { createEngineStore } from "../functions/src/store/engine-store.js";
 import { createStore } from "../functions/src/store/store.js";
+import { createEnvironmentResolver } from "../functions/src/engine/environments.js";
 import { svgToPng } from "../functions/src/visual/report-raster.js";
 import { healthCells } from "../functions/src/visual/live-views.js";
 import { FirebaseVisualOrchestrator } from "../functions/src/visual/visual-orchestrator.js";
@@ -20,7 +21,7 @@ import { emulatorToken } from "./lib/auth.js";
 import { closeDashboard, launchChromium, screenshot, signIn } from "./lib/browser.js";
 import { showFaultRepairs } from "./lib/demo-faults.js";
 import { demoPlanning } from "./lib/demo-planning.js";
-import { demoLearning } from "./lib/demo-learning.js";
+import { backtestOwnHistory, demoLearning } from "./lib/demo-learning.js";
 import { demoForecast } from "./lib/demo-forecast.js";
 import { demoLive } from "./lib/demo-live.js";
 import { demoOps } from "./lib/demo-ops.js";
@@ -619,6 +620,12 @@ story.say(
   planning
     ? "planned from goals, explained an infeasible request, deployed the plan"
     : "planning did NOT behave",
+);
+story.say(
+  await backtestOwnHistory(
+    getFirestore(),
+    (await createEnvironmentResolver(createStore(getFirestore())).config()).environments,
+  ),
 );
 if (await demoLive(heading))
   story.say(

@@ -15,6 +15,9 @@ import {
 import { deploymentDocSchema, type Deployment } from "../../functions/src/domain/engine-model.js";
 import { canaryFor, guardrail, judgeCanary } from "../../functions/src/domain/learning/tuning.js";
 import { backtest } from "../../functions/src/domain/learning/backtest.js";
+import type { Firestore } from "firebase-admin/firestore";
+import type { ResolvedEnvironment } from "../../functions/src/domain/config-schema.js";
+import { loadReplayHistory } from "../../functions/src/store/replay-history.js";
 import { runsFromTasks } from "../../functions/src/domain/learning/runs.js";
 import { generateHistory } from "../../test/sim/history-generator.js";
 
@@ -192,4 +195,20 @@ function demoLatency(): boolean {
   const normal = latencyAnomaly("prod", "hosting", earlier, 46);
   if (found) console.log(`  ${latencyAlert(found, "prod", "hosting", new Date()).message}`);
   return found !== null && normal === null;
+}
+
+/**
+ * The backtest of this run's own history: every finished deployment of the stack's Firestore
+ * replayed in time order, each predicted from the runs finished before it (what `npm run backtest
+ * -- --from-firestore` prints). Answers the line to show.
+ */
+export async function backtestOwnHistory(
+  db: Firestore,
+  environments: readonly ResolvedEnvironment[],
+): Promise<string> {
+  const history = await loadReplayHistory(db, environments);
+  if (history.deployments.length < 2)
+    return `backtest of this run: ${history.deployments.length} finished deployment(s), nothing to replay`;
+  const { deployment_duration: d } = backtest(history.deployments, environments);
+  return `backtest of this run's ${history.deployments.length} finished deployments (${history.skipped.length} left out): duration MAE learned ${d.learned.mae.toFixed(1)} s vs catalog ${d.catalog.mae.toFixed(1)} s (${d.mae_ratio.toFixed(1)}x less)`;
 }

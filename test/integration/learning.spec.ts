@@ -2,7 +2,8 @@
  * Learning on the emulators: task history written to Firestore is read back by the run-history
  * reader; /plan and /deploy estimate from it (with the runs they rest on and the integrations most
  * likely to fail), and a finished deployment whose run is far slower than its history opens an
- * anomaly alert with the evidence.
+ * anomaly alert with the evidence; the same history read back and backtested (`npm run backtest --
+ * --from-firestore`).
  */
 import assert from "node:assert/strict";
 import { createServices } from "../../functions/src/app.js";
@@ -12,6 +13,8 @@ import type { DeploymentDoc, TaskDoc } from "../../functions/src/domain/engine-m
 import { COLLECTIONS, alertDocSchema } from "../../functions/src/domain/model.js";
 import { planDeployment } from "../../functions/src/domain/planner.js";
 import { createEngineStore } from "../../functions/src/store/engine-store.js";
+import { backtest } from "../../functions/src/domain/learning/backtest.js";
+import { loadReplayHistory } from "../../functions/src/store/replay-history.js";
 import { typedCollection } from "../../functions/src/store/typed-collection.js";
 import { exampleConfig } from "../support/config-builder.js";
 import { MODEL_TTL_MS } from "../../functions/src/engine/learning.js";
@@ -176,5 +179,39 @@ describe("learning from history (emulators)", function () {
       (doc) => doc.data().deployment_id === "hist-slow",
     );
     assert.equal(again.length, 1);
+  });
+
+  it("reads the history back for the backtest, leaving out what the config cannot plan, and halves the catalog's error", async () => {
+    const { id: _id, ...gone } = await writeRun("hist-gone", 40, { security: 3 });
+    await createEngineStore(adminDb())
+      .deployments.doc("hist-gone")
+      .set({ ...gone, environment: "gone" });
+    const config = validateConfig(exampleConfig());
+    assert.ok(config.ok);
+    const history = await loadReplayHistory(adminDb(), config.config.environments);
+    const byId = new Map(history.deployments.map((d) => [d.id, d]));
+    for (let index = 0; index < 30; index++) {
+      const replayed = byId.get(`hist-${String(index).padStart(2, "0")}`);
+      assert.ok(replayed, `hist-${index} replayed`);
+      // As written: security then firestore, each its own seconds.
+      const expected = 3 + (index % 3) * 0.1 + 5 + (index % 4) * 0.1;
+      assert.ok(
+        Math.abs(replayed.actual_seconds - expected) < 1e-6,
+        `${replayed.id}: ${replayed.actual_seconds}`,
+      );
+      assert.equal(replayed.tasks.length, 2);
+      assert.equal(replayed.status, index % 5 === 2 ? "failed" : "succeeded");
+    }
+    assert.deepEqual(
+      history.skipped.filter((s) => s.id === "hist-gone"),
+      [{ id: "hist-gone", reason: "environment gone is not in the loaded config" }],
+    );
+    const report = backtest(
+      history.deployments.filter((d) => d.id.startsWith("hist-")),
+      config.config.environments,
+    );
+    // The catalog says 20 s and 30 s for runs of about 3 s and 5 s: the learned error is far smaller.
+    assert.ok(report.deployment_duration.mae_ratio >= 2, JSON.stringify(report.deployment_duration));
+    assert.ok(report.deployment_duration.catalog.mae > 30, JSON.stringify(report.deployment_duration));
   });
 });
