@@ -557,7 +557,8 @@ describe("emulated drivers through the fabricator, against the emulators", funct
       assert.match(plan.summary, /nothing there yet/);
       assert.equal((await fabricator().apply(v1, "dep-1")).changed, true);
       const doc = await adminDb().collection(ALERT_RULES).doc(env.name).get();
-      assert.equal(doc.get("alert_rules").length, 5);
+      // Error rate, latency, deployment failure rate and p95 (critical and warning each), degraded probes.
+      assert.equal(doc.get("alert_rules").length, 9);
       assert.deepEqual(
         doc.get("probes").map((p: any) => p.integration),
         ["auth", "firestore", "functions", "backup"],
