@@ -11,7 +11,7 @@ import { AUDIT_COLLECTIONS } from "../../functions/src/domain/audit.js";
 import { COLLECTIONS } from "../../functions/src/domain/model.js";
 import { configWith } from "../support/config-builder.js";
 import { adminDb, api, clearFirestore, requireEmulators, waitFor } from "../support/emulators.js";
-import { engineStore, settled } from "../support/engine.js";
+import { engineStore, prodAwaitingApproval, settled } from "../support/engine.js";
 
 const SIMULATED = { driver: "simulated" };
 
@@ -29,22 +29,10 @@ describe("approvals of production deployments", function () {
     assert.equal(loaded.status, 200, JSON.stringify(loaded.body));
   });
 
-  /** Requests a prod deployment as `as` and waits until the engine parks it for approval. */
+  /** A prod deployment requested by `as`, parked for approval, and its document then. */
   async function awaitingProd(as: "admin" | "operator" = "admin") {
-    const requested = await api(
-      "POST",
-      "/deploy",
-      { environment: "prod", integrations: ["auth", "firestore"], configuration: SIMULATED },
-      {},
-      as,
-    );
-    assert.equal(requested.status, 202, JSON.stringify(requested.body));
-    const id = requested.body.deployment_id as string;
-    const waiting = await waitFor(`deployment ${id} to await approval`, async () => {
-      const current = await store.getDeployment(id);
-      return current?.status === "awaiting_approval" ? current : undefined;
-    });
-    return { id, waiting };
+    const waiting = await prodAwaitingApproval(as);
+    return { id: waiting.id, waiting };
   }
 
   /**

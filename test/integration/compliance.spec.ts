@@ -5,8 +5,8 @@
  * verified; only an unscoped admin may read it (it names people).
  */
 import assert from "node:assert/strict";
-import { api, clearFirestore, requireEmulators, signInDetails, waitFor } from "../support/emulators.js";
-import { engineStore, loadConfigRequiringApproval, settled } from "../support/engine.js";
+import { api, clearFirestore, requireEmulators, signInDetails } from "../support/emulators.js";
+import { loadConfigRequiringApproval, prodAwaitingApproval, settled } from "../support/engine.js";
 
 describe("compliance report: roles, production changes with requester and approver, the audit chain", function () {
   this.timeout(180_000);
@@ -23,18 +23,7 @@ describe("compliance report: roles, production changes with requester and approv
     await signInDetails("viewer");
     const key = await api("POST", "/keys", { role: "operator", environments: ["dev"], label: "ci" });
     assert.equal(key.status, 201, JSON.stringify(key.body));
-    const requested = await api(
-      "POST",
-      "/deploy",
-      { environment: "prod", integrations: ["auth"], configuration: { driver: "simulated" } },
-      {},
-      "operator",
-    );
-    assert.equal(requested.status, 202, JSON.stringify(requested.body));
-    const id = requested.body.deployment_id as string;
-    await waitFor("the approval request", async () =>
-      (await engineStore().getDeployment(id))?.status === "awaiting_approval" ? true : undefined,
-    );
+    const { id } = await prodAwaitingApproval("operator", ["auth"]);
     const approved = await api("POST", `/deployments/${id}/approve`, undefined, {}, "admin");
     assert.equal(approved.status, 200, JSON.stringify(approved.body));
     assert.equal((await settled(id, 120_000)).deployment.status, "succeeded");

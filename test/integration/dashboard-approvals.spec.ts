@@ -8,8 +8,13 @@
 import assert from "node:assert/strict";
 import type { Browser, Page } from "playwright-core";
 import { closeDashboard, launchChromium, requireChromium, screenshot, signIn } from "../support/browser.js";
-import { api, clearFirestore, requireEmulators, signInDetails, waitFor } from "../support/emulators.js";
-import { engineStore, loadConfigRequiringApproval, settled } from "../support/engine.js";
+import { clearFirestore, requireEmulators, signInDetails } from "../support/emulators.js";
+import {
+  engineStore,
+  loadConfigRequiringApproval,
+  prodAwaitingApproval,
+  settled,
+} from "../support/engine.js";
 
 const hostingUrl = () => process.env.ORCH_HOSTING_URL ?? "";
 
@@ -30,21 +35,7 @@ describe("the dashboard's approve and reject buttons (headless Chromium)", funct
   }
 
   /** A prod deployment requested by `as`, once the engine has parked it for approval. */
-  async function awaiting(as: "admin" | "operator"): Promise<string> {
-    const requested = await api(
-      "POST",
-      "/deploy",
-      { environment: "prod", integrations: ["auth", "firestore"], configuration: { driver: "simulated" } },
-      {},
-      as,
-    );
-    assert.equal(requested.status, 202, JSON.stringify(requested.body));
-    const id = requested.body.deployment_id as string;
-    await waitFor(`deployment ${id} to await approval`, async () =>
-      (await engineStore().getDeployment(id))?.status === "awaiting_approval" ? true : undefined,
-    );
-    return id;
-  }
+  const awaiting = async (as: "admin" | "operator") => (await prodAwaitingApproval(as)).id;
 
   const open = async (page: Page, id: string) => {
     await page.evaluate((deployment) => (location.hash = `#/deployments/${deployment}`), id);

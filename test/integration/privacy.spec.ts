@@ -16,7 +16,12 @@ import {
   tokenFor,
   waitFor,
 } from "../support/emulators.js";
-import { engineStore, loadConfigRequiringApproval, settled } from "../support/engine.js";
+import {
+  engineStore,
+  loadConfigRequiringApproval,
+  prodAwaitingApproval,
+  settled,
+} from "../support/engine.js";
 import { publishToWarehouse, requireWarehouse, warehouseStatus } from "../support/warehouse.js";
 import type { OrchestrationEvent } from "../../functions/src/bus.js";
 
@@ -66,18 +71,7 @@ describe("personal data: export and erasure of a person, the audit chain still v
       sub: string;
     };
     operator = { email: details.email, uid: claims.sub };
-    const requested = await api(
-      "POST",
-      "/deploy",
-      { environment: "prod", integrations: ["auth"], configuration: { driver: "simulated" } },
-      {},
-      "operator",
-    );
-    assert.equal(requested.status, 202, JSON.stringify(requested.body));
-    deploymentId = requested.body.deployment_id as string;
-    await waitFor("the approval request", async () =>
-      (await engineStore().getDeployment(deploymentId))?.status === "awaiting_approval" ? true : undefined,
-    );
+    deploymentId = (await prodAwaitingApproval("operator", ["auth"])).id;
     assert.equal((await api("POST", `/deployments/${deploymentId}/approve`)).status, 200);
     assert.equal((await settled(deploymentId, 120_000)).deployment.status, "succeeded");
     // Events about the operator in the warehouse: one as actor, one naming them in its detail.

@@ -44,6 +44,29 @@ export function engineStore() {
   return createEngineStore(adminDb());
 }
 
+/**
+ * Requests a prod deployment of simulated tasks as `as` (with a config that requires approval
+ * loaded) and waits until the engine parks it for a second person's decision.
+ */
+export async function prodAwaitingApproval(
+  as: "admin" | "operator",
+  integrations: string[] = ["auth", "firestore"],
+): Promise<Deployment> {
+  const requested = await api(
+    "POST",
+    "/deploy",
+    { environment: "prod", integrations, configuration: { driver: "simulated" } },
+    {},
+    as,
+  );
+  assert.equal(requested.status, 202, JSON.stringify(requested.body));
+  const id = requested.body.deployment_id as string;
+  return waitFor(`deployment ${id} to await approval`, async () => {
+    const current = await engineStore().getDeployment(id);
+    return current?.status === "awaiting_approval" ? current : undefined;
+  });
+}
+
 /** Requests a deployment through the API and returns its id. */
 export async function deploy(request: Record<string, unknown>): Promise<string> {
   const response = await api("POST", "/deploy", request);

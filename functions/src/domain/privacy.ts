@@ -68,7 +68,8 @@ export function mentions(person: Person, text: string | null | undefined): boole
 export function personalFieldsOf(person: Person, record: AuditRecord): PersonalField[] {
   const fields: PersonalField[] = [];
   if (names(person, record.actor.id)) fields.push("actor.id");
-  if (names(person, record.target) || mentions(person, record.target)) fields.push("target");
+  // Every name of the person contains their email or uid, so a mention covers a name too.
+  if (mentions(person, record.target)) fields.push("target");
   if (mentions(person, record.detail)) fields.push("detail");
   return fields;
 }

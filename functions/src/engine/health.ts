@@ -5,7 +5,7 @@
 import type { Clock } from "../app.js";
 import type { Bus } from "../bus.js";
 import { z } from "zod";
-import type { ResolvedEnvironment } from "../domain/config-schema.js";
+import { INTEGRATION_DEFAULTS, type ResolvedEnvironment } from "../domain/config-schema.js";
 import { decideAlert, levelFor, rollUp, type AlertLevel } from "../domain/health.js";
 import { LATENCY_SETTINGS, latencyAlert, latencyAnomaly } from "../domain/learning/anomalies.js";
 import type { AlertChange } from "../domain/notifications.js";
@@ -47,10 +47,11 @@ const streakDocSchema = z.strictObject({ unhealthy_checks: z.int().min(0), last_
 const RULE_STATE = "alert_rule_state";
 const installedRulesSchema = z.object({
   alert_rules: z.array(alertRuleSchema),
-  // Rules installed before the warehouse rules existed have no window: theirs is the default.
-  warehouse: z
-    .object({ window_minutes: z.int().min(1), min_deployments: z.int().min(1) })
-    .default({ window_minutes: 60, min_deployments: 3 }),
+  // Rules installed before the warehouse rules existed have no window: theirs is the config's default.
+  warehouse: z.object({ window_minutes: z.int().min(1), min_deployments: z.int().min(1) }).default({
+    window_minutes: INTEGRATION_DEFAULTS.monitoring.warehouse_window_minutes,
+    min_deployments: INTEGRATION_DEFAULTS.monitoring.warehouse_min_deployments,
+  }),
 });
 
 /**
