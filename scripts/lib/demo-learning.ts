@@ -3,8 +3,9 @@
  * so far, with the runs each estimate rests on and the integration most likely to fail) and the
  * outcome after it; then the backtest's headline and an anomaly caught, on the seeded history
  * `npm run backtest` replays (test/sim/history-generator.ts), with the alert it opens; a health
- * check's latency anomaly; and a tuning action applied under the guardrails then reverted by its
- * canary on a seeded regression (the same functions `POST /optimize/{id}/apply` and the canary run).
+ * check's latency anomaly; retries, backoff and leases tuned by replaying a seeded history with an
+ * integration whose retries never recover; and a tuning action applied under the guardrails then
+ * reverted by its canary on a seeded regression (the same functions `POST /optimize/{id}/apply` and the canary run).
  */
 import {
   anomalyAlert,
@@ -19,7 +20,8 @@ import type { Firestore } from "firebase-admin/firestore";
 import type { ResolvedEnvironment } from "../../functions/src/domain/config-schema.js";
 import { loadReplayHistory } from "../../functions/src/store/replay-history.js";
 import { runsFromTasks } from "../../functions/src/domain/learning/runs.js";
-import { generateHistory } from "../../test/sim/history-generator.js";
+import { optimizeRequestSchema, recommend } from "../../functions/src/domain/optimize.js";
+import { asOptimizeHistory, generateHistory } from "../../test/sim/history-generator.js";
 
 type Call = (
   method: string,
@@ -113,10 +115,12 @@ export async function demoLearning(
     console.log(`    ${alert.message}`);
     console.log(`    evidence: ${JSON.stringify(alert.evidence)}`);
   }
+  const engineTuned = demoEngineSettings();
   const tuned = demoTuning();
   const latencyCaught = demoLatency();
   const ok =
     tuned &&
+    engineTuned &&
     latencyCaught &&
     learned &&
     deployed.deployment.status === "succeeded" &&
@@ -124,7 +128,7 @@ export async function demoLearning(
     planted.length > 0 &&
     caught.length === planted.length;
   console.log(
-    `learning: ${ok ? "predicted from history, deployed, backtest goal met, every planted anomaly caught (runs and health latency), a tuning change reverted by its canary on a seeded regression" : "did not behave"}`,
+    `learning: ${ok ? "predicted from history, deployed, backtest goal met, every planted anomaly caught (runs and health latency), retries, backoff and leases tuned by replay, a tuning change reverted by its canary on a seeded regression" : "did not behave"}`,
   );
   if (!ok) process.exitCode = 1;
   return ok;
@@ -170,6 +174,7 @@ function demoTuning(): boolean {
   const change = {
     setting: "concurrency" as const,
     environment: "staging",
+    integration: null,
     path: "environments[name=staging].concurrency",
     before: 4,
     after: 3,
@@ -186,6 +191,46 @@ function demoTuning(): boolean {
   );
   console.log(`  after 5 deployments of the seeded regression: ${verdict.decision} (${verdict.message})`);
   return allowed.automatic && verdict.decision === "revert";
+}
+
+/**
+ * `POST /optimize` on 30 seeded days in which staging's hosting has retries that never recover (a
+ * cause that outlasts any backoff): its retry policy and every lease are replayed, and the changes
+ * the replays find better are recommended, each one setting of one integration.
+ */
+function demoEngineSettings(): boolean {
+  const seeded = asOptimizeHistory(
+    generateHistory({
+      seed: 1,
+      days: 30,
+      deploymentsPerDay: 8,
+      stuckRetries: { environment: "staging", kind: "hosting", rate: 0.2 },
+    }),
+  );
+  const started = performance.now();
+  const result = recommend(seeded, optimizeRequestSchema.parse({}), seeded.range.to);
+  const elapsed = performance.now() - started;
+  const engine = result.optimization_plan.filter(
+    (recommendation) => recommendation.change && recommendation.change.setting !== "concurrency",
+  );
+  const count = (setting: string) => engine.filter((r) => r.change?.setting === setting).length;
+  console.log(
+    `  POST /optimize on 30 seeded days (${seeded.deployments.length} deployments, ${Math.round(elapsed)} ms): ${count("max_retries")} max_retries, ${count("retry_base_ms")} retry_base_ms and ${count("lease_seconds")} lease_seconds change(s) replayed as better`,
+  );
+  const retries = engine.find((r) => r.id === "duration:max-retries:staging:hosting");
+  const lease = engine
+    .filter((r) => r.change?.setting === "lease_seconds")
+    .sort((a, b) => b.expected_improvement.value - a.expected_improvement.value)[0];
+  for (const shown of [retries, lease]) {
+    if (!shown) continue;
+    const simulated = shown.expected_improvement.simulated;
+    const spread =
+      simulated && "change_p05_seconds" in simulated
+        ? ` (90 % of replays: ${(-simulated.change_p95_seconds).toFixed(1)} to ${(-simulated.change_p05_seconds).toFixed(1)} s)`
+        : "";
+    console.log(`  ${shown.id}: ${shown.action}${spread}`);
+  }
+  return retries?.change?.after === 1 && retries.expected_improvement.value > 0 && lease !== undefined;
 }
 
 /** A health check's latency 10x its integration's last 60 checks (seeded around 40 ms) opens an alert. */

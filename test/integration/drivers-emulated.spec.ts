@@ -42,6 +42,7 @@ function environment(kind: string): ResolvedEnvironment {
     mode: "emulated",
     concurrency: 4,
     rollback_policy: "failed-only",
+    engine: {},
     integrations: [
       { kind: "auth", settings: INTEGRATION_DEFAULTS.auth },
       { kind: "firestore", settings: INTEGRATION_DEFAULTS.firestore },

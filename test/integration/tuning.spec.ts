@@ -86,6 +86,7 @@ interface TuningActionView {
   decision: string | null;
   canary: {
     baseline_mean: number;
+    baseline_deployments: number;
     allowed_mean: number;
     deployments_needed: number;
     observed_mean: number | null;
@@ -125,6 +126,7 @@ describe("tuning under guardrails (emulators)", function () {
     assert.deepEqual(recommendation.change, {
       setting: "concurrency",
       environment: "staging",
+      integration: null,
       path: "environments[name=staging].concurrency",
       before: 4,
       after: 2,
@@ -211,6 +213,10 @@ describe("tuning under guardrails (emulators)", function () {
     const applied = await api("POST", `/optimize/${RECOMMENDATION}/apply`, { reason: "once more" });
     assert.equal(applied.status, 201, JSON.stringify(applied.body));
     const second = applied.body.tuning_action as TuningActionView;
+    // Its baseline is the four deployments that took their plans: the reverted canary's slow
+    // deployments ran under a limit no longer in force and are left out.
+    assert.equal(second.canary.baseline_mean, 1);
+    assert.equal(second.canary.baseline_deployments, 4);
     const after = Date.now() + 1000;
     for (let index = 0; index < 3; index++)
       await writeDeployment(`fine-${index}`, new Date(after + index * 1000), 1, false);
@@ -237,5 +243,95 @@ describe("tuning under guardrails (emulators)", function () {
       tasks.map((task) => task.concurrency_limit),
       [2],
     );
+  });
+
+  it("a retry policy of one integration: fewer retries where they never recovered, in force for that integration only", async () => {
+    // Six deployments of dev with security: every other one failed after its 3 retries, none
+    // recovered; the replay finds 1 retry fails the same runs sooner.
+    const dev = (() => {
+      const loaded = validateConfig(CONFIG);
+      assert.ok(loaded.ok);
+      return loaded.config.environments.find((env) => env.name === "dev")!;
+    })();
+    const engine = createEngineStore(adminDb());
+    for (let index = 0; index < 6; index++) {
+      const id = `retry-${index}`;
+      const created = new Date(Date.now() - (50 - index * 5) * 60_000);
+      const planned = planDeployment(
+        id,
+        { environment: "dev", integrations: ["security"], configuration: {}, requested_by: "tuning.spec" },
+        dev,
+        created,
+      );
+      assert.ok(planned.ok);
+      const failed = index % 2 === 1;
+      const [{ id: taskId, ...doc }] = planned.plan.tasks as [(typeof planned.plan.tasks)[number]];
+      const completed = new Date(created.getTime() + 30_000);
+      const ended: TaskDoc = {
+        ...doc,
+        status: failed ? ("failed" as const) : ("succeeded" as const),
+        started_at: created,
+        completed_at: completed,
+        actual_duration: 30,
+        retry_count: failed ? 3 : 0,
+        attempt: failed ? 4 : 1,
+        applied: !failed,
+        error_message: failed ? "attempt 4 of 4: quota exceeded" : null,
+      };
+      await engine.tasks.doc(taskId).set(ended);
+      await engine.deployments.doc(id).set({
+        status: failed ? "failed" : "succeeded",
+        environment: "dev",
+        integrations: ["security"],
+        configuration: {},
+        requested_by: "tuning.spec",
+        rollback_policy: "failed-only",
+        created_at: created,
+        task_ids: [taskId],
+        estimated_completion: planned.plan.estimatedCompletion,
+        critical_path: planned.plan.criticalPath,
+        started_at: created,
+        completed_at: completed,
+        actual_duration: 30,
+        error_message: failed ? "security failed" : null,
+        correlation_id: id,
+        approval: null,
+      });
+    }
+    const answer = await api("POST", "/optimize", { optimization_targets: ["duration"] });
+    assert.equal(answer.status, 200, JSON.stringify(answer.body));
+    const id = "duration:max-retries:dev:security";
+    const recommendation = answer.body.optimization_plan.find((r: { id: string }) => r.id === id);
+    assert.ok(recommendation, JSON.stringify(answer.body.optimization_plan.map((r: { id: string }) => r.id)));
+    assert.deepEqual(recommendation.change, {
+      setting: "max_retries",
+      environment: "dev",
+      integration: "security",
+      path: "environments[name=dev].engine.security.max_retries",
+      before: 3,
+      after: 1,
+    });
+    assert.ok(recommendation.expected_improvement.simulated.change_p95_seconds < 0);
+    const applied = await api("POST", `/optimize/${id}/apply`, { reason: "its retries never recovered" });
+    assert.equal(applied.status, 201, JSON.stringify(applied.body));
+    assert.equal(
+      applied.body.tuning_action.change.path,
+      "environments[name=dev].engine.security.max_retries",
+    );
+    const deployed = await api("POST", "/deploy", {
+      environment: "dev",
+      integrations: ["security", "firestore"],
+      configuration: { driver: "simulated" },
+    });
+    assert.equal(deployed.status, 202, JSON.stringify(deployed.body));
+    const tasks = await waitFor("the deployment's tasks", async () => {
+      const read = await api("GET", `/deployments/${deployed.body.deployment_id}`);
+      const found = read.body.tasks as { integration: string; max_retries: number }[] | undefined;
+      return found !== undefined && found.length === 2 && found;
+    });
+    assert.deepEqual(Object.fromEntries(tasks.map((task) => [task.integration, task.max_retries])), {
+      security: 1,
+      firestore: 3,
+    });
   });
 });

@@ -16,10 +16,11 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { ResolvedEnvironment } from "../../functions/src/domain/config-schema.js";
 import { validateConfig } from "../../functions/src/domain/config.js";
-import type { Task } from "../../functions/src/domain/engine-model.js";
+import type { Deployment, Task } from "../../functions/src/domain/engine-model.js";
 import { scheduleWithLimit } from "../../functions/src/domain/graph.js";
 import { INTEGRATION_CATALOG } from "../../functions/src/domain/integrations.js";
 import type { ReplayedDeployment } from "../../functions/src/domain/learning/backtest.js";
+import { emptyHistory, type History } from "../../functions/src/domain/optimize.js";
 import { planDeployment, retryDelayMs } from "../../functions/src/domain/planner.js";
 import { Prng } from "./scheduler.js";
 
@@ -41,6 +42,11 @@ export interface GeneratorOptions {
    * at uniform times within it. Without it, deployments fall uniformly over the whole span.
    */
   volume?: { trendPerDay: number; weekly: readonly number[] };
+  /**
+   * One integration of one environment whose retriable failures outlast any backoff: it fails an
+   * attempt with chance `rate`, and once it has, every retry fails too (its retries never recover).
+   */
+  stuckRetries?: { environment: string; kind: string; rate: number };
 }
 
 /**
@@ -155,6 +161,10 @@ export function generateHistory(options: GeneratorOptions): GeneratedHistory {
       });
     }
   }
+  const stuckKey = options.stuckRetries
+    ? key(options.stuckRetries.environment, options.stuckRetries.kind)
+    : null;
+  if (options.stuckRetries && stuckKey) truth.get(stuckKey)!.retriable = options.stuckRetries.rate;
   // Halfway, up to three integrations change behaviour for good (a bigger bundle, a new rules file).
   const shifts = [...truth.keys()]
     .sort()
@@ -233,7 +243,8 @@ export function generateHistory(options: GeneratorOptions): GeneratedHistory {
           error = `attempt ${retries + 1} of ${task.max_retries + 1}: ${task.kind} refused the change`;
           break;
         }
-        if (random.next() < t.retriable) {
+        // A stuck integration's retries fail without a draw, so other histories keep their draws.
+        if ((k === stuckKey && retries > 0) || random.next() < t.retriable) {
           seconds += attemptSeconds() * uniform(random, 0.1, 0.9);
           if (retries === task.max_retries) {
             failed = true;
@@ -331,4 +342,42 @@ export function generateHistory(options: GeneratorOptions): GeneratedHistory {
     });
   });
   return { environments, deployments, anomalies };
+}
+
+/**
+ * A generated history as `POST /optimize` reads one (deployments newest first, with their tasks),
+ * over the whole generated span. The deployments carry no plan (estimated_completion null).
+ */
+export function asOptimizeHistory(generated: GeneratedHistory): History {
+  const ordered = [...generated.deployments].sort((a, b) => b.created_at.getTime() - a.created_at.getTime());
+  const rollback = new Map(generated.environments.map((env) => [env.name, env.rollback_policy]));
+  const deployments: Deployment[] = ordered.map((deployment) => {
+    const completed = new Date(deployment.created_at.getTime() + deployment.actual_seconds * 1000);
+    return {
+      id: deployment.id,
+      status: deployment.status,
+      environment: deployment.request.environment,
+      integrations: deployment.request.integrations,
+      configuration: deployment.request.configuration,
+      requested_by: deployment.request.requested_by,
+      rollback_policy: rollback.get(deployment.request.environment) ?? "failed-only",
+      created_at: deployment.created_at,
+      task_ids: deployment.tasks.map((task) => task.id),
+      estimated_completion: null,
+      critical_path: [],
+      started_at: deployment.created_at,
+      completed_at: completed,
+      actual_duration: deployment.actual_seconds,
+      error_message: deployment.status === "succeeded" ? null : "a task failed",
+      correlation_id: deployment.id,
+      approval: null,
+    };
+  });
+  const oldest = ordered.at(-1)?.created_at ?? new Date(0);
+  const newest = ordered[0]?.created_at ?? new Date(0);
+  return {
+    ...emptyHistory({ from: oldest, to: new Date(newest.getTime() + 86_400_000) }),
+    deployments,
+    tasks: ordered.flatMap((deployment) => deployment.tasks),
+  };
 }

@@ -66,6 +66,7 @@ export function liveEnvironment(
     mode: "live",
     concurrency: 4,
     rollback_policy: "all",
+    engine: {},
     integrations: kinds.map((kind) => ({
       kind,
       settings: { ...INTEGRATION_DEFAULTS[kind], ...(settings[kind] ?? {}) },

@@ -291,6 +291,49 @@ const cases: BadCase[] = [
       'environments[0].name: found string "my dev"; allowed: 2-30 lowercase letters, digits or hyphens, starting with a letter',
   },
   {
+    name: "engine settings of an integration the environment does not declare",
+    config: configWith((c) => {
+      c.environments[0].integrations = ["auth", "firestore"];
+      c.environments[0].overrides = {};
+      c.environments[0].engine = { hosting: { max_retries: 2 } };
+    }),
+    path: "environments[0].engine.hosting",
+    message:
+      'environments[0].engine.hosting: found engine settings of "hosting", which this environment does not declare; allowed: engine settings of its integrations: auth, firestore',
+  },
+  {
+    name: "max_retries above 10",
+    config: configWith((c) => (c.environments[0].engine = { auth: { max_retries: 11 } })),
+    path: "environments[0].engine.auth.max_retries",
+    message: "environments[0].engine.auth.max_retries: found number 11; allowed: at most 10",
+  },
+  {
+    name: "a lease of 0 seconds",
+    config: configWith((c) => (c.environments[0].engine = { auth: { lease_seconds: 0 } })),
+    path: "environments[0].engine.auth.lease_seconds",
+    message: "environments[0].engine.auth.lease_seconds: found number 0; allowed: at least 1",
+  },
+  {
+    name: "a retry backoff given as text",
+    config: configWith((c) => (c.environments[0].engine = { auth: { retry_base_ms: "2s" } })),
+    path: "environments[0].engine.auth.retry_base_ms",
+    message: 'environments[0].engine.auth.retry_base_ms: found string "2s"; allowed: a number',
+  },
+  {
+    name: "an unknown engine setting",
+    config: configWith((c) => (c.environments[0].engine = { auth: { timeout_seconds: 30 } })),
+    path: "environments[0].engine.auth.timeout_seconds",
+    message:
+      'environments[0].engine.auth.timeout_seconds: found unknown key "timeout_seconds"; allowed: the keys max_retries, retry_base_ms, lease_seconds',
+  },
+  {
+    name: "tuning may auto-apply only the tunable settings",
+    config: configWith((c) => (c.base.tuning = { auto_apply: ["timeouts"] })),
+    path: "base.tuning.auto_apply[0]",
+    message:
+      'base.tuning.auto_apply[0]: found string "timeouts"; allowed: one of "concurrency", "max_retries", "retry_base_ms", "lease_seconds"',
+  },
+  {
     name: "hosting redirect with a bad status",
     config: configWith(
       (c) => (c.base.integrations.hosting.redirects = [{ source: "/old", destination: "/new", type: 307 }]),

@@ -46,6 +46,7 @@ function environment(overrides: Partial<ResolvedEnvironment> = {}): ResolvedEnvi
     mode: "emulated",
     concurrency: 4,
     rollback_policy: "failed-only",
+    engine: {},
     integrations: [
       { kind: "auth", settings: INTEGRATION_DEFAULTS.auth },
       { kind: "firestore", settings: INTEGRATION_DEFAULTS.firestore },

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import type { Deployment, Task } from "../../functions/src/domain/engine-model.js";
 import {
-  THRESHOLDS,
   analyze,
   distribution,
   emptyHistory,
@@ -156,7 +155,7 @@ describe("optimize: recommendations", () => {
     });
   });
 
-  it("reliability: raise max_retries when retries recover and failures ran out of them", () => {
+  it("reliability: more retries and a longer backoff, replayed, when failures ran out of retries that recover", () => {
     const tasks = [
       task({ integration: "hosting" }),
       task({ integration: "hosting" }),
@@ -171,21 +170,82 @@ describe("optimize: recommendations", () => {
     );
     assert.deepEqual(
       result.optimization_plan.map((r) => r.id),
-      ["reliability:retries:dev:hosting"],
+      [
+        "reliability:flaky:dev:hosting",
+        "reliability:max-retries:dev:hosting",
+        "reliability:retry-backoff:dev:hosting",
+      ],
     );
-    const [rec] = result.optimization_plan;
+    const [, retries, backoff] = result.optimization_plan;
+    // The candidates are 1-5 retries; 5 waits 36 s beyond the 10.5 s the failed runs had, and the
+    // fitted tail (1 recovery per 24 s waited) recovers a failed run within it with 1 - e^-1.5.
+    assert.deepEqual(retries?.change, {
+      setting: "max_retries",
+      environment: "dev",
+      integration: "hosting",
+      path: "environments[name=dev].engine.hosting.max_retries",
+      before: 3,
+      after: 5,
+    });
+    assert.match(retries?.how ?? "", /^POST \/optimize\/reliability:max-retries:dev:hosting\/apply/);
+    assert.equal(retries?.expected_improvement.metric, "failure_rate");
+    const expectedGain = 0.4 * (1 - Math.exp(-1.5));
+    assert.ok(
+      Math.abs((retries?.expected_improvement.value ?? 0) - expectedGain) < 0.08,
+      `failure share saved ${retries?.expected_improvement.value}, expected about ${expectedGain}`,
+    );
+    assert.equal(retries?.evidence.related.failed_after_all_retries, 2);
+    assert.equal(retries?.evidence.related.recovered, 1);
+    // 4x the base (8000 ms) waits 6 + 12 + 24 = 42 s over 3 retries: 1 - e^(-31.5/24) recovered.
+    assert.equal(backoff?.change?.setting, "retry_base_ms");
+    assert.equal(backoff?.change?.after, 8000);
+    assert.ok(Math.abs((backoff?.expected_improvement.value ?? 0) - 0.4 * (1 - Math.exp(-31.5 / 24))) < 0.08);
+    const simulated = retries?.expected_improvement.simulated;
+    assert.ok(simulated && "old_max_retries" in simulated);
+    assert.equal(simulated.old_max_retries, 3);
+    assert.equal(simulated.new_max_retries, 5);
+    assert.equal(result.timeline[1]?.phase, "now");
+  });
+
+  it("duration: fewer retries for an integration whose retries never recovered anything", () => {
+    const tasks = [1, 2, 3, 4, 5, 6].map((n) =>
+      task({
+        deployment: `d${n}`,
+        created: n * 100,
+        integration: "hosting",
+        ...(n % 2 === 0 ? { status: "failed" as const, retries: 3 } : {}),
+      }),
+    );
+    const result = recommend(
+      history(
+        [1, 2, 3, 4, 5, 6].map((n) =>
+          deployment(`d${n}`, n % 2 === 0 ? "failed" : "succeeded", {
+            created: n * 100,
+            tasks: tasks.filter((t) => t.deployment_id === `d${n}`),
+          }),
+        ),
+        tasks,
+      ),
+      request({ optimization_targets: ["duration"] }),
+      NOW,
+    );
+    const fewer = result.optimization_plan.find((r) => r.id === "duration:max-retries:dev:hosting");
+    // Half the runs fail after 3 retries and none ever recovered: 1 retry (the fewest proposed)
+    // fails the same runs 2 attempts of 10 s and 9 s of backoff sooner: 29 s x 1/2 per deployment.
+    assert.equal(fewer?.change?.after, 1);
+    assert.equal(fewer?.expected_improvement.metric, "seconds_per_deployment");
+    assert.ok(
+      Math.abs((fewer?.expected_improvement.value ?? 0) - 14.5) < 4,
+      `${fewer?.expected_improvement.value}`,
+    );
+    const simulated = fewer?.expected_improvement.simulated;
+    assert.ok(simulated && "old_run_failure_share" in simulated);
+    assert.equal(simulated.new_run_failure_share, simulated.old_run_failure_share);
     assert.equal(
-      rec?.action,
-      "raise max_retries of hosting in dev from 3 to 4: 2 of 5 runs failed after every retry, while 1 of 3 retried runs recovered",
+      result.optimization_plan.some((r) => r.id.startsWith("reliability:")),
+      false,
+      "targets other than duration are left out",
     );
-    assert.equal(rec?.evidence.metric, "flaky_rate");
-    assert.equal(rec?.evidence.value, 0.6);
-    assert.equal(rec?.evidence.sample_size, 5);
-    assert.equal(rec?.evidence.threshold, THRESHOLDS.flaky_ratio);
-    assert.equal(rec?.evidence.related.retry_rate, 1.6);
-    // 2 failures x (1 recovered / 3 retried) / 5 runs.
-    assert.equal(rec?.expected_improvement.value, 0.1333);
-    assert.equal(result.timeline[0]?.phase, "now");
   });
 
   it("reliability: investigate a flaky integration that retries would not help, and failing deployments", () => {
@@ -276,7 +336,7 @@ describe("optimize: recommendations", () => {
     // Replayed with learned durations: 8 tasks of about 10 s take two waves under 4 slots and
     // still two under 6, so the simulated gain is small, and never a loss.
     const simulated = rec?.expected_improvement.simulated;
-    assert.ok(simulated);
+    assert.ok(simulated && "old_limit" in simulated);
     assert.equal(simulated.old_limit, 4);
     assert.equal(simulated.new_limit, 6);
     assert.ok(simulated.change_mean_seconds <= 0);

@@ -298,6 +298,34 @@ describe("planner", () => {
       assert.equal(result.tasks[0]?.max_retries, 5);
       assert.equal(result.tasks[0]?.lease_seconds, 30);
     });
+    it("takes each integration's engine settings from the environment unless the request sets them", () => {
+      const base = environment("dev");
+      const env = {
+        ...base,
+        engine: {
+          ...base.engine,
+          functions: { max_retries: 6, retry_base_ms: 9000, lease_seconds: 600 },
+        },
+      };
+      const tasks = byIntegration(plan(["auth", "functions", "functions:orders"], {}, env));
+      for (const integration of ["functions", "functions:orders"]) {
+        assert.equal(tasks.get(integration)?.max_retries, 6, integration);
+        assert.equal(tasks.get(integration)?.retry_base_ms, 9000, integration);
+        assert.equal(tasks.get(integration)?.lease_seconds, 600, integration);
+      }
+      // The engine's defaults where the environment says nothing of its own.
+      assert.equal(tasks.get("auth")?.max_retries, 3);
+      assert.equal(tasks.get("auth")?.retry_base_ms, 2000);
+      assert.equal(tasks.get("auth")?.lease_seconds, 120);
+      const requested = byIntegration(plan(["functions"], { max_retries: 1, lease_seconds: 45 }, env));
+      assert.equal(requested.get("functions")?.max_retries, 1);
+      assert.equal(requested.get("functions")?.lease_seconds, 45);
+      assert.equal(
+        requested.get("functions")?.retry_base_ms,
+        9000,
+        "what the request leaves out stays the environment's",
+      );
+    });
   });
 
   describe("planDeployment refuses", () => {

@@ -5,7 +5,7 @@
  * counts, never added). Expected figures are computed by hand in the comments.
  */
 import assert from "node:assert/strict";
-import type { TuningConfig } from "../../functions/src/domain/config-schema.js";
+import type { ResolvedEnvironment, TuningConfig } from "../../functions/src/domain/config-schema.js";
 import { validateConfig } from "../../functions/src/domain/config.js";
 import type { Deployment, Task } from "../../functions/src/domain/engine-model.js";
 import {
@@ -34,6 +34,7 @@ const TUNING: TuningConfig = {
 const change = (before: number, after: number): SettingChange => ({
   setting: "concurrency",
   environment: "dev",
+  integration: null,
   path: "environments[name=dev].concurrency",
   before,
   after,
@@ -128,16 +129,35 @@ describe("tuning: the canary", () => {
   });
 
   it("an override in force replaces the environment's concurrency, and only its own environment's", () => {
-    const env = { name: "dev", concurrency: 4, type: "development" };
+    const env = resolvedEnvironment();
     const override = {
       environment: "dev",
       setting: "concurrency" as const,
+      integration: null,
       value: 2,
       action_id: "t1",
       since: NOW,
     };
     assert.deepEqual(withOverrides(env, [override]), { ...env, concurrency: 2 });
     assert.deepEqual(withOverrides(env, [{ ...override, environment: "prod" }]), env);
+  });
+
+  it("an override of a task engine setting replaces it for its integration only", () => {
+    const env = resolvedEnvironment();
+    const override = {
+      environment: "dev",
+      setting: "max_retries" as const,
+      integration: "hosting" as const,
+      value: 5,
+      action_id: "t2",
+      since: NOW,
+    };
+    const tuned = withOverrides(env, [override]);
+    assert.deepEqual(tuned.engine.hosting, { max_retries: 5, retry_base_ms: 2000, lease_seconds: 120 });
+    assert.deepEqual(tuned.engine.firestore, { max_retries: 3, retry_base_ms: 2000, lease_seconds: 120 });
+    assert.equal(tuned.concurrency, 4);
+    // An integration the environment does not declare (any more) gets nothing.
+    assert.deepEqual(withOverrides(env, [{ ...override, integration: "cicd" }]), env);
   });
 });
 
@@ -229,3 +249,22 @@ describe("tuning: what /optimize proposes", () => {
     assert.match(combined.method, /not combined/);
   });
 });
+
+/** A resolved dev environment from a config written here (defaults: 3 retries, 2000 ms, 120 s leases). */
+function resolvedEnvironment(): ResolvedEnvironment {
+  const result = validateConfig({
+    version: 1,
+    base: { region: "us-central1", concurrency: 4, integrations: {} },
+    environments: [
+      {
+        name: "dev",
+        type: "development",
+        project_id: "demo-tune-dev",
+        mode: "emulated",
+        integrations: ["firestore", "hosting"],
+      },
+    ],
+  });
+  assert.ok(result.ok, result.ok ? "" : result.problems.map((problem) => problem.message).join("; "));
+  return result.config.environments[0]!;
+}

@@ -51,8 +51,22 @@ export const ENVIRONMENT_TYPES = ["development", "staging", "production"] as con
 export const MODES = ["emulated", "live"] as const;
 export const ROLLBACK_POLICIES = ["failed-only", "all"] as const;
 export const ROLES = ["viewer", "operator", "admin"] as const;
-/** Settings the tuning job may change (as config overrides); see `domain/learning/tuning.ts`. */
-export const TUNABLE_SETTINGS = ["concurrency"] as const;
+/**
+ * Settings the tuning job may change (as config overrides); see `domain/learning/tuning.ts`.
+ * `concurrency` is an environment's; the others are per integration of an environment (`engine`).
+ */
+export const TUNABLE_SETTINGS = ["concurrency", "max_retries", "retry_base_ms", "lease_seconds"] as const;
+/** The engine settings of one integration's tasks: retries, their backoff, and the lease. */
+export const TASK_ENGINE_SETTINGS = ["max_retries", "retry_base_ms", "lease_seconds"] as const;
+export type TaskEngineSetting = (typeof TASK_ENGINE_SETTINGS)[number];
+/** The engine's defaults when neither the deployment request nor the environment's `engine` sets them. */
+export const TASK_ENGINE_DEFAULTS = { max_retries: 3, retry_base_ms: 2000, lease_seconds: 120 } as const;
+/** Bounds of each task engine setting (a deployment request's configuration and the config alike). */
+export const TASK_ENGINE_BOUNDS = {
+  max_retries: { min: 0, max: 10 },
+  retry_base_ms: { min: 1, max: 600_000 },
+  lease_seconds: { min: 1, max: 3600 },
+} as const satisfies Record<TaskEngineSetting, { min: number; max: number }>;
 /** Firebase's pricing plans: Spark (no billing, hard free quotas) and Blaze (pay as you go). */
 export const FIREBASE_PLANS = ["spark", "blaze"] as const;
 export type TunableSetting = (typeof TUNABLE_SETTINGS)[number];
@@ -294,6 +308,23 @@ const integrationsBlock = z.strictObject(
   },
 );
 
+/** One integration's task engine settings as written; each falls back to `TASK_ENGINE_DEFAULTS`. */
+const taskEngineShape = z.strictObject(
+  Object.fromEntries(
+    TASK_ENGINE_SETTINGS.map((setting) => [
+      setting,
+      count(TASK_ENGINE_BOUNDS[setting].min, TASK_ENGINE_BOUNDS[setting].max).optional(),
+    ]),
+  ) as Record<TaskEngineSetting, z.ZodOptional<z.ZodInt>>,
+);
+
+const engineBlock = z.strictObject(
+  Object.fromEntries(INTEGRATION_KINDS.map((kind) => [kind, taskEngineShape.optional()])) as Record<
+    IntegrationKind,
+    z.ZodOptional<typeof taskEngineShape>
+  >,
+);
+
 const environmentSchema = z.strictObject({
   name: z.string().regex(/^[a-z][a-z0-9-]{1,29}$/, {
     error: "2-30 lowercase letters, digits or hyphens, starting with a letter",
@@ -308,6 +339,11 @@ const environmentSchema = z.strictObject({
   rollback_policy: z.enum(ROLLBACK_POLICIES).optional(),
   integrations: z.array(z.enum(INTEGRATION_KINDS)).min(1),
   overrides: integrationsBlock.optional(),
+  /**
+   * How the engine runs each integration's tasks here: `max_retries`, the retry backoff's base
+   * (`retry_base_ms`) and the lease (`lease_seconds`). A deployment request's configuration wins.
+   */
+  engine: engineBlock.optional(),
 });
 
 /** The file as written: a shared base and environments that override it only where they must. */
@@ -399,7 +435,12 @@ export interface ResolvedEnvironment {
   concurrency: number;
   rollback_policy: (typeof ROLLBACK_POLICIES)[number];
   integrations: ResolvedIntegration[];
+  /** Each declared integration's task engine settings, defaults filled in. */
+  engine: Partial<Record<IntegrationKind, TaskEngineSettings>>;
 }
+
+/** One integration's task engine settings with every default filled in. */
+export type TaskEngineSettings = Record<TaskEngineSetting, number>;
 
 /** The whole config, resolved: what the engine works from. */
 export interface ResolvedConfig {

@@ -4,6 +4,7 @@
  */
 import {
   INTEGRATION_DEFAULTS,
+  TASK_ENGINE_DEFAULTS,
   orchestrationConfigSchema,
   type EnvironmentInput,
   type OrchestrationConfigInput,
@@ -139,6 +140,18 @@ function crossCheck(config: OrchestrationConfigInput): Problem[] {
             at("overrides", kind),
             `an override of "${kind}", which this environment does not declare`,
             `overrides of its integrations: ${[...declared].join(", ")}`,
+          ),
+        );
+      }
+    }
+
+    for (const kind of Object.keys(env.engine ?? {}) as IntegrationKind[]) {
+      if (!declared.has(kind)) {
+        problems.push(
+          problem(
+            at("engine", kind),
+            `engine settings of "${kind}", which this environment does not declare`,
+            `engine settings of its integrations: ${[...declared].join(", ")}`,
           ),
         );
       }
@@ -306,6 +319,9 @@ function resolve(config: OrchestrationConfigInput): ResolvedConfig {
         rollback_policy: env.rollback_policy ?? (env.type === "production" ? "all" : "failed-only"),
         integrations: env.integrations.map(
           (kind) => ({ kind, settings: merged[kind] }) as ResolvedIntegration,
+        ),
+        engine: Object.fromEntries(
+          env.integrations.map((kind) => [kind, { ...TASK_ENGINE_DEFAULTS, ...env.engine?.[kind] }]),
         ),
       };
     }),

@@ -3,7 +3,12 @@
  * `status`; `transitionTask` and `transitionDeployment` are the only ways a state changes.
  */
 import { z } from "zod";
-import { ROLLBACK_POLICIES } from "./config-schema.js";
+import {
+  ROLLBACK_POLICIES,
+  TASK_ENGINE_BOUNDS,
+  TASK_ENGINE_DEFAULTS,
+  type TaskEngineSetting,
+} from "./config-schema.js";
 import { UnreachableError } from "./errors.js";
 import { INTEGRATION_KINDS } from "./integrations.js";
 
@@ -17,15 +22,24 @@ export const simulationSchema = z.strictObject({
 });
 export type Simulation = z.infer<typeof simulationSchema>;
 
-/** Engine settings a deployment may carry in `configuration`; everything else there goes to the drivers. */
+function boundedSetting(setting: TaskEngineSetting) {
+  const { min, max } = TASK_ENGINE_BOUNDS[setting];
+  return z.int().min(min).max(max).default(TASK_ENGINE_DEFAULTS[setting]);
+}
+
+/**
+ * Engine settings a deployment may carry in `configuration`; everything else there goes to the
+ * drivers. `max_retries`, `retry_base_ms` and `lease_seconds` given here win over the environment's
+ * `engine` settings of each integration.
+ */
 export const engineOptionsSchema = z.strictObject({
   /** `integration` runs the real driver of each kind; `simulated` is the test and benchmark tool. */
   driver: z.enum(["integration", "simulated"]).default("integration"),
   simulate: z.record(z.string(), simulationSchema).default({}),
-  max_retries: z.int().min(0).max(10).default(3),
-  retry_base_ms: z.int().min(1).max(600_000).default(2000),
+  max_retries: boundedSetting("max_retries"),
+  retry_base_ms: boundedSetting("retry_base_ms"),
   retry_max_ms: z.int().min(1).max(3_600_000).default(300_000),
-  lease_seconds: z.int().min(1).max(3600).default(120),
+  lease_seconds: boundedSetting("lease_seconds"),
 });
 export type EngineOptions = z.infer<typeof engineOptionsSchema>;
 
@@ -57,6 +71,8 @@ const taskCommon = {
   error_message: z.string().nullable(),
   retry_count: z.int().min(0),
   max_retries: z.int().min(0),
+  /** The retry backoff's base for this task: retry n waits about base x 2^(n-1), capped by the deployment's retry_max_ms. */
+  retry_base_ms: z.int().min(1),
   /** Attempts started so far; the attempt a claim starts is `attempt + 1`. */
   attempt: z.int().min(0),
   /** Which driver runs the task; `simulated` is a test tool and every status shows it. */

@@ -4,11 +4,22 @@
  * carry the numbers behind them. Pure: the history is loaded by `store/history.ts`.
  */
 import { z } from "zod";
+import type { TaskEngineSetting } from "./config-schema.js";
 import type { Deployment, Task } from "./engine-model.js";
+import type { IntegrationKind } from "./integrations.js";
 import type { AlertDoc, IntegrationDoc } from "./model.js";
 import { groupBy } from "./group-by.js";
 import { learn, type LearnedModel } from "./learning/estimates.js";
 import { replayConcurrency, type ConcurrencyReplay } from "./learning/replay.js";
+import {
+  recoveryModel,
+  replayLease,
+  replayRetryPolicy,
+  type LeaseReplay,
+  type PolicyFigures,
+  type RetryPolicy,
+  type RetryReplay,
+} from "./learning/retry-replay.js";
 import { runsFromTasks } from "./learning/runs.js";
 import { settingPath, type SettingChange } from "./learning/tuning.js";
 import { zodIssueToProblem, type Problem } from "./problems.js";
@@ -418,7 +429,7 @@ export interface ExpectedImprovement {
    * Concurrency changes: the environment's recent deployments replayed under the old and the new
    * limit with learned durations: seconds per deployment, with the spread of the difference.
    */
-  simulated?: ConcurrencyReplay | null;
+  simulated?: ConcurrencyReplay | RetryPolicyFigures | LeaseReplay | null;
 }
 
 /** The expected improvements of one target's recommendations on one metric, combined where they combine. */
@@ -638,60 +649,33 @@ function reliabilityRecommendations(analysis: Analysis, history: History): Recom
         max_retries: s.max_retries,
       },
     };
-    const recovery = s.retried_runs > 0 ? s.recovered_runs / s.retried_runs : 0;
-    if (
-      s.failed_after_all_retries > 0 &&
-      s.recovered_runs > 0 &&
-      s.max_retries !== null &&
-      s.max_retries < 10
-    ) {
-      const avoided = s.failed_after_all_retries * recovery;
-      out.push({
-        id: `reliability:retries:${s.environment}:${s.integration}`,
-        target: "reliability",
-        environment: s.environment,
-        integration: s.integration,
-        action: `raise max_retries of ${s.integration} in ${s.environment} from ${s.max_retries} to ${s.max_retries + 1}: ${s.failed_after_all_retries} of ${s.runs} runs failed after every retry, while ${s.recovered_runs} of ${s.retried_runs} retried runs recovered`,
-        how: `POST /deploy with configuration.max_retries ${s.max_retries + 1} for deployments of ${s.environment} that include ${s.integration}`,
-        evidence,
-        expected_improvement: {
-          metric: "failure_rate",
-          value: round(avoided / s.runs, 4),
-          unit: "fewer failed runs, as a share of runs",
-          method:
-            "failed_after_all_retries x (recovered_runs / retried_runs) / runs: failures that one more retry would recover at the observed recovery rate",
-          share_of: { count: s.runs, of: "runs" },
-        },
-        change: null,
-      });
-    } else {
-      out.push({
-        id: `reliability:flaky:${s.environment}:${s.integration}`,
-        target: "reliability",
-        environment: s.environment,
-        integration: s.integration,
-        action: `investigate flaky ${s.integration} in ${s.environment}: ${s.failed} of ${s.runs} runs failed and ${s.retried_runs} needed retries (${pct(s.flaky_rate)})${s.last_error ? `; last error: ${s.last_error}` : ""}`,
-        how: `GET /deployments/{id} of the deployments of ${s.environment} where ${s.integration} failed or retried: each task's error_message (GET /events/search?integration=${s.integration}&environment=${s.environment} for its story)`,
-        evidence,
-        expected_improvement:
-          s.failed > 0
-            ? {
-                metric: "failure_rate",
-                value: s.failure_rate ?? 0,
-                unit: "fewer failed runs, as a share of runs (at most)",
-                method: "failed / runs: every failure removed if the cause is fixed",
-                share_of: { count: s.runs, of: "runs" },
-              }
-            : {
-                metric: "retries_per_run",
-                value: s.retry_rate ?? 0,
-                unit: "fewer retries per run (at most)",
-                method: "retries / runs: every retry removed if the transient cause is fixed",
-                share_of: { count: s.runs, of: "runs" },
-              },
-        change: null,
-      });
-    }
+    // A retry policy the replay finds better is its own recommendation (retryPolicyRecommendations).
+    out.push({
+      id: `reliability:flaky:${s.environment}:${s.integration}`,
+      target: "reliability",
+      environment: s.environment,
+      integration: s.integration,
+      action: `investigate flaky ${s.integration} in ${s.environment}: ${s.failed} of ${s.runs} runs failed and ${s.retried_runs} needed retries (${pct(s.flaky_rate)})${s.last_error ? `; last error: ${s.last_error}` : ""}`,
+      how: `GET /deployments/{id} of the deployments of ${s.environment} where ${s.integration} failed or retried: each task's error_message (GET /events/search?integration=${s.integration}&environment=${s.environment} for its story)`,
+      evidence,
+      expected_improvement:
+        s.failed > 0
+          ? {
+              metric: "failure_rate",
+              value: s.failure_rate ?? 0,
+              unit: "fewer failed runs, as a share of runs (at most)",
+              method: "failed / runs: every failure removed if the cause is fixed",
+              share_of: { count: s.runs, of: "runs" },
+            }
+          : {
+              metric: "retries_per_run",
+              value: s.retry_rate ?? 0,
+              unit: "fewer retries per run (at most)",
+              method: "retries / runs: every retry removed if the transient cause is fixed",
+              share_of: { count: s.runs, of: "runs" },
+            },
+      change: null,
+    });
   }
   for (const e of analysis.environments) {
     const finished = e.deployments_by_status.succeeded ?? 0;
@@ -810,6 +794,7 @@ function concurrencyChange(environment: string, before: number, after: number): 
   return {
     setting: "concurrency",
     environment,
+    integration: null,
     path: settingPath("concurrency", environment),
     before,
     after,
@@ -862,6 +847,271 @@ function costRecommendations(
   return out;
 }
 
+/** How many of an environment's newest deployments with an integration a retry policy is replayed on. */
+const RETRY_REPLAYED_DEPLOYMENTS = 20;
+/** Runs that retried or failed after their retries before a retry policy is replayed at all. */
+const MIN_RETRY_EVIDENCE = 2;
+/** A policy must cut the integration's failed runs by this share to count as more reliable. */
+const MIN_FAILURE_GAIN = 0.005;
+/** Or save at least this many seconds per deployment, the 95th percentile of the change below 0. */
+const MIN_SECONDS_GAIN = 1;
+/** Successful runs before a lease is sized from their p99. */
+const LEASE_MIN_RUNS = 20;
+/** The lease sized as this many times the attempts' p99, in steps of 10 s, within the bounds. */
+const LEASE_P99_FACTOR = 1.5;
+/** The shortest lease proposed: heartbeats every 10 s leave room for a slow write or a pause. */
+const MIN_LEASE_SECONDS = 30;
+/** A shorter lease is only worth proposing at this share of the current one or less (retried twice as soon). */
+const LEASE_SHORTER_SHARE = 0.5;
+/** A longer lease is only worth proposing when it saves at least this many renewal writes per attempt. */
+const LEASE_MIN_RENEWALS_SAVED = 1;
+
+/** The tasks of each (environment, integration kind) that ran to an end, newest last. */
+function runsByEnvironmentAndKind(tasks: readonly Task[]): Map<string, Task[]> {
+  return groupBy(
+    tasks
+      .filter(isRun)
+      .sort((a, b) => a.created_at.getTime() - b.created_at.getTime() || a.id.localeCompare(b.id)),
+    (task) => `${task.environment}\u0000${task.kind}`,
+  );
+}
+
+function taskEngineChange(
+  setting: TaskEngineSetting,
+  environment: string,
+  kind: IntegrationKind,
+  before: number,
+  after: number,
+): SettingChange {
+  return {
+    setting,
+    environment,
+    integration: kind,
+    path: settingPath(setting, environment, kind),
+    before,
+    after,
+  };
+}
+
+/** A retry policy's replay, old against the chosen candidate (as a recommendation and a tuning action record it). */
+export type RetryPolicyFigures = {
+  method: string;
+  deployments: number;
+  samples: number;
+  runs: number;
+  recovery_rate_per_second: number;
+  old_max_retries: number;
+  old_retry_base_ms: number;
+  new_max_retries: number;
+  new_retry_base_ms: number;
+  old_mean_seconds: number;
+  new_mean_seconds: number;
+  change_mean_seconds: number;
+  change_p05_seconds: number;
+  change_p95_seconds: number;
+  old_run_failure_share: number;
+  new_run_failure_share: number;
+};
+
+function flatFigures(replay: RetryReplay, chosen: PolicyFigures): RetryPolicyFigures {
+  return {
+    method: replay.method,
+    deployments: replay.deployments,
+    samples: replay.samples,
+    runs: replay.runs,
+    recovery_rate_per_second: replay.recovery_rate_per_second,
+    old_max_retries: replay.old.max_retries,
+    old_retry_base_ms: replay.old.retry_base_ms,
+    new_max_retries: chosen.max_retries,
+    new_retry_base_ms: chosen.retry_base_ms,
+    old_mean_seconds: replay.old.mean_seconds,
+    new_mean_seconds: chosen.mean_seconds,
+    change_mean_seconds: chosen.change_mean_seconds,
+    change_p05_seconds: chosen.change_p05_seconds,
+    change_p95_seconds: chosen.change_p95_seconds,
+    old_run_failure_share: replay.old.run_failure_share,
+    new_run_failure_share: chosen.run_failure_share,
+  };
+}
+
+/**
+ * Retry policies from each integration's recovery history: `max_retries` (within 2 of the current,
+ * at least 1) and `retry_base_ms` (a quarter to 4x the current), each replayed against the current
+ * policy (learning/retry-replay.ts). The best candidate of each setting is recommended when it fails
+ * fewer runs, or fails no more and saves time with 95 % of the replays agreeing.
+ */
+function retryPolicyRecommendations(history: History, model: LearnedModel): Recommendation[] {
+  const out: Recommendation[] = [];
+  for (const runs of runsByEnvironmentAndKind(history.tasks).values()) {
+    const latestRun = runs.at(-1)!;
+    const { environment, kind } = latestRun;
+    const recovery = recoveryModel(runs);
+    const retried = recovery.counts.recovered + recovery.counts.exhausted;
+    if (runs.length < min || retried < MIN_RETRY_EVIDENCE) continue;
+    const current: RetryPolicy = {
+      max_retries: latestRun.max_retries,
+      retry_base_ms: latestRun.retry_base_ms,
+    };
+    const maxCandidates = range(Math.max(1, current.max_retries - 2), Math.min(10, current.max_retries + 2))
+      .filter((value) => value !== current.max_retries)
+      .map((value) => ({ ...current, max_retries: value }));
+    const baseCandidates = [0.25, 0.5, 2, 4]
+      .map((factor) =>
+        Math.min(600_000, Math.max(500, Math.round((current.retry_base_ms * factor) / 100) * 100)),
+      )
+      .filter((value, index, all) => value !== current.retry_base_ms && all.indexOf(value) === index)
+      .map((value) => ({ ...current, retry_base_ms: value }));
+    const newest = new Set(
+      history.deployments
+        .filter((deployment) => deployment.environment === environment)
+        .sort((a, b) => b.created_at.getTime() - a.created_at.getTime())
+        .map((deployment) => deployment.id),
+    );
+    const replayed = [...new Set(runs.map((task) => task.deployment_id))]
+      .filter((id) => newest.has(id))
+      .slice(-RETRY_REPLAYED_DEPLOYMENTS);
+    const members = new Set(replayed);
+    const replay = replayRetryPolicy(
+      history.tasks.filter((task) => members.has(task.deployment_id)),
+      kind,
+      recovery,
+      model,
+      current,
+      [...maxCandidates, ...baseCandidates],
+    );
+    if (!replay) continue;
+    const better = (figures: PolicyFigures) =>
+      figures.run_failure_share <= replay.old.run_failure_share - MIN_FAILURE_GAIN ||
+      (figures.run_failure_share <= replay.old.run_failure_share &&
+        figures.change_p95_seconds < 0 &&
+        figures.change_mean_seconds <= -MIN_SECONDS_GAIN);
+    const best = (setting: "max_retries" | "retry_base_ms") =>
+      replay.candidates
+        .filter((figures) => figures[setting] !== current[setting] && better(figures))
+        .sort((a, b) => a.run_failure_share - b.run_failure_share || a.mean_seconds - b.mean_seconds)[0];
+    for (const setting of ["max_retries", "retry_base_ms"] as const) {
+      const chosen = best(setting);
+      if (!chosen) continue;
+      const fewerFailures = chosen.run_failure_share < replay.old.run_failure_share;
+      const unit = setting === "retry_base_ms" ? " ms" : "";
+      out.push({
+        id: `${fewerFailures ? "reliability" : "duration"}:${setting === "max_retries" ? "max-retries" : "retry-backoff"}:${environment}:${kind}`,
+        target: fewerFailures ? "reliability" : "duration",
+        environment,
+        integration: kind,
+        action: `set ${setting} of ${kind} in ${environment} from ${current[setting]}${unit} to ${chosen[setting]}${unit}: replayed on its ${replay.runs} recorded runs, ${fewerFailures ? `${pct(replay.old.run_failure_share)} -> ${pct(chosen.run_failure_share)} of its runs fail` : `deployments take ${fmt(-chosen.change_mean_seconds)} s less with no more failures`}`,
+        how: `POST /optimize/${fewerFailures ? "reliability" : "duration"}:${setting === "max_retries" ? "max-retries" : "retry-backoff"}:${environment}:${kind}/apply (a tuning override of ${settingPath(setting, environment, kind)}, watched as a canary), or set it in orchestration.json and POST /config`,
+        evidence: {
+          metric: "recovered_runs",
+          value: recovery.counts.recovered,
+          unit: "runs that succeeded after a retry",
+          sample_size: runs.length,
+          min_sample_size: min,
+          threshold: MIN_RETRY_EVIDENCE,
+          rule: `at least ${min} runs and ${MIN_RETRY_EVIDENCE} that retried or failed after their retries; a replayed policy that fails ${MIN_FAILURE_GAIN * 100} % fewer runs, or no more and saves ${MIN_SECONDS_GAIN} s per deployment in 95 % of replays`,
+          related: {
+            first_try: recovery.counts.first_try,
+            recovered: recovery.counts.recovered,
+            failed_after_all_retries: recovery.counts.exhausted,
+            failed_non_retriable: recovery.counts.non_retriable,
+            max_retries: current.max_retries,
+            retry_base_ms: current.retry_base_ms,
+          },
+        },
+        expected_improvement: fewerFailures
+          ? {
+              metric: "failure_rate",
+              value: round(replay.old.run_failure_share - chosen.run_failure_share, 4),
+              unit: "fewer failed runs, as a share of runs",
+              method: `simulated: ${replay.method}`,
+              share_of: { count: runs.length, of: "runs" },
+              simulated: flatFigures(replay, chosen),
+            }
+          : {
+              metric: "seconds_per_deployment",
+              value: round(-chosen.change_mean_seconds),
+              unit: "seconds less per deployment",
+              method: `simulated: ${replay.method}`,
+              simulated: flatFigures(replay, chosen),
+            },
+        change: taskEngineChange(setting, environment, kind, current[setting], chosen[setting]),
+      });
+    }
+  }
+  return out;
+}
+
+/**
+ * Leases sized from each integration's duration p99 (1.5x, in steps of 10 s, at least 30 s): long
+ * enough that nearly every attempt ends within its first lease, short enough that a lost
+ * executor's task is retried soon. Recommended when a lost executor's task would be retried at least
+ * twice as soon, or a renewal write per attempt saved, with the replayed figures of both.
+ */
+function leaseRecommendations(history: History, model: LearnedModel): Recommendation[] {
+  const out: Recommendation[] = [];
+  for (const runs of runsByEnvironmentAndKind(history.tasks).values()) {
+    const latestRun = runs.at(-1)!;
+    const { environment, kind } = latestRun;
+    const successful = runs.filter(isSuccessfulRun).length;
+    if (successful < LEASE_MIN_RUNS || latestRun.driver !== "integration") continue;
+    const duration = model.duration(environment, latestRun.integration);
+    const probe = replayLease(duration, latestRun.lease_seconds, latestRun.lease_seconds, { samples: 1 });
+    const proposed = Math.min(
+      3600,
+      Math.max(MIN_LEASE_SECONDS, Math.ceil((LEASE_P99_FACTOR * probe.p99_attempt_seconds) / 10) * 10),
+    );
+    const current = latestRun.lease_seconds;
+    const shorter = proposed < current;
+    if (shorter ? proposed > current * LEASE_SHORTER_SHARE : proposed === current) continue;
+    const replay = replayLease(duration, current, proposed);
+    // A longer lease is only worth its slower recovery when it saves a write per attempt.
+    if (
+      !shorter &&
+      replay.old_renewals_per_attempt - replay.new_renewals_per_attempt < LEASE_MIN_RENEWALS_SAVED
+    )
+      continue;
+    const id = `${shorter ? "duration" : "cost"}:lease:${environment}:${kind}`;
+    out.push({
+      id,
+      target: shorter ? "duration" : "cost",
+      environment,
+      integration: kind,
+      action: `set lease_seconds of ${kind} in ${environment} from ${current} to ${proposed}: 1.5x its attempts' p99 of ${fmt(replay.p99_attempt_seconds)} s over ${duration.runs} runs (${shorter ? `a lost executor's task is retried after ${fmt(replay.new_recovery_seconds)} s instead of ${fmt(replay.old_recovery_seconds)} s` : `${fmt(replay.old_renewals_per_attempt)} -> ${fmt(replay.new_renewals_per_attempt)} lease renewals per attempt`})`,
+      how: `POST /optimize/${id}/apply (a tuning override of ${settingPath("lease_seconds", environment, kind)}, watched as a canary), or set it in orchestration.json and POST /config`,
+      evidence: {
+        metric: "p99_attempt_seconds",
+        value: replay.p99_attempt_seconds,
+        unit: "seconds",
+        sample_size: duration.runs,
+        min_sample_size: LEASE_MIN_RUNS,
+        threshold: LEASE_SHORTER_SHARE,
+        rule: `lease = max(${MIN_LEASE_SECONDS}, 1.5 x p99 rounded up to 10 s) over at least ${LEASE_MIN_RUNS} successful runs, when it is at most ${LEASE_SHORTER_SHARE} x the current lease, or longer and saves ${LEASE_MIN_RENEWALS_SAVED} renewal write(s) per attempt`,
+        related: { lease_seconds: current, p50: duration.p50, p90: duration.p90 },
+      },
+      expected_improvement: shorter
+        ? {
+            metric: "lost_executor_recovery_seconds",
+            value: round(replay.old_recovery_seconds - replay.new_recovery_seconds),
+            unit: "seconds sooner a lost executor's task is retried",
+            method: `simulated: ${replay.method}`,
+            simulated: replay,
+          }
+        : {
+            metric: "lease_renewals_per_attempt",
+            value: round(replay.old_renewals_per_attempt - replay.new_renewals_per_attempt),
+            unit: "fewer Firestore writes per attempt",
+            method: `simulated: ${replay.method}`,
+            simulated: replay,
+          },
+      change: taskEngineChange("lease_seconds", environment, kind, current, proposed),
+    });
+  }
+  return out;
+}
+
+const range = (from: number, to: number) =>
+  Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
+
 /** Recommendations from a history: each with its evidence and expected improvement, never below the sample threshold. */
 export function recommend(history: History, request: OptimizeRequest, now: Date): OptimizationResult {
   const scoped = restrictHistory(history, request.constraints.environments);
@@ -879,6 +1129,9 @@ export function recommend(history: History, request: OptimizeRequest, now: Date)
     if (target === "concurrency") plan.push(...concurrencyRecommendations(analysis, request, notes, replay));
     if (target === "cost") plan.push(...costRecommendations(analysis, request, replay));
   }
+  // Task engine settings: each recommendation names the target its gain is on.
+  const tuned = [...retryPolicyRecommendations(scoped, model), ...leaseRecommendations(scoped, model)];
+  plan.push(...tuned.filter((recommendation) => targets.has(recommendation.target)));
 
   const window = `${history.range.from.toISOString()}/${history.range.to.toISOString()}`;
   if (scoped.deployments.length === 0) {

@@ -1,6 +1,6 @@
 /** Plans a deployment: from the environment's config and the requested integrations to a task graph. */
 import { z } from "zod";
-import type { ResolvedEnvironment } from "./config-schema.js";
+import type { ResolvedEnvironment, TaskEngineSetting } from "./config-schema.js";
 import {
   engineOptionsSchema,
   type DeploymentRequest,
@@ -275,6 +275,9 @@ export function planDeployment(
   for (const [node, list] of dependencies)
     for (const dependency of list) dependents.get(dependency)?.push(node);
 
+  // The request's own setting wins; then the environment's for the integration; then the default.
+  const engineSetting = (kind: IntegrationKind, setting: TaskEngineSetting) =>
+    setting in request.configuration ? options[setting] : (env.engine[kind]?.[setting] ?? options[setting]);
   const tasks = sorted.order.map((integration) => {
     const kind = kindOf(integration);
     const deps = depsOf(integration);
@@ -297,11 +300,12 @@ export function planDeployment(
       completed_at: null,
       error_message: null,
       retry_count: 0,
-      max_retries: options.max_retries,
+      max_retries: engineSetting(kind, "max_retries"),
+      retry_base_ms: engineSetting(kind, "retry_base_ms"),
       attempt: 0,
       driver: options.driver,
       simulation: simulationFor(integration),
-      lease_seconds: options.lease_seconds,
+      lease_seconds: engineSetting(kind, "lease_seconds"),
       concurrency_limit: env.concurrency,
       ready_at: deps.length === 0 ? now : null,
       not_before: null,

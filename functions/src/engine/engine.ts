@@ -770,7 +770,15 @@ export function createEngine(deps: EngineDeps) {
         failure instanceof NonRetriableError
           ? null
           : new Date(
-              now.getTime() + retryDelayMs(running.retry_count + 1, retryOptions(deployment), deps.random),
+              now.getTime() +
+                retryDelayMs(
+                  running.retry_count + 1,
+                  {
+                    retry_base_ms: running.retry_base_ms,
+                    retry_max_ms: retryOptions(deployment).retry_max_ms,
+                  },
+                  deps.random,
+                ),
             );
       outcome = await engineStore.recordOutcome(
         running.id,

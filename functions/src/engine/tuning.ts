@@ -16,6 +16,7 @@ import {
   judgeCanary,
   overrideId,
   type CanaryVerdict,
+  type SettingChange,
   type TuningAction,
 } from "../domain/learning/tuning.js";
 import type { AlertDoc } from "../domain/model.js";
@@ -31,8 +32,25 @@ import type { EnvironmentResolver } from "./environments.js";
 const WINDOW_MS = 30 * 86_400_000;
 /** Deployments read after a change when judging its canary, beyond those it needs (some still run). */
 const CANARY_READ_SLACK = 20;
+/** Deployments read at once when looking for those a change bears on, and at most this many pages. */
+const CANARY_PAGE = 50;
+const CANARY_PAGES = 20;
+
+/** Reverted actions of an environment read when excluding their deployments from a baseline. */
+const REVERTED_READ_LIMIT = 100;
 
 const SYSTEM: AuditActor = { kind: "system", id: "tuning", role: null };
+
+/**
+ * Whether a deployment bears on a change: every deployment of its environment for `concurrency`;
+ * those that deploy any instance of the integration for a task engine setting of one.
+ */
+function touches(deployment: Deployment, change: SettingChange): boolean {
+  return (
+    change.integration === null ||
+    deployment.integrations.some((integration) => integration.split(":")[0] === change.integration)
+  );
+}
 
 /** Who applies: a person (their requester name and audit actor) or the nightly job. */
 export interface Applier {
@@ -63,7 +81,7 @@ export function createTuning(deps: {
       deployment_id: null,
       task_id: null,
       environment: action.change.environment,
-      integration: null,
+      integration: action.change.integration,
       from: to === "canary" ? String(action.change.before) : String(action.change.after),
       to,
       attempt: null,
@@ -87,6 +105,14 @@ export function createTuning(deps: {
         `${recommendation.id} is not one setting change (${recommendation.action}): ${recommendation.how}`,
       );
     const config = await deps.environments.config();
+    // Deployments a reverted change was watched over ran under a setting no longer in force: they
+    // are not the baseline of the next change.
+    const reverted = await tuning.actions
+      .where("change.environment", "==", change.environment)
+      .where("status", "==", "reverted")
+      .limit(REVERTED_READ_LIMIT)
+      .get();
+    const revertedWatched = new Set(reverted.docs.flatMap((doc) => doc.data().canary.watched));
     const now = clock.now();
     const id = `tune-${now.getTime().toString(36)}-${randomBytes(3).toString("hex")}`;
     const improvement = recommendation.expected_improvement;
@@ -113,14 +139,19 @@ export function createTuning(deps: {
         simulated: improvement.simulated ? { ...improvement.simulated } : null,
       },
       canary: canaryFor(
-        history.deployments.filter((deployment) => deployment.environment === change.environment),
+        history.deployments.filter(
+          (deployment) =>
+            deployment.environment === change.environment &&
+            touches(deployment, change) &&
+            !revertedWatched.has(deployment.id),
+        ),
         config.tuning,
       ),
       status: "canary",
       decided_at: null,
       decision: null,
     };
-    const overrideRef = tuning.overrides.doc(overrideId(change.environment, change.setting));
+    const overrideRef = tuning.overrides.doc(overrideId(change));
     await tuning.db.runTransaction(async (tx) => {
       const current = (await tx.get(overrideRef)).data();
       if (current) {
@@ -134,6 +165,7 @@ export function createTuning(deps: {
       tx.set(overrideRef, {
         environment: change.environment,
         setting: change.setting,
+        integration: change.integration,
         value: change.after,
         action_id: id,
         since: now,
@@ -164,6 +196,39 @@ export function createTuning(deps: {
     return { history: loaded, result: recommend(loaded, optimizeRequestSchema.parse({}), now) };
   }
 
+  /**
+   * The deployments of a change's environment created after it that bear on it, oldest first: at
+   * least `needed` plus some still running, read page by page past those that do not.
+   */
+  async function deploymentsAfter(
+    change: SettingChange,
+    since: Date,
+    needed: number,
+  ): Promise<(Deployment & { id: string })[]> {
+    const found: (Deployment & { id: string })[] = [];
+    const query = deps.engineStore.deployments
+      .where("environment", "==", change.environment)
+      .where("created_at", ">", since)
+      .orderBy("created_at", "asc")
+      .limit(CANARY_PAGE);
+    let snap = await query.get();
+    for (let page = 1; ; page++) {
+      for (const doc of snap.docs) {
+        const deployment = { ...doc.data(), id: doc.id };
+        if (touches(deployment, change)) found.push(deployment);
+      }
+      const last = snap.docs.at(-1);
+      if (
+        found.length >= needed + CANARY_READ_SLACK ||
+        !last ||
+        snap.size < CANARY_PAGE ||
+        page >= CANARY_PAGES
+      )
+        return found;
+      snap = await query.startAfter(last).get();
+    }
+  }
+
   /** Judges the canary in force in an environment, if any, and settles it once it has its deployments. */
   async function watch(environment: string): Promise<(CanaryVerdict & { action_id: string }) | null> {
     const overrides = await tuning.overridesOf(environment);
@@ -171,13 +236,11 @@ export function createTuning(deps: {
     for (const override of overrides) {
       const action = (await tuning.actions.doc(override.action_id).get()).data();
       if (action?.status !== "canary") continue;
-      const snap = await deps.engineStore.deployments
-        .where("environment", "==", environment)
-        .where("created_at", ">", action.applied_at)
-        .orderBy("created_at", "asc")
-        .limit(action.canary.deployments_needed + CANARY_READ_SLACK)
-        .get();
-      const after: (Deployment & { id: string })[] = snap.docs.map((doc) => ({ ...doc.data(), id: doc.id }));
+      const after = await deploymentsAfter(
+        action.change,
+        action.applied_at,
+        action.canary.deployments_needed,
+      );
       const judged = judgeCanary(action.canary, after);
       verdict = { ...judged, action_id: override.action_id };
       if (judged.decision === "watching") continue;
@@ -195,7 +258,7 @@ export function createTuning(deps: {
     const settled = await tuning.db.runTransaction(async (tx) => {
       const action = (await tx.get(actionRef)).data();
       if (action?.status !== "canary") return null; // settled by another instance
-      const overrideRef = tuning.overrides.doc(overrideId(action.change.environment, action.change.setting));
+      const overrideRef = tuning.overrides.doc(overrideId(action.change));
       const override = (await tx.get(overrideRef)).data();
       const updated: TuningAction = {
         ...action,

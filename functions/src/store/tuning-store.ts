@@ -1,13 +1,11 @@
 /**
  * The tuning records: `tuning_actions` (every change applied, its canary and its outcome) and
- * `tuning_overrides` (the values in force instead of the config's, one document per environment
- * and setting, so reading an environment's overrides is one get per setting).
+ * `tuning_overrides` (the values in force instead of the config's, one document per environment,
+ * setting and, for the task engine settings, integration; an environment's are one query).
  */
 import type { Firestore } from "firebase-admin/firestore";
-import { TUNABLE_SETTINGS } from "../domain/config-schema.js";
 import {
   TUNING_COLLECTIONS,
-  overrideId,
   tuningActionSchema,
   tuningOverrideSchema,
   type TuningOverride,
@@ -20,12 +18,8 @@ export function createTuningStore(db: Firestore) {
   const overrides = typedCollection(db, TUNING_COLLECTIONS.overrides, tuningOverrideSchema);
   // Every deployment request resolves its environment: concurrent ones share these reads.
   const readOverrides = coalesceByKey(async (environment: string) => {
-    const refs = TUNABLE_SETTINGS.map((setting) => overrides.doc(overrideId(environment, setting)));
-    const snaps = await Promise.all(refs.map((ref) => ref.get()));
-    return snaps.flatMap((snap) => {
-      const doc = snap.data();
-      return doc ? [doc] : [];
-    });
+    const snap = await overrides.where("environment", "==", environment).get();
+    return snap.docs.map((doc) => doc.data());
   });
   return {
     db,

@@ -13,7 +13,7 @@ import type { Task } from "../engine-model.js";
 import { scheduleWithLimit } from "../graph.js";
 import type { LearnedModel } from "./estimates.js";
 
-export interface ConcurrencyReplay {
+export type ConcurrencyReplay = {
   method: string;
   deployments: number;
   samples: number;
@@ -26,7 +26,7 @@ export interface ConcurrencyReplay {
   change_mean_seconds: number;
   change_p05_seconds: number;
   change_p95_seconds: number;
-}
+};
 
 /** A small seeded generator (mulberry32): the same seed gives the same replay. */
 function seeded(seed: number): () => number {

@@ -13,8 +13,9 @@
  */
 import { mean, sampleStandardDeviation } from "simple-statistics";
 import { z } from "zod";
-import { TUNABLE_SETTINGS, type TuningConfig } from "../config-schema.js";
+import { TUNABLE_SETTINGS, type ResolvedEnvironment, type TuningConfig } from "../config-schema.js";
 import type { Deployment } from "../engine-model.js";
+import { INTEGRATION_KINDS, type IntegrationKind } from "../integrations.js";
 
 export const TUNING_COLLECTIONS = {
   /** `tuning_actions/{id}`: every change applied, with its canary and its outcome. */
@@ -27,16 +28,24 @@ export const TUNING_COLLECTIONS = {
 export const settingChangeSchema = z.strictObject({
   setting: z.enum(TUNABLE_SETTINGS),
   environment: z.string().min(1),
-  /** The config path the override stands in for, e.g. `environments[name=dev].concurrency`. */
+  /** The integration kind a task engine setting is of; null for the environment's `concurrency`. */
+  integration: z.enum(INTEGRATION_KINDS).nullable(),
+  /** The config path the override stands in for, e.g. `environments[name=dev].engine.functions.max_retries`. */
   path: z.string().min(1),
   before: z.number(),
   after: z.number(),
 });
 export type SettingChange = z.infer<typeof settingChangeSchema>;
 
-/** The config path of a setting of an environment. */
-export function settingPath(setting: SettingChange["setting"], environment: string): string {
-  return `environments[name=${environment}].${setting}`;
+/** The config path of a setting of an environment (of one of its integrations for the task engine settings). */
+export function settingPath(
+  setting: SettingChange["setting"],
+  environment: string,
+  integration: IntegrationKind | null = null,
+): string {
+  return integration === null
+    ? `environments[name=${environment}].${setting}`
+    : `environments[name=${environment}].engine.${integration}.${setting}`;
 }
 
 /** Whether a change may be applied without a person, and why (or why not), in config terms. */
@@ -215,22 +224,39 @@ export type TuningAction = z.infer<typeof tuningActionSchema>;
 export const tuningOverrideSchema = z.strictObject({
   environment: z.string().min(1),
   setting: z.enum(TUNABLE_SETTINGS),
+  integration: z.enum(INTEGRATION_KINDS).nullable(),
   value: z.number(),
   action_id: z.string().min(1),
   since: z.date(),
 });
 export type TuningOverride = z.infer<typeof tuningOverrideSchema>;
 
-export const overrideId = (environment: string, setting: SettingChange["setting"]) =>
-  `${environment}__${setting}`;
+/** The override document of a change: `{environment}__{setting}`, `__{integration}` for task engine settings. */
+export const overrideId = (change: Pick<SettingChange, "environment" | "setting" | "integration">) =>
+  change.integration === null
+    ? `${change.environment}__${change.setting}`
+    : `${change.environment}__${change.setting}__${change.integration}`;
 
 /** An environment with the overrides in force applied. */
-export function withOverrides<E extends { name: string; concurrency: number }>(
-  env: E,
+export function withOverrides(
+  env: ResolvedEnvironment,
   overrides: readonly TuningOverride[],
-): E {
-  const concurrency = overrides.find(
-    (override) => override.environment === env.name && override.setting === "concurrency",
-  );
-  return concurrency ? { ...env, concurrency: concurrency.value } : env;
+): ResolvedEnvironment {
+  let tuned = env;
+  for (const override of overrides) {
+    if (override.environment !== env.name) continue;
+    if (override.setting === "concurrency") {
+      tuned = { ...tuned, concurrency: override.value };
+      continue;
+    }
+    const kind = override.integration;
+    const current = kind === null ? undefined : tuned.engine[kind];
+    // An override of an integration the config no longer declares has nothing to apply to.
+    if (kind === null || !current) continue;
+    tuned = {
+      ...tuned,
+      engine: { ...tuned.engine, [kind]: { ...current, [override.setting]: override.value } },
+    };
+  }
+  return tuned;
 }
