@@ -87,14 +87,24 @@ async function call(
   body?: unknown,
   role: Role = "admin",
 ): Promise<{ status: number; body: Record<string, unknown> }> {
-  const response = await fetch(`${apiBase}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${await tokenOf(role)}`,
-      ...(body === undefined ? {} : { "content-type": "application/json" }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  const send = async () =>
+    fetch(`${apiBase}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${await tokenOf(role)}`,
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  let response: Response;
+  try {
+    response = await send();
+  } catch (error) {
+    // A kept-alive connection the emulator closed while the demo computed locally for a few
+    // seconds: the request went out on a dead socket and was never read. Sent once more, afresh.
+    if ((error as { cause?: { code?: string } }).cause?.code !== "UND_ERR_SOCKET") throw error;
+    response = await send();
+  }
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
@@ -597,7 +607,7 @@ for (const line of wrapped(written, 100)) story.say(`  ${line}`);
 
 if (await demoLearning(call, heading, deployAndWatch))
   story.say(
-    "predicted from history, deployed, backtest goal met, every planted anomaly caught (a slow health check too); a tuning change reverted by its canary on a seeded regression",
+    "predicted from history, deployed, backtest goal met, every planted anomaly caught (a slow health check too); retries and leases tuned by replaying their history; a tuning change reverted by its canary on a seeded regression",
   );
 else {
   story.say("learning did NOT behave");

@@ -254,6 +254,11 @@ export async function backtestOwnHistory(
   const history = await loadReplayHistory(db, environments);
   if (history.deployments.length < 2)
     return `backtest of this run: ${history.deployments.length} finished deployment(s), nothing to replay`;
-  const { deployment_duration: d } = backtest(history.deployments, environments);
+  const report = backtest(history.deployments, environments);
+  const d = report.deployment_duration;
+  for (const row of report.deployment_predictions)
+    console.log(
+      `  ${row.deployment_id} (${row.environment}, ${row.integrations} tasks, ${row.runs_learned_from} runs known): actual ${row.actual_seconds.toFixed(1)} s, learned ${row.learned_seconds.toFixed(1)} s, catalog ${row.catalog_seconds.toFixed(1)} s`,
+    );
   return `backtest of this run's ${history.deployments.length} finished deployments (${history.skipped.length} left out): duration MAE learned ${d.learned.mae.toFixed(1)} s vs catalog ${d.catalog.mae.toFixed(1)} s (${d.mae_ratio.toFixed(1)}x less)`;
 }

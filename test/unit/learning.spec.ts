@@ -70,6 +70,18 @@ describe("learning: durations", () => {
     assert.equal(sixty.source, "learned");
   });
 
+  it("runs that contradict the catalog (emulated: 2 s against 90 s) take over from the second run", () => {
+    // 2 s is ln(90/2) = 3.8 log units from the catalog, 7.6 of its spreads: the catalog's part of
+    // the prior explains that with odds of about e^-29 against the vague part's, so it stops pulling.
+    const two = learn([run("dev", "functions", 2, 0), run("dev", "functions", 2.2, 1)]).duration(
+      "dev",
+      "functions",
+    );
+    assert.ok(two.p50 > 1.9 && two.p50 < 2.4, `two runs of about 2 s against a catalog of 90 s: ${two.p50}`);
+    const one = learn([run("dev", "functions", 2, 0)]).duration("dev", "functions");
+    assert.ok(one.p50 < 2.5, `one run of 2 s: ${one.p50}`);
+  });
+
   it("weighs recent runs more: after 40 runs at 10 s and 40 at 20 s, the estimate is near 20 s", () => {
     const runs = [
       ...many(40, (i) => run("dev", "hosting", 10, i)),
@@ -80,14 +92,22 @@ describe("learning: durations", () => {
     assert.ok(estimate.p50 > 18 && estimate.p50 <= 20, `p50 ${estimate.p50}`);
   });
 
-  it("an environment without runs borrows its kind's runs elsewhere, not the catalog", () => {
+  it("an environment without runs borrows its kind's runs elsewhere; a kind without runs, the runs' speed", () => {
     const model = learn(many(40, (i) => run("dev", "functions", 30, i)));
     const prod = model.duration("prod", "functions");
     assert.equal(prod.runs, 0);
     assert.equal(prod.kind_runs, 40);
     assert.ok(Math.abs(prod.p50 - 30) / 30 < 0.05, `prod borrows dev's 30 s: ${prod.p50}`);
-    // Another kind is untouched.
-    assert.ok(Math.abs(model.duration("prod", "hosting").p50 - 40) < 1e-9);
+    // A kind not run yet: its catalog figure (40 s) scaled by how fast every run was against the
+    // catalog. 40 runs at 1/3 of it, weights halving every 100 runs (sum 35.05), against "as the
+    // catalog says" worth 3 runs aged to 3 x 0.5^0.4 = 2.27: log factor 35.05 x ln(1/3) / 37.32.
+    const hosting = model.duration("prod", "hosting");
+    assert.ok(
+      Math.abs(hosting.p50 - 40 * Math.exp((35.05 * Math.log(1 / 3)) / 37.32)) < 0.05,
+      `${hosting.p50}`,
+    );
+    assert.equal(hosting.kind_runs, 0);
+    assert.equal(hosting.source, "learned");
   });
 
   it("only successful runs with a duration count for durations", () => {
@@ -219,6 +239,13 @@ describe("learning: backtest on a seeded history", () => {
     assert.equal(report.runs_learned_from, 0);
     const { learned, catalog } = report.deployment_duration;
     assert.equal(learned.mae, catalog.mae);
+    const succeeded = history.deployments.slice(0, 1).filter((d) => d.status === "succeeded");
+    assert.equal(report.deployment_predictions.length, succeeded.length);
+    for (const row of report.deployment_predictions) {
+      assert.equal(row.runs_learned_from, 0);
+      assert.equal(row.learned_seconds, row.catalog_seconds);
+      assert.equal(row.actual_seconds, succeeded[0]!.actual_seconds);
+    }
   });
 });
 

@@ -42,7 +42,7 @@ export interface DeploymentPlan {
 /** Where a task's duration estimate comes from and how sure it is. */
 export interface TaskEstimate {
   integration: string;
-  /** `learned` from runs, `catalog` (no run of the kind yet, or no history read), `simulation` (the request's latency_ms). */
+  /** `learned` from runs, `catalog` (no run at all yet, or no history read), `simulation` (the request's latency_ms). */
   source: "learned" | "catalog" | "simulation";
   p50_seconds: number;
   p90_seconds: number | null;

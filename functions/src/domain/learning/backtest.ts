@@ -66,6 +66,20 @@ export interface BacktestReport {
   task_failure: FailureComparison;
   /** Deployments: predicted chance that any task fails against whether the deployment failed. */
   deployment_failure: FailureComparison;
+  /** Each succeeded deployment's predictions and actual seconds, in time order. */
+  deployment_predictions: DeploymentPrediction[];
+}
+
+/** One succeeded deployment as the backtest predicted it. */
+export interface DeploymentPrediction {
+  deployment_id: string;
+  environment: string;
+  integrations: number;
+  learned_seconds: number;
+  catalog_seconds: number;
+  actual_seconds: number;
+  /** Finished runs the learned prediction rested on (0: it could only be the catalog's). */
+  runs_learned_from: number;
 }
 
 function errors(pairs: readonly { predicted: number; actual: number }[]): DurationErrors {
@@ -139,6 +153,7 @@ export function backtest(
   const ordered = [...deployments].sort((a, b) => a.created_at.getTime() - b.created_at.getTime());
   const allRuns = runsFromTasks(ordered.flatMap((deployment) => deployment.tasks));
   const deploymentRows: DurationRow[] = [];
+  const predictions: DeploymentPrediction[] = [];
   const taskRows: DurationRow[] = [];
   const taskFailures: FailureRow[] = [];
   const deploymentFailures: FailureRow[] = [];
@@ -159,13 +174,23 @@ export function backtest(
     const learnedPlan = plan(deployment, env, model);
     const catalogPlan = plan(deployment, env, undefined);
 
-    if (deployment.status === "succeeded")
+    if (deployment.status === "succeeded") {
       deploymentRows.push({
         learned: learnedPlan.estimatedSeconds,
         learnedP90: learnedPlan.estimatedSecondsP90,
         catalog: catalogPlan.estimatedSeconds,
         actual: deployment.actual_seconds,
       });
+      predictions.push({
+        deployment_id: deployment.id,
+        environment: env.name,
+        integrations: deployment.tasks.length,
+        learned_seconds: learnedPlan.estimatedSeconds,
+        catalog_seconds: catalogPlan.estimatedSeconds,
+        actual_seconds: deployment.actual_seconds,
+        runs_learned_from: model.runs,
+      });
+    }
     for (const task of deployment.tasks) {
       const estimate = learnedPlan.estimates.find((candidate) => candidate.integration === task.integration)!;
       const ran = task.status === "succeeded" || task.status === "rolled_back" || task.status === "failed";
@@ -204,6 +229,7 @@ export function backtest(
     task_duration: compare(taskRows),
     task_failure: brier(taskFailures),
     deployment_failure: brier(deploymentFailures),
+    deployment_predictions: predictions,
   };
 }
 

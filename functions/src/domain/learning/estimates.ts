@@ -2,9 +2,10 @@
  * Learned estimates from the runs of the past: how long each integration takes in each
  * environment (a log-normal p50 and p90) and how likely it is to fail (a Beta-Binomial).
  *
- * Both are shrunk in two levels, so that few runs move an estimate a little and many runs move it
- * all the way: an environment's integration toward its kind over every environment, and the kind
- * toward the catalog (durations) or the base rate of every run (failures). Both weigh recent runs
+ * Both are shrunk in levels, so that few runs move an estimate a little and many runs move it all
+ * the way: an environment's integration toward its kind over every environment, and the kind
+ * toward the catalog scaled by how fast every run was against it (durations) or the base rate of
+ * every run (failures). Both weigh recent runs
  * more: a run's weight halves every `half_life_runs` newer runs of the same key, so a change in
  * behaviour takes over the estimate within a few dozen runs. Pure.
  */
@@ -20,6 +21,16 @@ export const LEARNING_SETTINGS = {
   kind_strength_runs: 1,
   /** Spread assumed by the catalog: log-space standard deviation (p90 = 1.9 x p50). */
   catalog_log_sigma: 0.5,
+  /**
+   * Prior strength, in runs, of "as fast as the catalog says" for how much faster or slower than
+   * the catalog every run is (one factor for all kinds: emulators are tens of times faster), and
+   * how many newer runs halve a run's weight in it.
+   */
+  speed_strength_runs: 3,
+  speed_half_life_runs: 100,
+  /** The share of the prior that doubts the catalog, and its log-space spread (p90 = 47 x p50). */
+  vague_weight: 0.1,
+  vague_log_sigma: 3,
   /** Duration weights halve every this many newer runs of the same key. */
   duration_half_life_runs: 12,
   /** Failure weights halve every this many newer runs of the same key. */
@@ -41,7 +52,7 @@ export interface DurationEstimate {
   runs: number;
   /** Successful runs of the kind in every environment, behind the kind-level prior. */
   kind_runs: number;
-  /** `catalog` when no run of the kind exists anywhere: the catalog's figure alone. */
+  /** `catalog` when no run exists at all: the catalog's figure alone; else the catalog scaled by the runs' speed, and the kind's runs. */
   source: "learned" | "catalog";
   /** The catalog's figure, for comparison. */
   catalog_seconds: number;
@@ -102,6 +113,28 @@ function updateLogBelief(prior: LogBelief, strength: number, logs: number[], wei
   return { mu, variance: spread / total };
 }
 
+/**
+ * How far the catalog is to be believed for a kind, given its runs: the catalog as one part of a
+ * mixture prior, a vague one (log spread `vague_log_sigma`) the other part with weight
+ * `vague_weight`, and this the catalog part's posterior probability. The catalog's figures are for
+ * real projects; runs against the emulators can be a hundred times faster, and a prior the data
+ * contradict by many of its spreads would otherwise hold the estimate off for dozens of runs.
+ */
+function catalogCredence(catalog: LogBelief, logs: readonly number[], settings: LearningSettings): number {
+  if (logs.length === 0) return 1;
+  const m = logs.reduce((sum, value) => sum + value, 0) / logs.length;
+  const spread =
+    logs.length > 1
+      ? logs.reduce((sum, value) => sum + (value - m) ** 2, 0) / (logs.length - 1)
+      : catalog.variance;
+  const density = (variance: number) =>
+    Math.exp(-((m - catalog.mu) ** 2) / (2 * variance)) / Math.sqrt(variance);
+  const ofMean = spread / logs.length;
+  const fromCatalog = (1 - settings.vague_weight) * density(catalog.variance + ofMean);
+  const fromVague = settings.vague_weight * density(settings.vague_log_sigma ** 2 + ofMean);
+  return fromCatalog / (fromCatalog + fromVague);
+}
+
 interface BetaBelief {
   alpha: number;
   beta: number;
@@ -146,18 +179,30 @@ export function learn(
   );
   const baseRate = base.alpha / (base.alpha + base.beta);
 
+  // How much faster or slower than the catalog the runs are, as a log factor: it carries what the
+  // known kinds say over to the kinds not run yet.
+  const speed = updateLogBelief(
+    { mu: 0, variance: settings.catalog_log_sigma ** 2 },
+    agedStrength(settings.speed_strength_runs, successful.length, settings.speed_half_life_runs),
+    successful.map((run) => logOf(run) - Math.log(INTEGRATION_CATALOG[run.kind].estimatedSeconds)),
+    recencyWeights(successful.length, settings.speed_half_life_runs),
+  ).mu;
+
   const kindBeliefs = new Map<IntegrationKind, LogBelief>();
   const kindBelief = (kind: IntegrationKind): LogBelief => {
     const known = kindBeliefs.get(kind);
     if (known) return known;
     const sample = durationsByKind.get(kind) ?? [];
+    const catalog = {
+      mu: Math.log(INTEGRATION_CATALOG[kind].estimatedSeconds) + speed,
+      variance: settings.catalog_log_sigma ** 2,
+    };
+    const logs = sample.map(logOf);
     const belief = updateLogBelief(
-      {
-        mu: Math.log(INTEGRATION_CATALOG[kind].estimatedSeconds),
-        variance: settings.catalog_log_sigma ** 2,
-      },
-      agedStrength(settings.catalog_strength_runs, sample.length, settings.duration_half_life_runs),
-      sample.map(logOf),
+      catalog,
+      agedStrength(settings.catalog_strength_runs, sample.length, settings.duration_half_life_runs) *
+        catalogCredence(catalog, logs, settings),
+      logs,
       recencyWeights(sample.length, settings.duration_half_life_runs),
     );
     kindBeliefs.set(kind, belief);
@@ -199,7 +244,7 @@ export function learn(
         p90: Math.exp(belief.mu + Z90 * Math.sqrt(belief.variance)),
         runs: sample.length,
         kind_runs: kindRuns,
-        source: kindRuns === 0 ? "catalog" : "learned",
+        source: successful.length === 0 ? "catalog" : "learned",
         catalog_seconds: catalogSeconds,
       };
     },
