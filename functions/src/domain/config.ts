@@ -133,29 +133,21 @@ function crossCheck(config: OrchestrationConfigInput): Problem[] {
         }
       }
     }
-    for (const kind of Object.keys(env.overrides ?? {}) as IntegrationKind[]) {
-      if (!declared.has(kind)) {
-        problems.push(
-          problem(
-            at("overrides", kind),
-            `an override of "${kind}", which this environment does not declare`,
-            `overrides of its integrations: ${[...declared].join(", ")}`,
-          ),
-        );
-      }
-    }
-
-    for (const kind of Object.keys(env.engine ?? {}) as IntegrationKind[]) {
-      if (!declared.has(kind)) {
-        problems.push(
-          problem(
-            at("engine", kind),
-            `engine settings of "${kind}", which this environment does not declare`,
-            `engine settings of its integrations: ${[...declared].join(", ")}`,
-          ),
-        );
-      }
-    }
+    // Settings of an integration the environment does not declare would apply to nothing.
+    const blocks = [
+      { key: "overrides", block: env.overrides, what: "an override", plural: "overrides" },
+      { key: "engine", block: env.engine, what: "engine settings", plural: "engine settings" },
+    ] as const;
+    for (const { key, block, what, plural } of blocks)
+      for (const kind of Object.keys(block ?? {}) as IntegrationKind[])
+        if (!declared.has(kind))
+          problems.push(
+            problem(
+              at(key, kind),
+              `${what} of "${kind}", which this environment does not declare`,
+              `${plural} of its integrations: ${[...declared].join(", ")}`,
+            ),
+          );
 
     const merged = mergedSettings(config, env);
     const functions = merged.functions;

@@ -12,6 +12,7 @@ import { mean, probit, quantile } from "simple-statistics";
 import type { Task } from "../engine-model.js";
 import { scheduleWithLimit } from "../graph.js";
 import type { LearnedModel } from "./estimates.js";
+import { seededRandom, standardNormal } from "./random.js";
 
 export type ConcurrencyReplay = {
   method: string;
@@ -28,18 +29,6 @@ export type ConcurrencyReplay = {
   change_p95_seconds: number;
 };
 
-/** A small seeded generator (mulberry32): the same seed gives the same replay. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const Z90 = probit(0.9);
 const round = (value: number) => Math.round(value * 1000) / 1000;
 
@@ -52,7 +41,7 @@ export function replayConcurrency(
   options: { samples?: number; seed?: number } = {},
 ): ConcurrencyReplay | null {
   const samples = options.samples ?? 200;
-  const random = seeded(options.seed ?? 1);
+  const random = seededRandom(options.seed ?? 1);
   const byDeployment = new Map<string, Task[]>();
   for (const task of tasks)
     byDeployment.set(task.deployment_id, [...(byDeployment.get(task.deployment_id) ?? []), task]);
@@ -69,7 +58,7 @@ export function replayConcurrency(
   });
   if (graphs.length === 0) return null;
 
-  const normal = () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+  const normal = () => standardNormal(random);
   const oldMeans: number[] = [];
   const newMeans: number[] = [];
   for (let sample = 0; sample < samples; sample++) {

@@ -24,6 +24,7 @@ import { mean, probit, quantile } from "simple-statistics";
 import type { Task } from "../engine-model.js";
 import { scheduleWithLimit } from "../graph.js";
 import type { LearnedModel } from "./estimates.js";
+import { seededRandom, standardNormal } from "./random.js";
 
 /** The policy a replay runs tasks under. */
 export interface RetryPolicy {
@@ -130,18 +131,6 @@ export function underPolicy(
   };
 }
 
-/** A small seeded generator (mulberry32): the same seed gives the same replay. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const Z90 = probit(0.9);
 const round = (value: number) => Math.round(value * 1000) / 1000;
 
@@ -184,7 +173,7 @@ export function replayRetryPolicy(
   options: { samples?: number; seed?: number } = {},
 ): RetryReplay | null {
   const samples = options.samples ?? 100;
-  const random = seeded(options.seed ?? 1);
+  const random = seededRandom(options.seed ?? 1);
   if (recovery.runs.length === 0) return null;
   const byDeployment = new Map<string, Task[]>();
   for (const task of tasks)
@@ -213,7 +202,7 @@ export function replayRetryPolicy(
     });
   if (graphs.length === 0) return null;
   const policies = [old, ...candidates];
-  const normal = () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+  const normal = () => standardNormal(random);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   const totals = policies.map(() => [] as number[]);
   const failures = policies.map(() => 0);
@@ -336,10 +325,10 @@ export function replayLease(
   options: { samples?: number; seed?: number } = {},
 ): LeaseReplay {
   const samples = options.samples ?? 2000;
-  const random = seeded(options.seed ?? 1);
+  const random = seededRandom(options.seed ?? 1);
   const mu = Math.log(duration.p50);
   const sigma = Math.max(0, Math.log(duration.p90 / duration.p50) / Z90);
-  const normal = () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+  const normal = () => standardNormal(random);
   const renewals = (seconds: number, lease: number) => Math.floor(seconds / (lease / RENEWALS_PER_LEASE));
   const recovery = (lostAt: number, lease: number) => {
     const period = lease / RENEWALS_PER_LEASE;
