@@ -164,6 +164,7 @@ describe("tuning under guardrails (emulators)", function () {
     const again = await api("POST", `/optimize/${RECOMMENDATION}/apply`, { reason: "twice" });
     assert.equal(again.status, 409);
     assert.match(again.body.error.message, /already being watched as the canary of/);
+    assert.match(again.body.error.message, /one change per environment is watched at a time/);
     const listed = (await api("GET", "/tuning", undefined, {}, "viewer")).body
       .tuning_actions as TuningActionView[];
     assert.deepEqual(

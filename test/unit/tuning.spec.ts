@@ -102,6 +102,35 @@ describe("tuning: the canary", () => {
     assert.equal(canary.allowed_mean, 1.424);
   });
 
+  it("reverts a change whose deployments fail more often, even when they take their plans", () => {
+    // 4 baseline deployments, none failed: 4 watched may reach 0 + 2 x sqrt(0.25 x 0.75 / 4) =
+    // 0.433 failed (one in four is taken as the least share, so a clean baseline allows one).
+    const canary = canaryFor([took("a", 1), took("b", 1, 100), took("c", 1, 200), took("d", 1, 300)], TUNING);
+    assert.equal(canary.baseline_failure_share, 0);
+    assert.equal(canary.allowed_failure_share, 0.433);
+    const failedAt = (id: string, created: number): Deployment & { id: string } =>
+      deployment(id, "failed", { created, duration: 60 });
+    const one = judgeCanary(canary, [
+      failedAt("f0", 1000),
+      took("k1", 1, 1001),
+      took("k2", 1, 1002),
+      took("k3", 1, 1003),
+    ]);
+    assert.equal(one.decision, "keep");
+    const two = judgeCanary(canary, [
+      failedAt("f0", 1000),
+      failedAt("f1", 1001),
+      took("k2", 1, 1002),
+      took("k3", 1, 1003),
+    ]);
+    assert.equal(two.decision, "revert");
+    assert.equal("observed_failure_share" in two ? two.observed_failure_share : null, 0.5);
+    assert.match(
+      two.message,
+      /within the 1\.\d+ allowed .*; 2 of them failed or were rolled back \(0\.5\), beyond the 0\.433 allowed \(baseline 0\)/,
+    );
+  });
+
   it("watches until enough deployments ended, then keeps or reverts on the first n in order", () => {
     const canary = canaryFor(
       [took("a", 1), took("b", 1.2, 100), took("c", 0.8, 200), took("d", 1, 300)],

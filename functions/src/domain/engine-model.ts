@@ -72,7 +72,8 @@ const taskCommon = {
   retry_count: z.int().min(0),
   max_retries: z.int().min(0),
   /** The retry backoff's base for this task: retry n waits about base x 2^(n-1), capped by the deployment's retry_max_ms. */
-  retry_base_ms: z.int().min(1),
+  // Tasks planned before the setting was per task backed off from the engine's default base.
+  retry_base_ms: z.int().min(1).default(TASK_ENGINE_DEFAULTS.retry_base_ms),
   /** Attempts started so far; the attempt a claim starts is `attempt + 1`. */
   attempt: z.int().min(0),
   /** Which driver runs the task; `simulated` is a test tool and every status shows it. */

@@ -850,7 +850,7 @@ function costRecommendations(
 /** How many of an environment's newest deployments with an integration a retry policy is replayed on. */
 const RETRY_REPLAYED_DEPLOYMENTS = 20;
 /** Runs that retried or failed after their retries before a retry policy is replayed at all. */
-const MIN_RETRY_EVIDENCE = 2;
+const MIN_RETRY_EVIDENCE = 3;
 /** A policy must cut the integration's failed runs by this share to count as more reliable. */
 const MIN_FAILURE_GAIN = 0.005;
 /** Or save at least this many seconds per deployment, the 95th percentile of the change below 0. */
@@ -861,7 +861,7 @@ const LEASE_MIN_RUNS = 20;
 const LEASE_P99_FACTOR = 1.5;
 /** The shortest lease proposed: heartbeats every 10 s leave room for a slow write or a pause. */
 const MIN_LEASE_SECONDS = 30;
-/** A shorter lease is only worth proposing at this share of the current one or less (retried twice as soon). */
+/** A shorter lease is only worth proposing at this share of the current one or less. */
 const LEASE_SHORTER_SHARE = 0.5;
 /** A longer lease is only worth proposing when it saves at least this many renewal writes per attempt. */
 const LEASE_MIN_RENEWALS_SAVED = 1;
@@ -964,7 +964,6 @@ function retryPolicyRecommendations(history: History, model: LearnedModel): Reco
     const newest = new Set(
       history.deployments
         .filter((deployment) => deployment.environment === environment)
-        .sort((a, b) => b.created_at.getTime() - a.created_at.getTime())
         .map((deployment) => deployment.id),
     );
     const replayed = [...new Set(runs.map((task) => task.deployment_id))]
@@ -988,7 +987,13 @@ function retryPolicyRecommendations(history: History, model: LearnedModel): Reco
     const best = (setting: "max_retries" | "retry_base_ms") =>
       replay.candidates
         .filter((figures) => figures[setting] !== current[setting] && better(figures))
-        .sort((a, b) => a.run_failure_share - b.run_failure_share || a.mean_seconds - b.mean_seconds)[0];
+        // Failure shares within a percentage point are a tie: then the faster, then the smaller step.
+        .sort(
+          (a, b) =>
+            Math.round(a.run_failure_share * 100) - Math.round(b.run_failure_share * 100) ||
+            a.mean_seconds - b.mean_seconds ||
+            Math.abs(a[setting] - current[setting]) - Math.abs(b[setting] - current[setting]),
+        )[0];
     for (const setting of ["max_retries", "retry_base_ms"] as const) {
       const chosen = best(setting);
       if (!chosen) continue;
@@ -1044,8 +1049,8 @@ function retryPolicyRecommendations(history: History, model: LearnedModel): Reco
 /**
  * Leases sized from each integration's duration p99 (1.5x, in steps of 10 s, at least 30 s): long
  * enough that nearly every attempt ends within its first lease, short enough that a lost
- * executor's task is retried soon. Recommended when a lost executor's task would be retried at least
- * twice as soon, or a renewal write per attempt saved, with the replayed figures of both.
+ * executor's task is retried soon. Recommended when the new lease is at most half the current one,
+ * or a longer one saves a renewal write per attempt, with the replayed figures of both.
  */
 function leaseRecommendations(history: History, model: LearnedModel): Recommendation[] {
   const out: Recommendation[] = [];

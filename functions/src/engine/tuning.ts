@@ -105,14 +105,24 @@ export function createTuning(deps: {
         `${recommendation.id} is not one setting change (${recommendation.action}): ${recommendation.how}`,
       );
     const config = await deps.environments.config();
-    // Deployments a reverted change was watched over ran under a setting no longer in force: they
-    // are not the baseline of the next change.
+    // Deployments created while a since-reverted change was in force ran under a setting no
+    // longer in force: they are not the baseline of the next change.
     const reverted = await tuning.actions
       .where("change.environment", "==", change.environment)
       .where("status", "==", "reverted")
+      .orderBy("applied_at", "desc")
       .limit(REVERTED_READ_LIMIT)
       .get();
+    const revertedWindows = reverted.docs.map((doc) => {
+      const { applied_at, decided_at } = doc.data();
+      return { from: applied_at.getTime(), to: (decided_at ?? clock.now()).getTime() };
+    });
     const revertedWatched = new Set(reverted.docs.flatMap((doc) => doc.data().canary.watched));
+    const underReverted = (deployment: Deployment & { id: string }) =>
+      revertedWatched.has(deployment.id) ||
+      revertedWindows.some(
+        ({ from, to }) => deployment.created_at.getTime() > from && deployment.created_at.getTime() <= to,
+      );
     const now = clock.now();
     const id = `tune-${now.getTime().toString(36)}-${randomBytes(3).toString("hex")}`;
     const improvement = recommendation.expected_improvement;
@@ -143,7 +153,7 @@ export function createTuning(deps: {
           (deployment) =>
             deployment.environment === change.environment &&
             touches(deployment, change) &&
-            !revertedWatched.has(deployment.id),
+            !underReverted(deployment),
         ),
         config.tuning,
       ),
@@ -153,13 +163,20 @@ export function createTuning(deps: {
     };
     const overrideRef = tuning.overrides.doc(overrideId(change));
     await tuning.db.runTransaction(async (tx) => {
-      const current = (await tx.get(overrideRef)).data();
-      if (current) {
-        const holder = (await tx.get(tuning.actions.doc(current.action_id))).data();
-        if (holder?.status === "canary")
-          throw new ConflictError(
-            `${change.path} is already being watched as the canary of ${current.action_id} (${holder.change.before} -> ${holder.change.after}); GET /tuning shows it`,
-          );
+      // One change per environment is watched at a time: changes watched over the same
+      // deployments could not each be given their own verdict.
+      const watching = await tx.get(
+        tuning.actions
+          .where("change.environment", "==", change.environment)
+          .where("status", "==", "canary")
+          .limit(1),
+      );
+      const holder = watching.docs[0];
+      if (holder) {
+        const held = holder.data().change;
+        throw new ConflictError(
+          `${held.path} is already being watched as the canary of ${holder.id} (${held.before} -> ${held.after}); one change per environment is watched at a time, so ${change.path} waits until it is kept or reverted; GET /tuning shows it`,
+        );
       }
       tx.create(tuning.actions.doc(id), action);
       tx.set(overrideRef, {
@@ -265,7 +282,12 @@ export function createTuning(deps: {
         status: verdict.decision === "revert" ? "reverted" : "kept",
         decided_at: now,
         decision: verdict.message,
-        canary: { ...action.canary, watched: verdict.watched, observed_mean: verdict.observed_mean },
+        canary: {
+          ...action.canary,
+          watched: verdict.watched,
+          observed_mean: verdict.observed_mean,
+          observed_failure_share: verdict.observed_failure_share,
+        },
       };
       tx.set(actionRef, updated);
       if (verdict.decision === "revert" && override?.action_id === id) tx.delete(overrideRef);

@@ -310,30 +310,36 @@ export interface LeaseReplay {
   recovery_change_p95_seconds: number;
 }
 
+/** The lease sweeper's schedule (`lease-sweeper`, every minute): it retries tasks whose lease ran out. */
+const SWEEP_SECONDS = 60;
+
 /** The engine renews a lease every third of its length (`keepAlive`). */
 const RENEWALS_PER_LEASE = 3;
 
 /**
  * Draws attempts from a log-normal (p50, p90) and an executor lost at a uniform moment of each:
- * renewals are one per third of a lease the attempt runs; the lost executor's task is retried when
- * its lease, last renewed up to a third of a lease before, runs out. Same draws for both leases.
+ * renewals are one per third of a lease the attempt runs; the lost executor's task is retried by
+ * the first sweep after its lease, last renewed up to a third of a lease before, runs out. Same
+ * draws for both leases.
  */
 export function replayLease(
   duration: { p50: number; p90: number },
   oldLease: number,
   newLease: number,
-  options: { samples?: number; seed?: number } = {},
+  options: { samples?: number; seed?: number; sweep_seconds?: number } = {},
 ): LeaseReplay {
   const samples = options.samples ?? 2000;
+  const sweepSeconds = options.sweep_seconds ?? SWEEP_SECONDS;
   const random = seededRandom(options.seed ?? 1);
   const mu = Math.log(duration.p50);
   const sigma = Math.max(0, Math.log(duration.p90 / duration.p50) / Z90);
   const normal = () => standardNormal(random);
   const renewals = (seconds: number, lease: number) => Math.floor(seconds / (lease / RENEWALS_PER_LEASE));
-  const recovery = (lostAt: number, lease: number) => {
+  // The task is retried by the first sweep after its lease runs out (`sweepDelay` after it).
+  const recovery = (lostAt: number, lease: number, sweepDelay: number) => {
     const period = lease / RENEWALS_PER_LEASE;
     const lastRenewal = Math.floor(lostAt / period) * period;
-    return lastRenewal + lease - lostAt;
+    return lastRenewal + lease - lostAt + sweepDelay;
   };
   const oldRenewals: number[] = [];
   const newRenewals: number[] = [];
@@ -342,14 +348,15 @@ export function replayLease(
   for (let sample = 0; sample < samples; sample++) {
     const seconds = Math.exp(mu + sigma * normal());
     const lostAt = random() * seconds;
+    const sweepDelay = random() * sweepSeconds;
     oldRenewals.push(renewals(seconds, oldLease));
     newRenewals.push(renewals(seconds, newLease));
-    oldRecovery.push(recovery(lostAt, oldLease));
-    newRecovery.push(recovery(lostAt, newLease));
+    oldRecovery.push(recovery(lostAt, oldLease, sweepDelay));
+    newRecovery.push(recovery(lostAt, newLease, sweepDelay));
   }
   const changes = newRecovery.map((value, index) => value - oldRecovery[index]!);
   return {
-    method: `${samples} attempts drawn from the learned log-normal (p50 ${round(duration.p50)} s, p90 ${round(duration.p90)} s), each losing its executor at a uniform moment: renewals every lease/3, the task retried when the lease last renewed runs out; the same draws under both leases`,
+    method: `${samples} attempts drawn from the learned log-normal (p50 ${round(duration.p50)} s, p90 ${round(duration.p90)} s), each losing its executor at a uniform moment: renewals every lease/3, the task retried by the first sweep (every ${sweepSeconds} s) after the lease last renewed runs out; the same draws under both leases`,
     samples,
     p99_attempt_seconds: round(Math.exp(mu + sigma * probit(0.99))),
     old_lease_seconds: oldLease,

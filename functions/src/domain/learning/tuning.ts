@@ -9,7 +9,7 @@
  * makes deployments longer) is not held against it: only doing worse than predicted is. The
  * change is reverted when the mean ratio of the watched deployments exceeds the baseline's (the
  * same ratio over the deployments before the change) by more than its spread and the configured
- * margin.
+ * margin, or when more of them fail than the baseline's share allows (beyond its spread).
  */
 import { mean, sampleStandardDeviation } from "simple-statistics";
 import { z } from "zod";
@@ -29,7 +29,7 @@ export const settingChangeSchema = z.strictObject({
   setting: z.enum(TUNABLE_SETTINGS),
   environment: z.string().min(1),
   /** The integration kind a task engine setting is of; null for the environment's `concurrency`. */
-  integration: z.enum(INTEGRATION_KINDS).nullable(),
+  integration: z.enum(INTEGRATION_KINDS).nullable().default(null),
   /** The config path the override stands in for, e.g. `environments[name=dev].engine.functions.max_retries`. */
   path: z.string().min(1),
   before: z.number(),
@@ -112,6 +112,14 @@ export const canarySchema = z.strictObject({
   /** The deployments watched so far, and their mean once judged. */
   watched: z.array(z.string()),
   observed_mean: z.number().nullable(),
+  /**
+   * The share of the baseline's deployments that failed or were rolled back, and the share the
+   * watched ones may reach: a change that makes deployments fail is reverted even when they are
+   * quick about it (fewer retries fail sooner). Records written before it had no such limit.
+   */
+  baseline_failure_share: z.number().default(0),
+  allowed_failure_share: z.number().default(1),
+  observed_failure_share: z.number().nullable().default(null),
 });
 export type Canary = z.infer<typeof canarySchema>;
 
@@ -126,19 +134,21 @@ const DEFAULT_SD = 0.25;
  * deployments (the spread) + `canary_margin` x the baseline mean.
  */
 export function canaryFor(before: readonly Deployment[], tuning: TuningConfig): Canary {
-  const ratios = finished(before)
+  const baseline = finished(before)
     .sort((a, b) => b.created_at.getTime() - a.created_at.getTime())
-    .slice(0, BASELINE_DEPLOYMENTS)
-    .flatMap((deployment) => {
-      const ratio = overPlan(deployment);
-      return ratio === null ? [] : [ratio];
-    });
+    .slice(0, BASELINE_DEPLOYMENTS);
+  const ratios = baseline.flatMap((deployment) => {
+    const ratio = overPlan(deployment);
+    return ratio === null ? [] : [ratio];
+  });
   const known = ratios.length >= MIN_BASELINE_DEPLOYMENTS;
   const baselineMean = known ? mean(ratios) : 1;
   const sd = known ? sampleStandardDeviation(ratios) : DEFAULT_SD;
   const needed = tuning.canary_deployments;
   const spread = (2 * sd) / Math.sqrt(needed);
   const allowed = baselineMean + spread + tuning.canary_margin * baselineMean;
+  const failureShare = baseline.length > 0 ? failedShare(baseline) : 0;
+  const allowedFailures = allowedFailureShare(failureShare, needed);
   return {
     metric: "seconds_over_plan",
     unit: "a deployment's actual seconds / the seconds its plan predicted",
@@ -147,15 +157,39 @@ export function canaryFor(before: readonly Deployment[], tuning: TuningConfig): 
     baseline_sd: round(sd),
     baseline_deployments: ratios.length,
     allowed_mean: round(allowed),
-    rule: `reverted if the mean over the next ${needed} finished deployment(s) exceeds ${round(allowed)}: the baseline ${round(baselineMean)} (${known ? `mean of the last ${ratios.length} deployments` : `fewer than ${MIN_BASELINE_DEPLOYMENTS} deployments before the change: the plan itself`}) + 2 x ${round(sd)} / sqrt(${needed}) (the spread) + tuning.canary_margin ${tuning.canary_margin} x the baseline`,
+    rule: `reverted if the mean over the next ${needed} finished deployment(s) exceeds ${round(allowed)}: the baseline ${round(baselineMean)} (${known ? `mean of the last ${ratios.length} deployments` : `fewer than ${MIN_BASELINE_DEPLOYMENTS} deployments before the change: the plan itself`}) + 2 x ${round(sd)} / sqrt(${needed}) (the spread) + tuning.canary_margin ${tuning.canary_margin} x the baseline, or if more than ${round(allowedFailures)} of them fail or are rolled back (the baseline's ${round(failureShare)} + 2 standard errors of a share of ${needed})`,
     watched: [],
     observed_mean: null,
+    baseline_failure_share: round(failureShare),
+    allowed_failure_share: round(allowedFailures),
+    observed_failure_share: null,
   };
+}
+
+/** The share of some ended deployments that failed or were rolled back. */
+function failedShare(deployments: readonly Deployment[]): number {
+  return deployments.filter((deployment) => deployment.status !== "succeeded").length / deployments.length;
+}
+
+/**
+ * The failure share `needed` watched deployments may reach: the baseline's plus 2 standard errors
+ * of a share of that many, the share taken as at least 1 in `needed` so that a baseline without
+ * failures still allows one (5 watched: 0 -> 0.358, so 1 failure of 5 is kept and 2 reverted).
+ */
+function allowedFailureShare(baseline: number, needed: number): number {
+  const p = Math.max(baseline, 1 / needed);
+  return Math.min(1, baseline + 2 * Math.sqrt((p * (1 - p)) / needed));
 }
 
 export type CanaryVerdict =
   | { decision: "watching"; watched: string[]; message: string }
-  | { decision: "keep" | "revert"; watched: string[]; observed_mean: number; message: string };
+  | {
+      decision: "keep" | "revert";
+      watched: string[];
+      observed_mean: number;
+      observed_failure_share: number;
+      message: string;
+    };
 
 /**
  * Judges a canary on the deployments of its environment created after the change (any order):
@@ -173,14 +207,18 @@ export function judgeCanary(canary: Canary, after: readonly (Deployment & { id: 
       message: `${ended.length} of ${canary.deployments_needed} deployment(s) ended since the change`,
     };
   const observed = round(mean(ended.map((deployment) => overPlan(deployment)!)));
-  const worse = observed > canary.allowed_mean;
+  const failures = ended.filter((deployment) => deployment.status !== "succeeded").length;
+  const failureShare = round(failures / ended.length);
+  const slower = observed > canary.allowed_mean;
+  const failing = failureShare > canary.allowed_failure_share;
+  const timing = `the ${ended.length} deployment(s) after the change took ${observed}x their plans on average, ${slower ? "beyond" : "within"} the ${canary.allowed_mean} allowed (baseline ${canary.baseline_mean})`;
+  const outcomes = `${failures} of them failed or were rolled back (${failureShare}), ${failing ? "beyond" : "within"} the ${canary.allowed_failure_share} allowed (baseline ${canary.baseline_failure_share})`;
   return {
-    decision: worse ? "revert" : "keep",
+    decision: slower || failing ? "revert" : "keep",
     watched,
     observed_mean: observed,
-    message: worse
-      ? `the ${ended.length} deployment(s) after the change took ${observed}x their plans on average, beyond the ${canary.allowed_mean} allowed (baseline ${canary.baseline_mean})`
-      : `the ${ended.length} deployment(s) after the change took ${observed}x their plans on average, within the ${canary.allowed_mean} allowed (baseline ${canary.baseline_mean})`,
+    observed_failure_share: failureShare,
+    message: `${timing}; ${outcomes}`,
   };
 }
 
@@ -224,7 +262,7 @@ export type TuningAction = z.infer<typeof tuningActionSchema>;
 export const tuningOverrideSchema = z.strictObject({
   environment: z.string().min(1),
   setting: z.enum(TUNABLE_SETTINGS),
-  integration: z.enum(INTEGRATION_KINDS).nullable(),
+  integration: z.enum(INTEGRATION_KINDS).nullable().default(null),
   value: z.number(),
   action_id: z.string().min(1),
   since: z.date(),
