@@ -12,6 +12,7 @@ import { groupBy } from "./group-by.js";
 import { learn, type LearnedModel } from "./learning/estimates.js";
 import { replayConcurrency, type ConcurrencyReplay } from "./learning/replay.js";
 import {
+  attemptP99,
   recoveryModel,
   replayLease,
   replayRetryPolicy,
@@ -1060,10 +1061,9 @@ function leaseRecommendations(history: History, model: LearnedModel): Recommenda
     const successful = runs.filter(isSuccessfulRun).length;
     if (successful < LEASE_MIN_RUNS || latestRun.driver !== "integration") continue;
     const duration = model.duration(environment, latestRun.integration);
-    const probe = replayLease(duration, latestRun.lease_seconds, latestRun.lease_seconds, { samples: 1 });
     const proposed = Math.min(
       3600,
-      Math.max(MIN_LEASE_SECONDS, Math.ceil((LEASE_P99_FACTOR * probe.p99_attempt_seconds) / 10) * 10),
+      Math.max(MIN_LEASE_SECONDS, Math.ceil((LEASE_P99_FACTOR * attemptP99(duration)) / 10) * 10),
     );
     const current = latestRun.lease_seconds;
     const shorter = proposed < current;

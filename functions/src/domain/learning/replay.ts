@@ -32,6 +32,28 @@ export type ConcurrencyReplay = {
 const Z90 = probit(0.9);
 const round = (value: number) => Math.round(value * 1000) / 1000;
 
+/**
+ * The deployments some tasks belong to, each as a graph to schedule again: its tasks in order,
+ * by id, and each task's learned log-normal duration (mu, sigma of the log).
+ */
+export function deploymentGraphs(tasks: readonly Task[], model: LearnedModel) {
+  const byDeployment = new Map<string, Task[]>();
+  for (const task of tasks)
+    byDeployment.set(task.deployment_id, [...(byDeployment.get(task.deployment_id) ?? []), task]);
+  return [...byDeployment.values()].map((members) => ({
+    order: members.map((task) => task.id),
+    ids: new Set(members.map((task) => task.id)),
+    byId: new Map(members.map((task) => [task.id, task])),
+    limit: members[0]!.concurrency_limit,
+    distribution: new Map(
+      members.map((task) => {
+        const estimate = model.duration(task.environment, task.integration);
+        return [task.id, { mu: Math.log(estimate.p50), sigma: Math.log(estimate.p90 / estimate.p50) / Z90 }];
+      }),
+    ),
+  }));
+}
+
 /** Replays the deployments `tasks` belong to under two concurrency limits; null without any. */
 export function replayConcurrency(
   tasks: readonly Task[],
@@ -42,20 +64,7 @@ export function replayConcurrency(
 ): ConcurrencyReplay | null {
   const samples = options.samples ?? 200;
   const random = seededRandom(options.seed ?? 1);
-  const byDeployment = new Map<string, Task[]>();
-  for (const task of tasks)
-    byDeployment.set(task.deployment_id, [...(byDeployment.get(task.deployment_id) ?? []), task]);
-  const graphs = [...byDeployment.values()].map((members) => {
-    const ids = new Set(members.map((task) => task.id));
-    const byId = new Map(members.map((task) => [task.id, task]));
-    const distribution = new Map(
-      members.map((task) => {
-        const estimate = model.duration(task.environment, task.integration);
-        return [task.id, { mu: Math.log(estimate.p50), sigma: Math.log(estimate.p90 / estimate.p50) / Z90 }];
-      }),
-    );
-    return { order: members.map((task) => task.id), ids, byId, distribution };
-  });
+  const graphs = deploymentGraphs(tasks, model);
   if (graphs.length === 0) return null;
 
   const normal = () => standardNormal(random);

@@ -25,6 +25,7 @@ import type { Task } from "../engine-model.js";
 import { scheduleWithLimit } from "../graph.js";
 import type { LearnedModel } from "./estimates.js";
 import { seededRandom, standardNormal } from "./random.js";
+import { deploymentGraphs } from "./replay.js";
 
 /** The policy a replay runs tasks under. */
 export interface RetryPolicy {
@@ -175,31 +176,9 @@ export function replayRetryPolicy(
   const samples = options.samples ?? 100;
   const random = seededRandom(options.seed ?? 1);
   if (recovery.runs.length === 0) return null;
-  const byDeployment = new Map<string, Task[]>();
-  for (const task of tasks)
-    byDeployment.set(task.deployment_id, [...(byDeployment.get(task.deployment_id) ?? []), task]);
-  const graphs = [...byDeployment.values()]
-    .filter((members) => members.some((task) => task.kind === kind))
-    .map((members) => {
-      const ids = new Set(members.map((task) => task.id));
-      const byId = new Map(members.map((task) => [task.id, task]));
-      const distribution = new Map(
-        members.map((task) => {
-          const estimate = learned.duration(task.environment, task.integration);
-          return [
-            task.id,
-            { mu: Math.log(estimate.p50), sigma: Math.log(estimate.p90 / estimate.p50) / Z90 },
-          ];
-        }),
-      );
-      return {
-        order: members.map((task) => task.id),
-        ids,
-        byId,
-        distribution,
-        limit: members[0]!.concurrency_limit,
-      };
-    });
+  const graphs = deploymentGraphs(tasks, learned).filter((graph) =>
+    [...graph.byId.values()].some((task) => task.kind === kind),
+  );
   if (graphs.length === 0) return null;
   const policies = [old, ...candidates];
   const normal = () => standardNormal(random);
@@ -310,6 +289,12 @@ export interface LeaseReplay {
   recovery_change_p95_seconds: number;
 }
 
+/** The 99th percentile of a log-normal given by its p50 and p90. */
+export function attemptP99(duration: { p50: number; p90: number }): number {
+  const sigma = Math.max(0, Math.log(duration.p90 / duration.p50) / Z90);
+  return Math.exp(Math.log(duration.p50) + sigma * probit(0.99));
+}
+
 /** The lease sweeper's schedule (`lease-sweeper`, every minute): it retries tasks whose lease ran out. */
 const SWEEP_SECONDS = 60;
 
@@ -358,7 +343,7 @@ export function replayLease(
   return {
     method: `${samples} attempts drawn from the learned log-normal (p50 ${round(duration.p50)} s, p90 ${round(duration.p90)} s), each losing its executor at a uniform moment: renewals every lease/3, the task retried by the first sweep (every ${sweepSeconds} s) after the lease last renewed runs out; the same draws under both leases`,
     samples,
-    p99_attempt_seconds: round(Math.exp(mu + sigma * probit(0.99))),
+    p99_attempt_seconds: round(attemptP99(duration)),
     old_lease_seconds: oldLease,
     new_lease_seconds: newLease,
     old_renewals_per_attempt: round(mean(oldRenewals)),
