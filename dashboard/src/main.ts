@@ -1,7 +1,8 @@
 /**
  * The live dashboard: signs in with Firebase Auth, listens to Firestore (no polling) and draws
  * with the same visual code as the server. Pages: the overview (health, deployments with their
- * graph and Gantt, alerts, trends, recommendations) and planning (plan, look, deploy).
+ * graph and Gantt, alerts, trends, recommendations) and planning (plan, look, deploy). The trends
+ * are the warehouse's per-day numbers (`GET /trends`), re-read every minute.
  */
 import { onAuthStateChanged, signInWithEmailAndPassword, signOut, type User } from "firebase/auth";
 import { terminate, type Firestore } from "firebase/firestore";
@@ -15,6 +16,7 @@ import {
   type TaskChange,
 } from "../../functions/src/visual/live-views.js";
 import { FirebaseVisualOrchestrator } from "../../functions/src/visual/visual-orchestrator.js";
+import type { TrendsAnswer } from "../../functions/src/warehouse/trends.js";
 import { formatSeconds, formatTime, h, replaceChildren, svgFigure } from "./dom.js";
 import { architecturePage } from "./architecture.js";
 import { capacityPage } from "./capacity.js";
@@ -78,6 +80,8 @@ interface State {
   selected: string | null;
   tasks: TaskRow[];
   report: ReportSummary | null;
+  /** The last `GET /trends` answer (the warehouse's per-day series), or why there is none; null before the first. */
+  trends: TrendsAnswer | null;
   errors: Map<string, string>;
   /** Who is signed in: the approval buttons depend on their role and on who requested. */
   viewer: Viewer | null;
@@ -107,6 +111,7 @@ const state: State = {
   selected: null,
   tasks: [],
   report: null,
+  trends: null,
   errors: new Map(),
   viewer: null,
   rejectReason: "",
@@ -437,8 +442,32 @@ function alertsSection(): HTMLElement {
   );
 }
 
+/** Days of history the Trends section reads from the warehouse. */
+const TREND_DAYS = 30;
+/** How often the Trends section re-reads the warehouse: its numbers are per day, not per snapshot. */
+const TRENDS_REFRESH_MS = 60_000;
+
+function engineName(engine: "duckdb" | "bigquery"): string {
+  return engine === "duckdb" ? "DuckDB, standing in for BigQuery" : "BigQuery";
+}
+
+/**
+ * The trends: from the warehouse (`GET /trends`) when it answers, otherwise from the deployments
+ * the page follows, saying why.
+ */
 function trendsSection(): HTMLElement {
-  const trends = visuals.trends(state.deployments, new Date());
+  const answer = state.trends;
+  const fromWarehouse = answer?.status === "ok" ? answer : null;
+  const trends = fromWarehouse
+    ? visuals.dailyTrends(fromWarehouse.series)
+    : visuals.trends(state.deployments, new Date());
+  const source = fromWarehouse
+    ? `From the warehouse (${engineName(fromWarehouse.aggregates_from)}), last ${fromWarehouse.days} days: ${fromWarehouse.window.deployments} deployment(s), per UTC day.`
+    : `From the last ${state.deployments.length} deployments this page follows: ${
+        answer === null
+          ? "reading the warehouse..."
+          : `the warehouse is unavailable (${answer.status === "ok" ? "" : answer.message}).`
+      }`;
   // The integrations that retried most: a bar per pair would not be readable past a dozen.
   const retryRates = (state.report?.comprehensive_report.by_integration ?? [])
     .filter((row) => row.retry_rate !== null && row.retry_rate > 0)
@@ -447,8 +476,13 @@ function trendsSection(): HTMLElement {
     .map((row) => ({ label: `${row.environment}/${row.integration}`, value: 100 * (row.retry_rate ?? 0) }));
   return h(
     "section",
-    { id: "trends" },
-    h("h2", {}, `Trends (last ${state.deployments.length} deployments)`),
+    {
+      id: "trends",
+      "data-source": fromWarehouse ? "warehouse" : "live",
+      "data-deployments": String(fromWarehouse?.window.deployments ?? state.deployments.length),
+    },
+    h("h2", {}, "Trends"),
+    h("p", { class: "note", "data-testid": "trends-source" }, source),
     h(
       "div",
       { class: "pictures" },
@@ -887,6 +921,28 @@ function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => 
       });
   };
 
+  let trendsLoading = false;
+  /** Re-reads the warehouse's trends; any failure falls back to the live deployments, with the reason. */
+  const loadTrends = () => {
+    if (trendsLoading) return;
+    trendsLoading = true;
+    callApi(viewer, "GET", `/trends?days=${TREND_DAYS}`)
+      .then((answer) => {
+        state.trends = answer as TrendsAnswer;
+      })
+      .catch((error: unknown) => {
+        state.trends = {
+          status: "warehouse_error",
+          message: error instanceof Error ? error.message : String(error),
+        };
+      })
+      .finally(() => {
+        trendsLoading = false;
+        draw(["trends"]);
+      });
+  };
+  const trendsTimer = setInterval(loadTrends, TRENDS_REFRESH_MS);
+
   function draw(sections: readonly Section[] = ALL_SECTIONS): void {
     const current = route();
     for (const link of root.querySelectorAll("nav a"))
@@ -1005,7 +1061,8 @@ function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => 
         active.id !== state.selected
       )
         select(active.id);
-      draw(["detail", "deployments", "trends"]);
+      // The warehouse's trends are re-read on their timer; only the live fallback follows the snapshots.
+      draw(state.trends?.status === "ok" ? ["detail", "deployments"] : ["detail", "deployments", "trends"]);
       window.orchestrator.ready = true;
     }),
   ];
@@ -1019,7 +1076,9 @@ function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => 
   window.addEventListener("hashchange", onHash);
   onHash();
   loadReport();
+  loadTrends();
   return () => {
+    clearInterval(trendsTimer);
     window.removeEventListener("hashchange", onHash);
     stopTasks?.();
     for (const stop of stops) stop();

@@ -8,6 +8,7 @@ import { writeFileSync } from "node:fs";
 import type { ApiAnswer, Client } from "./cli-client.js";
 import type { Command, Convenience, ExtraFlag, RequestParts } from "./cli-commands.js";
 import { CliError, EXIT, usageError } from "./cli-exit.js";
+import type { TrendsAnswer } from "../../functions/src/warehouse/trends.js";
 import {
   TERMINAL_DEPLOYMENT,
   lineView,
@@ -659,6 +660,34 @@ export const CONVENIENCES: Record<string, Handy> = {
       ]);
       for (const line of table(["time", "env", "kind", "subject", "integration", "change", "detail"], rows))
         out(line);
+    },
+  },
+  "GET /trends": {
+    print: (answer) => {
+      const trends = answer as TrendsAnswer;
+      if (trends.status !== "ok") {
+        out(`no trends (${trends.status}): ${trends.message}`);
+        return;
+      }
+      process.stderr.write(
+        `${trends.days} day(s) from ${trends.aggregates_from === "duckdb" ? "duckdb (local, standing in for BigQuery)" : "bigquery"}, ${trends.environments?.join(", ") ?? "every environment"}\n`,
+      );
+      const rate = (value: number | null) => (value === null ? "-" : `${Math.round(value * 1000) / 10} %`);
+      const secs = (value: number | null) => (value === null ? "-" : `${value} s`);
+      const rows = [...trends.series, { day: "all", ...trends.window }].map((d) => [
+        d.day,
+        d.deployments,
+        d.succeeded,
+        d.failed,
+        d.rolled_back,
+        d.cancelled,
+        d.in_progress,
+        rate(d.success_rate),
+        secs(d.duration_p50),
+        secs(d.duration_p95),
+      ]);
+      const header = ["day", "deployments", "ok", "failed", "rolled back", "cancelled", "running"];
+      for (const line of table([...header, "success", "p50", "p95"], rows)) out(line);
     },
   },
   "POST /config": { name: ["config", "load"], flags: { $body: "file" } },

@@ -5,6 +5,7 @@ import { percentile } from "../../functions/src/domain/optimize.js";
 import { closeDashboard, launchChromium, requireChromium, screenshot, signIn } from "../support/browser.js";
 import { api, clearFirestore, requireEmulators, signInDetails, waitFor } from "../support/emulators.js";
 import { ALL_TEN, loadTestConfig, settled } from "../support/engine.js";
+import { requireWarehouse } from "../support/warehouse.js";
 
 const hostingUrl = () => process.env.ORCH_HOSTING_URL ?? "";
 
@@ -232,6 +233,42 @@ describe("the live dashboard in headless Chromium (Hosting, Auth and Firestore e
     assert.deepEqual(deployments, ["staging"]);
     assert.equal(await page.$("[data-testid=listen-errors]"), null, "no listener was refused by the rules");
     await screenshot(page, "overview-scoped-viewer");
+  });
+
+  it("draws the trends from the warehouse and says so, in the person's scope", async function () {
+    requireWarehouse(this, "dashboard trends");
+    // The staging deployment above reaches the warehouse through orchestration-events.
+    const expected = await waitFor(
+      "the staging deployment in the warehouse's trends",
+      async () => {
+        const answer = await api("GET", "/trends?days=30&environment=staging");
+        return answer.body.status === "ok" && answer.body.window.deployments >= 1 ? answer.body : undefined;
+      },
+      60_000,
+      500,
+    );
+    const page = await signedInPage("viewer", ["staging"]);
+    const section = await page.waitForSelector("#trends[data-source=warehouse]");
+    assert.match(
+      (await page.textContent("[data-testid=trends-source]")) ?? "",
+      /^From the warehouse \(DuckDB, standing in for BigQuery\), last 30 days: \d+ deployment\(s\), per UTC day\.$/,
+    );
+    assert.equal(
+      await section.getAttribute("data-deployments"),
+      String(expected.window.deployments),
+      "the scoped person's trends count staging's deployments, as the API answers for staging",
+    );
+    // Today's bar holds the staging deployment: the chart is the warehouse's per-day series.
+    const today = new Date().toISOString().slice(0, 10);
+    const bars = await page.$$eval(`[data-testid=throughput] rect[data-label="${today}"]`, (rects) =>
+      rects.reduce((total, rect) => total + Number(rect.getAttribute("data-value")), 0),
+    );
+    const last = expected.series.at(-1) as { day: string; deployments: number };
+    assert.equal(last.day, today);
+    assert.equal(bars, last.deployments);
+    for (const chart of ["success-rate", "durations", "throughput"])
+      assert.ok(await page.$(`#trends [data-testid=${chart}] svg`), chart);
+    await screenshot(page, "overview-trends-from-warehouse");
   });
 
   it("follows the newest deployment in progress on the overview when none is chosen", async () => {

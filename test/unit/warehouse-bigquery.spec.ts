@@ -9,6 +9,7 @@ import {
 import { BIGQUERY_DEDUP_VIEW } from "../../functions/src/warehouse/dialect.js";
 import { QUERY_NAMES } from "../../functions/src/warehouse/queries.js";
 import { EVENTS_TABLE, eventToRow } from "../../functions/src/warehouse/schema.js";
+import { loadDeploymentTrends } from "../../functions/src/warehouse/trends.js";
 
 const PROJECT = "demo-orchestration";
 const DATASET = "orchestration";
@@ -165,6 +166,75 @@ describe("BigQuery warehouse against the BigQuery v2 contract", () => {
     const search = reads.at(-1)!;
     assert.match(search.query, /SEARCH\(e, @term0 \|\| ' ' \|\| @term1\)/);
     assert.deepEqual(search.parameters.environments, { type: "ARRAY", value: { arrayValues: [] } });
+  });
+
+  it("reads the per-day trends through the deployment facts view in GoogleSQL, and says BigQuery computed them", async () => {
+    await wh.ensure();
+    const field = (name: string, type: string) => ({ name, type });
+    model.answerQueries((q) => {
+      if (q.query.includes("COUNT(*) AS deployments"))
+        return {
+          fields: [
+            field("environment", "STRING"),
+            field("day", "STRING"),
+            field("status", "STRING"),
+            field("deployments", "INTEGER"),
+          ],
+          rows: [
+            ["prod", "2026-11-01", "failed", "1"],
+            ["prod", "2026-11-01", "succeeded", "3"],
+            ["prod", "2026-11-02", "running", "1"],
+          ],
+        };
+      if (q.query.includes("AS day, duration FROM"))
+        return {
+          fields: ["day", "count", "mean", "p50", "p95", "max"].map((name) =>
+            field(name, name === "day" ? "STRING" : name === "count" ? "INTEGER" : "FLOAT"),
+          ),
+          rows: [
+            [null, "4", "12.5", "10", "20", "20"],
+            ["2026-11-01", "4", "12.5", "10", "20", "20"],
+          ],
+        };
+      return null;
+    });
+    const answer = await loadDeploymentTrends(wh, new Date("2026-11-02T15:00:00Z"), 2, ["prod"]);
+    assert.ok(answer.status === "ok", JSON.stringify(answer));
+    assert.equal(answer.aggregates_from, "bigquery");
+    assert.deepEqual(
+      answer.series.map((d) => [
+        d.day,
+        d.deployments,
+        d.succeeded,
+        d.failed,
+        d.in_progress,
+        d.success_rate,
+        d.duration_p50,
+        d.duration_p95,
+      ]),
+      [
+        ["2026-11-01", 4, 3, 1, 0, 0.75, 10, 20],
+        ["2026-11-02", 1, 0, 0, 1, null, null, null],
+      ],
+    );
+    assert.match(answer.notes[0] ?? "", /Computed in BigQuery/);
+    const sent = model.queries.filter((q) => !q.query.startsWith("CREATE"));
+    assert.equal(sent.length, 2);
+    const byDay = sent.find((q) => q.query.includes("AS day, duration FROM"))!;
+    assert.ok(
+      byDay.query.includes(
+        `SELECT FORMAT_TIMESTAMP('%F', first_time) AS day, duration FROM (SELECT * FROM \`${PROJECT}.${DATASET}.deployment_facts\` WHERE first_time >= TIMESTAMP(@from) AND first_time < TIMESTAMP(@to) AND (@all_environments OR environment IN UNNEST(@environments)))`,
+      ),
+      byDay.query,
+    );
+    assert.match(byDay.query, /PARTITION BY day ORDER BY x/);
+    assert.deepEqual(byDay.parameters.from, { type: "STRING", value: { value: "2026-11-01T00:00:00.000Z" } });
+    assert.deepEqual(byDay.parameters.to, { type: "STRING", value: { value: "2026-11-03T00:00:00.000Z" } });
+    assert.deepEqual(byDay.parameters.all_environments, { type: "BOOL", value: { value: "false" } });
+    assert.deepEqual(byDay.parameters.environments, {
+      type: "ARRAY",
+      value: { arrayValues: [{ value: "prod" }] },
+    });
   });
 
   it("erases a person with a count through the dedup view and an UPDATE of both tables, in GoogleSQL", async () => {

@@ -176,6 +176,9 @@ export interface LineChartInput {
   /** Fix the y range (a success rate: 0..100); by default 0 (or the lowest value) to a round number above the highest. */
   yMin?: number;
   yMax?: number;
+  /** Widen the x range to include these times (a window of days, its empty ones too); by default the points' range. */
+  xMin?: number;
+  xMax?: number;
 }
 
 export interface ChartScale {
@@ -221,8 +224,12 @@ export function renderLineChart(input: LineChartInput): ChartResult {
   );
   const xs = points.map((point) => point.x);
   const ys = points.map((point) => point.y);
-  let xMin = xs.length > 0 ? Math.min(...xs) : 0;
-  let xMax = xs.length > 0 ? Math.max(...xs) : 1;
+  const bounds = [
+    ...xs,
+    ...[input.xMin, input.xMax].filter((x) => x !== undefined).map((x) => finite(x, "x range")),
+  ];
+  let xMin = bounds.length > 0 ? Math.min(...bounds) : 0;
+  let xMax = bounds.length > 0 ? Math.max(...bounds) : 1;
   if (xMax === xMin) {
     xMin -= 30_000;
     xMax += 30_000;

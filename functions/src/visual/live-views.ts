@@ -8,7 +8,8 @@ import { distribution } from "../domain/optimize.js";
 import type { IntegrationDoc } from "../domain/model.js";
 import type { CapacityMetric, MetricForecast } from "../domain/learning/capacity.js";
 import type { ForecastPoint } from "../domain/learning/forecast.js";
-import type { BarChartInput, HealthCell, LineChartInput } from "./charts.js";
+import type { TrendDay } from "../warehouse/trends.js";
+import type { BarChartInput, HealthCell, LineChartInput, SeriesBarChartInput } from "./charts.js";
 import { fromTasks, type DependencyGraphInput } from "./dependency-graph.js";
 import { ganttFromPlan, type GanttInput } from "./gantt.js";
 
@@ -296,4 +297,59 @@ export function capacitySummary(metric: CapacityMetric, metricForecast: MetricFo
         ? `within the limit of ${round(limit.limit)}, but the interval reaches it on ${limit.may_exceed_on}`
         : `within the limit of ${round(limit.limit)}`;
   return `${label}: ${round(next)} over the next 7 days; ${round(lastDay.expected)} a day by ${lastDay.date} (90 %: ${round(lastDay.low)} to ${round(lastDay.high)}); ${against}. From ${forecast.history_days} days of history${forecast.short_history ? " (short: the weekly pattern is uncertain)" : ""}.`;
+}
+
+/** The outcomes the per-day bars stack, bottom up, as `GET /trends` names them. */
+export const TREND_OUTCOMES = ["succeeded", "failed", "rolled_back", "cancelled", "in_progress"] as const;
+
+/**
+ * The trends' charts from `GET /trends`'s per-day series (the warehouse's numbers): success rate
+ * and p50/p95 duration per UTC day (a day without an ended deployment has no point, not a zero;
+ * the x axis spans every day of the window), and the deployments started each day stacked by
+ * outcome, every day a slot.
+ */
+export function dailyTrendCharts(series: readonly TrendDay[]): {
+  successRate: LineChartInput;
+  durations: LineChartInput;
+  throughput: SeriesBarChartInput;
+} {
+  const points = (value: (day: TrendDay) => number | null) =>
+    series.flatMap((day) => {
+      const y = value(day);
+      return y === null ? [] : [{ x: dayMs(day.day), y }];
+    });
+  // The x axis spans the whole window, so a day with a point sits where it belongs among empty ones.
+  const window =
+    series.length > 0 ? { xMin: dayMs(series[0]!.day), xMax: dayMs(series[series.length - 1]!.day) } : {};
+  return {
+    successRate: {
+      title: "Deployment success rate per day (UTC)",
+      yUnit: "%",
+      yMin: 0,
+      yMax: 100,
+      ...window,
+      series: [
+        {
+          name: "succeeded",
+          points: points((day) => (day.success_rate === null ? null : 100 * day.success_rate)),
+        },
+      ],
+    },
+    durations: {
+      title: "Deployment duration per day (p50, p95)",
+      yUnit: "s",
+      ...window,
+      series: [
+        { name: "p50", points: points((day) => day.duration_p50) },
+        { name: "p95", points: points((day) => day.duration_p95) },
+      ],
+    },
+    throughput: {
+      title: "Deployments started per day (UTC), by outcome",
+      unit: "deployments",
+      categories: series.map((day) => day.day),
+      stacked: true,
+      series: TREND_OUTCOMES.map((name) => ({ name, values: series.map((day) => day[name]) })),
+    },
+  };
 }

@@ -17,7 +17,9 @@ import {
 } from "./charts.js";
 import { renderDependencyGraph, type DependencyGraphOptions } from "./dependency-graph.js";
 import { renderGantt, type GanttOptions } from "./gantt.js";
+import type { TrendDay } from "../warehouse/trends.js";
 import {
+  dailyTrendCharts,
   deploymentTrends,
   deploymentViews,
   planViews,
@@ -63,6 +65,16 @@ export class FirebaseVisualOrchestrator {
       successRate: renderLineChart(trends.successRate).svg,
       durations: renderLineChart(trends.durations).svg,
       throughput: renderBarChart(trends.throughput).svg,
+    };
+  }
+
+  /** The same three trends per UTC day, from the warehouse's series (`GET /trends`). */
+  dailyTrends(series: readonly TrendDay[]): { successRate: string; durations: string; throughput: string } {
+    const charts = dailyTrendCharts(series);
+    return {
+      successRate: renderLineChart(charts.successRate).svg,
+      durations: renderLineChart(charts.durations).svg,
+      throughput: renderSeriesBarChart(charts.throughput).svg,
     };
   }
 
