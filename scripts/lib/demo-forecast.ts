@@ -48,6 +48,13 @@ export async function demoForecast(
     }`,
   );
 
+  const analyzed = answer.body.analyzed as { aggregates_from?: string; deployments?: number } | undefined;
+  const baseline = (answer.body.expected_improvements as { baseline?: { task_runs?: number } } | undefined)
+    ?.baseline;
+  console.log(
+    `  its recommendations' counts and durations from ${analyzed?.aggregates_from ?? "?"}: ${count(analyzed?.deployments ?? null)} deployments and ${count(baseline?.task_runs ?? null)} task runs in the last 30 days`,
+  );
+
   // The seeded history of npm run backtest: +1 % a day, quiet weekends, 150 days.
   const start = new Date(Date.UTC(2026, 5, 1));
   const history = generateHistory({

@@ -100,6 +100,19 @@ describe("capacity forecast from the warehouse on the emulators", function () {
     );
     assert.equal(capacity.metrics.firestore_reads.limit.limit, 50_000);
     assert.equal(capacity.metrics.firestore_reads.limit.exceeds_on, null);
+    // No documents of this environment exist: the counts are the warehouse's, over the whole window.
+    let published = 0;
+    for (let back = 28; back >= 1; back--) published += deploymentsOn(today - back * DAY);
+    assert.equal(answer.body.analyzed.aggregates_from, "duckdb");
+    assert.equal(answer.body.analyzed.deployments, published);
+    assert.deepEqual(answer.body.expected_improvements.baseline, {
+      deployments: published,
+      deployment_success_rate: 1,
+      task_runs: published,
+      task_failure_rate: 0,
+      retries_per_run: 0,
+      task_duration: { count: published, mean: 1, p50: 1, p95: 1, max: 1 },
+    });
   });
 
   it("answers GET /capacity to a viewer with the last 28 days as published and the forecast", async () => {
@@ -168,6 +181,7 @@ describe("capacity forecast from the warehouse on the emulators", function () {
       console.log = log;
     }
     assert.match(printed.join("\n"), /POST \/optimize -> 200; capacity_forecast ok \(from duckdb\)/);
+    assert.match(printed.join("\n"), /recommendations' counts and durations from duckdb: [\d,]+ deployments/);
     assert.match(printed.join("\n"), /seeded 150-day history x20: .* deployments/);
     assert.match(printed.join("\n"), /seeded history x20: the free tier's 50,000 reads a day is passed/);
   });

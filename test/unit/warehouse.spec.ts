@@ -5,10 +5,13 @@ import { openDuckDbWarehouse, type DuckDbWarehouse } from "../../functions/src/w
 import { eventToRow, parseEventMessage } from "../../functions/src/warehouse/schema.js";
 import { historyEvents } from "../../functions/src/warehouse/backfill.js";
 import { loadWarehouseFacts, withWarehouseAggregates } from "../../functions/src/warehouse/report.js";
+import { windowAggregates } from "../../functions/src/warehouse/optimize.js";
 import { buildReport, reportRequestSchema } from "../../functions/src/domain/reports.js";
+import { optimizeRequestSchema, recommend } from "../../functions/src/domain/optimize.js";
 import { busyHistory } from "../support/history-builder.js";
 
 const WINDOW = { from: "2026-11-01T00:00:00Z", to: "2026-11-04T00:00:00Z", environments: null };
+const RANGE = { from: new Date(WINDOW.from), to: new Date(WINDOW.to) };
 const INGESTED = new Date("2026-11-05T00:00:00Z");
 
 let seq = 0;
@@ -137,12 +140,132 @@ describe("local warehouse (DuckDB)", () => {
 
     it("counts tasks, runs and retries by integration and status", async () => {
       assert.deepEqual(await wh.query("task_outcomes", WINDOW), [
-        { environment: "dev", integration: "auth", status: "failed", tasks: 1, runs: 1, retries: 2 },
-        { environment: "dev", integration: "auth", status: "succeeded", tasks: 1, runs: 1, retries: 0 },
-        { environment: "dev", integration: "firestore", status: "succeeded", tasks: 1, runs: 1, retries: 1 },
-        { environment: "prod", integration: "auth", status: "succeeded", tasks: 1, runs: 1, retries: 0 },
-        { environment: "prod", integration: "hosting", status: "skipped", tasks: 1, runs: 0, retries: 0 },
+        {
+          environment: "dev",
+          integration: "auth",
+          status: "failed",
+          tasks: 1,
+          runs: 1,
+          retries: 2,
+          retried_runs: 1,
+        },
+        {
+          environment: "dev",
+          integration: "auth",
+          status: "succeeded",
+          tasks: 1,
+          runs: 1,
+          retries: 0,
+          retried_runs: 0,
+        },
+        {
+          environment: "dev",
+          integration: "firestore",
+          status: "succeeded",
+          tasks: 1,
+          runs: 1,
+          retries: 1,
+          retried_runs: 1,
+        },
+        {
+          environment: "prod",
+          integration: "auth",
+          status: "succeeded",
+          tasks: 1,
+          runs: 1,
+          retries: 0,
+          retried_runs: 0,
+        },
+        {
+          environment: "prod",
+          integration: "hosting",
+          status: "skipped",
+          tasks: 1,
+          runs: 0,
+          retries: 0,
+          retried_runs: 0,
+        },
       ]);
+    });
+
+    it("gives /optimize its counts, retries and durations per integration and environment", async () => {
+      const dist = (count: number, p50: number | null) => ({
+        count,
+        mean: p50,
+        p50,
+        p95: p50,
+        max: p50,
+      });
+      const aggregates = windowAggregates(await loadWarehouseFacts(wh, RANGE, null));
+      assert.equal(aggregates.source, "duckdb");
+      // environment, integration, tasks, runs, succeeded, failed, retried, recovered, flaky, retries, duration
+      const table: [
+        string,
+        string,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number,
+        number | null,
+      ][] = [
+        ["dev", "auth", 2, 2, 1, 1, 1, 0, 1, 2, 2],
+        ["dev", "firestore", 1, 1, 1, 0, 1, 1, 1, 1, 4],
+        ["prod", "auth", 1, 1, 1, 0, 0, 0, 0, 0, 6],
+        ["prod", "hosting", 1, 0, 0, 0, 0, 0, 0, 0, null],
+      ];
+      assert.deepEqual(
+        aggregates.integrations,
+        table.map(
+          ([
+            environment,
+            integration,
+            tasks,
+            runs,
+            succeeded,
+            failed,
+            retried_runs,
+            recovered_runs,
+            flaky_runs,
+            retries,
+            p50,
+          ]) => ({
+            environment,
+            integration,
+            tasks,
+            runs,
+            succeeded,
+            failed,
+            retried_runs,
+            recovered_runs,
+            flaky_runs,
+            retries,
+            duration: p50 === null ? { count: 0, mean: null, p50: null, p95: null, max: null } : dist(1, p50),
+          }),
+        ),
+      );
+      assert.deepEqual(aggregates.environments, [
+        {
+          environment: "dev",
+          deployments_by_status: { failed: 1, succeeded: 1 },
+          deployment_duration: { count: 2, mean: 15, p50: 10, p95: 20, max: 20 },
+          tasks: 3,
+          runs: 3,
+          retries: 3,
+        },
+        {
+          environment: "prod",
+          deployments_by_status: { succeeded: 1, running: 1 },
+          deployment_duration: dist(1, 30),
+          tasks: 2,
+          runs: 1,
+          retries: 0,
+        },
+      ]);
+      assert.deepEqual(aggregates.task_duration, { count: 3, mean: 4, p50: 4, p95: 6, max: 6 });
     });
 
     it("gives successful task runs' durations per integration and over all", async () => {
@@ -440,6 +563,71 @@ describe("reports from the warehouse agree with reports from Firestore's documen
             `${series.name} on ${point.x}`,
           );
       assert.equal(fromWarehouse.comprehensive_report.aggregates_from, "duckdb");
+    } finally {
+      wh.close();
+    }
+  });
+});
+
+describe("/optimize from the warehouse", () => {
+  const request = optimizeRequestSchema.parse({});
+
+  it("finds the same numbers and recommendations as from the documents when nothing was cut", async () => {
+    const { history, now } = busyHistory(5, 8);
+    const wh = await openDuckDbWarehouse(":memory:");
+    try {
+      await wh.insert(rows(historyEvents(history)));
+      const aggregates = windowAggregates(await loadWarehouseFacts(wh, history.range, null));
+      const fromDocs = recommend(history, request, now);
+      const fromWarehouse = recommend(history, request, now, aggregates);
+      assert.ok(fromDocs.expected_improvements.baseline.task_runs > 0);
+      assert.ok(fromDocs.optimization_plan.some((r) => r.target === "reliability"));
+      assert.deepEqual(fromWarehouse.expected_improvements.baseline, fromDocs.expected_improvements.baseline);
+      assert.deepEqual(
+        fromWarehouse.optimization_plan.map((r) => [r.id, r.evidence.value, r.evidence.sample_size]),
+        fromDocs.optimization_plan.map((r) => [r.id, r.evidence.value, r.evidence.sample_size]),
+      );
+      assert.equal(fromDocs.analyzed.aggregates_from, "firestore");
+      assert.equal(fromWarehouse.analyzed.aggregates_from, "duckdb");
+    } finally {
+      wh.close();
+    }
+  });
+
+  it("counts the whole window when the documents were cut at the read limit", async () => {
+    const { history, now } = busyHistory(5, 8);
+    const total = history.deployments.length;
+    const runs = history.tasks.filter(
+      (t) => t.started_at !== null && ["succeeded", "failed", "rolled_back"].includes(t.status),
+    ).length;
+    const wh = await openDuckDbWarehouse(":memory:");
+    try {
+      await wh.insert(rows(historyEvents(history)));
+      const aggregates = windowAggregates(await loadWarehouseFacts(wh, history.range, null));
+      // As the Firestore loader leaves it when its limit is 10 deployments: the newest 10 and their tasks.
+      const newest = [...history.deployments]
+        .sort((a, b) => b.created_at.getTime() - a.created_at.getTime())
+        .slice(0, 10);
+      const kept = new Set(newest.map((d) => d.id));
+      const cut = {
+        ...history,
+        deployments: newest,
+        tasks: history.tasks.filter((t) => kept.has(t.deployment_id)),
+        truncated: true,
+        limits: { deployments: 10, alerts: 10 },
+      };
+      const fromCut = recommend(cut, request, now);
+      const fromWarehouse = recommend(cut, request, now, aggregates);
+      assert.equal(total, 40);
+      assert.equal(fromCut.expected_improvements.baseline.deployments, 10);
+      assert.equal(fromWarehouse.expected_improvements.baseline.deployments, total);
+      assert.equal(fromWarehouse.analyzed.deployments, total);
+      assert.equal(fromWarehouse.expected_improvements.baseline.task_runs, runs);
+      assert.ok(
+        fromWarehouse.notes.some((n) => n.includes("DuckDB") && n.includes("cut at 10")),
+        fromWarehouse.notes.join("\n"),
+      );
+      assert.ok(!fromWarehouse.notes.some((n) => n.includes("narrow time_range")));
     } finally {
       wh.close();
     }

@@ -392,6 +392,119 @@ export function analyze(history: History, now: Date): Analysis {
   return { integrations, environments };
 }
 
+/**
+ * Counts and durations over the whole window, computed in SQL in the warehouse, where every event
+ * of the window is kept: the documents `analyze` reads are cut at the newest few thousand
+ * deployments (a few hours at the specification's rate). What the events do not carry (peak
+ * concurrency, queue wait, estimates, the last error, attempts) stays as counted from the documents.
+ * Computed over the environments the request names (its constraints, within the caller's scope).
+ */
+export interface WindowAggregates {
+  source: "duckdb" | "bigquery";
+  integrations: {
+    environment: string;
+    integration: string;
+    tasks: number;
+    runs: number;
+    succeeded: number;
+    failed: number;
+    retried_runs: number;
+    recovered_runs: number;
+    /** Runs that needed a retry or failed. */
+    flaky_runs: number;
+    retries: number;
+    duration: Distribution;
+  }[];
+  environments: {
+    environment: string;
+    deployments_by_status: Record<string, number>;
+    deployment_duration: Distribution;
+    tasks: number;
+    runs: number;
+    retries: number;
+  }[];
+  /** Successful task runs' durations over every integration. */
+  task_duration: Distribution;
+}
+
+const EMPTY_DISTRIBUTION: Distribution = { count: 0, mean: null, p50: null, p95: null, max: null };
+
+/**
+ * The analysis with the warehouse's counts and durations in place of the documents': an
+ * integration or environment the warehouse has wins; one only the documents have (its events not
+ * yet ingested) keeps the documents' numbers. Rates are recomputed from the new counts.
+ */
+export function withWindowAggregates(analysis: Analysis, aggregates: WindowAggregates): Analysis {
+  const integrations = new Map(
+    analysis.integrations.map((s) => [`${s.environment}\u0000${s.integration}`, s]),
+  );
+  for (const w of aggregates.integrations) {
+    const key = `${w.environment}\u0000${w.integration}`;
+    const base = integrations.get(key) ?? {
+      ...w,
+      failed_after_all_retries: 0,
+      attempts: 0,
+      flaky_rate: null,
+      retry_rate: null,
+      failure_rate: null,
+      estimated_duration: null,
+      estimate_error: null,
+      max_retries: null,
+      last_error: null,
+    };
+    const estimate = base.estimated_duration;
+    integrations.set(key, {
+      ...base,
+      tasks: w.tasks,
+      runs: w.runs,
+      succeeded: w.succeeded,
+      failed: w.failed,
+      retried_runs: w.retried_runs,
+      recovered_runs: w.recovered_runs,
+      retries: w.retries,
+      flaky_rate: ratio(w.flaky_runs, w.runs),
+      retry_rate: ratio(w.retries, w.runs),
+      failure_rate: ratio(w.failed, w.runs),
+      duration: w.duration,
+      estimate_error:
+        estimate !== null && estimate > 0 && w.duration.p50 !== null
+          ? round((w.duration.p50 - estimate) / estimate, 4)
+          : null,
+    });
+  }
+  const environments = new Map(analysis.environments.map((e) => [e.environment, e]));
+  for (const w of aggregates.environments) {
+    const base = environments.get(w.environment) ?? {
+      environment: w.environment,
+      attempts: 0,
+      concurrency_limit: null,
+      peak_concurrency: 0,
+      headroom: null,
+      queue_wait: EMPTY_DISTRIBUTION,
+    };
+    const byStatus = w.deployments_by_status;
+    const succeeded = byStatus.succeeded ?? 0;
+    const failed = [...FAILED_DEPLOYMENT].reduce((total, status) => total + (byStatus[status] ?? 0), 0);
+    environments.set(w.environment, {
+      ...base,
+      deployments: Object.values(byStatus).reduce((total, n) => total + n, 0),
+      deployments_by_status: byStatus,
+      success_rate: ratio(succeeded, succeeded + failed),
+      failed_deployments: failed,
+      deployment_duration: w.deployment_duration,
+      tasks: w.tasks,
+      runs: w.runs,
+      retries: w.retries,
+    });
+  }
+  return {
+    integrations: [...integrations.values()].sort(
+      (a, b) => a.environment.localeCompare(b.environment) || a.integration.localeCompare(b.integration),
+    ),
+    environments: [...environments.values()].sort((a, b) => a.environment.localeCompare(b.environment)),
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Recommendations
 
@@ -551,7 +664,10 @@ export interface OptimizationResult {
     environments: string[];
     deployments: number;
     tasks: number;
+    /** True when the documents were cut at the read limit (the warehouse's aggregates never are). */
     truncated: boolean;
+    /** Where the counts, rates and durations were computed. */
+    aggregates_from: "firestore" | "duckdb" | "bigquery";
   };
   /** Why the plan is what it is: empty history, too few samples, a constraint that blocked a change. */
   notes: string[];
@@ -1118,9 +1234,15 @@ const range = (from: number, to: number) =>
   Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
 
 /** Recommendations from a history: each with its evidence and expected improvement, never below the sample threshold. */
-export function recommend(history: History, request: OptimizeRequest, now: Date): OptimizationResult {
+export function recommend(
+  history: History,
+  request: OptimizeRequest,
+  now: Date,
+  aggregates: WindowAggregates | null = null,
+): OptimizationResult {
   const scoped = restrictHistory(history, request.constraints.environments);
-  const analysis = analyze(scoped, now);
+  const fromDocuments = analyze(scoped, now);
+  const analysis = aggregates ? withWindowAggregates(fromDocuments, aggregates) : fromDocuments;
   const model = learn(runsFromTasks(scoped.tasks));
   const replay = (environment: string, oldLimit: number, newLimit: number) =>
     replayLimits(scoped, model, environment, oldLimit, newLimit);
@@ -1139,7 +1261,10 @@ export function recommend(history: History, request: OptimizeRequest, now: Date)
   plan.push(...tuned.filter((recommendation) => targets.has(recommendation.target)));
 
   const window = `${history.range.from.toISOString()}/${history.range.to.toISOString()}`;
-  if (scoped.deployments.length === 0) {
+  const deployments = aggregates
+    ? analysis.environments.reduce((total, e) => total + e.deployments, 0)
+    : scoped.deployments.length;
+  if (deployments === 0) {
     notes.unshift(
       `no deployments in ${window}${request.constraints.environments ? ` for ${request.constraints.environments.join(", ")}` : ""}: nothing to recommend. A recommendation needs at least ${min} runs of an integration or ${min} deployments of an environment`,
     );
@@ -1149,13 +1274,31 @@ export function recommend(history: History, request: OptimizeRequest, now: Date)
       `no recommendation: ${enough} of ${analysis.integrations.length} integration(s) have at least ${min} runs, and none of them crossed a threshold (${JSON.stringify(THRESHOLDS)})`,
     );
   }
-  if (history.truncated) {
+  if (aggregates) {
+    notes.push(
+      `counts, failure and retry rates and durations are computed in ${aggregates.source === "bigquery" ? "BigQuery" : "the local DuckDB warehouse (standing in for BigQuery)"} over every event of the window; peak concurrency, queue waits, estimates and the replays come from the newest ${scoped.deployments.length} deployment documents${history.truncated ? ` (cut at ${history.limits.deployments})` : ""}`,
+    );
+  } else if (history.truncated) {
     notes.push(
       `the history was cut at the newest ${history.limits.deployments} deployments and ${history.limits.alerts} alerts; narrow time_range for a complete analysis`,
     );
   }
 
   const runs = scoped.tasks.filter(isRun);
+  const taskRuns = aggregates
+    ? analysis.integrations.reduce(
+        (acc, s) => ({
+          runs: acc.runs + s.runs,
+          failed: acc.failed + s.failed,
+          retries: acc.retries + s.retries,
+        }),
+        { runs: 0, failed: 0, retries: 0 },
+      )
+    : {
+        runs: runs.length,
+        failed: runs.filter((t) => t.status === "failed").length,
+        retries: runs.reduce((total, task) => total + task.retry_count, 0),
+      };
   const finished = analysis.environments.reduce(
     (acc, e) => ({
       succeeded: acc.succeeded + (e.deployments_by_status.succeeded ?? 0),
@@ -1181,19 +1324,18 @@ export function recommend(history: History, request: OptimizeRequest, now: Date)
     optimization_plan: plan,
     expected_improvements: {
       baseline: {
-        deployments: scoped.deployments.length,
+        deployments,
         deployment_success_rate: ratio(finished.succeeded, finished.succeeded + finished.failed),
-        task_runs: runs.length,
-        task_failure_rate: ratio(runs.filter((t) => t.status === "failed").length, runs.length),
-        retries_per_run: ratio(
-          runs.reduce((total, task) => total + task.retry_count, 0),
-          runs.length,
-        ),
-        task_duration: distribution(
-          runs
-            .filter(isSuccessfulRun)
-            .flatMap((t) => (t.actual_duration === null ? [] : [t.actual_duration])),
-        ),
+        task_runs: taskRuns.runs,
+        task_failure_rate: ratio(taskRuns.failed, taskRuns.runs),
+        retries_per_run: ratio(taskRuns.retries, taskRuns.runs),
+        task_duration:
+          aggregates?.task_duration ??
+          distribution(
+            runs
+              .filter(isSuccessfulRun)
+              .flatMap((t) => (t.actual_duration === null ? [] : [t.actual_duration])),
+          ),
       },
       by_target: byTarget,
     },
@@ -1214,9 +1356,12 @@ export function recommend(history: History, request: OptimizeRequest, now: Date)
       from: history.range.from.toISOString(),
       to: history.range.to.toISOString(),
       environments: analysis.environments.map((e) => e.environment),
-      deployments: scoped.deployments.length,
-      tasks: scoped.tasks.length,
+      deployments,
+      tasks: aggregates
+        ? analysis.integrations.reduce((total, s) => total + s.tasks, 0)
+        : scoped.tasks.length,
       truncated: history.truncated,
+      aggregates_from: aggregates?.source ?? "firestore",
     },
     notes,
   };

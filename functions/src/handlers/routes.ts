@@ -37,7 +37,9 @@ import type { ComplianceInput } from "../domain/compliance.js";
 import type { ApiResponse } from "./http.js";
 import { JOB_ROUTES } from "./job-routes.js";
 import { eventSearchQuerySchema, searchEvents } from "./events-search.js";
+import { deploymentTrends, trendsQuerySchema } from "./trends.js";
 import { loadCapacityForecast } from "../warehouse/capacity.js";
+import { loadWindowAggregates } from "../warehouse/optimize.js";
 import { loadWarehouseFacts, withWarehouseAggregates } from "../warehouse/report.js";
 
 /** What a handler gets: validated inputs and who is asking. */
@@ -637,16 +639,29 @@ export const ROUTES: RouteSpec[] = [
     body: optimizeRequestSchema,
     handle: async ({ history, clock, warehouse, environments }, { body, principal }) => {
       const now = clock.now();
-      const loaded = await history.load({ from: new Date(now.getTime() - 30 * 24 * 3600 * 1000), to: now });
+      const range = { from: new Date(now.getTime() - 30 * 24 * 3600 * 1000), to: now };
+      const loaded = await history.load(range);
       const config = await environments.config();
       const named = body.constraints.environments;
       const scope =
         unscoped(principal) && named === undefined
           ? null
           : namesWithinScope(principal, named ?? config.environments.map((env) => env.name));
+      const store = await warehouse();
+      let aggregates = null;
+      let unanswered: string | null = null;
+      if (store) {
+        try {
+          aggregates = await loadWindowAggregates(store, range, scope);
+        } catch (error) {
+          unanswered = `the warehouse did not answer (${(error as Error).message}): counts and durations come from the documents`;
+        }
+      }
+      const result = recommend(historyWithinScope(principal, loaded), body, now, aggregates);
       return ok({
-        ...recommend(historyWithinScope(principal, loaded), body, now),
-        capacity_forecast: await loadCapacityForecast(await warehouse(), config.capacity, now, scope),
+        ...result,
+        notes: unanswered ? [...result.notes, unanswered] : result.notes,
+        capacity_forecast: await loadCapacityForecast(store, config.capacity, now, scope),
       });
     },
   }),
@@ -819,6 +834,16 @@ export const ROUTES: RouteSpec[] = [
     query: eventSearchQuerySchema,
     environment: (_services, { query }) => Promise.resolve(query.environment),
     handle: (services, { query, principal }) => searchEvents(services, query, principal),
+  }),
+  route({
+    method: "GET",
+    path: "/trends",
+    summary:
+      "Deployment trends per UTC day from the warehouse (what the dashboard draws): deployments by outcome, success rate, p50/p95 duration, in the caller's environments",
+    action: "read",
+    query: trendsQuerySchema,
+    environment: (_services, { query }) => Promise.resolve(query.environment),
+    handle: (services, { query, principal }) => deploymentTrends(services, query, principal),
   }),
   route({
     method: "POST",

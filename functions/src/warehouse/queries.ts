@@ -143,13 +143,27 @@ FROM d GROUP BY environment, day, status ORDER BY environment, day, status`,
         ["environment"],
       ),
   },
-  /** Tasks by environment, integration and latest status: how many, how many ran, their retries. */
+  /**
+   * Duration (seconds) of finished deployments per UTC day of their first event (the day
+   * `deployment_outcomes` counts them on) over the caller's scope, and over the window (day null):
+   * the dashboard's trends (`GET /trends`). Days without a finished deployment have no row.
+   */
+  deployment_durations_by_day: {
+    params: windowParamsSchema,
+    sql: (d: Dialect) =>
+      distributionQuery(
+        `SELECT ${d.day("first_time")} AS day, duration FROM (${deploymentStates(d)}) AS d WHERE status IN ${TERMINAL_DEPLOYMENT}`,
+        ["day"],
+      ),
+  },
+  /** Tasks by environment, integration and latest status: how many, how many ran, their retries, how many runs retried. */
   task_outcomes: {
     params: windowParamsSchema,
     sql: (d: Dialect) => `WITH t AS (${taskStates(d)})
 SELECT environment, integration, status, COUNT(*) AS tasks,
   SUM(CASE WHEN started = 1 AND status IN ${RUN_STATUSES} THEN 1 ELSE 0 END) AS runs,
-  SUM(CASE WHEN started = 1 AND status IN ${RUN_STATUSES} THEN retries ELSE 0 END) AS retries
+  SUM(CASE WHEN started = 1 AND status IN ${RUN_STATUSES} THEN retries ELSE 0 END) AS retries,
+  SUM(CASE WHEN started = 1 AND status IN ${RUN_STATUSES} AND retries > 0 THEN 1 ELSE 0 END) AS retried_runs
 FROM t GROUP BY environment, integration, status ORDER BY environment, integration, status`,
   },
   /** Duration (seconds) of successful task runs, per integration and over all (both keys null). */

@@ -51,7 +51,7 @@ const num = (value: Row[string] | undefined): number => (typeof value === "numbe
 const numOrNull = (value: Row[string] | undefined): number | null =>
   typeof value === "number" ? round(value) : null;
 
-function distributionOf(row: Row | undefined): Distribution {
+export function distributionOf(row: Row | undefined): Distribution {
   if (!row) return { count: 0, mean: null, p50: null, p95: null, max: null };
   return {
     count: num(row.count),
