@@ -31,6 +31,7 @@ import { demoPrivacy } from "./lib/demo-privacy.js";
 import { simulate } from "../test/sim/world.js";
 import { showScheduledJobs } from "./demo-schedules.js";
 import { consoleToDetails, createStory, timingLines } from "./lib/story.js";
+import type { TrendsAnswer } from "../functions/src/warehouse/trends.js";
 
 const repoRoot = fileURLToPath(new URL("..", import.meta.url));
 const stackLog = process.env.ORCH_STACK_LOG;
@@ -705,6 +706,17 @@ if (process.env.ORCH_WAREHOUSE_URL) {
       110,
     ),
   );
+  const trendsAnswer = (await call("GET", "/trends?days=7", undefined, "viewer")).body as TrendsAnswer;
+  if (trendsAnswer.status === "ok") {
+    const w = trendsAnswer.window;
+    story.say(
+      `GET /trends?days=7 (from ${trendsAnswer.aggregates_from}): ${w.deployments} deployments, ${w.succeeded} succeeded, ${w.failed} failed, ${w.rolled_back} rolled back; p50 ${w.duration_p50 ?? "-"} s, p95 ${w.duration_p95 ?? "-"} s`,
+    );
+    const daily = visuals.dailyTrends(trendsAnswer.series);
+    picture("trends-success-rate", daily.successRate);
+    picture("trends-durations", daily.durations);
+    picture("trends-outcomes", daily.throughput);
+  } else story.say(`GET /trends: ${trendsAnswer.status}: ${trendsAnswer.message}`);
   warehouseShown = `${counts.events} events, ${events.length} in the staging story`;
 }
 
