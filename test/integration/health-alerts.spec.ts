@@ -93,6 +93,12 @@ describe("health checks open one alert per incident, however many run at once", 
     assert.deepEqual(await healthAlerts(), [
       { id: "solo__security__incident_1", status: "resolved", level: "critical" },
     ]);
+    const resolved = await adminDb().collection("alerts").doc("solo__security__incident_1").get();
+    assert.equal(
+      resolved.get("expire_at").toMillis(),
+      resolved.get("resolved_at").toMillis() + 90 * 86_400_000,
+      "a resolved alert expires 90 days (no retention configured) after it was resolved",
+    );
 
     observed = "down";
     await Promise.all(Array.from({ length: 3 }, () => monitor().check()));
@@ -103,6 +109,8 @@ describe("health checks open one alert per incident, however many run at once", 
         ["solo__security__incident_2", "open"],
       ],
     );
+    const open = await adminDb().collection("alerts").doc("solo__security__incident_2").get();
+    assert.equal(open.get("expire_at"), undefined, "an open alert never expires");
     const opened = published.filter((id) => id.endsWith(":open:warning") || id.endsWith(":open:critical"));
     assert.deepEqual(
       [...new Set(opened)].length,

@@ -53,6 +53,7 @@ async function writeDeployment(
     requested_by: "history.spec",
     rollback_policy: "failed-only",
     approval: null,
+    expire_at: null,
     created_at: created,
     task_ids: tasks.map(([taskId]) => taskId),
     estimated_completion: planned.plan.estimatedCompletion,

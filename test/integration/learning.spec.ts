@@ -78,6 +78,7 @@ async function writeRun(
     error_message: failed.size > 0 ? "a task failed" : null,
     correlation_id: id,
     approval: null,
+    expire_at: null,
   };
   await engine.deployments.doc(id).set(deployment);
   await Promise.all(tasks.map(([taskId, task]) => engine.tasks.doc(taskId).set(task)));

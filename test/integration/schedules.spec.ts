@@ -4,7 +4,11 @@ import { fileURLToPath } from "node:url";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { configWith } from "../support/config-builder.js";
-import { adminDb, api, clearFirestore, requireEmulators, tokenFor } from "../support/emulators.js";
+import { adminDb, api, clearFirestore, requireEmulators, tokenFor, waitFor } from "../support/emulators.js";
+import { byIntegration, deploy, settled } from "../support/engine.js";
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
 
 /** POSTs a tick to the scheduledJob function, as the local ticker (or Cloud Scheduler) does. */
 async function tick(body: unknown, token?: string): Promise<{ status: number; body: any }> {
@@ -200,6 +204,223 @@ describe("scheduled jobs on the emulators", function () {
       true,
       "open alerts stay",
     );
+  });
+
+  it("gives what ended an expire_at (this config's 30 days after it ended) and nothing live one", async () => {
+    const days = (from: Date | null | undefined, n: number) => new Date((from?.getTime() ?? NaN) + n * DAY);
+    const ok = await settled(
+      await deploy({
+        environment: "dev",
+        integrations: ["auth", "hosting"],
+        configuration: { driver: "simulated" },
+      }),
+    );
+    assert.equal(ok.deployment.status, "succeeded");
+    assert.deepEqual(ok.deployment.expire_at, days(ok.deployment.completed_at, 30));
+    for (const task of ok.tasks) assert.deepEqual(task.expire_at, days(task.completed_at, 30), task.id);
+    const info = await waitFor("the deployment's info alert", async () => {
+      const snap = await adminDb().collection("alerts").doc(`deployment__${ok.deployment.id}`).get();
+      return snap.exists ? snap : undefined;
+    });
+    assert.equal(info.get("status"), "resolved");
+    assert.deepEqual(info.get("expire_at").toDate(), ok.deployment.expire_at, "it goes with its deployment");
+
+    const bad = await settled(
+      await deploy({
+        environment: "dev",
+        integrations: ["auth", "firestore"],
+        configuration: {
+          driver: "simulated",
+          max_retries: 0,
+          simulate: { firestore: { fail_always: true } },
+        },
+      }),
+    );
+    assert.equal(bad.deployment.status, "failed");
+    assert.deepEqual(bad.deployment.expire_at, days(bad.deployment.completed_at, 30));
+    const failed = byIntegration(bad.tasks).get("firestore")!;
+    assert.equal(failed.status, "failed");
+    assert.deepEqual(failed.expire_at, days(failed.completed_at, 30));
+    const claim = await adminDb().collection("rollback_claims").doc(failed.id).get();
+    assert.equal(claim.get("status"), "done", "the failed task's fallback ran");
+    assert.deepEqual(claim.get("expire_at").toDate(), failed.expire_at, "the claim goes with its task");
+    const critical = await waitFor("the failed deployment's alert", async () => {
+      const snap = await adminDb().collection("alerts").doc(`deployment__${bad.deployment.id}`).get();
+      return snap.exists ? snap : undefined;
+    });
+    assert.equal(critical.get("status"), "open");
+    assert.equal(critical.get("expire_at"), undefined, "an open alert never expires");
+
+    const { body } = await api("POST", "/jobs/backup-remote/run");
+    assert.equal(body.run.outcome, "failed");
+    const run = await adminDb().collection("job_runs").doc(body.run.id).get();
+    assert.deepEqual(run.get("expire_at").toDate(), days(run.get("finished_at").toDate(), 30));
+    const jobAlert = await adminDb().collection("alerts").doc("job__backup-remote").get();
+    assert.equal(jobAlert.get("status"), "open");
+    assert.equal(jobAlert.get("expire_at"), undefined);
+  });
+
+  it("purges locally what TTL deletes in the cloud: past expire_at, and without one by the old rule; holds a live deployment's tasks", async () => {
+    const db = adminDb();
+    const now = Date.now();
+    const at = (offsetMs: number) => new Date(now + offsetMs);
+    // Templates of valid documents (so that the triggers read them), from a deployment of this stack.
+    const model = await settled(
+      await deploy({ environment: "dev", integrations: ["auth"], configuration: { driver: "simulated" } }),
+    );
+    const { id: _task, ...template } = model.tasks[0]!;
+    const { id: _deployment, ...deploymentTemplate } = model.deployment;
+    /** A raw document; `expire_at` undefined leaves the field out, as documents written before it was kept. */
+    const put = async (collection: string, id: string, doc: Record<string, unknown>) => {
+      const { expire_at, ...rest } = doc;
+      await db
+        .collection(collection)
+        .doc(id)
+        .set(expire_at === undefined ? rest : { ...rest, expire_at });
+    };
+    const task = (id: string, fields: Record<string, unknown>) =>
+      put("orchestration_tasks", id, {
+        ...template,
+        deployment_id: "ttl-gone",
+        expire_at: undefined,
+        ...fields,
+      });
+    const deployment = (id: string, fields: Record<string, unknown>) =>
+      put("deployments", id, { ...deploymentTemplate, expire_at: undefined, ...fields });
+    const alert = (id: string, fields: Record<string, unknown>) =>
+      put("alerts", id, {
+        level: "warning",
+        status: "resolved",
+        source: "health",
+        environment: "dev",
+        integration: "auth",
+        deployment_id: null,
+        message: id,
+        opened_at: at(-41 * DAY),
+        last_seen_at: at(-40 * DAY),
+        resolved_at: at(-40 * DAY),
+        ...fields,
+      });
+    const run = (id: string, fields: Record<string, unknown>) =>
+      put("job_runs", id, {
+        id,
+        job: "lease-sweeper",
+        kind: "lease-sweep",
+        environment: null,
+        trigger: "schedule",
+        scheduled_for: at(-40 * DAY),
+        requested_by: null,
+        summary: "",
+        outcome: "succeeded",
+        started_at: at(-40 * DAY),
+        finished_at: at(-40 * DAY),
+        duration_ms: 1,
+        result: null,
+        ...fields,
+      });
+    const claim = (id: string, fields: Record<string, unknown>) =>
+      put("rollback_claims", id, {
+        status: "done",
+        task_id: id,
+        deployment_id: "ttl-gone",
+        attempt: 1,
+        note: "",
+        ...fields,
+      });
+
+    await Promise.all([
+      // Past their expiry: deleted.
+      task("ttl-task-expired", { expire_at: at(-HOUR) }),
+      deployment("ttl-dep-expired", { expire_at: at(-HOUR) }),
+      alert("ttl-alert-expired", { last_seen_at: at(-HOUR), resolved_at: at(-HOUR), expire_at: at(-HOUR) }),
+      run("ttl-run-expired", { scheduled_for: at(-HOUR), expire_at: at(-HOUR) }),
+      claim("ttl-claim-expired", { expire_at: at(-HOUR) }),
+      // Not yet expired, though older than 30 days by their own times: kept.
+      task("ttl-task-fresh", { created_at: at(-40 * DAY), expire_at: at(DAY) }),
+      deployment("ttl-dep-fresh", { completed_at: at(-40 * DAY), expire_at: at(DAY) }),
+      alert("ttl-alert-fresh", { expire_at: at(DAY) }),
+      run("ttl-run-fresh", { expire_at: at(DAY) }),
+      // Without expire_at (written before it was kept): the old rule, on records that ended.
+      task("ttl-task-legacy-old", { created_at: at(-40 * DAY) }),
+      task("ttl-task-legacy-recent", { created_at: at(-10 * DAY) }),
+      task("ttl-task-legacy-live", { status: "ready", created_at: at(-40 * DAY), completed_at: null }),
+      deployment("ttl-dep-legacy-old", { completed_at: at(-40 * DAY) }),
+      deployment("ttl-dep-legacy-recent", { completed_at: at(-10 * DAY) }),
+      alert("ttl-alert-legacy-old", {}),
+      alert("ttl-alert-legacy-open", { status: "open", resolved_at: null }),
+      run("ttl-run-legacy-old", {}),
+      run("ttl-run-legacy-recent", { scheduled_for: at(-10 * DAY) }),
+      claim("ttl-claim-legacy", {}),
+      // A deployment still running: its ended tasks stay, whatever their expiry or age.
+      deployment("ttl-live", { status: "running", completed_at: null, actual_duration: null }),
+      task("ttl-task-held", { deployment_id: "ttl-live", expire_at: at(-HOUR) }),
+      task("ttl-task-held-legacy", {
+        deployment_id: "ttl-live",
+        status: "failed",
+        created_at: at(-40 * DAY),
+      }),
+    ]);
+
+    const purge = await api("POST", "/jobs/retention-purge/run");
+    assert.equal(purge.body.run.outcome, "succeeded", purge.body.run.summary);
+    const result = purge.body.run.result;
+    assert.deepEqual(result.by_collection, {
+      orchestration_tasks: { expired: 1, old_rule: 1 },
+      deployments: { expired: 1, old_rule: 1 },
+      alerts: { expired: 1, old_rule: 1 },
+      job_runs: { expired: 1, old_rule: 1 },
+      rollback_claims: { expired: 1, old_rule: 0 },
+    });
+    assert.deepEqual(result.deleted, {
+      tasks: 2,
+      deployments: 2,
+      "resolved alerts": 2,
+      "job runs": 2,
+      "rollback claims": 1,
+    });
+    assert.equal(result.held_tasks, 2);
+    assert.equal(result.retention_days, 30);
+
+    const exists = async (collection: string, id: string) =>
+      (await db.collection(collection).doc(id).get()).exists;
+    const expectations: [string, string, boolean][] = [
+      ["orchestration_tasks", "ttl-task-expired", false],
+      ["deployments", "ttl-dep-expired", false],
+      ["alerts", "ttl-alert-expired", false],
+      ["job_runs", "ttl-run-expired", false],
+      ["rollback_claims", "ttl-claim-expired", false],
+      ["orchestration_tasks", "ttl-task-fresh", true],
+      ["deployments", "ttl-dep-fresh", true],
+      ["alerts", "ttl-alert-fresh", true],
+      ["job_runs", "ttl-run-fresh", true],
+      ["orchestration_tasks", "ttl-task-legacy-old", false],
+      ["orchestration_tasks", "ttl-task-legacy-recent", true],
+      ["orchestration_tasks", "ttl-task-legacy-live", true],
+      ["deployments", "ttl-dep-legacy-old", false],
+      ["deployments", "ttl-dep-legacy-recent", true],
+      ["alerts", "ttl-alert-legacy-old", false],
+      ["alerts", "ttl-alert-legacy-open", true],
+      ["job_runs", "ttl-run-legacy-old", false],
+      ["job_runs", "ttl-run-legacy-recent", true],
+      ["rollback_claims", "ttl-claim-legacy", true],
+      ["deployments", "ttl-live", true],
+      ["orchestration_tasks", "ttl-task-held", true],
+      ["orchestration_tasks", "ttl-task-held-legacy", true],
+    ];
+    const found = await Promise.all(expectations.map(([collection, id]) => exists(collection, id)));
+    assert.deepEqual(
+      expectations.map(
+        ([collection, id], index) => `${collection}/${id}: ${found[index] ? "kept" : "deleted"}`,
+      ),
+      expectations.map(([collection, id, kept]) => `${collection}/${id}: ${kept ? "kept" : "deleted"}`),
+    );
+    // Held: the live deployment's ended tasks expire no sooner than 30 days from now.
+    for (const id of ["ttl-task-held", "ttl-task-held-legacy"]) {
+      const held = (await db.collection("orchestration_tasks").doc(id).get()).get("expire_at").toDate();
+      assert.ok(held.getTime() >= now + 30 * DAY, `${id} held until ${held.toISOString()}`);
+    }
+    // The stack's own records (runs, the deployments above) expire in the future: the purge left them.
+    assert.ok((await db.collection("job_runs").doc(purge.body.run.id).get()).exists);
   });
 
   it("drives the same through `orch jobs`", async () => {

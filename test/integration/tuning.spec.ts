@@ -70,6 +70,7 @@ async function writeDeployment(id: string, created: Date, ratio: number, withTas
     error_message: null,
     correlation_id: id,
     approval: null,
+    expire_at: null,
   };
   await engine.deployments.doc(id).set(deployment);
   if (withTasks) await Promise.all(tasks.map(([taskId, task]) => engine.tasks.doc(taskId).set(task)));
@@ -297,6 +298,7 @@ describe("tuning under guardrails (emulators)", function () {
         error_message: failed ? "security failed" : null,
         correlation_id: id,
         approval: null,
+        expire_at: null,
       });
     }
     const answer = await api("POST", "/optimize", { optimization_targets: ["duration"] });

@@ -371,6 +371,7 @@ export function asOptimizeHistory(generated: GeneratedHistory): History {
       error_message: deployment.status === "succeeded" ? null : "a task failed",
       correlation_id: deployment.id,
       approval: null,
+      expire_at: null,
     };
   });
   const oldest = ordered.at(-1)?.created_at ?? new Date(0);

@@ -26,7 +26,12 @@ export const INVARIANTS = {
   "fenced-outcome":
     "a running task leaves running only by the outcome of the attempt that holds it (after that attempt's apply returned) or once its lease has expired",
   "claim-lease": "a rollback claim is taken over only once its holder's lease has expired",
+  expiry:
+    "Firestore's TTL never has a live record to delete: a task or deployment carries expire_at only once it has ended, and each that ended expires the config's retention_days after it completed (a done rollback claim with its task)",
 } as const;
+
+/** The simulated config's `base.schedules.retention_days` (world.ts writes it): what every expiry is measured by. */
+export const SIM_RETENTION_DAYS = 30;
 
 export type InvariantName = keyof typeof INVARIANTS;
 
@@ -64,6 +69,15 @@ export interface ClaimTakeover {
   leaseUntil: number;
 }
 
+/** A task's, deployment's or rollback claim's state as committed, with its expiry (epoch ms, or null). */
+export interface ExpiryRecord {
+  kind: "deployment" | "task" | "claim";
+  id: string;
+  status: string;
+  expireAt: number | null;
+  completedAt: number | null;
+}
+
 /** What a run observed. */
 export interface Observed {
   transitions: Transition[];
@@ -79,9 +93,14 @@ export interface Observed {
   audit: Data[];
   taskExits: TaskExit[];
   claimTakeovers: ClaimTakeover[];
+  /** Every committed state of a task, deployment or rollback claim. */
+  expiries: ExpiryRecord[];
 }
 
 const TERMINAL = new Set(["succeeded", "failed", "rolled_back", "cancelled"]);
+/** How a task ends, as the specification lists it. */
+const TASK_TERMINAL = new Set(["succeeded", "failed", "skipped", "cancelled", "rolled_back"]);
+const DAY_MS = 86_400_000;
 /** At most this many violations of one invariant are reported per run. */
 const PER_INVARIANT = 3;
 
@@ -238,5 +257,39 @@ export function checkInvariants(observed: Observed, ended: "stopped" | "deadline
           `the rollback claim of ${takeover.taskId} went from attempt ${takeover.fromAttempt} to ${takeover.toAttempt} at ${iso(takeover.at)} while the lease ran until ${iso(takeover.leaseUntil)}`,
       ),
   );
+
+  const expiryProblems: string[] = [];
+  const last = new Map<string, ExpiryRecord>();
+  for (const record of observed.expiries) {
+    const ended =
+      record.kind === "deployment" ? TERMINAL.has(record.status) : TASK_TERMINAL.has(record.status);
+    if (record.kind !== "claim" && !ended && record.expireAt !== null)
+      expiryProblems.push(
+        `${record.kind} ${record.id} was committed ${record.status} with expire_at ${iso(record.expireAt)}: TTL could delete it while live`,
+      );
+    if (record.kind === "claim" && record.status === "running" && record.expireAt !== null)
+      expiryProblems.push(`rollback claim ${record.id} is held with expire_at ${iso(record.expireAt)}`);
+    last.set(`${record.kind} ${record.id}`, record);
+  }
+  for (const record of last.values()) {
+    if (record.kind === "claim") {
+      if (record.status !== "done") continue;
+      const task = last.get(`task ${record.id}`)?.expireAt ?? null;
+      if (record.expireAt !== task)
+        expiryProblems.push(
+          `rollback claim ${record.id} is done with expire_at ${record.expireAt === null ? "none" : iso(record.expireAt)}, its task's is ${task === null ? "none" : iso(task)}`,
+        );
+      continue;
+    }
+    const ended =
+      record.kind === "deployment" ? TERMINAL.has(record.status) : TASK_TERMINAL.has(record.status);
+    if (!ended) continue;
+    const want = record.completedAt === null ? null : record.completedAt + SIM_RETENTION_DAYS * DAY_MS;
+    if (want === null || record.expireAt !== want)
+      expiryProblems.push(
+        `${record.kind} ${record.id} ended ${record.status} at ${record.completedAt === null ? "no time" : iso(record.completedAt)} with expire_at ${record.expireAt === null ? "none" : iso(record.expireAt)}, not ${SIM_RETENTION_DAYS} days later`,
+      );
+  }
+  add("expiry", expiryProblems);
   return violations;
 }

@@ -29,7 +29,14 @@ import { OUTBOX } from "../../functions/src/store/outbox.js";
 import { onDeploymentWritten, onTaskMessage, onTaskUpdated } from "../../functions/src/handlers/triggers.js";
 import type { Logger } from "../../functions/src/logs.js";
 import { createRecordingDriver, type ApplyRecord, type Behaviour } from "./driver.js";
-import { checkInvariants, type Observed, type Transition, type Violation } from "./invariants.js";
+import {
+  checkInvariants,
+  SIM_RETENTION_DAYS,
+  type ExpiryRecord,
+  type Observed,
+  type Transition,
+  type Violation,
+} from "./invariants.js";
 import {
   asFirestore,
   copy,
@@ -126,6 +133,8 @@ export interface EnvSpec {
 /** A config with the given environments (development ones, every integration), from the shipped example. */
 function configFor(envs: readonly EnvSpec[]): Record<string, unknown> {
   const config = structuredClone(exampleConfig);
+  const base = config.base as Record<string, unknown>;
+  config.base = { ...base, schedules: { ...(base.schedules ?? {}), retention_days: SIM_RETENTION_DAYS } };
   config.environments = envs.map((env, index) => ({
     name: env.name,
     type: "development",
@@ -299,6 +308,7 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
     audit: [],
     taskExits: [],
     claimTakeovers: [],
+    expiries: [],
   };
   const driver = createRecordingDriver({
     scheduler,
@@ -350,6 +360,7 @@ export async function simulate(seed: number, options: SimulationOptions = {}): P
     for (const change of changes) {
       recordTransition(change, observed.transitions);
       recordLeaseEnds(change, START + scheduler.now, driver.applies, observed);
+      recordExpiry(change, observed.expiries);
       if (
         change.collection === COLLECTIONS.deployments &&
         change.before?.status === "requested" &&
@@ -554,6 +565,27 @@ function recordLeaseEnds(
       leaseUntil: millis(before.lease_expires_at),
     });
   }
+}
+
+/** The state and expiry a commit left a task, deployment or rollback claim in. */
+function recordExpiry(change: DocChange, into: ExpiryRecord[]): void {
+  const kind =
+    change.collection === COLLECTIONS.tasks
+      ? "task"
+      : change.collection === COLLECTIONS.deployments
+        ? "deployment"
+        : change.collection === ROLLBACK_CLAIMS
+          ? "claim"
+          : null;
+  if (kind === null || !change.after) return;
+  const expireAt = change.after.expire_at;
+  into.push({
+    kind,
+    id: change.id,
+    status: String(change.after.status),
+    expireAt: expireAt === null || expireAt === undefined ? null : millis(expireAt),
+    completedAt: change.after.completed_at ? millis(change.after.completed_at) : null,
+  });
 }
 
 /** A committed change of a deployment's or task's state, as the invariants count them. */

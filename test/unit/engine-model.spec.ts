@@ -372,6 +372,7 @@ describe("engine model", () => {
         correlation_id: "corr-1",
         rollback_policy: null,
         approval: null,
+        expire_at: null,
       };
       deploymentDocSchema.parse(deployment);
       return { deployment, plan };

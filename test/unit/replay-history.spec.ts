@@ -56,6 +56,7 @@ describe("replay history: a control plane's own deployments for the backtest", (
         error_message: status === "failed" ? "a task failed" : null,
         correlation_id: id,
         approval: null,
+        expire_at: null,
       });
     }
     const history = await loadReplayHistory(db, config.config.environments);

@@ -226,6 +226,7 @@ describe("simulation: the invariant checks", () => {
     audit: [],
     taskExits: [],
     claimTakeovers: [],
+    expiries: [],
     ...fields,
   });
   const names = (o: Observed) => [...new Set(checkInvariants(o, "stopped").map((v) => v.invariant))].sort();
@@ -235,6 +236,36 @@ describe("simulation: the invariant checks", () => {
       names(observed({ applies: [apply({})], deployments: new Map([["d1", { status: "succeeded" }]]) })),
       [],
     );
+  });
+
+  it("admits expiries only on ended records, 30 days (the simulated config's retention) after they completed", () => {
+    const day = 86_400_000;
+    const expiries = [
+      { kind: "task" as const, id: "d1--auth", status: "running", expireAt: null, completedAt: null },
+      {
+        kind: "task" as const,
+        id: "d1--auth",
+        status: "succeeded",
+        expireAt: 2_000 + 30 * day,
+        completedAt: 2_000,
+      },
+      {
+        kind: "claim" as const,
+        id: "d1--auth",
+        status: "done",
+        expireAt: 2_000 + 30 * day,
+        completedAt: null,
+      },
+      { kind: "deployment" as const, id: "d1", status: "running", expireAt: null, completedAt: null },
+      {
+        kind: "deployment" as const,
+        id: "d1",
+        status: "succeeded",
+        expireAt: 3_000 + 30 * day,
+        completedAt: 3_000,
+      },
+    ];
+    assert.deepEqual(names(observed({ expiries })), []);
   });
 
   it("admits a lease that ended by its outcome or by expiring, and a claim taken over after its lease", () => {
@@ -313,6 +344,37 @@ describe("simulation: the invariant checks", () => {
           ],
         }),
         ["claim-lease"],
+      ],
+      [
+        "a running task committed with an expiry (TTL could delete it under the engine)",
+        observed({
+          expiries: [{ kind: "task", id: "d1--auth", status: "running", expireAt: 5_000, completedAt: null }],
+        }),
+        ["expiry"],
+      ],
+      [
+        "a deployment that ended without an expiry",
+        observed({
+          expiries: [
+            { kind: "deployment", id: "d1", status: "succeeded", expireAt: null, completedAt: 1_000 },
+          ],
+        }),
+        ["expiry"],
+      ],
+      [
+        "a task that expires 29 days after it ended, not 30",
+        observed({
+          expiries: [
+            {
+              kind: "task",
+              id: "d1--auth",
+              status: "failed",
+              expireAt: 1_000 + 29 * 86_400_000,
+              completedAt: 1_000,
+            },
+          ],
+        }),
+        ["expiry"],
       ],
     ];
     for (const [what, input, expected] of cases) assert.deepEqual(names(input), expected, what);

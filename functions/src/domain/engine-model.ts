@@ -11,6 +11,7 @@ import {
 } from "./config-schema.js";
 import { UnreachableError } from "./errors.js";
 import { INTEGRATION_KINDS } from "./integrations.js";
+import { endedExpireAt } from "./retention.js";
 
 /** How the simulated driver behaves for one integration (a test and benchmark tool). */
 export const simulationSchema = z.strictObject({
@@ -92,6 +93,13 @@ const taskCommon = {
   rollback_note: z.string().nullable(),
   /** Why the task was skipped or cancelled. */
   reason: z.string().nullable(),
+  /**
+   * `base.schedules.retention_days` when the task was planned: it expires that long after it ends.
+   * Null on tasks planned before retention was kept (the retention purge's old rule covers them).
+   */
+  retention_days: z.int().min(1).nullable().default(null),
+  /** When Firestore's TTL may delete the task: set as it ends, null while it is live (see domain/retention.ts). */
+  expire_at: nullableDate.default(null),
 };
 
 export const taskDocSchema = z.discriminatedUnion("status", [
@@ -135,8 +143,18 @@ export interface Refusal {
 const seconds = (from: Date | null, to: Date) =>
   from ? Math.max(0, (to.getTime() - from.getTime()) / 1000) : null;
 
-/** The one transition function for tasks. Returns the next state, or why the event does not apply. */
+/**
+ * The one transition function for tasks. Returns the next state, or why the event does not apply.
+ * A task that ends takes its `expire_at` from its own retention.
+ */
 export function transitionTask(task: TaskDoc, event: TaskEvent): TaskDoc | Refusal {
+  const next = nextTask(task, event);
+  if (isRefusal(next) || next.expire_at !== null) return next;
+  const expireAt = endedExpireAt(isTerminalTask(next.status), next.completed_at, next.retention_days);
+  return expireAt === null ? next : { ...next, expire_at: expireAt };
+}
+
+function nextTask(task: TaskDoc, event: TaskEvent): TaskDoc | Refusal {
   const refuse = (): Refusal => ({ refused: `${event.type} does not apply to a ${task.status} task` });
   const { now } = event;
   switch (event.type) {
@@ -290,6 +308,11 @@ const deploymentCommon = {
   rollback_policy: z.enum(ROLLBACK_POLICIES).nullable().default(null),
   /** The approval this deployment waited for, when its environment requires one. */
   approval: approvalSchema.nullable().default(null),
+  /**
+   * When Firestore's TTL may delete the deployment: `retention_days` after it ended, set by the
+   * event that ends it; null while it is live (and on deployments that ended before it was kept).
+   */
+  expire_at: nullableDate.default(null),
 };
 
 /**
@@ -321,6 +344,7 @@ function notStarted() {
     error_message: null,
     rollback_policy: null,
     approval: null,
+    expire_at: null,
   };
 }
 
@@ -399,6 +423,10 @@ export const deploymentRequestSchema = z.strictObject({
 });
 export type DeploymentRequest = z.infer<typeof deploymentRequestSchema>;
 
+/**
+ * The events that end a deployment carry `retentionDays` (`base.schedules.retention_days`): the
+ * deployment expires that long after it ended. Without it (null or absent) it gets no `expire_at`.
+ */
 export type DeploymentEvent =
   | {
       type: "start";
@@ -410,15 +438,21 @@ export type DeploymentEvent =
       rollbackPolicy: (typeof ROLLBACK_POLICIES)[number];
     }
   /** Refused before it started; `configuration` replaces what was asked when that must not be kept (a plain secret). */
-  | { type: "reject"; now: Date; error: string; configuration?: Record<string, unknown> }
+  | {
+      type: "reject";
+      now: Date;
+      error: string;
+      configuration?: Record<string, unknown>;
+      retentionDays?: number | null;
+    }
   /** The environment requires a second person's approval: wait for it until `expiresAt`. */
   | { type: "await_approval"; now: Date; expiresAt: Date }
   /** `by`: the decider's names, the one recorded first (a person may have requested under another). */
   | { type: "approve"; now: Date; by: readonly string[] }
   /** An approver refused the change: the deployment ends cancelled, saying who and why. */
-  | { type: "decline"; now: Date; by: readonly string[]; reason: string }
+  | { type: "decline"; now: Date; by: readonly string[]; reason: string; retentionDays?: number | null }
   /** Nobody decided in time: the deployment ends cancelled. */
-  | { type: "expire_approval"; now: Date }
+  | { type: "expire_approval"; now: Date; retentionDays?: number | null }
   | { type: "cancel"; now: Date }
   | { type: "begin_rollback"; now: Date; error: string }
   | {
@@ -426,13 +460,22 @@ export type DeploymentEvent =
       now: Date;
       outcome: "succeeded" | "failed" | "rolled_back" | "cancelled";
       error: string | null;
+      retentionDays?: number | null;
     };
 
-/** The one transition function for deployments. */
+/** The one transition function for deployments. A deployment that ends expires by the event's retention. */
 export function transitionDeployment(
   deployment: DeploymentDoc,
   event: DeploymentEvent,
 ): DeploymentDoc | Refusal {
+  const next = nextDeployment(deployment, event);
+  if (isRefusal(next) || next.expire_at !== null) return next;
+  const days = "retentionDays" in event ? event.retentionDays : null;
+  const expireAt = endedExpireAt(isTerminalDeployment(next.status), next.completed_at, days);
+  return expireAt === null ? next : { ...next, expire_at: expireAt };
+}
+
+function nextDeployment(deployment: DeploymentDoc, event: DeploymentEvent): DeploymentDoc | Refusal {
   const refuse = (): Refusal => ({
     refused: `${event.type} does not apply to a ${deployment.status} deployment`,
   });
@@ -598,6 +641,8 @@ export const rollbackClaimDocSchema = z.discriminatedUnion("status", [
     deployment_id: z.string(),
     attempt: z.int().min(1),
     note: z.string(),
+    /** Its task's `expire_at`: the claim goes with the task (null for claims done before it was kept). */
+    expire_at: nullableDate.default(null),
   }),
 ]);
 export type RollbackClaimDoc = z.infer<typeof rollbackClaimDocSchema>;

@@ -17,6 +17,11 @@ const common = {
   scheduled_for: z.date(),
   requested_by: z.string().nullable(),
   summary: z.string(),
+  /**
+   * When Firestore's TTL may delete the run: `retention_days` after it finished (or was recorded
+   * missed or skipped); null while it runs (and on runs recorded before it was kept).
+   */
+  expire_at: z.date().nullable().default(null),
 };
 
 /** `job_runs/{job}_{tick}` (or `{job}_manual_{time}`): a run and how it ended, as a discriminated union on `outcome`. */

@@ -119,5 +119,10 @@ export const alertDocSchema = z.strictObject({
   resolved_at: z.date().nullable(),
   /** Anomaly alerts only: the evidence. */
   evidence: anomalyEvidenceSchema.optional(),
+  /**
+   * When Firestore's TTL may delete the alert: `retention_days` after it was resolved. Absent or null
+   * while it is open (and on alerts resolved before it was kept): an open alert never expires.
+   */
+  expire_at: z.date().nullable().optional(),
 });
 export type AlertDoc = z.infer<typeof alertDocSchema>;

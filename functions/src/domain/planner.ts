@@ -118,7 +118,8 @@ export function engineOptions(
 /**
  * Builds the task graph for a deployment request, or says precisely why it cannot. With a learned
  * model, tasks the real drivers run are estimated from history (p50 for the timeline, p90 for the
- * pessimistic makespan); without one, from the catalog.
+ * pessimistic makespan); without one, from the catalog. `retentionDays` (`base.schedules.retention_days`)
+ * is kept on each task: it expires that long after it ends (none given: it never gets an expiry).
  */
 export function planDeployment(
   deploymentId: string,
@@ -126,6 +127,7 @@ export function planDeployment(
   env: ResolvedEnvironment,
   now: Date,
   learned?: LearnedModel,
+  retentionDays: number | null = null,
 ): PlanResult {
   const problems: Problem[] = [];
   const declared = new Set(env.integrations.map((integration) => integration.kind));
@@ -312,6 +314,8 @@ export function planDeployment(
       applied: false,
       rollback_note: null,
       reason: null,
+      retention_days: retentionDays,
+      expire_at: null,
     };
   });
   return {

@@ -144,7 +144,7 @@ export function buildCatalog(config: Pick<ResolvedConfig, "environments" | "sche
     {
       name: "retention-purge",
       kind: "retention-purge",
-      description: `Deletes tasks, events, alerts and job runs older than ${settings.retention_days} days from Firestore`,
+      description: `Deletes from Firestore what TTL deletes in the cloud: tasks, deployments, resolved alerts, job runs and rollback claims ${settings.retention_days} days after they ended (expire_at), and older ones by their age`,
       cron: "30 4 * * *",
       time_zone: zone,
       environment: null,

@@ -37,6 +37,7 @@ import { topologicalOrder } from "../domain/graph.js";
 import { engineOptions, planDeployment, retryDelayMs, type DeploymentPlan } from "../domain/planner.js";
 import type { LearnedModel } from "../domain/learning/estimates.js";
 import { zodIssueToProblem } from "../domain/problems.js";
+import { retentionDaysOf } from "../domain/retention.js";
 import { plainSecretProblems, scrubPlainSecrets } from "../domain/secrets.js";
 import type { ApplyResult, Driver, Fence } from "../drivers/driver.js";
 import type { Logger } from "../logs.js";
@@ -296,10 +297,16 @@ export function createEngine(deps: EngineDeps) {
     }
   }
 
-  /** Validates a request and computes its plan, without writing anything. */
+  /** `base.schedules.retention_days` of the loaded config: how long an ended deployment or task stays in Firestore. */
+  async function retentionDays(): Promise<number> {
+    return retentionDaysOf((await deps.store.currentConfig())?.config_data);
+  }
+
+  /** Validates a request and computes its plan (its tasks keep `retentionDays`), without writing anything. */
   async function preview(
     deploymentId: string,
     raw: unknown,
+    retention: number | null = null,
   ): Promise<{ request: DeploymentRequest; env: ResolvedEnvironment; plan: DeploymentPlan }> {
     const parsed = deploymentRequestSchema.safeParse(raw);
     if (!parsed.success) {
@@ -321,7 +328,7 @@ export function createEngine(deps: EngineDeps) {
     // The simulated driver's durations come from its request: no history to read for it.
     const learned =
       parsed.data.configuration.driver === "simulated" ? undefined : await deps.learned?.(env.name);
-    const planned = planDeployment(deploymentId, parsed.data, env, clock.now(), learned);
+    const planned = planDeployment(deploymentId, parsed.data, env, clock.now(), learned, retention);
     if (!planned.ok)
       throw new BadInputError(
         `the deployment cannot be planned: ${planned.problems.map((p) => p.message).join("; ")}`,
@@ -331,7 +338,7 @@ export function createEngine(deps: EngineDeps) {
   }
 
   /** Refuses a request; a plain secret it carried (written straight to the document) is not kept. */
-  async function reject(deployment: Deployment, reason: string): Promise<void> {
+  async function reject(deployment: Deployment, reason: string, retention: number): Promise<void> {
     const facts = deploymentFacts();
     const holdsSecrets = plainSecretProblems(deployment.configuration).length > 0;
     const rejected = await engineStore.transitionDeployment(
@@ -341,6 +348,7 @@ export function createEngine(deps: EngineDeps) {
         now: clock.now(),
         error: reason,
         ...(holdsSecrets ? { configuration: scrubPlainSecrets(deployment.configuration) } : {}),
+        retentionDays: retention,
       },
       facts.effects,
     );
@@ -356,10 +364,12 @@ export function createEngine(deps: EngineDeps) {
   async function startRequested(deployment: Deployment, replans = 0): Promise<void> {
     if (deployment.status !== "requested" && deployment.status !== "approved") return;
     // The config the plan is made from; the start commits only if it is still the current one.
-    const configHash = (await deps.store.currentConfig())?.content_hash ?? null;
+    const current = await deps.store.currentConfig();
+    const configHash = current?.content_hash ?? null;
+    const retention = retentionDaysOf(current?.config_data);
     const refusal = (await deps.authorize?.(deployment)) ?? null;
     if (refusal !== null) {
-      await reject(deployment, refusal);
+      await reject(deployment, refusal, retention);
       return;
     }
     let planned;
@@ -369,15 +379,19 @@ export function createEngine(deps: EngineDeps) {
       // the config read closest to the start's commit.
       if (deployment.status === "requested")
         approval = (await deps.approvalPolicy?.(deployment.environment)) ?? null;
-      planned = await preview(deployment.id, {
-        environment: deployment.environment,
-        integrations: deployment.integrations,
-        configuration: deployment.configuration,
-        requested_by: deployment.requested_by,
-      });
+      planned = await preview(
+        deployment.id,
+        {
+          environment: deployment.environment,
+          integrations: deployment.integrations,
+          configuration: deployment.configuration,
+          requested_by: deployment.requested_by,
+        },
+        retention,
+      );
     } catch (error) {
       if (!(error instanceof BadInputError || error instanceof NotFoundError)) throw error;
-      await reject(deployment, error.message);
+      await reject(deployment, error.message, retention);
       return;
     }
     const { plan, env } = planned;
@@ -444,7 +458,7 @@ export function createEngine(deps: EngineDeps) {
     const facts = deploymentFacts();
     const expired = await engineStore.transitionDeployment(
       deploymentId,
-      { type: "expire_approval", now: clock.now() },
+      { type: "expire_approval", now: clock.now(), retentionDays: await retentionDays() },
       facts.effects,
     );
     if (expired.changed) log.warn("approval expired", { correlation_id: deploymentId });
@@ -468,7 +482,9 @@ export function createEngine(deps: EngineDeps) {
     const now = clock.now();
     const transition = await engineStore.transitionDeployment(
       deploymentId,
-      decision.type === "approve" ? { type: "approve", now, by } : { ...decision, now, by },
+      decision.type === "approve"
+        ? { type: "approve", now, by }
+        : { ...decision, now, by, retentionDays: await retentionDays() },
       facts.effects,
     );
     if (transition.changed) {
@@ -585,10 +601,13 @@ export function createEngine(deps: EngineDeps) {
         error = `${settlement.error}; not rolled back: ${notUndone.map((task) => `${task.integration} (${task.rollback_note ?? ""})`).join(", ")}`;
       }
     }
+    // The retention its tasks were planned with; deployments planned before it was kept read the config's.
+    const retention =
+      tasks.find((task) => task.retention_days !== null)?.retention_days ?? (await retentionDays());
     const finishFacts = deploymentFacts();
     const finished = await engineStore.transitionDeployment(
       deployment.id,
-      { type: "finish", now: clock.now(), outcome, error },
+      { type: "finish", now: clock.now(), outcome, error, retentionDays: retention },
       finishFacts.effects,
       {
         environmentStatus: (after) =>

@@ -36,6 +36,8 @@ import type { Fabricator } from "../drivers/fabricator.js";
 import { ALERT_RULES } from "../drivers/monitoring.js";
 import { targetFor } from "../drivers/integration-driver.js";
 import type { Logger } from "../logs.js";
+import { resolvedAlert, withAlertExpiry } from "../domain/retention.js";
+import { SCHEDULE_DEFAULTS } from "../domain/schedules.js";
 import type { Store } from "../store/store.js";
 import { typedCollection } from "../store/typed-collection.js";
 import type { EnvironmentResolver } from "./environments.js";
@@ -142,11 +144,23 @@ export function createHealthMonitor(deps: {
     });
   }
 
+  /** How long a resolved alert stays in Firestore (`base.schedules.retention_days`; the default before a config is loaded). */
+  async function retentionDays(): Promise<number> {
+    try {
+      return (await deps.environments.config()).schedules.retention_days;
+    } catch {
+      return SCHEDULE_DEFAULTS.retention_days;
+    }
+  }
+
   const monitor = {
     /** Raises an alert under a stable id, once: a second delivery of the same finding changes nothing. */
     async raiseAlert(id: string, alert: AlertDoc): Promise<void> {
       try {
-        await alerts.doc(id).create(alert);
+        // Only a resolved alert needs the retention (an open one never expires): no read otherwise.
+        await alerts
+          .doc(id)
+          .create(alert.status === "resolved" ? withAlertExpiry(alert, await retentionDays()) : alert);
       } catch {
         return; // already raised by an earlier delivery
       }
@@ -159,10 +173,12 @@ export function createHealthMonitor(deps: {
       environment: string,
       level: AlertLevel,
       message: string,
+      /** The deployment's own expiry: a successful one's alert (born resolved) goes with it. */
+      deploymentExpireAt: Date | null = null,
     ): Promise<void> {
       const id = `deployment__${deploymentId}`;
       const now = clock.now();
-      const alert: AlertDoc = {
+      const opened: AlertDoc = {
         level,
         status: level === "info" ? "resolved" : "open",
         source: "deployment",
@@ -174,6 +190,14 @@ export function createHealthMonitor(deps: {
         last_seen_at: now,
         resolved_at: level === "info" ? now : null,
       };
+      // A successful deployment's alert is born resolved: it expires with its deployment (or, for a
+      // deployment that ended without an expiry, as any resolved alert does). Others are open: none.
+      const alert =
+        level !== "info"
+          ? opened
+          : deploymentExpireAt !== null
+            ? { ...opened, expire_at: deploymentExpireAt }
+            : withAlertExpiry(opened, await retentionDays());
       try {
         await alerts.doc(id).create(alert);
       } catch {
@@ -207,11 +231,15 @@ export function createHealthMonitor(deps: {
      */
     async check(only?: string): Promise<HealthReport> {
       const started = performance.now();
-      const { environments, checks } = await verifyAll(only === undefined ? undefined : [only]);
+      const {
+        environments,
+        checks,
+        retentionDays: days,
+      } = await verifyAll(only === undefined ? undefined : [only]);
       const now = clock.now();
       const outcomes = await Promise.all(
         checks.map(({ env, name, health }) =>
-          recordOne(env.name, name, { ...health, checked_at: now }, now, alertAfterChecks(env)),
+          recordOne(env.name, name, { ...health, checked_at: now }, now, alertAfterChecks(env), days),
         ),
       );
       const byEnvironment = new Map<string, CheckSample>();
@@ -221,7 +249,7 @@ export function createHealthMonitor(deps: {
         byEnvironment.set(env.name, sample);
       }
       const fired = await Promise.all(
-        [...byEnvironment].map(([environment, sample]) => evaluateRules(environment, sample, now)),
+        [...byEnvironment].map(([environment, sample]) => evaluateRules(environment, sample, now, days)),
       );
       const raised = [...outcomes.flatMap((outcome) => outcome.raised), ...fired.flat()];
       await Promise.all(raised.map(({ id, alert, change }) => publishAlert(id, alert, change)));
@@ -261,7 +289,7 @@ export function createHealthMonitor(deps: {
         }),
       ),
     );
-    return { environments, checks };
+    return { environments, checks, retentionDays: config.schedules.retention_days };
   }
 
   async function integrationDocs(environments: readonly { name: string }[]) {
@@ -352,7 +380,7 @@ export function createHealthMonitor(deps: {
    * metric and incident (`rule__{environment}__{metric}__incident_{n}`), escalated and resolved as
    * health alerts are. Nothing installed, nothing evaluated.
    */
-  async function evaluateRules(environment: string, sample: CheckSample, now: Date) {
+  async function evaluateRules(environment: string, sample: CheckSample, now: Date, days: number) {
     const installed = (await store.db.collection(ALERT_RULES).doc(environment).get()).data();
     if (installed === undefined) return [];
     const parsed = installedRulesSchema.safeParse(installed);
@@ -417,7 +445,7 @@ export function createHealthMonitor(deps: {
           return { id: openId, alert, change: "escalated" as const };
         }
         if (decision.action === "resolve" && open && openId) {
-          const alert: AlertDoc = { ...open, status: "resolved", resolved_at: now, last_seen_at: now };
+          const alert = resolvedAlert(open, now, days);
           tx.set(alerts.doc(openId), alert);
           return {
             id: openId,
@@ -447,6 +475,7 @@ export function createHealthMonitor(deps: {
     health: HealthRecord,
     now: Date,
     afterChecks: number,
+    days: number,
   ) {
     const id = integrationDocId(environment, name);
     const integrationRef = integrations.doc(id);
@@ -498,7 +527,7 @@ export function createHealthMonitor(deps: {
         tx.set(alerts.doc(openId), alert);
         raised.push({ id: openId, alert, change: "escalated" });
       } else if (decision.action === "resolve" && open && openId) {
-        const alert: AlertDoc = { ...open, status: "resolved", resolved_at: now, last_seen_at: now };
+        const alert = resolvedAlert(open, now, days);
         tx.set(alerts.doc(openId), alert);
         raised.push({
           id: openId,
@@ -521,7 +550,7 @@ export function createHealthMonitor(deps: {
           tx.create(alerts.doc(openLatency), alert);
           raised.push({ id: openLatency, alert, change: "opened" });
         } else if (!slow && openLatency !== null && latencyOpen) {
-          const alert: AlertDoc = { ...latencyOpen, status: "resolved", resolved_at: now, last_seen_at: now };
+          const alert = resolvedAlert(latencyOpen, now, days);
           tx.set(alerts.doc(openLatency), alert);
           raised.push({
             id: openLatency,

@@ -1,13 +1,17 @@
 /** What each kind of scheduled job does, built on the control plane's services. */
-import type { Firestore } from "firebase-admin/firestore";
+import type { DocumentSnapshot, Firestore, Query } from "firebase-admin/firestore";
 import type { Clock } from "../app.js";
 import type { VerifyResult } from "../domain/audit.js";
+import { TERMINAL_DEPLOYMENT_STATUSES, TERMINAL_TASK_STATUSES } from "../domain/engine-model.js";
 import { COLLECTIONS } from "../domain/model.js";
 import { JOB_COLLECTIONS } from "../domain/job-runs.js";
+import { EXPIRE_AT, expiryAfter } from "../domain/retention.js";
+import { isTimestamp } from "../domain/timestamps.js";
 import { buildBackupDesired, takeExport } from "../drivers/backup.js";
 import { exportControlPlane } from "../drivers/control-plane-backup.js";
 import { targetFor } from "../drivers/integration-driver.js";
 import type { DriverIO, DriverTarget } from "../drivers/types.js";
+import { ROLLBACK_CLAIMS } from "../store/engine-store.js";
 import type { Engine } from "./engine.js";
 import type { EnvironmentResolver } from "./environments.js";
 import type { HealthMonitor } from "./health.js";
@@ -20,43 +24,147 @@ export interface WarehouseMaintenance {
 }
 
 /**
- * What the retention purge deletes, each by its own timestamp field. Events are published on
- * Pub/Sub and kept by the warehouse, not in Firestore, so no event collection is listed here.
+ * The collections Firestore keeps hot state only in, each with a TTL policy on `expire_at`
+ * (firestore.indexes.json): a record gets its `expire_at` when it ends (domain/retention.ts). The
+ * retention purge deletes by the same rule, since the emulator runs no TTL, and in the cloud it is
+ * the backstop. Records written before `expire_at` was kept (`old`) go by the rule the purge had
+ * then: their own time field before the cutoff, and ended (`ended`). Events are not in Firestore
+ * (Pub/Sub and the warehouse); the audit chain stays whole (see README, "The warehouse").
  */
-export const RETENTION_TARGETS = [
-  { collection: COLLECTIONS.tasks, field: "created_at", what: "tasks" },
+export const RETENTION_TARGETS: readonly {
+  collection: string;
+  what: string;
+  old: { field: string; ended: (doc: DocumentSnapshot) => boolean } | null;
+}[] = [
+  {
+    collection: COLLECTIONS.tasks,
+    what: "tasks",
+    old: { field: "created_at", ended: (doc) => oneOf(doc.get("status"), TERMINAL_TASK_STATUSES) },
+  },
+  {
+    collection: COLLECTIONS.deployments,
+    what: "deployments",
+    old: { field: "completed_at", ended: (doc) => oneOf(doc.get("status"), TERMINAL_DEPLOYMENT_STATUSES) },
+  },
   {
     collection: COLLECTIONS.alerts,
-    field: "last_seen_at",
     what: "resolved alerts",
-    only: { field: "status", equals: "resolved" },
+    old: { field: "last_seen_at", ended: (doc) => doc.get("status") === "resolved" },
   },
-  { collection: JOB_COLLECTIONS.runs, field: "scheduled_for", what: "job runs" },
-] as const;
+  // A run still marked running after the retention is a run whose process died: the old rule took it too.
+  { collection: JOB_COLLECTIONS.runs, what: "job runs", old: { field: "scheduled_for", ended: () => true } },
+  // Claims done before they carried their task's expiry have no time of their own: they stay.
+  { collection: ROLLBACK_CLAIMS, what: "rollback claims", old: null },
+];
 
 const PAGE = 300;
+/** Ended tasks of a deployment still live are kept past the next two purges (TTL would delete them under the engine). */
+const HOLD_DAYS = 2;
+const LIVE_DEPLOYMENT_STATUSES = [
+  "requested",
+  "awaiting_approval",
+  "approved",
+  "running",
+  "cancelling",
+  "rolling_back",
+] as const;
 
-/** Deletes the documents of one collection whose `field` is before `cutoff`, a page at a time. */
-async function purge(
+const oneOf = (value: unknown, values: readonly string[]) =>
+  typeof value === "string" && values.includes(value);
+const hasExpiry = (doc: DocumentSnapshot) => {
+  const value: unknown = doc.get(EXPIRE_AT);
+  return typeof value === "object" && value !== null && isTimestamp(value);
+};
+
+/** Deletes, a page at a time, the documents of `query` (ordered, so a page that keeps some moves on) that `doomed` picks. */
+async function purgeWhere(
   db: Firestore,
-  target: (typeof RETENTION_TARGETS)[number],
-  cutoff: Date,
+  query: Query,
+  doomed: (doc: DocumentSnapshot) => boolean,
 ): Promise<number> {
   let deleted = 0;
+  let after: DocumentSnapshot | undefined;
   for (;;) {
-    const page = await db.collection(target.collection).where(target.field, "<", cutoff).limit(PAGE).get();
-    const doomed = page.docs.filter(
-      (doc) => !("only" in target) || doc.get(target.only.field) === target.only.equals,
-    );
-    if (doomed.length > 0) {
+    const page = await (after ? query.startAfter(after) : query).limit(PAGE).get();
+    const picked = page.docs.filter(doomed);
+    if (picked.length > 0) {
       const batch = db.batch();
-      for (const doc of doomed) batch.delete(doc.ref);
+      for (const doc of picked) batch.delete(doc.ref);
       await batch.commit();
-      deleted += doomed.length;
+      deleted += picked.length;
     }
-    // A page whose documents all stay (open alerts) would come back forever: stop there.
-    if (page.size < PAGE || doomed.length === 0) return deleted;
+    if (page.size < PAGE) return deleted;
+    after = page.docs[page.docs.length - 1];
   }
+}
+
+/**
+ * Keeps the ended tasks of deployments still live: their expiry (or, for tasks written before it was
+ * kept, a new one) moves to at least HOLD_DAYS ahead, so neither TTL nor this purge deletes a task
+ * the engine still reads to finish its deployment. Only a deployment live for longer than the
+ * retention has any. Answers the live deployments and how many tasks were held.
+ */
+async function holdLiveDeployments(
+  db: Firestore,
+  now: Date,
+  days: number,
+): Promise<{ live: Set<string>; held: number }> {
+  const live = new Set<string>();
+  const horizon = expiryAfter(now, HOLD_DAYS);
+  const until = expiryAfter(now, Math.max(days, HOLD_DAYS));
+  let held = 0;
+  const deployments = await db
+    .collection(COLLECTIONS.deployments)
+    .where("status", "in", [...LIVE_DEPLOYMENT_STATUSES])
+    .select()
+    .get();
+  for (const deployment of deployments.docs) {
+    live.add(deployment.id);
+    const tasks = await db.collection(COLLECTIONS.tasks).where("deployment_id", "==", deployment.id).get();
+    const soon = tasks.docs.filter((task) => {
+      if (!oneOf(task.get("status"), TERMINAL_TASK_STATUSES)) return false;
+      const expireAt: unknown = task.get(EXPIRE_AT);
+      return !hasExpiry(task) || (expireAt as { toDate(): Date }).toDate().getTime() < horizon.getTime();
+    });
+    for (let index = 0; index < soon.length; index += PAGE) {
+      const batch = db.batch();
+      for (const task of soon.slice(index, index + PAGE)) batch.update(task.ref, { [EXPIRE_AT]: until });
+      await batch.commit();
+    }
+    held += soon.length;
+  }
+  return { live, held };
+}
+
+/** What the purge deleted from one collection: past their `expire_at`, and by the old rule. */
+interface Purged {
+  expired: number;
+  old_rule: number;
+}
+
+/** Deletes what has expired by `now` and, without an expiry, what the old rule takes (ended, before `cutoff`). */
+async function purgeTarget(
+  db: Firestore,
+  target: (typeof RETENTION_TARGETS)[number],
+  now: Date,
+  cutoff: Date,
+  live: ReadonlySet<string>,
+): Promise<Purged> {
+  const collection = db.collection(target.collection);
+  // Never a task of a deployment still live (held above; this covers a deployment that started meanwhile).
+  const free = (doc: DocumentSnapshot) =>
+    target.collection !== COLLECTIONS.tasks || !live.has(String(doc.get("deployment_id")));
+  const expired = await purgeWhere(db, collection.where(EXPIRE_AT, "<=", now).orderBy(EXPIRE_AT), free);
+  const old = target.old;
+  const oldRule =
+    old === null
+      ? 0
+      : await purgeWhere(
+          db,
+          collection.where(old.field, "<", cutoff).orderBy(old.field),
+          (doc) => !hasExpiry(doc) && old.ended(doc) && free(doc),
+        );
+  return { expired, old_rule: oldRule };
 }
 
 /** The actions of every job kind. */
@@ -154,13 +262,30 @@ export function createJobActions(deps: {
     "retention-purge": async () => {
       const config = await deps.environments.config();
       const days = config.schedules.retention_days;
-      const cutoff = new Date(deps.clock.now().getTime() - days * 86_400_000);
+      const now = deps.clock.now();
+      const cutoff = new Date(now.getTime() - days * 86_400_000);
+      const { live, held } = await holdLiveDeployments(deps.db, now, days);
       const deleted: Record<string, number> = {};
-      for (const target of RETENTION_TARGETS) deleted[target.what] = await purge(deps.db, target, cutoff);
-      const parts = Object.entries(deleted).map(([what, n]) => `${n} ${what}`);
+      const byCollection: Record<string, Purged> = {};
+      for (const target of RETENTION_TARGETS) {
+        const purged = await purgeTarget(deps.db, target, now, cutoff, live);
+        byCollection[target.collection] = purged;
+        deleted[target.what] = purged.expired + purged.old_rule;
+      }
+      const parts = RETENTION_TARGETS.map(({ collection, what }) => {
+        const { expired, old_rule } = byCollection[collection] ?? { expired: 0, old_rule: 0 };
+        return `${expired + old_rule} ${what} (${expired} expired, ${old_rule} by the old rule)`;
+      });
       return {
-        summary: `deleted ${parts.join(", ")} older than ${days} days (before ${cutoff.toISOString()}); events live on Pub/Sub and in the warehouse`,
-        result: { cutoff: cutoff.toISOString(), deleted },
+        summary: `deleted ${parts.join(", ")}: expired by ${now.toISOString()}, or without an expiry and older than ${days} days (before ${cutoff.toISOString()}); ${held} ended task(s) of live deployments held; events live on Pub/Sub and in the warehouse`,
+        result: {
+          now: now.toISOString(),
+          cutoff: cutoff.toISOString(),
+          retention_days: days,
+          deleted,
+          by_collection: byCollection,
+          held_tasks: held,
+        },
       };
     },
     "warehouse-maintenance": async () => {

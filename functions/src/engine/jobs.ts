@@ -10,6 +10,7 @@ import type { Clock } from "../app.js";
 import type { Bus } from "../bus.js";
 import type { JobRun, JobState } from "../domain/job-runs.js";
 import { NotFoundError } from "../domain/errors.js";
+import { jobRunExpireAt } from "../domain/retention.js";
 import { decideCatchUp, nextTick, tickRunId, type JobDefinition, type JobKind } from "../domain/schedules.js";
 import type { Logger } from "../logs.js";
 import type { JobStore } from "../store/job-store.js";
@@ -68,8 +69,31 @@ export function createJobRunner(deps: {
   actions: JobActions;
   /** A unique id per attempt (the lease holder). */
   newHolder: () => string;
+  /**
+   * `base.schedules.retention_days`: a finished run, and a resolved job alert, expire that long after
+   * they ended. Without it (or when it fails) they get no `expire_at` and the retention purge's old rule applies.
+   */
+  retentionDays?: () => Promise<number>;
 }) {
   const { store, clock, bus, log } = deps;
+
+  async function retention(): Promise<number | null> {
+    try {
+      return (await deps.retentionDays?.()) ?? null;
+    } catch (error) {
+      // A run is recorded whatever happens to the config: without an expiry, the purge's old rule takes it.
+      log.warn("retention unknown; the run is kept without expire_at", {
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return null;
+    }
+  }
+
+  /** A run that ended, with its expiry. */
+  async function expiring(run: JobRun): Promise<JobRun> {
+    const days = await retention();
+    return days === null ? run : { ...run, expire_at: jobRunExpireAt(run, days) };
+  }
 
   async function definition(name: string): Promise<JobDefinition> {
     const found = (await deps.catalog()).find((job) => job.name === name);
@@ -108,7 +132,7 @@ export function createJobRunner(deps: {
       if (await store.openAlert(job.name, job.environment, `${run.outcome}: ${run.summary}`, now)) {
         await publishAlert(job, "raised", `${run.outcome}: ${run.summary}`, "critical:open");
       }
-    } else if (run.outcome === "succeeded" && (await store.resolveAlert(job.name, now))) {
+    } else if (run.outcome === "succeeded" && (await store.resolveAlert(job.name, now, await retention()))) {
       await publishAlert(job, "resolved", `run ${run.id} succeeded`, "critical:resolved");
     }
   }
@@ -164,7 +188,7 @@ export function createJobRunner(deps: {
     summary: string,
     requestedBy: string | null = null,
   ): Promise<JobRun | null> {
-    const run: JobRun = {
+    const run = await expiring({
       ...base(job, id, scheduledFor, trigger, requestedBy),
       outcome,
       summary,
@@ -172,7 +196,8 @@ export function createJobRunner(deps: {
       finished_at: clock.now(),
       duration_ms: null,
       result: null,
-    };
+      expire_at: null,
+    });
     if (!(await store.createRun(run))) return null;
     await publish(run);
     return run;
@@ -213,6 +238,7 @@ export function createJobRunner(deps: {
       finished_at: null,
       duration_ms: null,
       result: null,
+      expire_at: null,
     };
     if (!(await store.createRun(running))) {
       await store.releaseLease(job.name, holder);
@@ -235,6 +261,7 @@ export function createJobRunner(deps: {
       started_at: startedAt,
       finished_at: finishedAt,
       duration_ms: Math.max(0, finishedAt.getTime() - startedAt.getTime()),
+      expire_at: null,
     };
     let run: JobRun;
     if (first.kind === "done" && first.value.skipped) {
@@ -261,6 +288,7 @@ export function createJobRunner(deps: {
         result: null,
       };
     }
+    run = await expiring(run);
     if (first.kind === "timeout") {
       // The action still runs: record the timeout now, keep the lease until it settles so nothing overlaps it.
       await store.finishRun(run, "(kept until the action settles)");

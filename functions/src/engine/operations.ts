@@ -101,7 +101,13 @@ export function createOperations(deps: {
         deployment.status === "succeeded"
           ? `deployment ${deployment.id} to ${deployment.environment} succeeded (${deployment.integrations.length} integrations)`
           : `deployment ${deployment.id} to ${deployment.environment} ended ${deployment.status}${deployment.error_message ? `: ${deployment.error_message}` : ""}`;
-      await health.deploymentAlert(deployment.id, deployment.environment, level, message);
+      await health.deploymentAlert(
+        deployment.id,
+        deployment.environment,
+        level,
+        message,
+        deployment.expire_at,
+      );
       // Anomalies are a finding on top of the outcome: failing to look for them loses no outcome.
       try {
         for (const anomaly of await learning.anomalies(deployment)) {

@@ -107,6 +107,14 @@ export function createScheduledJobs(deps: {
     catalog,
     actions: createJobActions(deps),
     newHolder: randomUUID,
+    retentionDays: async () => {
+      try {
+        return (await deps.environments.config()).schedules.retention_days;
+      } catch (error) {
+        if (error instanceof NotFoundError) return SCHEDULE_DEFAULTS.retention_days;
+        throw error;
+      }
+    },
   });
   const settings = cloudSchedulerSettings();
   let loading: Promise<CloudSchedulerSync | null> | undefined;

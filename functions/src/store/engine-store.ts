@@ -37,7 +37,8 @@ import { typedCollection } from "./typed-collection.js";
 /** What a committed transition implies, built from the states before and after it; staged in its transaction. */
 export type Effects<T> = (before: T, after: T) => OutboxEntry[];
 
-const ROLLBACK_CLAIMS = "rollback_claims";
+/** `rollback_claims/{task}`: who undoes an applied task, and once done, how it went. */
+export const ROLLBACK_CLAIMS = "rollback_claims";
 
 /** Why a start was refused: the config changed between planning and the start's commit. */
 export const CONFIG_CHANGED = "the config changed while the deployment was planned";
@@ -455,6 +456,8 @@ export function createEngineStore(db: Firestore) {
           deployment_id: claim.deployment_id,
           attempt,
           note: event.note,
+          // The claim goes with its task (an ended task, so its expiry is set when it has a retention).
+          expire_at: (result.changed ? result.after : result.current)?.expire_at ?? null,
         });
         return result;
       });

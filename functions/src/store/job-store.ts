@@ -12,6 +12,7 @@ import {
   type JobState,
 } from "../domain/job-runs.js";
 import { COLLECTIONS, alertDocSchema, type AlertDoc } from "../domain/model.js";
+import { resolvedAlert } from "../domain/retention.js";
 import { typedCollection } from "./typed-collection.js";
 
 /** The atomic operations the job runner needs. */
@@ -41,8 +42,8 @@ export interface JobStore {
   listRuns(options: { job?: string; limit: number }): Promise<JobRun[]>;
   /** Opens (or refreshes) the alert of a failing job; true when it was newly opened. */
   openAlert(job: string, environment: string | null, message: string, now: Date): Promise<boolean>;
-  /** Resolves the job's open alert; true when there was one. */
-  resolveAlert(job: string, now: Date): Promise<boolean>;
+  /** Resolves the job's open alert, expiring `retentionDays` later (null: no expiry); true when there was one. */
+  resolveAlert(job: string, now: Date, retentionDays: number | null): Promise<boolean>;
 }
 
 /** The alert document id of a job (one incident at a time per job). */
@@ -62,6 +63,12 @@ function newAlert(job: string, environment: string | null, message: string, now:
     resolved_at: null,
   };
 }
+
+/** A job alert resolved at `now`, with its expiry when the retention is known. */
+const resolved = (alert: AlertDoc, now: Date, retentionDays: number | null): AlertDoc =>
+  retentionDays === null
+    ? { ...alert, status: "resolved", resolved_at: now, last_seen_at: now }
+    : resolvedAlert(alert, now, retentionDays);
 
 const later = (a: Date | null, b: Date): Date => (a !== null && a.getTime() > b.getTime() ? a : b);
 
@@ -163,12 +170,12 @@ export function createFirestoreJobStore(db: Firestore): JobStore {
         return true;
       });
     },
-    resolveAlert(job, now) {
+    resolveAlert(job, now, retentionDays) {
       return db.runTransaction(async (tx) => {
         const ref = alerts.doc(jobAlertId(job));
         const current = (await tx.get(ref)).data();
         if (current?.status !== "open") return false;
-        tx.set(ref, { ...current, status: "resolved", resolved_at: now, last_seen_at: now });
+        tx.set(ref, resolved(current, now, retentionDays));
         return true;
       });
     },
@@ -248,10 +255,10 @@ export function createMemoryJobStore(): JobStore & {
       alerts.set(jobAlertId(job), newAlert(job, environment, message, now));
       return Promise.resolve(true);
     },
-    resolveAlert(job, now) {
+    resolveAlert(job, now, retentionDays) {
       const current = alerts.get(jobAlertId(job));
       if (current?.status !== "open") return Promise.resolve(false);
-      alerts.set(jobAlertId(job), { ...current, status: "resolved", resolved_at: now, last_seen_at: now });
+      alerts.set(jobAlertId(job), resolved(current, now, retentionDays));
       return Promise.resolve(true);
     },
   };
