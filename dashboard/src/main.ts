@@ -123,9 +123,16 @@ const root = document.getElementById("app")!;
 /** Draws every picture, as the server does. */
 const visuals = new FirebaseVisualOrchestrator();
 
-async function callApi(viewer: Viewer, method: string, path: string, body?: unknown): Promise<unknown> {
+async function callApi(
+  viewer: Viewer,
+  method: string,
+  path: string,
+  body?: unknown,
+  timeoutMs?: number,
+): Promise<unknown> {
   const response = await fetch(`${API_BASE}${path}`, {
     method,
+    signal: timeoutMs === undefined ? null : AbortSignal.timeout(timeoutMs),
     headers: {
       authorization: `Bearer ${await viewer.user.getIdToken()}`,
       ...(body === undefined ? {} : { "content-type": "application/json" }),
@@ -446,6 +453,8 @@ function alertsSection(): HTMLElement {
 const TREND_DAYS = 30;
 /** How often the Trends section re-reads the warehouse: its numbers are per day, not per snapshot. */
 const TRENDS_REFRESH_MS = 60_000;
+/** A /trends answer slower than this counts as none (the next refresh asks again). */
+const TRENDS_TIMEOUT_MS = 20_000;
 
 function engineName(engine: "duckdb" | "bigquery"): string {
   return engine === "duckdb" ? "DuckDB, standing in for BigQuery" : "BigQuery";
@@ -852,6 +861,11 @@ function route(): {
 
 function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => void {
   state.viewer = viewer;
+  // A person signing in after another sees nothing of the other's answers.
+  state.trends = null;
+  state.report = null;
+  /** Set when this person's session ends: answers arriving later are theirs, not the next person's. */
+  let stopped = false;
   const latency = h(
     "span",
     { class: "latency", "data-testid": "latency" },
@@ -909,15 +923,16 @@ function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => 
     reportLoading = true;
     callApi(viewer, "GET", "/reports?report_type=performance&time_range=7d&format=json")
       .then((report) => {
+        if (stopped) return;
         state.report = report as ReportSummary;
         state.errors.delete("report");
       })
-      .catch((error: unknown) =>
-        state.errors.set("report", error instanceof Error ? error.message : String(error)),
-      )
+      .catch((error: unknown) => {
+        if (!stopped) state.errors.set("report", error instanceof Error ? error.message : String(error));
+      })
       .finally(() => {
         reportLoading = false;
-        draw(["errors", "trends", "recommendations"]);
+        if (!stopped) draw(["errors", "trends", "recommendations"]);
       });
   };
 
@@ -926,11 +941,12 @@ function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => 
   const loadTrends = () => {
     if (trendsLoading) return;
     trendsLoading = true;
-    callApi(viewer, "GET", `/trends?days=${TREND_DAYS}`)
+    callApi(viewer, "GET", `/trends?days=${TREND_DAYS}`, undefined, TRENDS_TIMEOUT_MS)
       .then((answer) => {
-        state.trends = answer as TrendsAnswer;
+        if (!stopped) state.trends = answer as TrendsAnswer;
       })
       .catch((error: unknown) => {
+        if (stopped) return;
         state.trends = {
           status: "warehouse_error",
           message: error instanceof Error ? error.message : String(error),
@@ -938,7 +954,7 @@ function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => 
       })
       .finally(() => {
         trendsLoading = false;
-        draw(["trends"]);
+        if (!stopped) draw(["trends"]);
       });
   };
   const trendsTimer = setInterval(loadTrends, TRENDS_REFRESH_MS);
@@ -1078,6 +1094,7 @@ function startApp(db: Firestore, viewer: Viewer, signOutNow: () => void): () => 
   loadReport();
   loadTrends();
   return () => {
+    stopped = true;
     clearInterval(trendsTimer);
     window.removeEventListener("hashchange", onHash);
     stopTasks?.();

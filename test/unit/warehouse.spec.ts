@@ -337,6 +337,36 @@ describe("local warehouse (DuckDB)", () => {
     });
   });
 
+  it("leaves deployments that never ran (refused, declined) out of the durations, as the documents do", async () => {
+    const never = [
+      dep("d6", "dev", "2026-11-01T13:00:00Z", "requested", "cancelled", 0),
+      dep("d7", "dev", "2026-11-01T14:00:00Z", "requested", "failed", 0),
+      dep("d8", "dev", "2026-11-01T15:00:00Z", "awaiting_approval", "cancelled", 0),
+    ];
+    await wh.insert(rows([...scenario(), ...never]));
+    // The same table as without them: dev's two deployments that ran, 10 s and 20 s.
+    assert.deepEqual(await wh.query("deployment_durations", WINDOW), [
+      { environment: null, count: 3, mean: 20, p50: 20, p95: 30, max: 30 },
+      { environment: "dev", count: 2, mean: 15, p50: 10, p95: 20, max: 20 },
+      { environment: "prod", count: 1, mean: 30, p50: 30, p95: 30, max: 30 },
+    ]);
+    const byDay = await wh.query("deployment_durations_by_day", WINDOW);
+    assert.deepEqual(
+      byDay.find((r) => r.day === "2026-11-01"),
+      { day: "2026-11-01", count: 2, mean: 15, p50: 10, p95: 20, max: 20 },
+    );
+    // They are still counted as deployments, by outcome.
+    const outcomes = await wh.query("deployment_outcomes", WINDOW);
+    assert.deepEqual(
+      outcomes.filter((r) => r.environment === "dev"),
+      [
+        { environment: "dev", day: "2026-11-01", status: "cancelled", deployments: 2 },
+        { environment: "dev", day: "2026-11-01", status: "failed", deployments: 2 },
+        { environment: "dev", day: "2026-11-01", status: "succeeded", deployments: 1 },
+      ],
+    );
+  });
+
   it("gives exact nearest-rank percentiles of millisecond durations over thousands of tasks", async () => {
     // Durations at millisecond resolution, with ties, in groups whose ranks are not whole numbers, from a seeded generator; the expectation is
     // the definition written here (value at rank ceil(p * n) of the sorted sample), not the query.
@@ -594,6 +624,33 @@ describe("/optimize from the warehouse", () => {
     }
   });
 
+  it("keeps the documents' numbers where the warehouse is behind them, and says so", async () => {
+    const { history, now } = busyHistory(5, 8);
+    const wh = await openDuckDbWarehouse(":memory:");
+    try {
+      // Only the events of the last day's deployments reached the warehouse.
+      const lastDay = new Date(history.range.to.getTime() - 86_400_000);
+      const recent = new Set(history.deployments.filter((d) => d.created_at >= lastDay).map((d) => d.id));
+      assert.ok(recent.size > 0 && recent.size < history.deployments.length);
+      await wh.insert(
+        rows(historyEvents(history).filter((e) => e.deployment_id && recent.has(e.deployment_id))),
+      );
+      const aggregates = windowAggregates(await loadWarehouseFacts(wh, history.range, null));
+      const fromDocs = recommend(history, request, now);
+      const fromWarehouse = recommend(history, request, now, aggregates);
+      assert.deepEqual(fromWarehouse.expected_improvements.baseline, fromDocs.expected_improvements.baseline);
+      assert.equal(fromWarehouse.expected_improvements.baseline.deployments, 40);
+      const behind = fromWarehouse.notes.find((n) =>
+        n.includes("fewer runs or deployments than the documents"),
+      );
+      assert.ok(behind, fromWarehouse.notes.join("\n"));
+      for (const environment of new Set(history.deployments.map((d) => d.environment)))
+        assert.ok(behind.includes(environment), `${environment} in: ${behind}`);
+    } finally {
+      wh.close();
+    }
+  });
+
   it("counts the whole window when the documents were cut at the read limit", async () => {
     const { history, now } = busyHistory(5, 8);
     const total = history.deployments.length;
@@ -628,6 +685,17 @@ describe("/optimize from the warehouse", () => {
         fromWarehouse.notes.join("\n"),
       );
       assert.ok(!fromWarehouse.notes.some((n) => n.includes("narrow time_range")));
+      // What the counts do not carry is read from the 10 documents and says so.
+      for (const r of fromWarehouse.optimization_plan.filter((r) => r.id.startsWith("cost:lower-limit:")))
+        assert.ok(r.evidence.sample_size <= 10, `${r.id}: ${r.evidence.sample_size}`);
+      for (const r of fromWarehouse.optimization_plan.filter((r) =>
+        r.id.startsWith("reliability:deployments:"),
+      ))
+        if (r.integration !== null)
+          assert.ok(
+            (r.expected_improvement.share_of?.count ?? 0) <= 10,
+            `${r.id}: ${JSON.stringify(r.expected_improvement)}`,
+          );
     } finally {
       wh.close();
     }

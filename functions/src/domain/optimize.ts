@@ -208,6 +208,11 @@ export interface IntegrationStats {
   estimate_error: number | null;
   /** max_retries of the latest run. */
   max_retries: number | null;
+  /**
+   * Runs read from the documents: what failed_after_all_retries, attempts, the estimate, max_retries
+   * and last_error are of. Equal to runs unless the counts came from the warehouse.
+   */
+  sampled_runs: number;
   /** The error of the latest failed run, if any. */
   last_error: string | null;
 }
@@ -235,6 +240,11 @@ export interface EnvironmentStats {
   headroom: number | null;
   /** Seconds from ready (created, or the last dependency completed) to the first start, over started tasks. */
   queue_wait: Distribution;
+  /**
+   * Deployments read from the documents: what attempts, the peak, the limit and queue waits are of.
+   * Equal to deployments unless the counts came from the warehouse.
+   */
+  sampled_deployments: number;
 }
 
 /** Statistics of a history: the numbers every recommendation and report is built from. */
@@ -287,6 +297,7 @@ function integrationStats(environment: string, integration: string, tasks: Task[
         : null,
     max_retries: lastRun?.max_retries ?? null,
     last_error: latest(failed)?.error_message ?? null,
+    sampled_runs: runs.length,
   };
 }
 
@@ -361,6 +372,7 @@ function environmentStats(
     queue_wait: distribution(
       started.map((task) => Math.max(0, secondsBetween(readyTime(task, byId), task.started_at!))),
     ),
+    sampled_deployments: deployments.length,
   };
 }
 
@@ -430,27 +442,37 @@ export interface WindowAggregates {
 const EMPTY_DISTRIBUTION: Distribution = { count: 0, mean: null, p50: null, p95: null, max: null };
 
 /**
- * The analysis with the warehouse's counts and durations in place of the documents': an
- * integration or environment the warehouse has wins; one only the documents have (its events not
- * yet ingested) keeps the documents' numbers. Rates are recomputed from the new counts.
+ * The analysis with the warehouse's counts and durations in place of the documents'. The documents
+ * are the newest part of the window, so a warehouse that holds the window has at least their runs
+ * and deployments; one that has fewer (its events not all ingested, or a dataset newer than the
+ * window) is behind, and for that integration or environment the documents' numbers are kept and
+ * named in `behind`. One only the warehouse has gets the counts alone. Rates are recomputed.
  */
-export function withWindowAggregates(analysis: Analysis, aggregates: WindowAggregates): Analysis {
+export function withWindowAggregates(
+  analysis: Analysis,
+  aggregates: WindowAggregates,
+): { analysis: Analysis; behind: string[] } {
+  const behind: string[] = [];
   const integrations = new Map(
     analysis.integrations.map((s) => [`${s.environment}\u0000${s.integration}`, s]),
   );
   for (const w of aggregates.integrations) {
     const key = `${w.environment}\u0000${w.integration}`;
-    const base = integrations.get(key) ?? {
-      ...w,
+    const documents = integrations.get(key);
+    if (documents && w.runs < documents.runs) {
+      behind.push(`${w.environment}/${w.integration}`);
+      continue;
+    }
+    const base: IntegrationStats = documents ?? {
+      environment: w.environment,
+      integration: w.integration,
       failed_after_all_retries: 0,
       attempts: 0,
-      flaky_rate: null,
-      retry_rate: null,
-      failure_rate: null,
       estimated_duration: null,
-      estimate_error: null,
       max_retries: null,
       last_error: null,
+      sampled_runs: 0,
+      ...emptyCounts,
     };
     const estimate = base.estimated_duration;
     integrations.set(key, {
@@ -474,20 +496,35 @@ export function withWindowAggregates(analysis: Analysis, aggregates: WindowAggre
   }
   const environments = new Map(analysis.environments.map((e) => [e.environment, e]));
   for (const w of aggregates.environments) {
-    const base = environments.get(w.environment) ?? {
+    const documents = environments.get(w.environment);
+    const byStatus = w.deployments_by_status;
+    const deployments = Object.values(byStatus).reduce((total, n) => total + n, 0);
+    if (documents && (deployments < documents.deployments || w.runs < documents.runs)) {
+      behind.push(w.environment);
+      continue;
+    }
+    const base: EnvironmentStats = documents ?? {
       environment: w.environment,
+      deployments: 0,
+      deployments_by_status: {},
+      success_rate: null,
+      failed_deployments: 0,
+      deployment_duration: EMPTY_DISTRIBUTION,
+      tasks: 0,
+      runs: 0,
+      retries: 0,
       attempts: 0,
       concurrency_limit: null,
       peak_concurrency: 0,
       headroom: null,
       queue_wait: EMPTY_DISTRIBUTION,
+      sampled_deployments: 0,
     };
-    const byStatus = w.deployments_by_status;
     const succeeded = byStatus.succeeded ?? 0;
     const failed = [...FAILED_DEPLOYMENT].reduce((total, status) => total + (byStatus[status] ?? 0), 0);
     environments.set(w.environment, {
       ...base,
-      deployments: Object.values(byStatus).reduce((total, n) => total + n, 0),
+      deployments,
       deployments_by_status: byStatus,
       success_rate: ratio(succeeded, succeeded + failed),
       failed_deployments: failed,
@@ -498,12 +535,30 @@ export function withWindowAggregates(analysis: Analysis, aggregates: WindowAggre
     });
   }
   return {
-    integrations: [...integrations.values()].sort(
-      (a, b) => a.environment.localeCompare(b.environment) || a.integration.localeCompare(b.integration),
-    ),
-    environments: [...environments.values()].sort((a, b) => a.environment.localeCompare(b.environment)),
+    analysis: {
+      integrations: [...integrations.values()].sort(
+        (a, b) => a.environment.localeCompare(b.environment) || a.integration.localeCompare(b.integration),
+      ),
+      environments: [...environments.values()].sort((a, b) => a.environment.localeCompare(b.environment)),
+    },
+    behind,
   };
 }
+
+const emptyCounts = {
+  tasks: 0,
+  runs: 0,
+  succeeded: 0,
+  failed: 0,
+  retried_runs: 0,
+  recovered_runs: 0,
+  retries: 0,
+  flaky_rate: null,
+  retry_rate: null,
+  failure_rate: null,
+  duration: EMPTY_DISTRIBUTION,
+  estimate_error: null,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Recommendations
@@ -760,6 +815,7 @@ function reliabilityRecommendations(analysis: Analysis, history: History): Recom
       related: {
         failed: s.failed,
         failed_after_all_retries: s.failed_after_all_retries,
+        runs_read: s.sampled_runs,
         retried_runs: s.retried_runs,
         recovered_runs: s.recovered_runs,
         retry_rate: s.retry_rate,
@@ -799,11 +855,13 @@ function reliabilityRecommendations(analysis: Analysis, history: History): Recom
     const sample = finished + e.failed_deployments;
     if (sample < min || e.success_rate === null || e.success_rate >= THRESHOLDS.deployment_success_rate)
       continue;
-    // Which integration failed most often in the failed deployments of this environment.
+    // Which integration failed most often in the failed deployments of this environment, among
+    // the documents (the warehouse's counts do not say which task failed in which deployment).
+    const finishedDocuments = history.deployments.filter(
+      (d) => d.environment === e.environment && (d.status === "succeeded" || FAILED_DEPLOYMENT.has(d.status)),
+    );
     const failedIds = new Set(
-      history.deployments
-        .filter((d) => d.environment === e.environment && FAILED_DEPLOYMENT.has(d.status))
-        .map((d) => d.id),
+      finishedDocuments.filter((d) => FAILED_DEPLOYMENT.has(d.status)).map((d) => d.id),
     );
     const blame = new Map<string, Set<string>>();
     for (const task of history.tasks) {
@@ -820,7 +878,7 @@ function reliabilityRecommendations(analysis: Analysis, history: History): Recom
       target: "reliability",
       environment: e.environment,
       integration: culprit,
-      action: `investigate failed deployments of ${e.environment}: ${e.failed_deployments} of ${sample} ended failed or rolled back (success rate ${pct(e.success_rate)})${culprit ? `; ${culprit} failed in ${culpritDeployments.size} of them` : ""}`,
+      action: `investigate failed deployments of ${e.environment}: ${e.failed_deployments} of ${sample} ended failed or rolled back (success rate ${pct(e.success_rate)})${culprit ? `; ${culprit} failed in ${culpritDeployments.size} of the ${failedIds.size} failed among the newest ${finishedDocuments.length} read` : ""}`,
       how: `GET /deployments/{id} of the failed deployments of ${e.environment} (GET /reports?environment=${e.environment} lists them): their error_message`,
       evidence: {
         metric: "deployment_success_rate",
@@ -834,16 +892,19 @@ function reliabilityRecommendations(analysis: Analysis, history: History): Recom
           succeeded: finished,
           failed_or_rolled_back: e.failed_deployments,
           deployments_where_culprit_failed: culprit ? culpritDeployments.size : null,
+          finished_deployments_read: finishedDocuments.length,
         },
       },
       expected_improvement: {
         metric: "deployment_success_rate",
-        value: round((culprit ? culpritDeployments.size : e.failed_deployments) / sample, 4),
+        value: culprit
+          ? round(culpritDeployments.size / finishedDocuments.length, 4)
+          : round(e.failed_deployments / sample, 4),
         unit: "higher success rate, as a share of deployments (at most)",
         method: culprit
-          ? `deployments in which ${culprit} failed / finished deployments: those that fixing ${culprit} could have saved`
+          ? `deployments in which ${culprit} failed / finished deployments, among those read: those that fixing ${culprit} could have saved`
           : "failed deployments / finished deployments",
-        share_of: { count: sample, of: "finished deployments" },
+        share_of: { count: culprit ? finishedDocuments.length : sample, of: "finished deployments" },
       },
       change: null,
     });
@@ -926,7 +987,7 @@ function costRecommendations(
   const out: Recommendation[] = [];
   for (const e of analysis.environments) {
     const limit = e.concurrency_limit;
-    if (limit === null || e.deployments < min) continue;
+    if (limit === null || e.sampled_deployments < min) continue;
     if (limit - e.peak_concurrency < THRESHOLDS.idle_slots) continue;
     const proposed = Math.max(
       1,
@@ -938,13 +999,13 @@ function costRecommendations(
       target: "cost",
       environment: e.environment,
       integration: null,
-      action: `lower concurrency of ${e.environment} from ${limit} to ${proposed}: at most ${e.peak_concurrency} tasks ran at once over ${e.deployments} deployments`,
+      action: `lower concurrency of ${e.environment} from ${limit} to ${proposed}: at most ${e.peak_concurrency} tasks ran at once over ${e.sampled_deployments} deployments`,
       how: `POST /optimize/cost:lower-limit:${e.environment}/apply (a tuning override of environments[name=${e.environment}].concurrency, watched as a canary), or set it in orchestration.json and POST /config`,
       evidence: {
         metric: "idle_slots_at_peak",
         value: limit - e.peak_concurrency,
         unit: "concurrency slots",
-        sample_size: e.deployments,
+        sample_size: e.sampled_deployments,
         min_sample_size: min,
         threshold: THRESHOLDS.idle_slots,
         rule: `limit - peak >= ${THRESHOLDS.idle_slots} over at least ${min} deployments; the new limit keeps one slot above the peak`,
@@ -1242,7 +1303,8 @@ export function recommend(
 ): OptimizationResult {
   const scoped = restrictHistory(history, request.constraints.environments);
   const fromDocuments = analyze(scoped, now);
-  const analysis = aggregates ? withWindowAggregates(fromDocuments, aggregates) : fromDocuments;
+  const merged = aggregates ? withWindowAggregates(fromDocuments, aggregates) : null;
+  const analysis = merged?.analysis ?? fromDocuments;
   const model = learn(runsFromTasks(scoped.tasks));
   const replay = (environment: string, oldLimit: number, newLimit: number) =>
     replayLimits(scoped, model, environment, oldLimit, newLimit);
@@ -1274,10 +1336,14 @@ export function recommend(
       `no recommendation: ${enough} of ${analysis.integrations.length} integration(s) have at least ${min} runs, and none of them crossed a threshold (${JSON.stringify(THRESHOLDS)})`,
     );
   }
-  if (aggregates) {
+  if (aggregates && merged) {
     notes.push(
-      `counts, failure and retry rates and durations are computed in ${aggregates.source === "bigquery" ? "BigQuery" : "the local DuckDB warehouse (standing in for BigQuery)"} over every event of the window; peak concurrency, queue waits, estimates and the replays come from the newest ${scoped.deployments.length} deployment documents${history.truncated ? ` (cut at ${history.limits.deployments})` : ""}`,
+      `counts, failure and retry rates and durations are computed in ${aggregates.source === "bigquery" ? "BigQuery" : "the local DuckDB warehouse (standing in for BigQuery)"} over every event of the window; attempts, peak concurrency, queue waits, estimates, failures after all retries and the replays come from the newest ${scoped.deployments.length} deployment documents${history.truncated ? ` (cut at ${history.limits.deployments})` : ""}`,
     );
+    if (merged.behind.length > 0)
+      notes.push(
+        `the warehouse holds fewer runs or deployments than the documents for ${merged.behind.join(", ")} (events not all ingested yet, or a dataset younger than the window): their numbers come from the documents`,
+      );
   } else if (history.truncated) {
     notes.push(
       `the history was cut at the newest ${history.limits.deployments} deployments and ${history.limits.alerts} alerts; narrow time_range for a complete analysis`,
@@ -1330,12 +1396,13 @@ export function recommend(
         task_failure_rate: ratio(taskRuns.failed, taskRuns.runs),
         retries_per_run: ratio(taskRuns.retries, taskRuns.runs),
         task_duration:
-          aggregates?.task_duration ??
-          distribution(
-            runs
-              .filter(isSuccessfulRun)
-              .flatMap((t) => (t.actual_duration === null ? [] : [t.actual_duration])),
-          ),
+          aggregates && merged?.behind.length === 0
+            ? aggregates.task_duration
+            : distribution(
+                runs
+                  .filter(isSuccessfulRun)
+                  .flatMap((t) => (t.actual_duration === null ? [] : [t.actual_duration])),
+              ),
       },
       by_target: byTarget,
     },

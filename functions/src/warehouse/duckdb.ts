@@ -52,7 +52,9 @@ const STAGING = "staging_events";
 export const DUCKDB_FACTS_DDL = [
   `CREATE TABLE IF NOT EXISTS ${DEPLOYMENT_FACTS} (
   deployment_id VARCHAR PRIMARY KEY, environment VARCHAR NOT NULL, status VARCHAR NOT NULL,
-  status_time TIMESTAMP NOT NULL, first_time TIMESTAMP NOT NULL, duration DOUBLE)`,
+  status_time TIMESTAMP NOT NULL, first_time TIMESTAMP NOT NULL, duration DOUBLE, started INTEGER)`,
+  // Files written before deployment facts kept "started": null there counts as started, as it was read then.
+  `ALTER TABLE ${DEPLOYMENT_FACTS} ADD COLUMN IF NOT EXISTS started INTEGER`,
   `CREATE TABLE IF NOT EXISTS ${TASK_FACTS} (
   task_id VARCHAR PRIMARY KEY, environment VARCHAR NOT NULL, integration VARCHAR, status VARCHAR NOT NULL,
   status_time TIMESTAMP NOT NULL, first_time TIMESTAMP NOT NULL, started INTEGER NOT NULL,
@@ -70,8 +72,8 @@ export function duckdbFactsUpserts(source: string): string[] {
   const common = (table: string) =>
     `${later(table, "status")}, ${later(table, "duration")}, status_time = GREATEST(excluded.status_time, ${table}.status_time), first_time = LEAST(excluded.first_time, ${table}.first_time)`;
   return [
-    `INSERT INTO ${DEPLOYMENT_FACTS} ${deploymentFactsSelect(duckdb, source)}
-ON CONFLICT (deployment_id) DO UPDATE SET ${common(DEPLOYMENT_FACTS)}`,
+    `INSERT INTO ${DEPLOYMENT_FACTS} BY NAME ${deploymentFactsSelect(duckdb, source)}
+ON CONFLICT (deployment_id) DO UPDATE SET ${common(DEPLOYMENT_FACTS)}, started = GREATEST(excluded.started, ${DEPLOYMENT_FACTS}.started)`,
     `INSERT INTO ${TASK_FACTS} ${taskFactsSelect(duckdb, source)}
 ON CONFLICT (task_id) DO UPDATE SET ${common(TASK_FACTS)}, started = GREATEST(excluded.started, ${TASK_FACTS}.started), retries = GREATEST(excluded.retries, ${TASK_FACTS}.retries)`,
   ];

@@ -50,6 +50,12 @@ export type SearchParams = z.input<typeof searchParamsSchema>;
 
 const TERMINAL_DEPLOYMENT = "('succeeded', 'failed', 'rolled_back', 'cancelled')";
 const RUN_STATUSES = "('succeeded', 'failed', 'rolled_back')";
+/**
+ * A deployment that ran: one refused, declined or left unapproved ends with duration 0 and never
+ * runs, and is not a duration (as the documents' reports leave out deployments without started_at).
+ * Null in facts written before `started` was kept: read as started, as then.
+ */
+const STARTED = "COALESCE(started, 1) = 1";
 
 function where(d: Dialect, extra: string): string {
   return `time >= ${d.timestampParam("from")} AND time < ${d.timestampParam("to")} AND ${d.inScope("environment")} AND ${extra}`;
@@ -73,7 +79,8 @@ export function deploymentFactsSelect(d: Dialect, source: string): string {
     MAX_BY(${d.id("to")}, time) AS status,
     MAX(time) AS status_time,
     MIN(time) AS first_time,
-    MAX_BY(duration, time) AS duration
+    MAX_BY(duration, time) AS duration,
+    MAX(CASE WHEN ${d.id("to")} = 'running' THEN 1 ELSE 0 END) AS started
   FROM ${source}
   WHERE kind = 'deployment' AND deployment_id IS NOT NULL
   GROUP BY deployment_id`;
@@ -139,7 +146,7 @@ FROM d GROUP BY environment, day, status ORDER BY environment, day, status`,
     params: windowParamsSchema,
     sql: (d: Dialect) =>
       distributionQuery(
-        `SELECT environment, duration FROM (${deploymentStates(d)}) AS d WHERE status IN ${TERMINAL_DEPLOYMENT}`,
+        `SELECT environment, duration FROM (${deploymentStates(d)}) AS d WHERE status IN ${TERMINAL_DEPLOYMENT} AND ${STARTED}`,
         ["environment"],
       ),
   },
@@ -152,7 +159,7 @@ FROM d GROUP BY environment, day, status ORDER BY environment, day, status`,
     params: windowParamsSchema,
     sql: (d: Dialect) =>
       distributionQuery(
-        `SELECT ${d.day("first_time")} AS day, duration FROM (${deploymentStates(d)}) AS d WHERE status IN ${TERMINAL_DEPLOYMENT}`,
+        `SELECT ${d.day("first_time")} AS day, duration FROM (${deploymentStates(d)}) AS d WHERE status IN ${TERMINAL_DEPLOYMENT} AND ${STARTED}`,
         ["day"],
       ),
   },
