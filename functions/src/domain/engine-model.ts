@@ -387,6 +387,15 @@ export type DeploymentStatus = DeploymentDoc["status"];
 export type Deployment = DeploymentDoc & { id: string };
 
 export const TERMINAL_DEPLOYMENT_STATUSES = ["succeeded", "failed", "rolled_back", "cancelled"] as const;
+/** The statuses of a deployment that has not ended: the sweeper reconciles these, and nothing of theirs expires. */
+export const LIVE_DEPLOYMENT_STATUSES = [
+  "requested",
+  "awaiting_approval",
+  "approved",
+  "running",
+  "cancelling",
+  "rolling_back",
+] as const;
 export function isTerminalDeployment(status: DeploymentStatus): boolean {
   return (TERMINAL_DEPLOYMENT_STATUSES as readonly string[]).includes(status);
 }

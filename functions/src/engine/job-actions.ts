@@ -2,7 +2,11 @@
 import type { DocumentSnapshot, Firestore, Query } from "firebase-admin/firestore";
 import type { Clock } from "../app.js";
 import type { VerifyResult } from "../domain/audit.js";
-import { TERMINAL_DEPLOYMENT_STATUSES, TERMINAL_TASK_STATUSES } from "../domain/engine-model.js";
+import {
+  LIVE_DEPLOYMENT_STATUSES,
+  TERMINAL_DEPLOYMENT_STATUSES,
+  TERMINAL_TASK_STATUSES,
+} from "../domain/engine-model.js";
 import { COLLECTIONS } from "../domain/model.js";
 import { JOB_COLLECTIONS } from "../domain/job-runs.js";
 import { EXPIRE_AT, expiryAfter } from "../domain/retention.js";
@@ -60,14 +64,6 @@ export const RETENTION_TARGETS: readonly {
 const PAGE = 300;
 /** Ended tasks of a deployment still live are kept past the next two purges (TTL would delete them under the engine). */
 const HOLD_DAYS = 2;
-const LIVE_DEPLOYMENT_STATUSES = [
-  "requested",
-  "awaiting_approval",
-  "approved",
-  "running",
-  "cancelling",
-  "rolling_back",
-] as const;
 
 const oneOf = (value: unknown, values: readonly string[]) =>
   typeof value === "string" && values.includes(value);

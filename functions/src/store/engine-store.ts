@@ -8,6 +8,7 @@ import type { TaskDoc } from "../domain/engine-model.js";
 import {
   claimRollback,
   deploymentDocSchema,
+  LIVE_DEPLOYMENT_STATUSES,
   isRefusal,
   rollbackClaimDocSchema,
   rejectedRequest,
@@ -466,14 +467,7 @@ export function createEngineStore(db: Firestore) {
     /** Deployments that have not ended, oldest first: the sweeper reconciles each. */
     async activeDeployments(limit: number): Promise<Deployment[]> {
       const snap = await deployments
-        .where("status", "in", [
-          "requested",
-          "awaiting_approval",
-          "approved",
-          "running",
-          "cancelling",
-          "rolling_back",
-        ])
+        .where("status", "in", [...LIVE_DEPLOYMENT_STATUSES])
         .limit(limit)
         .get();
       return snap.docs.map((doc) => withId(doc.id, doc.data()));
