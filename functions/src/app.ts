@@ -35,6 +35,7 @@ import { createPersonalData, type PersonalData } from "./store/personal-data.js"
 import { createStore, type Store } from "./store/store.js";
 import { createTuningStore } from "./store/tuning-store.js";
 import { warehouseFromEnv } from "./warehouse/from-env.js";
+import { loadWindowAggregates } from "./warehouse/optimize.js";
 import type { Warehouse } from "./warehouse/warehouse.js";
 
 /** Answers undefined for firebase-admin's "no such user", and rethrows anything else. */
@@ -267,6 +268,18 @@ export function createServices(deps: {
     audit,
     clock,
     log,
+    aggregates: async (range, environments) => {
+      const store = await warehouse();
+      if (!store) return null;
+      try {
+        return await loadWindowAggregates(store, range, environments);
+      } catch (error) {
+        log.warn("tuning: the warehouse did not answer; recommendations from the documents alone", {
+          error: (error as Error).message,
+        });
+        return null;
+      }
+    },
   });
   const operations = createOperations({
     store,

@@ -20,7 +20,14 @@ import {
   type TuningAction,
 } from "../domain/learning/tuning.js";
 import type { AlertDoc } from "../domain/model.js";
-import { optimizeRequestSchema, recommend, type History, type Recommendation } from "../domain/optimize.js";
+import {
+  optimizeRequestSchema,
+  recommend,
+  type History,
+  type Recommendation,
+  type TimeRange,
+  type WindowAggregates,
+} from "../domain/optimize.js";
 import type { Logger } from "../logs.js";
 import type { AuditLog } from "../store/audit-log.js";
 import type { EngineStore } from "../store/engine-store.js";
@@ -71,6 +78,12 @@ export function createTuning(deps: {
   audit: Pick<AuditLog, "append">;
   clock: Clock;
   log: Logger;
+  /**
+   * The warehouse's counts over the window for some environments (null: all), as `POST /optimize`
+   * uses them; absent or null: the documents alone. Apply and the nightly job recompute the
+   * recommendations as /optimize made them, so the same id carries the same evidence.
+   */
+  aggregates?: (range: TimeRange, environments: string[] | null) => Promise<WindowAggregates | null>;
 }) {
   const { tuning, clock } = deps;
 
@@ -208,9 +221,18 @@ export function createTuning(deps: {
     return { id, action };
   }
 
-  async function currentRecommendations(now: Date, scope: (history: History) => History) {
-    const loaded = scope(await deps.history.load({ from: new Date(now.getTime() - WINDOW_MS), to: now }));
-    return { history: loaded, result: recommend(loaded, optimizeRequestSchema.parse({}), now) };
+  async function currentRecommendations(
+    now: Date,
+    scope: (history: History) => History,
+    environments: string[] | null,
+  ) {
+    const range = { from: new Date(now.getTime() - WINDOW_MS), to: now };
+    const [history, aggregates] = await Promise.all([
+      deps.history.load(range),
+      deps.aggregates ? deps.aggregates(range, environments) : Promise.resolve(null),
+    ]);
+    const loaded = scope(history);
+    return { history: loaded, result: recommend(loaded, optimizeRequestSchema.parse({}), now, aggregates) };
   }
 
   /**
@@ -334,9 +356,10 @@ export function createTuning(deps: {
       recommendationId: string,
       applier: Applier,
       scope: (history: History) => History = (history) => history,
+      environments: string[] | null = null,
     ) {
       const now = clock.now();
-      const { history, result } = await currentRecommendations(now, scope);
+      const { history, result } = await currentRecommendations(now, scope, environments);
       const recommendation = result.optimization_plan.find((candidate) => candidate.id === recommendationId);
       if (!recommendation)
         throw new NotFoundError(
@@ -359,7 +382,7 @@ export function createTuning(deps: {
         const verdict = await watch(env.name);
         if (verdict) judged.push({ environment: env.name, ...verdict });
       }
-      const { history, result } = await currentRecommendations(now, (loaded) => loaded);
+      const { history, result } = await currentRecommendations(now, (loaded) => loaded, null);
       const applied: { id: string; recommendation_id: string; change: string }[] = [];
       const recommended: { recommendation_id: string; reason: string }[] = [];
       for (const recommendation of result.optimization_plan) {

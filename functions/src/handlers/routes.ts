@@ -694,11 +694,19 @@ export const ROUTES: RouteSpec[] = [
     query: noQuery,
     body: applyBody,
     environment: (_services, { params }) => Promise.resolve(recommendationEnvironment(params.id)),
-    handle: async ({ tuning }, { params, body, principal }) => {
+    handle: async ({ tuning, environments }, { params, body, principal }) => {
+      // The caller's environments, as POST /optimize reads them, so the recommendation is the one it listed.
+      const scope = unscoped(principal)
+        ? null
+        : namesWithinScope(
+            principal,
+            (await environments.config()).environments.map((env) => env.name),
+          );
       const { id, action } = await tuning.apply(
         params.id ?? "",
         { mode: "manual", by: requesterOf(principal), actor: actorOf(principal), reason: body.reason },
         (loaded) => historyWithinScope(principal, loaded),
+        scope,
       );
       return { status: 201, body: { tuning_action: { ...action, id } } };
     },
