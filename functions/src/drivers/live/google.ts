@@ -14,6 +14,7 @@ import type { firestore_v1 } from "googleapis/build/src/apis/firestore/v1.js";
 import type { cloudresourcemanager_v3 } from "googleapis/build/src/apis/cloudresourcemanager/v3.js";
 import type { storage_v1 } from "googleapis/build/src/apis/storage/v1.js";
 import type { monitoring_v3 } from "googleapis/build/src/apis/monitoring/v3.js";
+import type { bigquery_v2 } from "googleapis/build/src/apis/bigquery/v2.js";
 import { NonRetriableError } from "../../domain/errors.js";
 import { LIVE_SUPPORT } from "../../domain/live-permissions.js";
 
@@ -25,7 +26,8 @@ export type GoogleApiName =
   | "identitytoolkit"
   | "cloudresourcemanager"
   | "storage"
-  | "monitoring";
+  | "monitoring"
+  | "bigquery";
 
 /** What googleapis accepts as credentials (GoogleAuth for ADC, an OAuth2 client with a token in tests). */
 export type GoogleAuthClient = Exclude<NonNullable<firebasehosting_v1beta1.Options["auth"]>, string>;
@@ -117,6 +119,11 @@ export async function storageApi(access: GoogleAccess): Promise<storage_v1.Stora
 export async function monitoringApi(access: GoogleAccess): Promise<monitoring_v3.Monitoring> {
   const { monitoring_v3: api } = await import("googleapis/build/src/apis/monitoring/v3.js");
   return new api.Monitoring(await common(access, "monitoring"));
+}
+
+export async function bigqueryApi(access: GoogleAccess): Promise<bigquery_v2.Bigquery> {
+  const { bigquery_v2: api } = await import("googleapis/build/src/apis/bigquery/v2.js");
+  return new api.Bigquery(await common(access, "bigquery"));
 }
 
 /** An HTTP answer that was not 2xx, shaped as googleapis (gaxios) errors are, for calls made without googleapis. */
