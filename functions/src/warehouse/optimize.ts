@@ -5,14 +5,20 @@
  */
 import type { TimeRange, WindowAggregates } from "../domain/optimize.js";
 import type { Row } from "./queries.js";
-import { distributionOf, loadWarehouseFacts, type WarehouseFacts } from "./report.js";
+import { distributionOf, type WarehouseFacts } from "./report.js";
 import type { Warehouse } from "./warehouse.js";
 
 const num = (value: Row[string] | undefined): number => (typeof value === "number" ? value : 0);
 const SUCCESSFUL_RUN = new Set(["succeeded", "rolled_back"]);
 
-/** The aggregates of a report's facts (pure). */
-export function windowAggregates(facts: WarehouseFacts): WindowAggregates {
+/** The query results the aggregates are made of (a report's facts, less its alerts). */
+type AggregateFacts = Pick<
+  WarehouseFacts,
+  "engine" | "deployment_outcomes" | "deployment_durations" | "task_outcomes" | "task_durations"
+>;
+
+/** The aggregates of the facts (pure). */
+export function windowAggregates(facts: AggregateFacts): WindowAggregates {
   const integrations = new Map<string, WindowAggregates["integrations"][number]>();
   for (const row of facts.task_outcomes) {
     const environment = String(row.environment);
@@ -93,5 +99,18 @@ export async function loadWindowAggregates(
   range: TimeRange,
   environments: string[] | null,
 ): Promise<WindowAggregates> {
-  return windowAggregates(await loadWarehouseFacts(warehouse, range, environments));
+  const window = { from: range.from.toISOString(), to: range.to.toISOString(), environments };
+  const [deployment_outcomes, deployment_durations, task_outcomes, task_durations] = await Promise.all([
+    warehouse.query("deployment_outcomes", window),
+    warehouse.query("deployment_durations", window),
+    warehouse.query("task_outcomes", window),
+    warehouse.query("task_durations", window),
+  ]);
+  return windowAggregates({
+    engine: warehouse.engine,
+    deployment_outcomes,
+    deployment_durations,
+    task_outcomes,
+    task_durations,
+  });
 }
