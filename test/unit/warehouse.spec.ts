@@ -574,9 +574,22 @@ describe("reports from the warehouse agree with reports from Firestore's documen
       const request = reportRequestSchema.parse({ report_type: "executive" });
       const fromDocs = buildReport(history, request, now);
       const facts = await loadWarehouseFacts(wh, history.range, null);
-      const fromWarehouse = withWarehouseAggregates(fromDocs, facts);
+      const fromWarehouse = withWarehouseAggregates(
+        buildReport(history, request, now, undefined, windowAggregates(facts)),
+        facts,
+      );
       assert.ok(fromDocs.comprehensive_report.summary.deployments.total > 0);
       assert.deepEqual(fromWarehouse.comprehensive_report.summary, fromDocs.comprehensive_report.summary);
+      assert.deepEqual(
+        fromWarehouse.comprehensive_report.by_environment,
+        fromDocs.comprehensive_report.by_environment,
+      );
+      assert.deepEqual(
+        fromWarehouse.comprehensive_report.by_integration,
+        fromDocs.comprehensive_report.by_integration,
+      );
+      assert.ok(fromDocs.recommendations.length > 0);
+      assert.deepEqual(fromWarehouse.recommendations, fromDocs.recommendations);
       assert.deepEqual(
         fromWarehouse.comprehensive_report.health.alerts.by_level,
         fromDocs.comprehensive_report.health.alerts.by_level,

@@ -23,6 +23,8 @@ import {
   type IntegrationStats,
   type Recommendation,
   type TimeRange,
+  type WindowAggregates,
+  withWindowAggregates,
 } from "./optimize.js";
 import { zodIssueToProblem, type Problem } from "./problems.js";
 import { complianceSection, type ComplianceInput, type ComplianceSection } from "./compliance.js";
@@ -478,14 +480,17 @@ export function buildReport(
   request: ReportRequest,
   now: Date,
   compliance?: ComplianceInput,
+  aggregates: WindowAggregates | null = null,
 ): Report {
-  const analysis = analyze(history, now);
+  const fromDocuments = analyze(history, now);
+  const analysis = aggregates ? withWindowAggregates(fromDocuments, aggregates).analysis : fromDocuments;
   const s = summary(history);
   const h = health(history);
   const optimization = recommend(
     history,
     { optimization_targets: [...OPTIMIZATION_TARGETS], constraints: {} },
     now,
+    aggregates,
   );
 
   const type = request.report_type;

@@ -39,7 +39,7 @@ import { JOB_ROUTES } from "./job-routes.js";
 import { eventSearchQuerySchema, searchEvents } from "./events-search.js";
 import { deploymentTrends, trendsQuerySchema } from "./trends.js";
 import { loadCapacityForecast } from "../warehouse/capacity.js";
-import { loadWindowAggregates } from "../warehouse/optimize.js";
+import { loadWindowAggregates, windowAggregates } from "../warehouse/optimize.js";
 import { loadWarehouseFacts, withWarehouseAggregates } from "../warehouse/report.js";
 
 /** What a handler gets: validated inputs and who is asking. */
@@ -743,11 +743,9 @@ export const ROUTES: RouteSpec[] = [
         query.report_type === "compliance" ? await complianceInput(services, principal, loaded) : undefined;
       const store = await warehouse();
       const scope = query.environment ? [query.environment] : (principal?.environments ?? null);
-      const report = store
-        ? withWarehouseAggregates(
-            buildReport(loaded, query, now, compliance),
-            await loadWarehouseFacts(store, range, scope),
-          )
+      const facts = store ? await loadWarehouseFacts(store, range, scope) : null;
+      const report = facts
+        ? withWarehouseAggregates(buildReport(loaded, query, now, compliance, windowAggregates(facts)), facts)
         : buildReport(loaded, query, now, compliance);
       if (query.format === "json") return ok(report);
       // Loaded on demand: the rasterizer and PDF writer are only needed for documents.

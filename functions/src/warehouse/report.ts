@@ -191,7 +191,7 @@ export function withWarehouseAggregates(report: Report, facts: WarehouseFacts): 
       aggregates_from: facts.engine,
       notes: [
         ...c.notes,
-        `Summary, alerts opened and the per-day, success-rate and duration charts are computed in ${source} over orchestration_events; integration health, open alerts and recommendations come from Firestore's hot state.`,
+        `Summary, alerts opened and the per-day, success-rate and duration charts are computed in ${source} over orchestration_events, and so are the per-environment and per-integration counts and the recommendations' (as POST /optimize computes them); integration health, open alerts and what events do not carry (attempts, concurrency, queue waits, estimates) come from Firestore's documents.`,
       ],
     },
     visualizations: report.visualizations.map((v) => charts.get(v.id) ?? v),
