@@ -9,6 +9,7 @@ const HOSTING = ["firebasehosting.sites.get", "firebasehosting.sites.update"];
 const AUTH = ["firebaseauth.configs.get", "firebaseauth.configs.update"];
 const INDEXES = ["datastore.indexes.create", "datastore.indexes.delete", "datastore.indexes.list"];
 const BUCKET = ["storage.buckets.get", "storage.buckets.update"];
+const SECURITY = ["resourcemanager.projects.getIamPolicy", "resourcemanager.projects.setIamPolicy"];
 const RULES = [
   "firebaserules.releases.create",
   "firebaserules.releases.get",
@@ -21,7 +22,7 @@ describe("doctor: credentials and testIamPermissions against the Resource Manage
   let server: ContractServer;
   let access: GoogleAccess;
   let granted: Map<string, Set<string>>;
-  const environment = liveEnvironment(["hosting", "firestore", "auth", "storage", "security"]);
+  const environment = liveEnvironment(["hosting", "firestore", "auth", "storage", "security", "cicd"]);
 
   beforeEach(async () => {
     server = ContractServer.fromRepository("cloudresourcemanager-v3");
@@ -32,7 +33,7 @@ describe("doctor: credentials and testIamPermissions against the Resource Manage
   });
   afterEach(() => server.stop());
 
-  it("names each missing permission with its role; hosting and auth ready, security without a live path", async () => {
+  it("names each missing permission with its role; hosting and auth ready, cicd without a live path", async () => {
     granted.set(
       "acme-prod",
       new Set([...HOSTING, ...AUTH, ...INDEXES, "firebaserules.releases.get", "firebaserules.rulesets.get"]),
@@ -67,24 +68,29 @@ describe("doctor: credentials and testIamPermissions against the Resource Manage
         ["firebaserules.releases.create", "roles/firebaserules.admin"],
       ],
     );
-    assert.equal(byName.security?.status, "stays staged or refused");
-    assert.equal(byName.security?.live_path, "not built");
+    assert.equal(byName.security?.status, "missing permissions");
+    assert.deepEqual(
+      byName.security?.missing.map((m) => [m.permission, m.role]),
+      SECURITY.map((permission) => [permission, "roles/resourcemanager.projectIamAdmin"]),
+    );
+    assert.equal(byName.cicd?.status, "stays staged or refused");
+    assert.equal(byName.cicd?.live_path, "not built");
     // One read-only call, within the contract, asking exactly the permissions of the live drivers.
     assert.deepEqual(server.calls(), ["cloudresourcemanager.projects.testIamPermissions projects/acme-prod"]);
     assert.equal(server.requests[0]?.verdict, "accepted");
     assert.deepEqual(
       (server.requests[0]?.body as { permissions: string[] }).permissions,
-      [...HOSTING, ...RULES, ...INDEXES, ...AUTH, ...BUCKET].sort(),
+      [...HOSTING, ...RULES, ...INDEXES, ...AUTH, ...BUCKET, ...SECURITY].sort(),
     );
   });
 
   it("is ok when every permission is held", async () => {
-    granted.set("acme-prod", new Set([...HOSTING, ...RULES, ...INDEXES, ...AUTH, ...BUCKET]));
+    granted.set("acme-prod", new Set([...HOSTING, ...RULES, ...INDEXES, ...AUTH, ...BUCKET, ...SECURITY]));
     const report = await runDoctor(environment, access);
     assert.equal(report.ok, true);
     assert.match(
       report.summary,
-      /^4 live integration\(s\) ready, 0 missing permissions; without a live path yet: security$/,
+      /^5 live integration\(s\) ready, 0 missing permissions; without a live path yet: cicd$/,
     );
   });
 
