@@ -44,8 +44,10 @@ export function eventTableFields(): TableField[] {
   return Object.entries(orchestrationEventSchema.shape).map(([name, schema]) => {
     let def = (schema as unknown as { _zod: { def: ZodDef } })._zod.def;
     let mode: TableField["mode"] = "REQUIRED";
-    while ((def.type === "nullable" || def.type === "optional") && def.innerType) {
-      mode = "NULLABLE";
+    // `.nullable().default(null)` wraps the nullable in a default: unwrap both, or the column
+    // would be a REQUIRED STRING that every event without the field fails.
+    while ((def.type === "nullable" || def.type === "optional" || def.type === "default") && def.innerType) {
+      if (def.type !== "default") mode = "NULLABLE";
       def = def.innerType._zod.def;
     }
     let type: TableField["type"];

@@ -61,11 +61,14 @@ function misfit(field: Field, value: unknown): string | null {
 
 /**
  * BigQuery v2's behaviour as its reference documents it, registered on a contract server: datasets
- * and tables (get 404 when missing, insert 409 when present, patch merges), streaming inserts with
- * `insertId` dedupe and partial failures (an invalid row is `invalid`, the rest of its request
- * `stopped`, nothing lands, unless skipInvalidRows), and `jobs.query`, which checks that every
- * `@parameter` of the SQL is declared with a type and that every table it names exists, then answers
- * the rows a test supplies (the server runs no SQL: DuckDB runs the same queries in the tests).
+ * and tables (get 404 when missing, insert 409 when present, patch merges: null clears a field,
+ * labels merge key by key; a dataset's location, a table's partitioning type and column, a column's
+ * type are fixed; a patched schema keeps every column, relaxes REQUIRED only and adds NULLABLE
+ * ones), streaming inserts with `insertId` dedupe and partial failures (an invalid row is `invalid`,
+ * the rest of its request `stopped`, nothing lands, unless skipInvalidRows), and `jobs.query`, which
+ * checks that every `@parameter` of the SQL is declared with a type and that every table it names
+ * exists, then answers the rows a test supplies (the server runs no SQL: DuckDB runs the same
+ * queries in the tests).
  */
 export function bigQueryModel(server: ContractServer): BigQueryModel {
   const datasets = new Map<string, Json>();
@@ -125,9 +128,68 @@ export function bigQueryModel(server: ContractServer): BigQueryModel {
       rows.set(id, new Map());
       return { body: table };
     })
+    .on("bigquery.datasets.patch", ({ params, body }) => {
+      const dataset = datasets.get(key(params.projectId, params.datasetId));
+      if (!dataset)
+        throw new ApiError("NOT_FOUND", `Not found: Dataset ${params.projectId}:${params.datasetId}`);
+      const patch = body as Json;
+      if (patch.location !== undefined && patch.location !== dataset.location)
+        throw new ApiError("INVALID_ARGUMENT", "Cannot change dataset location.");
+      for (const [field, value] of Object.entries(patch)) {
+        if (field === "labels") {
+          // Labels merge: a key set to null is removed, keys left out are kept.
+          const labels = { ...((dataset.labels as Record<string, string> | undefined) ?? {}) };
+          for (const [label, v] of Object.entries((value as Record<string, string | null> | null) ?? {}))
+            if (v === null) delete labels[label];
+            else labels[label] = v;
+          dataset.labels = labels;
+        } else if (value === null) delete dataset[field];
+        else dataset[field] = value;
+      }
+      return { body: dataset };
+    })
     .on("bigquery.tables.patch", ({ params, body }) => {
       const table = tableOrThrow(params);
-      Object.assign(table, body as Json);
+      const patch = body as Table & { timePartitioning?: Json | null };
+      // What tables.patch refuses (BigQuery's "Modifying table schemas" and partitioning guides).
+      const before = table.timePartitioning as Json | undefined;
+      if (
+        patch.timePartitioning !== undefined &&
+        (patch.timePartitioning?.type !== before?.type || patch.timePartitioning?.field !== before?.field)
+      )
+        throw new ApiError("INVALID_ARGUMENT", "Cannot change partitioning spec for a partitioned table.");
+      if (patch.schema?.fields) {
+        const next = new Map(patch.schema.fields.map((f) => [f.name, f]));
+        for (const old of table.schema?.fields ?? []) {
+          const now = next.get(old.name);
+          const [was, is] = [old.mode ?? "NULLABLE", now?.mode ?? "NULLABLE"];
+          if (!now)
+            throw new ApiError(
+              "INVALID_ARGUMENT",
+              `Provided Schema does not match Table ${params.projectId}:${params.datasetId}.${params.tableId}. Field ${old.name} is missing in new schema`,
+            );
+          if (now.type !== old.type)
+            throw new ApiError(
+              "INVALID_ARGUMENT",
+              `Provided Schema does not match Table ${params.projectId}:${params.datasetId}.${params.tableId}. Field ${old.name} has changed type from ${old.type} to ${now.type}`,
+            );
+          if (was !== is && !(was === "REQUIRED" && is === "NULLABLE"))
+            throw new ApiError(
+              "INVALID_ARGUMENT",
+              `Provided Schema does not match Table ${params.projectId}:${params.datasetId}.${params.tableId}. Field ${old.name} has changed mode from ${was} to ${is}`,
+            );
+        }
+        const known = new Set((table.schema?.fields ?? []).map((f) => f.name));
+        for (const added of patch.schema.fields)
+          if (!known.has(added.name) && added.mode === "REQUIRED")
+            throw new ApiError(
+              "INVALID_ARGUMENT",
+              `Provided Schema does not match Table ${params.projectId}:${params.datasetId}.${params.tableId}. Cannot add required fields to an existing schema. (field: ${added.name})`,
+            );
+      }
+      for (const [field, value] of Object.entries(patch as Json))
+        if (value === null) delete table[field];
+        else table[field] = value;
       return { body: table };
     })
     .on("bigquery.tabledata.insertAll", ({ params, body }) => {
