@@ -16,6 +16,8 @@ export { firebaseRulesModel } from "./models/firebaserules.js";
 export type { RulesModel } from "./models/firebaserules.js";
 export { iamPolicyModel, resourceManagerModel } from "./models/cloudresourcemanager.js";
 export type { IamPolicyModel, StoredBinding, StoredPolicy } from "./models/cloudresourcemanager.js";
+export { APP_CHECK_SERVICES, firebaseAppCheckModel } from "./models/firebaseappcheck.js";
+export type { AppCheckModel, EnforcementMode, StoredService } from "./models/firebaseappcheck.js";
 export { firestoreIndexModel } from "./models/firestore-indexes.js";
 export type { IndexModel } from "./models/firestore-indexes.js";
 export { identityToolkitModel } from "./models/identitytoolkit.js";

@@ -9,7 +9,9 @@ const HOSTING = ["firebasehosting.sites.get", "firebasehosting.sites.update"];
 const AUTH = ["firebaseauth.configs.get", "firebaseauth.configs.update"];
 const INDEXES = ["datastore.indexes.create", "datastore.indexes.delete", "datastore.indexes.list"];
 const BUCKET = ["storage.buckets.get", "storage.buckets.update"];
-const SECURITY = ["resourcemanager.projects.getIamPolicy", "resourcemanager.projects.setIamPolicy"];
+const IAM = ["resourcemanager.projects.getIamPolicy", "resourcemanager.projects.setIamPolicy"];
+const APP_CHECK = ["firebaseappcheck.services.get", "firebaseappcheck.services.update"];
+const SECURITY = [...IAM, ...APP_CHECK];
 const RULES = [
   "firebaserules.releases.create",
   "firebaserules.releases.get",
@@ -71,7 +73,10 @@ describe("doctor: credentials and testIamPermissions against the Resource Manage
     assert.equal(byName.security?.status, "missing permissions");
     assert.deepEqual(
       byName.security?.missing.map((m) => [m.permission, m.role]),
-      SECURITY.map((permission) => [permission, "roles/resourcemanager.projectIamAdmin"]),
+      [
+        ...IAM.map((permission) => [permission, "roles/resourcemanager.projectIamAdmin"]),
+        ...APP_CHECK.map((permission) => [permission, "roles/firebaseappcheck.admin"]),
+      ],
     );
     assert.equal(byName.cicd?.status, "stays staged or refused");
     assert.equal(byName.cicd?.live_path, "not built");

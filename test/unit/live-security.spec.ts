@@ -8,7 +8,9 @@ import { securityDriver } from "../../functions/src/drivers/security.js";
 import type { DriverTarget } from "../../functions/src/drivers/types.js";
 import {
   ContractServer,
+  firebaseAppCheckModel,
   iamPolicyModel,
+  type AppCheckModel,
   type IamPolicyModel,
   type StoredBinding,
 } from "../../scripts/contract-server/index.js";
@@ -272,7 +274,10 @@ describe("live security: IAM bindings through Resource Manager v3 get/setIamPoli
     await fabricator.apply(target, "d1");
     const healthy = await fabricator.verify(target);
     assert.equal(healthy.status, "healthy");
-    assert.match(healthy.details, /^Google reports the 2 owned role\(s\) of projects\/acme-prod/);
+    assert.match(
+      healthy.details,
+      /^Google reports the 2 owned role\(s\) of projects\/acme-prod with their configured members; App Check: no Firestore or Storage integration/,
+    );
     bindingOf(VIEWER)[0]!.members.push(BOB);
     const drifted = await fabricator.verify(target);
     assert.equal(drifted.status, "degraded");
@@ -280,5 +285,172 @@ describe("live security: IAM bindings through Resource Manager v3 get/setIamPoli
       drifted.details,
       /the members of roles\/firebase\.viewer on projects\/acme-prod differ from release 1/,
     );
+  });
+});
+
+const FIRESTORE_SERVICE = `${RESOURCE}/services/firestore.googleapis.com`;
+const STORAGE_SERVICE = `${RESOURCE}/services/firebasestorage.googleapis.com`;
+const A = "firebaseappcheck.projects.services";
+const RULES = {
+  "environments/firestore.rules":
+    "rules_version = '2';\nservice cloud.firestore {\n  match /databases/{db}/documents {\n    match /{doc=**} { allow read, write: if request.auth != null; }\n  }\n}\n",
+  "environments/storage.rules":
+    "rules_version = '2';\nservice firebase.storage {\n  match /b/{bucket}/o {\n    match /{path=**} { allow read, write: if request.auth != null; }\n  }\n}\n",
+};
+
+describe("live security: App Check enforcement through Firebase App Check v1 projects.services (contract server)", () => {
+  let iamServer: ContractServer;
+  let appCheckServer: ContractServer;
+  let appCheck: AppCheckModel;
+  let access: Awaited<ReturnType<typeof contractAccess>>;
+  let fabricator: ReturnType<typeof createFabricator>;
+  const targetWith = (
+    mode: "off" | "monitor" | "enforce",
+    kinds: ("firestore" | "storage")[] = ["firestore", "storage"],
+  ) => {
+    const environment = liveEnvironment([...kinds, "auth", "security"], { security: { app_check: mode } });
+    const security = environment.integrations.find((i) => i.kind === "security")!;
+    return {
+      environment,
+      integration: "security",
+      kind: "security",
+      settings: security.settings,
+    } as DriverTarget<"security">;
+  };
+  const mode = (name: string) => appCheck.services.get(name)?.enforcementMode ?? "OFF";
+
+  beforeEach(async () => {
+    iamServer = ContractServer.fromRepository("cloudresourcemanager-v3");
+    appCheckServer = ContractServer.fromRepository("firebaseappcheck-v1");
+    iamPolicyModel(iamServer).seed(PROJECT, INITIAL);
+    appCheck = firebaseAppCheckModel(appCheckServer, [PROJECT]);
+    const [i, a] = await Promise.all([iamServer.start(), appCheckServer.start()]);
+    access = await contractAccess({ cloudresourcemanager: i.url, firebaseappcheck: a.url });
+    fabricator = createFabricator(
+      { security: byMode(securityDriver, liveSecuritySpec) },
+      memoryReleases(),
+      liveIO(memorySources({ ...RULES }), access),
+    );
+  });
+  afterEach(() => Promise.all([iamServer.stop(), appCheckServer.stop()]));
+
+  it("plans read-only: each declared product's mode from and to (auth is no App Check v1 service)", async () => {
+    const plan = await fabricator.plan(targetWith("enforce"));
+    assert.deepEqual(plan.problems, []);
+    assert.deepEqual(plan.changes, [
+      { path: "app_check.firebasestorage.googleapis.com", from: "OFF", to: "ENFORCED" },
+      { path: "app_check.firestore.googleapis.com", from: "OFF", to: "ENFORCED" },
+    ]);
+    assert.deepEqual(appCheckServer.calls(), [
+      `${A}.get ${STORAGE_SERVICE}`,
+      `${A}.get ${FIRESTORE_SERVICE}`,
+    ]);
+    assert.ok(appCheckServer.requests.every((r) => r.httpMethod === "GET"));
+  });
+
+  it("first apply enforces with the update mask, the second changes nothing; rollback goes back to monitoring", async () => {
+    await fabricator.apply(targetWith("monitor"), "d1");
+    assert.equal(mode(FIRESTORE_SERVICE), "UNENFORCED");
+    assert.equal(mode(STORAGE_SERVICE), "UNENFORCED");
+    const enforce = targetWith("enforce");
+    const first = await fabricator.apply(enforce, "d2");
+    assert.equal(first.changed, true);
+    assert.equal(mode(FIRESTORE_SERVICE), "ENFORCED");
+    assert.equal(mode(STORAGE_SERVICE), "ENFORCED");
+    const patch = appCheckServer.requests.filter((r) => r.methodId === `${A}.patch`).at(-1);
+    assert.equal(patch?.query.updateMask, "enforcementMode");
+    assert.deepEqual(patch?.body, { name: FIRESTORE_SERVICE, enforcementMode: "ENFORCED" });
+    assert.ok(appCheckServer.requests.every((r) => r.violations.length === 0 && r.status === 200));
+
+    const before = appCheckServer.calls().length;
+    const second = await fabricator.apply(enforce, "d3");
+    assert.equal(second.changed, false);
+    assert.ok(
+      !appCheckServer
+        .calls()
+        .slice(before)
+        .some((c) => c.startsWith(`${A}.patch`)),
+    );
+
+    await fabricator.rollback(enforce, "d2");
+    assert.equal(mode(FIRESTORE_SERVICE), "UNENFORCED");
+    assert.equal(mode(STORAGE_SERVICE), "UNENFORCED");
+  });
+
+  it("turning App Check off lowers replay protection with it (it may not exceed the mode)", async () => {
+    appCheck.services.set(FIRESTORE_SERVICE, {
+      enforcementMode: "ENFORCED",
+      replayProtection: "ENFORCED",
+      etag: "7",
+    });
+    await fabricator.apply(targetWith("off", ["firestore"]), "d1");
+    assert.deepEqual(appCheck.services.get(FIRESTORE_SERVICE)?.enforcementMode, "OFF");
+    assert.deepEqual(appCheck.services.get(FIRESTORE_SERVICE)?.replayProtection, "OFF");
+    const patch = appCheckServer.requests.find((r) => r.methodId === `${A}.patch`);
+    assert.equal(patch?.query.updateMask, "enforcementMode,replayProtection");
+  });
+
+  it("backs off on 429 from App Check and then succeeds", async () => {
+    appCheckServer.inject(`${A}.patch`, { kind: "rate-limited", retryAfterSeconds: 1 }, 1);
+    await fabricator.apply(targetWith("enforce", ["firestore"]), "d1");
+    // Retry-After 1 s plus 25% of it times random() = 0.5.
+    assert.deepEqual(access.slept, [1125]);
+    assert.equal(mode(FIRESTORE_SERVICE), "ENFORCED");
+  });
+
+  it("a 403 names firebaseappcheck.services.update and its role", async () => {
+    appCheckServer.inject(`${A}.patch`, {
+      kind: "permission-denied",
+      permission: "firebaseappcheck.services.update",
+    });
+    await assert.rejects(fabricator.apply(targetWith("enforce", ["firestore"]), "d1"), (error: Error) => {
+      assert.ok(error instanceof NonRetriableError);
+      assert.match(
+        error.message,
+        /needs permission firebaseappcheck\.services\.update, granted by roles\/firebaseappcheck\.admin/,
+      );
+      return true;
+    });
+  });
+
+  it("verify reports the modes, degraded when one was changed in the console", async () => {
+    const target = targetWith("enforce");
+    await fabricator.apply(target, "d1");
+    const healthy = await fabricator.verify(target);
+    assert.equal(healthy.status, "healthy");
+    assert.match(
+      healthy.details,
+      /App Check: firebasestorage\.googleapis\.com ENFORCED, firestore\.googleapis\.com ENFORCED$/,
+    );
+    appCheck.services.get(STORAGE_SERVICE)!.enforcementMode = "UNENFORCED";
+    const drifted = await fabricator.verify(target);
+    assert.equal(drifted.status, "degraded");
+    assert.match(
+      drifted.details,
+      /^App Check on firebasestorage\.googleapis\.com \(UNENFORCED\) on projects\/acme-prod differ/,
+    );
+  });
+
+  it("the contract server holds App Check to its reference: an unsupported service and replay above the mode are 400", async () => {
+    const { firebaseappcheck_v1 } = await import("googleapis/build/src/apis/firebaseappcheck/v1.js");
+    const api = new firebaseappcheck_v1.Firebaseappcheck({
+      auth: await access.auth(),
+      rootUrl: access.rootUrls.firebaseappcheck,
+      retry: false,
+    });
+    const status = (error: { response?: { status: number } }) => error.response?.status;
+    await assert.rejects(
+      api.projects.services.get({ name: `${RESOURCE}/services/identitytoolkit.googleapis.com` }),
+      (error: { response?: { status: number } }) => status(error) === 400,
+    );
+    await assert.rejects(
+      api.projects.services.patch({
+        name: FIRESTORE_SERVICE,
+        updateMask: "replayProtection",
+        requestBody: { replayProtection: "ENFORCED" },
+      }),
+      (error: { response?: { status: number } }) => status(error) === 400,
+    );
+    assert.equal(appCheck.services.size, 0);
   });
 });

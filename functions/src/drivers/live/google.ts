@@ -15,6 +15,7 @@ import type { cloudresourcemanager_v3 } from "googleapis/build/src/apis/cloudres
 import type { storage_v1 } from "googleapis/build/src/apis/storage/v1.js";
 import type { monitoring_v3 } from "googleapis/build/src/apis/monitoring/v3.js";
 import type { bigquery_v2 } from "googleapis/build/src/apis/bigquery/v2.js";
+import type { firebaseappcheck_v1 } from "googleapis/build/src/apis/firebaseappcheck/v1.js";
 import { NonRetriableError } from "../../domain/errors.js";
 import { LIVE_SUPPORT } from "../../domain/live-permissions.js";
 
@@ -27,7 +28,8 @@ export type GoogleApiName =
   | "cloudresourcemanager"
   | "storage"
   | "monitoring"
-  | "bigquery";
+  | "bigquery"
+  | "firebaseappcheck";
 
 /** What googleapis accepts as credentials (GoogleAuth for ADC, an OAuth2 client with a token in tests). */
 export type GoogleAuthClient = Exclude<NonNullable<firebasehosting_v1beta1.Options["auth"]>, string>;
@@ -124,6 +126,11 @@ export async function monitoringApi(access: GoogleAccess): Promise<monitoring_v3
 export async function bigqueryApi(access: GoogleAccess): Promise<bigquery_v2.Bigquery> {
   const { bigquery_v2: api } = await import("googleapis/build/src/apis/bigquery/v2.js");
   return new api.Bigquery(await common(access, "bigquery"));
+}
+
+export async function appCheckApi(access: GoogleAccess): Promise<firebaseappcheck_v1.Firebaseappcheck> {
+  const { firebaseappcheck_v1: api } = await import("googleapis/build/src/apis/firebaseappcheck/v1.js");
+  return new api.Firebaseappcheck(await common(access, "firebaseappcheck"));
 }
 
 /** An HTTP answer that was not 2xx, shaped as googleapis (gaxios) errors are, for calls made without googleapis. */
