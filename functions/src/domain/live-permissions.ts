@@ -31,6 +31,10 @@ const EXPORT_ADMIN = "roles/datastore.importExportAdmin";
 const DATASTORE_OWNER = "roles/datastore.owner";
 const ALERT_EDITOR = "roles/monitoring.alertPolicyEditor";
 const UPTIME_EDITOR = "roles/monitoring.uptimeCheckConfigEditor";
+const BIGQUERY_EDITOR = "roles/bigquery.dataEditor";
+const BIGQUERY_OWNER = "roles/bigquery.dataOwner";
+const PROJECT_IAM_ADMIN = "roles/resourcemanager.projectIamAdmin";
+const APP_CHECK_ADMIN = "roles/firebaseappcheck.admin";
 
 /** Per kind: whether its live path exists, and what it needs. */
 export const LIVE_SUPPORT: Record<IntegrationKind, LiveSupport> = {
@@ -267,7 +271,64 @@ export const LIVE_SUPPORT: Record<IntegrationKind, LiveSupport> = {
       },
     ],
   },
-  security: { built: false, reason: "App Check and IAM bindings are staged only" },
-  analytics: { built: false, reason: "the BigQuery dataset and tables are staged only" },
+  security: {
+    built: true,
+    api: "cloudresourcemanager.googleapis.com (v3) for the IAM bindings of the roles the config declares, firebaseappcheck.googleapis.com (v1) for App Check enforcement on Firestore and Storage",
+    permissions: [
+      {
+        permission: "resourcemanager.projects.getIamPolicy",
+        role: PROJECT_IAM_ADMIN,
+        used_for: "plan, apply and verify: read the policy and its etag",
+      },
+      {
+        permission: "resourcemanager.projects.setIamPolicy",
+        role: PROJECT_IAM_ADMIN,
+        used_for: "apply and rollback: write the owned roles' members, guarded by the etag",
+      },
+      {
+        permission: "firebaseappcheck.services.get",
+        role: APP_CHECK_ADMIN,
+        used_for: "plan, apply and verify: read Firestore's and Storage's enforcement mode",
+      },
+      {
+        permission: "firebaseappcheck.services.update",
+        role: APP_CHECK_ADMIN,
+        used_for: "apply and rollback: set the enforcement mode",
+      },
+    ],
+  },
+  analytics: {
+    built: true,
+    api: "bigquery.googleapis.com (v2): the event-stream dataset and its orchestration_events table",
+    permissions: [
+      {
+        permission: "bigquery.datasets.get",
+        role: BIGQUERY_EDITOR,
+        used_for: "plan, apply and verify: read the dataset's location, labels and default expiration",
+      },
+      {
+        permission: "bigquery.datasets.create",
+        role: BIGQUERY_EDITOR,
+        used_for: "apply: create the dataset",
+      },
+      {
+        // dataEditor lacks it; the principal that creates the dataset is its owner anyway.
+        permission: "bigquery.datasets.update",
+        role: BIGQUERY_OWNER,
+        used_for: "apply and rollback: patch the description, our labels and the default table expiration",
+      },
+      {
+        permission: "bigquery.tables.get",
+        role: BIGQUERY_EDITOR,
+        used_for: "plan, apply and verify: read the table's schema, partitioning and clustering",
+      },
+      { permission: "bigquery.tables.create", role: BIGQUERY_EDITOR, used_for: "apply: create the table" },
+      {
+        permission: "bigquery.tables.update",
+        role: BIGQUERY_EDITOR,
+        used_for: "apply and rollback: add columns, change partition expiration and clustering",
+      },
+    ],
+  },
   cicd: { built: false, reason: "the workflow artifact is staged; no Workload Identity pool is created" },
 };

@@ -11,12 +11,14 @@ import { cicdDriver } from "./cicd.js";
 import { hostingDriver } from "./hosting.js";
 import { securityDriver } from "./security.js";
 import { storageDriver } from "./storage.js";
+import { liveAnalyticsSpec } from "./live/analytics-live.js";
 import { liveAuthSpec } from "./live/auth-live.js";
 import { liveBackupSpec } from "./live/backup-live.js";
 import { liveFirestoreSpec } from "./live/firestore-live.js";
 import { liveHostingSpec } from "./live/hosting-live.js";
 import { liveMonitoringSpec } from "./live/monitoring-live.js";
 import { liveStorageSpec } from "./live/storage-live.js";
+import { liveSecuritySpec } from "./live/security-live.js";
 import type { DriverSpec } from "./types.js";
 
 /**
@@ -60,8 +62,8 @@ export function createDriverSpecs(deps: DriverDeps): { [K in IntegrationKind]?: 
     monitoring: byMode(createMonitoringDriver(deps.db), liveMonitoringSpec),
     hosting: byMode(hostingDriver, liveHostingSpec),
     storage: byMode(storageDriver, liveStorageSpec),
-    security: securityDriver,
-    analytics: analyticsDriver,
+    security: byMode(securityDriver, liveSecuritySpec),
+    analytics: byMode(analyticsDriver, liveAnalyticsSpec),
     cicd: cicdDriver,
   };
 }
