@@ -4,6 +4,7 @@ import {
   historyWithinScope,
   namesWithinScope,
   outsideScope,
+  readScope,
   withinScope,
 } from "../../functions/src/domain/scope.js";
 import type { History } from "../../functions/src/domain/optimize.js";
@@ -24,6 +25,14 @@ describe("scope filters for list and aggregate routes", () => {
     assert.deepEqual(withinScope(scoped(null), items), items);
     assert.deepEqual(withinScope(undefined, items), []);
     assert.deepEqual(withinScope(scoped([]), items), []);
+  });
+
+  it("a warehouse read covers the environment asked for, else every one unscoped, else the caller's, else none", () => {
+    assert.deepEqual(readScope(scoped(["dev"]), "dev"), ["dev"]);
+    assert.equal(readScope(scoped(null)), null);
+    assert.deepEqual(readScope(scoped(["dev", "qa"])), ["dev", "qa"]);
+    assert.deepEqual(readScope(scoped([])), []);
+    assert.deepEqual(readScope(undefined), []);
   });
 
   it("names within and outside the scope", () => {

@@ -11,6 +11,16 @@ export function unscoped(principal: Principal | undefined): boolean {
   return principal !== undefined && principal.environments === null;
 }
 
+/**
+ * The environments a read of the warehouse covers: the one asked for (the route has checked it is
+ * in scope), else every one (null) for an unscoped caller, else the caller's own (none without a
+ * principal).
+ */
+export function readScope(principal: Principal | undefined, environment?: string): string[] | null {
+  if (environment !== undefined) return [environment];
+  return unscoped(principal) ? null : [...(principal?.environments ?? [])];
+}
+
 /** The items whose `environment` the principal's scope reaches (nothing without a principal). */
 export function withinScope<T extends { environment: string }>(
   principal: Principal | undefined,

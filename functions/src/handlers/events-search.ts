@@ -2,6 +2,7 @@
 import { z } from "zod";
 import type { Services } from "../app.js";
 import type { Principal } from "../domain/access.js";
+import { readScope } from "../domain/scope.js";
 import { MAX_SEARCH_RESULTS } from "../warehouse/queries.js";
 import type { ApiResponse } from "./http.js";
 
@@ -55,7 +56,7 @@ export async function searchEvents(
     };
   const to = query.to ? new Date(query.to) : services.clock.now();
   const from = query.from ? new Date(query.from) : new Date(to.getTime() - DEFAULT_SEARCH_DAYS * DAY_MS);
-  const environments = query.environment ? [query.environment] : (principal?.environments ?? null);
+  const environments = readScope(principal, query.environment);
   const events = await warehouse.search({
     q: query.q,
     from: from.toISOString(),

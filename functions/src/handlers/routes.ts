@@ -19,6 +19,7 @@ import {
   namesWithinScope,
   outsideScope,
   outsideScopeReason,
+  readScope,
   unscoped,
   withinScope,
 } from "../domain/scope.js";
@@ -694,19 +695,12 @@ export const ROUTES: RouteSpec[] = [
     query: noQuery,
     body: applyBody,
     environment: (_services, { params }) => Promise.resolve(recommendationEnvironment(params.id)),
-    handle: async ({ tuning, environments }, { params, body, principal }) => {
-      // The caller's environments, as POST /optimize reads them, so the recommendation is the one it listed.
-      const scope = unscoped(principal)
-        ? null
-        : namesWithinScope(
-            principal,
-            (await environments.config()).environments.map((env) => env.name),
-          );
+    handle: async ({ tuning }, { params, body, principal }) => {
       const { id, action } = await tuning.apply(
         params.id ?? "",
         { mode: "manual", by: requesterOf(principal), actor: actorOf(principal), reason: body.reason },
         (loaded) => historyWithinScope(principal, loaded),
-        scope,
+        readScope(principal),
       );
       return { status: 201, body: { tuning_action: { ...action, id } } };
     },
@@ -742,7 +736,7 @@ export const ROUTES: RouteSpec[] = [
       const compliance =
         query.report_type === "compliance" ? await complianceInput(services, principal, loaded) : undefined;
       const store = await warehouse();
-      const scope = query.environment ? [query.environment] : (principal?.environments ?? null);
+      const scope = readScope(principal, query.environment);
       const facts = store ? await loadWarehouseFacts(store, range, scope) : null;
       const report = facts
         ? withWarehouseAggregates(buildReport(loaded, query, now, compliance, windowAggregates(facts)), facts)

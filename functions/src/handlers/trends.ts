@@ -2,7 +2,7 @@
 import { z } from "zod";
 import type { Services } from "../app.js";
 import type { Principal } from "../domain/access.js";
-import { unscoped } from "../domain/scope.js";
+import { readScope } from "../domain/scope.js";
 import { DEFAULT_TREND_DAYS, MAX_TREND_DAYS, loadDeploymentTrends } from "../warehouse/trends.js";
 import type { ApiResponse } from "./http.js";
 
@@ -28,18 +28,13 @@ export async function deploymentTrends(
   query: TrendsQuery,
   principal: Principal | undefined,
 ): Promise<ApiResponse> {
-  const environments = query.environment
-    ? [query.environment]
-    : unscoped(principal)
-      ? null
-      : (principal?.environments ?? []);
   return {
     status: 200,
     body: await loadDeploymentTrends(
       await services.warehouse(),
       services.clock.now(),
       query.days ?? DEFAULT_TREND_DAYS,
-      environments,
+      readScope(principal, query.environment),
     ),
   };
 }
