@@ -413,33 +413,29 @@ export function analyze(history: History, now: Date): Analysis {
  */
 export interface WindowAggregates {
   source: "duckdb" | "bigquery";
-  integrations: {
-    environment: string;
-    integration: string;
-    tasks: number;
-    runs: number;
-    succeeded: number;
-    failed: number;
-    retried_runs: number;
-    recovered_runs: number;
+  integrations: (Pick<
+    IntegrationStats,
+    | "environment"
+    | "integration"
+    | "tasks"
+    | "runs"
+    | "succeeded"
+    | "failed"
+    | "retried_runs"
+    | "recovered_runs"
+    | "retries"
+    | "duration"
+  > & {
     /** Runs that needed a retry or failed. */
     flaky_runs: number;
-    retries: number;
-    duration: Distribution;
-  }[];
-  environments: {
-    environment: string;
-    deployments_by_status: Record<string, number>;
-    deployment_duration: Distribution;
-    tasks: number;
-    runs: number;
-    retries: number;
-  }[];
+  })[];
+  environments: Pick<
+    EnvironmentStats,
+    "environment" | "deployments_by_status" | "deployment_duration" | "tasks" | "runs" | "retries"
+  >[];
   /** Successful task runs' durations over every integration. */
   task_duration: Distribution;
 }
-
-const EMPTY_DISTRIBUTION: Distribution = { count: 0, mean: null, p50: null, p95: null, max: null };
 
 /**
  * The analysis with the warehouse's counts and durations in place of the documents'. The documents
@@ -451,6 +447,7 @@ const EMPTY_DISTRIBUTION: Distribution = { count: 0, mean: null, p50: null, p95:
 export function withWindowAggregates(
   analysis: Analysis,
   aggregates: WindowAggregates,
+  now: Date,
 ): { analysis: Analysis; behind: string[] } {
   const behind: string[] = [];
   const integrations = new Map(
@@ -463,17 +460,7 @@ export function withWindowAggregates(
       behind.push(`${w.environment}/${w.integration}`);
       continue;
     }
-    const base: IntegrationStats = documents ?? {
-      environment: w.environment,
-      integration: w.integration,
-      failed_after_all_retries: 0,
-      attempts: 0,
-      estimated_duration: null,
-      max_retries: null,
-      last_error: null,
-      sampled_runs: 0,
-      ...emptyCounts,
-    };
+    const base = documents ?? integrationStats(w.environment, w.integration, []);
     const estimate = base.estimated_duration;
     integrations.set(key, {
       ...base,
@@ -503,23 +490,7 @@ export function withWindowAggregates(
       behind.push(w.environment);
       continue;
     }
-    const base: EnvironmentStats = documents ?? {
-      environment: w.environment,
-      deployments: 0,
-      deployments_by_status: {},
-      success_rate: null,
-      failed_deployments: 0,
-      deployment_duration: EMPTY_DISTRIBUTION,
-      tasks: 0,
-      runs: 0,
-      retries: 0,
-      attempts: 0,
-      concurrency_limit: null,
-      peak_concurrency: 0,
-      headroom: null,
-      queue_wait: EMPTY_DISTRIBUTION,
-      sampled_deployments: 0,
-    };
+    const base = documents ?? environmentStats(w.environment, [], [], new Map(), now);
     const succeeded = byStatus.succeeded ?? 0;
     const failed = [...FAILED_DEPLOYMENT].reduce((total, status) => total + (byStatus[status] ?? 0), 0);
     environments.set(w.environment, {
@@ -544,21 +515,6 @@ export function withWindowAggregates(
     behind,
   };
 }
-
-const emptyCounts = {
-  tasks: 0,
-  runs: 0,
-  succeeded: 0,
-  failed: 0,
-  retried_runs: 0,
-  recovered_runs: 0,
-  retries: 0,
-  flaky_rate: null,
-  retry_rate: null,
-  failure_rate: null,
-  duration: EMPTY_DISTRIBUTION,
-  estimate_error: null,
-};
 
 // ---------------------------------------------------------------------------------------------
 // Recommendations
@@ -1303,7 +1259,7 @@ export function recommend(
 ): OptimizationResult {
   const scoped = restrictHistory(history, request.constraints.environments);
   const fromDocuments = analyze(scoped, now);
-  const merged = aggregates ? withWindowAggregates(fromDocuments, aggregates) : null;
+  const merged = aggregates ? withWindowAggregates(fromDocuments, aggregates, now) : null;
   const analysis = merged?.analysis ?? fromDocuments;
   const model = learn(runsFromTasks(scoped.tasks));
   const replay = (environment: string, oldLimit: number, newLimit: number) =>

@@ -483,7 +483,7 @@ export function buildReport(
   aggregates: WindowAggregates | null = null,
 ): Report {
   const fromDocuments = analyze(history, now);
-  const analysis = aggregates ? withWindowAggregates(fromDocuments, aggregates).analysis : fromDocuments;
+  const analysis = aggregates ? withWindowAggregates(fromDocuments, aggregates, now).analysis : fromDocuments;
   const s = summary(history);
   const h = health(history);
   const optimization = recommend(

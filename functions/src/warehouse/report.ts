@@ -5,7 +5,7 @@
  */
 import { TERMINAL_DEPLOYMENT_STATUSES } from "../domain/engine-model.js";
 import { ALERT_LEVELS } from "../domain/health.js";
-import { round, type Distribution, type TimeRange } from "../domain/optimize.js";
+import { distribution, round, type Distribution, type TimeRange } from "../domain/optimize.js";
 import type { Report, ReportSummary, Visualization } from "../domain/reports.js";
 import type { Row, WindowParams } from "./queries.js";
 import type { Warehouse } from "./warehouse.js";
@@ -52,7 +52,7 @@ const numOrNull = (value: Row[string] | undefined): number | null =>
   typeof value === "number" ? round(value) : null;
 
 export function distributionOf(row: Row | undefined): Distribution {
-  if (!row) return { count: 0, mean: null, p50: null, p95: null, max: null };
+  if (!row) return distribution([]);
   return {
     count: num(row.count),
     mean: numOrNull(row.mean),
