@@ -4,11 +4,9 @@
  * at the newest few thousand deployments).
  */
 import type { TimeRange, WindowAggregates } from "../domain/optimize.js";
-import type { Row } from "./queries.js";
-import { distributionOf, type WarehouseFacts } from "./report.js";
+import { distributionOf, num, type WarehouseFacts } from "./report.js";
 import type { Warehouse } from "./warehouse.js";
 
-const num = (value: Row[string] | undefined): number => (typeof value === "number" ? value : 0);
 const SUCCESSFUL_RUN = new Set(["succeeded", "rolled_back"]);
 
 /** The query results the aggregates are made of (a report's facts, less its alerts). */

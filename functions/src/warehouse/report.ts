@@ -47,8 +47,10 @@ export async function loadWarehouseFacts(
   };
 }
 
-const num = (value: Row[string] | undefined): number => (typeof value === "number" ? value : 0);
-const numOrNull = (value: Row[string] | undefined): number | null =>
+/** A count from a query row (0 when absent): every warehouse module reads rows through these two. */
+export const num = (value: Row[string] | undefined): number => (typeof value === "number" ? value : 0);
+/** A measured value from a query row, rounded as reports round; null when absent. */
+export const numOrNull = (value: Row[string] | undefined): number | null =>
   typeof value === "number" ? round(value) : null;
 
 export function distributionOf(row: Row | undefined): Distribution {

@@ -7,6 +7,7 @@
 import { TERMINAL_DEPLOYMENT_STATUSES } from "../domain/engine-model.js";
 import { round } from "../domain/optimize.js";
 import type { Row } from "./queries.js";
+import { num, numOrNull } from "./report.js";
 import { RETENTION_DAYS } from "./schema.js";
 import type { Warehouse } from "./warehouse.js";
 
@@ -61,10 +62,6 @@ export type TrendsAnswer =
     }
   | { status: "no_warehouse" | "warehouse_error"; message: string };
 
-const num = (value: Row[string] | undefined): number =>
-  typeof value === "number" ? value : Number(value ?? 0);
-const seconds = (value: Row[string] | undefined): number | null =>
-  typeof value === "number" ? round(value) : null;
 const TERMINAL: readonly string[] = TERMINAL_DEPLOYMENT_STATUSES;
 
 function counts(outcomes: readonly Row[], durations: Row | undefined): TrendCounts {
@@ -89,8 +86,8 @@ function counts(outcomes: readonly Row[], durations: Row | undefined): TrendCoun
       .reduce((total, row) => total + num(row.deployments), 0),
     success_rate: ended > 0 ? round(succeeded / ended, 4) : null,
     finished: durations ? num(durations.count) : 0,
-    duration_p50: seconds(durations?.p50),
-    duration_p95: seconds(durations?.p95),
+    duration_p50: numOrNull(durations?.p50),
+    duration_p95: numOrNull(durations?.p95),
   };
 }
 
