@@ -16,6 +16,8 @@ import type { storage_v1 } from "googleapis/build/src/apis/storage/v1.js";
 import type { monitoring_v3 } from "googleapis/build/src/apis/monitoring/v3.js";
 import type { bigquery_v2 } from "googleapis/build/src/apis/bigquery/v2.js";
 import type { firebaseappcheck_v1 } from "googleapis/build/src/apis/firebaseappcheck/v1.js";
+import type { cloudbuild_v1 } from "googleapis/build/src/apis/cloudbuild/v1.js";
+import type { iam_v1 } from "googleapis/build/src/apis/iam/v1.js";
 import { NonRetriableError } from "../../domain/errors.js";
 import { LIVE_SUPPORT } from "../../domain/live-permissions.js";
 
@@ -29,7 +31,9 @@ export type GoogleApiName =
   | "storage"
   | "monitoring"
   | "bigquery"
-  | "firebaseappcheck";
+  | "firebaseappcheck"
+  | "cloudbuild"
+  | "iam";
 
 /** What googleapis accepts as credentials (GoogleAuth for ADC, an OAuth2 client with a token in tests). */
 export type GoogleAuthClient = Exclude<NonNullable<firebasehosting_v1beta1.Options["auth"]>, string>;
@@ -131,6 +135,16 @@ export async function bigqueryApi(access: GoogleAccess): Promise<bigquery_v2.Big
 export async function appCheckApi(access: GoogleAccess): Promise<firebaseappcheck_v1.Firebaseappcheck> {
   const { firebaseappcheck_v1: api } = await import("googleapis/build/src/apis/firebaseappcheck/v1.js");
   return new api.Firebaseappcheck(await common(access, "firebaseappcheck"));
+}
+
+export async function cloudBuildApi(access: GoogleAccess): Promise<cloudbuild_v1.Cloudbuild> {
+  const { cloudbuild_v1: api } = await import("googleapis/build/src/apis/cloudbuild/v1.js");
+  return new api.Cloudbuild(await common(access, "cloudbuild"));
+}
+
+export async function iamApi(access: GoogleAccess): Promise<iam_v1.Iam> {
+  const { iam_v1: api } = await import("googleapis/build/src/apis/iam/v1.js");
+  return new api.Iam(await common(access, "iam"));
 }
 
 /** An HTTP answer that was not 2xx, shaped as googleapis (gaxios) errors are, for calls made without googleapis. */
