@@ -5,31 +5,40 @@ import {
   type ResolvedEnvironment,
 } from "../../functions/src/domain/config-schema.js";
 import type { IntegrationKind } from "../../functions/src/domain/integrations.js";
+import { QuotaPacer } from "../../functions/src/domain/quota-pacing.js";
 import type { GoogleAccess, GoogleApiName } from "../../functions/src/drivers/live/google.js";
 import type { DriverIO, Release, ReleaseStore, SourceReader } from "../../functions/src/drivers/types.js";
 
 /**
  * Access with a fixed bearer token (so no metadata server or key is asked for), every listed API at
- * its contract server, and a sleep that records the delays instead of waiting.
+ * its contract server, and a sleep that records the delays instead of waiting. Requests are paced as
+ * live ones are, against a fake clock that each recorded sleep moves on: so a test sees the waits
+ * pacing asks for in `slept`, and a test making fewer calls than any quota allows sees none. Pass
+ * `pacer` to share one between accesses, or `false` for none.
  */
 export async function contractAccess(
   rootUrls: Partial<Record<GoogleApiName, string>>,
-  options: { maxAttempts?: number; random?: () => number } = {},
-): Promise<GoogleAccess & { slept: number[] }> {
+  options: { maxAttempts?: number; random?: () => number; pacer?: QuotaPacer | false; startMs?: number } = {},
+): Promise<GoogleAccess & { slept: number[]; clock: { ms: number } }> {
   const { auth } = await import("googleapis/build/src/apis/firebasehosting/index.js");
   const client = new auth.OAuth2();
   client.setCredentials({ access_token: "contract-test-token", expiry_date: Date.now() + 3_600_000 });
   const slept: number[] = [];
+  const clock = { ms: options.startMs ?? Date.parse("2026-12-01T10:00:00.000Z") };
+  const pacer = options.pacer ?? new QuotaPacer();
   return {
     rootUrls: Object.fromEntries(Object.entries(rootUrls).map(([api, url]) => [api, `${url}/`])),
     auth: () => Promise.resolve(client),
     sleep: (ms) => {
       slept.push(ms);
+      clock.ms += ms;
       return Promise.resolve();
     },
     random: options.random ?? (() => 0.5),
     maxAttempts: options.maxAttempts ?? 4,
+    ...(pacer ? { pacing: { pacer, now: () => clock.ms } } : {}),
     slept,
+    clock,
   };
 }
 

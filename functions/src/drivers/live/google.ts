@@ -20,6 +20,7 @@ import type { cloudbuild_v1 } from "googleapis/build/src/apis/cloudbuild/v1.js";
 import type { iam_v1 } from "googleapis/build/src/apis/iam/v1.js";
 import { NonRetriableError } from "../../domain/errors.js";
 import { LIVE_SUPPORT } from "../../domain/live-permissions.js";
+import { QuotaPacer, pacedCall, type PacedCall } from "../../domain/quota-pacing.js";
 
 /** The APIs the live drivers call. */
 export type GoogleApiName =
@@ -49,14 +50,30 @@ export interface GoogleAccess {
   random(): number;
   /** Attempts per call, the first included, before a quota or availability error is given up on. */
   maxAttempts: number;
+  /** Paces every request under Google's published quotas (domain/quota-pacing.ts); requests go unpaced when absent. */
+  pacing?: GooglePacing;
 }
+
+/** A pacer and the clock it reads; waits go through `GoogleAccess.sleep`, so a test's clock must move with its sleep. */
+export interface GooglePacing {
+  pacer: QuotaPacer;
+  /** Milliseconds since the epoch. */
+  now(): number;
+}
+
+/**
+ * The pacer of this process. Module state on purpose: quotas are per project, not per access, so
+ * every access this process creates (driverIO and createServices each make one) must draw on the
+ * same windows, or each would believe it had the whole quota.
+ */
+const PROCESS_PACER = new QuotaPacer();
 
 /** The scopes of Application Default Credentials: the Firebase management APIs accept cloud-platform. */
 export const LIVE_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"];
 
 /** Access through Application Default Credentials, created once on first use. */
 export function applicationDefaultAccess(
-  options: { rootUrls?: GoogleAccess["rootUrls"]; maxAttempts?: number } = {},
+  options: { rootUrls?: GoogleAccess["rootUrls"]; maxAttempts?: number; pacing?: GooglePacing } = {},
 ): GoogleAccess {
   let client: Promise<GoogleAuthClient> | undefined;
   return {
@@ -68,6 +85,7 @@ export function applicationDefaultAccess(
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     random: Math.random,
     maxAttempts: options.maxAttempts ?? 5,
+    pacing: options.pacing ?? { pacer: PROCESS_PACER, now: Date.now },
   };
 }
 
@@ -80,13 +98,87 @@ export function requireAccess(access: GoogleAccess | undefined, kind: string): G
   return access;
 }
 
+/** Waits, through `access.sleep`, until the pacer lets `call` go; then until any hold a 429 set meanwhile ends. */
+async function awaitTurn(access: GoogleAccess, pacing: GooglePacing, call: PacedCall): Promise<void> {
+  let before = pacing.now();
+  let wait = pacing.pacer.reserve(call, before);
+  while (wait > 0) {
+    await access.sleep(wait);
+    const after = pacing.now();
+    // A clock that does not move with the sleep (a test's) would hold us here forever: go.
+    if (after <= before) return;
+    before = after;
+    wait = pacing.pacer.heldFor(call, after);
+  }
+}
+
+/** A quota answer with a Retry-After (or RetryInfo) holds the API for every caller, not just the one retrying. */
+function noteAnswer(
+  pacing: GooglePacing,
+  call: PacedCall,
+  response: { status: number; headers: unknown; data: unknown },
+) {
+  if (response.status < 400) return;
+  const failure = googleFailure({ response });
+  if (!failure || (failure.status !== 429 && failure.code !== "RESOURCE_EXHAUSTED")) return;
+  if (failure.retryAfterSeconds !== undefined)
+    pacing.pacer.hold(call, pacing.now() + failure.retryAfterSeconds * 1000);
+}
+
+/**
+ * One request made without googleapis (Hosting's file uploads), paced as the clients' requests
+ * are: the answer comes back unchanged for the caller's own handling.
+ */
+export async function pacedFetch(
+  access: GoogleAccess,
+  api: GoogleApiName,
+  method: string,
+  url: string,
+  send: () => Promise<Response>,
+): Promise<Response> {
+  const pacing = access.pacing;
+  if (!pacing) return send();
+  const call = pacedCall(api, method, url);
+  await awaitTurn(access, pacing, call);
+  const response = await send();
+  if (response.status === 429) {
+    // A clone, so the caller still reads the body.
+    const data = await response.clone().text();
+    noteAnswer(pacing, call, { status: response.status, headers: response.headers, data });
+  }
+  return response;
+}
+
+type Adapter = NonNullable<firebasehosting_v1beta1.Options["adapter"]>;
+
+/**
+ * The pacing of a client's requests. gaxios' adapter wraps each HTTP request the client sends, so
+ * every attempt of every call (callGoogle's retries and awaitOperation's polls included) waits its
+ * turn, knowing its URL and method, which callGoogle's closure does not tell.
+ */
+function pacingAdapter(access: GoogleAccess, api: GoogleApiName): Adapter | undefined {
+  const pacing = access.pacing;
+  if (!pacing) return undefined;
+  return async (options, defaultAdapter) => {
+    const call = pacedCall(api, options.method ?? "GET", options.url.toString());
+    await awaitTurn(access, pacing, call);
+    const response = await defaultAdapter(options);
+    noteAnswer(pacing, call, response);
+    return response;
+  };
+}
+
 // Clients, built per call from the access (cheap: the module is cached after the first import).
-const common = async (access: GoogleAccess, api: GoogleApiName) => ({
-  auth: await access.auth(),
-  // Our retry policy, not gaxios' default one: one place decides, and tests count the attempts.
-  retry: false,
-  ...(access.rootUrls[api] ? { rootUrl: access.rootUrls[api] } : {}),
-});
+const common = async (access: GoogleAccess, api: GoogleApiName) => {
+  const adapter = pacingAdapter(access, api);
+  return {
+    auth: await access.auth(),
+    // Our retry policy, not gaxios' default one: one place decides, and tests count the attempts.
+    retry: false,
+    ...(access.rootUrls[api] ? { rootUrl: access.rootUrls[api] } : {}),
+    ...(adapter ? { adapter } : {}),
+  };
+};
 
 export async function hostingApi(access: GoogleAccess): Promise<firebasehosting_v1beta1.Firebasehosting> {
   const { firebasehosting_v1beta1: api } =
