@@ -4,8 +4,10 @@
  * a key stored by this system), each API's endpoint (Google's, or a local contract server in tests)
  * and the one retry policy: 429 / RESOURCE_EXHAUSTED / 503 back off for Retry-After (or the
  * RetryInfo delay) plus jitter; a 403 names the permission and the role that grants it; other 4xx
- * are not retried. The googleapis per-API modules are imported on first use only, so a function
- * that never goes live does not load them.
+ * are not retried. Before that, every request waits its turn under the quotas Google publishes
+ * (domain/quota-pacing.ts), so a big apply spreads its calls instead of drawing 429s. The googleapis
+ * per-API modules are imported on first use only, so a function that never goes live does not load
+ * them.
  */
 import type { firebasehosting_v1beta1 } from "googleapis/build/src/apis/firebasehosting/v1beta1.js";
 import type { firebaserules_v1 } from "googleapis/build/src/apis/firebaserules/v1.js";
