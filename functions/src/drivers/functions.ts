@@ -174,6 +174,23 @@ export function checkFunctionsSettings(
   return problems;
 }
 
+/** The service settings and bundle digest a deploy carries (the local and the live driver record the same). */
+export function serviceOf(
+  settings: IntegrationSettings<"functions">,
+  bundle: { files: BundleFile[]; digest: string },
+): StagedService {
+  return {
+    runtime: settings.runtime,
+    memory: settings.memory,
+    min_instances: settings.min_instances,
+    max_instances: settings.max_instances,
+    concurrency: settings.concurrency,
+    timeout_seconds: settings.timeout_seconds,
+    bundle_digest: bundle.digest,
+    bundle_files: bundle.files.length,
+  };
+}
+
 const pubsubUrl = (io: DriverIO, projectId: string, path: string) =>
   `http://${requireHost(io, "pubsub")}/v1/projects/${projectId}/${path}`;
 
@@ -222,16 +239,7 @@ export const functionsDriver: DriverSpec<"functions", FunctionsState> = {
     problems.push(...checkPackage(integration, settings.source, files, packageText));
     const bundle = await buildBundle(io.sources, settings.source);
     const state: FunctionsState = {
-      staged_service: {
-        runtime: settings.runtime,
-        memory: settings.memory,
-        min_instances: settings.min_instances,
-        max_instances: settings.max_instances,
-        concurrency: settings.concurrency,
-        timeout_seconds: settings.timeout_seconds,
-        bundle_digest: bundle.digest,
-        bundle_files: bundle.files.length,
-      },
+      staged_service: serviceOf(settings, bundle),
       topics: Object.fromEntries(
         [...new Set(settings.topics)].sort().map((t) => [t, { subscription: `${t}-sub` }]),
       ),
