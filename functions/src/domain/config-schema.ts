@@ -234,6 +234,29 @@ export const integrationSettingsShapes = {
       .optional(),
     require_approval: z.boolean().optional(),
     promote_to: z.string().optional(),
+    // Live only (Workload Identity Federation); "" leaves them unset, and live refuses naming the field.
+    github_repository: z
+      .string()
+      .regex(/^$|^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})\/[A-Za-z0-9._-]{1,100}$/, {
+        error: "a GitHub repository as owner/name",
+      })
+      .optional(),
+    workload_identity_pool: z
+      .string()
+      .regex(/^(?!gcp-)[a-z0-9-]{4,32}$/, {
+        error: "a Workload Identity pool id: 4-32 of a-z, 0-9 and '-', not starting with gcp-",
+      })
+      .optional(),
+    deployer_service_account: z
+      .string()
+      .regex(/^$|^[a-z][a-z0-9-]{4,28}[a-z0-9]@[a-z][a-z0-9-]{4,28}[a-z0-9]\.iam\.gserviceaccount\.com$/, {
+        error: "a service account email of the project, NAME@PROJECT.iam.gserviceaccount.com",
+      })
+      .optional(),
+    project_number: z
+      .string()
+      .regex(/^$|^[1-9][0-9]{5,19}$/, { error: "the project's number (digits), not its id" })
+      .optional(),
   }),
 } satisfies Record<IntegrationKind, z.ZodType>;
 
@@ -299,7 +322,16 @@ export const INTEGRATION_DEFAULTS: { [K in IntegrationKind]: Required<Integratio
   backup: { schedule: "0 3 * * *", retention_days: 14, collections: [] },
   security: { forbid_open_rules: true, app_check: "monitor", iam_bindings: [] },
   analytics: { dataset: "orchestration_events", location: "US", retention_days: 90 },
-  cicd: { provider: "github-actions", branch: "main", require_approval: false, promote_to: "" },
+  cicd: {
+    provider: "github-actions",
+    branch: "main",
+    require_approval: false,
+    promote_to: "",
+    github_repository: "",
+    workload_identity_pool: "github-actions",
+    deployer_service_account: "",
+    project_number: "",
+  },
 };
 
 const integrationsBlock = z.strictObject(

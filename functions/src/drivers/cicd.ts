@@ -14,7 +14,7 @@
 import { parse, stringify } from "yaml";
 import type { Problem } from "../domain/problems.js";
 import { liveNote, nothingStaged, problem, STAGED, settingPath } from "./rules-lint.js";
-import type { DriverSpec } from "./types.js";
+import type { Desired, DriverSpec, DriverTarget } from "./types.js";
 import { sha256 } from "../domain/digest.js";
 
 /** A GitHub environment the workflow runs jobs in, and whether it must require reviewers. */
@@ -69,19 +69,48 @@ const setupSteps = [
   { name: "Set up Node.js 22", uses: "actions/setup-node@v4", with: { "node-version": 22, cache: "npm" } },
   { name: "Install", run: "npm ci" },
 ];
-const authStep = {
+const keyAuthStep = {
   name: "Authenticate to Google Cloud",
   uses: "google-github-actions/auth@v2",
   with: { credentials_json: "${{ secrets.FIREBASE_SERVICE_ACCOUNT }}" },
 };
 
-/** The workflow as a plain object, before it is printed as YAML. */
+/** Workload Identity Federation for the workflow (live): no key, GitHub's OIDC token is exchanged. */
+export interface WorkflowIdentity {
+  /** `projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>`. */
+  workload_identity_provider: string;
+  service_account: string;
+}
+
+const identityAuthStep = (identity: { workload_identity_provider: string; service_account: string }) => ({
+  name: "Authenticate to Google Cloud (Workload Identity Federation, no key)",
+  uses: "google-github-actions/auth@v2",
+  with: {
+    workload_identity_provider: identity.workload_identity_provider,
+    service_account: identity.service_account,
+  },
+});
+// A job that exchanges GitHub's OIDC token needs the id-token permission.
+const OIDC_PERMISSIONS = { contents: "read", "id-token": "write" };
+
+/** The workflow as a plain object, before it is printed as YAML; with `identity`, no key is used. */
 export function buildWorkflow(input: {
   environment: string;
   project_id: string;
   branch: string;
   promote_to: string | null;
+  identity?: WorkflowIdentity;
 }): Record<string, unknown> {
+  const identity = input.identity;
+  const authStep = identity ? identityAuthStep(identity) : keyAuthStep;
+  // The promotion target's GitHub environment names its own provider and deployer (its own apply made them).
+  const promoteAuthStep = identity
+    ? identityAuthStep({
+        workload_identity_provider: "${{ vars.WORKLOAD_IDENTITY_PROVIDER }}",
+        service_account: "${{ vars.DEPLOYER_SERVICE_ACCOUNT }}",
+      })
+    : keyAuthStep;
+  const jobPermissions = identity ? { permissions: OIDC_PERMISSIONS } : {};
   const jobs: Record<string, unknown> = {
     test: {
       name: "Install and test",
@@ -92,6 +121,7 @@ export function buildWorkflow(input: {
       name: `Release to ${input.environment} (${input.project_id})`,
       needs: ["test"],
       "runs-on": "ubuntu-latest",
+      ...jobPermissions,
       environment: { name: input.environment },
       steps: [
         ...setupSteps,
@@ -109,10 +139,11 @@ export function buildWorkflow(input: {
       needs: ["deploy"],
       if: "github.event_name == 'push'",
       "runs-on": "ubuntu-latest",
+      ...jobPermissions,
       environment: { name: input.promote_to },
       steps: [
         ...setupSteps,
-        authStep,
+        promoteAuthStep,
         {
           name: `Check the project id of ${input.promote_to}`,
           run: 'test -n "${{ vars.FIREBASE_PROJECT_ID }}" || { echo "set the FIREBASE_PROJECT_ID variable of the GitHub environment"; exit 1; }',
@@ -239,70 +270,92 @@ export function checkWorkflowText(text: string, expect: WorkflowExpectations): [
   return checkWorkflow(parsed, expect);
 }
 
+/**
+ * The workflow of an environment and its staged state, checked: what the staged driver records,
+ * and (with `identity`) the live driver's artifact, authenticating without a key.
+ */
+export function buildCicdDesired(
+  target: DriverTarget<"cicd">,
+  identity?: WorkflowIdentity,
+): Desired<CicdRelease> & { artifact: { name: string; content: string } } {
+  const settings = target.settings;
+  const environment = target.environment;
+  const problems: Problem[] = [];
+  const at = (...rest: (string | number)[]) => settingPath("cicd", ...rest);
+  if (settings.provider !== "github-actions") {
+    problems.push(problem(at("provider"), JSON.stringify(settings.provider), '"github-actions"'));
+  }
+  const badBranch = branchProblem(settings.branch);
+  if (badBranch) problems.push(problem(at("branch"), JSON.stringify(settings.branch), badBranch));
+  const promoteTo = settings.promote_to === "" ? null : settings.promote_to;
+  if (promoteTo !== null && (promoteTo === environment.name || !/^[a-z][a-z0-9-]{1,29}$/.test(promoteTo))) {
+    problems.push(problem(at("promote_to"), JSON.stringify(promoteTo), "another environment of the config"));
+  }
+
+  const reviewers: GithubEnvironmentPlan[] = [
+    { name: environment.name, required_reviewers: settings.require_approval && promoteTo === null },
+    ...(promoteTo ? [{ name: promoteTo, required_reviewers: settings.require_approval }] : []),
+  ];
+  const file = workflowFile(environment.name);
+  const workflow = buildWorkflow({
+    environment: environment.name,
+    project_id: environment.project_id,
+    branch: settings.branch,
+    promote_to: promoteTo,
+    ...(identity ? { identity } : {}),
+  });
+  const gates = reviewers.filter((entry) => entry.required_reviewers).map((entry) => entry.name);
+  const header = [
+    `# Generated by the orchestration control plane for environment ${environment.name} (${environment.project_id}).`,
+    ...(identity
+      ? [
+          "# Staged artifact: commit it to use it (nothing is pushed to GitHub). No key: GitHub's OIDC token is exchanged",
+          `# through ${identity.workload_identity_provider} for ${identity.service_account}.`,
+          ...(promoteTo
+            ? [
+                `# The GitHub environment ${promoteTo} needs the variables FIREBASE_PROJECT_ID, WORKLOAD_IDENTITY_PROVIDER and DEPLOYER_SERVICE_ACCOUNT.`,
+              ]
+            : []),
+        ]
+      : [
+          "# Staged artifact: commit it to use it. Each GitHub environment used below needs the secret FIREBASE_SERVICE_ACCOUNT.",
+          ...(promoteTo
+            ? [`# The GitHub environment ${promoteTo} also needs the variable FIREBASE_PROJECT_ID.`]
+            : []),
+        ]),
+    gates.length > 0
+      ? `# Approval: give the GitHub environment(s) ${gates.join(", ")} required reviewers.`
+      : "# No approval gate.",
+  ].join("\n");
+  const content = `${header}\n${stringify(workflow, { lineWidth: 0, aliasDuplicateObjects: false })}`;
+  for (const [where, what] of checkWorkflowText(content, {
+    branch: settings.branch,
+    project_id: environment.project_id,
+    promote_to: promoteTo,
+  })) {
+    problems.push(problem(`${file}: ${where}`, what, "a valid GitHub Actions workflow"));
+  }
+
+  const state: CicdRelease = {
+    provider: settings.provider,
+    workflow_file: file,
+    branch: settings.branch,
+    project_id: environment.project_id,
+    promote_to: promoteTo,
+    require_approval: settings.require_approval,
+    jobs: Object.keys(workflow.jobs as Record<string, unknown>),
+    github_environments: reviewers,
+    workflow_sha256: sha256(content),
+  };
+  return { state, problems, artifact: { name: file, content } };
+}
+
 export const cicdDriver: DriverSpec<"cicd", CicdRelease> = {
   kind: "cicd",
   ...STAGED,
 
   desired(target) {
-    const settings = target.settings;
-    const environment = target.environment;
-    const problems: Problem[] = [];
-    const at = (...rest: (string | number)[]) => settingPath("cicd", ...rest);
-    if (settings.provider !== "github-actions") {
-      problems.push(problem(at("provider"), JSON.stringify(settings.provider), '"github-actions"'));
-    }
-    const badBranch = branchProblem(settings.branch);
-    if (badBranch) problems.push(problem(at("branch"), JSON.stringify(settings.branch), badBranch));
-    const promoteTo = settings.promote_to === "" ? null : settings.promote_to;
-    if (promoteTo !== null && (promoteTo === environment.name || !/^[a-z][a-z0-9-]{1,29}$/.test(promoteTo))) {
-      problems.push(
-        problem(at("promote_to"), JSON.stringify(promoteTo), "another environment of the config"),
-      );
-    }
-
-    const reviewers: GithubEnvironmentPlan[] = [
-      { name: environment.name, required_reviewers: settings.require_approval && promoteTo === null },
-      ...(promoteTo ? [{ name: promoteTo, required_reviewers: settings.require_approval }] : []),
-    ];
-    const file = workflowFile(environment.name);
-    const workflow = buildWorkflow({
-      environment: environment.name,
-      project_id: environment.project_id,
-      branch: settings.branch,
-      promote_to: promoteTo,
-    });
-    const gates = reviewers.filter((entry) => entry.required_reviewers).map((entry) => entry.name);
-    const header = [
-      `# Generated by the orchestration control plane for environment ${environment.name} (${environment.project_id}).`,
-      "# Staged artifact: commit it to use it. Each GitHub environment used below needs the secret FIREBASE_SERVICE_ACCOUNT.",
-      ...(promoteTo
-        ? [`# The GitHub environment ${promoteTo} also needs the variable FIREBASE_PROJECT_ID.`]
-        : []),
-      gates.length > 0
-        ? `# Approval: give the GitHub environment(s) ${gates.join(", ")} required reviewers.`
-        : "# No approval gate.",
-    ].join("\n");
-    const content = `${header}\n${stringify(workflow, { lineWidth: 0, aliasDuplicateObjects: false })}`;
-    for (const [where, what] of checkWorkflowText(content, {
-      branch: settings.branch,
-      project_id: environment.project_id,
-      promote_to: promoteTo,
-    })) {
-      problems.push(problem(`${file}: ${where}`, what, "a valid GitHub Actions workflow"));
-    }
-
-    const state: CicdRelease = {
-      provider: settings.provider,
-      workflow_file: file,
-      branch: settings.branch,
-      project_id: environment.project_id,
-      promote_to: promoteTo,
-      require_approval: settings.require_approval,
-      jobs: Object.keys(workflow.jobs as Record<string, unknown>),
-      github_environments: reviewers,
-      workflow_sha256: sha256(content),
-    };
-    return Promise.resolve({ state, problems, artifact: { name: file, content } });
+    return Promise.resolve(buildCicdDesired(target));
   },
 
   verify(target, _io, release) {
