@@ -44,11 +44,11 @@ function environment(kind: string): ResolvedEnvironment {
     rollback_policy: "failed-only",
     engine: {},
     integrations: [
-      { kind: "auth", settings: INTEGRATION_DEFAULTS.auth },
-      { kind: "firestore", settings: INTEGRATION_DEFAULTS.firestore },
-      { kind: "functions", settings: INTEGRATION_DEFAULTS.functions },
-      { kind: "backup", settings: INTEGRATION_DEFAULTS.backup },
-      { kind: "monitoring", settings: INTEGRATION_DEFAULTS.monitoring },
+      { kind: "auth", name: "auth", settings: INTEGRATION_DEFAULTS.auth },
+      { kind: "firestore", name: "firestore", settings: INTEGRATION_DEFAULTS.firestore },
+      { kind: "functions", name: "functions", settings: INTEGRATION_DEFAULTS.functions },
+      { kind: "backup", name: "backup", settings: INTEGRATION_DEFAULTS.backup },
+      { kind: "monitoring", name: "monitoring", settings: INTEGRATION_DEFAULTS.monitoring },
     ],
   };
 }

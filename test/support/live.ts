@@ -78,6 +78,7 @@ export function liveEnvironment(
     engine: {},
     integrations: kinds.map((kind) => ({
       kind,
+      name: kind,
       settings: { ...INTEGRATION_DEFAULTS[kind], ...(settings[kind] ?? {}) },
     })) as ResolvedEnvironment["integrations"],
   };

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
 import { validateConfig, validateConfigText, diffEnvironments } from "../../functions/src/domain/config.js";
+import type { ResolvedEnvironment } from "../../functions/src/domain/config-schema.js";
+import { planDeployment } from "../../functions/src/domain/planner.js";
+import { scaleConfig } from "../../scripts/lib/scale-config.js";
 import { configWith, exampleConfig } from "../support/config-builder.js";
 
 interface BadCase {
@@ -8,6 +11,206 @@ interface BadCase {
   path: string;
   message: string;
 }
+
+/** The example config with instances declared in dev (environments[0]); `change` bends it further. */
+const withInstances = (names: string[], change: (config: Record<string, any>) => void = () => {}) =>
+  configWith((c) => {
+    c.environments[0].integrations.push(...names);
+    change(c);
+  });
+
+/** Bad inputs about integration instances (`kind:instance`). */
+const instanceCases: BadCase[] = [
+  {
+    name: "an instance of an unknown kind",
+    config: withInstances(["crashlytics:ios"]),
+    path: "environments[0].integrations[10]",
+    message:
+      'environments[0].integrations[10]: found string "crashlytics:ios"; allowed: one of "auth", "firestore", "storage", "functions", "hosting", "monitoring", "backup", "security", "analytics", "cicd", or an instance of one such as "functions:orders"',
+  },
+  {
+    name: "an instance name with capitals",
+    config: withInstances(["functions:Orders"]),
+    path: "environments[0].integrations[10]",
+    message:
+      'environments[0].integrations[10]: found string "functions:Orders"; allowed: "functions" or "functions:<instance>", the instance 2-24 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen',
+  },
+  {
+    name: "an empty instance name",
+    config: withInstances(["hosting:"]),
+    path: "environments[0].integrations[10]",
+    message:
+      'environments[0].integrations[10]: found string "hosting:"; allowed: "hosting" or "hosting:<instance>", the instance 2-24 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen',
+  },
+  {
+    name: "an instance name with a second colon",
+    config: withInstances(["functions:orders:eu"]),
+    path: "environments[0].integrations[10]",
+    message:
+      'environments[0].integrations[10]: found string "functions:orders:eu"; allowed: "functions" or "functions:<instance>", the instance without a second \':\' and 2-24 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen',
+  },
+  {
+    name: "an instance name starting with a digit",
+    config: withInstances(["storage:1media"]),
+    path: "environments[0].integrations[10]",
+    message:
+      'environments[0].integrations[10]: found string "storage:1media"; allowed: "storage" or "storage:<instance>", the instance 2-24 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen',
+  },
+  {
+    name: "an instance name longer than 24 characters",
+    config: withInstances(["analytics:a-very-long-instance-name-x"]),
+    path: "environments[0].integrations[10]",
+    message:
+      'environments[0].integrations[10]: found string "analytics:a-very-long-instance-name-x"; allowed: "analytics" or "analytics:<instance>", the instance 2-24 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen',
+  },
+  {
+    name: "the same instance twice",
+    config: withInstances(["functions:orders", "functions:orders"], (c) => {
+      c.environments[0].overrides["functions:orders"] = { topics: ["order-events"] };
+    }),
+    path: "environments[0].integrations[11]",
+    message:
+      'environments[0].integrations[11]: found "functions:orders" listed twice; allowed: each integration once',
+  },
+  {
+    name: "a second instance of auth",
+    config: withInstances(["auth:partners"]),
+    path: "environments[0].integrations[10]",
+    message:
+      'environments[0].integrations[10]: found "auth:partners", a second instance of "auth"; allowed: one instance of "auth" per environment: a project has one Authentication (Identity Platform) configuration',
+  },
+  {
+    name: "a second instance of security",
+    config: withInstances(["security:strict"]),
+    path: "environments[0].integrations[10]",
+    message:
+      'environments[0].integrations[10]: found "security:strict", a second instance of "security"; allowed: one instance of "security" per environment: a project has one IAM policy and one App Check configuration',
+  },
+  {
+    name: "two instances of monitoring, neither the default one",
+    config: configWith((c) => {
+      c.environments[0].integrations = c.environments[0].integrations
+        .filter((name: string) => name !== "monitoring")
+        .concat(["monitoring:a1", "monitoring:b2"]);
+    }),
+    path: "environments[0].integrations[10]",
+    message:
+      'environments[0].integrations[10]: found "monitoring:b2", a second instance of "monitoring"; allowed: one instance of "monitoring" per environment: its thresholds and channels are the environment\'s health and alerting policy, which health checks and notifications read once',
+  },
+  {
+    name: "backup whose only firestore is missing, though an instance of another kind is there",
+    config: configWith((c) => {
+      c.environments[0].integrations = ["auth", "backup", "functions:jobs"];
+      c.environments[0].overrides = {};
+    }),
+    path: "environments[0].integrations",
+    message:
+      'environments[0].integrations: found "backup" without "firestore"; allowed: "backup" together with "firestore" (any instance of it), which it needs',
+  },
+  {
+    name: "an override of an instance the environment does not declare",
+    config: withInstances(["hosting:marketing"], (c) => {
+      c.environments[0].overrides["hosting:marketing"] = { site: "acme-marketing" };
+      c.environments[0].overrides["hosting:docs"] = { site: "acme-docs" };
+    }),
+    path: 'environments[0].overrides["hosting:docs"]',
+    message:
+      'environments[0].overrides["hosting:docs"]: found an override of "hosting:docs", which this environment does not declare; allowed: overrides of its integrations (or their kinds): auth, firestore, storage, functions, hosting, monitoring, backup, security, analytics, cicd, hosting:marketing',
+  },
+  {
+    name: "an override key that is no integration name",
+    config: configWith((c) => (c.environments[0].overrides["hosting:Docs"] = { site: "acme-docs" })),
+    path: 'environments[0].overrides["hosting:Docs"]',
+    message:
+      'environments[0].overrides["hosting:Docs"]: found an override of "hosting:Docs", which is no integration name; allowed: "hosting" or "hosting:<instance>", the instance 2-24 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen',
+  },
+  {
+    name: "an override key of an unknown kind",
+    config: configWith((c) => (c.environments[0].overrides.crashlytics = {})),
+    path: "environments[0].overrides.crashlytics",
+    message:
+      'environments[0].overrides.crashlytics: found an override of "crashlytics", which is no integration name; allowed: one of "auth", "firestore", "storage", "functions", "hosting", "monitoring", "backup", "security", "analytics", "cicd", or an instance of one such as "functions:orders"',
+  },
+  {
+    name: "an instance override with a field its kind does not have",
+    config: withInstances(["hosting:marketing"], (c) => {
+      c.environments[0].overrides["hosting:marketing"] = { site: "acme-marketing", memory: "1GiB" };
+    }),
+    path: 'environments[0].overrides["hosting:marketing"].memory',
+    message:
+      'environments[0].overrides["hosting:marketing"].memory: found unknown key "memory"; allowed: the keys site, public_dir, clean_urls, rewrites, redirects',
+  },
+  {
+    name: "an instance override with a value of the wrong type",
+    config: withInstances(["functions:orders"], (c) => {
+      c.environments[0].overrides["functions:orders"] = { topics: ["order-events"], max_instances: "ten" };
+    }),
+    path: 'environments[0].overrides["functions:orders"].max_instances',
+    message:
+      'environments[0].overrides["functions:orders"].max_instances: found string "ten"; allowed: a number',
+  },
+  {
+    name: "an instance override deep inside a list",
+    config: withInstances(["hosting:marketing"], (c) => {
+      c.environments[0].overrides["hosting:marketing"] = {
+        site: "acme-marketing",
+        redirects: [{ source: "/old", destination: "/new", type: 307 }],
+      };
+    }),
+    path: 'environments[0].overrides["hosting:marketing"].redirects[0].type',
+    message:
+      'environments[0].overrides["hosting:marketing"].redirects[0].type: found number 307; allowed: one of 301, 302',
+  },
+  {
+    name: "an instance override that is not an object",
+    config: withInstances(["storage:media"], (c) => (c.environments[0].overrides["storage:media"] = "eu")),
+    path: 'environments[0].overrides["storage:media"]',
+    message: 'environments[0].overrides["storage:media"]: found string "eu"; allowed: an object',
+  },
+  {
+    name: "engine settings of an undeclared instance",
+    config: withInstances(["functions:orders"], (c) => {
+      c.environments[0].overrides["functions:orders"] = { topics: ["order-events"] };
+      c.environments[0].engine = { "functions:billing": { max_retries: 1 } };
+    }),
+    path: 'environments[0].engine["functions:billing"]',
+    message:
+      'environments[0].engine["functions:billing"]: found engine settings of "functions:billing", which this environment does not declare; allowed: engine settings of its integrations (or their kinds): auth, firestore, storage, functions, hosting, monitoring, backup, security, analytics, cicd, functions:orders',
+  },
+  {
+    name: "an instance's min_instances above its own max_instances",
+    config: withInstances(["functions:orders"], (c) => {
+      c.environments[0].overrides["functions:orders"] = { topics: ["order-events"], min_instances: 9 };
+    }),
+    path: 'environments[0].overrides["functions:orders"].min_instances',
+    message:
+      'environments[0].overrides["functions:orders"].min_instances: found min_instances 9 above max_instances 5; allowed: min_instances <= max_instances',
+  },
+  {
+    name: "two hosting instances serving the same site",
+    config: withInstances(["hosting:marketing"]),
+    path: "base.integrations.hosting.site",
+    message:
+      'base.integrations.hosting.site: found site "acme-app" of "hosting:marketing", already used by "hosting"; allowed: a site no other instance of hosting uses (set it in overrides["hosting:marketing"].site)',
+  },
+  {
+    name: "two functions instances listening on the same topic",
+    config: withInstances(["functions:orders"]),
+    path: "base.integrations.functions.topics",
+    message:
+      'base.integrations.functions.topics: found topic "orders" of "functions:orders", already used by "functions"; allowed: a topic no other instance of functions uses (set it in overrides["functions:orders"].topics)',
+  },
+  {
+    name: "two analytics instances exporting to the same dataset",
+    config: withInstances(
+      ["analytics:eu"],
+      (c) => (c.environments[0].overrides["analytics:eu"] = { location: "EU" }),
+    ),
+    path: "base.integrations.analytics.dataset",
+    message:
+      'base.integrations.analytics.dataset: found dataset "app_events" of "analytics:eu", already used by "analytics"; allowed: a dataset no other instance of analytics uses (set it in overrides["analytics:eu"].dataset)',
+  },
+];
 
 const cases: BadCase[] = [
   {
@@ -96,7 +299,7 @@ const cases: BadCase[] = [
     config: configWith((c) => c.environments[0].integrations.push("crashlytics")),
     path: "environments[0].integrations[10]",
     message:
-      'environments[0].integrations[10]: found string "crashlytics"; allowed: one of "auth", "firestore", "storage", "functions", "hosting", "monitoring", "backup", "security", "analytics", "cicd"',
+      'environments[0].integrations[10]: found string "crashlytics"; allowed: one of "auth", "firestore", "storage", "functions", "hosting", "monitoring", "backup", "security", "analytics", "cicd", or an instance of one such as "functions:orders"',
   },
   {
     name: "unknown integration in base settings",
@@ -126,7 +329,7 @@ const cases: BadCase[] = [
     }),
     path: "environments[0].overrides.cicd",
     message:
-      'environments[0].overrides.cicd: found an override of "cicd", which this environment does not declare; allowed: overrides of its integrations: auth, firestore',
+      'environments[0].overrides.cicd: found an override of "cicd", which this environment does not declare; allowed: overrides of its integrations (or their kinds): auth, firestore',
   },
   {
     name: "integration listed twice",
@@ -142,7 +345,7 @@ const cases: BadCase[] = [
     }),
     path: "environments[0].integrations",
     message:
-      'environments[0].integrations: found "backup" without "firestore"; allowed: "backup" together with "firestore", which it needs',
+      'environments[0].integrations: found "backup" without "firestore"; allowed: "backup" together with "firestore" (any instance of it), which it needs',
   },
   {
     name: "emulated mode with a real project id",
@@ -299,7 +502,7 @@ const cases: BadCase[] = [
     }),
     path: "environments[0].engine.hosting",
     message:
-      'environments[0].engine.hosting: found engine settings of "hosting", which this environment does not declare; allowed: engine settings of its integrations: auth, firestore',
+      'environments[0].engine.hosting: found engine settings of "hosting", which this environment does not declare; allowed: engine settings of its integrations (or their kinds): auth, firestore',
   },
   {
     name: "max_retries above 10",
@@ -358,7 +561,12 @@ describe("orchestration config schema", () => {
     assert.equal(new Set(cases.map((c) => c.path + c.message)).size, cases.length);
   });
 
-  for (const bad of cases) {
+  it(`has at least 20 distinct bad configs about instances (has ${instanceCases.length})`, () => {
+    assert.ok(instanceCases.length >= 20);
+    assert.equal(new Set(instanceCases.map((c) => c.path + c.message)).size, instanceCases.length);
+  });
+
+  for (const bad of [...cases, ...instanceCases]) {
     it(`refuses: ${bad.name}`, () => {
       const result = validateConfig(bad.config);
       assert.equal(result.ok, false, "the config was accepted");
@@ -442,6 +650,157 @@ describe("orchestration config schema", () => {
       assert.ok(paths.includes("integrations.functions.memory"));
       assert.ok(paths.includes("region"));
       assert.ok(!paths.includes("integrations.hosting.site"), "hosting is the same in both");
+    });
+  });
+
+  describe("integration instances", () => {
+    const resolve = (config: unknown) => {
+      const result = validateConfig(config);
+      assert.ok(result.ok, JSON.stringify(!result.ok && result.problems.map((p) => p.message)));
+      return result.config;
+    };
+    const dev = (config: unknown) => resolve(config).environments[0]!;
+    const named = (env: ResolvedEnvironment, name: string) => {
+      const found = env.integrations.find((integration) => integration.name === name);
+      assert.ok(found, name);
+      return found;
+    };
+
+    it("keeps every existing name: a bare kind is its default instance, named after the kind", () => {
+      for (const env of resolve(exampleConfig()).environments)
+        for (const integration of env.integrations) assert.equal(integration.name, integration.kind);
+    });
+
+    it("layers defaults < base[kind] < overrides[kind] < overrides[kind:instance], field by field", () => {
+      const env = dev(
+        configWith((c) => {
+          c.environments[0].integrations.push("functions:orders", "functions:billing");
+          c.environments[0].overrides.functions = { memory: "512MiB", timeout_seconds: 30 };
+          c.environments[0].overrides["functions:orders"] = { topics: ["order-events"], memory: "2GiB" };
+          c.environments[0].overrides["functions:billing"] = { topics: [] };
+        }),
+      );
+      const functions = named(env, "functions");
+      const orders = named(env, "functions:orders");
+      const billing = named(env, "functions:billing");
+      assert.equal(orders.kind, "functions");
+      if (functions.kind !== "functions" || orders.kind !== "functions" || billing.kind !== "functions")
+        throw new Error("kinds");
+      assert.equal(functions.settings.memory, "512MiB", "the kind's override");
+      assert.deepEqual(functions.settings.topics, ["orders", "emails"], "base");
+      assert.equal(orders.settings.memory, "2GiB", "the instance's override wins");
+      assert.equal(orders.settings.timeout_seconds, 30, "the kind's override reaches every instance");
+      assert.equal(orders.settings.max_instances, 5, "base reaches every instance");
+      assert.equal(orders.settings.concurrency, 80, "the defaults fill the rest");
+      assert.deepEqual(orders.settings.topics, ["order-events"]);
+      assert.equal(billing.settings.memory, "512MiB");
+      assert.deepEqual(billing.settings.topics, []);
+    });
+
+    it("layers the engine block the same way: defaults < engine[kind] < engine[kind:instance]", () => {
+      const env = dev(
+        configWith((c) => {
+          c.environments[0].integrations.push("hosting:marketing", "hosting:docs");
+          c.environments[0].overrides["hosting:marketing"] = { site: "acme-marketing" };
+          c.environments[0].overrides["hosting:docs"] = { site: "acme-docs" };
+          c.environments[0].engine = { hosting: { max_retries: 5 }, "hosting:docs": { lease_seconds: 30 } };
+        }),
+      );
+      assert.deepEqual(env.engine.hosting, { max_retries: 5, retry_base_ms: 2000, lease_seconds: 120 });
+      assert.deepEqual(env.engine["hosting:marketing"], {
+        max_retries: 5,
+        retry_base_ms: 2000,
+        lease_seconds: 120,
+      });
+      assert.deepEqual(env.engine["hosting:docs"], {
+        max_retries: 5,
+        retry_base_ms: 2000,
+        lease_seconds: 30,
+      });
+    });
+
+    it("accepts instances without the kind's default instance, and requires satisfied by any instance", () => {
+      const env = dev(
+        configWith((c) => {
+          c.environments[0].integrations = ["firestore:analytics-db", "backup:nightly"];
+          c.environments[0].overrides = {};
+        }),
+      );
+      assert.deepEqual(
+        env.integrations.map((integration) => [integration.name, integration.kind]),
+        [
+          ["firestore:analytics-db", "firestore"],
+          ["backup:nightly", "backup"],
+        ],
+      );
+    });
+
+    it("shows how two environments' instances differ, by name", () => {
+      const config = resolve(
+        configWith((c) => {
+          for (const env of [c.environments[1], c.environments[2]]) {
+            env.integrations.push("hosting:marketing");
+            env.overrides["hosting:marketing"] = { site: "acme-marketing" };
+          }
+          c.environments[2].overrides["hosting:marketing"].clean_urls = false;
+        }),
+      );
+      const paths = diffEnvironments(config.environments[1]!, config.environments[2]!).map((d) => d.path);
+      assert.ok(paths.includes('integrations["hosting:marketing"].clean_urls'), paths.join(", "));
+    });
+  });
+
+  describe("a generated config at the specification's scale (10 environments x 50 integrations)", () => {
+    const config = scaleConfig({ base: exampleConfig().base, environments: 10, integrations: 50 });
+
+    it("validates and resolves every environment with 50 distinct integrations", () => {
+      const result = validateConfig(config);
+      assert.ok(result.ok, JSON.stringify(!result.ok && result.problems.slice(0, 5)));
+      assert.equal(result.config.environments.length, 10);
+      for (const env of result.config.environments) {
+        assert.equal(env.integrations.length, 50);
+        assert.equal(new Set(env.integrations.map((integration) => integration.name)).size, 50);
+        assert.equal(Object.keys(env.engine).length, 50);
+      }
+    });
+
+    it("plans a deployment of all 50 in one environment in dependency order", () => {
+      const result = validateConfig(config);
+      assert.ok(result.ok);
+      const env = result.config.environments[3]!;
+      const names = env.integrations.map((integration) => integration.name);
+      const planned = planDeployment(
+        "scale-1",
+        { environment: env.name, integrations: names, configuration: {}, requested_by: "config.spec" },
+        env,
+        new Date("2026-01-01T00:00:00.000Z"),
+      );
+      assert.ok(planned.ok, JSON.stringify(!planned.ok && planned.problems.slice(0, 3)));
+      const { tasks } = planned.plan;
+      assert.equal(tasks.length, 50);
+      const position = new Map(tasks.map((task, index) => [task.id, index]));
+      for (const task of tasks)
+        for (const dependency of task.dependencies)
+          assert.ok(position.get(dependency)! < position.get(task.id)!, `${dependency} before ${task.id}`);
+      // Kind-level ordering across instances: every functions instance waits for every instance
+      // of auth, firestore and storage; every hosting instance for every functions instance.
+      const byName = new Map(tasks.map((task) => [task.integration, task]));
+      const instancesOf = (kind: string) => tasks.filter((task) => task.kind === kind);
+      assert.ok(instancesOf("functions").length > 1 && instancesOf("firestore").length > 1);
+      for (const functions of instancesOf("functions"))
+        for (const before of [...instancesOf("auth"), ...instancesOf("firestore"), ...instancesOf("storage")])
+          assert.ok(
+            functions.dependencies.includes(before.id),
+            `${functions.integration} after ${before.integration}`,
+          );
+      for (const hosting of instancesOf("hosting"))
+        for (const functions of instancesOf("functions"))
+          assert.ok(
+            hosting.dependencies.includes(functions.id),
+            `${hosting.integration} after ${functions.integration}`,
+          );
+      assert.equal(byName.get("monitoring")?.dependencies.length, 49, "monitoring waits for all the others");
+      assert.equal(tasks[0]?.integration, "security");
     });
   });
 });

@@ -48,9 +48,9 @@ function environment(overrides: Partial<ResolvedEnvironment> = {}): ResolvedEnvi
     rollback_policy: "failed-only",
     engine: {},
     integrations: [
-      { kind: "auth", settings: INTEGRATION_DEFAULTS.auth },
-      { kind: "firestore", settings: INTEGRATION_DEFAULTS.firestore },
-      { kind: "monitoring", settings: INTEGRATION_DEFAULTS.monitoring },
+      { kind: "auth", name: "auth", settings: INTEGRATION_DEFAULTS.auth },
+      { kind: "firestore", name: "firestore", settings: INTEGRATION_DEFAULTS.firestore },
+      { kind: "monitoring", name: "monitoring", settings: INTEGRATION_DEFAULTS.monitoring },
     ],
     ...overrides,
   };

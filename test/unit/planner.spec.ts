@@ -37,6 +37,23 @@ function environmentWith(kinds: readonly IntegrationKind[], base = environment("
   };
 }
 
+/** The environment with instances declared besides its kinds' default ones (each with its kind's settings). */
+function withInstances(names: readonly string[], base = environment("dev")): ResolvedEnvironment {
+  const extra = names.filter((name) => !base.integrations.some((integration) => integration.name === name));
+  return {
+    ...base,
+    integrations: [
+      ...base.integrations,
+      ...extra.map((name) => {
+        const kind = name.split(":")[0];
+        const of = base.integrations.find((integration) => integration.kind === kind);
+        assert.ok(of, `dev declares ${kind}`);
+        return { ...of, name };
+      }),
+    ],
+  };
+}
+
 function request(integrations: string[], configuration: Record<string, unknown> = {}): DeploymentRequest {
   return { environment: "dev", integrations, configuration, requested_by: "planner.spec" };
 }
@@ -266,9 +283,11 @@ describe("planner", () => {
     });
 
     it("uses depends_on between instances the catalog does not order", () => {
-      const result = plan(["functions", "functions:orders"], {
-        depends_on: { "functions:orders": ["functions"] },
-      });
+      const result = plan(
+        ["functions", "functions:orders"],
+        { depends_on: { "functions:orders": ["functions"] } },
+        withInstances(["functions:orders"]),
+      );
       assert.ok(dependsOn(result, "functions:orders", "functions"));
       const orders = byIntegration(result).get("functions:orders");
       assert.equal(orders?.id, `${DEPLOYMENT}--functions-orders`);
@@ -277,13 +296,17 @@ describe("planner", () => {
     });
 
     it("takes estimates and simulation from configuration.simulate, most specific first", () => {
-      const result = plan(["auth", "functions", "functions:orders"], {
-        simulate: {
-          "*": { latency_ms: 1000 },
-          functions: { latency_ms: 2000 },
-          "functions:orders": { latency_ms: 3000, fail_first: 1 },
+      const result = plan(
+        ["auth", "functions", "functions:orders"],
+        {
+          simulate: {
+            "*": { latency_ms: 1000 },
+            functions: { latency_ms: 2000 },
+            "functions:orders": { latency_ms: 3000, fail_first: 1 },
+          },
         },
-      });
+        withInstances(["functions:orders"]),
+      );
       const tasks = byIntegration(result);
       assert.equal(tasks.get("auth")?.estimated_duration, 1);
       assert.equal(tasks.get("functions")?.estimated_duration, 2);
@@ -299,13 +322,12 @@ describe("planner", () => {
       assert.equal(result.tasks[0]?.lease_seconds, 30);
     });
     it("takes each integration's engine settings from the environment unless the request sets them", () => {
-      const base = environment("dev");
+      const base = withInstances(["functions:orders"]);
+      const functionsEngine = { max_retries: 6, retry_base_ms: 9000, lease_seconds: 600 };
+      // As the config resolves `engine.functions`: onto every instance of the kind.
       const env = {
         ...base,
-        engine: {
-          ...base.engine,
-          functions: { max_retries: 6, retry_base_ms: 9000, lease_seconds: 600 },
-        },
+        engine: { ...base.engine, functions: functionsEngine, "functions:orders": functionsEngine },
       };
       const tasks = byIntegration(plan(["auth", "functions", "functions:orders"], {}, env));
       for (const integration of ["functions", "functions:orders"]) {
@@ -348,6 +370,17 @@ describe("planner", () => {
         '"functions:orders"',
         "not declared",
       );
+    });
+
+    it("an instance the environment does not declare, though it declares the kind", () => {
+      const env = withInstances(["functions:orders"], environmentWith(["auth", "functions", "security"]));
+      const problem = assertOneProblem(
+        problemsOf(["functions", "functions:billing"], {}, env),
+        "integrations[1]",
+        '"functions:billing"',
+        'not declared in environment "dev"',
+      );
+      assert.equal(problem.allowed, "one of auth, functions, security, functions:orders");
     });
 
     it("an integration listed twice", () => {
@@ -516,7 +549,7 @@ describe("planner", () => {
     it("property: any set of declared integrations gives a well-formed DAG within the concurrency limit", () => {
       fc.assert(
         fc.property(requestArbitrary, ({ integrations, concurrency, latencies }) => {
-          const env = { ...environment("dev"), concurrency };
+          const env = { ...withInstances(integrations), concurrency };
           const simulate = Object.fromEntries(
             Object.entries(latencies).map(([kind, latency_ms]) => [kind, { latency_ms }]),
           );
@@ -545,7 +578,8 @@ describe("planner", () => {
     it("property: planning is deterministic", () => {
       fc.assert(
         fc.property(requestArbitrary, ({ integrations }) => {
-          assert.deepEqual(plan(integrations), plan([...integrations].reverse()));
+          const env = withInstances(integrations);
+          assert.deepEqual(plan(integrations, {}, env), plan([...integrations].reverse(), {}, env));
         }),
         { numRuns: 50 },
       );

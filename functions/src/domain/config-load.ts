@@ -62,12 +62,12 @@ export function planConfigWrites(
     if (!existing || !sameContent(existing, next, ["last_updated"])) environments.push(next);
 
     for (const integration of env.integrations) {
-      const id = integrationDocId(env.name, integration.kind);
+      const id = integrationDocId(env.name, integration.name);
       declaredIds.add(id);
       const current = stored.integrations.get(id);
       const status = current && current.status !== "removed" ? current.status : "declared";
       const doc: IntegrationDoc = {
-        name: integration.kind,
+        name: integration.name,
         type: integration.kind,
         environment: env.name,
         status,

@@ -4,7 +4,12 @@
  */
 import { notificationsConfigSchema, type NotificationsConfig } from "./notifications.js";
 import { z } from "zod";
-import { INTEGRATION_KINDS, type IntegrationKind } from "./integrations.js";
+import {
+  INTEGRATION_KINDS,
+  INTEGRATION_NAME_PATTERN,
+  integrationNameProblem,
+  type IntegrationKind,
+} from "./integrations.js";
 
 /** Regions a control plane or an environment may run in (Cloud Functions 2nd gen regions). */
 export const REGIONS = [
@@ -334,11 +339,18 @@ export const INTEGRATION_DEFAULTS: { [K in IntegrationKind]: Required<Integratio
   },
 };
 
-const integrationsBlock = z.strictObject(
-  Object.fromEntries(INTEGRATION_KINDS.map((kind) => [kind, integrationSettingsShapes[kind].optional()])) as {
-    [K in IntegrationKind]: z.ZodOptional<(typeof integrationSettingsShapes)[K]>;
-  },
-);
+const integrationsShape = Object.fromEntries(
+  INTEGRATION_KINDS.map((kind) => [kind, integrationSettingsShapes[kind].optional()]),
+) as {
+  [K in IntegrationKind]: z.ZodOptional<(typeof integrationSettingsShapes)[K]>;
+};
+const integrationsBlock = z.strictObject(integrationsShape);
+/**
+ * An environment's overrides: a bare kind applies to every instance of the kind, a `kind:instance`
+ * key to that instance only. Instance keys pass here as any value: their kind decides their shape,
+ * which config.ts checks (zod cannot pick a value schema by a key's prefix).
+ */
+const overridesBlock = z.object(integrationsShape).catchall(z.unknown());
 
 /** One integration's task engine settings as written; each falls back to `TASK_ENGINE_DEFAULTS`. */
 const taskEngineShape = z.strictObject(
@@ -350,12 +362,13 @@ const taskEngineShape = z.strictObject(
   ) as Record<TaskEngineSetting, z.ZodOptional<z.ZodInt>>,
 );
 
-const engineBlock = z.strictObject(
-  Object.fromEntries(INTEGRATION_KINDS.map((kind) => [kind, taskEngineShape.optional()])) as Record<
-    IntegrationKind,
-    z.ZodOptional<typeof taskEngineShape>
-  >,
-);
+/** Each integration's (kind or `kind:instance`) task engine settings; every key names a declared one (config.ts). */
+const engineBlock = z.record(z.string(), taskEngineShape);
+
+/** `functions` (the kind's default instance) or `functions:orders`. */
+const integrationName = z.string().regex(INTEGRATION_NAME_PATTERN, {
+  error: (issue) => integrationNameProblem(String(issue.input)) ?? "an integration name",
+});
 
 const environmentSchema = z.strictObject({
   name: z.string().regex(/^[a-z][a-z0-9-]{1,29}$/, {
@@ -369,8 +382,13 @@ const environmentSchema = z.strictObject({
   mode: z.enum(MODES),
   concurrency: count(1, 100).optional(),
   rollback_policy: z.enum(ROLLBACK_POLICIES).optional(),
-  integrations: z.array(z.enum(INTEGRATION_KINDS)).min(1),
-  overrides: integrationsBlock.optional(),
+  /**
+   * The integrations deployed here: a kind (`functions`, its default instance) or an instance of a
+   * kind (`functions:orders`); any number of instances of a kind, each with its own settings.
+   */
+  integrations: z.array(integrationName).min(1),
+  /** Settings over `base.integrations`: by kind (every instance of it), then by instance (`"functions:orders"`). */
+  overrides: overridesBlock.optional(),
   /**
    * How the engine runs each integration's tasks here: `max_retries`, the retry backoff's base
    * (`retry_base_ms`) and the lease (`lease_seconds`). A deployment request's configuration wins.
@@ -452,9 +470,12 @@ export type EnvironmentInput = z.infer<typeof environmentSchema>;
 /** Settings of one integration after base, overrides and defaults are merged. */
 export type IntegrationSettings<K extends IntegrationKind> = (typeof INTEGRATION_DEFAULTS)[K];
 
-/** One integration of an environment, with its fully merged settings. */
+/**
+ * One integration of an environment, with its fully merged settings. `name` is what the file
+ * declares (`functions` or `functions:orders`): tasks, releases, health and drivers key by it.
+ */
 export type ResolvedIntegration = {
-  [K in IntegrationKind]: { kind: K; settings: IntegrationSettings<K> };
+  [K in IntegrationKind]: { kind: K; name: string; settings: IntegrationSettings<K> };
 }[IntegrationKind];
 
 /** An environment with every default filled in and every override applied. */
@@ -467,8 +488,8 @@ export interface ResolvedEnvironment {
   concurrency: number;
   rollback_policy: (typeof ROLLBACK_POLICIES)[number];
   integrations: ResolvedIntegration[];
-  /** Each declared integration's task engine settings, defaults filled in. */
-  engine: Partial<Record<IntegrationKind, TaskEngineSettings>>;
+  /** Each declared integration's task engine settings (by name), defaults filled in. */
+  engine: Partial<Record<string, TaskEngineSettings>>;
 }
 
 /** One integration's task engine settings with every default filled in. */

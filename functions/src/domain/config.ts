@@ -5,6 +5,7 @@
 import {
   INTEGRATION_DEFAULTS,
   TASK_ENGINE_DEFAULTS,
+  integrationSettingsShapes,
   orchestrationConfigSchema,
   type EnvironmentInput,
   type OrchestrationConfigInput,
@@ -13,7 +14,13 @@ import {
   type ResolvedIntegration,
 } from "./config-schema.js";
 import { formatPath, zodIssueToProblem, type Problem } from "./problems.js";
-import { INTEGRATION_CATALOG, type IntegrationKind } from "./integrations.js";
+import {
+  INTEGRATION_CATALOG,
+  SINGLE_INSTANCE_KINDS,
+  integrationNameProblem,
+  kindOf,
+  type IntegrationKind,
+} from "./integrations.js";
 import { plainSecretProblems } from "./secrets.js";
 import { DEFAULT_MAX_PER_HOUR } from "./notifications.js";
 
@@ -112,133 +119,230 @@ function crossCheck(config: OrchestrationConfigInput): Problem[] {
       );
     }
 
-    const declared = new Set<IntegrationKind>();
-    env.integrations.forEach((kind, position) => {
-      if (declared.has(kind))
+    const declared = new Set<string>();
+    const kinds = new Set<IntegrationKind>();
+    env.integrations.forEach((name, position) => {
+      if (declared.has(name))
         problems.push(
-          problem(at("integrations", position), `"${kind}" listed twice`, "each integration once"),
+          problem(at("integrations", position), `"${name}" listed twice`, "each integration once"),
         );
-      declared.add(kind);
+      const kind = kindOf(name);
+      const single = SINGLE_INSTANCE_KINDS[kind];
+      if (single && kinds.has(kind) && !declared.has(name))
+        problems.push(
+          problem(
+            at("integrations", position),
+            `"${name}", a second instance of "${kind}"`,
+            `one instance of "${kind}" per environment: ${single}`,
+          ),
+        );
+      declared.add(name);
+      kinds.add(kind);
     });
-    for (const kind of declared) {
+    for (const kind of kinds) {
       for (const needed of INTEGRATION_CATALOG[kind].requires) {
-        if (!declared.has(needed)) {
+        if (!kinds.has(needed)) {
           problems.push(
             problem(
               at("integrations"),
               `"${kind}" without "${needed}"`,
-              `"${kind}" together with "${needed}", which it needs`,
+              `"${kind}" together with "${needed}" (any instance of it), which it needs`,
             ),
           );
         }
       }
     }
-    // Settings of an integration the environment does not declare would apply to nothing.
+    // Settings of an integration the environment does not declare would apply to nothing. A bare
+    // kind's settings apply to every instance of it, so any declared instance makes it apply.
     const blocks = [
       { key: "overrides", block: env.overrides, what: "an override", plural: "overrides" },
       { key: "engine", block: env.engine, what: "engine settings", plural: "engine settings" },
     ] as const;
     for (const { key, block, what, plural } of blocks)
-      for (const kind of Object.keys(block ?? {}) as IntegrationKind[])
-        if (!declared.has(kind))
+      for (const name of Object.keys(block ?? {})) {
+        const malformed = integrationNameProblem(name);
+        if (malformed) {
+          problems.push(
+            problem(at(key, name), `${what} of "${name}", which is no integration name`, malformed),
+          );
+          continue;
+        }
+        const applies = name.includes(":") ? declared.has(name) : kinds.has(kindOf(name));
+        if (!applies)
           problems.push(
             problem(
-              at(key, kind),
-              `${what} of "${kind}", which this environment does not declare`,
-              `${plural} of its integrations: ${[...declared].join(", ")}`,
+              at(key, name),
+              `${what} of "${name}", which this environment does not declare`,
+              `${plural} of its integrations (or their kinds): ${[...declared].join(", ")}`,
             ),
           );
+      }
+    const before = problems.length;
+    for (const [name, value] of Object.entries(env.overrides ?? {})) {
+      if (!name.includes(":") || integrationNameProblem(name)) continue;
+      const shape = integrationSettingsShapes[kindOf(name)];
+      const parsed = shape.safeParse(value);
+      if (!parsed.success)
+        for (const issue of parsed.error.issues) {
+          const inner = zodIssueToProblem(issue, value, shape);
+          const path = `${formatPath(at("overrides", name))}${inner.path === "$" ? "" : inner.path.startsWith("[") ? inner.path : `.${inner.path}`}`;
+          problems.push({
+            ...inner,
+            path,
+            message: `${path}: found ${inner.found}; allowed: ${inner.allowed}`,
+          });
+        }
+    }
+    // Malformed instance overrides cannot be merged: what they would give is already reported.
+    if (problems.length > before) return;
 
-    const merged = mergedSettings(config, env);
-    const functions = merged.functions;
-    if (declared.has("functions") && functions.min_instances > functions.max_instances) {
+    const resolved = resolveIntegrations(config, env);
+    const from = (integration: ResolvedIntegration, field: string) =>
+      sourcePath(config, env, index, integration, field);
+    for (const integration of resolved) problems.push(...settingsProblems(integration, from, env, names));
+    problems.push(...sharedResourceProblems(resolved, from));
+  });
+  return problems;
+}
+
+/** Rules between the fields of one integration's merged settings. */
+function settingsProblems(
+  integration: ResolvedIntegration,
+  from: (integration: ResolvedIntegration, field: string) => (string | number)[],
+  env: EnvironmentInput,
+  names: string[],
+): Problem[] {
+  const problems: Problem[] = [];
+  if (integration.kind === "functions") {
+    const functions = integration.settings;
+    if (functions.min_instances > functions.max_instances) {
       problems.push(
         problem(
-          sourcePath(config, env, index, "functions", "min_instances"),
+          from(integration, "min_instances"),
           `min_instances ${functions.min_instances} above max_instances ${functions.max_instances}`,
           "min_instances <= max_instances",
         ),
       );
     }
-    const monitoring = merged.monitoring;
-    if (declared.has("monitoring") && monitoring.error_rate_warning >= monitoring.error_rate_critical) {
+  }
+  if (integration.kind === "monitoring") {
+    const monitoring = integration.settings;
+    if (monitoring.error_rate_warning >= monitoring.error_rate_critical) {
       problems.push(
         problem(
-          sourcePath(config, env, index, "monitoring", "error_rate_warning"),
+          from(integration, "error_rate_warning"),
           `error_rate_warning ${monitoring.error_rate_warning} not below error_rate_critical ${monitoring.error_rate_critical}`,
           "error_rate_warning < error_rate_critical",
         ),
       );
     }
-    if (declared.has("monitoring") && monitoring.latency_ms_warning >= monitoring.latency_ms_critical) {
+    if (monitoring.latency_ms_warning >= monitoring.latency_ms_critical) {
       problems.push(
         problem(
-          sourcePath(config, env, index, "monitoring", "latency_ms_warning"),
+          from(integration, "latency_ms_warning"),
           `latency_ms_warning ${monitoring.latency_ms_warning} not below latency_ms_critical ${monitoring.latency_ms_critical}`,
           "latency_ms_warning < latency_ms_critical",
         ),
       );
     }
-    const promoteTo = merged.cicd.promote_to;
-    if (declared.has("cicd") && promoteTo !== "") {
-      if (promoteTo === env.name || !names.includes(promoteTo)) {
-        problems.push(
-          problem(
-            sourcePath(config, env, index, "cicd", "promote_to"),
-            `"${promoteTo}"`,
-            `another declared environment: ${names.filter((name) => name !== env.name).join(", ") || "(none)"}`,
-          ),
-        );
-      }
-    }
-    if (env.type === "production" && declared.has("security") && !merged.security.forbid_open_rules) {
+  }
+  if (integration.kind === "cicd") {
+    const promoteTo = integration.settings.promote_to;
+    if (promoteTo !== "" && (promoteTo === env.name || !names.includes(promoteTo))) {
       problems.push(
         problem(
-          sourcePath(config, env, index, "security", "forbid_open_rules"),
-          "false in a production environment",
-          "true: production never accepts open rules",
+          from(integration, "promote_to"),
+          `"${promoteTo}"`,
+          `another declared environment: ${names.filter((name) => name !== env.name).join(", ") || "(none)"}`,
         ),
       );
     }
-  });
+  }
+  if (
+    env.type === "production" &&
+    integration.kind === "security" &&
+    !integration.settings.forbid_open_rules
+  ) {
+    problems.push(
+      problem(
+        from(integration, "forbid_open_rules"),
+        "false in a production environment",
+        "true: production never accepts open rules",
+      ),
+    );
+  }
   return problems;
 }
 
-/** Where a merged field came from: the environment's override if it set one, else base. */
+/**
+ * Two instances of a kind that would name the same thing in the project would overwrite each
+ * other: each Hosting site, BigQuery dataset and Pub/Sub topic belongs to one instance.
+ */
+function sharedResourceProblems(
+  integrations: ResolvedIntegration[],
+  from: (integration: ResolvedIntegration, field: string) => (string | number)[],
+): Problem[] {
+  const problems: Problem[] = [];
+  const owners = new Map<string, string>();
+  const claim = (
+    integration: ResolvedIntegration,
+    field: string,
+    what: string,
+    value: string,
+    at = from(integration, field),
+  ) => {
+    const key = `${integration.kind} ${what} ${value}`;
+    const owner = owners.get(key);
+    if (owner === undefined) owners.set(key, integration.name);
+    else
+      problems.push(
+        problem(
+          at,
+          `${what} "${value}" of "${integration.name}", already used by "${owner}"`,
+          `a ${what} no other instance of ${integration.kind} uses (set it in overrides["${integration.name}"].${field})`,
+        ),
+      );
+  };
+  for (const integration of integrations) {
+    if (integration.kind === "hosting") claim(integration, "site", "site", integration.settings.site);
+    if (integration.kind === "analytics")
+      claim(integration, "dataset", "dataset", integration.settings.dataset);
+    if (integration.kind === "functions")
+      for (const topic of new Set(integration.settings.topics)) claim(integration, "topics", "topic", topic);
+  }
+  return problems;
+}
+
+/** Where a merged field came from: the instance's override, the kind's override, else base. */
 function sourcePath(
   config: OrchestrationConfigInput,
   env: EnvironmentInput,
   index: number,
-  kind: IntegrationKind,
+  integration: Pick<ResolvedIntegration, "kind" | "name">,
   field: string,
 ): (string | number)[] {
-  const override = env.overrides?.[kind] as Record<string, unknown> | undefined;
-  if (override && field in override) return ["environments", index, "overrides", kind, field];
-  const base = config.base.integrations[kind] as Record<string, unknown> | undefined;
-  if (base && field in base) return ["base", "integrations", kind, field];
-  return ["environments", index, "overrides", kind, field];
+  const { kind, name } = integration;
+  for (const key of new Set([name, kind])) {
+    const override = env.overrides?.[key];
+    if (isPlainObject(override) && field in override) return ["environments", index, "overrides", key, field];
+  }
+  const base: unknown = config.base.integrations[kind];
+  if (isPlainObject(base) && field in base) return ["base", "integrations", kind, field];
+  return ["environments", index, "overrides", name, field];
 }
 
-type MergedSettings = { [K in IntegrationKind]: (typeof INTEGRATION_DEFAULTS)[K] };
-
-function mergedSettings(config: OrchestrationConfigInput, env: EnvironmentInput): MergedSettings {
-  const merge = <K extends IntegrationKind>(kind: K): MergedSettings[K] =>
-    deepMerge(
-      deepMerge(INTEGRATION_DEFAULTS[kind], config.base.integrations[kind]),
+/** Every declared integration with its settings: defaults < base[kind] < overrides[kind] < overrides[name]. */
+function resolveIntegrations(config: OrchestrationConfigInput, env: EnvironmentInput): ResolvedIntegration[] {
+  return env.integrations.map((name) => {
+    const kind = kindOf(name);
+    const settings = [
+      config.base.integrations[kind],
       env.overrides?.[kind],
-    ) as MergedSettings[K];
-  return {
-    auth: merge("auth"),
-    firestore: merge("firestore"),
-    storage: merge("storage"),
-    functions: merge("functions"),
-    hosting: merge("hosting"),
-    monitoring: merge("monitoring"),
-    backup: merge("backup"),
-    security: merge("security"),
-    analytics: merge("analytics"),
-    cicd: merge("cicd"),
-  };
+      name === kind ? undefined : env.overrides?.[name],
+    ].reduce(deepMerge, INTEGRATION_DEFAULTS[kind]);
+    // The layers were each validated against the kind's shape, and defaults fill every field.
+    return { kind, name, settings } as ResolvedIntegration;
+  });
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -300,7 +404,6 @@ function resolve(config: OrchestrationConfigInput): ResolvedConfig {
       events_per_day_limit: config.base.capacity?.events_per_day_limit ?? 1_000_000,
     },
     environments: config.environments.map((env): ResolvedEnvironment => {
-      const merged = mergedSettings(config, env);
       return {
         name: env.name,
         type: env.type,
@@ -309,11 +412,13 @@ function resolve(config: OrchestrationConfigInput): ResolvedConfig {
         mode: env.mode,
         concurrency: env.concurrency ?? config.base.concurrency,
         rollback_policy: env.rollback_policy ?? (env.type === "production" ? "all" : "failed-only"),
-        integrations: env.integrations.map(
-          (kind) => ({ kind, settings: merged[kind] }) as ResolvedIntegration,
-        ),
+        integrations: resolveIntegrations(config, env),
+        // The same layering as settings: defaults < engine[kind] < engine["kind:instance"].
         engine: Object.fromEntries(
-          env.integrations.map((kind) => [kind, { ...TASK_ENGINE_DEFAULTS, ...env.engine?.[kind] }]),
+          env.integrations.map((name) => [
+            name,
+            { ...TASK_ENGINE_DEFAULTS, ...env.engine?.[kindOf(name)], ...env.engine?.[name] },
+          ]),
         ),
       };
     }),
@@ -334,11 +439,11 @@ export function diffEnvironments(
     }
     if (JSON.stringify(left) !== JSON.stringify(right)) out.push({ path: formatPath(path), left, right });
   };
-  const byKind = (env: ResolvedEnvironment) =>
-    Object.fromEntries(env.integrations.map((i) => [i.kind, i.settings]));
+  const byName = (env: ResolvedEnvironment) =>
+    Object.fromEntries(env.integrations.map((i) => [i.name, i.settings]));
   const { integrations: _a, name: _an, ...restA } = a;
   const { integrations: _b, name: _bn, ...restB } = b;
-  walk({ ...restA, integrations: byKind(a) }, { ...restB, integrations: byKind(b) }, []);
+  walk({ ...restA, integrations: byName(a) }, { ...restB, integrations: byName(b) }, []);
   return out;
 }
 

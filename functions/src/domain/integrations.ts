@@ -16,6 +16,50 @@ export const INTEGRATION_KINDS = [
 /** One of the ten Firebase products the control plane manages in an environment. */
 export type IntegrationKind = (typeof INTEGRATION_KINDS)[number];
 
+/**
+ * An instance's name after `kind:`: 2-24 lowercase letters, digits or hyphens, starting with a
+ * letter (short enough for the names derived from it: job names, label values, resource ids).
+ */
+const INSTANCE_PATTERN = "[a-z][a-z0-9-]{0,22}[a-z0-9]";
+/** An integration's name in a config: a kind (its default instance) or `kind:instance`. */
+export const INTEGRATION_NAME_PATTERN = new RegExp(
+  `^(${INTEGRATION_KINDS.join("|")})(:${INSTANCE_PATTERN})?$`,
+);
+
+/** Why a string is not an integration name (what is allowed there), or undefined when it is one. */
+export function integrationNameProblem(name: string): string | undefined {
+  if (INTEGRATION_NAME_PATTERN.test(name)) return undefined;
+  const [kind = "", ...rest] = name.split(":");
+  if (!(INTEGRATION_KINDS as readonly string[]).includes(kind))
+    return `one of ${INTEGRATION_KINDS.map((k) => JSON.stringify(k)).join(", ")}, or an instance of one such as "functions:orders"`;
+  return `"${kind}" or "${kind}:<instance>", the instance ${rest.length > 1 ? "without a second ':' and " : ""}2-24 lowercase letters, digits or hyphens, starting with a letter and not ending with a hyphen`;
+}
+
+/** The kind of an integration name (`functions:orders` -> `functions`); the name must be valid. */
+export function kindOf(name: string): IntegrationKind {
+  const kind = name.split(":")[0];
+  const found = INTEGRATION_KINDS.find((candidate) => candidate === kind);
+  if (!found) throw new Error(`"${name}" is not an integration name`);
+  return found;
+}
+
+/** The instance part of a name (`functions:orders` -> `orders`); null for a kind's default instance. */
+export function instanceOf(name: string): string | null {
+  const at = name.indexOf(":");
+  return at < 0 ? null : name.slice(at + 1);
+}
+
+/**
+ * Kinds of which an environment holds one instance at most, and why: each is one thing per
+ * Firebase project, so a second instance would overwrite the first.
+ */
+export const SINGLE_INSTANCE_KINDS: Partial<Record<IntegrationKind, string>> = {
+  auth: "a project has one Authentication (Identity Platform) configuration",
+  security: "a project has one IAM policy and one App Check configuration",
+  monitoring:
+    "its thresholds and channels are the environment's health and alerting policy, which health checks and notifications read once",
+};
+
 interface CatalogEntry {
   /** Human name, for plans and reports. */
   readonly title: string;

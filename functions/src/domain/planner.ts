@@ -8,7 +8,7 @@ import {
   type TaskDoc,
 } from "./engine-model.js";
 import { criticalPath, scheduleWithLimit, topologicalOrder, type ScheduledNode } from "./graph.js";
-import { INTEGRATION_CATALOG, type IntegrationKind } from "./integrations.js";
+import { INTEGRATION_CATALOG, instanceOf, kindOf, type IntegrationKind } from "./integrations.js";
 import { anyFails, type LearnedModel } from "./learning/estimates.js";
 import { formatPath, zodIssueToProblem, type Problem } from "./problems.js";
 
@@ -60,10 +60,6 @@ export type PlanResult = { ok: true; plan: DeploymentPlan } | { ok: false; probl
 /** The id of the task that deploys one integration in one deployment: stable, so planning twice writes the same documents. */
 export function taskId(deploymentId: string, integration: string): string {
   return `${deploymentId}--${integration.replace(":", "-")}`;
-}
-
-function kindOf(integration: string): IntegrationKind {
-  return integration.split(":")[0] as IntegrationKind;
 }
 
 function bad(path: (string | number)[], found: string, allowed: string): Problem {
@@ -130,13 +126,14 @@ export function planDeployment(
   retentionDays: number | null = null,
 ): PlanResult {
   const problems: Problem[] = [];
-  const declared = new Set(env.integrations.map((integration) => integration.kind));
+  // By name: an instance (`functions:orders`) is deployable only where the environment declares it.
+  const declared = new Set(env.integrations.map((integration) => integration.name));
   const seen = new Set<string>();
   request.integrations.forEach((integration, index) => {
     if (seen.has(integration))
       problems.push(bad(["integrations", index], `"${integration}" listed twice`, "each integration once"));
     seen.add(integration);
-    if (!declared.has(kindOf(integration))) {
+    if (!declared.has(integration)) {
       problems.push(
         bad(
           ["integrations", index],
@@ -278,8 +275,10 @@ export function planDeployment(
     for (const dependency of list) dependents.get(dependency)?.push(node);
 
   // The request's own setting wins; then the environment's for the integration; then the default.
-  const engineSetting = (kind: IntegrationKind, setting: TaskEngineSetting) =>
-    setting in request.configuration ? options[setting] : (env.engine[kind]?.[setting] ?? options[setting]);
+  const engineSetting = (integration: string, setting: TaskEngineSetting) =>
+    setting in request.configuration
+      ? options[setting]
+      : (env.engine[integration]?.[setting] ?? options[setting]);
   const tasks = sorted.order.map((integration) => {
     const kind = kindOf(integration);
     const deps = depsOf(integration);
@@ -288,7 +287,7 @@ export function planDeployment(
       status: deps.length === 0 ? ("ready" as const) : ("blocked" as const),
       deployment_id: deploymentId,
       name: `${env.name}/${integration}`,
-      description: `Deploy ${INTEGRATION_CATALOG[kind].title}${integration.includes(":") ? ` (${integration.split(":")[1]})` : ""} to ${env.name}`,
+      description: `Deploy ${INTEGRATION_CATALOG[kind].title}${instanceOf(integration) === null ? "" : ` (${instanceOf(integration)})`} to ${env.name}`,
       environment: env.name,
       integration,
       kind,
@@ -302,12 +301,12 @@ export function planDeployment(
       completed_at: null,
       error_message: null,
       retry_count: 0,
-      max_retries: engineSetting(kind, "max_retries"),
-      retry_base_ms: engineSetting(kind, "retry_base_ms"),
+      max_retries: engineSetting(integration, "max_retries"),
+      retry_base_ms: engineSetting(integration, "retry_base_ms"),
       attempt: 0,
       driver: options.driver,
       simulation: simulationFor(integration),
-      lease_seconds: engineSetting(kind, "lease_seconds"),
+      lease_seconds: engineSetting(integration, "lease_seconds"),
       concurrency_limit: env.concurrency,
       ready_at: deps.length === 0 ? now : null,
       not_before: null,

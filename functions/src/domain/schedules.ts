@@ -8,6 +8,7 @@
 import { Cron } from "croner";
 import { z } from "zod";
 import { INTEGRATION_DEFAULTS, type ResolvedConfig, type ResolvedEnvironment } from "./config-schema.js";
+import { instanceOf } from "./integrations.js";
 
 /** What a job runs. */
 export const JOB_KINDS = [
@@ -69,6 +70,8 @@ export const jobDefinitionSchema = z.strictObject({
   cron: cronSchema,
   time_zone: timeZoneSchema,
   environment: z.string().nullable(),
+  /** The integration an environment job works on (`backup:weekly`); absent: the kind's default instance. */
+  integration: z.string().min(1).optional(),
   host: z.enum(JOB_HOSTS),
   catch_up: z.enum(CATCH_UP_POLICIES),
   timeout_seconds: z.int().min(1).max(3600),
@@ -179,15 +182,18 @@ export function buildCatalog(config: Pick<ResolvedConfig, "environments" | "sche
       catch_up: "skip",
       timeout_seconds: Math.min(540, Math.max(30, seconds)),
     });
-    const backup = env.integrations.find((i) => i.kind === "backup");
-    if (backup?.kind === "backup") {
+    // Each backup instance runs on its own schedule and keeps its own exports.
+    for (const backup of env.integrations) {
+      if (backup.kind !== "backup") continue;
+      const instance = instanceOf(backup.name);
       perEnvironment.push({
-        name: `backup-${env.name}`,
+        name: instance === null ? `backup-${env.name}` : `backup-${env.name}-${instance}`,
         kind: "environment-backup",
-        description: `Exports ${env.name}'s Firestore and Auth data (keeps ${backup.settings.retention_days} days)`,
+        description: `Exports ${env.name}'s Firestore and Auth data${instance === null ? "" : ` (${backup.name})`} (keeps ${backup.settings.retention_days} days)`,
         cron: backup.settings.schedule,
         time_zone: zone,
         environment: env.name,
+        ...(instance === null ? {} : { integration: backup.name }),
         host: "environment",
         catch_up: "run-once",
         timeout_seconds: 540,

@@ -87,7 +87,7 @@ export const analyticsDriver: DriverSpec<"analytics", AnalyticsRelease> = {
     const settings = target.settings;
     const environment = target.environment;
     const problems: Problem[] = [];
-    const at = (...rest: (string | number)[]) => settingPath("analytics", ...rest);
+    const at = (...rest: (string | number)[]) => settingPath(target.integration, ...rest);
     if (!/^[A-Za-z0-9_]{1,1024}$/.test(settings.dataset)) {
       problems.push(
         problem(

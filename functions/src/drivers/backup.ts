@@ -11,8 +11,9 @@
  * directory also works with `firebase emulators:start --import`.
  *
  * Restore check (verify): the latest export is imported into a scratch project
- * (restoreCheckProject, one per environment) through POST /emulator/v1/projects/{scratch}:import, and the marker
- * document `_orchestration/backup` written just before the export is read back from there.
+ * (restoreCheckProject, one per environment and instance) through POST /emulator/v1/projects/{scratch}:import,
+ * and the instance's marker document (`_orchestration/backup`, `_orchestration/backup:weekly`)
+ * written just before the export is read back from there.
  *
  * The Firestore emulator exports every collection; `collections` is validated and recorded in the
  * export's metadata for live mode, where exports can be limited to them.
@@ -22,13 +23,14 @@ import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { IntegrationSettings } from "../domain/config-schema.js";
 import { NonRetriableError } from "../domain/errors.js";
+import { instanceOf } from "../domain/integrations.js";
 import type { Problem } from "../domain/problems.js";
 import {
   emulatedOrLive,
   ensureOk,
   hostProblem,
   liveNotImplemented,
-  MARKER_COLLECTION,
+  markerPath,
   OWNER_HEADERS,
   problem,
   readDocument,
@@ -53,10 +55,21 @@ export interface ExportMetadata extends BackupState {
   contents: string[];
 }
 
-export const BACKUP_MARKER = `${MARKER_COLLECTION}/backup`;
-/** A scratch project per environment, so restore checks of different environments never share one. */
-export function restoreCheckProject(projectId: string): string {
-  return `demo-restore-${sha256(projectId).slice(0, 12)}`;
+/**
+ * A scratch project per environment and backup instance, so restore checks of different
+ * environments, or of two instances checked at once, never clear each other's scratch data.
+ */
+export function restoreCheckProject(projectId: string, integration = "backup"): string {
+  return `demo-restore-${sha256(integration === "backup" ? projectId : `${projectId} ${integration}`).slice(0, 12)}`;
+}
+/**
+ * Where an instance's exports live below the backup root: `<environment>` for the default
+ * instance, `<environment>/<instance>` for others (export ids start with a digit, instances with
+ * a letter, so the two never mix, and listExports skips directories without metadata).
+ */
+export function exportsKey(target: Pick<DriverTarget<"backup">, "environment" | "integration">): string {
+  const instance = instanceOf(target.integration);
+  return instance === null ? target.environment.name : path.join(target.environment.name, instance);
 }
 const METADATA_FILE = "orchestration-backup.json";
 const FIRESTORE_EXPORT = "firestore_export";
@@ -214,14 +227,16 @@ export async function takeExport(
 ): Promise<ExportMetadata & { dir: string }> {
   if (emulatedOrLive(target.environment) === "live") liveNotImplemented("backup", "export data");
   const { name, project_id: projectId } = target.environment;
+  const key = exportsKey(target);
+  const marker = markerPath(target.integration);
   const now = io.now();
   let exportId = now.toISOString().replace(/[:.]/g, "-");
   // Two exports in the same millisecond get distinct directories.
-  const taken = new Set((await listExports(backupRoot, name)).map((e) => e.export_id));
+  const taken = new Set((await listExports(backupRoot, key)).map((e) => e.export_id));
   for (let n = 2; taken.has(exportId); n++) exportId = `${now.toISOString().replace(/[:.]/g, "-")}-${n}`;
-  const dir = path.join(backupRoot, name, exportId);
+  const dir = path.join(backupRoot, key, exportId);
   // The marker goes in first, so the export carries a document the restore check can look for.
-  await writeDocument(io, projectId, BACKUP_MARKER, { export_id: exportId, taken_at: now.toISOString() });
+  await writeDocument(io, projectId, marker, { export_id: exportId, taken_at: now.toISOString() });
   const contents = await exportProject(io, projectId, dir);
   const metadata: ExportMetadata = {
     ...state,
@@ -232,7 +247,7 @@ export async function takeExport(
     contents,
   };
   await writeFile(path.join(dir, METADATA_FILE), `${JSON.stringify(metadata, null, 2)}\n`);
-  await pruneExports(backupRoot, name, state.retention_days, now);
+  await pruneExports(backupRoot, key, state.retention_days, now);
   return { ...metadata, dir };
 }
 
@@ -258,7 +273,7 @@ export function createBackupDriver({
 
     async observe(target) {
       if (emulatedOrLive(target.environment) === "live") liveNotImplemented("backup", "list exports");
-      const latest = (await listExports(backupRoot, target.environment.name))[0];
+      const latest = (await listExports(backupRoot, exportsKey(target)))[0];
       if (!latest || !(await fileExists(firestoreMetadataFile(latest.dir)))) return undefined;
       return {
         schedule: latest.schedule,
@@ -273,16 +288,17 @@ export function createBackupDriver({
 
     async verify(target, io) {
       if (emulatedOrLive(target.environment) === "live") liveNotImplemented("backup", "check a restore");
-      const latest = (await listExports(backupRoot, target.environment.name))[0];
+      const latest = (await listExports(backupRoot, exportsKey(target)))[0];
       if (!latest)
         return {
           status: "down",
-          details: `no export under ${path.join(backupRoot, target.environment.name)}`,
+          details: `no export under ${path.join(backupRoot, exportsKey(target))}`,
         };
       const metadataFile = firestoreMetadataFile(latest.dir);
       if (!(await fileExists(metadataFile)))
         return { status: "down", details: `export ${latest.export_id} has no Firestore metadata file` };
-      const scratch = restoreCheckProject(target.environment.project_id);
+      const scratch = restoreCheckProject(target.environment.project_id, target.integration);
+      const marker = markerPath(target.integration);
       await clearProject(io, scratch);
       try {
         const imported = await rest(
@@ -295,10 +311,10 @@ export function createBackupDriver({
           },
         );
         ensureOk(imported, `importing export ${latest.export_id} into ${scratch}`);
-        const marker = await readDocument(io, scratch, BACKUP_MARKER);
-        if (marker?.export_id !== latest.export_id)
+        const restored = await readDocument(io, scratch, marker);
+        if (restored?.export_id !== latest.export_id)
           throw new NonRetriableError(
-            `export ${latest.export_id} restored, but ${BACKUP_MARKER} reads ${JSON.stringify(marker?.export_id ?? null)}`,
+            `export ${latest.export_id} restored, but ${marker} reads ${JSON.stringify(restored?.export_id ?? null)}`,
           );
       } finally {
         await clearProject(io, scratch);
@@ -314,7 +330,7 @@ export function createBackupDriver({
       }
       return {
         status: "healthy",
-        details: `export ${latest.export_id} restored into ${scratch} and ${BACKUP_MARKER} read back${users}`,
+        details: `export ${latest.export_id} restored into ${scratch} and ${marker} read back${users}`,
       };
     },
   };

@@ -200,13 +200,18 @@ export function fromFirestoreFields(fields: Record<string, FirestoreValue> | und
   );
 }
 
-/** The REST URL of a document (or collection) in a project's default database on the emulator. */
-export function documentUrl(host: string, projectId: string, documentPath: string): string {
+/** The REST URL of a document (or collection) in one of a project's databases (the default one unless named) on the emulator. */
+export function documentUrl(
+  host: string,
+  projectId: string,
+  documentPath: string,
+  database = DEFAULT_DATABASE,
+): string {
   const encoded = documentPath
     .split("/")
     .map((segment) => encodeURIComponent(segment))
     .join("/");
-  return `http://${host}/v1/projects/${projectId}/databases/(default)/documents/${encoded}`;
+  return `http://${host}/v1/projects/${projectId}/databases/${database}/documents/${encoded}`;
 }
 
 /** Reads a document as the owner (rules bypassed); undefined when it does not exist. */
@@ -214,11 +219,12 @@ export async function readDocument(
   io: DriverIO,
   projectId: string,
   documentPath: string,
+  database = DEFAULT_DATABASE,
 ): Promise<{ [key: string]: Json } | undefined> {
   const answer = await rest(
     io,
     "GET",
-    documentUrl(requireHost(io, "firestore"), projectId, documentPath),
+    documentUrl(requireHost(io, "firestore"), projectId, documentPath, database),
     undefined,
     {
       ...OWNER_HEADERS,
@@ -235,11 +241,12 @@ export async function writeDocument(
   projectId: string,
   documentPath: string,
   data: { [key: string]: Json },
+  database = DEFAULT_DATABASE,
 ): Promise<void> {
   const answer = await rest(
     io,
     "PATCH",
-    documentUrl(requireHost(io, "firestore"), projectId, documentPath),
+    documentUrl(requireHost(io, "firestore"), projectId, documentPath, database),
     { fields: toFirestoreFields(data) },
     { ...OWNER_HEADERS },
   );
@@ -248,3 +255,12 @@ export async function writeDocument(
 
 /** Where the drivers keep what the emulators cannot report back themselves, in the target project. */
 export const MARKER_COLLECTION = "_orchestration";
+
+/** A Firestore project's default database. */
+export const DEFAULT_DATABASE = "(default)";
+
+/**
+ * The marker document of one integration: `_orchestration/functions` for a kind's default
+ * instance, `_orchestration/functions:orders` for another, so two instances never share one.
+ */
+export const markerPath = (integration: string): string => `${MARKER_COLLECTION}/${integration}`;

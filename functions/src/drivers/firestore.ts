@@ -15,10 +15,15 @@
  *   of the target project and read back from there; nothing builds them.
  * - Seed documents are written through the REST API as the owner (rules bypassed); the marker
  *   lists the seeded paths so observe can read exactly those back.
+ * - An instance (`firestore:analytics-db`) is a named database of the project, its id the
+ *   instance's name; its seed and marker live in that database. The emulator keeps one ruleset
+ *   per project for every database, so in an emulated environment all firestore instances must
+ *   name the same rules file (desired() refuses otherwise rather than let one overwrite another's).
  */
 import { z } from "zod";
 import type { IntegrationSettings } from "../domain/config-schema.js";
 import { NonRetriableError } from "../domain/errors.js";
+import { instanceOf } from "../domain/integrations.js";
 import { describeValue, formatPath, zodIssueToProblem, type Problem } from "../domain/problems.js";
 import {
   emulatedOrLive,
@@ -26,7 +31,9 @@ import {
   errorMessage,
   firestoreValueProblem,
   hostProblem,
+  DEFAULT_DATABASE,
   MARKER_COLLECTION,
+  markerPath,
   problem,
   readDocument,
   requireHost,
@@ -60,7 +67,9 @@ export interface FirestoreState {
 
 /** The project desired() loads rules into to compile them without touching the environment. */
 export const RULES_CHECK_PROJECT = "demo-orchestrator-rules-check";
-export const FIRESTORE_MARKER = `${MARKER_COLLECTION}/firestore`;
+
+/** The database an instance lives in: the default one, or the database named after the instance. */
+export const databaseOf = (integration: string): string => instanceOf(integration) ?? DEFAULT_DATABASE;
 
 const collectionId = /^[A-Za-z0-9_-]+$/;
 
@@ -264,8 +273,8 @@ interface Marker {
   applied_at: string;
 }
 
-async function readMarker(io: DriverIO, projectId: string): Promise<Marker | undefined> {
-  const data = await readDocument(io, projectId, FIRESTORE_MARKER);
+async function readMarker(io: DriverIO, projectId: string, integration: string): Promise<Marker | undefined> {
+  const data = await readDocument(io, projectId, markerPath(integration), databaseOf(integration));
   if (!data) return undefined;
   return {
     rules_digest: typeof data.rules_digest === "string" ? data.rules_digest : "",
@@ -286,6 +295,23 @@ export const firestoreDriver: DriverSpec<"firestore", FirestoreState> = {
     if (emulated) {
       const missing = hostProblem(io, "firestore");
       if (missing) problems.push(missing);
+    }
+
+    if (emulated) {
+      const other = target.environment.integrations.find(
+        (candidate) =>
+          candidate.kind === "firestore" &&
+          candidate.name !== integration &&
+          candidate.settings.rules_file !== settings.rules_file,
+      );
+      if (other?.kind === "firestore")
+        problems.push(
+          problem(
+            [integration, "rules_file"],
+            `"${settings.rules_file}", while ${other.name} names "${other.settings.rules_file}"`,
+            "the same rules file for every firestore instance of an emulated environment (the emulator keeps one ruleset per project)",
+          ),
+        );
     }
 
     const rules = await io.sources.readText(settings.rules_file);
@@ -342,11 +368,14 @@ export const firestoreDriver: DriverSpec<"firestore", FirestoreState> = {
   async observe(target, io) {
     if (!io.emulators.firestore) return undefined;
     const projectId = target.environment.project_id;
+    const database = databaseOf(target.integration);
     const rules = await readRules(io, projectId);
-    const marker = await readMarker(io, projectId);
+    const marker = await readMarker(io, projectId, target.integration);
     const seed: FirestoreState["seed"] = {};
     const docs = await Promise.all(
-      (marker?.seeded ?? []).map(async (path) => [path, await readDocument(io, projectId, path)] as const),
+      (marker?.seeded ?? []).map(
+        async (path) => [path, await readDocument(io, projectId, path, database)] as const,
+      ),
     );
     for (const [path, data] of docs) {
       const [collection, id] = path.split("/");
@@ -370,28 +399,36 @@ export const firestoreDriver: DriverSpec<"firestore", FirestoreState> = {
       throw new NonRetriableError(
         `the Firestore emulator refused the rules for ${projectId} (the previous rules stay loaded): ${errors.join("; ")}`,
       );
+    const database = databaseOf(target.integration);
     const seeded: string[] = [];
     for (const [collection, docs] of Object.entries(state.seed)) {
       for (const [id, data] of Object.entries(docs)) {
-        await writeDocument(io, projectId, `${collection}/${id}`, data);
+        await writeDocument(io, projectId, `${collection}/${id}`, data, database);
         seeded.push(`${collection}/${id}`);
       }
     }
-    await writeDocument(io, projectId, FIRESTORE_MARKER, {
-      rules_digest: sha256(state.rules),
-      indexes_json: JSON.stringify(state.indexes),
-      seeded: seeded.sort(),
-      applied_at: io.now().toISOString(),
-    });
+    await writeDocument(
+      io,
+      projectId,
+      markerPath(target.integration),
+      {
+        rules_digest: sha256(state.rules),
+        indexes_json: JSON.stringify(state.indexes),
+        seeded: seeded.sort(),
+        applied_at: io.now().toISOString(),
+      },
+      database,
+    );
   },
 
   async verify(target, io, release) {
     const projectId = target.environment.project_id;
-    const marker = await readMarker(io, projectId);
+    const marker = await readMarker(io, projectId, target.integration);
+    const where = `${projectId}${instanceOf(target.integration) === null ? "" : ` (database ${databaseOf(target.integration)})`}`;
     if (!marker)
       return {
         status: "down",
-        details: `${FIRESTORE_MARKER} is missing in ${projectId}: never applied, or wiped`,
+        details: `${markerPath(target.integration)} is missing in ${where}: never applied, or wiped`,
       };
     const loaded = sha256((await readRules(io, projectId)) ?? "");
     const expected = release ? sha256((release.state as FirestoreState).rules) : marker.rules_digest;
@@ -402,7 +439,7 @@ export const firestoreDriver: DriverSpec<"firestore", FirestoreState> = {
       };
     return {
       status: "healthy",
-      details: `marker read back from ${projectId}; rules ${loaded.slice(0, 12)} loaded; ${marker.seeded.length} seed doc(s); indexes recorded, not built (the emulator has no indexes)`,
+      details: `marker read back from ${where}; rules ${loaded.slice(0, 12)} loaded; ${marker.seeded.length} seed doc(s); indexes recorded, not built (the emulator has no indexes)`,
     };
   },
 };

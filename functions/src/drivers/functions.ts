@@ -8,16 +8,18 @@
  * created); the bundle is built and validated (a manifest with every file's sha256 and a total
  * digest) but nothing deploys it: the Functions emulator serves one codebase (the control
  * plane's) and has no deploy API. The staged service settings are recorded in the marker document
- * `_orchestration/functions` of the target project's Firestore, so observe can report them back.
+ * `_orchestration/functions` (`_orchestration/functions:orders` for an instance) of the target
+ * project's Firestore, so observe can report them back.
  */
 import type { IntegrationSettings } from "../domain/config-schema.js";
+import { instanceOf } from "../domain/integrations.js";
 import type { Problem } from "../domain/problems.js";
 import {
   emulatedOrLive,
   ensureOk,
   hostProblem,
   liveNotImplemented,
-  MARKER_COLLECTION,
+  markerPath,
   problem,
   readDocument,
   requireHost,
@@ -46,8 +48,16 @@ export interface FunctionsState {
   topics: Record<string, { subscription: string | null }>;
 }
 
-export const FUNCTIONS_MARKER = `${MARKER_COLLECTION}/functions`;
 const MANAGED_LABEL = { "managed-by": "orchestrator" };
+/**
+ * The labels of the topics an instance creates: an instance other than the default one adds its
+ * name, so each instance's apply deletes only the topics it created (topics the default instance
+ * created before instances existed carry no instance label and stay its own).
+ */
+const labelsOf = (integration: string): Record<string, string> => {
+  const instance = instanceOf(integration);
+  return instance === null ? MANAGED_LABEL : { ...MANAGED_LABEL, instance };
+};
 
 export interface BundleFile {
   path: string;
@@ -194,7 +204,11 @@ export function serviceOf(
 const pubsubUrl = (io: DriverIO, projectId: string, path: string) =>
   `http://${requireHost(io, "pubsub")}/v1/projects/${projectId}/${path}`;
 
-async function readTopics(io: DriverIO, projectId: string): Promise<FunctionsState["topics"]> {
+async function readTopics(
+  io: DriverIO,
+  projectId: string,
+  integration: string,
+): Promise<FunctionsState["topics"]> {
   const topics = await rest(io, "GET", pubsubUrl(io, projectId, "topics?pageSize=1000"));
   ensureOk(topics, `listing the topics of ${projectId}`);
   const subscriptions = await rest(io, "GET", pubsubUrl(io, projectId, "subscriptions?pageSize=1000"));
@@ -208,6 +222,7 @@ async function readTopics(io: DriverIO, projectId: string): Promise<FunctionsSta
   for (const topic of (topics.body as { topics?: { name: string; labels?: Record<string, string> }[] })
     .topics ?? []) {
     if (topic.labels?.["managed-by"] !== MANAGED_LABEL["managed-by"]) continue;
+    if ((topic.labels.instance ?? null) !== instanceOf(integration)) continue;
     const id = topic.name.split("/").pop() ?? topic.name;
     const subName = `projects/${projectId}/subscriptions/${id}-sub`;
     out[id] = { subscription: subs.get(subName) === topic.name ? `${id}-sub` : null };
@@ -263,12 +278,15 @@ export const functionsDriver: DriverSpec<"functions", FunctionsState> = {
       liveNotImplemented("functions", "list deployed functions");
     if (!io.emulators.pubsub || !io.emulators.firestore) return undefined;
     const projectId = target.environment.project_id;
-    const marker = await readDocument(io, projectId, FUNCTIONS_MARKER);
+    const marker = await readDocument(io, projectId, markerPath(target.integration));
     const staged =
       typeof marker?.staged_service_json === "string"
         ? (JSON.parse(marker.staged_service_json) as StagedService)
         : undefined;
-    return { staged_service: staged, topics: await readTopics(io, projectId) } as FunctionsState;
+    return {
+      staged_service: staged,
+      topics: await readTopics(io, projectId, target.integration),
+    } as FunctionsState;
   },
 
   async apply(target, state, io) {
@@ -278,7 +296,7 @@ export const functionsDriver: DriverSpec<"functions", FunctionsState> = {
       await putIdempotent(
         io,
         pubsubUrl(io, projectId, `topics/${topic}`),
-        { labels: MANAGED_LABEL },
+        { labels: labelsOf(target.integration) },
         `creating topic ${topic}`,
       );
       await putIdempotent(
@@ -289,14 +307,14 @@ export const functionsDriver: DriverSpec<"functions", FunctionsState> = {
       );
     }
     // Topics this driver created earlier and no longer wanted (e.g. after a rollback) go away.
-    for (const topic of Object.keys(await readTopics(io, projectId))) {
+    for (const topic of Object.keys(await readTopics(io, projectId, target.integration))) {
       if (state.topics[topic]) continue;
       const sub = await rest(io, "DELETE", pubsubUrl(io, projectId, `subscriptions/${topic}-sub`));
       if (sub.status !== 404) ensureOk(sub, `deleting subscription ${topic}-sub`);
       const deleted = await rest(io, "DELETE", pubsubUrl(io, projectId, `topics/${topic}`));
       if (deleted.status !== 404) ensureOk(deleted, `deleting topic ${topic}`);
     }
-    await writeDocument(io, projectId, FUNCTIONS_MARKER, {
+    await writeDocument(io, projectId, markerPath(target.integration), {
       status: "staged",
       staged_service_json: JSON.stringify(state.staged_service),
       recorded_at: io.now().toISOString(),
@@ -306,7 +324,7 @@ export const functionsDriver: DriverSpec<"functions", FunctionsState> = {
   async verify(target, io, release) {
     if (emulatedOrLive(target.environment) === "live") liveNotImplemented("functions", "probe functions");
     const projectId = target.environment.project_id;
-    const present = await readTopics(io, projectId);
+    const present = await readTopics(io, projectId, target.integration);
     const wanted = release ? (release.state as FunctionsState).topics : {};
     const missing = Object.keys(wanted).filter((topic) => present[topic]?.subscription !== `${topic}-sub`);
     const bundle = release

@@ -62,7 +62,7 @@ export const hostingDriver: DriverSpec<"hosting", HostingRelease> = {
   async desired(target, io) {
     const settings = target.settings;
     const problems: Problem[] = [];
-    const at = (...rest: (string | number)[]) => settingPath("hosting", ...rest);
+    const at = (...rest: (string | number)[]) => settingPath(target.integration, ...rest);
 
     const { files, unreadable } = await siteFiles(io.sources, settings.public_dir);
     const names = Object.keys(files);

@@ -1,7 +1,6 @@
 /** Runs engine tasks through the real drivers: the task's integration, in its environment, via the fabricator. */
 import type { ResolvedEnvironment } from "../domain/config-schema.js";
 import { NonRetriableError } from "../domain/errors.js";
-import type { IntegrationKind } from "../domain/integrations.js";
 import { formatPath } from "../domain/problems.js";
 import type { Driver, Fence } from "./driver.js";
 import type { Fabricator } from "./fabricator.js";
@@ -16,13 +15,12 @@ import type { DriverTarget } from "./types.js";
 
 /** The driver target for an integration of an environment: its merged settings come from the config. */
 export function targetFor(environment: ResolvedEnvironment, integration: string): DriverTarget {
-  const kind = integration.split(":")[0] as IntegrationKind;
-  const declared = environment.integrations.find((candidate) => candidate.kind === kind);
+  const declared = environment.integrations.find((candidate) => candidate.name === integration);
   if (!declared)
     throw new NonRetriableError(
-      `integration ${integration} is not declared in environment ${environment.name}`,
+      `integration ${integration} is not declared in environment ${environment.name} (it declares ${environment.integrations.map((i) => i.name).join(", ")})`,
     );
-  return { environment, integration, kind, settings: declared.settings };
+  return { environment, integration, kind: declared.kind, settings: declared.settings };
 }
 
 /** The promotion pins of a deployment's configuration; undefined for a deployment that promotes nothing. */

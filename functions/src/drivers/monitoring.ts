@@ -71,7 +71,7 @@ export function buildMonitoringDesired(
   });
   const probes = environment.integrations
     .filter((i) => i.kind !== "monitoring")
-    .map((i) => ({ integration: i.kind, interval_seconds: settings.probe_interval_seconds }));
+    .map((i) => ({ integration: i.name, interval_seconds: settings.probe_interval_seconds }));
   return {
     state: {
       environment: environment.name,

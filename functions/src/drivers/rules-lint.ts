@@ -18,9 +18,12 @@ export function problem(path: string, found: string, allowed: string): Problem {
   return { path, found, allowed, message: `${path}: found ${found}; allowed: ${allowed}` };
 }
 
-/** `settingPath("hosting", "rewrites", 0, "function")` is `integrations.hosting.rewrites[0].function`. */
-export function settingPath(kind: IntegrationKind, ...rest: (string | number)[]): string {
-  return formatPath(["integrations", kind, ...rest]);
+/**
+ * `settingPath("hosting", "rewrites", 0, "function")` is `integrations.hosting.rewrites[0].function`;
+ * an instance's is `integrations["hosting:marketing"].rewrites[0].function`.
+ */
+export function settingPath(integration: string, ...rest: (string | number)[]): string {
+  return formatPath(["integrations", integration, ...rest]);
 }
 
 /** A 1-based line and column in a text. */

@@ -3,6 +3,7 @@
  * settings (location, CORS, lifecycle) and lints the storage rules file, and records the bucket
  * config with the rules digest as the release. No bucket is touched.
  */
+import { instanceOf } from "../domain/integrations.js";
 import type { Problem } from "../domain/problems.js";
 import { lintRules, maskRules, liveNote, nothingStaged, problem, STAGED, settingPath } from "./rules-lint.js";
 import type { DriverSpec } from "./types.js";
@@ -23,6 +24,12 @@ const ORIGIN =
 /** Locations Cloud Storage accepts here: the configured regions plus multi-regions. */
 const LOCATION = /^(us|eu|asia|nam5|eur3|[a-z]+-[a-z]+\d+)$/;
 
+/** The default bucket for the kind's default instance; an instance's own bucket is named after it. */
+const bucketOf = (projectId: string, integration: string): string => {
+  const instance = instanceOf(integration);
+  return instance === null ? `${projectId}.firebasestorage.app` : `${projectId}-${instance}`;
+};
+
 export const storageDriver: DriverSpec<"storage", StorageRelease> = {
   kind: "storage",
   ...STAGED,
@@ -30,7 +37,7 @@ export const storageDriver: DriverSpec<"storage", StorageRelease> = {
   async desired(target, io) {
     const settings = target.settings;
     const problems: Problem[] = [];
-    const at = (...rest: (string | number)[]) => settingPath("storage", ...rest);
+    const at = (...rest: (string | number)[]) => settingPath(target.integration, ...rest);
 
     if (!LOCATION.test(settings.location)) {
       problems.push(
@@ -119,7 +126,7 @@ export const storageDriver: DriverSpec<"storage", StorageRelease> = {
     }
 
     const state: StorageRelease = {
-      bucket: `${target.environment.project_id}.firebasestorage.app`,
+      bucket: bucketOf(target.environment.project_id, target.integration),
       location: settings.location,
       cors: settings.cors.map((entry) => ({
         origin: [...entry.origin],

@@ -280,10 +280,10 @@ export function createHealthMonitor(deps: {
     const checks = await Promise.all(
       environments.flatMap((env) =>
         env.integrations.map(async (integration) => {
-          const health = await fabricator.verify(targetFor(env, integration.kind));
+          const health = await fabricator.verify(targetFor(env, integration.name));
           return {
             env,
-            name: integration.kind,
+            name: integration.name,
             health: { ...health, checked_at: now } satisfies HealthRecord,
           };
         }),

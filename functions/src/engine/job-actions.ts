@@ -221,7 +221,7 @@ export function createJobActions(deps: {
     },
     "environment-backup": async (job) => {
       const env = await deps.environments.environment(job.environment ?? "");
-      const target = targetFor(env, "backup") as DriverTarget<"backup">;
+      const target = targetFor(env, job.integration ?? "backup") as DriverTarget<"backup">;
       const { state, problems } = buildBackupDesired(target.integration, target.settings);
       if (problems.length > 0) throw new Error(problems.map((p) => p.message).join("; "));
       const taken = await takeExport(deps.backupRoot, target, state, deps.io);

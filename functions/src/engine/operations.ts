@@ -60,7 +60,7 @@ export function createOperations(deps: {
   deploymentStatus: (id: string) => Promise<string | undefined>;
 }) {
   const { store, engine, environments, fabricator, health, clock, learning, log, deploymentStatus } = deps;
-  const allOf = (env: ResolvedEnvironment) => env.integrations.map((integration) => integration.kind);
+  const allOf = (env: ResolvedEnvironment) => env.integrations.map((integration) => integration.name);
 
   /** Why a source release cannot be promoted (its deployment never succeeded), or null when it was verified. */
   async function unverified(release: Release): Promise<string | null> {
@@ -161,35 +161,37 @@ export function createOperations(deps: {
         refusals.push(
           `${from.name} is not healthy: ${unhealthy.map((i) => `${i.name} is ${i.health} (${i.details})`).join("; ")}`,
         );
-      const shared = allOf(from).filter((kind) => allOf(to).includes(kind));
+      // Instances promote to the instance of the same name: staging's functions:orders to production's.
+      const shared = from.integrations.filter((integration) => allOf(to).includes(integration.name));
       const notPromoted = shared
-        .filter((kind) => !isPromotable(kind))
-        .map((kind) => ({
-          integration: kind,
+        .filter((integration) => !isPromotable(integration.kind))
+        .map((integration) => ({
+          integration: integration.name,
           reason: `${to.name}'s own configuration, not an artifact: deploy it to ${to.name} on its own`,
         }));
+      const promotable = shared.flatMap(({ kind, name }) => (isPromotable(kind) ? [{ kind, name }] : []));
       const integrations = await Promise.all(
-        shared.filter(isPromotable).map(async (kind) => {
-          const source = await fabricator.latestRelease(from.name, kind);
+        promotable.map(async ({ kind, name }) => {
+          const source = await fabricator.latestRelease(from.name, name);
           if (!source)
-            return { refusals: [`${from.name}/${kind} has no release: deploy it to ${from.name} first`] };
+            return { refusals: [`${from.name}/${name} has no release: deploy it to ${from.name} first`] };
           const why = await unverified(source);
-          const refused = why ? [`release ${source.number} of ${from.name}/${kind} ${why}`] : [];
-          const targetLatest = await fabricator.latestRelease(to.name, kind);
+          const refused = why ? [`release ${source.number} of ${from.name}/${name} ${why}`] : [];
+          const targetLatest = await fabricator.latestRelease(to.name, name);
           const sourceDigest = artifactDigest(kind, source.state);
           let own: unknown;
-          const planned = await fabricator.plan(targetFor(to, kind), {
+          const planned = await fabricator.plan(targetFor(to, name), {
             reshape: (desired) => {
               own = desired;
               return promotedState(kind, source.state, desired);
             },
             promoted_from: { environment: from.name, release: source.number, artifact_sha256: sourceDigest },
           });
-          if (planned.problems.length > 0) refused.push(`${to.name}/${kind}: ${planned.summary}`);
+          if (planned.problems.length > 0) refused.push(`${to.name}/${name}: ${planned.summary}`);
           return {
             refusals: refused,
             entry: {
-              integration: kind,
+              integration: name,
               source: {
                 environment: from.name,
                 release: source.number,
@@ -279,9 +281,9 @@ export function createOperations(deps: {
             throw new BadInputError(`environment ${env.name} cannot be planned`, planned.problems);
           const drivers = await Promise.all(
             env.integrations
-              .filter((integration) => only === undefined || only.includes(integration.kind))
+              .filter((integration) => only === undefined || only.includes(integration.name))
               .map(async (integration) => {
-                const { state: _state, ...plan } = await fabricator.plan(targetFor(env, integration.kind));
+                const { state: _state, ...plan } = await fabricator.plan(targetFor(env, integration.name));
                 return plan;
               }),
           );

@@ -416,18 +416,24 @@ export const ROUTES: RouteSpec[] = [
           }),
         })),
         resource_requirements: plans.map(({ env }) => {
-          const functions = env.integrations.find((integration) => integration.kind === "functions");
+          // One entry per functions instance: each is its own Cloud Functions service.
+          const functions = env.integrations.flatMap((integration) =>
+            integration.kind === "functions"
+              ? [
+                  {
+                    integration: integration.name,
+                    memory: integration.settings.memory,
+                    min_instances: integration.settings.min_instances,
+                    max_instances: integration.settings.max_instances,
+                  },
+                ]
+              : [],
+          );
           return {
             environment: env.name,
             concurrency: env.concurrency,
-            functions:
-              functions?.kind === "functions"
-                ? {
-                    memory: functions.settings.memory,
-                    min_instances: functions.settings.min_instances,
-                    max_instances: functions.settings.max_instances,
-                  }
-                : null,
+            functions: functions[0] ?? null,
+            functions_instances: functions,
           };
         }),
         differences,

@@ -87,7 +87,7 @@ export async function runDoctor(
   }
 
   const needed = new Map<string, LivePermission>();
-  for (const kind of kinds) {
+  for (const kind of new Set(kinds)) {
     const support = LIVE_SUPPORT[kind];
     if (support.built) for (const p of support.permissions) needed.set(p.permission, p);
   }
@@ -118,7 +118,7 @@ export async function runDoctor(
     const support = LIVE_SUPPORT[declared.kind];
     if (!support.built)
       return {
-        integration: declared.kind,
+        integration: declared.name,
         live_path: "not built",
         status: "stays staged or refused",
         details: support.reason,
@@ -126,7 +126,7 @@ export async function runDoctor(
       };
     if (granted === undefined)
       return {
-        integration: declared.kind,
+        integration: declared.name,
         live_path: "built",
         status: "not checked",
         details: "credentials did not work, so permissions could not be tested",
@@ -134,7 +134,7 @@ export async function runDoctor(
       };
     const missing = support.permissions.filter((p) => !granted.has(p.permission));
     return {
-      integration: declared.kind,
+      integration: declared.name,
       live_path: "built",
       status: missing.length === 0 ? "ready" : "missing permissions",
       details:
@@ -166,7 +166,9 @@ export function formatDoctor(report: DoctorReport): string {
     `  credentials: ${report.credentials.ok ? "ok" : "NOT OK"}: ${report.credentials.details}`,
   ];
   for (const entry of report.integrations) {
-    lines.push(`  ${entry.integration.padEnd(11)} ${entry.status}: ${entry.details}`);
+    lines.push(
+      `  ${entry.integration.padEnd(Math.max(11, ...report.integrations.map((i) => i.integration.length + 1)))}${entry.status}: ${entry.details}`,
+    );
     for (const missing of entry.missing)
       lines.push(`      missing ${missing.permission} (grant ${missing.role}; for ${missing.used_for})`);
   }
