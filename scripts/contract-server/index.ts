@@ -27,3 +27,5 @@ export { firestoreBackupModel } from "./models/firestore-backups.js";
 export type { BackupModel, StoredBackup, StoredDatabase } from "./models/firestore-backups.js";
 export { monitoringModel } from "./models/monitoring.js";
 export type { MonitoringModel, StoredConfig } from "./models/monitoring.js";
+export { bundleUploadModel, cloudBuildModel, tarEntries } from "./models/cloudbuild.js";
+export type { CloudBuildModel, FinalStatus, StoredBuild, Upload } from "./models/cloudbuild.js";

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { LIVE_SUPPORT, type LiveSupport } from "../../functions/src/domain/live-permissions.js";
 import { NonRetriableError } from "../../functions/src/domain/errors.js";
 import { createFabricator } from "../../functions/src/drivers/fabricator.js";
 import { functionsDriver } from "../../functions/src/drivers/functions.js";
@@ -35,18 +34,6 @@ const PINNED = (
   JSON.parse(readFileSync("package.json", "utf8")) as { devDependencies: Record<string, string> }
 ).devDependencies["firebase-tools"];
 
-/** The row the integrator adds to LIVE_SUPPORT; used only while the table still says "not built". */
-const PROPOSED: LiveSupport = {
-  built: true,
-  api: "cloudbuild.googleapis.com (v1), storage.googleapis.com (v1) for the source bundle",
-  permissions: [
-    { permission: "cloudbuild.builds.create", role: "roles/cloudbuild.builds.editor", used_for: "apply" },
-    { permission: "cloudbuild.builds.get", role: "roles/cloudbuild.builds.viewer", used_for: "apply" },
-    { permission: "cloudbuild.builds.list", role: "roles/cloudbuild.builds.viewer", used_for: "plan" },
-    { permission: "storage.objects.create", role: "roles/storage.objectCreator", used_for: "apply" },
-  ],
-};
-
 describe("live functions: firebase deploy run by Cloud Build v1 (contract servers)", () => {
   let cloudbuild: ContractServer;
   let storage: ContractServer;
@@ -55,7 +42,6 @@ describe("live functions: firebase deploy run by Cloud Build v1 (contract server
   let files: Record<string, string>;
   let releases: ReturnType<typeof memoryReleases>;
   let fabricator: ReturnType<typeof createFabricator>;
-  const row = LIVE_SUPPORT.functions;
   const environment = liveEnvironment(["functions"]);
   const target: DriverTarget<"functions"> = {
     environment,
@@ -65,13 +51,6 @@ describe("live functions: firebase deploy run by Cloud Build v1 (contract server
   };
   const bundle = () =>
     digestOf(Object.fromEntries(Object.entries(files).map(([p, t]) => [p.slice(DIR.length + 1), t])));
-
-  before(() => {
-    if (!row.built) LIVE_SUPPORT.functions = PROPOSED;
-  });
-  after(() => {
-    LIVE_SUPPORT.functions = row;
-  });
 
   beforeEach(async () => {
     cloudbuild = ContractServer.fromRepository("cloudbuild-v1");

@@ -35,6 +35,9 @@ const BIGQUERY_EDITOR = "roles/bigquery.dataEditor";
 const BIGQUERY_OWNER = "roles/bigquery.dataOwner";
 const PROJECT_IAM_ADMIN = "roles/resourcemanager.projectIamAdmin";
 const APP_CHECK_ADMIN = "roles/firebaseappcheck.admin";
+const BUILDS_VIEWER = "roles/cloudbuild.builds.viewer";
+const BUILDS_EDITOR = "roles/cloudbuild.builds.editor";
+const OBJECT_CREATOR = "roles/storage.objectCreator";
 
 /** Per kind: whether its live path exists, and what it needs. */
 export const LIVE_SUPPORT: Record<IntegrationKind, LiveSupport> = {
@@ -153,7 +156,33 @@ export const LIVE_SUPPORT: Record<IntegrationKind, LiveSupport> = {
       },
     ],
   },
-  functions: { built: false, reason: "no Cloud Build job yet; the driver refuses live" },
+  functions: {
+    built: true,
+    api: "cloudbuild.googleapis.com (v1): a build running firebase deploy; storage.googleapis.com (v1) for the source bundle",
+    permissions: [
+      {
+        permission: "cloudbuild.builds.list",
+        role: BUILDS_VIEWER,
+        used_for: "plan, apply and verify: find the newest builds tagged orchestrator / env / integration",
+      },
+      {
+        permission: "cloudbuild.builds.get",
+        role: BUILDS_VIEWER,
+        used_for: "apply and rollback: poll the build's operation and the build",
+      },
+      {
+        permission: "cloudbuild.builds.create",
+        role: BUILDS_EDITOR,
+        used_for: "apply and rollback: start the firebase deploy build",
+      },
+      {
+        permission: "storage.objects.create",
+        role: OBJECT_CREATOR,
+        used_for:
+          "apply: upload the bundle to <project>.firebasestorage.app/orchestration-functions/ (ifGenerationMatch=0, never overwrites)",
+      },
+    ],
+  },
   monitoring: {
     built: true,
     api: "monitoring.googleapis.com (v3): an uptime check of the hosting site and alert policies on it",

@@ -15,6 +15,7 @@ import { liveAnalyticsSpec } from "./live/analytics-live.js";
 import { liveAuthSpec } from "./live/auth-live.js";
 import { liveBackupSpec } from "./live/backup-live.js";
 import { liveFirestoreSpec } from "./live/firestore-live.js";
+import { liveFunctionsSpec } from "./live/functions-live.js";
 import { liveHostingSpec } from "./live/hosting-live.js";
 import { liveMonitoringSpec } from "./live/monitoring-live.js";
 import { liveStorageSpec } from "./live/storage-live.js";
@@ -57,7 +58,7 @@ export function createDriverSpecs(deps: DriverDeps): { [K in IntegrationKind]?: 
   return {
     auth: byMode(authDriver, liveAuthSpec),
     firestore: byMode(firestoreDriver, liveFirestoreSpec),
-    functions: functionsDriver,
+    functions: byMode(functionsDriver, liveFunctionsSpec),
     backup: byMode(createBackupDriver({ backupRoot: deps.backupRoot }), liveBackupSpec),
     monitoring: byMode(createMonitoringDriver(deps.db), liveMonitoringSpec),
     hosting: byMode(hostingDriver, liveHostingSpec),
