@@ -29,3 +29,5 @@ export { monitoringModel } from "./models/monitoring.js";
 export type { MonitoringModel, StoredConfig } from "./models/monitoring.js";
 export { bundleUploadModel, cloudBuildModel, tarEntries } from "./models/cloudbuild.js";
 export type { CloudBuildModel, FinalStatus, StoredBuild, Upload } from "./models/cloudbuild.js";
+export { iamModel } from "./models/iam.js";
+export type { IamModel, StoredAccountPolicy, StoredPool, StoredProvider } from "./models/iam.js";

@@ -12,6 +12,19 @@ const BUCKET = ["storage.buckets.get", "storage.buckets.update"];
 const IAM = ["resourcemanager.projects.getIamPolicy", "resourcemanager.projects.setIamPolicy"];
 const APP_CHECK = ["firebaseappcheck.services.get", "firebaseappcheck.services.update"];
 const SECURITY = [...IAM, ...APP_CHECK];
+// The Workload Identity calls of the cicd driver, in its order: pools, then providers (roles/iam.workloadIdentityPoolAdmin).
+const POOLS = [
+  "iam.workloadIdentityPools.get",
+  "iam.workloadIdentityPools.create",
+  "iam.workloadIdentityPools.update",
+  "iam.workloadIdentityPools.undelete",
+  "iam.workloadIdentityPoolProviders.get",
+  "iam.workloadIdentityPoolProviders.create",
+  "iam.workloadIdentityPoolProviders.update",
+  "iam.workloadIdentityPoolProviders.undelete",
+];
+const SERVICE_ACCOUNT_POLICY = ["iam.serviceAccounts.getIamPolicy", "iam.serviceAccounts.setIamPolicy"];
+const CICD = [...POOLS, ...SERVICE_ACCOUNT_POLICY];
 const RULES = [
   "firebaserules.releases.create",
   "firebaserules.releases.get",
@@ -35,7 +48,7 @@ describe("doctor: credentials and testIamPermissions against the Resource Manage
   });
   afterEach(() => server.stop());
 
-  it("names each missing permission with its role; hosting and auth ready, cicd without a live path", async () => {
+  it("names each missing permission with its role; hosting and auth ready", async () => {
     granted.set(
       "acme-prod",
       new Set([...HOSTING, ...AUTH, ...INDEXES, "firebaserules.releases.get", "firebaserules.rulesets.get"]),
@@ -78,25 +91,31 @@ describe("doctor: credentials and testIamPermissions against the Resource Manage
         ...APP_CHECK.map((permission) => [permission, "roles/firebaseappcheck.admin"]),
       ],
     );
-    assert.equal(byName.cicd?.status, "stays staged or refused");
-    assert.equal(byName.cicd?.live_path, "not built");
+    assert.equal(byName.cicd?.status, "missing permissions");
+    assert.deepEqual(
+      byName.cicd?.missing.map((m) => [m.permission, m.role]),
+      [
+        ...POOLS.map((permission) => [permission, "roles/iam.workloadIdentityPoolAdmin"]),
+        ...SERVICE_ACCOUNT_POLICY.map((permission) => [permission, "roles/iam.serviceAccountAdmin"]),
+      ],
+    );
     // One read-only call, within the contract, asking exactly the permissions of the live drivers.
     assert.deepEqual(server.calls(), ["cloudresourcemanager.projects.testIamPermissions projects/acme-prod"]);
     assert.equal(server.requests[0]?.verdict, "accepted");
     assert.deepEqual(
       (server.requests[0]?.body as { permissions: string[] }).permissions,
-      [...HOSTING, ...RULES, ...INDEXES, ...AUTH, ...BUCKET, ...SECURITY].sort(),
+      [...HOSTING, ...RULES, ...INDEXES, ...AUTH, ...BUCKET, ...SECURITY, ...CICD].sort(),
     );
   });
 
   it("is ok when every permission is held", async () => {
-    granted.set("acme-prod", new Set([...HOSTING, ...RULES, ...INDEXES, ...AUTH, ...BUCKET, ...SECURITY]));
+    granted.set(
+      "acme-prod",
+      new Set([...HOSTING, ...RULES, ...INDEXES, ...AUTH, ...BUCKET, ...SECURITY, ...CICD]),
+    );
     const report = await runDoctor(environment, access);
     assert.equal(report.ok, true);
-    assert.match(
-      report.summary,
-      /^5 live integration\(s\) ready, 0 missing permissions; without a live path yet: cicd$/,
-    );
+    assert.match(report.summary, /^6 live integration\(s\) ready, 0 missing permissions$/);
   });
 
   it("says so when the project is invisible to the credentials (403 from Google)", async () => {

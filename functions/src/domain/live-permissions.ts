@@ -38,6 +38,8 @@ const APP_CHECK_ADMIN = "roles/firebaseappcheck.admin";
 const BUILDS_VIEWER = "roles/cloudbuild.builds.viewer";
 const BUILDS_EDITOR = "roles/cloudbuild.builds.editor";
 const OBJECT_CREATOR = "roles/storage.objectCreator";
+const WIF_POOL_ADMIN = "roles/iam.workloadIdentityPoolAdmin";
+const SERVICE_ACCOUNT_ADMIN = "roles/iam.serviceAccountAdmin";
 
 /** Per kind: whether its live path exists, and what it needs. */
 export const LIVE_SUPPORT: Record<IntegrationKind, LiveSupport> = {
@@ -359,5 +361,62 @@ export const LIVE_SUPPORT: Record<IntegrationKind, LiveSupport> = {
       },
     ],
   },
-  cicd: { built: false, reason: "the workflow artifact is staged; no Workload Identity pool is created" },
+  cicd: {
+    built: true,
+    api: "iam.googleapis.com (v1): a Workload Identity pool, its GitHub Actions OIDC provider and roles/iam.workloadIdentityUser on the deployer service account; the workflow is an artifact to commit",
+    permissions: [
+      {
+        permission: "iam.workloadIdentityPools.get",
+        role: WIF_POOL_ADMIN,
+        used_for: "plan, apply and verify: read the pool; apply: poll the pool's operations",
+      },
+      {
+        permission: "iam.workloadIdentityPools.create",
+        role: WIF_POOL_ADMIN,
+        used_for: "apply: create the pool",
+      },
+      {
+        permission: "iam.workloadIdentityPools.update",
+        role: WIF_POOL_ADMIN,
+        used_for: "apply and rollback: patch the pool's display name, description, disabled",
+      },
+      {
+        permission: "iam.workloadIdentityPools.undelete",
+        role: WIF_POOL_ADMIN,
+        used_for: "apply: undelete a pool soft-deleted within 30 days",
+      },
+      {
+        permission: "iam.workloadIdentityPoolProviders.get",
+        role: WIF_POOL_ADMIN,
+        used_for: "plan, apply and verify: read the GitHub provider; apply: poll its operations",
+      },
+      {
+        permission: "iam.workloadIdentityPoolProviders.create",
+        role: WIF_POOL_ADMIN,
+        used_for: "apply: create the GitHub OIDC provider",
+      },
+      {
+        permission: "iam.workloadIdentityPoolProviders.update",
+        role: WIF_POOL_ADMIN,
+        used_for:
+          "apply and rollback: patch the attribute condition and mapping, the issuer, the workflow digest in the description",
+      },
+      {
+        permission: "iam.workloadIdentityPoolProviders.undelete",
+        role: WIF_POOL_ADMIN,
+        used_for: "apply: undelete a provider soft-deleted within 30 days",
+      },
+      {
+        permission: "iam.serviceAccounts.getIamPolicy",
+        role: SERVICE_ACCOUNT_ADMIN,
+        used_for: "plan, apply and verify: read the deployer service account's IAM policy",
+      },
+      {
+        permission: "iam.serviceAccounts.setIamPolicy",
+        role: SERVICE_ACCOUNT_ADMIN,
+        used_for:
+          "apply and rollback: set the repository's principalSet on roles/iam.workloadIdentityUser (read-modify-write with the etag)",
+      },
+    ],
+  },
 };

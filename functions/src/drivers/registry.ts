@@ -13,6 +13,7 @@ import { securityDriver } from "./security.js";
 import { storageDriver } from "./storage.js";
 import { liveAnalyticsSpec } from "./live/analytics-live.js";
 import { liveAuthSpec } from "./live/auth-live.js";
+import { liveCicdSpec } from "./live/cicd-live.js";
 import { liveBackupSpec } from "./live/backup-live.js";
 import { liveFirestoreSpec } from "./live/firestore-live.js";
 import { liveFunctionsSpec } from "./live/functions-live.js";
@@ -65,6 +66,6 @@ export function createDriverSpecs(deps: DriverDeps): { [K in IntegrationKind]?: 
     storage: byMode(storageDriver, liveStorageSpec),
     security: byMode(securityDriver, liveSecuritySpec),
     analytics: byMode(analyticsDriver, liveAnalyticsSpec),
-    cicd: cicdDriver,
+    cicd: byMode(cicdDriver, liveCicdSpec),
   };
 }
