@@ -17,8 +17,10 @@
  *        --hops H (envs*tasks) --max-gb G (abort when the stack's RSS passes G GB; 16)
  *        --timeout S (per phase, 900) --no-sweep (do not tick the lease sweeper, see below)
  *        --skip-engine / --skip-raw
- *        --health (also: provision every bench environment with the real drivers, then time three
- *        complete health assessments of every integration of every environment)
+ *        --health (also: load a generated config of the same environments with --integrations
+ *        integrations each (50: the specification's 10 x 50), provision every environment with the
+ *        real drivers, then time three complete health assessments of every integration)
+ *        --integrations I (50, for --health) --port-offset P (20: the bench stack's ports)
  * The stack always stops on exit, failure or Ctrl-C; the firebase-tools output goes to
  * .stack/bench/firebase-tools.log.
  *
@@ -35,9 +37,11 @@ import { randomBytes } from "node:crypto";
 import type { PubSub } from "@google-cloud/pubsub";
 import type { Firestore } from "firebase-admin/firestore";
 // Run through tsx (npm run bench), so the engine's own names come from its TypeScript source.
+import { orchestrationConfigSchema } from "../functions/src/domain/config-schema.js";
 import { TERMINAL_DEPLOYMENT_STATUSES } from "../functions/src/domain/engine-model.js";
 import { INTEGRATION_KINDS } from "../functions/src/domain/integrations.js";
 import { emulatorToken } from "./lib/auth.js";
+import { scaleConfig } from "./lib/scale-config.js";
 import {
   buildFunctions,
   firebaseArgs,
@@ -70,11 +74,16 @@ interface BenchOptions {
   engine: boolean;
   raw: boolean;
   health: boolean;
+  /** Integrations of each environment the health phase provisions and checks. */
+  integrations: number;
+  /** Port offset of the bench's stack. */
+  portOffset: number;
   /** Concurrency of each environment: the total spread over the environments. */
   perEnv: number;
 }
 
-type NumericOption = "envs" | "tasks" | "concurrency" | "hops" | "maxGb" | "timeout";
+type NumericOption =
+  "envs" | "tasks" | "concurrency" | "hops" | "maxGb" | "timeout" | "integrations" | "portOffset";
 
 // ---------------------------------------------------------------------------------------------
 // Flags
@@ -93,6 +102,8 @@ function parseFlags(argv: readonly string[]): BenchOptions {
     engine: true,
     raw: true,
     health: false,
+    integrations: 50,
+    portOffset: 20,
   };
   const numeric: Record<string, NumericOption> = {
     "--envs": "envs",
@@ -101,6 +112,8 @@ function parseFlags(argv: readonly string[]): BenchOptions {
     "--hops": "hops",
     "--max-gb": "maxGb",
     "--timeout": "timeout",
+    "--integrations": "integrations",
+    "--port-offset": "portOffset",
   };
   for (let i = 0; i < argv.length; i += 1) {
     let arg = argv[i]!;
@@ -113,7 +126,7 @@ function parseFlags(argv: readonly string[]): BenchOptions {
     else if (arg === "--health") opts.health = true;
     else if (arg === "--help" || arg === "-h") {
       console.log(
-        "usage: npm run bench -- [--envs N] [--tasks M] [--concurrency C] [--hops H] [--max-gb G] [--timeout S] [--no-sweep] [--skip-engine] [--skip-raw] [--health]",
+        "usage: npm run bench -- [--envs N] [--tasks M] [--concurrency C] [--hops H] [--max-gb G] [--timeout S] [--no-sweep] [--skip-engine] [--skip-raw] [--health] [--integrations I] [--port-offset P]",
       );
       process.exit(0);
     } else if (key !== undefined) {
@@ -124,7 +137,7 @@ function parseFlags(argv: readonly string[]): BenchOptions {
       opts[key] = n;
     } else throw new StackSetupError(`Unknown flag "${arg}"; try --help`);
   }
-  for (const key of ["envs", "tasks", "concurrency", "hops"] as const) {
+  for (const key of ["envs", "tasks", "concurrency", "hops", "integrations", "portOffset"] as const) {
     if (opts[key] !== null && !Number.isInteger(opts[key]))
       throw new StackSetupError(`--${key} must be a whole number`);
   }
@@ -132,6 +145,8 @@ function parseFlags(argv: readonly string[]): BenchOptions {
   if (opts.envs > 30)
     throw new StackSetupError("--envs is at most 30 here (one Firestore `in` query watches them)");
   if (opts.tasks > 1000) throw new StackSetupError("--tasks is at most 1000");
+  if (opts.integrations < INTEGRATION_KINDS.length)
+    throw new StackSetupError(`--integrations is at least ${INTEGRATION_KINDS.length} (one of each kind)`);
   return {
     ...opts,
     hops: opts.hops ?? opts.envs * opts.tasks,
@@ -556,8 +571,10 @@ interface HealthAnswer {
 
 async function runHealth(ctx: BenchContext) {
   const { stack, opts } = ctx;
+  const config = healthConfig(opts);
+  const loaded = await api<{ environments: string[] }>(stack, "POST", "/config", config);
   console.log(
-    `\nHealth: provisioning ${opts.envs} environments with the real drivers, then three complete health checks`,
+    `\nHealth: loaded a generated config of ${loaded.environments.length} environments x ${opts.integrations} integrations (instances of a kind included); provisioning every one with the real drivers, then three complete health checks`,
   );
   const t0 = Date.now();
   const posted = await Promise.all(
@@ -567,6 +584,7 @@ async function runHealth(ctx: BenchContext) {
   );
   const ids = posted.map((p) => p.deployment_id);
   const outcomes: Record<string, number> = {};
+  let lastLine = 0;
   for (;;) {
     const views = await Promise.all(
       ids.map((id) => api<{ deployment: { status: string } }>(stack, "GET", `/deployments/${id}`)),
@@ -575,6 +593,12 @@ async function runHealth(ctx: BenchContext) {
     if (statuses.every(isTerminal)) {
       for (const status of statuses) outcomes[status] = (outcomes[status] ?? 0) + 1;
       break;
+    }
+    if (Date.now() - lastLine > 10_000) {
+      lastLine = Date.now();
+      console.log(
+        `  ${fmtS(Date.now() - t0)}: ${statuses.filter(isTerminal).length}/${ids.length} provisioning deployments done`,
+      );
     }
     if (Date.now() - t0 > opts.timeout * 1000) throw new Error("provisioning did not finish in time");
     await delay(1000);
@@ -602,22 +626,44 @@ async function runHealth(ctx: BenchContext) {
   };
 }
 
+/** The repository's base section, so the drivers find the rules files and sources it names. */
+function repositoryBase() {
+  const text = fs.readFileSync(path.join(repoRoot, "orchestration.json"), "utf8");
+  return orchestrationConfigSchema.parse(JSON.parse(text)).base;
+}
+
+/**
+ * The engine phases' config: the bench environments declare the analytics instances the
+ * simulated deployments name (each its own dataset, as the config requires of two instances).
+ */
 function benchConfig(opts: BenchOptions) {
-  const base = JSON.parse(fs.readFileSync(path.join(repoRoot, "orchestration.json"), "utf8")) as {
-    base?: Record<string, unknown>;
-  };
+  const names = [...taskNames("w", Math.min(opts.perEnv, opts.tasks)), ...taskNames("t", opts.tasks)];
   return {
     version: 1,
-    base: { ...base.base, concurrency: opts.perEnv },
+    base: { ...repositoryBase(), concurrency: opts.perEnv },
     environments: Array.from({ length: opts.envs }, (_, i) => ({
       name: `bench-${i}`,
       type: "development",
       project_id: `demo-bench-${i}`,
       mode: "emulated",
       concurrency: opts.perEnv,
-      integrations: [...INTEGRATION_KINDS],
+      integrations: [...INTEGRATION_KINDS, ...names],
+      overrides: Object.fromEntries(
+        names.map((name) => [name, { dataset: `bench_${name.split(":")[1] ?? ""}` }]),
+      ),
     })),
   };
+}
+
+/** The health phase's config: the same environments, generated at --integrations each. */
+function healthConfig(opts: BenchOptions) {
+  return scaleConfig({
+    base: { ...repositoryBase(), concurrency: opts.perEnv },
+    environments: opts.envs,
+    integrations: opts.integrations,
+    prefix: "bench",
+    concurrency: opts.perEnv,
+  });
 }
 
 /** Integration names with no dependencies between them: instances of one kind. */
@@ -902,7 +948,7 @@ async function main(): Promise<void> {
     `Bench: ${opts.envs} environments x ${opts.tasks} tasks (concurrency ${opts.perEnv} each, ${opts.perEnv * opts.envs} in total) vs ${opts.hops} raw hops (${opts.concurrency} in flight); ${os.cpus().length} CPUs, ${fmtGb(os.totalmem())} RAM, ${fmtGb(memAvailableBytes())} available`,
   );
 
-  const stack = prepareStack({ name: "bench", portOffset: 20 });
+  const stack = prepareStack({ name: "bench", portOffset: opts.portOffset });
   await portsFree(stack);
   await buildFunctions();
   addBenchCodebase(stack.configPath, snapshotControlPlane(stack));

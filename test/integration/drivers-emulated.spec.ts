@@ -550,6 +550,135 @@ describe("emulated drivers through the fabricator, against the emulators", funct
     });
   });
 
+  describe("two instances of a kind in one environment", () => {
+    /** The target of an instance: the instance's name, its kind's driver. */
+    const instance = <K extends IntegrationKind>(
+      kind: K,
+      name: string,
+      env: ResolvedEnvironment,
+      settings: Partial<IntegrationSettings<K>> = {},
+    ): DriverTarget<K> => ({ ...target(kind, env, settings), integration: name });
+    const dbUrl = (projectId: string, database: string, documentPath: string) =>
+      `http://${hosts().firestore}/v1/projects/${projectId}/databases/${database}/documents/${documentPath}`;
+
+    it("firestore: an instance is a named database with its own seed and marker; neither apply touches the other", async () => {
+      const env = environment("fsinst");
+      const common = { rules_file: "rules/v1.rules", indexes_file: "firestore.indexes.json" };
+      const main = target("firestore", env, { ...common, seed: { public: [{ id: "a", from: "default" }] } });
+      const analytics = instance("firestore", "firestore:analytics-db", env, {
+        ...common,
+        seed: { events: [{ id: "e1", from: "analytics" }] },
+      });
+      // Declared as the config would resolve them: both instances with the same rules file.
+      env.integrations = [
+        ...env.integrations.filter((integration) => integration.kind !== "firestore"),
+        { kind: "firestore", name: main.integration, settings: main.settings },
+        { kind: "firestore", name: analytics.integration, settings: analytics.settings },
+      ];
+      await fabricator().apply(main, "dep-1");
+      await fabricator().apply(analytics, "dep-1");
+      const projectId = env.project_id;
+      const read = async (database: string, documentPath: string) =>
+        (await call("GET", dbUrl(projectId, database, documentPath), undefined, OWNER)).status;
+      assert.equal(await read("(default)", "public/a"), 200);
+      assert.equal(
+        await read("(default)", "events/e1"),
+        404,
+        "the instance's seed is not in the default database",
+      );
+      assert.equal(await read("analytics-db", "events/e1"), 200);
+      assert.equal(await read("analytics-db", "_orchestration/firestore:analytics-db"), 200);
+      assert.equal(await read("(default)", "_orchestration/firestore"), 200);
+
+      // Each sees only its own state: a second apply of either changes nothing.
+      assertNoChanges(await fabricator().plan(main));
+      assertNoChanges(await fabricator().plan(analytics));
+      for (const t of [main, analytics]) {
+        const health = await fabricator().verify(t);
+        assert.equal(health.status, "healthy", `${t.integration}: ${health.details}`);
+      }
+      assert.match((await fabricator().verify(analytics)).details, /database analytics-db/);
+      const [mainRelease, analyticsRelease] = await Promise.all([
+        releases().latest(env.name, "firestore"),
+        releases().latest(env.name, "firestore:analytics-db"),
+      ]);
+      assert.deepEqual([mainRelease?.number, analyticsRelease?.number], [1, 1], "one release history each");
+    });
+
+    it("firestore: instances of an emulated environment must share the rules file (one ruleset per project)", async () => {
+      const env = environment("fsrules");
+      const other = instance("firestore", "firestore:analytics-db", env, {
+        rules_file: "rules/v2.rules",
+        indexes_file: "firestore.indexes.json",
+      });
+      env.integrations.push({ kind: "firestore", name: other.integration, settings: other.settings });
+      const plan = await fabricator().plan(other);
+      assert.deepEqual(
+        plan.problems.map((p) => p.path),
+        ['["firestore:analytics-db"].rules_file'],
+      );
+      assert.match(plan.problems[0]!.message, /while firestore names "environments\/firestore.rules"/);
+    });
+
+    it("functions: each instance creates, keeps and deletes only its own topics and marker", async () => {
+      const env = environment("fninst");
+      const projectId = env.project_id;
+      const main = target("functions", env, { source: "functions", topics: ["orders"] });
+      const billing = instance("functions", "functions:billing", env, {
+        source: "functions",
+        topics: ["invoices"],
+      });
+      await fabricator().apply(main, "dep-1");
+      await fabricator().apply(billing, "dep-1");
+      const topics = async () =>
+        ((await call("GET", `http://${hosts().pubsub}/v1/projects/${projectId}/topics`)).body.topics ?? [])
+          .map((t: any) => t.name.split("/").pop())
+          .sort();
+      assert.deepEqual(await topics(), ["invoices", "orders"]);
+      // The default instance drops its topic: the billing instance's stays.
+      const shrunk = target("functions", env, { source: "functions", topics: [] });
+      await fabricator().apply(shrunk, "dep-2");
+      assert.deepEqual(await topics(), ["invoices"]);
+      assertNoChanges(await fabricator().plan(billing));
+      assert.equal(
+        (await call("GET", docUrl(projectId, "_orchestration/functions:billing"), undefined, OWNER)).status,
+        200,
+      );
+      for (const t of [shrunk, billing]) {
+        const health = await fabricator().verify(t);
+        assert.equal(health.status, "healthy", `${t.integration}: ${health.details}`);
+      }
+    });
+
+    it("backup: each instance keeps its own exports and restore-checks them at the same time", async () => {
+      const env = environment("bkinst");
+      const main = target("backup", env, { retention_days: 7 });
+      const weekly = instance("backup", "backup:weekly", env, { retention_days: 30, schedule: "0 4 * * 0" });
+      await call(
+        "PATCH",
+        docUrl(env.project_id, "orders/o1"),
+        { fields: { n: { integerValue: "1" } } },
+        OWNER,
+      );
+      await fabricator().apply(main, "dep-1");
+      await fabricator().apply(weekly, "dep-1");
+      const mainExports = await listExports(backupRoot, env.name);
+      const weeklyExports = await listExports(backupRoot, path.join(env.name, "weekly"));
+      assert.equal(mainExports.length, 1);
+      assert.equal(weeklyExports.length, 1);
+      assert.equal(weeklyExports[0]!.retention_days, 30);
+      assert.notEqual(mainExports[0]!.dir, weeklyExports[0]!.dir);
+      assertNoChanges(await fabricator().plan(weekly));
+      const [mainHealth, weeklyHealth] = await Promise.all([
+        fabricator().verify(main),
+        fabricator().verify(weekly),
+      ]);
+      assert.equal(mainHealth.status, "healthy", mainHealth.details);
+      assert.equal(weeklyHealth.status, "healthy", weeklyHealth.details);
+      assert.match(weeklyHealth.details, /_orchestration\/backup:weekly read back/);
+    });
+  });
+
   describe("monitoring", () => {
     it("installs probes and alert rules in the control plane, idempotently, shows drift, rolls back", async () => {
       const env = environment("monitoring");
