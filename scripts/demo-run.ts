@@ -138,14 +138,45 @@ function summarize(configuration: Record<string, unknown>): string {
     .join(" ");
 }
 
+/** The instance the demo adds to staging: a second Hosting site, its own settings over the kind's. */
+const DEMO_INSTANCE = "hosting:marketing";
+
+/**
+ * orchestration.json as the demo loads it: staging also declares one integration instance,
+ * hosting:marketing (its own site and files), to show instances provisioned and health-checked.
+ * The file itself stays as it is: the seeded histories the learning tests replay are drawn from it.
+ */
+function demoConfig(): {
+  environments: {
+    name: string;
+    integrations: string[];
+    overrides?: Record<string, Record<string, unknown>>;
+  }[];
+} {
+  const config = JSON.parse(readFileSync(path.join(repoRoot, "orchestration.json"), "utf8")) as ReturnType<
+    typeof demoConfig
+  >;
+  const staging = config.environments.find((env) => env.name === "staging");
+  if (!staging) throw new Error("orchestration.json has no staging");
+  staging.integrations.push(DEMO_INSTANCE);
+  staging.overrides = {
+    ...staging.overrides,
+    [DEMO_INSTANCE]: { site: "acme-marketing", public_dir: "environments/marketing", rewrites: [] },
+  };
+  return config;
+}
+
 async function loadConfig(): Promise<void> {
-  heading("1. Load orchestration.json into the control plane through the api function");
-  const text = readFileSync(fileURLToPath(new URL("../orchestration.json", import.meta.url)), "utf8");
-  const response = await call("POST", "/config", JSON.parse(text));
+  heading(
+    `1. Load orchestration.json (with ${DEMO_INSTANCE} in staging) into the control plane through the api function`,
+  );
+  const response = await call("POST", "/config", demoConfig());
   if (response.status !== 200)
     throw new Error(`loading the config failed: ${response.status} ${JSON.stringify(response.body)}`);
   console.log(`POST ${apiBase}/config -> ${response.status} ${JSON.stringify(response.body)}`);
-  story.say(`POST /config -> ${response.status}: the example config is loaded`);
+  story.say(
+    `POST /config -> ${response.status}: the example config is loaded, staging with one integration instance (${DEMO_INSTANCE}: its own Hosting site)`,
+  );
 
   const bad = await call("POST", "/config", {
     version: 1,
@@ -324,7 +355,9 @@ interface IntegrationStatus {
 }
 
 async function provisionAll(): Promise<boolean> {
-  heading("7. Provision dev, staging and prod with the real drivers (all ten integrations each)");
+  heading(
+    `7. Provision dev, staging and prod with the real drivers (all ten integrations each, and staging's ${DEMO_INSTANCE})`,
+  );
   const ids: string[] = [];
   for (const name of ["dev", "staging", "prod"]) {
     const response = await call("POST", `/environments/${name}/provision`);
@@ -376,7 +409,13 @@ async function provisionAll(): Promise<boolean> {
       `  ${row.environment.padEnd(9)} ${row.name.padEnd(11)} ${row.mode.padEnd(9)} ${row.status.padEnd(9)} ${row.health.padEnd(8)} ${`${row.latency_ms} ms`.padStart(7)}  ${row.details.slice(0, 70)}`,
     );
   }
-  return integrations.every((row) => row.health === "healthy");
+  const instance = integrations.find((row) => row.environment === "staging" && row.name === DEMO_INSTANCE);
+  story.say(
+    instance
+      ? `staging/${DEMO_INSTANCE}: ${instance.status}, ${instance.health} (${instance.mode}; ${instance.details.slice(0, 60)})`
+      : `staging/${DEMO_INSTANCE} is missing from the health report`,
+  );
+  return instance !== undefined && integrations.every((row) => row.health === "healthy");
 }
 
 async function breakAndMend(): Promise<boolean> {
@@ -388,9 +427,7 @@ async function breakAndMend(): Promise<boolean> {
   const scratch = path.join(scratchDir, "prod.firestore.rules");
   const good = readFileSync(path.join(repoRoot, "environments", "firestore.rules"), "utf8");
   writeFileSync(scratch, good);
-  const config = JSON.parse(readFileSync(path.join(repoRoot, "orchestration.json"), "utf8")) as {
-    environments: { name: string; overrides?: Record<string, Record<string, unknown>> }[];
-  };
+  const config = demoConfig();
   const prod = config.environments.find((env) => env.name === "prod");
   if (!prod) throw new Error("orchestration.json has no prod");
   prod.overrides = {
@@ -723,7 +760,7 @@ if (process.env.ORCH_WAREHOUSE_URL) {
 // The closing summary: outcomes, every step's time, and addresses, each checked to answer.
 const summaryLines = [
   `deployments: dev ${happy.deployment.status}, staging ${retried.deployment.status}, prod ${rolledBack.deployment.status}; promotion dev -> staging ${promotion}`,
-  `provisioning: ${allHealthy ? "all 30 integrations healthy" : "some integrations unhealthy"}; alert: ${alertCycle ? "fired and cleared" : "did not behave"}; faults: ${repaired ? "repaired by the sweeper" : "not repaired"}`,
+  `provisioning: ${allHealthy ? `all 31 integrations healthy (${DEMO_INSTANCE} included)` : "some integrations unhealthy"}; alert: ${alertCycle ? "fired and cleared" : "did not behave"}; faults: ${repaired ? "repaired by the sweeper" : "not repaired"}`,
   `scheduled jobs: ${schedules ? "ran on schedule" : "did not behave"}; planning: ${planning ? "as expected" : "did not behave"}; audit: ${verified.ok ? `${verified.count} records intact` : "BROKEN"}; warehouse: ${warehouseShown}`,
   ...timingLines(story.timings(), 96).map(
     (line, index) => `${index === 0 ? "step times: " : "            "}${line}`,

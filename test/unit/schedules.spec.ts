@@ -149,6 +149,25 @@ describe("schedule catalog", () => {
     );
   });
 
+  it("schedules each backup instance on its own cron, naming the instance its job backs up", () => {
+    const config = exampleConfig();
+    config.environments[0].integrations.push("backup:weekly");
+    config.environments[0].overrides["backup:weekly"] = { schedule: "0 4 * * 0", retention_days: 60 };
+    const result = validateConfig(config);
+    assert.ok(result.ok, JSON.stringify(!result.ok && result.problems));
+    const backups = buildCatalog(result.config).filter(
+      (j) => j.kind === "environment-backup" && j.environment === "dev",
+    );
+    assert.deepEqual(
+      backups.map((j) => [j.name, j.cron, j.integration]),
+      [
+        ["backup-dev", "0 3 * * *", undefined],
+        ["backup-dev-weekly", "0 4 * * 0", "backup:weekly"],
+      ],
+    );
+    assert.match(backups[1]!.description, /\(backup:weekly\) \(keeps 60 days\)/);
+  });
+
   it("turns a probe interval into a cron Cloud Scheduler can run (never longer than asked, at least a minute)", () => {
     const table: [number, string][] = [
       [10, "* * * * *"],

@@ -186,7 +186,10 @@ export const liveMonitoringSpec: DriverSpec<"monitoring", MonitoringLiveState> =
           ),
         );
     });
-    const hosting = environment.integrations.find((i) => i.kind === "hosting");
+    // The uptime check watches one site: the default instance's, else the first hosting instance's.
+    const hosting =
+      environment.integrations.find((i) => i.name === "hosting") ??
+      environment.integrations.find((i) => i.kind === "hosting");
     const site = hosting ? (hosting.settings as { site: string }).site : undefined;
     if (!site)
       problems.push(
