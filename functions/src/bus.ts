@@ -8,6 +8,9 @@ export const TOPICS = { tasks: "orchestration-tasks", events: "orchestration-eve
 export const taskMessageSchema = z.strictObject({
   task_id: z.string().min(1),
   deployment_id: z.string().min(1),
+  /** The task's environment and concurrency limit, so the claim reads everything at once (optional: older messages lack them). */
+  environment: z.string().min(1).optional(),
+  concurrency_limit: z.int().min(1).max(100).optional(),
 });
 export type TaskMessage = z.infer<typeof taskMessageSchema>;
 

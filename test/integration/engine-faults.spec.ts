@@ -181,11 +181,12 @@ describe("the engine under faults (issue 10 defects)", function () {
     assert.deepEqual(await releases.list("dev", "auth"), []);
     const integrationRef = adminDb().collection("integrations").doc(integrationDocId("dev", "auth"));
     const before = (await integrationRef.get()).data();
-    const outcome = await engineStore().recordOutcome(
+    const { outcome } = await engineStore().recordOutcome(
       task.id,
       1,
       { type: "succeed", now: new Date() },
       0,
+      () => [],
       () => [],
       { status: "deployed", release: 7 },
     );
@@ -226,7 +227,9 @@ describe("the engine under faults (issue 10 defects)", function () {
       priority: 1,
       ready_at: past(1000),
     }));
-    const reserved = await engineStore().reserveForDispatch("dev", 1, 0, new Date());
+    const now = new Date();
+    const due = await engineStore().dueReadyTasks("dev", 1, now);
+    const reserved = await engineStore().reserve("dev", due, 1, now, 0);
     assert.deepEqual(
       reserved.map((task) => task.deployment_id),
       ["ready-now"],

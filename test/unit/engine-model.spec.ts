@@ -5,6 +5,7 @@ import {
   deploymentDocSchema,
   isRefusal,
   isTerminalTask,
+  releasedBySuccess,
   taskDocSchema,
   transitionDeployment,
   transitionTask,
@@ -84,6 +85,80 @@ function failRetrying(task: TaskDoc, seconds: number, error = "boom"): TaskDoc {
 }
 
 describe("engine model", () => {
+  describe("releasedBySuccess: what a success releases in its own transaction", () => {
+    type Status = TaskDoc["status"];
+    const running = { status: "running", rollback_policy: "failed-only" } as const;
+    // A just succeeded. Each row: the deployment, the dependents (id, status, dependencies), the
+    // other tasks' statuses, and what the specification says: release when every dependency
+    // succeeded, wait while one has not ended, leave it to reconcile (null) when one ended otherwise
+    // or when the deployment is not plainly running.
+    const table: [
+      string,
+      Pick<DeploymentDoc, "status" | "rollback_policy">,
+      [string, Status, string[]][],
+      Record<string, Status>,
+      string[] | null,
+    ][] = [
+      ["its only dependency succeeded", running, [["D", "blocked", ["A"]]], {}, ["D"]],
+      ["another dependency still runs", running, [["D", "blocked", ["A", "B"]]], { B: "running" }, []],
+      ["another dependency waits to start", running, [["D", "blocked", ["A", "B"]]], { B: "ready" }, []],
+      ["every dependency succeeded", running, [["D", "blocked", ["A", "B"]]], { B: "succeeded" }, ["D"]],
+      ["another dependency failed", running, [["D", "blocked", ["A", "B"]]], { B: "failed" }, null],
+      ["another dependency was skipped", running, [["D", "blocked", ["A", "B"]]], { B: "skipped" }, null],
+      ["another dependency was cancelled", running, [["D", "blocked", ["A", "B"]]], { B: "cancelled" }, null],
+      [
+        "another dependency was rolled back",
+        running,
+        [["D", "blocked", ["A", "B"]]],
+        { B: "rolled_back" },
+        null,
+      ],
+      ["a dependency it cannot see", running, [["D", "blocked", ["A", "X"]]], {}, []],
+      ["the dependent was released already", running, [["D", "ready", ["A"]]], {}, []],
+      ["the dependent was skipped already", running, [["D", "skipped", ["A"]]], {}, []],
+      [
+        "two dependents, one still waiting",
+        running,
+        [
+          ["D", "blocked", ["A"]],
+          ["E", "blocked", ["A", "B"]],
+        ],
+        { B: "running" },
+        ["D"],
+      ],
+      ["no dependents", running, [], {}, []],
+      [
+        "the deployment is cancelling",
+        { status: "cancelling", rollback_policy: "failed-only" },
+        [["D", "blocked", ["A"]]],
+        {},
+        null,
+      ],
+      [
+        "the deployment rolls all back on a failure",
+        { status: "running", rollback_policy: "all" },
+        [["D", "blocked", ["A"]]],
+        {},
+        null,
+      ],
+      [
+        "a deployment planned before policies were kept",
+        { status: "running", rollback_policy: null },
+        [["D", "blocked", ["A"]]],
+        {},
+        null,
+      ],
+    ];
+    for (const [name, deployment, dependents, others, expected] of table) {
+      it(`${name}: ${expected === null ? "reconcile decides" : `releases [${expected.join(", ")}]`}`, () => {
+        const known = new Map<string, { status: Status }>([["A", { status: "succeeded" }]]);
+        for (const [id, status] of Object.entries(others)) known.set(id, { status });
+        const rows = dependents.map(([id, status, dependencies]) => ({ id, status, dependencies }));
+        assert.deepEqual(releasedBySuccess(deployment, rows, known), expected);
+      });
+    }
+  });
+
   describe("task fixtures", () => {
     it("are valid task documents as planned", () => {
       taskDocSchema.parse(taskFixture("security"));

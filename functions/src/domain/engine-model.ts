@@ -122,6 +122,37 @@ export function isTerminalTask(status: TaskStatus): boolean {
   return (TERMINAL_TASK_STATUSES as readonly string[]).includes(status);
 }
 
+/** Task statuses that make a blocked dependent impossible to run. */
+export const BLOCKING_END: readonly TaskStatus[] = ["failed", "skipped", "cancelled", "rolled_back"];
+
+/**
+ * What one task's success releases, decided in the transaction that records it: each blocked
+ * dependent whose dependencies (looked up in `known`, the succeeded task among them) have all
+ * succeeded. `null` when it is not that plain: the deployment is not running or rolls everything
+ * back on a failure, or a dependent waits on a task that ended without succeeding. Reconcile
+ * decides those, as it does skips, fallbacks and the finish.
+ */
+export function releasedBySuccess(
+  deployment: Pick<DeploymentDoc, "status" | "rollback_policy">,
+  dependents: readonly Pick<Task, "id" | "status" | "dependencies">[],
+  known: ReadonlyMap<string, Pick<Task, "status">>,
+): string[] | null {
+  if (
+    deployment.status !== "running" ||
+    deployment.rollback_policy === null ||
+    deployment.rollback_policy === "all"
+  )
+    return null;
+  const released: string[] = [];
+  for (const dependent of dependents) {
+    if (dependent.status !== "blocked") continue;
+    const statuses = dependent.dependencies.map((id) => known.get(id)?.status);
+    if (statuses.some((status) => status !== undefined && BLOCKING_END.includes(status))) return null;
+    if (statuses.every((status) => status === "succeeded")) released.push(dependent.id);
+  }
+  return released;
+}
+
 /** What can happen to a task. */
 export type TaskEvent =
   | { type: "release"; now: Date }

@@ -12,6 +12,7 @@ import { orchestrationEventSchema, type Bus, type OrchestrationEvent, type TaskM
 import type { AuditActor, AuditEntry } from "../domain/audit.js";
 import type { ResolvedEnvironment } from "../domain/config-schema.js";
 import {
+  BLOCKING_END,
   decisionRefusal,
   deploymentRequestSchema,
   engineOptionsSchema,
@@ -23,7 +24,6 @@ import {
   type EngineOptions,
   type Task,
   type TaskEvent,
-  type TaskStatus,
 } from "../domain/engine-model.js";
 import {
   BadInputError,
@@ -41,7 +41,14 @@ import { retentionDaysOf } from "../domain/retention.js";
 import { plainSecretProblems, scrubPlainSecrets } from "../domain/secrets.js";
 import type { ApplyResult, Driver, Fence } from "../drivers/driver.js";
 import type { Logger } from "../logs.js";
-import { CONFIG_CHANGED, type Effects, type EngineStore, type Transition } from "../store/engine-store.js";
+import {
+  CONFIG_CHANGED,
+  type ClaimHint,
+  type Effects,
+  type EngineStore,
+  type RecordedOutcome,
+  type Transition,
+} from "../store/engine-store.js";
 import type { Outbox, OutboxEntry } from "../store/outbox.js";
 import type { Store } from "../store/store.js";
 import { COLLECTIONS } from "../domain/model.js";
@@ -88,8 +95,6 @@ const MAX_ROLLBACK_ATTEMPTS = 3;
 const MAX_REPLANS = 3;
 /** How the note of a rollback that could not be done begins. */
 const ROLLBACK_FAILED = "rollback failed";
-/** Task statuses that make a blocked dependent impossible to run. */
-const BLOCKING_END: readonly TaskStatus[] = ["failed", "skipped", "cancelled", "rolled_back"];
 
 const SYSTEM_ACTOR = { kind: "system", id: "engine", role: null } as const;
 
@@ -115,8 +120,13 @@ export function createEngine(deps: EngineDeps) {
   const { engineStore, outbox, bus, clock, log, environment } = deps;
 
   /** The facts of a task transition: its event and its audit record. */
-  function taskFacts(type: TaskEvent["type"], detail: string | null = null): Facts<Task> {
-    return facts((before, after) => {
+  function taskFacts(type: TaskEvent["type"], detail: string | null = null) {
+    return facts(taskEntries(type, detail));
+  }
+
+  /** How a task transition's facts are built. */
+  function taskEntries(type: TaskEvent["type"], detail: string | null = null): Effects<Task> {
+    return (before, after) => {
       const event: OrchestrationEvent = {
         event_id: taskEventId(type, after),
         kind: "task",
@@ -139,7 +149,7 @@ export function createEngine(deps: EngineDeps) {
         },
       };
       return [entry(event, `task.${before.status}->${after.status}`, after.id, null)];
-    });
+    };
   }
 
   /** The facts of a deployment transition; `actor` names the person behind it when one is (an approver). */
@@ -171,16 +181,38 @@ export function createEngine(deps: EngineDeps) {
    * Effects for one transition, kept as built: when the transition commits, the step delivers the
    * very entries its transaction staged, with no read back (the sweeper reads what a crash left).
    */
-  function facts<T>(build: Effects<T>): Facts<T> {
+  function facts<T>(build: Effects<T>): Facts<T> & { entries: (transition: Transition<T>) => OutboxEntry[] } {
     let built: OutboxEntry[] = [];
+    const entries = (transition: Transition<T>) => (transition.changed ? built : []);
     return {
       effects: (before, after) => (built = build(before, after)),
-      deliver: async (transition) => {
-        if (!transition.changed) return;
-        await Promise.all(built.map((staged) => relaySafely(staged.event.event_id, staged)));
-        await chainAudit();
-      },
+      entries,
+      deliver: (transition) => deliverEntries(entries(transition)),
     };
+  }
+
+  /**
+   * Effects for several task transitions of one transaction (one per task): `entries` gives the
+   * very entries staged for those that committed. A retried transaction builds them again.
+   */
+  function factsOfEach(build: Effects<Task>) {
+    const built = new Map<string, OutboxEntry[]>();
+    return {
+      effects: (before: Task, after: Task) => {
+        const staged = build(before, after);
+        built.set(after.id, staged);
+        return staged;
+      },
+      entries: (committed: readonly Transition<Task>[]) =>
+        committed.flatMap((transition) => (transition.changed ? (built.get(transition.after.id) ?? []) : [])),
+    };
+  }
+
+  /** Delivers entries that committed, in one relay, then chains their audit records. */
+  async function deliverEntries(entries: readonly OutboxEntry[]): Promise<void> {
+    if (entries.length === 0) return;
+    await relaySafely(entries);
+    await chainAudit();
   }
 
   function entry(
@@ -209,19 +241,30 @@ export function createEngine(deps: EngineDeps) {
   }
 
   /**
-   * Delivers one outbox entry: the event, the finish notifications, then the audit record staged
-   * together with marking the entry delivered. Any number of relays may run for one entry; every
-   * delivery is keyed by the event id (the bus's dedupe key, the audit record's id, the alert's id).
+   * Delivers outbox entries: their events, the finish notifications, then their audit records
+   * staged together with marking the entries delivered, in one batch. Any number of relays may run
+   * for one entry; every delivery is keyed by the event id (the bus's dedupe key, the audit
+   * record's id, the alert's id).
    */
-  async function relay(id: string, known?: OutboxEntry): Promise<void> {
-    const staged = known ?? (await outbox.get(id));
-    if (!staged) return;
-    await bus.publishEvent(staged.event);
-    if (staged.finished_deployment !== null) {
+  async function relay(entries: readonly OutboxEntry[]): Promise<void> {
+    await Promise.all(entries.map((staged) => bus.publishEvent(staged.event)));
+    for (const staged of entries) {
+      if (staged.finished_deployment === null) continue;
       const deployment = await engineStore.getDeployment(staged.finished_deployment);
       if (deployment) await deps.onFinished?.(deployment);
     }
-    await outbox.delivered(id, (batch) => deps.stageAudit(batch, id, staged.audit));
+    await outbox.delivered(
+      entries.map((staged) => staged.event.event_id),
+      (batch) => {
+        for (const staged of entries) deps.stageAudit(batch, staged.event.event_id, staged.audit);
+      },
+    );
+  }
+
+  /** Relays the entry an outbox document holds (the sweeper's way: what a crash left). */
+  async function relayStored(id: string): Promise<void> {
+    const staged = await outbox.get(id);
+    if (staged) await relay([staged]);
   }
 
   /** Chains the audit records just staged; a failure leaves them staged for the next writer or the sweeper. */
@@ -234,11 +277,14 @@ export function createEngine(deps: EngineDeps) {
   }
 
   /** The fast path of delivery, right after the commit; what fails here the sweeper relays later. */
-  async function relaySafely(id: string, known?: OutboxEntry): Promise<void> {
+  async function relaySafely(entries: readonly OutboxEntry[]): Promise<void> {
     try {
-      await relay(id, known);
+      await relay(entries);
     } catch (error) {
-      log.warn("outbox relay failed; the sweeper will deliver it", { event_id: id, error: errorText(error) });
+      log.warn("outbox relay failed; the sweeper will deliver it", {
+        event_ids: entries.map((staged) => staged.event.event_id),
+        error: errorText(error),
+      });
     }
   }
 
@@ -271,23 +317,30 @@ export function createEngine(deps: EngineDeps) {
   /**
    * Publishes the environment's ready tasks, highest priority first, but no more than its free
    * slots minus the messages already out: concurrency is bounded at the source, so the Functions
-   * runtime never starts more executors than the environment may run. Each task is reserved in
-   * a transaction before it is published, so concurrent dispatchers never publish it twice.
+   * runtime never starts more executors than the environment may run. Each task is reserved before
+   * it is published, so concurrent dispatchers never publish it twice. The due tasks are read
+   * first and the slots counted only when there are some: most dispatches (a slot freed while
+   * nothing waits) end after that one query.
    */
   async function dispatch(envName: string, limit: number): Promise<number> {
     try {
+      const now = clock.now();
+      const due = await engineStore.dueReadyTasks(envName, limit, now);
+      if (due.length === 0) return 0;
       const [running, inFlight] = await Promise.all([
         engineStore.runningCount(envName),
         engineStore.inFlightCount(envName),
       ]);
-      const reserved = await engineStore.reserveForDispatch(
-        envName,
-        limit - running - inFlight,
-        inFlight,
-        clock.now(),
-      );
+      const reserved = await engineStore.reserve(envName, due, limit - running - inFlight, now, inFlight);
       await Promise.all(
-        reserved.map((task) => bus.publishTask({ task_id: task.id, deployment_id: task.deployment_id })),
+        reserved.map((task) =>
+          bus.publishTask({
+            task_id: task.id,
+            deployment_id: task.deployment_id,
+            environment: task.environment,
+            concurrency_limit: task.concurrency_limit,
+          }),
+        ),
       );
       return reserved.length;
     } catch (error) {
@@ -636,20 +689,20 @@ export function createEngine(deps: EngineDeps) {
   /**
    * Brings a deployment forward from its state as it is: plans it if still requested, cancels what
    * has not started if cancelling, runs the fallback of failed tasks, releases or skips blocked tasks,
-   * and finalizes when every task has settled. Idempotent, so triggers, their duplicates and the
-   * sweeper may all run it.
+   * and finalizes when every task has settled. Idempotent, so executors, triggers, their duplicates
+   * and the sweeper may all run it. Answers whether it dispatched the environment's ready tasks.
    */
-  async function reconcile(deploymentId: string): Promise<void> {
+  async function reconcile(deploymentId: string): Promise<boolean> {
     const deployment = await engineStore.getDeployment(deploymentId);
-    if (!deployment || isTerminalDeployment(deployment.status)) return;
+    if (!deployment || isTerminalDeployment(deployment.status)) return false;
     if (deployment.status === "requested" || deployment.status === "approved") {
       await startRequested(deployment);
-      return;
+      return false;
     }
     if (deployment.status === "awaiting_approval") {
       const expiresAt = deployment.approval?.expires_at.getTime() ?? 0;
       if (expiresAt <= clock.now().getTime()) await expireApproval(deploymentId);
-      return;
+      return false;
     }
     const tasks = await engineStore.tasksOf(deploymentId);
     const byId = new Map(tasks.map((task) => [task.id, task]));
@@ -717,26 +770,55 @@ export function createEngine(deps: EngineDeps) {
       }
     }
     const settled = [...byId.values()];
-    if (released) {
-      const sample = settled[0];
-      if (sample) await dispatch(deployment.environment, sample.concurrency_limit);
-    }
+    const sample = settled[0];
+    const dispatched = released && sample !== undefined;
+    if (dispatched) await dispatch(deployment.environment, sample.concurrency_limit);
     if (!fallbackPending && settled.every((task) => isTerminalTask(task.status))) {
       const current = await engineStore.getDeployment(deploymentId);
       if (current && !isTerminalDeployment(current.status)) await finalize(current, settled);
     }
+    return dispatched;
   }
 
-  /** Runs one attempt of a claimed task: the driver under a heartbeat, then the outcome, fenced by the attempt. */
+  /**
+   * After an attempt's outcome: the dependents its success released (in the outcome's own
+   * transaction) and the slot it held are handed on by one dispatch. An outcome off the plain path
+   * (a failure for good, a deployment cancelling or rolling everything back) is reconciled right
+   * here; the task trigger reconciles every settled task too, as the safety net for an executor lost
+   * after the outcome, and it is what finishes the deployment.
+   */
+  async function afterOutcome(task: Task, recorded: RecordedOutcome): Promise<void> {
+    let dispatched = false;
+    if (recorded.reconcile) {
+      try {
+        dispatched = await reconcile(task.deployment_id);
+      } catch (error) {
+        log.warn("reconcile after the outcome failed; the task trigger and the sweeper will", {
+          correlation_id: task.deployment_id,
+          task_id: task.id,
+          error: errorText(error),
+        });
+      }
+    }
+    if (!dispatched) await dispatch(task.environment, task.concurrency_limit);
+  }
+
+  /**
+   * Runs one attempt of a claimed task: the driver under a heartbeat, then the outcome, fenced by
+   * the attempt, then `next` (what follows the outcome). A transition's event and audit record are
+   * delivered beside the work that follows it, not before it: they are not on the step's path.
+   */
   async function runClaimed(
     claim: Extract<Awaited<ReturnType<EngineStore["claimTask"]>>, { claimed: true }>,
     claimFacts: Facts<Task>,
+    next: (recorded: RecordedOutcome) => Promise<void>,
   ): Promise<Transition<Task>> {
     const { deployment, task: running, slot } = claim;
     const renew = () => engineStore.renewLease(running.id, running.attempt, slot, clock.now());
     // The heartbeat starts with the claim: the lease must outlive delivering the claim's facts too.
     const stop = keepAlive(renew, running.lease_seconds);
-    await claimFacts.deliver({ changed: true, before: claim.before, after: running });
+    // Never rejects (a failed relay is left to the sweeper); awaited before the outcome is recorded.
+    const claimDelivered = claimFacts.deliver({ changed: true, before: claim.before, after: running });
     // Measured from the claim's own time (inside its transaction), not from when this process resumed.
     const leaseStart =
       running.status === "running"
@@ -751,7 +833,13 @@ export function createEngine(deps: EngineDeps) {
         task_id: running.id,
         attempt: running.attempt,
       });
-      return { changed: false, reason: "superseded before the driver started", current: running };
+      const superseded: Transition<Task> = {
+        changed: false,
+        reason: "superseded before the driver started",
+        current: running,
+      };
+      await Promise.all([claimDelivered, next({ outcome: superseded, released: [], reconcile: false })]);
+      return superseded;
     }
     let result: ApplyResult | undefined;
     let failure: unknown;
@@ -767,16 +855,19 @@ export function createEngine(deps: EngineDeps) {
     } finally {
       stop();
     }
-    let outcome: Transition<Task>;
-    let outcomeFacts: Facts<Task>;
+    await claimDelivered;
+    let recorded: RecordedOutcome;
+    let outcomeFacts: ReturnType<typeof taskFacts>;
+    const releaseFacts = factsOfEach(taskEntries("release"));
     if (result) {
       outcomeFacts = taskFacts("succeed", result.summary);
-      outcome = await engineStore.recordOutcome(
+      recorded = await engineStore.recordOutcome(
         running.id,
         running.attempt,
         { type: "succeed", now: clock.now() },
         slot,
         outcomeFacts.effects,
+        releaseFacts.effects,
         result.integrationStatus
           ? { status: result.integrationStatus, release: result.release ?? null }
           : undefined,
@@ -799,12 +890,13 @@ export function createEngine(deps: EngineDeps) {
                   deps.random,
                 ),
             );
-      outcome = await engineStore.recordOutcome(
+      recorded = await engineStore.recordOutcome(
         running.id,
         running.attempt,
         { type: "fail", now, error: reason, retryAt },
         slot,
         outcomeFacts.effects,
+        releaseFacts.effects,
       );
       log.warn("task attempt failed", {
         correlation_id: deployment.id,
@@ -814,6 +906,7 @@ export function createEngine(deps: EngineDeps) {
         error: reason,
       });
     }
+    const { outcome, released } = recorded;
     if (!outcome.changed) {
       log.warn("outcome discarded", {
         correlation_id: deployment.id,
@@ -822,7 +915,8 @@ export function createEngine(deps: EngineDeps) {
         reason: outcome.reason,
       });
     }
-    await outcomeFacts.deliver(outcome);
+    const entries = [...outcomeFacts.entries(outcome), ...releaseFacts.entries(released)];
+    await Promise.all([deliverEntries(entries), next(recorded)]);
     return outcome;
   }
 
@@ -830,7 +924,7 @@ export function createEngine(deps: EngineDeps) {
     dispatch,
     preview,
     reconcile,
-    relay,
+    relay: relayStored,
     startRequested,
 
     /** The API's way in: validates, plans for the answer, and writes the same request document a person could write. */
@@ -853,12 +947,17 @@ export function createEngine(deps: EngineDeps) {
     async runTask(message: TaskMessage): Promise<void> {
       for (;;) {
         const claimFacts = taskFacts("claim");
-        let claim = await engineStore.claimTask(message.task_id, clock, claimFacts.effects);
+        let claim = await engineStore.claimTask(
+          message.task_id,
+          clock,
+          claimFacts.effects,
+          claimHint(message),
+        );
         if (!claim.claimed && claim.reason === "too_early" && claim.task?.not_before) {
           const waitMs = claim.task.not_before.getTime() - clock.now().getTime();
           if (waitMs > deps.maxInlineWaitMs) return;
           await deps.sleep(Math.max(0, waitMs));
-          claim = await engineStore.claimTask(message.task_id, clock, claimFacts.effects);
+          claim = await engineStore.claimTask(message.task_id, clock, claimFacts.effects, claimHint(message));
         }
         if (!claim.claimed) {
           log.debug("task not claimed", {
@@ -868,9 +967,8 @@ export function createEngine(deps: EngineDeps) {
           });
           return;
         }
-        const outcome = await runClaimed(claim, claimFacts);
-        // The slot this attempt held is free now: hand it on.
-        await dispatch(claim.task.environment, claim.task.concurrency_limit);
+        const claimed = claim.task;
+        const outcome = await runClaimed(claim, claimFacts, (settled) => afterOutcome(claimed, settled));
         const retry = outcome.changed && outcome.after.status === "ready" ? outcome.after.not_before : null;
         if (!retry || retry.getTime() - clock.now().getTime() > deps.maxInlineWaitMs) return;
         await deps.sleep(Math.max(0, retry.getTime() - clock.now().getTime()));
@@ -974,7 +1072,7 @@ export function createEngine(deps: EngineDeps) {
       await isolate("outbox", async () => {
         for (const id of await outbox.pending(new Date(now.getTime() - STALE_OUTBOX_MS), 500)) {
           await isolate(`outbox ${id}`, async () => {
-            await relay(id);
+            await relayStored(id);
             relayed += 1;
           });
         }
@@ -998,6 +1096,14 @@ export function createEngine(deps: EngineDeps) {
       return { expired, republished, reconciled, relayed, environments_settled: environmentsSettled, errors };
     },
   };
+}
+
+/** What a message tells of its task beyond its id, when it tells it (messages published before it did do not). */
+function claimHint(message: TaskMessage): ClaimHint | undefined {
+  const { deployment_id, environment, concurrency_limit } = message;
+  return environment !== undefined && concurrency_limit !== undefined
+    ? { deployment_id, environment, concurrency_limit }
+    : undefined;
 }
 
 function retryOptions(deployment: Deployment): EngineOptions {

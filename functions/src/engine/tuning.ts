@@ -34,6 +34,7 @@ import type { EngineStore } from "../store/engine-store.js";
 import type { HistoryReader } from "../store/history.js";
 import type { TuningStore } from "../store/tuning-store.js";
 import type { EnvironmentResolver } from "./environments.js";
+import { runTransaction } from "../store/transaction.js";
 
 /** The window recommendations are computed over, as `POST /optimize` does. */
 const WINDOW_MS = 30 * 86_400_000;
@@ -175,7 +176,7 @@ export function createTuning(deps: {
       decision: null,
     };
     const overrideRef = tuning.overrides.doc(overrideId(change));
-    await tuning.db.runTransaction(async (tx) => {
+    await runTransaction(tuning.db, async (tx) => {
       // One change per environment is watched at a time: changes watched over the same
       // deployments could not each be given their own verdict.
       const watching = await tx.get(
@@ -294,7 +295,7 @@ export function createTuning(deps: {
   ): Promise<void> {
     const now = clock.now();
     const actionRef = tuning.actions.doc(id);
-    const settled = await tuning.db.runTransaction(async (tx) => {
+    const settled = await runTransaction(tuning.db, async (tx) => {
       const action = (await tx.get(actionRef)).data();
       if (action?.status !== "canary") return null; // settled by another instance
       const overrideRef = tuning.overrides.doc(overrideId(action.change));

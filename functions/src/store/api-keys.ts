@@ -9,6 +9,7 @@ import { z } from "zod";
 import { ROLES, type Role } from "../domain/access.js";
 import { coalesceByKey } from "./coalesce.js";
 import { typedCollection } from "./typed-collection.js";
+import { runTransaction } from "./transaction.js";
 
 export const API_KEYS_COLLECTION = "api_keys";
 
@@ -106,7 +107,7 @@ export function createApiKeyStore(db: Firestore) {
      * "not_found".
      */
     async revoke(id: string, now: Date): Promise<"revoked" | "already_revoked" | "not_found"> {
-      return db.runTransaction(async (tx) => {
+      return runTransaction(db, async (tx) => {
         const doc = await tx.get(keys.doc(id));
         const data = doc.data();
         if (!data) return "not_found";

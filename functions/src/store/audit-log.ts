@@ -56,6 +56,7 @@ import { timestampsToDates } from "../domain/timestamps.js";
 import { loadAuditKey } from "./audit-key.js";
 import { groupCommit } from "./group-commit.js";
 import { parseDocument, typedCollection } from "./typed-collection.js";
+import { runTransaction } from "./transaction.js";
 
 /** Free text longer than this is cut before it is stored. */
 const MAX_TEXT = 4000;
@@ -211,7 +212,7 @@ export function createAuditLog(
     };
     // A plain read first: the many wake-ups that find the writer busy must not contend on the lease.
     if (heldByAnother((await leaseRef.get()).data())) return false;
-    return db.runTransaction(async (tx) => {
+    return runTransaction(db, async (tx) => {
       if (heldByAnother((await tx.get(leaseRef)).data())) return false;
       tx.set(leaseRef, { owner, until: new Date(Date.now() + LEASE_MS) });
       return true;
@@ -219,7 +220,7 @@ export function createAuditLog(
   }
 
   async function release(owner: string): Promise<void> {
-    await db.runTransaction(async (tx) => {
+    await runTransaction(db, async (tx) => {
       const snap = await tx.get(leaseRef);
       const parsed = auditLeaseSchema.safeParse(timestampsToDates(snap.data()));
       if (parsed.success && parsed.data.owner === owner) tx.delete(leaseRef);
@@ -252,7 +253,7 @@ export function createAuditLog(
     }
     // Only records whose id could be staged twice need the index; unreadable ones are checked too.
     const checked = staged.filter(({ parsed }) => !parsed.success || parsed.data.dedupe);
-    return db.runTransaction(async (tx) => {
+    return runTransaction(db, async (tx) => {
       const refs: DocumentReference[] = [leaseRef, headRef, ...checked.map(({ ref }) => index.doc(ref.id))];
       const snaps: DocumentSnapshot[] = await tx.getAll(...refs);
       const lease = auditLeaseSchema.safeParse(timestampsToDates(snaps[0]!.data()));

@@ -3,10 +3,12 @@
  * compare-and-set in a transaction: it applies the domain transition to the state it reads and
  * writes nothing if the transition is refused (a duplicate or late delivery).
  */
-import type { Firestore, Transaction } from "firebase-admin/firestore";
+import type { DocumentReference, DocumentSnapshot, Firestore, Transaction } from "firebase-admin/firestore";
 import type { TaskDoc } from "../domain/engine-model.js";
 import {
   claimRollback,
+  isTerminalTask,
+  releasedBySuccess,
   deploymentDocSchema,
   LIVE_DEPLOYMENT_STATUSES,
   isRefusal,
@@ -34,6 +36,7 @@ import { createOutbox, type OutboxEntry } from "./outbox.js";
 import { CURRENT_CONFIG_ID } from "./store.js";
 import { groupCommit } from "./group-commit.js";
 import { typedCollection } from "./typed-collection.js";
+import { runTransaction } from "./transaction.js";
 
 /** What a committed transition implies, built from the states before and after it; staged in its transaction. */
 export type Effects<T> = (before: T, after: T) => OutboxEntry[];
@@ -50,6 +53,8 @@ const slotDocSchema = z.strictObject({
   holder: z.string().nullable(),
   lease_expires_at: z.date().nullable(),
 });
+
+type SlotDoc = z.infer<typeof slotDocSchema>;
 
 const SLOTS = "concurrency_slots";
 
@@ -68,6 +73,20 @@ const DISPATCH_LOOKAHEAD = 50;
 /** The outcome of a compare-and-set: the new state, or why nothing was written. */
 export type Transition<T> =
   { changed: true; before: T; after: T } | { changed: false; reason: string; current: T | undefined };
+
+/** An attempt's outcome as recorded, the dependents released with it, and whether reconcile has more to decide. */
+export interface RecordedOutcome {
+  outcome: Transition<Task>;
+  released: Extract<Transition<Task>, { changed: true }>[];
+  reconcile: boolean;
+}
+
+/** What a task message says of its task, so a claim reads task, deployment and slots at once. */
+export interface ClaimHint {
+  deployment_id: string;
+  environment: string;
+  concurrency_limit: number;
+}
 
 export type ClaimResult =
   | { claimed: true; task: Task; before: Task; deployment: Deployment; slot: number }
@@ -116,6 +135,49 @@ export function createEngineStore(db: Firestore) {
     effects: Effects<Task>,
   ): Promise<Transition<Task>> {
     return applyTaskEvent(tx, id, (await tx.get(tasks.doc(id))).data(), event, effects);
+  }
+
+  /**
+   * What the success of `succeeded` would release, read in its transaction: its deployment, the
+   * dependents that wait on it, and the other tasks those wait on. Null off the plain path.
+   */
+  async function releasable(
+    tx: Transaction,
+    succeeded: Task,
+  ): Promise<{ dependents: { id: string; doc: TaskDoc }[] } | null> {
+    const [deploymentSnap, dependentSnaps] = await Promise.all([
+      tx.get(deployments.doc(succeeded.deployment_id)),
+      tx.get(
+        tasks
+          .where("deployment_id", "==", succeeded.deployment_id)
+          .where("dependencies", "array-contains", succeeded.id),
+      ),
+    ]);
+    const deployment = deploymentSnap.data();
+    if (!deployment) return null;
+    const dependents = dependentSnaps.docs.map((doc) => withId(doc.id, doc.data()));
+    const others = [
+      ...new Set(
+        dependents
+          .filter((dependent) => dependent.status === "blocked")
+          .flatMap((dependent) => dependent.dependencies),
+      ),
+    ].filter((other) => other !== succeeded.id);
+    const known = new Map<string, Pick<Task, "status">>([[succeeded.id, { status: "succeeded" }]]);
+    if (others.length > 0) {
+      const snaps = await tx.getAll(...others.map((other) => tasks.doc(other)));
+      for (const snap of snaps) {
+        const doc = snap.data();
+        if (doc) known.set(snap.id, doc);
+      }
+    }
+    const ids = releasedBySuccess(deployment, dependents, known);
+    if (ids === null) return null;
+    return {
+      dependents: dependentSnaps.docs
+        .filter((doc) => ids.includes(doc.id))
+        .map((doc) => ({ id: doc.id, doc: doc.data() })),
+    };
   }
 
   /** The environment document with a lifecycle status, if that is a change (read before any write). */
@@ -169,7 +231,7 @@ export function createEngineStore(db: Firestore) {
 
     /** Replaces a request document that cannot be read with a failed deployment saying why, if it is still a request. */
     async rejectUnreadableRequest(id: string, reason: string, now: Date): Promise<boolean> {
-      return db.runTransaction(async (tx) => {
+      return runTransaction(db, async (tx) => {
         const raw = (await tx.get(db.collection(COLLECTIONS.deployments).doc(id))).data();
         if (raw?.status !== "requested") return false;
         tx.set(deployments.doc(id), rejectedRequest(raw, reason, now));
@@ -192,7 +254,7 @@ export function createEngineStore(db: Firestore) {
         precondition?: (tx: Transaction) => Promise<string | null>;
       } = {},
     ): Promise<Transition<Deployment>> {
-      return db.runTransaction(async (tx) => {
+      return runTransaction(db, async (tx) => {
         const before = (await tx.get(deployments.doc(id))).data();
         if (!before) return { changed: false, reason: `deployment ${id} does not exist`, current: undefined };
         const unmet = (await options.precondition?.(tx)) ?? null;
@@ -241,16 +303,36 @@ export function createEngineStore(db: Firestore) {
 
     /** Moves a task by one event, if the event applies to its current state. */
     async transitionTask(id: string, event: TaskEvent, effects: Effects<Task>): Promise<Transition<Task>> {
-      return db.runTransaction((tx) => transitionTaskTx(tx, id, event, effects));
+      return runTransaction(db, (tx) => transitionTaskTx(tx, id, event, effects));
     },
 
     /**
      * Claims a ready task for one attempt: the task moves to running and takes a free
      * concurrency slot of its environment, or nothing changes.
      */
-    async claimTask(id: string, clock: { now(): Date }, effects: Effects<Task>): Promise<ClaimResult> {
-      return db.runTransaction(async (tx): Promise<ClaimResult> => {
-        const task = (await tx.get(tasks.doc(id))).data();
+    async claimTask(
+      id: string,
+      clock: { now(): Date },
+      effects: Effects<Task>,
+      hint?: ClaimHint,
+    ): Promise<ClaimResult> {
+      return runTransaction(db, async (tx): Promise<ClaimResult> => {
+        const slotRefs = (environment: string, limit: number) =>
+          Array.from({ length: limit }, (_, index) => slotRef(environment, index));
+        // With the message's hint, the task, its deployment and the slots are one read.
+        // The refs are of three collections; each snapshot is still read through its own ref's converter.
+        const hinted = hint
+          ? await tx.getAll(
+              ...([
+                tasks.doc(id),
+                deployments.doc(hint.deployment_id),
+                ...slotRefs(hint.environment, hint.concurrency_limit),
+              ] as unknown as DocumentReference<TaskDoc | DeploymentDoc | SlotDoc>[]),
+            )
+          : undefined;
+        const task = hinted
+          ? (hinted[0]!.data() as TaskDoc | undefined)
+          : (await tx.get(tasks.doc(id))).data();
         // Not claimed, for whatever reason: give the reservation back, so dispatch is never stalled by it.
         const giveBack = () => tx.delete(reservationRef(id));
         if (!task || task.status !== "ready") {
@@ -262,7 +344,10 @@ export function createEngineStore(db: Firestore) {
             task: task && withId(id, task),
           };
         }
-        const deployment = (await tx.get(deployments.doc(task.deployment_id))).data();
+        const deployment =
+          hinted && hint?.deployment_id === task.deployment_id
+            ? (hinted[1]!.data() as DeploymentDoc | undefined)
+            : (await tx.get(deployments.doc(task.deployment_id))).data();
         if (deployment?.status !== "running") {
           giveBack();
           return {
@@ -273,8 +358,12 @@ export function createEngineStore(db: Firestore) {
           };
         }
         const limit = task.concurrency_limit;
-        const refs = Array.from({ length: limit }, (_, index) => slotRef(task.environment, index));
-        const slotSnaps = await tx.getAll(...refs);
+        const refs = slotRefs(task.environment, limit);
+        // A hint that does not match the task (a message of an older plan) costs the right read.
+        const slotSnaps =
+          hinted && hint?.environment === task.environment && hint.concurrency_limit === limit
+            ? (hinted.slice(2) as DocumentSnapshot<SlotDoc>[])
+            : await tx.getAll(...refs);
         // Read the time after the slots: a slot freed by another commit is then freed before this start.
         const now = clock.now();
         const claimed = transitionTask(task, { type: "claim", now });
@@ -322,6 +411,9 @@ export function createEngineStore(db: Firestore) {
     /**
      * Records the outcome of one attempt and frees its slot. Refused (nothing written) when the
      * task is no longer running that attempt: its lease expired and another executor took over.
+     * A success releases, in the same transaction, the dependents it was the last to wait for
+     * (`releasedBySuccess`), each with its own facts (`releaseEffects`); `reconcile` says whether
+     * the deployment still needs reconciling (an outcome off that plain path).
      */
     async recordOutcome(
       id: string,
@@ -329,15 +421,20 @@ export function createEngineStore(db: Firestore) {
       event: Extract<TaskEvent, { type: "succeed" } | { type: "fail" }>,
       slot: number,
       effects: Effects<Task>,
+      releaseEffects: Effects<Task>,
       integration?: Pick<IntegrationDoc, "status" | "release">,
-    ): Promise<Transition<Task>> {
-      return db.runTransaction(async (tx) => {
+    ): Promise<RecordedOutcome> {
+      return runTransaction(db, async (tx): Promise<RecordedOutcome> => {
         const current = (await tx.get(tasks.doc(id))).data();
         if (current && current.attempt !== attempt) {
           return {
-            changed: false,
-            reason: `attempt ${attempt} is stale; the task is on attempt ${current.attempt}`,
-            current: withId(id, current),
+            outcome: {
+              changed: false,
+              reason: `attempt ${attempt} is stale; the task is on attempt ${current.attempt}`,
+              current: withId(id, current),
+            },
+            released: [],
+            reconcile: false,
           };
         }
         const slotSnap = current ? await tx.get(slotRef(current.environment, slot)) : undefined;
@@ -347,24 +444,45 @@ export function createEngineStore(db: Firestore) {
             ? integrations.doc(integrationDocId(current.environment, current.integration))
             : undefined;
         const integrationDoc = integrationRef ? (await tx.get(integrationRef)).data() : undefined;
-        const result = applyTaskEvent(tx, id, current, event, effects);
-        if (result.changed && integrationRef && integrationDoc && integration) {
+        // All reads before any write: what a success may release, read when it is one.
+        const release =
+          current?.status === "running" && event.type === "succeed"
+            ? await releasable(tx, withId(id, current))
+            : null;
+        const outcome = applyTaskEvent(tx, id, current, event, effects);
+        if (!outcome.changed) return { outcome, released: [], reconcile: false };
+        if (integrationRef && integrationDoc && integration) {
           tx.set(integrationRef, { ...integrationDoc, ...integration, last_updated: event.now });
         }
-        if (result.changed && slotSnap?.data()?.holder === id) {
+        if (slotSnap?.data()?.holder === id) {
           tx.set(slotSnap.ref, {
-            environment: result.after.environment,
+            environment: outcome.after.environment,
             holder: null,
             lease_expires_at: null,
           });
         }
-        return result;
+        const released: RecordedOutcome["released"] = [];
+        for (const dependent of release?.dependents ?? []) {
+          const transition = applyTaskEvent(
+            tx,
+            dependent.id,
+            dependent.doc,
+            { type: "release", now: event.now },
+            releaseEffects,
+          );
+          if (transition.changed) released.push(transition);
+        }
+        return {
+          outcome,
+          released,
+          reconcile: isTerminalTask(outcome.after.status) && release === null,
+        };
       });
     },
 
     /** Returns a task whose executor was lost to ready, and frees the slot it held. */
     async expireLease(id: string, now: Date, effects: Effects<Task>): Promise<Transition<Task>> {
-      return db.runTransaction(async (tx) => {
+      return runTransaction(db, async (tx) => {
         const current = (await tx.get(tasks.doc(id))).data();
         const refs = current
           ? Array.from({ length: current.concurrency_limit }, (_, index) =>
@@ -388,7 +506,7 @@ export function createEngineStore(db: Firestore) {
      * executor has been superseded and must not start (or go on with) the driver's work.
      */
     async renewLease(id: string, attempt: number, slot: number, now: Date): Promise<boolean> {
-      return db.runTransaction(async (tx) => {
+      return runTransaction(db, async (tx) => {
         const current = (await tx.get(tasks.doc(id))).data();
         if (current?.status !== "running" || current.attempt !== attempt) return false;
         const slotSnap = await tx.get(slotRef(current.environment, slot));
@@ -406,7 +524,7 @@ export function createEngineStore(db: Firestore) {
       task: Task,
       now: Date,
     ): Promise<{ claimed: true; attempt: number } | { claimed: false; done: boolean; reason: string }> {
-      return db.runTransaction(async (tx) => {
+      return runTransaction(db, async (tx) => {
         const ref = claims.doc(task.id);
         const current = (await tx.get(ref)).data();
         const next = claimRollback(current, task, now);
@@ -419,7 +537,7 @@ export function createEngineStore(db: Firestore) {
 
     /** A heartbeat of a rollback in progress; false when another attempt took it over. */
     async renewRollback(task: Task, attempt: number, now: Date): Promise<boolean> {
-      return db.runTransaction(async (tx) => {
+      return runTransaction(db, async (tx) => {
         const ref = claims.doc(task.id);
         const current = (await tx.get(ref)).data();
         if (current?.status !== "running" || current.attempt !== attempt) return false;
@@ -438,7 +556,7 @@ export function createEngineStore(db: Firestore) {
       event: Extract<TaskEvent, { type: "roll_back" } | { type: "rollback_failed" }>,
       effects: Effects<Task>,
     ): Promise<Transition<Task>> {
-      return db.runTransaction(async (tx) => {
+      return runTransaction(db, async (tx) => {
         const ref = claims.doc(id);
         const [claimSnap, taskSnap] = await Promise.all([tx.get(ref), tx.get(tasks.doc(id))]);
         const claim = claimSnap.data();
@@ -491,48 +609,54 @@ export function createEngineStore(db: Firestore) {
 
     /** Sets an environment's lifecycle status, if it differs. */
     async setEnvironmentStatus(name: string, status: EnvironmentDoc["status"], now: Date): Promise<void> {
-      await db.runTransaction(async (tx) => (await environmentWithStatus(tx, name, status, now))?.());
+      await runTransaction(db, async (tx) => (await environmentWithStatus(tx, name, status, now))?.());
     },
 
     /**
-     * Reserves up to `count` ready, unpublished tasks of an environment, highest priority first:
-     * a reservation is a `task_reservations/{task}` document made with create(), which fails if
-     * another dispatcher got there first. Reservations live beside the tasks, not on them, so
-     * reserving does not fire the task trigger.
+     * The ready tasks of an environment that are due, highest priority first: up to `atMost` plus a
+     * lookahead, because reserved ones (messages already out) are still ready and come first.
+     * Tasks waiting out a retry backoff are passed over (they are published when due), so they never
+     * stand in front of ready tasks of other deployments: the query reads past them.
      */
-    async reserveForDispatch(
-      environment: string,
-      count: number,
-      alreadyOut: number,
-      now: Date,
-    ): Promise<Task[]> {
-      if (count <= 0) return [];
-      // Tasks waiting out a retry backoff are passed over (they are published when due), so they never
-      // stand in front of ready tasks of other deployments: the query reads past them.
+    async dueReadyTasks(environment: string, atMost: number, now: Date): Promise<Task[]> {
       const candidates = await tasks
         .where("environment", "==", environment)
         .where("status", "==", "ready")
         .orderBy("priority", "desc")
-        .limit(count + alreadyOut + DISPATCH_LOOKAHEAD)
+        .limit(atMost + DISPATCH_LOOKAHEAD)
         .get();
-      const due = candidates.docs.filter((doc) => {
-        const notBefore = doc.data().not_before;
-        return notBefore === null || notBefore.getTime() <= now.getTime();
-      });
-      if (due.length === 0) return [];
-      const held = await db.getAll(...due.map((doc) => reservationRef(doc.id)));
+      return candidates.docs
+        .map((doc) => withId(doc.id, doc.data()))
+        .filter((task) => task.not_before === null || task.not_before.getTime() <= now.getTime());
+    },
+
+    /**
+     * Reserves up to `count` of the given due tasks that no dispatcher has reserved yet, in their
+     * order: a reservation is a `task_reservations/{task}` document made with create(), which fails
+     * if another dispatcher got there first. Reservations live beside the tasks, not on them, so
+     * reserving does not fire the task trigger.
+     */
+    async reserve(
+      environment: string,
+      due: Task[],
+      count: number,
+      now: Date,
+      inFlight: number,
+    ): Promise<Task[]> {
+      if (count <= 0 || due.length === 0) return [];
+      // With no message out in the environment there is nothing to pass over: create() alone decides.
+      const held = inFlight > 0 ? await db.getAll(...due.map((task) => reservationRef(task.id))) : [];
       const reserved: Task[] = [];
-      for (const [index, doc] of due.entries()) {
+      for (const [index, task] of due.entries()) {
         if (reserved.length >= count) break;
         if (held[index]?.exists) continue;
-        const task = doc.data();
         try {
-          await reservationRef(doc.id).create({
+          await reservationRef(task.id).create({
             environment,
             deployment_id: task.deployment_id,
             reserved_at: now,
           });
-          reserved.push(withId(doc.id, task));
+          reserved.push(task);
         } catch {
           // Another dispatcher reserved it first.
         }

@@ -10,6 +10,7 @@ import type { History, TimeRange } from "../domain/optimize.js";
 import { createEngineStore } from "./engine-store.js";
 import { createStore } from "./store.js";
 import { typedCollection } from "./typed-collection.js";
+import { runTransaction } from "./transaction.js";
 
 export type { History, TimeRange };
 
@@ -74,7 +75,7 @@ export function createHistory(
         const read = await Promise.all(
           batches
             .slice(index, index + PARALLEL_BATCHES)
-            .map((batch) => db.runTransaction((tx) => tx.getAll(...batch), { readOnly: true })),
+            .map((batch) => runTransaction(db, (tx) => tx.getAll(...batch), { readOnly: true })),
         );
         for (const snap of read.flat()) {
           const doc = snap.data();

@@ -14,6 +14,7 @@ import {
 import { COLLECTIONS, alertDocSchema, type AlertDoc } from "../domain/model.js";
 import { resolvedAlert } from "../domain/retention.js";
 import { typedCollection } from "./typed-collection.js";
+import { runTransaction } from "./transaction.js";
 
 /** The atomic operations the job runner needs. */
 export interface JobStore {
@@ -81,7 +82,7 @@ export function createFirestoreJobStore(db: Firestore): JobStore {
     job: string,
     change: (state: JobState) => { next: JobState | null; answer: T },
   ): Promise<T> =>
-    db.runTransaction(async (tx) => {
+    runTransaction(db, async (tx) => {
       const snap = await tx.get(states.doc(job));
       const { next, answer } = change(snap.data() ?? initialJobState(job));
       if (next) tx.set(states.doc(job), next);
@@ -122,7 +123,7 @@ export function createFirestoreJobStore(db: Firestore): JobStore {
       });
     },
     async finishRun(run, holder) {
-      await db.runTransaction(async (tx) => {
+      await runTransaction(db, async (tx) => {
         const snap = await tx.get(states.doc(run.job));
         const state = snap.data() ?? initialJobState(run.job);
         tx.set(runs.doc(run.id), run);
@@ -155,7 +156,7 @@ export function createFirestoreJobStore(db: Firestore): JobStore {
       return (await query.orderBy("scheduled_for", "desc").limit(limit).get()).docs.map((doc) => doc.data());
     },
     openAlert(job, environment, message, now) {
-      return db.runTransaction(async (tx) => {
+      return runTransaction(db, async (tx) => {
         const ref = alerts.doc(jobAlertId(job));
         const current = (await tx.get(ref)).data();
         if (current?.status === "open") {
@@ -171,7 +172,7 @@ export function createFirestoreJobStore(db: Firestore): JobStore {
       });
     },
     resolveAlert(job, now, retentionDays) {
-      return db.runTransaction(async (tx) => {
+      return runTransaction(db, async (tx) => {
         const ref = alerts.doc(jobAlertId(job));
         const current = (await tx.get(ref)).data();
         if (current?.status !== "open") return false;

@@ -35,13 +35,13 @@ export function createOutbox(db: Firestore) {
     },
 
     /**
-     * Marks an entry delivered, in one batch with the writes its delivery stages (the audit record).
-     * Deleting a missing entry is not an error, so relays may race.
+     * Marks entries delivered, in one batch with the writes their delivery stages (the audit
+     * records). Deleting a missing entry is not an error, so relays may race.
      */
-    async delivered(id: string, stage: (batch: WriteBatch) => void): Promise<void> {
+    async delivered(ids: readonly string[], stage: (batch: WriteBatch) => void): Promise<void> {
       const batch = db.batch();
       stage(batch);
-      batch.delete(entries.doc(id));
+      for (const id of ids) batch.delete(entries.doc(id));
       await batch.commit();
     },
 

@@ -5,6 +5,7 @@ import { StaleAttemptError } from "../domain/errors.js";
 import { INTEGRATION_KINDS } from "../domain/integrations.js";
 import type { Release, ReleaseStore } from "../drivers/types.js";
 import { typedCollection } from "./typed-collection.js";
+import { runTransaction } from "./transaction.js";
 
 export const RELEASES = "releases";
 
@@ -62,7 +63,7 @@ export function createReleaseStore(
       // A counter document per integration, not a query, inside the transaction: a query locks
       // every release it reads, and concurrent deployments then time out on each other's locks.
       const counter = counters.doc(docId(release.environment, release.integration, 0));
-      return db.runTransaction(async (tx) => {
+      return runTransaction(db, async (tx) => {
         if (fence) {
           const holder: unknown = (await tx.get(db.doc(fence.path))).data();
           const { status, attempt } = (holder ?? {}) as { status?: unknown; attempt?: unknown };

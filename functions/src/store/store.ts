@@ -18,6 +18,7 @@ import type { z } from "zod";
 import { timestampsToDates } from "../domain/timestamps.js";
 import { coalesce } from "./coalesce.js";
 import { typedCollection } from "./typed-collection.js";
+import { runTransaction } from "./transaction.js";
 
 /** The id of the config document in force. */
 export const CURRENT_CONFIG_ID = "current";
@@ -69,7 +70,7 @@ export function createStore(db: Firestore) {
 
     /** Sets an environment's lifecycle status (provisioning, ready, failed...). */
     async setEnvironmentStatus(name: string, status: EnvironmentDoc["status"], now: Date): Promise<void> {
-      await db.runTransaction(async (tx) => {
+      await runTransaction(db, async (tx) => {
         const ref = environments.doc(name);
         const current = (await tx.get(ref)).data();
         if (current && current.status !== status) tx.set(ref, { ...current, status, last_updated: now });
@@ -83,7 +84,7 @@ export function createStore(db: Firestore) {
       fields: Pick<IntegrationDoc, "status" | "release">,
       now: Date,
     ): Promise<void> {
-      await db.runTransaction(async (tx) => {
+      await runTransaction(db, async (tx) => {
         const ref = integrations.doc(integrationDocId(environment, name));
         const current = (await tx.get(ref)).data();
         if (!current) return;
@@ -100,7 +101,7 @@ export function createStore(db: Firestore) {
       raw: Record<string, unknown>,
       now: Date,
     ): Promise<ConfigWrites> {
-      return db.runTransaction(async (tx) => {
+      return runTransaction(db, async (tx) => {
         // Raw reads: a document damaged by hand must not block the load that repairs it.
         const [configSnap, envSnaps, integrationSnaps] = await Promise.all([
           tx.get(db.collection(COLLECTIONS.config).doc(CURRENT_CONFIG_ID)),
