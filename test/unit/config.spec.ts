@@ -187,6 +187,17 @@ const instanceCases: BadCase[] = [
       'environments[0].overrides["functions:orders"].min_instances: found min_instances 9 above max_instances 5; allowed: min_instances <= max_instances',
   },
   {
+    name: "a second firestore database in a live environment",
+    config: configWith((c) => {
+      c.environments[2].mode = "live";
+      c.environments[2].project_id = "acme-prod-1234";
+      c.environments[2].integrations.push("firestore:analytics-db");
+    }),
+    path: "environments[2].integrations[10]",
+    message:
+      'environments[2].integrations[10]: found "firestore:analytics-db", an instance of "firestore" in a live environment; allowed: "firestore" alone in a live environment: the live firestore driver manages the (default) database only (instances work in emulated environments)',
+  },
+  {
     name: "two hosting instances serving the same site",
     config: withInstances(["hosting:marketing"]),
     path: "base.integrations.hosting.site",

@@ -16,7 +16,9 @@ import {
 import { formatPath, zodIssueToProblem, type Problem } from "./problems.js";
 import {
   INTEGRATION_CATALOG,
+  LIVE_DEFAULT_ONLY_KINDS,
   SINGLE_INSTANCE_KINDS,
+  instanceOf,
   integrationNameProblem,
   kindOf,
   type IntegrationKind,
@@ -134,6 +136,15 @@ function crossCheck(config: OrchestrationConfigInput): Problem[] {
             at("integrations", position),
             `"${name}", a second instance of "${kind}"`,
             `one instance of "${kind}" per environment: ${single}`,
+          ),
+        );
+      const liveOnce = LIVE_DEFAULT_ONLY_KINDS[kind];
+      if (env.mode === "live" && liveOnce && instanceOf(name) !== null)
+        problems.push(
+          problem(
+            at("integrations", position),
+            `"${name}", an instance of "${kind}" in a live environment`,
+            `"${kind}" alone in a live environment: ${liveOnce} (instances work in emulated environments)`,
           ),
         );
       declared.add(name);

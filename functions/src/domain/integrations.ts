@@ -50,6 +50,17 @@ export function instanceOf(name: string): string | null {
 }
 
 /**
+ * Kinds whose live driver reaches one resource per project, so a live environment holds no
+ * instance of them besides the default one (emulated environments may), and why.
+ */
+export const LIVE_DEFAULT_ONLY_KINDS: Partial<Record<IntegrationKind, string>> = {
+  firestore: "the live firestore driver manages the (default) database only",
+  storage: "the live storage driver manages the project's default bucket only",
+  backup: "the live backup driver keeps one schedule and one export folder per environment",
+  cicd: "the live cicd driver keeps one Workload Identity provider per environment",
+};
+
+/**
  * Kinds of which an environment holds one instance at most, and why: each is one thing per
  * Firebase project, so a second instance would overwrite the first.
  */
