@@ -9,6 +9,7 @@ import {
   byIntegration,
   deploy,
   engineStore,
+  LAB_INSTANCES,
   loadTestConfig,
   settled,
   simulatedRuns,
@@ -328,7 +329,7 @@ describe("the engine on the emulators", function () {
   });
 
   it("never runs more than the environment's limit of 2 at once, with 20 independent tasks", async () => {
-    const integrations = Array.from({ length: 20 }, (_, i) => `analytics:t${String(i).padStart(2, "0")}`);
+    const integrations = LAB_INSTANCES;
     const id = await deploy({
       environment: "lab",
       integrations,

@@ -12,7 +12,6 @@ import { adminDb, api, waitFor } from "./emulators.js";
 
 export const ALL_TEN: string[] = [...INTEGRATION_KINDS];
 
-/** The example config plus `lab`, a development environment limited to two tasks at a time. */
 /** Loads the example config with production changes waiting for a second person's approval. */
 export async function loadConfigRequiringApproval(): Promise<void> {
   const loaded = await api(
@@ -25,6 +24,13 @@ export async function loadConfigRequiringApproval(): Promise<void> {
   assert.equal(loaded.status, 200, JSON.stringify(loaded.body));
 }
 
+/** Instances of one kind `lab` declares: tasks with no dependencies between them (`analytics:t00`...). */
+export const LAB_INSTANCES = Array.from({ length: 20 }, (_, i) => `analytics:t${String(i).padStart(2, "0")}`);
+
+/**
+ * Loads the example config plus `lab`, a development environment limited to two tasks at a time
+ * that also declares LAB_INSTANCES (each its own dataset, as two analytics instances must).
+ */
 export async function loadTestConfig(): Promise<void> {
   const config = configWith((c) => {
     c.environments.push({
@@ -33,7 +39,10 @@ export async function loadTestConfig(): Promise<void> {
       project_id: "demo-acme-lab",
       mode: "emulated",
       concurrency: 2,
-      integrations: ALL_TEN,
+      integrations: [...ALL_TEN, ...LAB_INSTANCES],
+      overrides: Object.fromEntries(
+        LAB_INSTANCES.map((name) => [name, { dataset: `lab_${name.split(":")[1] ?? ""}` }]),
+      ),
     });
   });
   const response = await api("POST", "/config", config);
