@@ -158,7 +158,7 @@ export function createServices(deps: {
   /** Verifies Firebase ID tokens; by default firebase-admin's, which accepts Auth emulator tokens when it runs. */
   verifyIdToken?: (token: string) => Promise<VerifiedIdToken>;
   /** Overrides of the engine's drivers, randomness, sleep and inline wait: the deterministic simulation controls them. */
-  engine?: Partial<Pick<EngineDeps, "drivers" | "random" | "sleep" | "maxInlineWaitMs">>;
+  engine?: Partial<Pick<EngineDeps, "drivers" | "random" | "sleep" | "maxInlineWaitMs" | "inlineChainMs">>;
   /** The audit chain's HMAC key; by default from Secret Manager or the local key file. The simulation fixes it. */
   auditKey?: () => Promise<AuditKey>;
   /** Where Secret Manager references resolve; by default from the environment (`store/secret-store.ts`). */
@@ -236,6 +236,8 @@ export function createServices(deps: {
     outbox: createOutbox(deps.db),
     random: Math.random,
     maxInlineWaitMs: 30_000,
+    // runTask's timeout is 540 s: a task taken on in the first minute has eight left to finish.
+    inlineChainMs: 60_000,
     sleep,
     ...deps.engine,
     onFinished: (deployment) => late.operations?.deploymentFinished(deployment) ?? Promise.resolve(),

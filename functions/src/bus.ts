@@ -4,15 +4,32 @@ import { z } from "zod";
 
 export const TOPICS = { tasks: "orchestration-tasks", events: "orchestration-events" } as const;
 
-/** A message on `orchestration-tasks`: run this task. */
-export const taskMessageSchema = z.strictObject({
+/** Tasks one message may carry: one executor invocation runs them side by side (Cloud Functions 2nd gen serves concurrent work in one instance). */
+export const TASKS_PER_MESSAGE = 10;
+
+/**
+ * One task a message asks to run. Its environment and concurrency limit let the claim read task,
+ * deployment and slots at once (optional: messages published before they were added lack them).
+ */
+export const taskRefSchema = z.strictObject({
   task_id: z.string().min(1),
   deployment_id: z.string().min(1),
-  /** The task's environment and concurrency limit, so the claim reads everything at once (optional: older messages lack them). */
   environment: z.string().min(1).optional(),
   concurrency_limit: z.int().min(1).max(100).optional(),
 });
+export type TaskRef = z.infer<typeof taskRefSchema>;
+
+/** A message on `orchestration-tasks`: run these tasks (or, as older publishers sent it, this one task). */
+export const taskMessageSchema = z.union([
+  z.strictObject({ tasks: z.array(taskRefSchema).min(1).max(TASKS_PER_MESSAGE) }),
+  taskRefSchema,
+]);
 export type TaskMessage = z.infer<typeof taskMessageSchema>;
+
+/** The tasks a message asks to run. */
+export function tasksOfMessage(message: TaskMessage): TaskRef[] {
+  return "tasks" in message ? message.tasks : [message];
+}
 
 /** Every kind of fact on the event stream (the warehouse's `kind` column). */
 export const EVENT_KINDS = ["task", "deployment", "alert", "health", "audit", "job", "tuning"] as const;

@@ -182,7 +182,7 @@ describe("the engine under faults (issue 10 defects)", function () {
     const integrationRef = adminDb().collection("integrations").doc(integrationDocId("dev", "auth"));
     const before = (await integrationRef.get()).data();
     const { outcome } = await engineStore().recordOutcome(
-      task.id,
+      task,
       1,
       { type: "succeed", now: new Date() },
       0,

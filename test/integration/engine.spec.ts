@@ -114,9 +114,11 @@ describe("the engine on the emulators", function () {
     const pubsub = new PubSub({ projectId: projectId() });
     const [subscription] = await pubsub.topic(TOPICS.tasks).createSubscription(`duplicator-${Date.now()}`);
     const duplicates: Promise<unknown>[] = [];
+    let originals = 0;
     const onMessage = (message: Message) => {
       message.ack();
       if (message.attributes.duplicate) return;
+      originals += 1;
       const payload = JSON.parse(message.data.toString()) as unknown;
       // One copy at once, one late: the executor sees each message two or three times, out of order.
       duplicates.push(
@@ -138,7 +140,9 @@ describe("the engine on the emulators", function () {
       });
       const { deployment, tasks } = await settled(id);
       assert.equal(deployment.status, "succeeded");
-      assert.ok(duplicates.length >= 20, `only ${duplicates.length} duplicates were published`);
+      // An executor that frees a slot runs the next task itself, so fewer messages go out than tasks.
+      assert.ok(originals >= 1, "no task message was seen");
+      assert.equal(duplicates.length, 2 * originals, "each message published twice more");
       await Promise.all(duplicates);
 
       // Fire the task trigger again by hand for every task, as a late redelivery would.

@@ -8,7 +8,15 @@
  */
 import type { WriteBatch } from "firebase-admin/firestore";
 import type { Clock } from "../app.js";
-import { orchestrationEventSchema, type Bus, type OrchestrationEvent, type TaskMessage } from "../bus.js";
+import {
+  orchestrationEventSchema,
+  TASKS_PER_MESSAGE,
+  tasksOfMessage,
+  type Bus,
+  type OrchestrationEvent,
+  type TaskMessage,
+  type TaskRef,
+} from "../bus.js";
 import type { AuditActor, AuditEntry } from "../domain/audit.js";
 import type { ResolvedEnvironment } from "../domain/config-schema.js";
 import {
@@ -66,6 +74,11 @@ export interface EngineDeps {
   environment: (name: string) => Promise<ResolvedEnvironment>;
   /** Longest an executor waits in-process for a retry's backoff; longer waits are left to dispatch and the sweeper. */
   maxInlineWaitMs: number;
+  /**
+   * How long after its start an executor invocation still takes the next ready task itself when it
+   * frees a slot, rather than publishing it (the invocation's timeout must leave room for that task).
+   */
+  inlineChainMs: number;
   /** Waits; resolves early when the signal aborts (a heartbeat that is no longer needed). */
   sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Stages an audit record under a stable id: the same id twice is one record. */
@@ -323,30 +336,48 @@ export function createEngine(deps: EngineDeps) {
    * nothing waits) end after that one query.
    */
   async function dispatch(envName: string, limit: number): Promise<number> {
+    return (await dispatchKeeping(envName, limit, false)).published;
+  }
+
+  /**
+   * Dispatch that may keep the first reserved task for the caller to run itself (`keep`): an
+   * executor that freed a slot takes the next task in the same invocation, with no hop through
+   * Pub/Sub. The rest go out up to TASKS_PER_MESSAGE a message, each message one invocation that
+   * runs its tasks side by side: the Functions runtime starts an instance per concurrent
+   * invocation, so fewer messages is fewer instances. A kept task is reserved like a published one;
+   * if its executor is lost before the claim, the reservation goes stale and the sweeper publishes it.
+   */
+  async function dispatchKeeping(
+    envName: string,
+    limit: number,
+    keep: boolean,
+  ): Promise<{ published: number; kept: TaskRef | undefined }> {
     try {
       const now = clock.now();
       const due = await engineStore.dueReadyTasks(envName, limit, now);
-      if (due.length === 0) return 0;
+      if (due.length === 0) return { published: 0, kept: undefined };
       const [running, inFlight] = await Promise.all([
         engineStore.runningCount(envName),
         engineStore.inFlightCount(envName),
       ]);
-      const reserved = await engineStore.reserve(envName, due, limit - running - inFlight, now, inFlight);
-      await Promise.all(
-        reserved.map((task) =>
-          bus.publishTask({
-            task_id: task.id,
-            deployment_id: task.deployment_id,
-            environment: task.environment,
-            concurrency_limit: task.concurrency_limit,
-          }),
-        ),
-      );
-      return reserved.length;
+      const reserved = (
+        await engineStore.reserve(envName, due, limit - running - inFlight, now, inFlight)
+      ).map((task): TaskRef => ({
+        task_id: task.id,
+        deployment_id: task.deployment_id,
+        environment: task.environment,
+        concurrency_limit: task.concurrency_limit,
+      }));
+      const kept = keep ? reserved.shift() : undefined;
+      const messages: TaskRef[][] = [];
+      for (let at = 0; at < reserved.length; at += TASKS_PER_MESSAGE)
+        messages.push(reserved.slice(at, at + TASKS_PER_MESSAGE));
+      await Promise.all(messages.map((tasks) => bus.publishTask({ tasks })));
+      return { published: reserved.length, kept };
     } catch (error) {
       // Whatever was not published stays ready and unreserved (or its reservation goes stale): the sweeper publishes it.
       log.error("dispatch failed; the sweeper will retry", { environment: envName, error: errorText(error) });
-      return 0;
+      return { published: 0, kept: undefined };
     }
   }
 
@@ -787,7 +818,11 @@ export function createEngine(deps: EngineDeps) {
    * here; the task trigger reconciles every settled task too, as the safety net for an executor lost
    * after the outcome, and it is what finishes the deployment.
    */
-  async function afterOutcome(task: Task, recorded: RecordedOutcome): Promise<void> {
+  async function afterOutcome(
+    task: Task,
+    recorded: RecordedOutcome,
+    keep: boolean,
+  ): Promise<TaskRef | undefined> {
     let dispatched = false;
     if (recorded.reconcile) {
       try {
@@ -800,7 +835,10 @@ export function createEngine(deps: EngineDeps) {
         });
       }
     }
-    if (!dispatched) await dispatch(task.environment, task.concurrency_limit);
+    if (dispatched) return undefined;
+    // Only a settled task's executor takes another: one waiting out a retry keeps its own slot's turn.
+    const settled = recorded.outcome.changed && isTerminalTask(recorded.outcome.after.status);
+    return (await dispatchKeeping(task.environment, task.concurrency_limit, keep && settled)).kept;
   }
 
   /**
@@ -862,7 +900,7 @@ export function createEngine(deps: EngineDeps) {
     if (result) {
       outcomeFacts = taskFacts("succeed", result.summary);
       recorded = await engineStore.recordOutcome(
-        running.id,
+        running,
         running.attempt,
         { type: "succeed", now: clock.now() },
         slot,
@@ -891,7 +929,7 @@ export function createEngine(deps: EngineDeps) {
                 ),
             );
       recorded = await engineStore.recordOutcome(
-        running.id,
+        running,
         running.attempt,
         { type: "fail", now, error: reason, retryAt },
         slot,
@@ -920,6 +958,33 @@ export function createEngine(deps: EngineDeps) {
     return outcome;
   }
 
+  /** Runs one task's attempts in this invocation; answers the next task it took on, if any. */
+  async function runOne(ref: TaskRef, startedMs: number): Promise<TaskRef | undefined> {
+    for (;;) {
+      const claimFacts = taskFacts("claim");
+      let claim = await engineStore.claimTask(ref.task_id, clock, claimFacts.effects, claimHint(ref));
+      if (!claim.claimed && claim.reason === "too_early" && claim.task?.not_before) {
+        const waitMs = claim.task.not_before.getTime() - clock.now().getTime();
+        if (waitMs > deps.maxInlineWaitMs) return undefined;
+        await deps.sleep(Math.max(0, waitMs));
+        claim = await engineStore.claimTask(ref.task_id, clock, claimFacts.effects, claimHint(ref));
+      }
+      if (!claim.claimed) {
+        log.debug("task not claimed", { task_id: ref.task_id, reason: claim.reason, detail: claim.detail });
+        return undefined;
+      }
+      const claimed = claim.task;
+      let kept: TaskRef | undefined;
+      const outcome = await runClaimed(claim, claimFacts, async (recorded) => {
+        kept = await afterOutcome(claimed, recorded, clock.now().getTime() - startedMs < deps.inlineChainMs);
+      });
+      if (kept) return kept;
+      const retry = outcome.changed && outcome.after.status === "ready" ? outcome.after.not_before : null;
+      if (!retry || retry.getTime() - clock.now().getTime() > deps.maxInlineWaitMs) return undefined;
+      await deps.sleep(Math.max(0, retry.getTime() - clock.now().getTime()));
+    }
+  }
+
   return {
     dispatch,
     preview,
@@ -941,38 +1006,22 @@ export function createEngine(deps: EngineDeps) {
     },
 
     /**
-     * Pub/Sub executor: claim the task, run its driver once for this attempt, record the outcome,
-     * hand the freed slot on; a short retry backoff is waited out here and the next attempt run.
+     * Pub/Sub executor: runs the message's tasks side by side. Each is claimed, its driver run once
+     * for this attempt and the outcome recorded; a short retry backoff is waited out here and the
+     * next attempt run; the freed slot is handed on, while the invocation is young to a task this
+     * executor then runs itself. One task's failure does not stop the others; it is raised once
+     * they are done, so the message is delivered again (claims make that a no-op for the done ones).
      */
     async runTask(message: TaskMessage): Promise<void> {
-      for (;;) {
-        const claimFacts = taskFacts("claim");
-        let claim = await engineStore.claimTask(
-          message.task_id,
-          clock,
-          claimFacts.effects,
-          claimHint(message),
-        );
-        if (!claim.claimed && claim.reason === "too_early" && claim.task?.not_before) {
-          const waitMs = claim.task.not_before.getTime() - clock.now().getTime();
-          if (waitMs > deps.maxInlineWaitMs) return;
-          await deps.sleep(Math.max(0, waitMs));
-          claim = await engineStore.claimTask(message.task_id, clock, claimFacts.effects, claimHint(message));
-        }
-        if (!claim.claimed) {
-          log.debug("task not claimed", {
-            task_id: message.task_id,
-            reason: claim.reason,
-            detail: claim.detail,
-          });
-          return;
-        }
-        const claimed = claim.task;
-        const outcome = await runClaimed(claim, claimFacts, (settled) => afterOutcome(claimed, settled));
-        const retry = outcome.changed && outcome.after.status === "ready" ? outcome.after.not_before : null;
-        if (!retry || retry.getTime() - clock.now().getTime() > deps.maxInlineWaitMs) return;
-        await deps.sleep(Math.max(0, retry.getTime() - clock.now().getTime()));
-      }
+      const startedMs = clock.now().getTime();
+      const chains = await Promise.allSettled(
+        tasksOfMessage(message).map(async (first) => {
+          let next: TaskRef | undefined = first;
+          while (next) next = await runOne(next, startedMs);
+        }),
+      );
+      const failed = chains.find((chain) => chain.status === "rejected");
+      if (failed) throw failed.reason;
     },
 
     /** A second person approves a production deployment that awaits approval; the deployment trigger then starts it. */
@@ -1099,8 +1148,8 @@ export function createEngine(deps: EngineDeps) {
 }
 
 /** What a message tells of its task beyond its id, when it tells it (messages published before it did do not). */
-function claimHint(message: TaskMessage): ClaimHint | undefined {
-  const { deployment_id, environment, concurrency_limit } = message;
+function claimHint(ref: TaskRef): ClaimHint | undefined {
+  const { deployment_id, environment, concurrency_limit } = ref;
   return environment !== undefined && concurrency_limit !== undefined
     ? { deployment_id, environment, concurrency_limit }
     : undefined;

@@ -138,46 +138,57 @@ export function createEngineStore(db: Firestore) {
   }
 
   /**
-   * What the success of `succeeded` would release, read in its transaction: its deployment, the
-   * dependents that wait on it, and the other tasks those wait on. Null off the plain path.
+   * Who waits on a task, found outside any transaction: which tasks depend on which is fixed when
+   * the deployment is planned, so the answer cannot go stale. (A query inside a transaction makes the
+   * Firestore emulator lock far more than the documents it returns, and every outcome contended.)
+   */
+  async function waitingOn(task: Task): Promise<{ dependents: string[]; others: string[] }> {
+    const snap = await tasks
+      .where("deployment_id", "==", task.deployment_id)
+      .where("dependencies", "array-contains", task.id)
+      .get();
+    const dependents = snap.docs.map((doc) => doc.id);
+    const others = new Set(snap.docs.flatMap((doc) => doc.data().dependencies));
+    others.delete(task.id);
+    return { dependents, others: [...others] };
+  }
+
+  /**
+   * What the success of `succeeded` would release, read in its transaction in one read: its
+   * deployment, the dependents that wait on it, and the other tasks those wait on. Null off the
+   * plain path.
    */
   async function releasable(
     tx: Transaction,
     succeeded: Task,
+    waiting: { dependents: string[]; others: string[] },
   ): Promise<{ dependents: { id: string; doc: TaskDoc }[] } | null> {
-    const [deploymentSnap, dependentSnaps] = await Promise.all([
-      tx.get(deployments.doc(succeeded.deployment_id)),
-      tx.get(
-        tasks
-          .where("deployment_id", "==", succeeded.deployment_id)
-          .where("dependencies", "array-contains", succeeded.id),
-      ),
-    ]);
-    const deployment = deploymentSnap.data();
+    // The refs are of two collections; each snapshot is still read through its own ref's converter.
+    const [deploymentSnap, ...taskSnaps] = await tx.getAll(
+      ...([
+        deployments.doc(succeeded.deployment_id),
+        ...[...waiting.dependents, ...waiting.others].map((id) => tasks.doc(id)),
+      ] as unknown as DocumentReference<DeploymentDoc | TaskDoc>[]),
+    );
+    const deployment = deploymentSnap?.data() as DeploymentDoc | undefined;
     if (!deployment) return null;
-    const dependents = dependentSnaps.docs.map((doc) => withId(doc.id, doc.data()));
-    const others = [
-      ...new Set(
-        dependents
-          .filter((dependent) => dependent.status === "blocked")
-          .flatMap((dependent) => dependent.dependencies),
-      ),
-    ].filter((other) => other !== succeeded.id);
+    const read = new Map<string, TaskDoc>();
+    for (const snap of taskSnaps) {
+      const doc = snap.data() as TaskDoc | undefined;
+      if (doc) read.set(snap.id, doc);
+    }
+    const dependents = waiting.dependents.flatMap((id) => {
+      const doc = read.get(id);
+      return doc ? [withId(id, doc)] : [];
+    });
     const known = new Map<string, Pick<Task, "status">>([[succeeded.id, { status: "succeeded" }]]);
-    if (others.length > 0) {
-      const snaps = await tx.getAll(...others.map((other) => tasks.doc(other)));
-      for (const snap of snaps) {
-        const doc = snap.data();
-        if (doc) known.set(snap.id, doc);
-      }
+    for (const id of waiting.others) {
+      const doc = read.get(id);
+      if (doc) known.set(id, doc);
     }
     const ids = releasedBySuccess(deployment, dependents, known);
     if (ids === null) return null;
-    return {
-      dependents: dependentSnaps.docs
-        .filter((doc) => ids.includes(doc.id))
-        .map((doc) => ({ id: doc.id, doc: doc.data() })),
-    };
+    return { dependents: ids.map((id) => ({ id, doc: read.get(id)! })) };
   }
 
   /** The environment document with a lifecycle status, if that is a change (read before any write). */
@@ -416,7 +427,7 @@ export function createEngineStore(db: Firestore) {
      * the deployment still needs reconciling (an outcome off that plain path).
      */
     async recordOutcome(
-      id: string,
+      running: Task,
       attempt: number,
       event: Extract<TaskEvent, { type: "succeed" } | { type: "fail" }>,
       slot: number,
@@ -424,6 +435,8 @@ export function createEngineStore(db: Firestore) {
       releaseEffects: Effects<Task>,
       integration?: Pick<IntegrationDoc, "status" | "release">,
     ): Promise<RecordedOutcome> {
+      const id = running.id;
+      const waiting = event.type === "succeed" ? await waitingOn(running) : undefined;
       return runTransaction(db, async (tx): Promise<RecordedOutcome> => {
         const current = (await tx.get(tasks.doc(id))).data();
         if (current && current.attempt !== attempt) {
@@ -446,8 +459,8 @@ export function createEngineStore(db: Firestore) {
         const integrationDoc = integrationRef ? (await tx.get(integrationRef)).data() : undefined;
         // All reads before any write: what a success may release, read when it is one.
         const release =
-          current?.status === "running" && event.type === "succeed"
-            ? await releasable(tx, withId(id, current))
+          current?.status === "running" && waiting
+            ? await releasable(tx, withId(id, current), waiting)
             : null;
         const outcome = applyTaskEvent(tx, id, current, event, effects);
         if (!outcome.changed) return { outcome, released: [], reconcile: false };
