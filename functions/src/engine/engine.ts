@@ -126,6 +126,8 @@ export function deploymentEventId(deployment: Pick<Deployment, "id" | "status">)
 /** A transition's effects, and the delivery of the very entries they staged once it has committed. */
 interface Facts<T> {
   effects: Effects<T>;
+  /** The very entries staged, if the transition committed. */
+  entries: (transition: Transition<T>) => OutboxEntry[];
   deliver: (transition: Transition<T>) => Promise<void>;
 }
 
@@ -194,7 +196,7 @@ export function createEngine(deps: EngineDeps) {
    * Effects for one transition, kept as built: when the transition commits, the step delivers the
    * very entries its transaction staged, with no read back (the sweeper reads what a crash left).
    */
-  function facts<T>(build: Effects<T>): Facts<T> & { entries: (transition: Transition<T>) => OutboxEntry[] } {
+  function facts<T>(build: Effects<T>): Facts<T> {
     let built: OutboxEntry[] = [];
     const entries = (transition: Transition<T>) => (transition.changed ? built : []);
     return {
@@ -221,11 +223,24 @@ export function createEngine(deps: EngineDeps) {
     };
   }
 
-  /** Delivers entries that committed, in one relay, then chains their audit records. */
-  async function deliverEntries(entries: readonly OutboxEntry[]): Promise<void> {
+  /**
+   * Delivers entries that committed, in one relay, then chains their audit records: at once, or
+   * with `chainLater` in a pass started beside the caller's next step (the executor's way: a chain
+   * pass may wait seconds on the writer's lease, and the records are durable in the inbox meanwhile).
+   */
+  async function deliverEntries(entries: readonly OutboxEntry[], chainLater = false): Promise<void> {
     if (entries.length === 0) return;
     await relaySafely(entries);
-    await chainAudit();
+    if (!chainLater) await chainAudit();
+    else chaining ??= chainAudit().finally(() => (chaining = undefined));
+  }
+
+  /** The chain pass the executor started and has not waited for; at most one at a time per instance. */
+  let chaining: Promise<void> | undefined;
+
+  /** Waits for the chain pass in the air, so an invocation does not end with work still running. */
+  async function chainPassDone(): Promise<void> {
+    while (chaining) await chaining;
   }
 
   function entry(
@@ -856,7 +871,10 @@ export function createEngine(deps: EngineDeps) {
     // The heartbeat starts with the claim: the lease must outlive delivering the claim's facts too.
     const stop = keepAlive(renew, running.lease_seconds);
     // Never rejects (a failed relay is left to the sweeper); awaited before the outcome is recorded.
-    const claimDelivered = claimFacts.deliver({ changed: true, before: claim.before, after: running });
+    const claimDelivered = deliverEntries(
+      claimFacts.entries({ changed: true, before: claim.before, after: running }),
+      true,
+    );
     // Measured from the claim's own time (inside its transaction), not from when this process resumed.
     const leaseStart =
       running.status === "running"
@@ -895,7 +913,7 @@ export function createEngine(deps: EngineDeps) {
     }
     await claimDelivered;
     let recorded: RecordedOutcome;
-    let outcomeFacts: ReturnType<typeof taskFacts>;
+    let outcomeFacts: Facts<Task>;
     const releaseFacts = factsOfEach(taskEntries("release"));
     if (result) {
       outcomeFacts = taskFacts("succeed", result.summary);
@@ -954,7 +972,7 @@ export function createEngine(deps: EngineDeps) {
       });
     }
     const entries = [...outcomeFacts.entries(outcome), ...releaseFacts.entries(released)];
-    await Promise.all([deliverEntries(entries), next(recorded)]);
+    await Promise.all([deliverEntries(entries, true), next(recorded)]);
     return outcome;
   }
 
@@ -1020,6 +1038,7 @@ export function createEngine(deps: EngineDeps) {
           while (next) next = await runOne(next, startedMs);
         }),
       );
+      await chainPassDone();
       const failed = chains.find((chain) => chain.status === "rejected");
       if (failed) throw failed.reason;
     },
