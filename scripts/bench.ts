@@ -21,6 +21,7 @@
  *        integrations each (50: the specification's 10 x 50), provision every environment with the
  *        real drivers, then time three complete health assessments of every integration)
  *        --integrations I (50, for --health) --port-offset P (20: the bench stack's ports)
+ *        --stack-name S ("bench": the stack's directory under .stack/, so two benches never share one)
  * The stack always stops on exit, failure or Ctrl-C; the firebase-tools output goes to
  * .stack/bench/firebase-tools.log.
  *
@@ -78,6 +79,8 @@ interface BenchOptions {
   integrations: number;
   /** Port offset of the bench's stack. */
   portOffset: number;
+  /** Name of the bench's stack (its directory under .stack/). */
+  stackName: string;
   /** Concurrency of each environment: the total spread over the environments. */
   perEnv: number;
 }
@@ -104,6 +107,7 @@ function parseFlags(argv: readonly string[]): BenchOptions {
     health: false,
     integrations: 50,
     portOffset: 20,
+    stackName: "bench",
   };
   const numeric: Record<string, NumericOption> = {
     "--envs": "envs",
@@ -124,9 +128,14 @@ function parseFlags(argv: readonly string[]): BenchOptions {
     else if (arg === "--skip-engine") opts.engine = false;
     else if (arg === "--skip-raw") opts.raw = false;
     else if (arg === "--health") opts.health = true;
-    else if (arg === "--help" || arg === "-h") {
+    else if (arg === "--stack-name") {
+      value ??= argv[++i];
+      if (!value || !/^[a-z][a-z0-9-]{0,30}$/.test(value))
+        throw new StackSetupError(`--stack-name needs a lowercase name, got "${value}"`);
+      opts.stackName = value;
+    } else if (arg === "--help" || arg === "-h") {
       console.log(
-        "usage: npm run bench -- [--envs N] [--tasks M] [--concurrency C] [--hops H] [--max-gb G] [--timeout S] [--no-sweep] [--skip-engine] [--skip-raw] [--health] [--integrations I] [--port-offset P]",
+        "usage: npm run bench -- [--envs N] [--tasks M] [--concurrency C] [--hops H] [--max-gb G] [--timeout S] [--no-sweep] [--skip-engine] [--skip-raw] [--health] [--integrations I] [--port-offset P] [--stack-name S]",
       );
       process.exit(0);
     } else if (key !== undefined) {
@@ -585,6 +594,7 @@ async function runHealth(ctx: BenchContext) {
   const ids = posted.map((p) => p.deployment_id);
   const outcomes: Record<string, number> = {};
   let lastLine = 0;
+  let nextSweep = Date.now() + 60_000;
   for (;;) {
     const views = await Promise.all(
       ids.map((id) => api<{ deployment: { status: string } }>(stack, "GET", `/deployments/${id}`)),
@@ -593,6 +603,14 @@ async function runHealth(ctx: BenchContext) {
     if (statuses.every(isTerminal)) {
       for (const status of statuses) outcomes[status] = (outcomes[status] ?? 0) + 1;
       break;
+    }
+    // As in the engine phase: the sweep Cloud Scheduler would run rescues work a lost invocation left.
+    if (opts.sweep && Date.now() >= nextSweep) {
+      nextSweep += 60_000;
+      await api<Record<string, unknown>>(stack, "POST", "/jobs/sweep").then(
+        (result) => console.log(`  scheduled sweep -> ${JSON.stringify(result)}`),
+        (err: unknown) => console.log(`  scheduled sweep failed: ${(err as Error).message}`),
+      );
     }
     if (Date.now() - lastLine > 10_000) {
       lastLine = Date.now();
@@ -948,7 +966,7 @@ async function main(): Promise<void> {
     `Bench: ${opts.envs} environments x ${opts.tasks} tasks (concurrency ${opts.perEnv} each, ${opts.perEnv * opts.envs} in total) vs ${opts.hops} raw hops (${opts.concurrency} in flight); ${os.cpus().length} CPUs, ${fmtGb(os.totalmem())} RAM, ${fmtGb(memAvailableBytes())} available`,
   );
 
-  const stack = prepareStack({ name: "bench", portOffset: opts.portOffset });
+  const stack = prepareStack({ name: opts.stackName, portOffset: opts.portOffset });
   await portsFree(stack);
   await buildFunctions();
   addBenchCodebase(stack.configPath, snapshotControlPlane(stack));
@@ -1002,7 +1020,7 @@ async function main(): Promise<void> {
 
   try {
     console.log(
-      `Starting stack "bench" (project ${stack.projectId}, port offset ${stack.portOffset}); firebase-tools output: ${path.relative(repoRoot, logFile)}`,
+      `Starting stack "${opts.stackName}" (project ${stack.projectId}, port offset ${stack.portOffset}); firebase-tools output: ${path.relative(repoRoot, logFile)}`,
     );
     const running = startStack(stack, scanner);
     handle = running;
@@ -1114,7 +1132,7 @@ async function main(): Promise<void> {
     // Report
     console.log("\n==== Bench results ====");
     console.log(
-      `Machine: ${os.cpus().length} CPUs, ${fmtGb(os.totalmem())} RAM. Stack "bench", ${opts.envs} environments x concurrency ${opts.perEnv}.`,
+      `Machine: ${os.cpus().length} CPUs, ${fmtGb(os.totalmem())} RAM. Stack "${opts.stackName}", ${opts.envs} environments x concurrency ${opts.perEnv}.`,
     );
     if (results.engine) {
       const e = results.engine;
