@@ -1,17 +1,18 @@
 /** Wiring only: every deployable function of the control plane, and nothing else. */
 import { initializeApp } from "firebase-admin/app";
 import { getFirestore } from "firebase-admin/firestore";
-import { onDocumentUpdated, onDocumentWritten } from "firebase-functions/v2/firestore";
+import { onDocumentWritten } from "firebase-functions/v2/firestore";
 import { onRequest } from "firebase-functions/v2/https";
 import { onMessagePublished } from "firebase-functions/v2/pubsub";
 import { onSchedule } from "firebase-functions/v2/scheduler";
 import { createServices, type Services } from "./app.js";
 import { TOPICS } from "./bus.js";
 import { serveApi } from "./handlers/https.js";
-import { onDeploymentWritten, onTaskMessage, onTaskUpdated } from "./handlers/triggers.js";
+import { onDeploymentWritten, onTaskMessage, onTaskSettled } from "./handlers/triggers.js";
 import { onScheduledTick, serveScheduledJob } from "./handlers/scheduled.js";
 import { controlPlaneSchedule } from "./domain/schedules.js";
 import { COLLECTIONS } from "./domain/model.js";
+import { SETTLEMENTS } from "./store/engine-store.js";
 
 initializeApp();
 
@@ -31,8 +32,8 @@ export const deploymentWritten = onDocumentWritten(
   (event) => onDeploymentWritten(getServices(), event.data?.after),
 );
 
-export const taskUpdated = onDocumentUpdated({ region, document: `${COLLECTIONS.tasks}/{id}` }, (event) =>
-  onTaskUpdated(getServices(), event.data?.before, event.data?.after),
+export const taskSettled = onDocumentWritten({ region, document: `${SETTLEMENTS}/{id}` }, (event) =>
+  onTaskSettled(getServices(), event.data?.after),
 );
 
 export const runTask = onMessagePublished({ region, topic: TOPICS.tasks, timeoutSeconds: 540 }, (event) =>

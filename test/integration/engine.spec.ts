@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { PubSub, type Message } from "@google-cloud/pubsub";
 import { createServices } from "../../functions/src/app.js";
-import { onTaskUpdated } from "../../functions/src/handlers/triggers.js";
+import { onTaskSettled } from "../../functions/src/handlers/triggers.js";
 import { TOPICS } from "../../functions/src/bus.js";
 import { adminDb, api, clearFirestore, projectId, requireEmulators, waitFor } from "../support/emulators.js";
 import {
@@ -145,18 +145,12 @@ describe("the engine on the emulators", function () {
       assert.equal(duplicates.length, 2 * originals, "each message published twice more");
       await Promise.all(duplicates);
 
-      // Fire the task trigger again by hand for every task, as a late redelivery would.
+      // Fire the settlement trigger again by hand for every task, as a late redelivery would.
       const services = createServices({ db: adminDb() });
       for (const task of tasks) {
-        const ref = adminDb().collection("orchestration_tasks").doc(task.id);
-        const after = await ref.get();
-        const before = {
-          id: task.id,
-          ref,
-          exists: true,
-          data: () => ({ ...after.data(), status: "running", lease_expires_at: new Date() }),
-        };
-        await onTaskUpdated(services, before, after);
+        const settlement = await adminDb().collection("task_settlements").doc(task.id).get();
+        assert.ok(settlement.exists, `${task.integration} settled without a settlement`);
+        await onTaskSettled(services, settlement);
       }
 
       const runs = await simulatedRuns(id);

@@ -318,6 +318,13 @@ describe("scheduled jobs on the emulators", function () {
         result: null,
         ...fields,
       });
+    const settlement = (id: string, expireAt: Date) =>
+      put("task_settlements", id, {
+        deployment_id: "ttl-gone",
+        status: "succeeded",
+        settled_at: at(-40 * DAY),
+        expire_at: expireAt,
+      });
     const claim = (id: string, fields: Record<string, unknown>) =>
       put("rollback_claims", id, {
         status: "done",
@@ -335,6 +342,8 @@ describe("scheduled jobs on the emulators", function () {
       alert("ttl-alert-expired", { last_seen_at: at(-HOUR), resolved_at: at(-HOUR), expire_at: at(-HOUR) }),
       run("ttl-run-expired", { scheduled_for: at(-HOUR), expire_at: at(-HOUR) }),
       claim("ttl-claim-expired", { expire_at: at(-HOUR) }),
+      settlement("ttl-settlement-expired", at(-HOUR)),
+      settlement("ttl-settlement-fresh", at(DAY)),
       // Not yet expired, though older than 30 days by their own times: kept.
       task("ttl-task-fresh", { created_at: at(-40 * DAY), expire_at: at(DAY) }),
       deployment("ttl-dep-fresh", { completed_at: at(-40 * DAY), expire_at: at(DAY) }),
@@ -370,6 +379,7 @@ describe("scheduled jobs on the emulators", function () {
       alerts: { expired: 1, old_rule: 1 },
       job_runs: { expired: 1, old_rule: 1 },
       rollback_claims: { expired: 1, old_rule: 0 },
+      task_settlements: { expired: 1, old_rule: 0 },
     });
     assert.deepEqual(result.deleted, {
       tasks: 2,
@@ -377,6 +387,7 @@ describe("scheduled jobs on the emulators", function () {
       "resolved alerts": 2,
       "job runs": 2,
       "rollback claims": 1,
+      "task settlements": 1,
     });
     assert.equal(result.held_tasks, 2);
     assert.equal(result.retention_days, 30);
@@ -389,6 +400,8 @@ describe("scheduled jobs on the emulators", function () {
       ["alerts", "ttl-alert-expired", false],
       ["job_runs", "ttl-run-expired", false],
       ["rollback_claims", "ttl-claim-expired", false],
+      ["task_settlements", "ttl-settlement-expired", false],
+      ["task_settlements", "ttl-settlement-fresh", true],
       ["orchestration_tasks", "ttl-task-fresh", true],
       ["deployments", "ttl-dep-fresh", true],
       ["alerts", "ttl-alert-fresh", true],

@@ -24,9 +24,10 @@ import {
 } from "../../functions/src/domain/engine-model.js";
 import { INTEGRATION_KINDS } from "../../functions/src/domain/integrations.js";
 import { COLLECTIONS } from "../../functions/src/domain/model.js";
+import { SETTLEMENTS } from "../../functions/src/store/engine-store.js";
 import { AUDIT_COLLECTIONS } from "../../functions/src/domain/audit.js";
 import { OUTBOX } from "../../functions/src/store/outbox.js";
-import { onDeploymentWritten, onTaskMessage, onTaskUpdated } from "../../functions/src/handlers/triggers.js";
+import { onDeploymentWritten, onTaskMessage, onTaskSettled } from "../../functions/src/handlers/triggers.js";
 import type { Logger } from "../../functions/src/logs.js";
 import { createRecordingDriver, type ApplyRecord, type Behaviour } from "./driver.js";
 import {
@@ -89,10 +90,10 @@ export const DOCUMENT_TRIGGERS: DocumentTrigger[] = [
     handle: (s, _b, a) => onDeploymentWritten(s, a),
   },
   {
-    name: "taskUpdated",
-    collection: COLLECTIONS.tasks,
-    on: "updated",
-    handle: (s, b, a) => onTaskUpdated(s, b, a),
+    name: "taskSettled",
+    collection: SETTLEMENTS,
+    on: "written",
+    handle: (s, _b, a) => onTaskSettled(s, a),
   },
 ];
 

@@ -376,7 +376,14 @@ describe("retention: the configured days", () => {
 
 describe("retention: TTL policies in firestore.indexes.json", () => {
   /** The collection groups that hold only hot state, from the issue and this change's decisions. */
-  const EXPECTED = ["alerts", "deployments", "job_runs", "orchestration_tasks", "rollback_claims"];
+  const EXPECTED = [
+    "alerts",
+    "deployments",
+    "job_runs",
+    "orchestration_tasks",
+    "rollback_claims",
+    "task_settlements",
+  ];
   const file = JSON.parse(readFileSync(new URL("../../firestore.indexes.json", import.meta.url), "utf8")) as {
     indexes: unknown[];
     fieldOverrides: {

@@ -102,8 +102,14 @@ export interface EngineDeps {
 const STALE_READY_MS = 15_000;
 /** Outbox entries older than this were not delivered by the step that committed them: the sweeper relays them. */
 const STALE_OUTBOX_MS = 30_000;
-/** Inline tries of one rollback before it is recorded as failed; lost attempts (crashes) count too. */
+/** Driver tries of one rollback claim before the rollback is recorded as failed. */
 const MAX_ROLLBACK_ATTEMPTS = 3;
+/**
+ * Claims of one rollback whose holders were lost (crashed, timed out) before it is abandoned: a lost
+ * claim says nothing about the driver, so it has a budget of its own, larger than the driver's tries,
+ * and bounded so a rollback that kills every executor still ends (each loss costs a lease).
+ */
+const MAX_LOST_ROLLBACK_CLAIMS = 8;
 /** Plans of one start made again because a config was loaded meanwhile; the sweeper goes on after these. */
 const MAX_REPLANS = 3;
 /** How the note of a rollback that could not be done begins. */
@@ -626,18 +632,18 @@ export function createEngine(deps: EngineDeps) {
       await facts.deliver(transition);
       return transition.changed ? "settled" : "held";
     };
-    if (attempt > MAX_ROLLBACK_ATTEMPTS) {
+    if (attempt > MAX_LOST_ROLLBACK_CLAIMS) {
       return complete({
         type: "rollback_failed",
         now: clock.now(),
-        note: `${ROLLBACK_FAILED}: abandoned after ${MAX_ROLLBACK_ATTEMPTS} attempts were lost`,
+        note: `${ROLLBACK_FAILED}: abandoned after ${MAX_LOST_ROLLBACK_CLAIMS} attempts were lost`,
       });
     }
     const fence: Fence = { path: `rollback_claims/${task.id}`, attempt };
     const stop = keepAlive(() => engineStore.renewRollback(task, attempt, clock.now()), task.lease_seconds);
     let lastError: unknown;
     try {
-      for (let tries = attempt; tries <= MAX_ROLLBACK_ATTEMPTS; tries += 1) {
+      for (let tries = 1; tries <= MAX_ROLLBACK_ATTEMPTS; tries += 1) {
         try {
           const result = await deps.drivers[task.driver].rollback({
             task,
@@ -1050,12 +1056,6 @@ export function createEngine(deps: EngineDeps) {
     /** A second person rejects a deployment that awaits approval: it ends cancelled, saying who and why. */
     reject: (deploymentId: string, by: readonly string[], actor: AuditActor, reason: string) =>
       decide(deploymentId, { type: "decline", reason }, by, actor),
-
-    /** Task trigger: a task reached a terminal state; bring its deployment forward. */
-    async onTaskSettled(task: Task): Promise<void> {
-      if (!isTerminalTask(task.status)) return;
-      await reconcile(task.deployment_id);
-    },
 
     /** Operator cancel: pending tasks become cancelled, running ones finish, then the deployment ends `cancelled`. */
     async cancel(deploymentId: string): Promise<Deployment> {

@@ -15,7 +15,7 @@ import { buildBackupDesired, takeExport } from "../drivers/backup.js";
 import { exportControlPlane } from "../drivers/control-plane-backup.js";
 import { targetFor } from "../drivers/integration-driver.js";
 import type { DriverIO, DriverTarget } from "../drivers/types.js";
-import { ROLLBACK_CLAIMS } from "../store/engine-store.js";
+import { ROLLBACK_CLAIMS, SETTLEMENTS } from "../store/engine-store.js";
 import type { Engine } from "./engine.js";
 import type { EnvironmentResolver } from "./environments.js";
 import type { HealthMonitor } from "./health.js";
@@ -59,6 +59,8 @@ export const RETENTION_TARGETS: readonly {
   { collection: JOB_COLLECTIONS.runs, what: "job runs", old: { field: "scheduled_for", ended: () => true } },
   // Claims done before they carried their task's expiry have no time of their own: they stay.
   { collection: ROLLBACK_CLAIMS, what: "rollback claims", old: null },
+  // A settlement carries its task's expiry from the start.
+  { collection: SETTLEMENTS, what: "task settlements", old: null },
 ];
 
 const PAGE = 300;

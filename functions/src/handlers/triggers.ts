@@ -1,8 +1,9 @@
 /** Thin adapters from function events to engine steps. */
 import type { Services } from "../app.js";
 import { taskMessageSchema } from "../bus.js";
-import { deploymentDocSchema, isTerminalTask, taskDocSchema } from "../domain/engine-model.js";
+import { deploymentDocSchema } from "../domain/engine-model.js";
 import { CorruptDocumentError } from "../domain/errors.js";
+import { settlementDocSchema } from "../store/engine-store.js";
 import { parseDocument } from "../store/typed-collection.js";
 
 interface Snapshot {
@@ -32,20 +33,14 @@ export async function onDeploymentWritten(services: Services, after: Snapshot | 
   else if (deployment.status === "cancelling") await services.engine.cancelPending(deployment);
 }
 
-/** `orchestration_tasks/{id}` updated: act only on the transition into a terminal state. */
-export async function onTaskUpdated(
-  services: Services,
-  before: Snapshot | undefined,
-  after: Snapshot | undefined,
-): Promise<void> {
-  if (!before?.exists || !after?.exists) return;
-  const previous = parseDocument(taskDocSchema, before.ref.path, before.data());
-  const task = { ...parseDocument(taskDocSchema, after.ref.path, after.data()), id: after.id };
-  if (previous.status === task.status || !isTerminalTask(task.status)) return;
-  await services.engine.onTaskSettled(task);
+/** `task_settlements/{id}` written: a task reached a terminal state; bring its deployment forward. */
+export async function onTaskSettled(services: Services, after: Snapshot | undefined): Promise<void> {
+  if (!after?.exists) return;
+  const settlement = parseDocument(settlementDocSchema, after.ref.path, after.data());
+  await services.engine.reconcile(settlement.deployment_id);
 }
 
-/** A message on `orchestration-tasks`: run one attempt of the task. */
+/** A message on `orchestration-tasks`: run its tasks. */
 export async function onTaskMessage(services: Services, message: { readonly json: unknown }): Promise<void> {
   let json: unknown;
   try {

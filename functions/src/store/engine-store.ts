@@ -9,6 +9,7 @@ import {
   claimRollback,
   isTerminalTask,
   releasedBySuccess,
+  TERMINAL_TASK_STATUSES,
   deploymentDocSchema,
   LIVE_DEPLOYMENT_STATUSES,
   isRefusal,
@@ -67,6 +68,21 @@ const reservationDocSchema = z.strictObject({
 
 const RESERVATIONS = "task_reservations";
 
+/**
+ * `task_settlements/{task}`: written with every transition of a task into a terminal state. The
+ * settlement trigger listens here rather than on the tasks, whose every write (ready, running,
+ * each lease renewal) would invoke a function that has nothing to do for all but the terminal one.
+ */
+export const SETTLEMENTS = "task_settlements";
+
+export const settlementDocSchema = z.strictObject({
+  deployment_id: z.string(),
+  status: z.enum(TERMINAL_TASK_STATUSES),
+  settled_at: z.date(),
+  /** The task's own expiry: the settlement goes with it. */
+  expire_at: z.date().nullable(),
+});
+
 /** How many ready tasks dispatch reads beyond what it may publish, to pass over those still backing off. */
 const DISPATCH_LOOKAHEAD = 50;
 
@@ -108,10 +124,15 @@ export function createEngineStore(db: Firestore) {
   const environments = typedCollection(db, COLLECTIONS.environments, environmentDocSchema);
   const integrations = typedCollection(db, COLLECTIONS.integrations, integrationDocSchema);
   const outbox = createOutbox(db);
+  const settlements = typedCollection(db, SETTLEMENTS, settlementDocSchema);
 
   const withId = <T>(id: string, doc: T): T & { id: string } => ({ ...doc, id });
 
-  /** Applies a task event to a state already read in the transaction; writes the change and its effects. */
+  /**
+   * Applies a task event to a state already read in the transaction; writes the change and its
+   * effects, and, when the task reaches a terminal state, its settlement (what the settlement
+   * trigger reconciles the deployment on).
+   */
   function applyTaskEvent(
     tx: Transaction,
     id: string,
@@ -123,6 +144,13 @@ export function createEngineStore(db: Firestore) {
     const after = transitionTask(before, event);
     if (isRefusal(after)) return { changed: false, reason: after.refused, current: withId(id, before) };
     tx.set(tasks.doc(id), after);
+    if (isTerminalTask(after.status) && after.status !== before.status)
+      tx.set(settlements.doc(id), {
+        deployment_id: after.deployment_id,
+        status: after.status,
+        settled_at: event.now,
+        expire_at: after.expire_at,
+      });
     const transition = { changed: true as const, before: withId(id, before), after: withId(id, after) };
     outbox.stage(tx, effects(transition.before, transition.after));
     return transition;
