@@ -675,9 +675,9 @@ story.say(
     (await createEnvironmentResolver(createStore(getFirestore())).config()).environments,
   ),
 );
-if (await demoLive(heading))
+if (await demoLive(heading, story.say))
   story.say(
-    "doctor named the missing permission; hosting, firestore and auth applied, then planned no changes; every request within the contract",
+    "doctor named the missing permission; all seven integrations applied, then planned no changes; every request within the contract",
   );
 else {
   story.say("live mode against the contract servers did NOT behave");
