@@ -2,7 +2,6 @@
  * Health monitoring: verifies every integration of every environment concurrently, records each
  * one's status and latency, and opens, escalates or resolves alerts (one per incident).
  */
-import type { Firestore, Transaction } from "firebase-admin/firestore";
 import type { Clock } from "../app.js";
 import type { Bus } from "../bus.js";
 import { z } from "zod";
@@ -39,6 +38,7 @@ import type { Logger } from "../logs.js";
 import { resolvedAlert, withAlertExpiry } from "../domain/retention.js";
 import { SCHEDULE_DEFAULTS } from "../domain/schedules.js";
 import type { Store } from "../store/store.js";
+import { runTransaction } from "../store/transaction.js";
 import { typedCollection } from "../store/typed-collection.js";
 import type { EnvironmentResolver } from "./environments.js";
 import type { Notifier } from "./notifier.js";
@@ -404,7 +404,7 @@ export function createHealthMonitor(deps: {
       if (measurement === null) continue;
       const { value, culprit } = measurement;
       const stateRef = ruleStates.doc(`${environment}__${metric}`);
-      const found = await transact(store.db, async (tx) => {
+      const found = await runTransaction(store.db, async (tx) => {
         const previous = (await tx.get(stateRef)).data();
         const { state, decision } = evaluateMetric(
           rules,
@@ -479,7 +479,7 @@ export function createHealthMonitor(deps: {
   ) {
     const id = integrationDocId(environment, name);
     const integrationRef = integrations.doc(id);
-    return transact(store.db, async (tx) => {
+    return runTransaction(store.db, async (tx) => {
       const raised: { id: string; alert: AlertDoc; change: AlertChange }[] = [];
       const doc = (await tx.get(integrationRef)).data();
       const openId = doc?.open_alert ?? null;
@@ -587,25 +587,3 @@ export function createHealthMonitor(deps: {
 
 export type HealthMonitor = ReturnType<typeof createHealthMonitor>;
 export type { AlertLevel };
-
-/** Attempts of a health check's transaction when the emulator drops it as "invalid or closed". */
-const CLOSED_TRANSACTION_ATTEMPTS = 3;
-
-/**
- * Runs a transaction, again when the Firestore emulator answers a contended one "Transaction is
- * invalid or closed" (INVALID_ARGUMENT) where Firestore would abort and retry it: such a
- * transaction committed nothing, and its body is already one the client may run more than once.
- * Several checks of one integration at once contend for the same documents.
- */
-async function transact<T>(db: Firestore, body: (tx: Transaction) => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await db.runTransaction(body);
-    } catch (error) {
-      const { code, details } = error as { code?: unknown; details?: unknown };
-      const closed =
-        code === 3 && typeof details === "string" && details.includes("Transaction is invalid or closed");
-      if (!closed || attempt >= CLOSED_TRANSACTION_ATTEMPTS) throw error;
-    }
-  }
-}
