@@ -81,12 +81,14 @@ interface BenchOptions {
   portOffset: number;
   /** Name of the bench's stack (its directory under .stack/). */
   stackName: string;
+  /** How long each simulated task takes (default 0: the engine's own cost alone). */
+  taskMs: number;
   /** Concurrency of each environment: the total spread over the environments. */
   perEnv: number;
 }
 
 type NumericOption =
-  "envs" | "tasks" | "concurrency" | "hops" | "maxGb" | "timeout" | "integrations" | "portOffset";
+  "envs" | "tasks" | "concurrency" | "hops" | "maxGb" | "timeout" | "integrations" | "portOffset" | "taskMs";
 
 // ---------------------------------------------------------------------------------------------
 // Flags
@@ -108,6 +110,7 @@ function parseFlags(argv: readonly string[]): BenchOptions {
     integrations: 50,
     portOffset: 20,
     stackName: "bench",
+    taskMs: 0,
   };
   const numeric: Record<string, NumericOption> = {
     "--envs": "envs",
@@ -118,6 +121,7 @@ function parseFlags(argv: readonly string[]): BenchOptions {
     "--timeout": "timeout",
     "--integrations": "integrations",
     "--port-offset": "portOffset",
+    "--task-ms": "taskMs",
   };
   for (let i = 0; i < argv.length; i += 1) {
     let arg = argv[i]!;
@@ -135,7 +139,7 @@ function parseFlags(argv: readonly string[]): BenchOptions {
       opts.stackName = value;
     } else if (arg === "--help" || arg === "-h") {
       console.log(
-        "usage: npm run bench -- [--envs N] [--tasks M] [--concurrency C] [--hops H] [--max-gb G] [--timeout S] [--no-sweep] [--skip-engine] [--skip-raw] [--health] [--integrations I] [--port-offset P] [--stack-name S]",
+        "usage: npm run bench -- [--envs N] [--tasks M] [--concurrency C] [--hops H] [--max-gb G] [--timeout S] [--no-sweep] [--skip-engine] [--skip-raw] [--health] [--integrations I] [--port-offset P] [--stack-name S] [--task-ms MS]",
       );
       process.exit(0);
     } else if (key !== undefined) {
@@ -688,11 +692,11 @@ function healthConfig(opts: BenchOptions) {
 const taskNames = (prefix: string, n: number) =>
   Array.from({ length: n }, (_, i) => `analytics:${prefix}${String(i).padStart(3, "0")}`);
 
-function deployBody(environment: string, names: string[]) {
+function deployBody(environment: string, names: string[], taskMs: number) {
   return {
     environment,
     integrations: names,
-    configuration: { driver: "simulated", simulate: { "*": { latency_ms: 0 } } },
+    configuration: { driver: "simulated", simulate: { "*": { latency_ms: taskMs } } },
   };
 }
 
@@ -765,7 +769,12 @@ async function runEngine(
   const t0 = Date.now();
   const posted = await Promise.all(
     Array.from({ length: envs }, (_, i) =>
-      api<Started>(stack, "POST", "/deploy", deployBody(`bench-${i}`, taskNames(prefix, tasksPerEnv))),
+      api<Started>(
+        stack,
+        "POST",
+        "/deploy",
+        deployBody(`bench-${i}`, taskNames(prefix, tasksPerEnv), opts.taskMs),
+      ),
     ),
   );
   const ids = posted.map((p) => p.deployment_id);
@@ -833,7 +842,7 @@ async function runEngine(
   return { ms: lastCompleted - t0, postedMs, t0, deployments, tasks, sweeps };
 }
 
-function engineReport(result: EngineRun): string[] {
+function engineReport(result: EngineRun, limit: number): string[] {
   const { t0, deployments, tasks } = result;
   const statuses: Record<string, number> = {};
   for (const d of deployments) statuses[d.status] = (statuses[d.status] ?? 0) + 1;
@@ -845,7 +854,22 @@ function engineReport(result: EngineRun): string[] {
   const run = tasks.map((t) => between(t.started_at, t.completed_at));
   const finish = tasks.map((t) => between(t0, t.completed_at));
   const retried = tasks.filter((t) => (t.attempt ?? 0) > 1 || (t.retry_count ?? 0) > 0);
+  // Tasks running at once, from their own claim and completion times: the limit is what it may reach.
+  const edges = tasks
+    .flatMap((t) => [
+      { at: toMs(t.started_at) ?? NaN, delta: 1 },
+      { at: toMs(t.completed_at) ?? NaN, delta: -1 },
+    ])
+    .filter((edge) => Number.isFinite(edge.at))
+    .sort((a, b) => a.at - b.at || a.delta - b.delta);
+  let runningNow = 0;
+  let peakRunning = 0;
+  for (const edge of edges) {
+    runningNow += edge.delta;
+    peakRunning = Math.max(peakRunning, runningNow);
+  }
   const lines = [
+    `tasks running at once (from their claim and completion times): peak ${peakRunning}, limit ${limit} in all`,
     `deployments: ${JSON.stringify(statuses)}; tasks: ${JSON.stringify(taskStatuses)}`,
     `POST /deploy x${deployments.length} answered within ${fmtS(result.postedMs)}; request docs created ${quantiles(created)} after the first POST; planned (status running) ${quantiles(started)}`,
     `task wait, ready -> claimed: ${quantiles(wait)}`,
@@ -1139,7 +1163,7 @@ async function main(): Promise<void> {
       console.log(
         `Engine:   ${opts.envs * opts.tasks} tasks in ${fmtS(e.ms)} (${((opts.envs * opts.tasks) / (e.ms / 1000)).toFixed(1)} tasks/s)`,
       );
-      for (const line of engineReport(e)) console.log(`          ${line}`);
+      for (const line of engineReport(e, opts.concurrency)) console.log(`          ${line}`);
       console.log(`          memory at start ${fmtGb(e.base.total)}, peak ${describeMem(e.peak)}`);
       if ((e.tailMs ?? 0) > 1000)
         console.log(
@@ -1170,6 +1194,31 @@ async function main(): Promise<void> {
     console.log(
       `Peak stack memory: ${describeMem(peak)} (target: under 8 GB) -> ${peak.total < 8 * GB ? "met" : "NOT met"}`,
     );
+    const measuredAt = new Date().toISOString();
+    const file = path.join(repoRoot, "out", "bench", `bench-${measuredAt.replace(/[:.]/g, "-")}.json`);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const summary = {
+      measured_at: measuredAt,
+      machine: { cpus: os.cpus().length, ram_gb: Number((os.totalmem() / GB).toFixed(2)) },
+      options: opts,
+      engine: results.engine && {
+        tasks: opts.envs * opts.tasks,
+        ms: results.engine.ms,
+        report: engineReport(results.engine, opts.concurrency),
+        peak_gb: Number((results.engine.peak.total / GB).toFixed(2)),
+        peak_workers: results.engine.peak.workerCount,
+      },
+      raw: results.raw && {
+        hops: results.raw.count,
+        ms: results.raw.ms,
+        peak_gb: Number((results.raw.peak.total / GB).toFixed(2)),
+      },
+      ratio_engine_to_raw: results.engine && results.raw ? results.engine.ms / results.raw.ms : null,
+      health: results.health ?? null,
+      peak_stack_gb: Number((peak.total / GB).toFixed(2)),
+    };
+    fs.writeFileSync(file, `${JSON.stringify(summary, null, 2)}\n`);
+    console.log(`written: ${path.relative(repoRoot, file)}`);
     console.log(
       `  (RSS summed over the firebase-tools process tree, sampled every 250 ms; shared pages count once per process)`,
     );
