@@ -230,23 +230,16 @@ export function createEngine(deps: EngineDeps) {
   }
 
   /**
-   * Delivers entries that committed, in one relay, then chains their audit records: at once, or
-   * with `chainLater` in a pass started beside the caller's next step (the executor's way: a chain
-   * pass may wait seconds on the writer's lease, and the records are durable in the inbox meanwhile).
+   * Delivers entries that committed, in one relay, then chains their audit records, unless
+   * `leaveChaining` (the executor's way: on the emulator every executor is a process of its own, and
+   * each chaining after every task made them all wait, seconds at a time, on the chain writer's
+   * lease). Records left staged are durable in the inbox and chained by the next pass: a trigger's
+   * delivery, the deployment's finish, or the sweeper's.
    */
-  async function deliverEntries(entries: readonly OutboxEntry[], chainLater = false): Promise<void> {
+  async function deliverEntries(entries: readonly OutboxEntry[], leaveChaining = false): Promise<void> {
     if (entries.length === 0) return;
     await relaySafely(entries);
-    if (!chainLater) await chainAudit();
-    else chaining ??= chainAudit().finally(() => (chaining = undefined));
-  }
-
-  /** The chain pass the executor started and has not waited for; at most one at a time per instance. */
-  let chaining: Promise<void> | undefined;
-
-  /** Waits for the chain pass in the air, so an invocation does not end with work still running. */
-  async function chainPassDone(): Promise<void> {
-    while (chaining) await chaining;
+    if (!leaveChaining) await chainAudit();
   }
 
   function entry(
@@ -1044,7 +1037,6 @@ export function createEngine(deps: EngineDeps) {
           while (next) next = await runOne(next, startedMs);
         }),
       );
-      await chainPassDone();
       const failed = chains.find((chain) => chain.status === "rejected");
       if (failed) throw failed.reason;
     },
