@@ -2,6 +2,7 @@
  * Health monitoring: verifies every integration of every environment concurrently, records each
  * one's status and latency, and opens, escalates or resolves alerts (one per incident).
  */
+import type { Transaction } from "firebase-admin/firestore";
 import type { Clock } from "../app.js";
 import type { Bus } from "../bus.js";
 import { z } from "zod";
@@ -39,7 +40,7 @@ import { resolvedAlert, withAlertExpiry } from "../domain/retention.js";
 import { SCHEDULE_DEFAULTS } from "../domain/schedules.js";
 import type { Store } from "../store/store.js";
 import { runTransaction } from "../store/transaction.js";
-import { typedCollection } from "../store/typed-collection.js";
+import { parseDocument, typedCollection } from "../store/typed-collection.js";
 import type { EnvironmentResolver } from "./environments.js";
 import type { Notifier } from "./notifier.js";
 
@@ -73,6 +74,24 @@ export const latencyDocSchema = z.strictObject({
 function alertAfterChecks(env: ResolvedEnvironment): number {
   const monitoring = env.integrations.find((integration) => integration.kind === "monitoring");
   return monitoring?.kind === "monitoring" ? monitoring.settings.alert_after_checks : 1;
+}
+
+/**
+ * Integrations recorded per transaction. Each writes at most five documents (its health alert, its
+ * latency alert, its latency and streak documents, itself): 100 stay within Firestore's 500 writes
+ * per commit.
+ */
+export const RECORD_BATCH = 100;
+
+/** The checks in runs of one environment, of at most {@link RECORD_BATCH}, in their order. */
+function batches<C extends { env: ResolvedEnvironment }>(checks: readonly C[]) {
+  const runs: { env: ResolvedEnvironment; checks: C[] }[] = [];
+  for (const check of checks) {
+    const last = runs.at(-1);
+    if (last?.env.name === check.env.name && last.checks.length < RECORD_BATCH) last.checks.push(check);
+    else runs.push({ env: check.env, checks: [check] });
+  }
+  return runs;
 }
 
 export interface HealthReport {
@@ -125,7 +144,6 @@ export function createHealthMonitor(deps: {
       });
     }
   }
-  const integrations = typedCollection(store.db, COLLECTIONS.integrations, integrationDocSchema);
 
   async function publishAlert(id: string, alert: AlertDoc, change: string): Promise<void> {
     await bus.publishEvent({
@@ -224,10 +242,10 @@ export function createHealthMonitor(deps: {
 
     /**
      * Verifies every environment (or one) and records what it found: each integration's health,
-     * and its alert opened, escalated or resolved, one transaction per integration so that two
-     * checks running at once open one alert per incident (its id is deterministic: the
-     * integration's next incident number). Answers the status report. The scheduled health check
-     * and `POST /jobs/health` run it.
+     * and its alert opened, escalated or resolved, in one transaction per environment (per
+     * {@link RECORD_BATCH} of its integrations) so that two checks running at once open one alert
+     * per incident (its id is deterministic: the integration's next incident number). Answers the
+     * status report. The scheduled health check and `POST /jobs/health` run it.
      */
     async check(only?: string): Promise<HealthReport> {
       const started = performance.now();
@@ -237,11 +255,19 @@ export function createHealthMonitor(deps: {
         retentionDays: days,
       } = await verifyAll(only === undefined ? undefined : [only]);
       const now = clock.now();
-      const outcomes = await Promise.all(
-        checks.map(({ env, name, health }) =>
-          recordOne(env.name, name, { ...health, checked_at: now }, now, alertAfterChecks(env), days),
-        ),
-      );
+      const outcomes = (
+        await Promise.all(
+          batches(checks).map((batch) =>
+            recordBatch(
+              batch.env.name,
+              batch.checks.map(({ name, health }) => ({ name, health: { ...health, checked_at: now } })),
+              now,
+              alertAfterChecks(batch.env),
+              days,
+            ),
+          ),
+        )
+      ).flat();
       const byEnvironment = new Map<string, CheckSample>();
       for (const { env, name, health } of checks) {
         const sample = byEnvironment.get(env.name) ?? { probes: [] };
@@ -465,123 +491,178 @@ export function createHealthMonitor(deps: {
   }
 
   /**
-   * Records one integration's check and decides its alert, in one transaction. An incident opens
-   * only once the integration has been unhealthy for `afterChecks` consecutive checks (its streak
-   * is kept in `health_streaks`); escalation and recovery act on the check itself.
+   * Records the checks of some integrations of one environment and decides their alerts, in one
+   * transaction: one `getAll` of their documents, health streaks and latencies, a second of the
+   * alerts they hold open, then the incident ids of those opening one; then every decision (the
+   * pure ones of domain/), then the writes. An incident opens only once the integration has been
+   * unhealthy for `afterChecks` consecutive checks (its streak is kept in `health_streaks`);
+   * escalation and recovery act on the check itself.
    */
-  async function recordOne(
+  async function recordBatch(
     environment: string,
-    name: string,
-    health: HealthRecord,
+    checked: readonly { name: string; health: HealthRecord }[],
     now: Date,
     afterChecks: number,
     days: number,
   ) {
-    const id = integrationDocId(environment, name);
-    const integrationRef = integrations.doc(id);
     return runTransaction(store.db, async (tx) => {
-      const raised: { id: string; alert: AlertDoc; change: AlertChange }[] = [];
-      const doc = (await tx.get(integrationRef)).data();
-      const openId = doc?.open_alert ?? null;
-      const openSnap = openId ? (await tx.get(alerts.doc(openId))).data() : undefined;
-      const open = openSnap?.status === "open" ? openSnap : undefined;
-      const streak = (await tx.get(streaks.doc(id))).data();
-      const latency = (await tx.get(latencies.doc(id))).data() ?? {
-        latencies_ms: [],
-        incidents: 0,
-        open_alert: null,
+      const items = checked.map((item) => ({ ...item, id: integrationDocId(environment, item.name) }));
+      // Raw references (one getAll takes one document type): each read is parsed as its converter would.
+      const snaps = await tx.getAll(
+        ...items.flatMap(({ id }) => [
+          store.db.collection(COLLECTIONS.integrations).doc(id),
+          store.db.collection(HEALTH_STREAKS).doc(id),
+          store.db.collection(HEALTH_LATENCY).doc(id),
+        ]),
+      );
+      const parsed = <S extends z.ZodType>(schema: S, at: number): z.infer<S> | undefined => {
+        const snap = snaps[at];
+        return snap?.exists ? parseDocument(schema, snap.ref.path, snap.data()) : undefined;
       };
-      const latencyOpen = latency.open_alert
-        ? (await tx.get(alerts.doc(latency.open_alert))).data()
-        : undefined;
-      const unhealthy = levelFor(health.status) === undefined ? 0 : (streak?.unhealthy_checks ?? 0) + 1;
-      const decision = decideAlert(open, health, { unhealthyChecks: unhealthy, afterChecks });
-      let nextOpen = open ? openId : null;
-      let incidents = doc?.incidents ?? 0;
-      const message = `${name} in ${environment} is ${health.status} (${health.mode}): ${health.details}`;
-      if (decision.action === "open") {
-        // The incident's id is the integration's next incident number, read from its document
-        // (point reads only: a query in a transaction locks a range of alerts, and concurrent
-        // checks then time out on the emulator's locks). A check that races this one and commits
-        // first makes this transaction retry, and it then sees the alert open.
-        let incident = incidents + 1;
-        while ((await tx.get(alerts.doc(`${id}__incident_${incident}`))).exists) incident += 1;
-        incidents = incident;
-        nextOpen = `${id}__incident_${incident}`;
-        const alert: AlertDoc = {
-          level: decision.level,
-          status: "open",
-          source: "health",
-          environment,
-          integration: name,
-          deployment_id: null,
-          message,
-          opened_at: now,
-          last_seen_at: now,
-          resolved_at: null,
-        };
-        tx.create(alerts.doc(nextOpen), alert);
-        raised.push({ id: nextOpen, alert, change: "opened" });
-      } else if (decision.action === "escalate" && open && openId) {
-        const alert = { ...open, level: decision.level, message, last_seen_at: now };
-        tx.set(alerts.doc(openId), alert);
-        raised.push({ id: openId, alert, change: "escalated" });
-      } else if (decision.action === "resolve" && open && openId) {
-        const alert = resolvedAlert(open, now, days);
-        tx.set(alerts.doc(openId), alert);
-        raised.push({
-          id: openId,
-          alert: { ...alert, level: "info", message: `${name} in ${environment} is healthy again` },
-          change: "resolved",
-        });
-        nextOpen = null;
-      }
-      // A healthy check's latency against the integration's last healthy checks: an anomaly opens
-      // an alert with the evidence, the next normal latency resolves it. Unhealthy checks are the
-      // health incident's business, and are not kept as a normal latency.
-      if (health.status === "healthy") {
-        const slow = latencyAnomaly(environment, name, latency.latencies_ms, health.latency_ms);
-        let openLatency = latencyOpen?.status === "open" ? latency.open_alert : null;
-        let latencyIncidents = latency.incidents;
-        if (slow && openLatency === null) {
-          latencyIncidents += 1;
-          openLatency = `${id}__latency_${latencyIncidents}`;
-          const alert = latencyAlert(slow, environment, name, now);
-          tx.create(alerts.doc(openLatency), alert);
-          raised.push({ id: openLatency, alert, change: "opened" });
-        } else if (!slow && openLatency !== null && latencyOpen) {
-          const alert = resolvedAlert(latencyOpen, now, days);
-          tx.set(alerts.doc(openLatency), alert);
+      const found = items.map((item, i) => ({
+        ...item,
+        doc: parsed(integrationDocSchema, 3 * i),
+        streak: parsed(streakDocSchema, 3 * i + 1),
+        latency: parsed(latencyDocSchema, 3 * i + 2) ?? { latencies_ms: [], incidents: 0, open_alert: null },
+      }));
+      const held = [
+        ...new Set(found.flatMap(({ doc, latency }) => [doc?.open_alert ?? "", latency.open_alert ?? ""])),
+      ].filter((alertId) => alertId !== "");
+      const alertSnaps =
+        held.length > 0 ? await tx.getAll(...held.map((alertId) => alerts.doc(alertId))) : [];
+      const heldAlerts = new Map(alertSnaps.map((snap) => [snap.id, snap.data()]));
+      const decided = found.map((item) => {
+        const openId = item.doc?.open_alert ?? null;
+        const openSnap = openId ? heldAlerts.get(openId) : undefined;
+        const open = openSnap?.status === "open" ? openSnap : undefined;
+        const latencyOpen = item.latency.open_alert ? heldAlerts.get(item.latency.open_alert) : undefined;
+        const unhealthy =
+          levelFor(item.health.status) === undefined ? 0 : (item.streak?.unhealthy_checks ?? 0) + 1;
+        const decision = decideAlert(open, item.health, { unhealthyChecks: unhealthy, afterChecks });
+        return { ...item, openId, open, latencyOpen, unhealthy, decision };
+      });
+      const opened = await nextIncidents(
+        tx,
+        decided.flatMap(({ id, doc, decision }) =>
+          decision.action === "open" ? [{ id, incidents: doc?.incidents ?? 0, level: decision.level }] : [],
+        ),
+      );
+      const openings = new Map(opened.map((opening) => [opening.id, opening]));
+      // Reads done: the writes, each integration's as a transaction of its own wrote them.
+      return decided.map((item) => {
+        const { id, name, health, doc, streak, latency, openId, open, latencyOpen, unhealthy, decision } =
+          item;
+        const raised: { id: string; alert: AlertDoc; change: AlertChange }[] = [];
+        let nextOpen = open ? openId : null;
+        let incidents = doc?.incidents ?? 0;
+        const message = `${name} in ${environment} is ${health.status} (${health.mode}): ${health.details}`;
+        const opening = openings.get(id);
+        if (opening) {
+          incidents = opening.incident;
+          nextOpen = `${id}__incident_${opening.incident}`;
+          const alert: AlertDoc = {
+            level: opening.level,
+            status: "open",
+            source: "health",
+            environment,
+            integration: name,
+            deployment_id: null,
+            message,
+            opened_at: now,
+            last_seen_at: now,
+            resolved_at: null,
+          };
+          tx.create(alerts.doc(nextOpen), alert);
+          raised.push({ id: nextOpen, alert, change: "opened" });
+        } else if (decision.action === "escalate" && open && openId) {
+          const alert = { ...open, level: decision.level, message, last_seen_at: now };
+          tx.set(alerts.doc(openId), alert);
+          raised.push({ id: openId, alert, change: "escalated" });
+        } else if (decision.action === "resolve" && open && openId) {
+          const alert = resolvedAlert(open, now, days);
+          tx.set(alerts.doc(openId), alert);
           raised.push({
-            id: openLatency,
-            alert: {
-              ...alert,
-              level: "info",
-              message: `${name} in ${environment} answers in ${health.latency_ms} ms again`,
-            },
+            id: openId,
+            alert: { ...alert, level: "info", message: `${name} in ${environment} is healthy again` },
             change: "resolved",
           });
-          openLatency = null;
+          nextOpen = null;
         }
-        tx.set(latencies.doc(id), {
-          latencies_ms: [...latency.latencies_ms, health.latency_ms].slice(-LATENCY_SETTINGS.window_checks),
-          incidents: latencyIncidents,
-          open_alert: openLatency,
-        });
-      }
-      // Kept only where a duration applies (or to reset one left from an earlier config): with the
-      // default of one check, a check writes exactly what it wrote before durations existed.
-      if (unhealthy !== (streak?.unhealthy_checks ?? 0) && (afterChecks > 1 || streak !== undefined))
-        tx.set(streaks.doc(id), { unhealthy_checks: unhealthy, last_checked_at: now });
-      // Only the health fields: a deployment may be updating status and release at the same time.
-      if (doc)
-        tx.update(store.db.collection(COLLECTIONS.integrations).doc(id), {
-          health,
-          open_alert: nextOpen,
-          incidents,
-        });
-      return { raised, line: statusLine(environment, name, doc?.status ?? "undeclared", health, nextOpen) };
+        // A healthy check's latency against the integration's last healthy checks: an anomaly opens
+        // an alert with the evidence, the next normal latency resolves it. Unhealthy checks are the
+        // health incident's business, and are not kept as a normal latency.
+        if (health.status === "healthy") {
+          const slow = latencyAnomaly(environment, name, latency.latencies_ms, health.latency_ms);
+          let openLatency = latencyOpen?.status === "open" ? latency.open_alert : null;
+          let latencyIncidents = latency.incidents;
+          if (slow && openLatency === null) {
+            latencyIncidents += 1;
+            openLatency = `${id}__latency_${latencyIncidents}`;
+            const alert = latencyAlert(slow, environment, name, now);
+            tx.create(alerts.doc(openLatency), alert);
+            raised.push({ id: openLatency, alert, change: "opened" });
+          } else if (!slow && openLatency !== null && latencyOpen) {
+            const alert = resolvedAlert(latencyOpen, now, days);
+            tx.set(alerts.doc(openLatency), alert);
+            raised.push({
+              id: openLatency,
+              alert: {
+                ...alert,
+                level: "info",
+                message: `${name} in ${environment} answers in ${health.latency_ms} ms again`,
+              },
+              change: "resolved",
+            });
+            openLatency = null;
+          }
+          tx.set(latencies.doc(id), {
+            latencies_ms: [...latency.latencies_ms, health.latency_ms].slice(-LATENCY_SETTINGS.window_checks),
+            incidents: latencyIncidents,
+            open_alert: openLatency,
+          });
+        }
+        // Kept only where a duration applies (or to reset one left from an earlier config): with the
+        // default of one check, a check writes exactly what it wrote before durations existed.
+        if (unhealthy !== (streak?.unhealthy_checks ?? 0) && (afterChecks > 1 || streak !== undefined))
+          tx.set(streaks.doc(id), { unhealthy_checks: unhealthy, last_checked_at: now });
+        // Only the health fields: a deployment may be updating status and release at the same time.
+        if (doc)
+          tx.update(store.db.collection(COLLECTIONS.integrations).doc(id), {
+            health,
+            open_alert: nextOpen,
+            incidents,
+          });
+        return { raised, line: statusLine(environment, name, doc?.status ?? "undeclared", health, nextOpen) };
+      });
     });
+  }
+
+  /**
+   * The number of each opening integration's incident: the next after its document's count, or
+   * past it while that alert exists. Point reads only (one getAll of the first candidates): a query
+   * in a transaction locks a range of alerts, and concurrent checks then time out on the emulator's
+   * locks. A check that races this one and commits first makes this transaction retry, and it then
+   * sees the alert open.
+   */
+  async function nextIncidents<O extends { id: string; incidents: number }>(
+    tx: Transaction,
+    opening: readonly O[],
+  ): Promise<(O & { incident: number })[]> {
+    if (opening.length === 0) return [];
+    const first = await tx.getAll(
+      ...opening.map(({ id, incidents }) => alerts.doc(`${id}__incident_${incidents + 1}`)),
+    );
+    return Promise.all(
+      opening.map(async (item, i) => {
+        let incident = item.incidents + 1;
+        let taken = first[i]?.exists === true;
+        while (taken) {
+          incident += 1;
+          taken = (await tx.get(alerts.doc(`${item.id}__incident_${incident}`))).exists;
+        }
+        return { ...item, incident };
+      }),
+    );
   }
 }
 
