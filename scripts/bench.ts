@@ -2,21 +2,31 @@
  * `npm run bench`: how the engine compares with raw emulator hops under load, and what it costs in memory.
  *
  * Starts its own stack ("bench", port offset 20, so it never collides with a demo at 0 or tests at
- * 10) with a second, benchmark-only functions codebase (bench/functions: one Pub/Sub-triggered
- * function that writes one Firestore document), then, after a warm-up:
- *   1. engine:   E environments deploy together, T simulated zero-latency tasks each (50 instances
- *                of one kind, so no intra-deployment dependencies), each environment with
- *                concurrency C/E. Timed from the first POST /deploy to the last deployment's
- *                completed_at.
- *   2. raw hops: E*T hops (publish to Pub/Sub -> Pub/Sub-triggered function -> one Firestore
- *                write) with at most C in flight. Timed from the first publish to the last write.
+ * 10) with a second, benchmark-only functions codebase (bench/functions: two Pub/Sub-triggered
+ * functions, benchHop and benchFloorHop), then runs its phases one after the other, each warmed up
+ * just before it at its own concurrency (so a phase's peak memory holds its own workers and the
+ * idle ones of the phases before it, never those of a later phase):
+ *   1. engine:   E environments, T simulated zero-latency tasks each (50 instances of one kind, so
+ *                no intra-deployment dependencies), each environment with concurrency C/E. Requested
+ *                as a user with the Admin SDK does: by writing E `deployments` request documents
+ *                (status requested, requested_by system:bench; DESIGN.md) at once, not through the
+ *                API. Timed from the first write to the last deployment's completed_at.
+ *   2. raw hops: E*T hops (publish to Pub/Sub -> benchHop -> one Firestore write) with at most C in
+ *                flight. Timed from the first publish to the last write.
+ *   3. floor ("raw hops with the engine's round trips"): the same hops, but benchFloorHop makes R
+ *                sequential Firestore round trips (--floor-round-trips, 18: what
+ *                `npx tsx bench/hot-path.ts` counts per engine task; the mix is described in
+ *                bench/functions/index.js), the last the same landing write. engine/floor says how
+ *                much of the engine's time its round-trip count alone does not explain.
+ * At each phase's end it prints the phase's peak memory and the functions workers by function
+ * (FUNCTION_TARGET of each worker process); the overall peak is reported with the phase it fell in.
  * While it runs it samples, every 250 ms, the RSS summed over the firebase-tools process tree
  * (Java emulators and every functions worker included) and prints progress every second.
  *
  * Flags: --envs N (10) --tasks M (50) --concurrency C (20, total across environments)
  *        --hops H (envs*tasks) --max-gb G (abort when the stack's RSS passes G GB; 16)
  *        --timeout S (per phase, 900) --no-sweep (do not tick the lease sweeper, see below)
- *        --skip-engine / --skip-raw
+ *        --skip-engine / --skip-raw / --skip-floor --floor-round-trips R (18) --task-ms MS (0)
  *        --health (also: load a generated config of the same environments with --integrations
  *        integrations each (50: the specification's 10 x 50), provision every environment with the
  *        real drivers, then time three complete health assessments of every integration)
@@ -74,6 +84,10 @@ interface BenchOptions {
   sweep: boolean;
   engine: boolean;
   raw: boolean;
+  /** The floor phase: raw hops that each make the engine's Firestore round trips per task. */
+  floor: boolean;
+  /** Sequential Firestore round trips of one floor hop (what `npx tsx bench/hot-path.ts` counts per engine task). */
+  floorRoundTrips: number;
   health: boolean;
   /** Integrations of each environment the health phase provisions and checks. */
   integrations: number;
@@ -88,7 +102,16 @@ interface BenchOptions {
 }
 
 type NumericOption =
-  "envs" | "tasks" | "concurrency" | "hops" | "maxGb" | "timeout" | "integrations" | "portOffset" | "taskMs";
+  | "envs"
+  | "tasks"
+  | "concurrency"
+  | "hops"
+  | "maxGb"
+  | "timeout"
+  | "integrations"
+  | "portOffset"
+  | "taskMs"
+  | "floorRoundTrips";
 
 // ---------------------------------------------------------------------------------------------
 // Flags
@@ -106,6 +129,8 @@ function parseFlags(argv: readonly string[]): BenchOptions {
     sweep: true,
     engine: true,
     raw: true,
+    floor: true,
+    floorRoundTrips: 18,
     health: false,
     integrations: 50,
     portOffset: 20,
@@ -122,6 +147,7 @@ function parseFlags(argv: readonly string[]): BenchOptions {
     "--integrations": "integrations",
     "--port-offset": "portOffset",
     "--task-ms": "taskMs",
+    "--floor-round-trips": "floorRoundTrips",
   };
   for (let i = 0; i < argv.length; i += 1) {
     let arg = argv[i]!;
@@ -131,6 +157,7 @@ function parseFlags(argv: readonly string[]): BenchOptions {
     if (arg === "--no-sweep") opts.sweep = false;
     else if (arg === "--skip-engine") opts.engine = false;
     else if (arg === "--skip-raw") opts.raw = false;
+    else if (arg === "--skip-floor") opts.floor = false;
     else if (arg === "--health") opts.health = true;
     else if (arg === "--stack-name") {
       value ??= argv[++i];
@@ -139,7 +166,7 @@ function parseFlags(argv: readonly string[]): BenchOptions {
       opts.stackName = value;
     } else if (arg === "--help" || arg === "-h") {
       console.log(
-        "usage: npm run bench -- [--envs N] [--tasks M] [--concurrency C] [--hops H] [--max-gb G] [--timeout S] [--no-sweep] [--skip-engine] [--skip-raw] [--health] [--integrations I] [--port-offset P] [--stack-name S] [--task-ms MS]",
+        "usage: npm run bench -- [--envs N] [--tasks M] [--concurrency C] [--hops H] [--max-gb G] [--timeout S] [--no-sweep] [--skip-engine] [--skip-raw] [--skip-floor] [--floor-round-trips R] [--health] [--integrations I] [--port-offset P] [--stack-name S] [--task-ms MS]",
       );
       process.exit(0);
     } else if (key !== undefined) {
@@ -150,10 +177,19 @@ function parseFlags(argv: readonly string[]): BenchOptions {
       opts[key] = n;
     } else throw new StackSetupError(`Unknown flag "${arg}"; try --help`);
   }
-  for (const key of ["envs", "tasks", "concurrency", "hops", "integrations", "portOffset"] as const) {
+  for (const key of [
+    "envs",
+    "tasks",
+    "concurrency",
+    "hops",
+    "integrations",
+    "portOffset",
+    "floorRoundTrips",
+  ] as const) {
     if (opts[key] !== null && !Number.isInteger(opts[key]))
       throw new StackSetupError(`--${key} must be a whole number`);
   }
+  if (opts.floorRoundTrips > 200) throw new StackSetupError("--floor-round-trips is at most 200");
   if (opts.envs > 50) throw new StackSetupError("--envs is at most 50 (the config schema's limit)");
   if (opts.envs > 30)
     throw new StackSetupError("--envs is at most 30 here (one Firestore `in` query watches them)");
@@ -202,33 +238,62 @@ function cmdline(pid: number): string {
   }
 }
 
+/** The function a Functions-emulator worker serves (its FUNCTION_TARGET), or "?" when unreadable. */
+function functionTarget(pid: number): string {
+  try {
+    const env = fs.readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");
+    const target = env.find((kv) => kv.startsWith("FUNCTION_TARGET="));
+    return target ? target.slice("FUNCTION_TARGET=".length) : "?";
+  } catch {
+    return "?";
+  }
+}
+
 function memAvailableBytes(): number {
   const m = /MemAvailable:\s+(\d+) kB/.exec(fs.readFileSync("/proc/meminfo", "utf8"));
   return m ? Number(m[1]) * 1024 : Infinity;
 }
 
-/** Samples the tree under rootPid; remembers every pid it ever saw so cleanup can find strays. */
 /** One sample of the stack's memory: RSS summed by kind of process. */
 interface MemorySample {
   at: number;
+  /** What the bench was doing when the sample was taken (a phase, its warm-up, or between phases). */
+  label: string;
   total: number;
   java: number;
   workers: number;
   workerCount: number;
+  /** Functions-emulator workers by the function they serve (FUNCTION_TARGET). */
+  workersByFunction: Record<string, number>;
   other: number;
   procs: number;
 }
 
-const NO_SAMPLE: MemorySample = { at: 0, total: 0, java: 0, workers: 0, workerCount: 0, other: 0, procs: 0 };
+const NO_SAMPLE: MemorySample = {
+  at: 0,
+  label: "none",
+  total: 0,
+  java: 0,
+  workers: 0,
+  workerCount: 0,
+  workersByFunction: {},
+  other: 0,
+  procs: 0,
+};
 
 type Sampler = ReturnType<typeof createMemorySampler>;
 
+/** Samples the tree under rootPid; remembers every pid it ever saw so cleanup can find strays. */
 function createMemorySampler(rootPid: number) {
-  const seen = new Map<number, { start: string | undefined; kind: "worker" | "java" | "other" }>();
-  const state: { last: MemorySample; peak: MemorySample; phasePeak: MemorySample | null } = {
+  const seen = new Map<
+    number,
+    { start: string | undefined; kind: "worker" | "java" | "other"; target: string | null }
+  >();
+  const state: { last: MemorySample; peak: MemorySample; phasePeak: MemorySample | null; label: string } = {
     last: NO_SAMPLE,
     peak: NO_SAMPLE,
     phasePeak: null,
+    label: "startup",
   };
   const sample = (): MemorySample => {
     const procs = readProcs();
@@ -244,18 +309,29 @@ function createMemorySampler(rootPid: number) {
       tree.push(pid);
       for (const c of children.get(pid) ?? []) queue.push(c);
     }
-    const s = { at: Date.now(), total: 0, java: 0, workers: 0, workerCount: 0, other: 0, procs: tree.length };
+    const s: MemorySample = {
+      at: Date.now(),
+      label: state.label,
+      total: 0,
+      java: 0,
+      workers: 0,
+      workerCount: 0,
+      workersByFunction: {},
+      other: 0,
+      procs: tree.length,
+    };
     for (const pid of tree) {
       let known = seen.get(pid);
       const start = procs.get(pid)?.start;
-      if (!known || known.start !== start) {
+      // "other" is asked again: a process caught between fork and exec still shows its parent's command.
+      if (!known || known.start !== start || known.kind === "other") {
         const cmd = cmdline(pid);
         const kind = /functionsEmulatorRuntime/.test(cmd)
           ? "worker"
           : /\bjava\b|\.jar\b/.test(cmd)
             ? "java"
             : "other";
-        known = { start, kind } as const;
+        known = { start, kind, target: kind === "worker" ? functionTarget(pid) : null };
         seen.set(pid, known);
       }
       const rss = rssBytes(pid);
@@ -263,6 +339,8 @@ function createMemorySampler(rootPid: number) {
       if (known.kind === "worker") {
         s.workers += rss;
         s.workerCount += 1;
+        const target = known.target ?? "?";
+        s.workersByFunction[target] = (s.workersByFunction[target] ?? 0) + 1;
       } else if (known.kind === "java") s.java += rss;
       else s.other += rss;
     }
@@ -274,15 +352,23 @@ function createMemorySampler(rootPid: number) {
   return {
     state,
     sample,
-    startPhase(): MemorySample {
+    /** Names what the bench does now, for the samples that follow (the overall peak says where it was). */
+    setLabel(label: string): void {
+      state.label = label;
+    },
+    startPhase(label: string): MemorySample {
+      state.label = label;
       const first = sample();
       state.phasePeak = first;
       return first;
     },
-    endPhase(): MemorySample {
-      const p = state.phasePeak ?? state.last;
+    /** The phase's peak, and a sample taken now (its workers by function as the phase leaves them). */
+    endPhase(): { peak: MemorySample; end: MemorySample } {
+      const end = sample();
+      const peak = state.phasePeak ?? end;
       state.phasePeak = null;
-      return p;
+      state.label = `${peak.label} (draining)`;
+      return { peak, end };
     },
     /** Pids seen in the tree that are still alive (same start time, so not a reused pid). */
     strays(): number[] {
@@ -294,6 +380,13 @@ function createMemorySampler(rootPid: number) {
 
 const describeMem = (s: MemorySample) =>
   `${fmtGb(s.total)} (java ${fmtGb(s.java)}, ${s.workerCount} functions workers ${fmtGb(s.workers)}, firebase-tools ${fmtGb(s.other)})`;
+
+/** Workers by function, most first: "runTask 20, taskSettled 12". */
+const describeWorkers = (s: MemorySample) =>
+  Object.entries(s.workersByFunction)
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .map(([fn, n]) => `${fn.replace(/^us-central1-/, "")} ${n}`)
+    .join(", ") || "none";
 
 // ---------------------------------------------------------------------------------------------
 // The firebase-tools output: kept in a log file, scanned for invocations, warnings and errors
@@ -353,7 +446,11 @@ function createOutputScanner(logFile: string) {
       p.engineWarnings.set(key, (p.engineWarnings.get(key) ?? 0) + 1);
       return;
     }
-    if (/⚠|\berror\b|exception|unhandled|timed? ?out|ECONN|DEADLINE|FATAL|heap/i.test(line)) {
+    if (
+      /⚠|Failed to (start|handle)|\berror\b|exception|unhandled|timed? ?out|ECONN|DEADLINE|FATAL|heap/i.test(
+        line,
+      )
+    ) {
       const key = line
         .replace(/\{"metadata".*$/, "")
         .replace(/[0-9a-f]{8,}|\d+(\.\d+)?ms|\d{4}-\d\d-\d\dT[\d:.]+Z/gi, "#")
@@ -382,11 +479,17 @@ function createOutputScanner(logFile: string) {
   return {
     feed,
     isReady: () => ready,
-    /** Resolves once no function invocation has been running for quietMs (or after timeoutMs). */
-    async quiet({ quietMs = 2000, timeoutMs = 120_000 } = {}) {
+    /**
+     * Resolves once no function invocation has been running for quietMs (or after timeoutMs). An
+     * invocation whose worker failed to start may print its start but never "Finished" (seen
+     * under heavy load: "Failed to start functions ... Failed to load function"), so the count
+     * can stay above 0: no start or finish at all for idleMs counts as quiet too.
+     */
+    async quiet({ quietMs = 2000, idleMs = 10_000, timeoutMs = 120_000 } = {}) {
       const start = Date.now();
       while (Date.now() - start < timeoutMs) {
-        if (inFlight === 0 && Date.now() - lastActivity >= quietMs) return Date.now() - start;
+        const idle = Date.now() - lastActivity;
+        if ((inFlight === 0 && idle >= quietMs) || idle >= idleMs) return Date.now() - start;
         await delay(100);
       }
       return null;
@@ -692,11 +795,25 @@ function healthConfig(opts: BenchOptions) {
 const taskNames = (prefix: string, n: number) =>
   Array.from({ length: n }, (_, i) => `analytics:${prefix}${String(i).padStart(3, "0")}`);
 
-function deployBody(environment: string, names: string[], taskMs: number) {
+/**
+ * A deployment request document, as a tool with the Admin SDK writes one (DESIGN.md: creating a
+ * `deployments` document with status `requested` starts a deployment, exactly as POST /deploy
+ * does; the deployment trigger validates, authorizes `system:` requesters and plans it). The id
+ * has the API's form (environment, time, random).
+ */
+function deploymentRequest(environment: string, names: string[], taskMs: number) {
+  const id = `${environment}-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
   return {
-    environment,
-    integrations: names,
-    configuration: { driver: "simulated", simulate: { "*": { latency_ms: taskMs } } },
+    id,
+    doc: {
+      status: "requested",
+      environment,
+      integrations: names,
+      configuration: { driver: "simulated", simulate: { "*": { latency_ms: taskMs } } },
+      requested_by: "system:bench",
+      created_at: new Date(),
+      correlation_id: id,
+    },
   };
 }
 
@@ -752,8 +869,10 @@ interface EngineRun {
 }
 
 /**
- * Runs deployments and waits for all of them to end. Progress: one line a second. Returns
- * { ms, deployments, tasks, sweeps } with ms measured from the first POST to the last completed_at.
+ * Requests deployments by writing their request documents (each its own write, all at once, as
+ * that many people or tools would) and waits for all of them to end, as the API's callers do: by
+ * the deployment documents' terminal status. Progress: one line a second. Returns
+ * { ms, deployments, tasks, sweeps } with ms measured from the first write to the last completed_at.
  */
 async function runEngine(
   ctx: BenchContext,
@@ -767,17 +886,11 @@ async function runEngine(
 ): Promise<EngineRun> {
   const { db, stack, opts, sampler, guard } = ctx;
   const t0 = Date.now();
-  const posted = await Promise.all(
-    Array.from({ length: envs }, (_, i) =>
-      api<Started>(
-        stack,
-        "POST",
-        "/deploy",
-        deployBody(`bench-${i}`, taskNames(prefix, tasksPerEnv), opts.taskMs),
-      ),
-    ),
+  const requests = Array.from({ length: envs }, (_, i) =>
+    deploymentRequest(`bench-${i}`, taskNames(prefix, tasksPerEnv), opts.taskMs),
   );
-  const ids = posted.map((p) => p.deployment_id);
+  await Promise.all(requests.map((r) => db.collection("deployments").doc(r.id).create(r.doc)));
+  const ids = requests.map((r) => r.id);
   const total = envs * tasksPerEnv;
   const postedMs = Date.now() - t0;
   const { FieldPath } = await import("firebase-admin/firestore");
@@ -871,10 +984,10 @@ function engineReport(result: EngineRun, limit: number): string[] {
   const lines = [
     `tasks running at once (from their claim and completion times): peak ${peakRunning}, limit ${limit} in all`,
     `deployments: ${JSON.stringify(statuses)}; tasks: ${JSON.stringify(taskStatuses)}`,
-    `POST /deploy x${deployments.length} answered within ${fmtS(result.postedMs)}; request docs created ${quantiles(created)} after the first POST; planned (status running) ${quantiles(started)}`,
+    `request documents x${deployments.length} written (Admin SDK, status requested) within ${fmtS(result.postedMs)}; created_at ${quantiles(created)} after the first write; planned (status running) ${quantiles(started)}`,
     `task wait, ready -> claimed: ${quantiles(wait)}`,
     `task run, claimed -> completed (driver + outcome transaction): ${quantiles(run)}`,
-    `task completion time since the first POST: ${quantiles(finish)}`,
+    `task completion time since the first request write: ${quantiles(finish)}`,
   ];
   const [firstRetried] = retried;
   if (firstRetried)
@@ -895,6 +1008,15 @@ function engineReport(result: EngineRun, limit: number): string[] {
 // ---------------------------------------------------------------------------------------------
 // Raw hops
 
+/** A measured phase of hops: time, hops landed, and the stack's memory at its start, peak and end. */
+interface HopPhase {
+  ms: number;
+  count: number;
+  base: MemorySample;
+  peak: MemorySample;
+  end: MemorySample;
+}
+
 async function runHops(
   ctx: BenchContext,
   {
@@ -902,11 +1024,19 @@ async function runHops(
     count,
     inFlight,
     progress = true,
-  }: { label: string; count: number; inFlight: number; progress?: boolean },
+    roundTrips = 0,
+  }: {
+    label: string;
+    count: number;
+    inFlight: number;
+    progress?: boolean;
+    /** 0: the raw hop (benchHop, one write); R > 0: the floor hop (benchFloorHop, R round trips). */
+    roundTrips?: number;
+  },
 ): Promise<{ ms: number; count: number }> {
   const { db, pubsub, opts, sampler, guard } = ctx;
   const run = `${label}-${Date.now().toString(36)}-${randomBytes(3).toString("hex")}`;
-  const topic = pubsub.topic("bench-hops");
+  const topic = pubsub.topic(roundTrips > 0 ? "bench-floor-hops" : "bench-hops");
   const landed = new Set<string>();
   let published = 0;
   let t0: number | null = null;
@@ -919,10 +1049,12 @@ async function runHops(
       const id = published;
       published += 1;
       t0 ??= Date.now();
-      topic.publishMessage({ json: { id, run } }).catch((err: unknown) => {
-        failure ??= err;
-        resolveDone();
-      });
+      topic
+        .publishMessage({ json: roundTrips > 0 ? { id, run, roundTrips } : { id, run } })
+        .catch((err: unknown) => {
+          failure ??= err;
+          resolveDone();
+        });
     }
   };
   const unsubscribe = db
@@ -967,6 +1099,19 @@ async function runHops(
     throw failure instanceof Error ? failure : new Error(`a hop failed: ${JSON.stringify(failure)}`);
   // Server-side time of the last write is more exact than the listener's.
   const snap = await db.collection("bench_hops").where("run", "==", run).get();
+  if (roundTrips > 0) {
+    // A floor hop says how many round trips it made (a retried transaction makes more).
+    const made = snap.docs.map((d) => Number(d.get("round_trips")));
+    const off = made.filter((n) => n !== roundTrips);
+    if (made.some((n) => !Number.isFinite(n) || n < roundTrips))
+      throw new StackSetupError(
+        `${label}: a floor hop made fewer than ${roundTrips} round trips (${JSON.stringify(off.slice(0, 5))}); is bench/functions current?`,
+      );
+    if (off.length > 0)
+      console.log(
+        `  ${label}: ${off.length} hop(s) made more than ${roundTrips} round trips (transactions retried): up to ${Math.max(...off)}`,
+      );
+  }
   const lastWrite = Math.max(...snap.docs.map((d) => toMs(d.get("at")) ?? NaN));
   const end = Number.isFinite(lastWrite) ? lastWrite : (lastAt ?? Date.now());
   return { ms: end - (t0 ?? end), count: landed.size };
@@ -1094,77 +1239,115 @@ async function main(): Promise<void> {
     const loaded = await api<{ environments: string[] }>(stack, "POST", "/config", benchConfig(opts));
     console.log(`Config loaded: ${loaded.environments.length} environments, concurrency ${opts.perEnv} each`);
 
-    // Warm-up at the measured concurrency, for both sides alike: the Functions emulator starts one
-    // worker per concurrent invocation, so a warm-up of one would leave the measured run paying
-    // for cold workers (about a second each) that the steady state never pays.
-    scanner.setPhase("warmup");
-    const warmStart = Date.now();
-    const warm = await runEngine(ctx, {
-      label: "warm-up",
-      envs: opts.envs,
-      tasksPerEnv: Math.min(opts.perEnv, opts.tasks),
-      prefix: "w",
-      progress: false,
-    });
-    const warmHops = await runHops(ctx, {
-      label: "warm-hops",
-      count: opts.concurrency,
-      inFlight: opts.concurrency,
-      progress: false,
-    });
-    console.log(
-      `Warm-up done in ${fmtS(Date.now() - warmStart)}: ${warm.deployments.length} deployments of ${warm.tasks.length} tasks in ${fmtS(warm.ms)}, ${warmHops.count} hops in ${fmtS(warmHops.ms)}; ${describeMem(memory.sample())}`,
-    );
-
+    // Each phase is warmed up just before it, at its measured concurrency: the Functions emulator
+    // starts one worker per concurrent invocation of a function, so a warm-up of one would leave the
+    // measured run paying for cold workers (about a second each) that the steady state never pays.
+    // Warming each phase only before it keeps a phase's memory its own: the workers of a function
+    // no earlier phase invoked do not exist yet (earlier phases' workers stay, idle, and are counted).
     const results: {
-      engine?: EngineRun & { base: MemorySample; peak: MemorySample; tailMs?: number };
-      raw?: { ms: number; count: number; base: MemorySample; peak: MemorySample };
+      engine?: EngineRun & { base: MemorySample; peak: MemorySample; end: MemorySample; tailMs?: number };
+      raw?: HopPhase;
+      floor?: HopPhase;
       health?: Awaited<ReturnType<typeof runHealth>>;
     } = {};
+    const endOfPhase = (name: string, end: MemorySample, peak: MemorySample) =>
+      console.log(
+        `  ${name} phase memory: peak ${describeMem(peak)}; workers at the peak: ${describeWorkers(peak)}; at the end: ${describeWorkers(end)}`,
+      );
     if (opts.engine) {
-      await settle(scanner, "the warm-up");
+      scanner.setPhase("engine-warmup");
+      memory.setLabel("engine warm-up");
+      const warm = await runEngine(ctx, {
+        label: "warm-up",
+        envs: opts.envs,
+        tasksPerEnv: Math.min(opts.perEnv, opts.tasks),
+        prefix: "w",
+        progress: false,
+      });
+      console.log(
+        `Engine warm-up: ${warm.deployments.length} deployments of ${warm.tasks.length} tasks in ${fmtS(warm.ms)}; ${describeMem(memory.sample())}`,
+      );
+      await settle(scanner, "the engine's warm-up");
       scanner.setPhase("engine");
       console.log(
-        `\nEngine: ${opts.envs} deployments x ${opts.tasks} tasks, simulated driver with zero latency`,
+        `\nEngine: ${opts.envs} deployments x ${opts.tasks} tasks, simulated driver with zero latency; requested by writing ${opts.envs} request documents (status requested, Admin SDK) to Firestore, not through the API`,
       );
-      const base = memory.startPhase();
+      const base = memory.startPhase("engine");
       const r = await runEngine(ctx, {
         label: "engine",
         envs: opts.envs,
         tasksPerEnv: opts.tasks,
         prefix: "t",
       });
-      results.engine = { ...r, base, peak: memory.endPhase() };
+      const { peak, end } = memory.endPhase();
+      results.engine = { ...r, base, peak, end };
       console.log(`Engine: ${opts.envs * opts.tasks} tasks in ${fmtS(r.ms)}`);
+      endOfPhase("engine", end, peak);
+      await settle(scanner, "the engine's messages");
+      results.engine.tailMs = scanner.lastActivity() - (results.engine.t0 + results.engine.ms);
     }
-    if (opts.raw) {
-      await settle(scanner, opts.engine ? "the engine's messages" : "the warm-up");
-      if (results.engine)
-        results.engine.tailMs = scanner.lastActivity() - (results.engine.t0 + results.engine.ms);
-      scanner.setPhase("raw");
+    const hopPhase = async (name: "raw" | "floor", roundTrips: number, what: string): Promise<HopPhase> => {
+      scanner.setPhase(`${name}-warmup`);
+      memory.setLabel(`${name} warm-up`);
+      const warm = await runHops(ctx, {
+        label: `${name}-warm`,
+        count: opts.concurrency,
+        inFlight: opts.concurrency,
+        progress: false,
+        roundTrips,
+      });
       console.log(
-        `\nRaw hops: ${opts.hops} (publish -> Pub/Sub-triggered function -> one Firestore write), ${opts.concurrency} in flight`,
+        `\n${what} warm-up: ${warm.count} hops in ${fmtS(warm.ms)}; ${describeMem(memory.sample())}`,
       );
-      const base = memory.startPhase();
-      const r = await runHops(ctx, { label: "raw", count: opts.hops, inFlight: opts.concurrency });
-      results.raw = { ...r, base, peak: memory.endPhase() };
-      console.log(`Raw hops: ${r.count} in ${fmtS(r.ms)}`);
+      await settle(scanner, `the ${name} warm-up`);
+      scanner.setPhase(name);
+      console.log(`${what}: ${opts.hops} hops, ${opts.concurrency} in flight`);
+      const base = memory.startPhase(name);
+      const r = await runHops(ctx, { label: name, count: opts.hops, inFlight: opts.concurrency, roundTrips });
+      const { peak, end } = memory.endPhase();
+      console.log(`${what}: ${r.count} hops in ${fmtS(r.ms)}`);
+      endOfPhase(name, end, peak);
+      await settle(scanner, `the ${name} hops`);
+      return { ...r, base, peak, end };
+    };
+    if (opts.raw)
+      results.raw = await hopPhase(
+        "raw",
+        0,
+        "Raw hops (publish -> Pub/Sub-triggered benchHop -> one Firestore write)",
+      );
+    if (opts.floor)
+      results.floor = await hopPhase(
+        "floor",
+        opts.floorRoundTrips,
+        `Raw hops with the engine's round trips (publish -> benchFloorHop -> ${opts.floorRoundTrips} sequential Firestore round trips, the last the landing write)`,
+      );
+    if (opts.health) {
+      memory.setLabel("health");
+      results.health = await runHealth(ctx);
     }
-    if (opts.health) results.health = await runHealth(ctx);
     scanner.setPhase("after");
 
     // Report
     console.log("\n==== Bench results ====");
+    const load = os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ");
     console.log(
-      `Machine: ${os.cpus().length} CPUs, ${fmtGb(os.totalmem())} RAM. Stack "${opts.stackName}", ${opts.envs} environments x concurrency ${opts.perEnv}.`,
+      `Machine: ${os.cpus().length} CPUs, ${fmtGb(os.totalmem())} RAM, load average now ${load}. Stack "${opts.stackName}", ${opts.envs} environments x concurrency ${opts.perEnv}.`,
     );
+    const phaseMemory = (p: { base: MemorySample; peak: MemorySample; end: MemorySample }) =>
+      `memory at start ${fmtGb(p.base.total)}, peak ${describeMem(p.peak)}; workers at the peak: ${describeWorkers(p.peak)}`;
     if (results.engine) {
       const e = results.engine;
       console.log(
-        `Engine:   ${opts.envs * opts.tasks} tasks in ${fmtS(e.ms)} (${((opts.envs * opts.tasks) / (e.ms / 1000)).toFixed(1)} tasks/s)`,
+        `Engine:   ${opts.envs * opts.tasks} tasks in ${fmtS(e.ms)} (${((opts.envs * opts.tasks) / (e.ms / 1000)).toFixed(1)} tasks/s); requested by Firestore document writes`,
       );
       for (const line of engineReport(e, opts.concurrency)) console.log(`          ${line}`);
-      console.log(`          memory at start ${fmtGb(e.base.total)}, peak ${describeMem(e.peak)}`);
+      console.log(
+        `          ${phaseMemory(e)} (target: at most 4 GB) -> ${e.peak.total <= 4 * GB ? "met" : "NOT met"}`,
+      );
       if ((e.tailMs ?? 0) > 1000)
         console.log(
           `          functions kept running ${fmtS(e.tailMs ?? 0)} after the last deployment finished (late or duplicate task messages)`,
@@ -1175,14 +1358,32 @@ async function main(): Promise<void> {
       console.log(
         `Raw hops: ${r.count} hops in ${fmtS(r.ms)} (${(r.count / (r.ms / 1000)).toFixed(1)} hops/s)`,
       );
-      console.log(`          memory at start ${fmtGb(r.base.total)}, peak ${describeMem(r.peak)}`);
+      console.log(`          ${phaseMemory(r)}`);
     }
-    if (results.engine && results.raw) {
-      const ratio = results.engine.ms / results.raw.ms;
+    if (results.floor) {
+      const f = results.floor;
       console.log(
-        `Ratio engine / raw: ${ratio.toFixed(2)}x (target: within 3x) -> ${ratio <= 3 ? "met" : "NOT met"}`,
+        `Floor:    ${f.count} raw hops with the engine's ${opts.floorRoundTrips} round trips each in ${fmtS(f.ms)} (${(f.count / (f.ms / 1000)).toFixed(1)} hops/s)`,
       );
+      console.log(`          ${phaseMemory(f)}`);
     }
+    const ratios = {
+      engine_to_raw: results.engine && results.raw ? results.engine.ms / results.raw.ms : null,
+      engine_to_floor: results.engine && results.floor ? results.engine.ms / results.floor.ms : null,
+      floor_to_raw: results.floor && results.raw ? results.floor.ms / results.raw.ms : null,
+    };
+    if (ratios.engine_to_raw !== null)
+      console.log(
+        `Ratio engine / raw: ${ratios.engine_to_raw.toFixed(2)}x (goal: 2x) -> ${ratios.engine_to_raw <= 2 ? "met" : "NOT met"}`,
+      );
+    if (ratios.floor_to_raw !== null)
+      console.log(
+        `Ratio floor / raw: ${ratios.floor_to_raw.toFixed(2)}x: what ${opts.floorRoundTrips} Firestore round trips a hop cost with no engine logic${ratios.floor_to_raw > 2 ? "; so anything making them is above the 2x goal here" : ""}`,
+      );
+    if (ratios.engine_to_floor !== null)
+      console.log(
+        `Ratio engine / floor: ${ratios.engine_to_floor.toFixed(2)}x: the engine's time beyond what its round-trip count alone explains (1x: all of it is round trips)`,
+      );
     if (results.health) {
       const h = results.health;
       console.log(
@@ -1192,37 +1393,74 @@ async function main(): Promise<void> {
     }
     const peak = memory.state.peak;
     console.log(
-      `Peak stack memory: ${describeMem(peak)} (target: under 8 GB) -> ${peak.total < 8 * GB ? "met" : "NOT met"}`,
+      `Overall peak stack memory (any phase, idle workers of earlier phases included), during ${peak.label}: ${describeMem(peak)}; workers: ${describeWorkers(peak)}`,
     );
     const measuredAt = new Date().toISOString();
     const file = path.join(repoRoot, "out", "bench", `bench-${measuredAt.replace(/[:.]/g, "-")}.json`);
     fs.mkdirSync(path.dirname(file), { recursive: true });
+    const gb = (bytes: number) => Number((bytes / GB).toFixed(2));
+    const memoryJson = (p: { base: MemorySample; peak: MemorySample; end: MemorySample }) => ({
+      start_gb: gb(p.base.total),
+      peak_gb: gb(p.peak.total),
+      peak_workers: p.peak.workerCount,
+      workers_by_function_at_peak: p.peak.workersByFunction,
+      workers_by_function_at_end: p.end.workersByFunction,
+    });
     const summary = {
       measured_at: measuredAt,
-      machine: { cpus: os.cpus().length, ram_gb: Number((os.totalmem() / GB).toFixed(2)) },
+      machine: {
+        cpus: os.cpus().length,
+        ram_gb: gb(os.totalmem()),
+        load_average_at_end: os.loadavg().map((l) => Number(l.toFixed(2))),
+      },
       options: opts,
+      phase_order: [
+        "engine warm-up",
+        "engine",
+        "raw warm-up",
+        "raw",
+        "floor warm-up",
+        "floor",
+        "health",
+      ].filter(
+        (name) =>
+          (opts.engine || !name.startsWith("engine")) &&
+          (opts.raw || !name.startsWith("raw")) &&
+          (opts.floor || !name.startsWith("floor")) &&
+          (opts.health || name !== "health"),
+      ),
       engine: results.engine && {
         tasks: opts.envs * opts.tasks,
         ms: results.engine.ms,
+        requested_by: "Firestore request documents (status requested, Admin SDK, requested_by system:bench)",
         report: engineReport(results.engine, opts.concurrency),
-        peak_gb: Number((results.engine.peak.total / GB).toFixed(2)),
-        peak_workers: results.engine.peak.workerCount,
+        ...memoryJson(results.engine),
       },
       raw: results.raw && {
         hops: results.raw.count,
         ms: results.raw.ms,
-        peak_gb: Number((results.raw.peak.total / GB).toFixed(2)),
+        ...memoryJson(results.raw),
       },
-      ratio_engine_to_raw: results.engine && results.raw ? results.engine.ms / results.raw.ms : null,
+      floor: results.floor && {
+        hops: results.floor.count,
+        round_trips_per_hop: opts.floorRoundTrips,
+        ms: results.floor.ms,
+        ...memoryJson(results.floor),
+      },
+      ratio_engine_to_raw: ratios.engine_to_raw,
+      ratio_engine_to_floor: ratios.engine_to_floor,
+      ratio_floor_to_raw: ratios.floor_to_raw,
       health: results.health ?? null,
-      peak_stack_gb: Number((peak.total / GB).toFixed(2)),
+      peak_stack_gb: gb(peak.total),
+      peak_stack_during: peak.label,
+      peak_stack_workers_by_function: peak.workersByFunction,
     };
     fs.writeFileSync(file, `${JSON.stringify(summary, null, 2)}\n`);
     console.log(`written: ${path.relative(repoRoot, file)}`);
     console.log(
       `  (RSS summed over the firebase-tools process tree, sampled every 250 ms; shared pages count once per process)`,
     );
-    for (const name of ["warmup", "engine", "raw"]) {
+    for (const name of ["engine-warmup", "engine", "raw-warmup", "raw", "floor-warmup", "floor"]) {
       const p = scanner.phase(name);
       const inv = [...p.invocations].map(
         ([fn, v]) =>
