@@ -296,6 +296,29 @@ export function mayHaveApplied(task: TaskDoc): boolean {
   );
 }
 
+/** How many concurrency slots a claim reads at a time: a claim reads a few, not all of them. */
+export const SLOT_PROBE_WIDTH = 4;
+
+/**
+ * The order in which a claim looks at its environment's slots, in reads of `SLOT_PROBE_WIDTH`:
+ * from a start spread by the task id (FNV-1a), round the ring, so every slot is looked at once.
+ * Claims of different tasks start at different slots and so mostly read (and, on the emulator,
+ * lock) different documents; only a claim that finds its first few taken reads further.
+ */
+export function slotProbeOrder(taskId: string, limit: number): number[][] {
+  let hash = 0x811c9dc5;
+  for (let at = 0; at < taskId.length; at += 1) {
+    hash ^= taskId.charCodeAt(at);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  const start = hash % limit;
+  const ring = Array.from({ length: limit }, (_, offset) => (start + offset) % limit);
+  const reads: number[][] = [];
+  for (let at = 0; at < ring.length; at += SLOT_PROBE_WIDTH)
+    reads.push(ring.slice(at, at + SLOT_PROBE_WIDTH));
+  return reads;
+}
+
 export function isRefusal<T extends object>(value: T | Refusal): value is Refusal {
   return "refused" in value;
 }

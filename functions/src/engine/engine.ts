@@ -364,16 +364,14 @@ export function createEngine(deps: EngineDeps) {
   async function dispatchKeeping(
     envName: string,
     limit: number,
-    keep: boolean,
+    keep: boolean | "only",
   ): Promise<{ published: number; kept: TaskRef | undefined }> {
     try {
       const now = clock.now();
-      const due = await engineStore.dueReadyTasks(envName, limit, now);
+      const due = await engineStore.dueReadyTasks(envName, keep === "only" ? 1 : limit, now);
       if (due.length === 0) return { published: 0, kept: undefined };
-      const [running, inFlight] = await Promise.all([
-        engineStore.runningCount(envName),
-        engineStore.inFlightCount(envName),
-      ]);
+      // The slot the caller freed is room for the one task it keeps; nothing needs counting then.
+      const [running, inFlight] = keep === "only" ? [limit - 1, 0] : await countTaken(envName);
       const reserved = (
         await engineStore.reserve(envName, due, limit - running - inFlight, now, inFlight)
       ).map((task): TaskRef => ({
@@ -393,6 +391,10 @@ export function createEngine(deps: EngineDeps) {
       log.error("dispatch failed; the sweeper will retry", { environment: envName, error: errorText(error) });
       return { published: 0, kept: undefined };
     }
+  }
+
+  async function countTaken(envName: string): Promise<[running: number, inFlight: number]> {
+    return Promise.all([engineStore.runningCount(envName), engineStore.inFlightCount(envName)]);
   }
 
   /** `base.schedules.retention_days` of the loaded config: how long an ended deployment or task stays in Firestore. */
@@ -852,7 +854,12 @@ export function createEngine(deps: EngineDeps) {
     if (dispatched) return undefined;
     // Only a settled task's executor takes another: one waiting out a retry keeps its own slot's turn.
     const settled = recorded.outcome.changed && isTerminalTask(recorded.outcome.after.status);
-    return (await dispatchKeeping(task.environment, task.concurrency_limit, keep && settled)).kept;
+    // A slot freed with at most one task released (a chain's step): the executor keeps the next
+    // task for its own slot, with no counting. Tasks already ready mean the other slots are taken
+    // (each dispatch fills what is free), so this is all a full dispatch would do; any left over by
+    // a lost message the sweeper republishes. More released at once may find free slots: counted.
+    const mode = keep && settled ? (recorded.released.length <= 1 ? "only" : true) : false;
+    return (await dispatchKeeping(task.environment, task.concurrency_limit, mode)).kept;
   }
 
   /**
@@ -1063,6 +1070,15 @@ export function createEngine(deps: EngineDeps) {
       }
       await facts.deliver(transition);
       return transition.after;
+    },
+
+    /**
+     * Settlement trigger, after a plain success: reconciles (and so finishes) the deployment only
+     * once none of its tasks is left to settle. The success's own transaction released what it
+     * could, and a dependent whose executor was lost is republished by the sweeper.
+     */
+    async finishIfSettled(deploymentId: string): Promise<void> {
+      if (!(await engineStore.hasUnsettledTasks(deploymentId))) await reconcile(deploymentId);
     },
 
     /** Deployment trigger, status `cancelling`: cancel what has not started. */

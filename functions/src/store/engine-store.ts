@@ -15,6 +15,7 @@ import {
   isRefusal,
   rollbackClaimDocSchema,
   rejectedRequest,
+  slotProbeOrder,
   taskDocSchema,
   transitionDeployment,
   transitionTask,
@@ -79,6 +80,12 @@ export const settlementDocSchema = z.strictObject({
   deployment_id: z.string(),
   status: z.enum(TERMINAL_TASK_STATUSES),
   settled_at: z.date(),
+  /**
+   * False when the outcome's own transaction did what reconciling would (a success that released its
+   * dependents on the plain path): the trigger then only looks whether the deployment is done.
+   * Settlements written before the field existed reconcile.
+   */
+  reconcile: z.boolean().default(true),
   /** The task's own expiry: the settlement goes with it. */
   expire_at: z.date().nullable(),
 });
@@ -139,6 +146,7 @@ export function createEngineStore(db: Firestore) {
     before: TaskDoc | undefined,
     event: TaskEvent,
     effects: Effects<Task>,
+    settlementReconciles = true,
   ): Transition<Task> {
     if (!before) return { changed: false, reason: `task ${id} does not exist`, current: undefined };
     const after = transitionTask(before, event);
@@ -150,6 +158,7 @@ export function createEngineStore(db: Firestore) {
         status: after.status,
         settled_at: event.now,
         expire_at: after.expire_at,
+        reconcile: settlementReconciles,
       });
     const transition = { changed: true as const, before: withId(id, before), after: withId(id, after) };
     outbox.stage(tx, effects(transition.before, transition.after));
@@ -251,6 +260,7 @@ export function createEngineStore(db: Firestore) {
       return snap.docs.map((doc) => withId(doc.id, doc.data()));
     },
 
+    /** Whether any task of the deployment has yet to settle: one document read at most. */
     async hasUnsettledTasks(deploymentId: string): Promise<boolean> {
       const snap = await tasks
         .where("deployment_id", "==", deploymentId)
@@ -356,16 +366,24 @@ export function createEngineStore(db: Firestore) {
       hint?: ClaimHint,
     ): Promise<ClaimResult> {
       return runTransaction(db, async (tx): Promise<ClaimResult> => {
-        const slotRefs = (environment: string, limit: number) =>
-          Array.from({ length: limit }, (_, index) => slotRef(environment, index));
-        // With the message's hint, the task, its deployment and the slots are one read.
+        const isFree = (snap: DocumentSnapshot<SlotDoc>, now: Date) => {
+          const slot = snap.data();
+          return (
+            !slot ||
+            slot.holder === null ||
+            slot.holder === id ||
+            (slot.lease_expires_at !== null && slot.lease_expires_at.getTime() <= now.getTime())
+          );
+        };
+        // With the message's hint, the task, its deployment and the first slots it probes are one read.
         // The refs are of three collections; each snapshot is still read through its own ref's converter.
+        const hintedFirst = hint ? slotProbeOrder(id, hint.concurrency_limit)[0]! : [];
         const hinted = hint
           ? await tx.getAll(
               ...([
                 tasks.doc(id),
                 deployments.doc(hint.deployment_id),
-                ...slotRefs(hint.environment, hint.concurrency_limit),
+                ...hintedFirst.map((index) => slotRef(hint.environment, index)),
               ] as unknown as DocumentReference<TaskDoc | DeploymentDoc | SlotDoc>[]),
             )
           : undefined;
@@ -397,30 +415,32 @@ export function createEngineStore(db: Firestore) {
           };
         }
         const limit = task.concurrency_limit;
-        const refs = slotRefs(task.environment, limit);
+        const order = slotProbeOrder(id, limit);
         // A hint that does not match the task (a message of an older plan) costs the right read.
-        const slotSnaps =
-          hinted && hint?.environment === task.environment && hint.concurrency_limit === limit
-            ? (hinted.slice(2) as DocumentSnapshot<SlotDoc>[])
-            : await tx.getAll(...refs);
-        // Read the time after the slots: a slot freed by another commit is then freed before this start.
-        const now = clock.now();
+        const hintHolds =
+          hinted && hint?.environment === task.environment && hint.concurrency_limit === limit;
+        let read = hintHolds ? 1 : 0;
+        let looked = hintHolds
+          ? order[0]!.map((index, at) => ({ index, snap: hinted[2 + at] as DocumentSnapshot<SlotDoc> }))
+          : [];
+        // The time is read after each read of slots: a slot freed by another commit is then freed before this start.
+        let now = clock.now();
+        let free = looked.find(({ snap }) => isFree(snap, now));
+        while (!free && read < order.length) {
+          const indexes = order[read]!;
+          const snaps = await tx.getAll(...indexes.map((index) => slotRef(task.environment, index)));
+          read += 1;
+          looked = indexes.map((index, at) => ({ index, snap: snaps[at]! }));
+          now = clock.now();
+          free = looked.find(({ snap }) => isFree(snap, now));
+        }
         const claimed = transitionTask(task, { type: "claim", now });
         if (isRefusal(claimed)) {
           giveBack();
           return { claimed: false, reason: "too_early", detail: claimed.refused, task: withId(id, task) };
         }
         if (claimed.status !== "running") throw new Error("a claim always leads to running");
-        const free = slotSnaps.findIndex((snap) => {
-          const slot = snap.data();
-          return (
-            !slot ||
-            slot.holder === null ||
-            slot.holder === id ||
-            (slot.lease_expires_at !== null && slot.lease_expires_at.getTime() <= now.getTime())
-          );
-        });
-        if (free < 0) {
+        if (!free) {
           giveBack();
           return {
             claimed: false,
@@ -431,7 +451,7 @@ export function createEngineStore(db: Firestore) {
         }
         tx.set(tasks.doc(id), claimed);
         tx.delete(reservationRef(id));
-        tx.set(refs[free]!, {
+        tx.set(slotRef(task.environment, free.index), {
           environment: task.environment,
           holder: id,
           lease_expires_at: claimed.lease_expires_at,
@@ -442,7 +462,7 @@ export function createEngineStore(db: Firestore) {
           task: withId(id, claimed),
           before: withId(id, task),
           deployment: withId(task.deployment_id, deployment),
-          slot: free,
+          slot: free.index,
         };
       });
     },
@@ -490,7 +510,7 @@ export function createEngineStore(db: Firestore) {
           current?.status === "running" && waiting
             ? await releasable(tx, withId(id, current), waiting)
             : null;
-        const outcome = applyTaskEvent(tx, id, current, event, effects);
+        const outcome = applyTaskEvent(tx, id, current, event, effects, release === null);
         if (!outcome.changed) return { outcome, released: [], reconcile: false };
         if (integrationRef && integrationDoc && integration) {
           tx.set(integrationRef, { ...integrationDoc, ...integration, last_updated: event.now });
