@@ -10,7 +10,7 @@ import {
   type TaskEngineSetting,
 } from "./config-schema.js";
 import { UnreachableError } from "./errors.js";
-import { INTEGRATION_KINDS } from "./integrations.js";
+import { INTEGRATION_KINDS, INTEGRATION_NAME_PATTERN } from "./integrations.js";
 import { endedExpireAt } from "./retention.js";
 
 /** How the simulated driver behaves for one integration (a test and benchmark tool). */
@@ -47,7 +47,7 @@ export type EngineOptions = z.infer<typeof engineOptionsSchema>;
 /** An integration as a deployment names it: `functions`, or `functions:orders` for a second instance. */
 export const integrationRefSchema = z
   .string()
-  .regex(new RegExp(`^(${INTEGRATION_KINDS.join("|")})(:[a-z0-9][a-z0-9-]{0,39})?$`), {
+  .regex(INTEGRATION_NAME_PATTERN, {
     error: `an integration kind (${INTEGRATION_KINDS.join(", ")}), optionally followed by ':' and an instance name`,
   });
 

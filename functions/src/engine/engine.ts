@@ -831,8 +831,9 @@ export function createEngine(deps: EngineDeps) {
    * After an attempt's outcome: the dependents its success released (in the outcome's own
    * transaction) and the slot it held are handed on by one dispatch. An outcome off the plain path
    * (a failure for good, a deployment cancelling or rolling everything back) is reconciled right
-   * here; the task trigger reconciles every settled task too, as the safety net for an executor lost
-   * after the outcome, and it is what finishes the deployment.
+   * here; the settlement trigger reconciles it too, as the safety net for an executor lost after
+   * the outcome. A plain success leaves no settlement: its executor finishes the deployment when
+   * the success was the last task to settle, and the sweeper does when that executor is lost.
    */
   async function afterOutcome(
     task: Task,
@@ -859,7 +860,25 @@ export function createEngine(deps: EngineDeps) {
     // (each dispatch fills what is free), so this is all a full dispatch would do; any left over by
     // a lost message the sweeper republishes. More released at once may find free slots: counted.
     const mode = keep && settled ? (recorded.released.length <= 1 ? "only" : true) : false;
-    return (await dispatchKeeping(task.environment, task.concurrency_limit, mode)).kept;
+    // A success that released nothing may have been the last: two such at once, the later one's read sees both.
+    const mayBeLast = settled && !recorded.reconcile && recorded.released.length === 0;
+    const [{ kept }] = await Promise.all([
+      dispatchKeeping(task.environment, task.concurrency_limit, mode),
+      mayBeLast ? finishIfSettled(task.deployment_id) : undefined,
+    ]);
+    return kept;
+  }
+
+  /** Reconciles, and so finishes, a deployment none of whose tasks is left to settle. */
+  async function finishIfSettled(deploymentId: string): Promise<void> {
+    try {
+      if (!(await engineStore.hasUnsettledTasks(deploymentId))) await reconcile(deploymentId);
+    } catch (error) {
+      log.warn("finishing the deployment failed; the sweeper will", {
+        correlation_id: deploymentId,
+        error: errorText(error),
+      });
+    }
   }
 
   /**
@@ -1013,7 +1032,6 @@ export function createEngine(deps: EngineDeps) {
     dispatch,
     preview,
     reconcile,
-    relay: relayStored,
     startRequested,
 
     /** The API's way in: validates, plans for the answer, and writes the same request document a person could write. */
@@ -1070,15 +1088,6 @@ export function createEngine(deps: EngineDeps) {
       }
       await facts.deliver(transition);
       return transition.after;
-    },
-
-    /**
-     * Settlement trigger, after a plain success: reconciles (and so finishes) the deployment only
-     * once none of its tasks is left to settle. The success's own transaction released what it
-     * could, and a dependent whose executor was lost is republished by the sweeper.
-     */
-    async finishIfSettled(deploymentId: string): Promise<void> {
-      if (!(await engineStore.hasUnsettledTasks(deploymentId))) await reconcile(deploymentId);
     },
 
     /** Deployment trigger, status `cancelling`: cancel what has not started. */

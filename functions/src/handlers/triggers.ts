@@ -33,15 +33,11 @@ export async function onDeploymentWritten(services: Services, after: Snapshot | 
   else if (deployment.status === "cancelling") await services.engine.cancelPending(deployment);
 }
 
-/**
- * `task_settlements/{id}` written: a task reached a terminal state; bring its deployment forward.
- * A plain success already released its dependents: only the last one to settle finishes the deployment.
- */
+/** `task_settlements/{id}` written: a task reached a terminal state off the plain path; bring its deployment forward. */
 export async function onTaskSettled(services: Services, after: Snapshot | undefined): Promise<void> {
   if (!after?.exists) return;
   const settlement = parseDocument(settlementDocSchema, after.ref.path, after.data());
-  if (settlement.reconcile) await services.engine.reconcile(settlement.deployment_id);
-  else await services.engine.finishIfSettled(settlement.deployment_id);
+  await services.engine.reconcile(settlement.deployment_id);
 }
 
 /** A message on `orchestration-tasks`: run its tasks. */

@@ -70,9 +70,11 @@ const reservationDocSchema = z.strictObject({
 const RESERVATIONS = "task_reservations";
 
 /**
- * `task_settlements/{task}`: written with every transition of a task into a terminal state. The
- * settlement trigger listens here rather than on the tasks, whose every write (ready, running,
- * each lease renewal) would invoke a function that has nothing to do for all but the terminal one.
+ * `task_settlements/{task}`: written with a task's transition into a terminal state that leaves its
+ * deployment to reconcile (all but a plain success, whose own transaction released its dependents
+ * and whose executor looks whether the deployment is done). The settlement trigger listens here
+ * rather than on the tasks, whose every write (ready, running, each lease renewal) would invoke a
+ * function that has nothing to do for all but the terminal one.
  */
 export const SETTLEMENTS = "task_settlements";
 
@@ -80,12 +82,6 @@ export const settlementDocSchema = z.strictObject({
   deployment_id: z.string(),
   status: z.enum(TERMINAL_TASK_STATUSES),
   settled_at: z.date(),
-  /**
-   * False when the outcome's own transaction did what reconciling would (a success that released its
-   * dependents on the plain path): the trigger then only looks whether the deployment is done.
-   * Settlements written before the field existed reconcile.
-   */
-  reconcile: z.boolean().default(true),
   /** The task's own expiry: the settlement goes with it. */
   expire_at: z.date().nullable(),
 });
@@ -137,8 +133,8 @@ export function createEngineStore(db: Firestore) {
 
   /**
    * Applies a task event to a state already read in the transaction; writes the change and its
-   * effects, and, when the task reaches a terminal state, its settlement (what the settlement
-   * trigger reconciles the deployment on).
+   * effects, and, when the task reaches a terminal state and `settles`, its settlement (what the
+   * settlement trigger reconciles the deployment on).
    */
   function applyTaskEvent(
     tx: Transaction,
@@ -146,19 +142,18 @@ export function createEngineStore(db: Firestore) {
     before: TaskDoc | undefined,
     event: TaskEvent,
     effects: Effects<Task>,
-    settlementReconciles = true,
+    settles = true,
   ): Transition<Task> {
     if (!before) return { changed: false, reason: `task ${id} does not exist`, current: undefined };
     const after = transitionTask(before, event);
     if (isRefusal(after)) return { changed: false, reason: after.refused, current: withId(id, before) };
     tx.set(tasks.doc(id), after);
-    if (isTerminalTask(after.status) && after.status !== before.status)
+    if (settles && isTerminalTask(after.status) && after.status !== before.status)
       tx.set(settlements.doc(id), {
         deployment_id: after.deployment_id,
         status: after.status,
         settled_at: event.now,
         expire_at: after.expire_at,
-        reconcile: settlementReconciles,
       });
     const transition = { changed: true as const, before: withId(id, before), after: withId(id, after) };
     outbox.stage(tx, effects(transition.before, transition.after));
