@@ -702,20 +702,23 @@ export function createEngineStore(db: Firestore) {
       if (count <= 0 || due.length === 0) return [];
       // With no message out in the environment there is nothing to pass over: create() alone decides.
       const held = inFlight > 0 ? await db.getAll(...due.map((task) => reservationRef(task.id))) : [];
+      let candidates = due.filter((_, index) => !held[index]?.exists);
       const reserved: Task[] = [];
-      for (const [index, task] of due.entries()) {
-        if (reserved.length >= count) break;
-        if (held[index]?.exists) continue;
-        try {
-          await reservationRef(task.id).create({
-            environment,
-            deployment_id: task.deployment_id,
-            reserved_at: now,
-          });
-          reserved.push(task);
-        } catch {
-          // Another dispatcher reserved it first.
-        }
+      // As many creates at once as there is room for; those another dispatcher got first make room for the next.
+      while (reserved.length < count && candidates.length > 0) {
+        const round = candidates.slice(0, count - reserved.length);
+        candidates = candidates.slice(round.length);
+        const created = await Promise.all(
+          round.map((task) =>
+            reservationRef(task.id)
+              .create({ environment, deployment_id: task.deployment_id, reserved_at: now })
+              .then(
+                () => true,
+                () => false,
+              ),
+          ),
+        );
+        reserved.push(...round.filter((_, index) => created[index]));
       }
       return reserved;
     },
