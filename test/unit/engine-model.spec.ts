@@ -6,6 +6,7 @@ import {
   isRefusal,
   isTerminalTask,
   releasedBySuccess,
+  slotProbeOrder,
   taskDocSchema,
   transitionDeployment,
   transitionTask,
@@ -85,6 +86,56 @@ function failRetrying(task: TaskDoc, seconds: number, error = "boom"): TaskDoc {
 }
 
 describe("engine model", () => {
+  describe("slotProbeOrder: which slots a claim reads, a few at a time", () => {
+    it("starts at the task id's FNV-1a hash (published test vectors) modulo the limit", () => {
+      // FNV-1a 32-bit: "a" -> 0xe40c292c, "foobar" -> 0xbf9cf968.
+      const table: [string, number, number][] = [
+        ["a", 100, 20],
+        ["foobar", 100, 20],
+        ["foobar", 7, 0],
+        ["a", 1, 0],
+      ];
+      for (const [id, limit, start] of table)
+        assert.equal(slotProbeOrder(id, limit)[0]![0], start, `${id} of ${limit}`);
+    });
+
+    it("reads four slots at a time round the ring, and looks at every slot exactly once", () => {
+      assert.deepEqual(slotProbeOrder("foobar", 7), [
+        [0, 1, 2, 3],
+        [4, 5, 6],
+      ]);
+      // 0xe40c292c % 22 = 18.
+      assert.deepEqual(slotProbeOrder("a", 22), [
+        [18, 19, 20, 21],
+        [0, 1, 2, 3],
+        [4, 5, 6, 7],
+        [8, 9, 10, 11],
+        [12, 13, 14, 15],
+        [16, 17],
+      ]);
+      assert.deepEqual(slotProbeOrder("a", 1), [[0]]);
+      fc.assert(
+        fc.property(fc.string(), fc.integer({ min: 1, max: 100 }), (id, limit) => {
+          const reads = slotProbeOrder(id, limit);
+          assert.equal(reads.length, Math.ceil(limit / 4));
+          assert.ok(reads.every((read) => read.length >= 1 && read.length <= 4));
+          assert.deepEqual(
+            reads.flat().sort((x, y) => x - y),
+            Array.from({ length: limit }, (_, index) => index),
+          );
+        }),
+      );
+    });
+
+    it("spreads the claims of different tasks over the slots", () => {
+      const starts = new Set(
+        Array.from({ length: 100 }, (_, n) => slotProbeOrder(`dep-1__task-${n}`, 100)[0]![0]),
+      );
+      // 100 ids into 100 slots at random would leave about 63 distinct starts; far fewer means clustering.
+      assert.ok(starts.size >= 50, `only ${starts.size} distinct first slots`);
+    });
+  });
+
   describe("releasedBySuccess: what a success releases in its own transaction", () => {
     type Status = TaskDoc["status"];
     const running = { status: "running", rollback_policy: "failed-only" } as const;

@@ -10,7 +10,7 @@ import {
   type TaskEngineSetting,
 } from "./config-schema.js";
 import { UnreachableError } from "./errors.js";
-import { INTEGRATION_KINDS } from "./integrations.js";
+import { INTEGRATION_KINDS, INTEGRATION_NAME_PATTERN } from "./integrations.js";
 import { endedExpireAt } from "./retention.js";
 
 /** How the simulated driver behaves for one integration (a test and benchmark tool). */
@@ -47,7 +47,7 @@ export type EngineOptions = z.infer<typeof engineOptionsSchema>;
 /** An integration as a deployment names it: `functions`, or `functions:orders` for a second instance. */
 export const integrationRefSchema = z
   .string()
-  .regex(new RegExp(`^(${INTEGRATION_KINDS.join("|")})(:[a-z0-9][a-z0-9-]{0,39})?$`), {
+  .regex(INTEGRATION_NAME_PATTERN, {
     error: `an integration kind (${INTEGRATION_KINDS.join(", ")}), optionally followed by ':' and an instance name`,
   });
 
@@ -294,6 +294,29 @@ export function mayHaveApplied(task: TaskDoc): boolean {
     task.status === "failed" ||
     ((task.status === "skipped" || task.status === "cancelled") && task.attempt > 0)
   );
+}
+
+/** How many concurrency slots a claim reads at a time: a claim reads a few, not all of them. */
+export const SLOT_PROBE_WIDTH = 4;
+
+/**
+ * The order in which a claim looks at its environment's slots, in reads of `SLOT_PROBE_WIDTH`:
+ * from a start spread by the task id (FNV-1a), round the ring, so every slot is looked at once.
+ * Claims of different tasks start at different slots and so mostly read (and, on the emulator,
+ * lock) different documents; only a claim that finds its first few taken reads further.
+ */
+export function slotProbeOrder(taskId: string, limit: number): number[][] {
+  let hash = 0x811c9dc5;
+  for (let at = 0; at < taskId.length; at += 1) {
+    hash ^= taskId.charCodeAt(at);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  const start = hash % limit;
+  const ring = Array.from({ length: limit }, (_, offset) => (start + offset) % limit);
+  const reads: number[][] = [];
+  for (let at = 0; at < ring.length; at += SLOT_PROBE_WIDTH)
+    reads.push(ring.slice(at, at + SLOT_PROBE_WIDTH));
+  return reads;
 }
 
 export function isRefusal<T extends object>(value: T | Refusal): value is Refusal {

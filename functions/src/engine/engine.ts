@@ -364,16 +364,14 @@ export function createEngine(deps: EngineDeps) {
   async function dispatchKeeping(
     envName: string,
     limit: number,
-    keep: boolean,
+    keep: boolean | "only",
   ): Promise<{ published: number; kept: TaskRef | undefined }> {
     try {
       const now = clock.now();
-      const due = await engineStore.dueReadyTasks(envName, limit, now);
+      const due = await engineStore.dueReadyTasks(envName, keep === "only" ? 1 : limit, now);
       if (due.length === 0) return { published: 0, kept: undefined };
-      const [running, inFlight] = await Promise.all([
-        engineStore.runningCount(envName),
-        engineStore.inFlightCount(envName),
-      ]);
+      // The slot the caller freed is room for the one task it keeps; nothing needs counting then.
+      const [running, inFlight] = keep === "only" ? [limit - 1, 0] : await countTaken(envName);
       const reserved = (
         await engineStore.reserve(envName, due, limit - running - inFlight, now, inFlight)
       ).map((task): TaskRef => ({
@@ -393,6 +391,10 @@ export function createEngine(deps: EngineDeps) {
       log.error("dispatch failed; the sweeper will retry", { environment: envName, error: errorText(error) });
       return { published: 0, kept: undefined };
     }
+  }
+
+  async function countTaken(envName: string): Promise<[running: number, inFlight: number]> {
+    return Promise.all([engineStore.runningCount(envName), engineStore.inFlightCount(envName)]);
   }
 
   /** `base.schedules.retention_days` of the loaded config: how long an ended deployment or task stays in Firestore. */
@@ -829,8 +831,9 @@ export function createEngine(deps: EngineDeps) {
    * After an attempt's outcome: the dependents its success released (in the outcome's own
    * transaction) and the slot it held are handed on by one dispatch. An outcome off the plain path
    * (a failure for good, a deployment cancelling or rolling everything back) is reconciled right
-   * here; the task trigger reconciles every settled task too, as the safety net for an executor lost
-   * after the outcome, and it is what finishes the deployment.
+   * here; the settlement trigger reconciles it too, as the safety net for an executor lost after
+   * the outcome. A plain success leaves no settlement: its executor finishes the deployment when
+   * the success was the last task to settle, and the sweeper does when that executor is lost.
    */
   async function afterOutcome(
     task: Task,
@@ -852,7 +855,30 @@ export function createEngine(deps: EngineDeps) {
     if (dispatched) return undefined;
     // Only a settled task's executor takes another: one waiting out a retry keeps its own slot's turn.
     const settled = recorded.outcome.changed && isTerminalTask(recorded.outcome.after.status);
-    return (await dispatchKeeping(task.environment, task.concurrency_limit, keep && settled)).kept;
+    // A slot freed with at most one task released (a chain's step): the executor keeps the next
+    // task for its own slot, with no counting. Tasks already ready mean the other slots are taken
+    // (each dispatch fills what is free), so this is all a full dispatch would do; any left over by
+    // a lost message the sweeper republishes. More released at once may find free slots: counted.
+    const mode = keep && settled ? (recorded.released.length <= 1 ? "only" : true) : false;
+    // A success that released nothing may have been the last: two such at once, the later one's read sees both.
+    const mayBeLast = settled && !recorded.reconcile && recorded.released.length === 0;
+    const [{ kept }] = await Promise.all([
+      dispatchKeeping(task.environment, task.concurrency_limit, mode),
+      mayBeLast ? finishIfSettled(task.deployment_id) : undefined,
+    ]);
+    return kept;
+  }
+
+  /** Reconciles, and so finishes, a deployment none of whose tasks is left to settle. */
+  async function finishIfSettled(deploymentId: string): Promise<void> {
+    try {
+      if (!(await engineStore.hasUnsettledTasks(deploymentId))) await reconcile(deploymentId);
+    } catch (error) {
+      log.warn("finishing the deployment failed; the sweeper will", {
+        correlation_id: deploymentId,
+        error: errorText(error),
+      });
+    }
   }
 
   /**
@@ -1006,7 +1032,6 @@ export function createEngine(deps: EngineDeps) {
     dispatch,
     preview,
     reconcile,
-    relay: relayStored,
     startRequested,
 
     /** The API's way in: validates, plans for the answer, and writes the same request document a person could write. */

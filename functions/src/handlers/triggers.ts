@@ -33,7 +33,7 @@ export async function onDeploymentWritten(services: Services, after: Snapshot | 
   else if (deployment.status === "cancelling") await services.engine.cancelPending(deployment);
 }
 
-/** `task_settlements/{id}` written: a task reached a terminal state; bring its deployment forward. */
+/** `task_settlements/{id}` written: a task reached a terminal state off the plain path; bring its deployment forward. */
 export async function onTaskSettled(services: Services, after: Snapshot | undefined): Promise<void> {
   if (!after?.exists) return;
   const settlement = parseDocument(settlementDocSchema, after.ref.path, after.data());

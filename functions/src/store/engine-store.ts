@@ -15,6 +15,7 @@ import {
   isRefusal,
   rollbackClaimDocSchema,
   rejectedRequest,
+  slotProbeOrder,
   taskDocSchema,
   transitionDeployment,
   transitionTask,
@@ -69,9 +70,11 @@ const reservationDocSchema = z.strictObject({
 const RESERVATIONS = "task_reservations";
 
 /**
- * `task_settlements/{task}`: written with every transition of a task into a terminal state. The
- * settlement trigger listens here rather than on the tasks, whose every write (ready, running,
- * each lease renewal) would invoke a function that has nothing to do for all but the terminal one.
+ * `task_settlements/{task}`: written with a task's transition into a terminal state that leaves its
+ * deployment to reconcile (all but a plain success, whose own transaction released its dependents
+ * and whose executor looks whether the deployment is done). The settlement trigger listens here
+ * rather than on the tasks, whose every write (ready, running, each lease renewal) would invoke a
+ * function that has nothing to do for all but the terminal one.
  */
 export const SETTLEMENTS = "task_settlements";
 
@@ -130,8 +133,8 @@ export function createEngineStore(db: Firestore) {
 
   /**
    * Applies a task event to a state already read in the transaction; writes the change and its
-   * effects, and, when the task reaches a terminal state, its settlement (what the settlement
-   * trigger reconciles the deployment on).
+   * effects, and, when the task reaches a terminal state and `settles`, its settlement (what the
+   * settlement trigger reconciles the deployment on).
    */
   function applyTaskEvent(
     tx: Transaction,
@@ -139,12 +142,13 @@ export function createEngineStore(db: Firestore) {
     before: TaskDoc | undefined,
     event: TaskEvent,
     effects: Effects<Task>,
+    settles = true,
   ): Transition<Task> {
     if (!before) return { changed: false, reason: `task ${id} does not exist`, current: undefined };
     const after = transitionTask(before, event);
     if (isRefusal(after)) return { changed: false, reason: after.refused, current: withId(id, before) };
     tx.set(tasks.doc(id), after);
-    if (isTerminalTask(after.status) && after.status !== before.status)
+    if (settles && isTerminalTask(after.status) && after.status !== before.status)
       tx.set(settlements.doc(id), {
         deployment_id: after.deployment_id,
         status: after.status,
@@ -251,6 +255,7 @@ export function createEngineStore(db: Firestore) {
       return snap.docs.map((doc) => withId(doc.id, doc.data()));
     },
 
+    /** Whether any task of the deployment has yet to settle: one document read at most. */
     async hasUnsettledTasks(deploymentId: string): Promise<boolean> {
       const snap = await tasks
         .where("deployment_id", "==", deploymentId)
@@ -356,16 +361,24 @@ export function createEngineStore(db: Firestore) {
       hint?: ClaimHint,
     ): Promise<ClaimResult> {
       return runTransaction(db, async (tx): Promise<ClaimResult> => {
-        const slotRefs = (environment: string, limit: number) =>
-          Array.from({ length: limit }, (_, index) => slotRef(environment, index));
-        // With the message's hint, the task, its deployment and the slots are one read.
+        const isFree = (snap: DocumentSnapshot<SlotDoc>, now: Date) => {
+          const slot = snap.data();
+          return (
+            !slot ||
+            slot.holder === null ||
+            slot.holder === id ||
+            (slot.lease_expires_at !== null && slot.lease_expires_at.getTime() <= now.getTime())
+          );
+        };
+        // With the message's hint, the task, its deployment and the first slots it probes are one read.
         // The refs are of three collections; each snapshot is still read through its own ref's converter.
+        const hintedFirst = hint ? slotProbeOrder(id, hint.concurrency_limit)[0]! : [];
         const hinted = hint
           ? await tx.getAll(
               ...([
                 tasks.doc(id),
                 deployments.doc(hint.deployment_id),
-                ...slotRefs(hint.environment, hint.concurrency_limit),
+                ...hintedFirst.map((index) => slotRef(hint.environment, index)),
               ] as unknown as DocumentReference<TaskDoc | DeploymentDoc | SlotDoc>[]),
             )
           : undefined;
@@ -397,30 +410,32 @@ export function createEngineStore(db: Firestore) {
           };
         }
         const limit = task.concurrency_limit;
-        const refs = slotRefs(task.environment, limit);
+        const order = slotProbeOrder(id, limit);
         // A hint that does not match the task (a message of an older plan) costs the right read.
-        const slotSnaps =
-          hinted && hint?.environment === task.environment && hint.concurrency_limit === limit
-            ? (hinted.slice(2) as DocumentSnapshot<SlotDoc>[])
-            : await tx.getAll(...refs);
-        // Read the time after the slots: a slot freed by another commit is then freed before this start.
-        const now = clock.now();
+        const hintHolds =
+          hinted && hint?.environment === task.environment && hint.concurrency_limit === limit;
+        let read = hintHolds ? 1 : 0;
+        let looked = hintHolds
+          ? order[0]!.map((index, at) => ({ index, snap: hinted[2 + at] as DocumentSnapshot<SlotDoc> }))
+          : [];
+        // The time is read after each read of slots: a slot freed by another commit is then freed before this start.
+        let now = clock.now();
+        let free = looked.find(({ snap }) => isFree(snap, now));
+        while (!free && read < order.length) {
+          const indexes = order[read]!;
+          const snaps = await tx.getAll(...indexes.map((index) => slotRef(task.environment, index)));
+          read += 1;
+          looked = indexes.map((index, at) => ({ index, snap: snaps[at]! }));
+          now = clock.now();
+          free = looked.find(({ snap }) => isFree(snap, now));
+        }
         const claimed = transitionTask(task, { type: "claim", now });
         if (isRefusal(claimed)) {
           giveBack();
           return { claimed: false, reason: "too_early", detail: claimed.refused, task: withId(id, task) };
         }
         if (claimed.status !== "running") throw new Error("a claim always leads to running");
-        const free = slotSnaps.findIndex((snap) => {
-          const slot = snap.data();
-          return (
-            !slot ||
-            slot.holder === null ||
-            slot.holder === id ||
-            (slot.lease_expires_at !== null && slot.lease_expires_at.getTime() <= now.getTime())
-          );
-        });
-        if (free < 0) {
+        if (!free) {
           giveBack();
           return {
             claimed: false,
@@ -431,7 +446,7 @@ export function createEngineStore(db: Firestore) {
         }
         tx.set(tasks.doc(id), claimed);
         tx.delete(reservationRef(id));
-        tx.set(refs[free]!, {
+        tx.set(slotRef(task.environment, free.index), {
           environment: task.environment,
           holder: id,
           lease_expires_at: claimed.lease_expires_at,
@@ -442,7 +457,7 @@ export function createEngineStore(db: Firestore) {
           task: withId(id, claimed),
           before: withId(id, task),
           deployment: withId(task.deployment_id, deployment),
-          slot: free,
+          slot: free.index,
         };
       });
     },
@@ -490,7 +505,7 @@ export function createEngineStore(db: Firestore) {
           current?.status === "running" && waiting
             ? await releasable(tx, withId(id, current), waiting)
             : null;
-        const outcome = applyTaskEvent(tx, id, current, event, effects);
+        const outcome = applyTaskEvent(tx, id, current, event, effects, release === null);
         if (!outcome.changed) return { outcome, released: [], reconcile: false };
         if (integrationRef && integrationDoc && integration) {
           tx.set(integrationRef, { ...integrationDoc, ...integration, last_updated: event.now });
@@ -687,20 +702,23 @@ export function createEngineStore(db: Firestore) {
       if (count <= 0 || due.length === 0) return [];
       // With no message out in the environment there is nothing to pass over: create() alone decides.
       const held = inFlight > 0 ? await db.getAll(...due.map((task) => reservationRef(task.id))) : [];
+      let candidates = due.filter((_, index) => !held[index]?.exists);
       const reserved: Task[] = [];
-      for (const [index, task] of due.entries()) {
-        if (reserved.length >= count) break;
-        if (held[index]?.exists) continue;
-        try {
-          await reservationRef(task.id).create({
-            environment,
-            deployment_id: task.deployment_id,
-            reserved_at: now,
-          });
-          reserved.push(task);
-        } catch {
-          // Another dispatcher reserved it first.
-        }
+      // As many creates at once as there is room for; those another dispatcher got first make room for the next.
+      while (reserved.length < count && candidates.length > 0) {
+        const round = candidates.slice(0, count - reserved.length);
+        candidates = candidates.slice(round.length);
+        const created = await Promise.all(
+          round.map((task) =>
+            reservationRef(task.id)
+              .create({ environment, deployment_id: task.deployment_id, reserved_at: now })
+              .then(
+                () => true,
+                () => false,
+              ),
+          ),
+        );
+        reserved.push(...round.filter((_, index) => created[index]));
       }
       return reserved;
     },

@@ -16,7 +16,7 @@ import type {
 const CLOSED_TRANSACTION_ATTEMPTS = 5;
 
 /** Whether an error is the emulator's "invalid or closed" answer to a transaction it dropped. */
-export function isClosedTransaction(error: unknown): boolean {
+function isClosedTransaction(error: unknown): boolean {
   const { code, details } = (error ?? {}) as { code?: unknown; details?: unknown };
   return code === 3 && typeof details === "string" && details.includes("Transaction is invalid or closed");
 }
