@@ -2,8 +2,8 @@
  * `npm run bench`: how the engine compares with raw emulator hops under load, and what it costs in memory.
  *
  * Starts its own stack ("bench", port offset 20, so it never collides with a demo at 0 or tests at
- * 10) with a second, benchmark-only functions codebase (bench/functions: two Pub/Sub-triggered
- * functions, benchHop and benchFloorHop), then runs its phases one after the other, each warmed up
+ * 10) with a second, benchmark-only functions codebase (bench/functions: one Pub/Sub-triggered
+ * function, benchHop), then runs its phases one after the other, each warmed up
  * just before it at its own concurrency (so a phase's peak memory holds its own workers and the
  * idle ones of the phases before it, never those of a later phase):
  *   1. engine:   E environments, T simulated zero-latency tasks each (50 instances of one kind, so
@@ -13,7 +13,7 @@
  *                API. Timed from the first write to the last deployment's completed_at.
  *   2. raw hops: E*T hops (publish to Pub/Sub -> benchHop -> one Firestore write) with at most C in
  *                flight. Timed from the first publish to the last write.
- *   3. floor ("raw hops with the engine's round trips"): the same hops, but benchFloorHop makes R
+ *   3. floor ("raw hops with the engine's round trips"): the same hops, but benchHop makes R
  *                sequential Firestore round trips (--floor-round-trips, 18: what
  *                `npx tsx bench/hot-path.ts` counts per engine task; the mix is described in
  *                bench/functions/index.js), the last the same landing write. engine/floor says how
@@ -187,7 +187,9 @@ function parseFlags(argv: readonly string[]): BenchOptions {
     "floorRoundTrips",
   ] as const) {
     if (opts[key] !== null && !Number.isInteger(opts[key]))
-      throw new StackSetupError(`--${key} must be a whole number`);
+      throw new StackSetupError(
+        `${Object.keys(numeric).find((flag) => numeric[flag] === key) ?? key} must be a whole number`,
+      );
   }
   if (opts.floorRoundTrips > 200) throw new StackSetupError("--floor-round-trips is at most 200");
   if (opts.envs > 50) throw new StackSetupError("--envs is at most 50 (the config schema's limit)");
@@ -1030,13 +1032,13 @@ async function runHops(
     count: number;
     inFlight: number;
     progress?: boolean;
-    /** 0: the raw hop (benchHop, one write); R > 0: the floor hop (benchFloorHop, R round trips). */
+    /** 0: the raw hop (one write); R > 0: the floor hop (R round trips); benchHop makes both. */
     roundTrips?: number;
   },
 ): Promise<{ ms: number; count: number }> {
   const { db, pubsub, opts, sampler, guard } = ctx;
   const run = `${label}-${Date.now().toString(36)}-${randomBytes(3).toString("hex")}`;
-  const topic = pubsub.topic(roundTrips > 0 ? "bench-floor-hops" : "bench-hops");
+  const topic = pubsub.topic("bench-hops");
   const landed = new Set<string>();
   let published = 0;
   let t0: number | null = null;
@@ -1320,7 +1322,7 @@ async function main(): Promise<void> {
       results.floor = await hopPhase(
         "floor",
         opts.floorRoundTrips,
-        `Raw hops with the engine's round trips (publish -> benchFloorHop -> ${opts.floorRoundTrips} sequential Firestore round trips, the last the landing write)`,
+        `Raw hops with the engine's round trips (publish -> the same benchHop -> ${opts.floorRoundTrips} sequential Firestore round trips, the last the landing write)`,
       );
     if (opts.health) {
       memory.setLabel("health");

@@ -1,4 +1,4 @@
-// Benchmark-only functions (codebase "bench"): the hops that `npm run bench` compares the engine
+// Benchmark-only function (codebase "bench"): the hops that `npm run bench` compares the engine
 // against. Loaded only into the bench stack (scripts/bench.ts adds this codebase to its generated
 // firebase config); never part of the deployable control plane.
 import { initializeApp } from "firebase-admin/app";
@@ -7,15 +7,14 @@ import { onMessagePublished } from "firebase-functions/v2/pubsub";
 
 initializeApp();
 
-// The raw hop: publish to Pub/Sub -> this Pub/Sub-triggered function -> one Firestore write.
-export const benchHop = onMessagePublished({ topic: "bench-hops", region: "us-central1" }, async (event) => {
-  const { id, run } = event.data.message.json;
-  await getFirestore().collection("bench_hops").doc(`${run}--${id}`).set({ run, id, at: new Date() });
-});
-
 /**
- * The floor hop: the same publish -> Pub/Sub-triggered function, invoked once, but the function
- * makes `roundTrips` (R) sequential Firestore round trips, about the mix the engine makes per task
+ * One hop: publish to Pub/Sub -> this Pub/Sub-triggered function, invoked once -> Firestore.
+ *
+ * The raw hop (message { id, run }): one Firestore write, the landing document in bench_hops.
+ *
+ * The floor hop (message { id, run, roundTrips: R }, "raw hops with the engine's round trips"):
+ * the same function (so the floor phase runs on the raw phase's warm workers and adds none) makes
+ * R sequential Firestore round trips, about the mix the engine makes per task
  * (`npx tsx bench/hot-path.ts`: ~18 a task, of them tx.get ~2.5, tx.getAll ~2, commit ~6, get ~2,
  * query ~3.5, count ~1.7). Every round trip is on this hop's own two documents
  * (bench_floor/{run}--{id}--a and --b), so hops never contend: this is the cost of the round trips
@@ -30,58 +29,55 @@ export const benchHop = onMessagePublished({ topic: "bench-hops", region: "us-ce
  *   6. count() of the query of step 3                      (1: count)
  *   7. the query of step 3 again                           (1: query)
  * cut off after R - 1 round trips (a transaction that no longer fits is replaced by a get); the
- * last, R-th round trip is the same landing write as the raw hop's, with round_trips = the round
- * trips actually made (a transaction retried counts its retries). With R = 18: tx.getAll 2,
- * tx.get 2, commit 7, get 2, query 3, count 2. A transaction's read starts it (the SDK begins a
+ * last, R-th round trip is the raw hop's landing write, with round_trips = the round trips
+ * actually made (a retried transaction counts its retries). With R = 18: tx.getAll 2, tx.get 2,
+ * commit 7, get 2, query 3, count 2. A transaction's first read starts it (the SDK begins a
  * transaction with its first read), as in the engine, which uses the same SDK.
  */
-export const benchFloorHop = onMessagePublished(
-  { topic: "bench-floor-hops", region: "us-central1" },
-  async (event) => {
-    const { id, run, roundTrips } = event.data.message.json;
-    const db = getFirestore();
-    const hop = `${run}--${id}`;
-    const a = db.collection("bench_floor").doc(`${hop}--a`);
-    const b = db.collection("bench_floor").doc(`${hop}--b`);
-    const query = db.collection("bench_floor").where("hop", "==", hop).limit(10);
-    let made = 0;
-    let n = 0;
-    const fields = () => ({ hop, run, n: (n += 1), at: new Date() });
-    const steps = [
-      {
-        cost: 2,
-        run: () =>
-          db.runTransaction(async (tx) => {
-            made += 2;
-            await tx.getAll(a, b);
-            tx.set(a, fields()).set(b, fields());
-          }),
-      },
-      { cost: 1, run: () => ((made += 1), a.get()) },
-      { cost: 1, run: () => ((made += 1), query.get()) },
-      {
-        cost: 2,
-        run: () =>
-          db.runTransaction(async (tx) => {
-            made += 2;
-            await tx.get(a);
-            tx.set(a, fields()).set(b, fields());
-          }),
-      },
-      { cost: 1, run: () => ((made += 1), db.batch().set(a, fields()).set(b, fields()).commit()) },
-      { cost: 1, run: () => ((made += 1), query.count().get()) },
-      { cost: 1, run: () => ((made += 1), query.get()) },
-    ];
-    const budget = Math.max(0, Number(roundTrips) - 1);
-    for (let planned = 0, i = 0; planned < budget; i += 1) {
-      let step = steps[i % steps.length];
-      if (planned + step.cost > budget) step = steps[1];
-      planned += step.cost;
-      await step.run();
-    }
-    await db
-      .collection("bench_hops")
-      .doc(hop)
-      .set({ run, id, at: new Date(), round_trips: made + 1 });
-  },
-);
+export const benchHop = onMessagePublished({ topic: "bench-hops", region: "us-central1" }, async (event) => {
+  const { id, run, roundTrips = 1 } = event.data.message.json;
+  const db = getFirestore();
+  const hop = `${run}--${id}`;
+  const a = db.collection("bench_floor").doc(`${hop}--a`);
+  const b = db.collection("bench_floor").doc(`${hop}--b`);
+  const query = db.collection("bench_floor").where("hop", "==", hop).limit(10);
+  let made = 0;
+  let n = 0;
+  const fields = () => ({ hop, run, n: (n += 1), at: new Date() });
+  const steps = [
+    {
+      cost: 2,
+      run: () =>
+        db.runTransaction(async (tx) => {
+          made += 2;
+          await tx.getAll(a, b);
+          tx.set(a, fields()).set(b, fields());
+        }),
+    },
+    { cost: 1, run: () => ((made += 1), a.get()) },
+    { cost: 1, run: () => ((made += 1), query.get()) },
+    {
+      cost: 2,
+      run: () =>
+        db.runTransaction(async (tx) => {
+          made += 2;
+          await tx.get(a);
+          tx.set(a, fields()).set(b, fields());
+        }),
+    },
+    { cost: 1, run: () => ((made += 1), db.batch().set(a, fields()).set(b, fields()).commit()) },
+    { cost: 1, run: () => ((made += 1), query.count().get()) },
+    { cost: 1, run: () => ((made += 1), query.get()) },
+  ];
+  const budget = Math.max(0, Number(roundTrips) - 1);
+  for (let planned = 0, i = 0; planned < budget; i += 1) {
+    let step = steps[i % steps.length];
+    if (planned + step.cost > budget) step = steps[1];
+    planned += step.cost;
+    await step.run();
+  }
+  await db
+    .collection("bench_hops")
+    .doc(hop)
+    .set({ run, id, at: new Date(), round_trips: made + 1 });
+});
