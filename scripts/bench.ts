@@ -14,8 +14,9 @@
  *   2. raw hops: E*T hops (publish to Pub/Sub -> benchHop -> one Firestore write) with at most C in
  *                flight. Timed from the first publish to the last write.
  *   3. floor ("raw hops with the engine's round trips"): the same hops, but benchHop makes R
- *                sequential Firestore round trips (--floor-round-trips, 18: what
- *                `npx tsx bench/hot-path.ts` counts per engine task; the mix is described in
+ *                sequential Firestore round trips (--floor-round-trips, 16: what
+ *                `npx tsx bench/hot-path.ts` counts per engine task, 15.1-15.9 on the engine of
+ *                2bcda2c, 18.2 before it; rerun it when the engine changes); the mix is described in
  *                bench/functions/index.js), the last the same landing write. engine/floor says how
  *                much of the engine's time its round-trip count alone does not explain.
  * At each phase's end it prints the phase's peak memory and the functions workers by function
@@ -26,7 +27,7 @@
  * Flags: --envs N (10) --tasks M (50) --concurrency C (20, total across environments)
  *        --hops H (envs*tasks) --max-gb G (abort when the stack's RSS passes G GB; 16)
  *        --timeout S (per phase, 900) --no-sweep (do not tick the lease sweeper, see below)
- *        --skip-engine / --skip-raw / --skip-floor --floor-round-trips R (18) --task-ms MS (0)
+ *        --skip-engine / --skip-raw / --skip-floor --floor-round-trips R (16) --task-ms MS (0)
  *        --health (also: load a generated config of the same environments with --integrations
  *        integrations each (50: the specification's 10 x 50), provision every environment with the
  *        real drivers, then time three complete health assessments of every integration)
@@ -130,7 +131,7 @@ function parseFlags(argv: readonly string[]): BenchOptions {
     engine: true,
     raw: true,
     floor: true,
-    floorRoundTrips: 18,
+    floorRoundTrips: 16,
     health: false,
     integrations: 50,
     portOffset: 20,
