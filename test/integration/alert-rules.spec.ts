@@ -8,10 +8,10 @@
  * failure rate held for 300 s opens a critical alert, notified once.
  */
 import assert from "node:assert/strict";
+import { probingFabricator } from "../support/probes.js";
 import { createServer, type Server } from "node:http";
 import type { Bus } from "../../functions/src/bus.js";
 import { validateConfig } from "../../functions/src/domain/config.js";
-import type { Fabricator } from "../../functions/src/drivers/fabricator.js";
 import { targetFor } from "../../functions/src/drivers/integration-driver.js";
 import { createMonitoringDriver } from "../../functions/src/drivers/monitoring.js";
 import type { DriverIO, DriverTarget } from "../../functions/src/drivers/types.js";
@@ -42,10 +42,9 @@ describe("alert rules evaluated on every health check, with durations, notified 
     const environments = createEnvironmentResolver(store);
     const log = createLogger(() => undefined);
     // Every probe is healthy; its latency is what the test says.
-    const fabricator = {
-      verify: () =>
-        Promise.resolve({ status: "healthy", latency_ms: latency, details: "ok", mode: "emulated" }),
-    } as unknown as Fabricator; // only verify is used by the health monitor
+    const fabricator = probingFabricator(() =>
+      Promise.resolve({ status: "healthy", latency_ms: latency, details: "ok", mode: "emulated" }),
+    );
     const bus = { publishEvent: () => Promise.resolve() } as unknown as Bus; // the monitor publishes events only
     const notifier = createNotifier({
       db: adminDb(),

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
+import { probingFabricator } from "../support/probes.js";
 import type { Bus } from "../../functions/src/bus.js";
 import { validateConfig } from "../../functions/src/domain/config.js";
-import type { Fabricator } from "../../functions/src/drivers/fabricator.js";
 import { createEnvironmentResolver } from "../../functions/src/engine/environments.js";
 import { createHealthMonitor } from "../../functions/src/engine/health.js";
 import { createLogger } from "../../functions/src/logs.js";
@@ -21,15 +21,14 @@ describe("health checks open one alert per incident, however many run at once", 
 
   function monitor() {
     const store = createStore(adminDb());
-    const fabricator = {
-      verify: () =>
-        Promise.resolve({
-          status: observed,
-          latency_ms: 3,
-          details: `observed ${observed}`,
-          mode: "emulated",
-        }),
-    } as unknown as Fabricator; // only verify is used by the health monitor; the rest is never reached
+    const fabricator = probingFabricator(() =>
+      Promise.resolve({
+        status: observed,
+        latency_ms: 3,
+        details: `observed ${observed}`,
+        mode: "emulated",
+      }),
+    );
     const bus = {
       publishEvent: (event: { event_id: string }) => {
         published.push(event.event_id);

@@ -8,6 +8,7 @@
  * none of the planted secret values in any Firestore document, log entry or API answer.
  */
 import assert from "node:assert/strict";
+import { probingFabricator } from "../support/probes.js";
 import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -15,7 +16,6 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import type { Bus } from "../../functions/src/bus.js";
 import { validateConfig } from "../../functions/src/domain/config.js";
-import type { Fabricator } from "../../functions/src/drivers/fabricator.js";
 import { createEnvironmentResolver } from "../../functions/src/engine/environments.js";
 import { createHealthMonitor } from "../../functions/src/engine/health.js";
 import { createNotifier, MAIL, NOTIFICATIONS } from "../../functions/src/engine/notifier.js";
@@ -59,12 +59,10 @@ describe("alert notifications and secrets by reference", function () {
     const log = createLogger((entry) => logs.push(entry));
     const clock = { now: () => new Date() };
     // Security answers what the test says; the other integration (monitoring) stays healthy.
-    const fabricator = {
-      verify: (target: { integration: string }) => {
-        const status = target.integration === "security" ? observed : "healthy";
-        return Promise.resolve({ status, latency_ms: 3, details: `observed ${status}`, mode: "emulated" });
-      },
-    } as unknown as Fabricator; // only verify is used by the health monitor
+    const fabricator = probingFabricator((target: { integration: string }) => {
+      const status = target.integration === "security" ? observed : "healthy";
+      return Promise.resolve({ status, latency_ms: 3, details: `observed ${status}`, mode: "emulated" });
+    });
     const bus = { publishEvent: () => Promise.resolve() } as unknown as Bus; // the monitor publishes events only
     const notifier = createNotifier({
       db: adminDb(),

@@ -92,6 +92,7 @@ export function memoryReleases(): ReleaseStore & { all: Release[] } {
   return {
     all,
     latest: (e, i) => Promise.resolve(of(e, i)[0]),
+    latestOf: (e, names) => Promise.resolve(new Map(names.map((i) => [i, of(e, i)[0]]))),
     previous: (e, i) => Promise.resolve(of(e, i)[1]),
     newest: (e, i, count) => Promise.resolve(of(e, i).slice(0, count)),
     get: (e, i, number) => Promise.resolve(of(e, i).find((r) => r.number === number)),

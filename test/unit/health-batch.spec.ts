@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
+import { probingFabricator } from "../support/probes.js";
 import type { Bus } from "../../functions/src/bus.js";
 import { validateConfig } from "../../functions/src/domain/config.js";
 import { alertDocSchema, COLLECTIONS, type AlertDoc } from "../../functions/src/domain/model.js";
-import type { Fabricator } from "../../functions/src/drivers/fabricator.js";
 import { createEnvironmentResolver } from "../../functions/src/engine/environments.js";
 import { createHealthMonitor, HEALTH_LATENCY } from "../../functions/src/engine/health.js";
 import { createLogger } from "../../functions/src/logs.js";
@@ -65,15 +65,13 @@ async function setUp(environments: Record<string, unknown>[]) {
   /** What each `environment/integration` answers: healthy in 10 ms unless set. */
   const probes = new Map<string, Probe>();
   const published: string[] = [];
-  const fabricator = {
-    verify: (target: { environment: { name: string }; integration: string }) => {
-      const probe = probes.get(`${target.environment.name}/${target.integration}`) ?? {
-        status: "healthy",
-        latency_ms: 10,
-      };
-      return Promise.resolve({ ...probe, details: `observed ${probe.status}`, mode: "emulated" });
-    },
-  } as unknown as Fabricator; // only verify is used by the health monitor
+  const fabricator = probingFabricator((target: { environment: { name: string }; integration: string }) => {
+    const probe = probes.get(`${target.environment.name}/${target.integration}`) ?? {
+      status: "healthy",
+      latency_ms: 10,
+    };
+    return Promise.resolve({ ...probe, details: `observed ${probe.status}`, mode: "emulated" });
+  });
   const bus = {
     publishEvent: (event: { event_id: string }) => {
       published.push(event.event_id);

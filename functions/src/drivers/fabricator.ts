@@ -242,23 +242,43 @@ export function createFabricator(
 
     /** Timed health probe. */
     async verify<K extends IntegrationKind>(target: DriverTarget<K>): Promise<Health> {
-      const spec = specFor(target.kind);
-      const started = performance.now();
-      const mode = spec.mode(target.environment);
-      try {
-        const latest = await releases.latest(target.environment.name, target.integration);
-        const health = await spec.verify(target, io, latest);
-        return { ...health, mode, latency_ms: Math.round(performance.now() - started) };
-      } catch (error) {
-        return {
-          status: "down",
-          details: error instanceof Error ? error.message : String(error),
-          mode,
-          latency_ms: Math.round(performance.now() - started),
-        };
-      }
+      return probe(target, () => releases.latest(target.environment.name, target.integration));
+    },
+
+    /** Timed health probes of one environment's integrations, their latest releases read together. */
+    async verifyEnvironment(targets: readonly DriverTarget<IntegrationKind>[]): Promise<Health[]> {
+      const environment = targets[0]?.environment.name;
+      if (environment === undefined) return [];
+      const latest = releases.latestOf(
+        environment,
+        targets.map((target) => target.integration),
+      );
+      return Promise.all(
+        targets.map((target) => probe(target, async () => (await latest).get(target.integration))),
+      );
     },
   };
+
+  async function probe<K extends IntegrationKind>(
+    target: DriverTarget<K>,
+    latestRelease: () => Promise<Release | undefined>,
+  ): Promise<Health> {
+    const spec = specFor(target.kind);
+    const started = performance.now();
+    const mode = spec.mode(target.environment);
+    try {
+      const latest = await latestRelease();
+      const health = await spec.verify(target, io, latest);
+      return { ...health, mode, latency_ms: Math.round(performance.now() - started) };
+    } catch (error) {
+      return {
+        status: "down",
+        details: error instanceof Error ? error.message : String(error),
+        mode,
+        latency_ms: Math.round(performance.now() - started),
+      };
+    }
+  }
 }
 
 export type Fabricator = ReturnType<typeof createFabricator>;

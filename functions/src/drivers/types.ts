@@ -112,6 +112,8 @@ export interface Release {
 /** Keeps releases per integration; the Firestore implementation lives in store/. */
 export interface ReleaseStore {
   latest(environment: string, integration: string): Promise<Release | undefined>;
+  /** The latest release of each of an environment's integrations, read together. */
+  latestOf(environment: string, integrations: readonly string[]): Promise<Map<string, Release | undefined>>;
   /** The release before the latest one. */
   previous(environment: string, integration: string): Promise<Release | undefined>;
   /** The newest `count` releases, newest first. */

@@ -303,18 +303,19 @@ export function createHealthMonitor(deps: {
         ? config.environments
         : await Promise.all(names.map((name) => deps.environments.environment(name)));
     const now = clock.now();
-    const checks = await Promise.all(
-      environments.flatMap((env) =>
-        env.integrations.map(async (integration) => {
-          const health = await fabricator.verify(targetFor(env, integration.name));
-          return {
-            env,
-            name: integration.name,
-            health: { ...health, checked_at: now } satisfies HealthRecord,
-          };
-        }),
-      ),
+    const checked = await Promise.all(
+      environments.map(async (env) => {
+        const healths = await fabricator.verifyEnvironment(
+          env.integrations.map((integration) => targetFor(env, integration.name)),
+        );
+        return env.integrations.map((integration, at) => ({
+          env,
+          name: integration.name,
+          health: { ...healths[at]!, checked_at: now } satisfies HealthRecord,
+        }));
+      }),
     );
+    const checks = checked.flat();
     return { environments, checks, retentionDays: config.schedules.retention_days };
   }
 

@@ -1,5 +1,5 @@
 /** Release records per integration, in `releases/{environment}__{integration}__{number}`. */
-import type { Firestore } from "firebase-admin/firestore";
+import type { DocumentSnapshot, Firestore } from "firebase-admin/firestore";
 import { z } from "zod";
 import { StaleAttemptError } from "../domain/errors.js";
 import { INTEGRATION_KINDS } from "../domain/integrations.js";
@@ -46,6 +46,28 @@ export function createReleaseStore(
   return {
     async latest(environment, integration) {
       return (await newest(environment, integration, 1).get()).docs[0]?.data();
+    },
+    async latestOf(environment, integrations) {
+      // Each integration's counter names its latest release: two reads for them all, not a query each.
+      const counted = (await db.getAll(
+        ...integrations.map((name) => counters.doc(docId(environment, name, 0))),
+      )) as DocumentSnapshot<{ number: number }>[];
+      const numbers = counted.map((snap): number => snap.data()?.number ?? 0);
+      const wanted = integrations.flatMap((name, at) => {
+        const number = numbers[at] ?? 0;
+        return number > 0 ? [releases.doc(docId(environment, name, number))] : [];
+      });
+      const read = wanted.length > 0 ? ((await db.getAll(...wanted)) as DocumentSnapshot<Release>[]) : [];
+      const found = new Map<string, Release>();
+      for (const snap of read) {
+        const release = snap.data();
+        if (release) found.set(release.integration, release);
+      }
+      // An integration with no counter has no release recorded here; its latest is still looked up by query.
+      const latest = await Promise.all(
+        integrations.map(async (name) => found.get(name) ?? (await this.latest(environment, name))),
+      );
+      return new Map(integrations.map((name, at) => [name, latest[at]]));
     },
     async previous(environment, integration) {
       return (await newest(environment, integration, 2).get()).docs[1]?.data();
