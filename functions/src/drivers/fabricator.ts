@@ -242,10 +242,14 @@ export function createFabricator(
 
     /** Timed health probe. */
     async verify<K extends IntegrationKind>(target: DriverTarget<K>): Promise<Health> {
-      return probe(target, () => releases.latest(target.environment.name, target.integration));
+      return probe(target, io, () => releases.latest(target.environment.name, target.integration));
     },
 
-    /** Timed health probes of one environment's integrations, their latest releases read together. */
+    /**
+     * Timed health probes of one environment's integrations, taken together: their latest releases
+     * are read at once, and probes that GET the same URL (the project's rules, its topics) share one
+     * request, as reads taken at the same moment would answer the same.
+     */
     async verifyEnvironment(targets: readonly DriverTarget<IntegrationKind>[]): Promise<Health[]> {
       const environment = targets[0]?.environment.name;
       if (environment === undefined) return [];
@@ -253,14 +257,16 @@ export function createFabricator(
         environment,
         targets.map((target) => target.integration),
       );
+      const shared: DriverIO = { ...io, fetch: sharingGets(io.fetch) };
       return Promise.all(
-        targets.map((target) => probe(target, async () => (await latest).get(target.integration))),
+        targets.map((target) => probe(target, shared, async () => (await latest).get(target.integration))),
       );
     },
   };
 
   async function probe<K extends IntegrationKind>(
     target: DriverTarget<K>,
+    io: DriverIO,
     latestRelease: () => Promise<Release | undefined>,
   ): Promise<Health> {
     const spec = specFor(target.kind);
@@ -282,3 +288,19 @@ export function createFabricator(
 }
 
 export type Fabricator = ReturnType<typeof createFabricator>;
+
+/** A fetch whose GETs of one URL (with the same headers) share one request; each caller reads its own copy of the answer. */
+export function sharingGets(send: typeof fetch): typeof fetch {
+  const sent = new Map<string, Promise<Response>>();
+  return async (input, init) => {
+    if ((init?.method ?? "GET") !== "GET" || typeof input !== "string" || init?.body != null)
+      return send(input, init);
+    const key = `${input} ${JSON.stringify(init?.headers ?? {})}`;
+    let answer = sent.get(key);
+    if (!answer) {
+      answer = send(input, init);
+      sent.set(key, answer);
+    }
+    return (await answer).clone();
+  };
+}
