@@ -45,11 +45,9 @@ export const engineOptionsSchema = z.strictObject({
 export type EngineOptions = z.infer<typeof engineOptionsSchema>;
 
 /** An integration as a deployment names it: `functions`, or `functions:orders` for a second instance. */
-export const integrationRefSchema = z
-  .string()
-  .regex(INTEGRATION_NAME_PATTERN, {
-    error: `an integration kind (${INTEGRATION_KINDS.join(", ")}), optionally followed by ':' and an instance name`,
-  });
+export const integrationRefSchema = z.string().regex(INTEGRATION_NAME_PATTERN, {
+  error: `an integration kind (${INTEGRATION_KINDS.join(", ")}), optionally followed by ':' and an instance name`,
+});
 
 const date = z.date();
 const nullableDate = z.date().nullable();
@@ -306,17 +304,22 @@ export const SLOT_PROBE_WIDTH = 4;
  * lock) different documents; only a claim that finds its first few taken reads further.
  */
 export function slotProbeOrder(taskId: string, limit: number): number[][] {
-  let hash = 0x811c9dc5;
-  for (let at = 0; at < taskId.length; at += 1) {
-    hash ^= taskId.charCodeAt(at);
-    hash = Math.imul(hash, 0x01000193) >>> 0;
-  }
-  const start = hash % limit;
+  const start = spreadStart(taskId, limit);
   const ring = Array.from({ length: limit }, (_, offset) => (start + offset) % limit);
   const reads: number[][] = [];
   for (let at = 0; at < ring.length; at += SLOT_PROBE_WIDTH)
     reads.push(ring.slice(at, at + SLOT_PROBE_WIDTH));
   return reads;
+}
+
+/** Where among `count` places a key starts (FNV-1a of the key, modulo the count): keys spread evenly. */
+export function spreadStart(key: string, count: number): number {
+  let hash = 0x811c9dc5;
+  for (let at = 0; at < key.length; at += 1) {
+    hash ^= key.charCodeAt(at);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash % count;
 }
 
 export function isRefusal<T extends object>(value: T | Refusal): value is Refusal {

@@ -26,6 +26,7 @@ import {
   engineOptionsSchema,
   isTerminalDeployment,
   isTerminalTask,
+  spreadStart,
   requestedDeployment,
   type Deployment,
   type DeploymentRequest,
@@ -365,15 +366,20 @@ export function createEngine(deps: EngineDeps) {
     envName: string,
     limit: number,
     keep: boolean | "only",
+    spread?: string,
   ): Promise<{ published: number; kept: TaskRef | undefined }> {
     try {
       const now = clock.now();
-      const due = await engineStore.dueReadyTasks(envName, keep === "only" ? 1 : limit, now);
+      const due = await engineStore.dueReadyTasks(envName, limit, now);
       if (due.length === 0) return { published: 0, kept: undefined };
       // The slot the caller freed is room for the one task it keeps; nothing needs counting then.
       const [running, inFlight] = keep === "only" ? [limit - 1, 0] : await countTaken(envName);
+      // Executors freeing slots at once each start at their own place among the due tasks, so that
+      // they do not all try to reserve the same one first and pass over it one after another.
+      const start = keep === "only" && spread !== undefined ? spreadStart(spread, due.length) : 0;
+      const candidates = [...due.slice(start), ...due.slice(0, start)];
       const reserved = (
-        await engineStore.reserve(envName, due, limit - running - inFlight, now, inFlight)
+        await engineStore.reserve(envName, candidates, limit - running - inFlight, now, inFlight)
       ).map((task): TaskRef => ({
         task_id: task.id,
         deployment_id: task.deployment_id,
@@ -863,7 +869,7 @@ export function createEngine(deps: EngineDeps) {
     // A success that released nothing may have been the last: two such at once, the later one's read sees both.
     const mayBeLast = settled && !recorded.reconcile && recorded.released.length === 0;
     const [{ kept }] = await Promise.all([
-      dispatchKeeping(task.environment, task.concurrency_limit, mode),
+      dispatchKeeping(task.environment, task.concurrency_limit, mode, task.id),
       mayBeLast ? finishIfSettled(task.deployment_id) : undefined,
     ]);
     return kept;
