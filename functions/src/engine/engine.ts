@@ -99,6 +99,10 @@ export interface EngineDeps {
   learned?: (environment: string) => Promise<LearnedModel | undefined>;
 }
 
+/** Tries at recording an attempt's outcome, and the pause before the second (longer before each next). */
+const OUTCOME_TRIES = 3;
+const OUTCOME_RETRY_MS = 500;
+
 /** How long a ready task may sit unclaimed before the sweeper publishes it again (a lost message). */
 const STALE_READY_MS = 15_000;
 /** Outbox entries older than this were not delivered by the step that committed them: the sweeper relays them. */
@@ -888,6 +892,30 @@ export function createEngine(deps: EngineDeps) {
   }
 
   /**
+   * Records an attempt's outcome, trying again when the store fails (on the emulator, a transaction
+   * that lost its locks to others until it gave up): the outcome is fenced by its attempt, so a try
+   * after one that did commit changes nothing. Without it the task would wait out its whole lease.
+   */
+  async function recordRetrying(
+    running: Task,
+    record: () => Promise<RecordedOutcome>,
+  ): Promise<RecordedOutcome> {
+    for (let tries = 1; ; tries += 1) {
+      try {
+        return await record();
+      } catch (error) {
+        if (tries >= OUTCOME_TRIES) throw error;
+        log.warn("recording the outcome failed; trying again", {
+          task_id: running.id,
+          attempt: running.attempt,
+          error: errorText(error),
+        });
+        await deps.sleep(OUTCOME_RETRY_MS * tries * (0.5 + deps.random()));
+      }
+    }
+  }
+
+  /**
    * Runs one attempt of a claimed task: the driver under a heartbeat, then the outcome, fenced by
    * the attempt, then `next` (what follows the outcome). A transition's event and audit record are
    * delivered beside the work that follows it, not before it: they are not on the step's path.
@@ -948,16 +976,18 @@ export function createEngine(deps: EngineDeps) {
     const releaseFacts = factsOfEach(taskEntries("release"));
     if (result) {
       outcomeFacts = taskFacts("succeed", result.summary);
-      recorded = await engineStore.recordOutcome(
-        running,
-        running.attempt,
-        { type: "succeed", now: clock.now() },
-        slot,
-        outcomeFacts.effects,
-        releaseFacts.effects,
-        result.integrationStatus
-          ? { status: result.integrationStatus, release: result.release ?? null }
-          : undefined,
+      recorded = await recordRetrying(running, () =>
+        engineStore.recordOutcome(
+          running,
+          running.attempt,
+          { type: "succeed", now: clock.now() },
+          slot,
+          outcomeFacts.effects,
+          releaseFacts.effects,
+          result.integrationStatus
+            ? { status: result.integrationStatus, release: result.release ?? null }
+            : undefined,
+        ),
       );
     } else {
       outcomeFacts = taskFacts("fail");
@@ -977,13 +1007,15 @@ export function createEngine(deps: EngineDeps) {
                   deps.random,
                 ),
             );
-      recorded = await engineStore.recordOutcome(
-        running,
-        running.attempt,
-        { type: "fail", now, error: reason, retryAt },
-        slot,
-        outcomeFacts.effects,
-        releaseFacts.effects,
+      recorded = await recordRetrying(running, () =>
+        engineStore.recordOutcome(
+          running,
+          running.attempt,
+          { type: "fail", now, error: reason, retryAt },
+          slot,
+          outcomeFacts.effects,
+          releaseFacts.effects,
+        ),
       );
       log.warn("task attempt failed", {
         correlation_id: deployment.id,

@@ -1,0 +1,61 @@
+import assert from "node:assert/strict";
+import { INTEGRATION_KINDS } from "../../functions/src/domain/integrations.js";
+import type { Behaviour } from "../sim/driver.js";
+import { simulate, type Scenario } from "../sim/world.js";
+
+/** One deployment of the ten kinds, two at once, every task 150 ms; no fault but the one injected. */
+function scenario(): Scenario {
+  const behaviours = new Map<string, Behaviour>();
+  for (const kind of INTEGRATION_KINDS)
+    behaviours.set(`d1--${kind}`, { latencyMs: 150, failFirst: 0, permanent: false, hangMs: 0 });
+  return {
+    envs: [{ name: "dev", concurrency: 2, rollback_policy: "failed-only" }],
+    deployments: [
+      {
+        id: "d1",
+        at: 1000,
+        environment: "dev",
+        integrations: [...INTEGRATION_KINDS],
+        configuration: { driver: "simulated", max_retries: 2, lease_seconds: 60 },
+        cancelAt: null,
+      },
+    ],
+    behaviours,
+    configChanges: [],
+  };
+}
+
+describe("an outcome the store fails to record is recorded again by its executor", () => {
+  it("does not leave the task to wait out its lease and run a second attempt", async () => {
+    const claims: string[] = [];
+    const outcomes: string[] = [];
+    let failed: string | undefined;
+    const result = await simulate(1, {
+      scenario: scenario(),
+      faults: false,
+      onCall: (label) => {
+        if (!label.startsWith("commit ")) return;
+        // A claim takes a slot and gives up its reservation; an outcome frees a slot with no reservation to give.
+        const slot = label.includes("concurrency_slots/");
+        if (slot && label.includes("delete task_reservations/")) claims.push(label);
+        else if (slot && label.includes("orchestration_tasks/")) {
+          outcomes.push(label);
+          if (outcomes.length === 3 && failed === undefined) {
+            failed = label;
+            throw new Error("14 UNAVAILABLE: the store did not answer");
+          }
+        }
+      },
+    });
+    assert.deepEqual(result.violations, []);
+    assert.ok(failed, "the fault was injected");
+    assert.deepEqual(result.deployments, [{ id: "d1", status: "succeeded" }]);
+    // Ten tasks, ten claims: the task whose outcome failed once was not claimed again after its lease.
+    assert.equal(claims.length, INTEGRATION_KINDS.length, claims.join("\n"));
+    // The failed outcome's own fact (`task:<id>:succeed:<attempt>`) was committed by a later try.
+    const fact = (label: string) => /outbox\/(task:[^,]+:(?:succeed|fail):\d+)/.exec(label)?.[1];
+    const failedFact = fact(failed ?? "");
+    assert.ok(failedFact, failed);
+    assert.ok(outcomes.filter((label) => fact(label) === failedFact).length >= 2, outcomes.join("\n"));
+  });
+});
