@@ -1040,15 +1040,21 @@ export function createEngine(deps: EngineDeps) {
   }
 
   /** Runs one task's attempts in this invocation; answers the next task it took on, if any. */
-  async function runOne(ref: TaskRef, startedMs: number): Promise<TaskRef | undefined> {
+  async function runOne(
+    ref: TaskRef,
+    startedMs: number,
+    freedSlot?: number,
+  ): Promise<{ ref: TaskRef; freedSlot: number } | undefined> {
+    let slotFreed = freedSlot;
     for (;;) {
       const claimFacts = taskFacts("claim");
-      let claim = await engineStore.claimTask(ref.task_id, clock, claimFacts.effects, claimHint(ref));
+      const hint = claimHint(ref, slotFreed);
+      let claim = await engineStore.claimTask(ref.task_id, clock, claimFacts.effects, hint);
       if (!claim.claimed && claim.reason === "too_early" && claim.task?.not_before) {
         const waitMs = claim.task.not_before.getTime() - clock.now().getTime();
         if (waitMs > deps.maxInlineWaitMs) return undefined;
         await deps.sleep(Math.max(0, waitMs));
-        claim = await engineStore.claimTask(ref.task_id, clock, claimFacts.effects, claimHint(ref));
+        claim = await engineStore.claimTask(ref.task_id, clock, claimFacts.effects, hint);
       }
       if (!claim.claimed) {
         log.debug("task not claimed", { task_id: ref.task_id, reason: claim.reason, detail: claim.detail });
@@ -1059,7 +1065,9 @@ export function createEngine(deps: EngineDeps) {
       const outcome = await runClaimed(claim, claimFacts, async (recorded) => {
         kept = await afterOutcome(claimed, recorded, clock.now().getTime() - startedMs < deps.inlineChainMs);
       });
-      if (kept) return kept;
+      // The next claim, of the kept task or of this one's retry, looks first at the slot this attempt held.
+      slotFreed = claim.slot;
+      if (kept) return { ref: kept, freedSlot: claim.slot };
       const retry = outcome.changed && outcome.after.status === "ready" ? outcome.after.not_before : null;
       if (!retry || retry.getTime() - clock.now().getTime() > deps.maxInlineWaitMs) return undefined;
       await deps.sleep(Math.max(0, retry.getTime() - clock.now().getTime()));
@@ -1096,8 +1104,8 @@ export function createEngine(deps: EngineDeps) {
       const startedMs = clock.now().getTime();
       const chains = await Promise.allSettled(
         tasksOfMessage(message).map(async (first) => {
-          let next: TaskRef | undefined = first;
-          while (next) next = await runOne(next, startedMs);
+          let next = await runOne(first, startedMs);
+          while (next) next = await runOne(next.ref, startedMs, next.freedSlot);
         }),
       );
       const failed = chains.find((chain) => chain.status === "rejected");
@@ -1222,11 +1230,12 @@ export function createEngine(deps: EngineDeps) {
 }
 
 /** What a message tells of its task beyond its id, when it tells it (messages published before it did do not). */
-function claimHint(ref: TaskRef): ClaimHint | undefined {
+function claimHint(ref: TaskRef, freedSlot: number | undefined): ClaimHint | undefined {
   const { deployment_id, environment, concurrency_limit } = ref;
-  return environment !== undefined && concurrency_limit !== undefined
+  if (environment === undefined || concurrency_limit === undefined) return undefined;
+  return freedSlot === undefined
     ? { deployment_id, environment, concurrency_limit }
-    : undefined;
+    : { deployment_id, environment, concurrency_limit, freed_slot: freedSlot };
 }
 
 function retryOptions(deployment: Deployment): EngineOptions {

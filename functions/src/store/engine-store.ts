@@ -105,6 +105,8 @@ export interface ClaimHint {
   deployment_id: string;
   environment: string;
   concurrency_limit: number;
+  /** The slot the claiming executor has just freed in this environment, most likely still free. */
+  freed_slot?: number;
 }
 
 export type ClaimResult =
@@ -372,7 +374,12 @@ export function createEngineStore(db: Firestore) {
         };
         // With the message's hint, the task, its deployment and the first slots it probes are one read.
         // The refs are of three collections; each snapshot is still read through its own ref's converter.
-        const hintedFirst = hint ? slotProbeOrder(id, hint.concurrency_limit)[0]! : [];
+        // An executor that keeps a task for the slot it just freed reads that slot first, alone.
+        const reads = (limit: number, preferred: number | undefined) =>
+          preferred !== undefined && preferred < limit
+            ? [[preferred], ...slotProbeOrder(id, limit)]
+            : slotProbeOrder(id, limit);
+        const hintedFirst = hint ? reads(hint.concurrency_limit, hint.freed_slot)[0]! : [];
         const hinted = hint
           ? await tx.getAll(
               ...([
@@ -410,10 +417,10 @@ export function createEngineStore(db: Firestore) {
           };
         }
         const limit = task.concurrency_limit;
-        const order = slotProbeOrder(id, limit);
         // A hint that does not match the task (a message of an older plan) costs the right read.
         const hintHolds =
           hinted && hint?.environment === task.environment && hint.concurrency_limit === limit;
+        const order = reads(limit, hintHolds ? hint?.freed_slot : undefined);
         let read = hintHolds ? 1 : 0;
         let looked = hintHolds
           ? order[0]!.map((index, at) => ({ index, snap: hinted[2 + at] as DocumentSnapshot<SlotDoc> }))

@@ -3,13 +3,13 @@ import { INTEGRATION_KINDS } from "../../functions/src/domain/integrations.js";
 import type { Behaviour } from "../sim/driver.js";
 import { simulate, type Scenario } from "../sim/world.js";
 
-/** One deployment of the ten kinds, two at once, every task 150 ms; no fault but the one injected. */
-function scenario(): Scenario {
+/** One deployment of the ten kinds, `concurrency` at once, every task 150 ms; no fault but the one injected. */
+function scenario(concurrency = 2): Scenario {
   const behaviours = new Map<string, Behaviour>();
   for (const kind of INTEGRATION_KINDS)
     behaviours.set(`d1--${kind}`, { latencyMs: 150, failFirst: 0, permanent: false, hangMs: 0 });
   return {
-    envs: [{ name: "dev", concurrency: 2, rollback_policy: "failed-only" }],
+    envs: [{ name: "dev", concurrency, rollback_policy: "failed-only" }],
     deployments: [
       {
         id: "d1",
@@ -57,5 +57,28 @@ describe("an outcome the store fails to record is recorded again by its executor
     const failedFact = fact(failed ?? "");
     assert.ok(failedFact, failed);
     assert.ok(outcomes.filter((label) => fact(label) === failedFact).length >= 2, outcomes.join("\n"));
+  });
+});
+
+describe("an executor that keeps a task claims it on the slot it has just freed", () => {
+  it("reads that one slot, not four from the task's own start", async () => {
+    const slotsReadByClaims: number[] = [];
+    const result = await simulate(1, {
+      scenario: scenario(8),
+      faults: false,
+      onCall: (label) => {
+        // A claim reads its task, its deployment and its first slots in one getAll.
+        if (label.startsWith("tx.getAll orchestration_tasks/") && label.includes("concurrency_slots/"))
+          slotsReadByClaims.push(label.split("concurrency_slots/").length - 1);
+      },
+    });
+    assert.deepEqual(result.deployments, [{ id: "d1", status: "succeeded" }]);
+    // Published tasks read four of the eight slots; kept ones (a step after a success) read one.
+    assert.ok(slotsReadByClaims.includes(4), slotsReadByClaims.join(" "));
+    assert.ok(slotsReadByClaims.includes(1), slotsReadByClaims.join(" "));
+    assert.ok(
+      slotsReadByClaims.every((count) => count === 1 || count === 4),
+      slotsReadByClaims.join(" "),
+    );
   });
 });
