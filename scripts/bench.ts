@@ -312,15 +312,12 @@ function createMemorySampler(rootPid: number) {
       tree.push(pid);
       for (const c of children.get(pid) ?? []) queue.push(c);
     }
+    // A fresh workersByFunction: the sample counts into it.
     const s: MemorySample = {
+      ...NO_SAMPLE,
       at: Date.now(),
       label: state.label,
-      total: 0,
-      java: 0,
-      workers: 0,
-      workerCount: 0,
       workersByFunction: {},
-      other: 0,
       procs: tree.length,
     };
     for (const pid of tree) {
