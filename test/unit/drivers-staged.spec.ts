@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { cpSync, mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -329,6 +329,48 @@ describe("hosting: bad inputs", () => {
       await problemsOf(t),
       "integrations.hosting.rewrites[0].function",
       /found "api", but the functions source environments\/no-functions\/index.js does not exist/,
+    );
+  });
+
+  /** Adds `functions:orders`, a second codebase whose source is `source`. */
+  const withOrdersCodebase = (source: string) => (_s: unknown, env: ResolvedEnvironment) => {
+    const functions = env.integrations.find((integration) => integration.kind === "functions")!;
+    env.integrations.push({
+      kind: "functions",
+      name: "functions:orders",
+      settings: { ...(functions.settings as any), source },
+    } as any);
+  };
+
+  it("a rewrite may name a function of any functions instance; one exported by none names them all", async () => {
+    write("environments/orders-fn/index.js", "export const placeOrder = () => {};\n");
+    const t = target("hosting", "dev", (s, env) => {
+      s.rewrites.push({ source: "/orders/**", function: "placeOrder" });
+      s.rewrites.push({ source: "/refunds/**", function: "refund" });
+      withOrdersCodebase("environments/orders-fn")(s, env);
+    });
+    const problems = await problemsOf(t, ioAt(temp));
+    assert.equal(problems.length, 1, JSON.stringify(problems, null, 2));
+    assertProblem(
+      problems,
+      "integrations.hosting.rewrites[2].function",
+      'integrations.hosting.rewrites[2].function: found "refund", which none of environments/functions/index.js, environments/orders-fn/index.js exports; allowed: a function of the environment: api, placeOrder, processOrder, sendEmail',
+    );
+  });
+
+  it("an unreadable second codebase: rewrites the first exports pass, others name the missing source", async () => {
+    const t = target("hosting", "dev", (s, env) => {
+      s.rewrites.push({ source: "/orders/**", function: "placeOrder" });
+      withOrdersCodebase("environments/no-orders")(s, env);
+    });
+    const problems = await problemsOf(t, ioAt(temp));
+    assert.deepEqual(
+      problems.map((problem) => problem.path),
+      ["integrations.hosting.rewrites[1].function"],
+    );
+    assert.match(
+      problems[0]!.message,
+      /found "placeOrder", but the functions source environments\/no-orders\/index.js does not exist/,
     );
   });
 
@@ -727,6 +769,73 @@ service cloud.firestore {
       "integrations.storage.rules_file",
       'integrations.storage.rules_file: found "environments/none.rules", which does not exist; allowed: the storage rules file the security policy checks',
     );
+  });
+
+  /** Adds a second Firestore database, `firestore:analytics-db`, whose rules live in `file`. */
+  const withAnalyticsDb = (file: string) => (_s: unknown, env: ResolvedEnvironment) => {
+    const firestore = env.integrations.find((integration) => integration.kind === "firestore")!;
+    env.integrations.push({
+      kind: "firestore",
+      name: "firestore:analytics-db",
+      settings: { ...(firestore.settings as any), rules_file: file },
+    } as any);
+  };
+
+  it("every Firestore instance's rules are checked: an open second database is refused in production", async () => {
+    write("environments/analytics.rules", OPEN_FIRESTORE);
+    const t = target("security", "prod", withAnalyticsDb("environments/analytics.rules"));
+    const desired = await securityDriver.desired(t, ioAt(temp));
+    assert.deepEqual(
+      desired.problems.map((problem) => problem.path),
+      [
+        "environments/analytics.rules:4:21",
+        "environments/analytics.rules:6:7",
+        "environments/analytics.rules:9:7",
+        "environments/analytics.rules:10:7",
+        "environments/analytics.rules:11:7",
+      ],
+    );
+    assert.deepEqual(Object.keys(desired.state.rules).sort(), [
+      "firestore",
+      "firestore:analytics-db",
+      "storage",
+    ]);
+    assert.equal(desired.state.rules["firestore:analytics-db"]?.file, "environments/analytics.rules");
+    assert.deepEqual(desired.state.rules.firestore?.open_writes, []);
+  });
+
+  it("two instances naming one rules file: its open writes are reported once", async () => {
+    write("environments/firestore.rules", OPEN_FIRESTORE);
+    const t = target("security", "prod", withAnalyticsDb("environments/firestore.rules"));
+    const problems = await problemsOf(t, ioAt(temp));
+    assert.equal(problems.length, 5, JSON.stringify(problems, null, 2));
+  });
+
+  it("an instance whose rules file is missing is named by its own setting path", async () => {
+    const t = target("security", "dev", withAnalyticsDb("environments/none.rules"));
+    assertProblem(
+      await problemsOf(t),
+      'integrations["firestore:analytics-db"].rules_file',
+      'integrations["firestore:analytics-db"].rules_file: found "environments/none.rules", which does not exist; allowed: the firestore rules file the security policy checks',
+    );
+  });
+
+  it("verify: degraded once the second database's rules open up", async () => {
+    write(
+      "environments/analytics.rules",
+      readFileSync(path.join(REPO, "environments/firestore.rules"), "utf8"),
+    );
+    const t = target("security", "prod", withAnalyticsDb("environments/analytics.rules"));
+    const desired = await securityDriver.desired(t, ioAt(temp));
+    assert.deepEqual(desired.problems, []);
+    const recorded = release("security", desired.state, desired.artifact ?? null, 4);
+    assert.equal((await securityDriver.verify(t, ioAt(temp), recorded)).status, "healthy");
+    write("environments/analytics.rules", OPEN_FIRESTORE);
+    const degraded = await securityDriver.verify(t, ioAt(temp), recorded);
+    assert.equal(degraded.status, "degraded");
+    assert.match(degraded.details, /open write at environments\/analytics.rules:4:21/);
+    assert.match(degraded.details, /environments\/analytics.rules changed since release 4/);
+    assert.doesNotMatch(degraded.details, /environments\/firestore.rules/);
   });
 
   it("IAM bindings with a bad role or member (allUsers is never accepted)", async () => {

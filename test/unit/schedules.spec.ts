@@ -162,10 +162,37 @@ describe("schedule catalog", () => {
       backups.map((j) => [j.name, j.cron, j.integration]),
       [
         ["backup-dev", "0 3 * * *", undefined],
-        ["backup-dev-weekly", "0 4 * * 0", "backup:weekly"],
+        ["backup-dev_weekly", "0 4 * * 0", "backup:weekly"],
       ],
     );
     assert.match(backups[1]!.description, /\(backup:weekly\) \(keeps 60 days\)/);
+  });
+
+  it("an instance's backup job never takes the name of another environment's backup job", () => {
+    const config = exampleConfig();
+    config.environments[0].integrations.push("backup:weekly");
+    config.environments.push({
+      ...structuredClone(config.environments[0]),
+      name: "dev-weekly",
+      project_id: "demo-dev-weekly",
+    });
+    config.environments[config.environments.length - 1]!.integrations = ["firestore", "backup"];
+    config.environments[config.environments.length - 1]!.overrides = {};
+    const result = validateConfig(config);
+    assert.ok(result.ok, JSON.stringify(!result.ok && result.problems));
+    const backups = buildCatalog(result.config)
+      .filter((j) => j.kind === "environment-backup")
+      .map((j) => [j.name, j.environment, j.integration ?? "backup"]);
+    assert.deepEqual(
+      backups.filter(([, environment]) => environment === "dev" || environment === "dev-weekly"),
+      [
+        ["backup-dev", "dev", "backup"],
+        ["backup-dev_weekly", "dev", "backup:weekly"],
+        ["backup-dev-weekly", "dev-weekly", "backup"],
+      ],
+    );
+    const names = backups.map(([name]) => name);
+    assert.equal(new Set(names).size, names.length, `job names repeat: ${names.join(", ")}`);
   });
 
   it("turns a probe interval into a cron Cloud Scheduler can run (never longer than asked, at least a minute)", () => {

@@ -64,7 +64,7 @@ export const cronSchema = z.string().refine(
 
 /** One job of the catalog. */
 export const jobDefinitionSchema = z.strictObject({
-  name: z.string().regex(/^[a-z][a-z0-9-]{1,62}$/),
+  name: z.string().regex(/^[a-z][a-z0-9_-]{1,62}$/),
   kind: z.enum(JOB_KINDS),
   description: z.string(),
   cron: cronSchema,
@@ -187,7 +187,8 @@ export function buildCatalog(config: Pick<ResolvedConfig, "environments" | "sche
       if (backup.kind !== "backup") continue;
       const instance = instanceOf(backup.name);
       perEnvironment.push({
-        name: instance === null ? `backup-${env.name}` : `backup-${env.name}-${instance}`,
+        // `_` appears in no environment or instance name, so `dev` + `nightly` never meets `dev-nightly`.
+        name: instance === null ? `backup-${env.name}` : `backup-${env.name}_${instance}`,
         kind: "environment-backup",
         description: `Exports ${env.name}'s Firestore and Auth data${instance === null ? "" : ` (${backup.name})`} (keeps ${backup.settings.retention_days} days)`,
         cron: backup.settings.schedule,

@@ -4,7 +4,16 @@
  * strictly as Hosting would, and leaves the live site alone. The fabricator records the release.
  */
 import type { Problem } from "../domain/problems.js";
-import { functionExports, liveNote, nothingStaged, problem, STAGED, settingPath } from "./rules-lint.js";
+import {
+  functionExports,
+  functionSources,
+  liveNote,
+  type FunctionExports,
+  nothingStaged,
+  problem,
+  STAGED,
+  settingPath,
+} from "./rules-lint.js";
 import type { DriverSpec, SourceReader } from "./types.js";
 import { sha256, stableJson } from "../domain/digest.js";
 
@@ -114,7 +123,14 @@ export const hostingDriver: DriverSpec<"hosting", HostingRelease> = {
     });
 
     const exported =
-      settings.rewrites.length > 0 ? await functionExports(io.sources, target.environment) : undefined;
+      settings.rewrites.length > 0
+        ? await Promise.all(
+            functionSources(target.environment).map((source) => functionExports(io.sources, source)),
+          )
+        : [];
+    const readable = exported.filter((found): found is FunctionExports => typeof found !== "string");
+    const unreadableSources = exported.filter((found): found is string => typeof found === "string");
+    const exportedNames = [...new Set(readable.flatMap((found) => found.names))].sort();
     const seenRewrites = new Map<string, number>();
     settings.rewrites.forEach((rewrite, index) => {
       const bad = globProblem(rewrite.source);
@@ -139,23 +155,25 @@ export const hostingDriver: DriverSpec<"hosting", HostingRelease> = {
           ),
         );
       }
-      if (typeof exported === "string") {
+      if (exported.length === 0 || exportedNames.includes(rewrite.function)) return;
+      if (unreadableSources.length > 0) {
         problems.push(
           problem(
             at("rewrites", index, "function"),
-            `"${rewrite.function}", but ${exported}`,
+            `"${rewrite.function}", but ${unreadableSources.join("; ")}`,
             "a readable functions source",
           ),
         );
-      } else if (exported && !exported.names.includes(rewrite.function)) {
-        problems.push(
-          problem(
-            at("rewrites", index, "function"),
-            `"${rewrite.function}", which ${exported.main} does not export`,
-            `a function of the environment: ${exported.names.join(", ") || "(none exported)"}`,
-          ),
-        );
+        return;
       }
+      const mains = readable.map((found) => found.main);
+      problems.push(
+        problem(
+          at("rewrites", index, "function"),
+          `"${rewrite.function}", which ${mains.length === 1 ? `${mains[0]} does not export` : `none of ${mains.join(", ")} exports`}`,
+          `a function of the environment: ${exportedNames.join(", ") || "(none exported)"}`,
+        ),
+      );
     });
 
     const state: HostingRelease = {

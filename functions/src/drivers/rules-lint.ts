@@ -234,7 +234,7 @@ export function findOpenWrites(text: string, file: string): OpenRule[] {
   return found;
 }
 
-/** The exported names of the environment's functions source (`export const api = ...`). */
+/** The exported names of one functions source (`export const api = ...`). */
 export interface FunctionExports {
   source: string;
   main: string;
@@ -242,14 +242,21 @@ export interface FunctionExports {
 }
 
 /**
- * Reads the functions source an environment deploys (its functions integration's `source`, or the
- * default) and lists the names its main file exports; a string says why it could not.
+ * The functions sources an environment deploys: every functions instance's `source` (each is its
+ * own codebase, and a Hosting rewrite may name a function of any), or the default when none is declared.
  */
+export function functionSources(environment: ResolvedEnvironment): string[] {
+  const declared = environment.integrations.flatMap((integration) =>
+    integration.kind === "functions" ? [integration.settings.source] : [],
+  );
+  return declared.length > 0 ? [...new Set(declared)] : [INTEGRATION_DEFAULTS.functions.source];
+}
+
+/** Reads a functions source and lists the names its main file exports; a string says why it could not. */
 export async function functionExports(
   sources: SourceReader,
-  environment: ResolvedEnvironment,
+  source: string,
 ): Promise<FunctionExports | string> {
-  const source = settingsOf(environment, "functions")?.source ?? INTEGRATION_DEFAULTS.functions.source;
   let mainName = "index.js";
   const manifest = await sources.readText(`${source}/package.json`);
   if (manifest !== undefined) {

@@ -1,6 +1,7 @@
 /**
  * Security, staged: the policy half is a pure check of the environment's actual Firestore and
- * Storage rules files (no open writes where `forbid_open_rules` holds, always in production);
+ * Storage rules files, every instance's (no open writes where `forbid_open_rules` holds, always in
+ * production);
  * App Check enforcement and IAM bindings are planned (listed in the artifact), never applied.
  */
 import { INTEGRATION_DEFAULTS, type ResolvedEnvironment } from "../domain/config-schema.js";
@@ -33,23 +34,49 @@ interface RulesCheck {
 /** The staged security plan. */
 export interface SecurityRelease {
   forbid_open_rules: boolean;
-  rules: { firestore?: RulesCheck; storage?: RulesCheck };
+  /** By integration: `firestore`, `firestore:analytics-db`, `storage`... */
+  rules: Record<string, RulesCheck>;
   app_check: Record<string, string>;
   iam_bindings: { role: string; members: string[] }[];
 }
 
 type RulesProduct = "firestore" | "storage";
 
-/** The rules files the environment uses: each declared product's `rules_file`, else the default if it exists. */
+/**
+ * The rules files the environment uses: each declared Firestore and Storage instance's `rules_file`
+ * (a second database's rules are as open to the world as the first's); for a product not declared,
+ * its default file if it exists. `first` is false for a file an earlier instance already named.
+ */
 async function rulesFiles(
   sources: SourceReader,
   environment: ResolvedEnvironment,
-): Promise<{ product: RulesProduct; file: string; declared: boolean; text: string | undefined }[]> {
+): Promise<
+  {
+    integration: string;
+    product: RulesProduct;
+    file: string;
+    declared: boolean;
+    first: boolean;
+    text: string | undefined;
+  }[]
+> {
   const out = [];
+  const texts = new Map<string, string | undefined>();
   for (const product of ["firestore", "storage"] as const) {
-    const settings = settingsOf(environment, product);
-    const file = settings?.rules_file ?? INTEGRATION_DEFAULTS[product].rules_file;
-    out.push({ product, file, declared: settings !== undefined, text: await sources.readText(file) });
+    const declared = environment.integrations.flatMap((integration) =>
+      integration.kind === product
+        ? [{ integration: integration.name, file: integration.settings.rules_file, declared: true }]
+        : [],
+    );
+    const wanted =
+      declared.length > 0
+        ? declared
+        : [{ integration: product, file: INTEGRATION_DEFAULTS[product].rules_file, declared: false }];
+    for (const { integration, file, declared: isDeclared } of wanted) {
+      const first = !texts.has(file);
+      if (first) texts.set(file, await sources.readText(file));
+      out.push({ integration, product, file, declared: isDeclared, first, text: texts.get(file) });
+    }
   }
   return out;
 }
@@ -69,12 +96,15 @@ export const securityDriver: DriverSpec<"security", SecurityRelease> = {
     const forbid = settings.forbid_open_rules || environment.type === "production";
 
     const rules: SecurityRelease["rules"] = {};
-    for (const { product, file, declared, text } of await rulesFiles(io.sources, environment)) {
+    for (const { integration, product, file, declared, first, text } of await rulesFiles(
+      io.sources,
+      environment,
+    )) {
       if (text === undefined) {
         if (declared) {
           problems.push(
             problem(
-              settingPath(product, "rules_file"),
+              settingPath(integration, "rules_file"),
               `"${file}", which does not exist`,
               `the ${product} rules file the security policy checks`,
             ),
@@ -83,8 +113,8 @@ export const securityDriver: DriverSpec<"security", SecurityRelease> = {
         continue;
       }
       const open = findOpenWrites(text, file);
-      rules[product] = { file, sha256: sha256(text), open_writes: openWritesOf(open) };
-      if (forbid) {
+      rules[integration] = { file, sha256: sha256(text), open_writes: openWritesOf(open) };
+      if (forbid && first) {
         for (const rule of open) {
           problems.push(
             problem(
@@ -165,8 +195,9 @@ export const securityDriver: DriverSpec<"security", SecurityRelease> = {
     const recorded = release.state as Partial<SecurityRelease> | undefined;
     const findings: string[] = [];
     const forbid = recorded?.forbid_open_rules ?? true;
-    for (const { product, file, text } of await rulesFiles(io.sources, target.environment)) {
-      const staged = recorded?.rules?.[product];
+    for (const { integration, file, first, text } of await rulesFiles(io.sources, target.environment)) {
+      const staged = recorded?.rules?.[integration];
+      if (!first) continue;
       if (text === undefined) {
         if (staged) findings.push(`${file} is missing`);
         continue;
