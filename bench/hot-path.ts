@@ -11,116 +11,25 @@
  *   npx tsx bench/hot-path.ts        (seconds; the JSON goes to out/bench/)
  */
 import { mkdirSync, writeFileSync } from "node:fs";
-import { INTEGRATION_KINDS } from "../functions/src/domain/integrations.js";
 import { createServices } from "../functions/src/app.js";
 import { handleApiRequest } from "../functions/src/handlers/api.js";
-import type { Behaviour } from "../test/sim/driver.js";
 import { asFirestore, MemoryFirestore } from "../test/sim/memory-firestore.js";
 import { configWith } from "../test/support/config-builder.js";
-import { simulate, type Scenario } from "../test/sim/world.js";
+import { ROUND_TRIP, sumOf, taskCosts } from "../test/support/task-costs.js";
 
-/** Calls that are one round trip to Firestore, by the label the memory store gives them. */
-const ROUND_TRIP = /^(get|query|count|getAll|tx\.get|tx\.query|tx\.getAll|commit) /;
-/**
- * The audit chain writer's own calls (its lease, head, index, records, and the inbox it drains). It
- * runs at most once a second per instance whatever the number of tasks, so it is counted apart: per
- * task it shrinks as more tasks share a second.
- */
-const CHAIN_WRITER = /audit_(?:head|index|log)\/|^query audit_inbox/;
-
-interface Counts {
-  calls: Map<string, number>;
-  invocations: Map<string, number>;
-}
-
-function scenario(concurrency: number, integrations: readonly string[]): Scenario {
-  const behaviours = new Map<string, Behaviour>();
-  for (const integration of integrations)
-    behaviours.set(`d1--${integration}`, { latencyMs: 150, failFirst: 0, permanent: false, hangMs: 0 });
-  return {
-    envs: [{ name: "dev", concurrency, rollback_policy: "failed-only" }],
-    deployments:
-      integrations.length === 0
-        ? []
-        : [
-            {
-              id: "d1",
-              at: 1000,
-              environment: "dev",
-              integrations: [...integrations],
-              configuration: { driver: "simulated", max_retries: 2, lease_seconds: 60 },
-              cancelAt: null,
-            },
-          ],
-    behaviours,
-    configChanges: [],
-  };
-}
-
-/** A call's kind (`get`, `commit`...), with `audit ` in front when the audit chain writer made it. */
-function kindOf(label: string): string {
-  const kind = label.split(" ")[0]!;
-  return CHAIN_WRITER.test(label) ? `audit ${kind}` : kind;
-}
-
-async function count(shape: Scenario): Promise<Counts & { statuses: string[] }> {
-  const counts: Counts = { calls: new Map(), invocations: new Map() };
-  const bump = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1);
-  const result = await simulate(1, {
-    scenario: shape,
-    faults: false,
-    onCall: (label) => bump(counts.calls, kindOf(label)),
-    onInvocation: (trigger) => bump(counts.invocations, trigger),
-  });
-  if (result.violations.length > 0)
-    throw new Error(`the run broke an invariant: ${result.violations.map((v) => v.detail).join("; ")}`);
-  return { ...counts, statuses: result.deployments.map((d) => d.status) };
-}
-
-function minus(a: Map<string, number>, b: Map<string, number>): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const [key, value] of a) if (value - (b.get(key) ?? 0) > 0) out.set(key, value - (b.get(key) ?? 0));
-  return out;
-}
-
-const sum = (map: Map<string, number>, keep: (key: string) => boolean = () => true) =>
-  [...map].filter(([key]) => keep(key)).reduce((total, [, value]) => total + value, 0);
-
-const empty = await count(scenario(1, []));
 const shapes = [
   { label: "10 tasks in dependency order, concurrency 1", concurrency: 1 },
   { label: "10 tasks, concurrency 10", concurrency: 10 },
 ];
 const rows = [];
 for (const shape of shapes) {
-  const measured = await count(scenario(shape.concurrency, INTEGRATION_KINDS));
-  if (measured.statuses.join() !== "succeeded")
-    throw new Error(`${shape.label}: the deployment ended ${measured.statuses.join()}`);
-  const calls = minus(measured.calls, empty.calls);
-  const invocations = minus(measured.invocations, empty.invocations);
-  const tasks = INTEGRATION_KINDS.length;
-  const perTask = (value: number) => Number((value / tasks).toFixed(1));
-  const engineCall = (key: string) => ROUND_TRIP.test(`${key} `);
-  const chainCall = (key: string) => key.startsWith("audit ");
-  const byKind = Object.fromEntries(
-    [...calls].filter(([key]) => engineCall(key)).map(([key, value]) => [key, perTask(value)]),
-  );
-  const row = {
-    shape: shape.label,
-    tasks,
-    round_trips_per_task: perTask(sum(calls, engineCall)),
-    round_trips_by_kind_per_task: byKind,
-    audit_chain_writer_round_trips_per_task: perTask(sum(calls, chainCall)),
-    publishes_per_task: perTask(calls.get("publish") ?? 0),
-    invocations_per_task: perTask(sum(invocations)),
-    invocations_by_trigger_per_task: Object.fromEntries(
-      [...invocations].map(([key, value]) => [key, perTask(value)]),
-    ),
-  };
+  const row = { shape: shape.label, ...(await taskCosts(shape.concurrency)) };
   rows.push(row);
   console.log(`${row.shape}:`);
   console.log(
-    `  Firestore round trips per task: ${row.round_trips_per_task} (${Object.entries(byKind)
+    `  Firestore round trips per task: ${row.round_trips_per_task} (${Object.entries(
+      row.round_trips_by_kind_per_task,
+    )
       .map(([kind, value]) => `${kind} ${value}`)
       .join(", ")})`,
   );
@@ -193,7 +102,7 @@ async function apiRoundTrips(concurrent: number): Promise<Map<string, number>> {
 const api = [];
 for (const concurrent of [1, 100]) {
   const calls = await apiRoundTrips(concurrent);
-  const perRequest = Number((sum(calls) / concurrent).toFixed(2));
+  const perRequest = Number((sumOf(calls) / concurrent).toFixed(2));
   api.push({ concurrent, round_trips_per_request: perRequest, by_kind: Object.fromEntries(calls) });
   console.log(
     `POST /deploy, ${concurrent} at once: ${perRequest} Firestore round trips a request (${[...calls].map(([kind, n]) => `${kind} ${n}`).join(", ")})`,

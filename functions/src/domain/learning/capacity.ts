@@ -17,16 +17,17 @@ import {
 
 /**
  * Firestore round trips the engine makes, counted by `bench/hot-path.ts` (README, "Scale: what a
- * task and a request cost", 10 tasks one at a time): a task run reads in 15.0 (transaction reads
- * 6.4, gets 2.6, queries 1.8, counts 3.2, getAll 1) and commits 7.9 times; a `POST /deploy` alone
- * reads 4 times (a query, 3 gets) and commits twice. Each round trip is taken as one document
- * operation, so the estimate is a floor: a commit writing several documents, a query returning
- * several, and the audit chain writer's calls (28.4 a task one at a time, fewer under load) are not
- * counted; neither are deletes (the hot path makes none; the retention job's are not in the warehouse).
+ * task and a request cost", 10 tasks one at a time): a task run reads 9 times (transaction reads
+ * 4.5, gets 1.2, queries 2.7, counts 0.6) and commits 5.8 times; a `POST /deploy` alone reads 4
+ * times (2 queries, 2 gets) and commits twice. `test/unit/task-costs.spec.ts` fails when the
+ * engine's counts move away from these. Each round trip is taken as one document operation, so
+ * the estimate is a floor: a commit writing or deleting several documents, a query returning
+ * several, and the audit chain writer's calls (1.5 a task one at a time) are not counted; neither
+ * are the retention job's deletes (they are not in the warehouse).
  */
 export const FIRESTORE_ROUND_TRIPS = {
-  reads_per_task_run: 15.0,
-  writes_per_task_run: 7.9,
+  reads_per_task_run: 9,
+  writes_per_task_run: 5.8,
   reads_per_deployment: 4,
   writes_per_deployment: 2,
 } as const;
