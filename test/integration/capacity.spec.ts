@@ -92,11 +92,11 @@ describe("capacity forecast from the warehouse on the emulators", function () {
       assert.equal(point.date, new Date(today + h * DAY).toISOString().slice(0, 10));
       assert.ok(Math.abs(point.expected - deploymentsOn(today + h * DAY)) < 1e-3, JSON.stringify(point));
     }
-    // Four events a deployment; a task run 9 reads, a deployment 4 (README "Scale").
+    // Four events a deployment; a task run 7 reads, a deployment 4 (README "Scale").
     const first = deploymentsOn(today);
     assert.ok(Math.abs(capacity.metrics.events.forecast.points[0].expected - 4 * first) < 1e-3);
     assert.ok(
-      Math.abs(capacity.metrics.firestore_reads.forecast.points[0].expected - first * (9 + 4)) < 1e-2,
+      Math.abs(capacity.metrics.firestore_reads.forecast.points[0].expected - first * (7 + 4)) < 1e-2,
     );
     assert.equal(capacity.metrics.firestore_reads.limit.limit, 50_000);
     assert.equal(capacity.metrics.firestore_reads.limit.exceeds_on, null);

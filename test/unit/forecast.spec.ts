@@ -220,7 +220,7 @@ describe("capacity: forecast against the plan and the budget", () => {
     .flat()
     .map((row) => ({
       ...row,
-      firestore_reads: row.task_runs * 9 + row.deployments * 4,
+      firestore_reads: row.task_runs * 7 + row.deployments * 4,
       firestore_writes: row.task_runs * 5.8 + row.deployments * 2,
     }));
   const window = { from: date(0), lastDay: date(41) };
@@ -236,7 +236,7 @@ describe("capacity: forecast against the plan and the budget", () => {
     // A Monday (day 42 is one): dev 100 + prod 200 runs, 15 deployments.
     const monday = reads.forecast.status === "ok" ? reads.forecast.points[0]! : null;
     assert.equal(monday?.date, date(42));
-    assert.ok(Math.abs(monday.expected - (300 * 9 + 15 * 4)) < 0.01, JSON.stringify(monday));
+    assert.ok(Math.abs(monday.expected - (300 * 7 + 15 * 4)) < 0.01, JSON.stringify(monday));
     assert.equal(reads.limit?.limit, 50_000);
     assert.match(
       reads.limit?.source ?? "",
@@ -437,7 +437,7 @@ describe("capacity forecast read from the warehouse (DuckDB)", () => {
     assert.ok(Math.abs(deployments.points[5]!.expected - 2) < 1e-3, JSON.stringify(deployments.points[5]));
     // Reads on that Monday: 3 x 2 + 4 = 10 runs x 15 + 4 deployments x 4.
     const reads = answer.metrics.firestore_reads.forecast;
-    assert.ok(reads.status === "ok" && Math.abs(reads.points[0]!.expected - (10 * 9 + 4 * 4)) < 1e-2);
+    assert.ok(reads.status === "ok" && Math.abs(reads.points[0]!.expected - (10 * 7 + 4 * 4)) < 1e-2);
     const prodOnly = await loadCapacityForecast(wh, CAPACITY, NOW, ["prod"]);
     assert.ok(prodOnly.status === "ok");
     assert.deepEqual(Object.keys(prodOnly.by_environment), ["prod"]);

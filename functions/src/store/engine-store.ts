@@ -187,23 +187,21 @@ export function createEngineStore(db: Firestore) {
     return { dependents, others: [...others] };
   }
 
+  /** What a success may release is read from: its deployment, then the tasks of `waiting`. */
+  const releaseRefs = (succeeded: Task, waiting: { dependents: string[]; others: string[] }) => [
+    deployments.doc(succeeded.deployment_id),
+    ...[...waiting.dependents, ...waiting.others].map((id) => tasks.doc(id)),
+  ];
+
   /**
-   * What the success of `succeeded` would release, read in its transaction in one read: its
-   * deployment, the dependents that wait on it, and the other tasks those wait on. Null off the
-   * plain path.
+   * What the success of `succeeded` would release, from the snapshots of `releaseRefs` read in its
+   * transaction: the dependents it was the last to wait for. Null off the plain path.
    */
-  async function releasable(
-    tx: Transaction,
+  function releasable(
     succeeded: Task,
     waiting: { dependents: string[]; others: string[] },
-  ): Promise<{ dependents: { id: string; doc: TaskDoc }[] } | null> {
-    // The refs are of two collections; each snapshot is still read through its own ref's converter.
-    const [deploymentSnap, ...taskSnaps] = await tx.getAll(
-      ...([
-        deployments.doc(succeeded.deployment_id),
-        ...[...waiting.dependents, ...waiting.others].map((id) => tasks.doc(id)),
-      ] as unknown as DocumentReference<DeploymentDoc | TaskDoc>[]),
-    );
+    [deploymentSnap, ...taskSnaps]: DocumentSnapshot[],
+  ): { dependents: { id: string; doc: TaskDoc }[] } | null {
     const deployment = deploymentSnap?.data() as DeploymentDoc | undefined;
     if (!deployment) return null;
     const read = new Map<string, TaskDoc>();
@@ -487,8 +485,23 @@ export function createEngineStore(db: Firestore) {
     ): Promise<RecordedOutcome> {
       const id = running.id;
       const waiting = event.type === "succeed" ? await waitingOn(running) : undefined;
+      // Fenced with the outcome: only the attempt that holds the task may mark its integration. A
+      // task's environment and integration never change, so the running copy names every document.
+      const integrationRef = integration
+        ? integrations.doc(integrationDocId(running.environment, running.integration))
+        : undefined;
       return runTransaction(db, async (tx): Promise<RecordedOutcome> => {
-        const current = (await tx.get(tasks.doc(id))).data();
+        // Every read in one round trip: the task, its slot, its integration when marked, and what a
+        // success may release.
+        const [taskSnap, slotSnap, ...rest] = await tx.getAll(
+          ...([
+            tasks.doc(id),
+            slotRef(running.environment, slot),
+            ...(integrationRef ? [integrationRef] : []),
+            ...(waiting ? releaseRefs(running, waiting) : []),
+          ] as unknown as DocumentReference[]),
+        );
+        const current = taskSnap?.data() as TaskDoc | undefined;
         if (current && current.attempt !== attempt) {
           return {
             outcome: {
@@ -500,25 +513,18 @@ export function createEngineStore(db: Firestore) {
             reconcile: false,
           };
         }
-        const slotSnap = current ? await tx.get(slotRef(current.environment, slot)) : undefined;
-        // Fenced with the outcome: only the attempt that holds the task may mark its integration.
-        const integrationRef =
-          current && integration
-            ? integrations.doc(integrationDocId(current.environment, current.integration))
-            : undefined;
-        const integrationDoc = integrationRef ? (await tx.get(integrationRef)).data() : undefined;
-        // All reads before any write: what a success may release, read when it is one.
+        const integrationDoc = integrationRef
+          ? (rest.shift()?.data() as IntegrationDoc | undefined)
+          : undefined;
         const release =
-          current?.status === "running" && waiting
-            ? await releasable(tx, withId(id, current), waiting)
-            : null;
+          current?.status === "running" && waiting ? releasable(withId(id, current), waiting, rest) : null;
         const outcome = applyTaskEvent(tx, id, current, event, effects, release === null);
         if (!outcome.changed) return { outcome, released: [], reconcile: false };
         if (integrationRef && integrationDoc && integration) {
           tx.set(integrationRef, { ...integrationDoc, ...integration, last_updated: event.now });
         }
-        if (slotSnap?.data()?.holder === id) {
-          tx.set(slotSnap.ref, {
+        if ((slotSnap?.data() as SlotDoc | undefined)?.holder === id) {
+          tx.set(slotRef(running.environment, slot), {
             environment: outcome.after.environment,
             holder: null,
             lease_expires_at: null,

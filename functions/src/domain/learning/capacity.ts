@@ -17,8 +17,8 @@ import {
 
 /**
  * Firestore round trips the engine makes, counted by `bench/hot-path.ts` (README, "Scale: what a
- * task and a request cost", 10 tasks one at a time): a task run reads 9 times (transaction reads
- * 4.5, gets 1.2, queries 2.7, counts 0.6) and commits 5.8 times; a `POST /deploy` alone reads 4
+ * task and a request cost", 10 tasks one at a time): a task run reads 7 times (transaction reads
+ * 2.5, gets 1.2, queries 2.7, counts 0.6) and commits 5.8 times; a `POST /deploy` alone reads 4
  * times (2 queries, 2 gets) and commits twice. `test/unit/task-costs.spec.ts` fails when the
  * engine's counts move away from these. Each round trip is taken as one document operation, so
  * the estimate is a floor: a commit writing or deleting several documents, a query returning
@@ -26,7 +26,7 @@ import {
  * are the retention job's deletes (they are not in the warehouse).
  */
 export const FIRESTORE_ROUND_TRIPS = {
-  reads_per_task_run: 9,
+  reads_per_task_run: 7,
   writes_per_task_run: 5.8,
   reads_per_deployment: 4,
   writes_per_deployment: 2,
