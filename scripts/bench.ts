@@ -14,10 +14,11 @@
  *   2. raw hops: E*T hops (publish to Pub/Sub -> benchHop -> one Firestore write) with at most C in
  *                flight. Timed from the first publish to the last write.
  *   3. floor ("raw hops with the engine's round trips"): the same hops, but benchHop makes R
- *                sequential Firestore round trips (--floor-round-trips, 16: what
- *                `npx tsx bench/hot-path.ts` counts per engine task, 15.1-15.9 on the engine of
- *                2bcda2c, 18.2 before it; rerun it when the engine changes); the mix is described in
- *                bench/functions/index.js), the last the same landing write. engine/floor says how
+ *                sequential Firestore round trips (--floor-round-trips, 14: what
+ *                `test/support/task-costs.ts` counts per engine task at this bench's concurrency of
+ *                2 an environment, 14.3 on the engine of 02cf5ca, 16.1 before it; recount when the
+ *                engine changes; the mix is described in bench/functions/index.js), the last the
+ *                same landing write. engine/floor says how
  *                much of the engine's time its round-trip count alone does not explain.
  * At each phase's end it prints the phase's peak memory and the functions workers by function
  * (FUNCTION_TARGET of each worker process); the overall peak is reported with the phase it fell in.
@@ -27,7 +28,7 @@
  * Flags: --envs N (10) --tasks M (50) --concurrency C (20, total across environments)
  *        --hops H (envs*tasks) --max-gb G (abort when the stack's RSS passes G GB; 16)
  *        --timeout S (per phase, 900) --no-sweep (do not tick the lease sweeper, see below)
- *        --skip-engine / --skip-raw / --skip-floor --floor-round-trips R (16) --task-ms MS (0)
+ *        --skip-engine / --skip-raw / --skip-floor --floor-round-trips R (14) --task-ms MS (0)
  *        --health (also: load a generated config of the same environments with --integrations
  *        integrations each (50: the specification's 10 x 50), provision every environment with the
  *        real drivers, then time three complete health assessments of every integration)
@@ -131,7 +132,7 @@ function parseFlags(argv: readonly string[]): BenchOptions {
     engine: true,
     raw: true,
     floor: true,
-    floorRoundTrips: 16,
+    floorRoundTrips: 14,
     health: false,
     integrations: 50,
     portOffset: 20,

@@ -15,8 +15,9 @@ initializeApp();
  * The floor hop (message { id, run, roundTrips: R }, "raw hops with the engine's round trips"):
  * the same function (so the floor phase runs on the raw phase's warm workers and adds none) makes
  * R sequential Firestore round trips, about the mix the engine makes per task
- * (`npx tsx bench/hot-path.ts` on the engine of 2bcda2c: 15.1-15.9 a task, of them tx.get ~2.6,
- * tx.getAll ~2.1, commit ~6, get ~1.2, query ~2.8, count ~0.8; scripts/bench.ts's default R is 16). Every round trip is on this hop's own two documents
+ * (`test/support/task-costs.ts` on the engine of 02cf5ca at concurrency 2: 14.3 a task, of them
+ * tx.get 0.5, tx.getAll 2.2, commit 6.2, get 1.2, query 3.4, count 0.8; scripts/bench.ts's default R
+ * is 14). Every round trip is on this hop's own two documents
  * (bench_floor/{run}--{id}--a and --b), so hops never contend: this is the cost of the round trips
  * alone, not of the engine's contention on shared documents.
  *
@@ -30,9 +31,9 @@ initializeApp();
  *   7. the query of step 3 again                           (1: query)
  * cut off after R - 1 round trips (a transaction that no longer fits is replaced by a get); the
  * last, R-th round trip is the raw hop's landing write, with round_trips = the round trips
- * actually made (a retried transaction counts its retries). With R = 16 (the default): tx.getAll 2,
- * tx.get 2, commit 6, get 2, query 3, count 1; with R = 18: tx.getAll 2, tx.get 2, commit 7, get 2,
- * query 3, count 2. A transaction's first read starts it (the SDK begins a
+ * actually made (a retried transaction counts its retries). With R = 14 (the default): tx.getAll 2,
+ * tx.get 1, commit 5, get 2, query 3, count 1; with R = 16: tx.getAll 2, tx.get 2, commit 6, get 2,
+ * query 3, count 1. A transaction's first read starts it (the SDK begins a
  * transaction with its first read), as in the engine, which uses the same SDK.
  */
 export const benchHop = onMessagePublished({ topic: "bench-hops", region: "us-central1" }, async (event) => {
