@@ -9,7 +9,11 @@ import assert from "node:assert/strict";
 import { createServices } from "../../functions/src/app.js";
 import type { Bus, OrchestrationEvent } from "../../functions/src/bus.js";
 import { validateConfig } from "../../functions/src/domain/config.js";
-import type { DeploymentDoc, TaskDoc } from "../../functions/src/domain/engine-model.js";
+import {
+  TERMINAL_DEPLOYMENT_STATUSES,
+  type DeploymentDoc,
+  type TaskDoc,
+} from "../../functions/src/domain/engine-model.js";
 import { COLLECTIONS, alertDocSchema } from "../../functions/src/domain/model.js";
 import { planDeployment } from "../../functions/src/domain/planner.js";
 import { createEngineStore } from "../../functions/src/store/engine-store.js";
@@ -18,7 +22,7 @@ import { loadReplayHistory } from "../../functions/src/store/replay-history.js";
 import { typedCollection } from "../../functions/src/store/typed-collection.js";
 import { exampleConfig } from "../support/config-builder.js";
 import { MODEL_TTL_MS } from "../../functions/src/engine/learning.js";
-import { adminDb, api, clearFirestore, requireEmulators } from "../support/emulators.js";
+import { adminDb, api, clearFirestore, requireEmulators, waitFor } from "../support/emulators.js";
 
 const T0 = Date.UTC(2026, 10, 1);
 
@@ -158,6 +162,12 @@ describe("learning from history (emulators)", function () {
     assert.equal(estimate.runs, 30);
     const completion = Date.parse(answer.body.estimated_completion as string);
     assert.ok(completion - before < 10_000, "about 3 s from now, not the catalog's 20 s");
+    // The deployment really runs: it ends here, so its alerts and writes never land in a later suite.
+    const deployments = createEngineStore(adminDb()).deployments;
+    await waitFor("the deployment to end", async () => {
+      const status = (await deployments.doc(answer.body.deployment_id as string).get()).data()?.status;
+      return status !== undefined && (TERMINAL_DEPLOYMENT_STATUSES as readonly string[]).includes(status);
+    });
   });
 
   it("a finished deployment whose run is far slower than its history opens an anomaly alert with the evidence", async () => {
