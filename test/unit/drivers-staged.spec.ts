@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -771,71 +771,63 @@ service cloud.firestore {
     );
   });
 
-  /** Adds a second Firestore database, `firestore:analytics-db`, whose rules live in `file`. */
-  const withAnalyticsDb = (file: string) => (_s: unknown, env: ResolvedEnvironment) => {
-    const firestore = env.integrations.find((integration) => integration.kind === "firestore")!;
-    env.integrations.push({
-      kind: "firestore",
-      name: "firestore:analytics-db",
-      settings: { ...(firestore.settings as any), rules_file: file },
-    } as any);
-  };
+  /** Adds an instance of `kind` (`storage:uploads`, `firestore:analytics-db`) whose rules live in `file`. */
+  const withInstance =
+    (kind: "storage" | "firestore", name: string, file: string) =>
+    (_s: unknown, env: ResolvedEnvironment) => {
+      const base = env.integrations.find((integration) => integration.kind === kind)!;
+      env.integrations.push({ kind, name, settings: { ...base.settings, rules_file: file } } as any);
+    };
+  const withUploads = (file: string) => withInstance("storage", "storage:uploads", file);
+  const OPEN_UPLOADS = GOOD_STORAGE_RULES.replace("allow read: if true;", "allow read, write: if true;");
 
-  it("every Firestore instance's rules are checked: an open second database is refused in production", async () => {
-    write("environments/analytics.rules", OPEN_FIRESTORE);
-    const t = target("security", "prod", withAnalyticsDb("environments/analytics.rules"));
+  it("every Storage instance's rules are checked: an open second bucket is refused in production", async () => {
+    write("environments/uploads.rules", OPEN_UPLOADS);
+    const t = target("security", "prod", withUploads("environments/uploads.rules"));
     const desired = await securityDriver.desired(t, ioAt(temp));
     assert.deepEqual(
       desired.problems.map((problem) => problem.path),
-      [
-        "environments/analytics.rules:4:21",
-        "environments/analytics.rules:6:7",
-        "environments/analytics.rules:9:7",
-        "environments/analytics.rules:10:7",
-        "environments/analytics.rules:11:7",
-      ],
+      ["environments/uploads.rules:5:7"],
     );
-    assert.deepEqual(Object.keys(desired.state.rules).sort(), [
-      "firestore",
-      "firestore:analytics-db",
-      "storage",
-    ]);
-    assert.equal(desired.state.rules["firestore:analytics-db"]?.file, "environments/analytics.rules");
-    assert.deepEqual(desired.state.rules.firestore?.open_writes, []);
+    assert.match(desired.problems[0]!.message, /lets anyone read, write/);
+    assert.deepEqual(Object.keys(desired.state.rules).sort(), ["firestore", "storage", "storage:uploads"]);
+    assert.equal(desired.state.rules["storage:uploads"]?.file, "environments/uploads.rules");
+    assert.deepEqual(desired.state.rules.storage?.open_writes, []);
   });
 
-  it("two instances naming one rules file: its open writes are reported once", async () => {
+  it("two instances naming one rules file (Firestore databases in an emulated project): its open writes are reported once", async () => {
     write("environments/firestore.rules", OPEN_FIRESTORE);
-    const t = target("security", "prod", withAnalyticsDb("environments/firestore.rules"));
+    const t = target(
+      "security",
+      "prod",
+      withInstance("firestore", "firestore:analytics-db", "environments/firestore.rules"),
+    );
     const problems = await problemsOf(t, ioAt(temp));
     assert.equal(problems.length, 5, JSON.stringify(problems, null, 2));
   });
 
   it("an instance whose rules file is missing is named by its own setting path", async () => {
-    const t = target("security", "dev", withAnalyticsDb("environments/none.rules"));
+    const t = target("security", "dev", withUploads("environments/none.rules"));
     assertProblem(
       await problemsOf(t),
-      'integrations["firestore:analytics-db"].rules_file',
-      'integrations["firestore:analytics-db"].rules_file: found "environments/none.rules", which does not exist; allowed: the firestore rules file the security policy checks',
+      'integrations["storage:uploads"].rules_file',
+      'integrations["storage:uploads"].rules_file: found "environments/none.rules", which does not exist; allowed: the storage rules file the security policy checks',
     );
   });
 
-  it("verify: degraded once the second database's rules open up", async () => {
-    write(
-      "environments/analytics.rules",
-      readFileSync(path.join(REPO, "environments/firestore.rules"), "utf8"),
-    );
-    const t = target("security", "prod", withAnalyticsDb("environments/analytics.rules"));
+  it("verify: degraded once the second bucket's rules open up", async () => {
+    write("environments/uploads.rules", GOOD_STORAGE_RULES);
+    const t = target("security", "prod", withUploads("environments/uploads.rules"));
     const desired = await securityDriver.desired(t, ioAt(temp));
     assert.deepEqual(desired.problems, []);
     const recorded = release("security", desired.state, desired.artifact ?? null, 4);
     assert.equal((await securityDriver.verify(t, ioAt(temp), recorded)).status, "healthy");
-    write("environments/analytics.rules", OPEN_FIRESTORE);
+    write("environments/uploads.rules", OPEN_UPLOADS);
     const degraded = await securityDriver.verify(t, ioAt(temp), recorded);
     assert.equal(degraded.status, "degraded");
-    assert.match(degraded.details, /open write at environments\/analytics.rules:4:21/);
-    assert.match(degraded.details, /environments\/analytics.rules changed since release 4/);
-    assert.doesNotMatch(degraded.details, /environments\/firestore.rules/);
+    assert.match(degraded.details, /open write at environments\/uploads.rules:5:7/);
+    assert.match(degraded.details, /environments\/uploads.rules changed since release 4/);
+    assert.doesNotMatch(degraded.details, /environments\/storage.rules/);
   });
 
   it("IAM bindings with a bad role or member (allUsers is never accepted)", async () => {

@@ -44,7 +44,8 @@ type RulesProduct = "firestore" | "storage";
 
 /**
  * The rules files the environment uses: each declared Firestore and Storage instance's `rules_file`
- * (a second database's rules are as open to the world as the first's); for a product not declared,
+ * (a second bucket's rules are as open to the world as the first's; Firestore databases of an
+ * emulated project share one file, which is checked once); for a product not declared,
  * its default file if it exists. `first` is false for a file an earlier instance already named.
  */
 async function rulesFiles(
