@@ -8,8 +8,8 @@
  * them; the capacity forecast's constants are checked against them.
  */
 import { INTEGRATION_KINDS } from "../../functions/src/domain/integrations.js";
-import type { Behaviour } from "../sim/driver.js";
 import { simulate, type Scenario } from "../sim/world.js";
+import { oneDeployment } from "./scenarios.js";
 
 /** Calls that are one round trip to Firestore, by the label the memory store gives them. */
 export const ROUND_TRIP = /^(get|query|count|getAll|tx\.get|tx\.query|tx\.getAll|commit) /;
@@ -19,30 +19,6 @@ export const ROUND_TRIP = /^(get|query|count|getAll|tx\.get|tx\.query|tx\.getAll
  * task it shrinks as more tasks share a second.
  */
 const CHAIN_WRITER = /audit_(?:head|index|log)\/|^query audit_inbox/;
-
-function scenario(concurrency: number, integrations: readonly string[]): Scenario {
-  const behaviours = new Map<string, Behaviour>();
-  for (const integration of integrations)
-    behaviours.set(`d1--${integration}`, { latencyMs: 150, failFirst: 0, permanent: false, hangMs: 0 });
-  return {
-    envs: [{ name: "dev", concurrency, rollback_policy: "failed-only" }],
-    deployments:
-      integrations.length === 0
-        ? []
-        : [
-            {
-              id: "d1",
-              at: 1000,
-              environment: "dev",
-              integrations: [...integrations],
-              configuration: { driver: "simulated", max_retries: 2, lease_seconds: 60 },
-              cancelAt: null,
-            },
-          ],
-    behaviours,
-    configChanges: [],
-  };
-}
 
 /** A call's kind (`get`, `commit`...), with `audit ` in front when the audit chain writer made it. */
 function kindOf(label: string): string {
@@ -96,8 +72,8 @@ export interface TaskCosts {
 
 /** The costs of the ten integrations of an environment deployed at `concurrency`. */
 export async function taskCosts(concurrency: number): Promise<TaskCosts> {
-  const empty = await count(scenario(concurrency, []));
-  const measured = await count(scenario(concurrency, INTEGRATION_KINDS));
+  const empty = await count(oneDeployment(concurrency, []));
+  const measured = await count(oneDeployment(concurrency));
   if (measured.statuses.join() !== "succeeded")
     throw new Error(`the deployment ended ${measured.statuses.join()}`);
   const calls = minus(measured.calls, empty.calls);

@@ -1,29 +1,10 @@
 import assert from "node:assert/strict";
 import { INTEGRATION_KINDS } from "../../functions/src/domain/integrations.js";
-import type { Behaviour } from "../sim/driver.js";
-import { simulate, type Scenario } from "../sim/world.js";
+import { simulate } from "../sim/world.js";
+import { oneDeployment } from "../support/scenarios.js";
 
 /** One deployment of the ten kinds, `concurrency` at once, every task 150 ms; no fault but the one injected. */
-function scenario(concurrency = 2): Scenario {
-  const behaviours = new Map<string, Behaviour>();
-  for (const kind of INTEGRATION_KINDS)
-    behaviours.set(`d1--${kind}`, { latencyMs: 150, failFirst: 0, permanent: false, hangMs: 0 });
-  return {
-    envs: [{ name: "dev", concurrency, rollback_policy: "failed-only" }],
-    deployments: [
-      {
-        id: "d1",
-        at: 1000,
-        environment: "dev",
-        integrations: [...INTEGRATION_KINDS],
-        configuration: { driver: "simulated", max_retries: 2, lease_seconds: 60 },
-        cancelAt: null,
-      },
-    ],
-    behaviours,
-    configChanges: [],
-  };
-}
+const scenario = (concurrency = 2) => oneDeployment(concurrency);
 
 describe("an outcome the store fails to record is recorded again by its executor", () => {
   it("does not leave the task to wait out its lease and run a second attempt", async () => {
