@@ -15,10 +15,10 @@
  *                flight. Timed from the first publish to the last write.
  *   3. floor ("raw hops with the engine's round trips"): the same hops, but benchHop makes R
  *                sequential Firestore round trips (--floor-round-trips, 14: what
- *                `test/support/task-costs.ts` counts per engine task at this bench's concurrency of
- *                2 an environment, 14.3 on the engine of 02cf5ca, 16.1 before it; recount when the
- *                engine changes; the mix is described in bench/functions/index.js), the last the
- *                same landing write. engine/floor says how
+ *                `npx tsx bench/hot-path.ts` counts per engine task at this bench's concurrency of
+ *                2 an environment, 14.3 on the engine of 02cf5ca; recount when the engine changes;
+ *                the mix is described in bench/functions/index.js), the last the same landing
+ *                write. engine/floor says how
  *                much of the engine's time its round-trip count alone does not explain.
  * At each phase's end it prints the phase's peak memory and the functions workers by function
  * (FUNCTION_TARGET of each worker process); the overall peak is reported with the phase it fell in.

@@ -15,7 +15,7 @@ initializeApp();
  * The floor hop (message { id, run, roundTrips: R }, "raw hops with the engine's round trips"):
  * the same function (so the floor phase runs on the raw phase's warm workers and adds none) makes
  * R sequential Firestore round trips, about the mix the engine makes per task
- * (`test/support/task-costs.ts` on the engine of 02cf5ca at concurrency 2: 14.3 a task, of them
+ * (`npx tsx bench/hot-path.ts` on the engine of 02cf5ca at concurrency 2: 14.3 a task, of them
  * tx.get 0.5, tx.getAll 2.2, commit 6.2, get 1.2, query 3.4, count 0.8; scripts/bench.ts's default R
  * is 14). Every round trip is on this hop's own two documents
  * (bench_floor/{run}--{id}--a and --b), so hops never contend: this is the cost of the round trips

@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
 import { orchestrationEventSchema } from "../../functions/src/bus.js";
 import { validateConfig } from "../../functions/src/domain/config.js";
-import type { ResolvedEnvironment } from "../../functions/src/domain/config-schema.js";
+import type { ResolvedEnvironment, ResolvedIntegration } from "../../functions/src/domain/config-schema.js";
 import { NonRetriableError } from "../../functions/src/domain/errors.js";
 import type { IntegrationKind } from "../../functions/src/domain/integrations.js";
 import type { Problem } from "../../functions/src/domain/problems.js";
@@ -50,6 +50,18 @@ function target<K extends StagedKind>(
   assert.ok(integration, `${envName} declares ${kind}`);
   change(integration.settings, env);
   return { environment: env, integration: kind, kind, settings: integration.settings as any };
+}
+
+/** A `change` for `target` that adds instance `name` of `kind`: the kind's first instance's settings with `overrides`. */
+function withInstance(kind: IntegrationKind, name: string, overrides: Record<string, unknown>) {
+  return (_settings: unknown, env: ResolvedEnvironment) => {
+    const base = env.integrations.find((integration) => integration.kind === kind)!;
+    env.integrations.push({
+      kind,
+      name,
+      settings: { ...base.settings, ...overrides },
+    } as ResolvedIntegration);
+  };
 }
 
 function ioAt(root: string): DriverIO {
@@ -332,22 +344,12 @@ describe("hosting: bad inputs", () => {
     );
   });
 
-  /** Adds `functions:orders`, a second codebase whose source is `source`. */
-  const withOrdersCodebase = (source: string) => (_s: unknown, env: ResolvedEnvironment) => {
-    const functions = env.integrations.find((integration) => integration.kind === "functions")!;
-    env.integrations.push({
-      kind: "functions",
-      name: "functions:orders",
-      settings: { ...(functions.settings as any), source },
-    } as any);
-  };
-
   it("a rewrite may name a function of any functions instance; one exported by none names them all", async () => {
     write("environments/orders-fn/index.js", "export const placeOrder = () => {};\n");
     const t = target("hosting", "dev", (s, env) => {
       s.rewrites.push({ source: "/orders/**", function: "placeOrder" });
       s.rewrites.push({ source: "/refunds/**", function: "refund" });
-      withOrdersCodebase("environments/orders-fn")(s, env);
+      withInstance("functions", "functions:orders", { source: "environments/orders-fn" })(s, env);
     });
     const problems = await problemsOf(t, ioAt(temp));
     assert.equal(problems.length, 1, JSON.stringify(problems, null, 2));
@@ -361,7 +363,7 @@ describe("hosting: bad inputs", () => {
   it("an unreadable second codebase: rewrites the first exports pass, others name the missing source", async () => {
     const t = target("hosting", "dev", (s, env) => {
       s.rewrites.push({ source: "/orders/**", function: "placeOrder" });
-      withOrdersCodebase("environments/no-orders")(s, env);
+      withInstance("functions", "functions:orders", { source: "environments/no-orders" })(s, env);
     });
     const problems = await problemsOf(t, ioAt(temp));
     assert.deepEqual(
@@ -771,14 +773,7 @@ service cloud.firestore {
     );
   });
 
-  /** Adds an instance of `kind` (`storage:uploads`, `firestore:analytics-db`) whose rules live in `file`. */
-  const withInstance =
-    (kind: "storage" | "firestore", name: string, file: string) =>
-    (_s: unknown, env: ResolvedEnvironment) => {
-      const base = env.integrations.find((integration) => integration.kind === kind)!;
-      env.integrations.push({ kind, name, settings: { ...base.settings, rules_file: file } } as any);
-    };
-  const withUploads = (file: string) => withInstance("storage", "storage:uploads", file);
+  const withUploads = (file: string) => withInstance("storage", "storage:uploads", { rules_file: file });
   const OPEN_UPLOADS = GOOD_STORAGE_RULES.replace("allow read: if true;", "allow read, write: if true;");
 
   it("every Storage instance's rules are checked: an open second bucket is refused in production", async () => {
@@ -800,7 +795,7 @@ service cloud.firestore {
     const t = target(
       "security",
       "prod",
-      withInstance("firestore", "firestore:analytics-db", "environments/firestore.rules"),
+      withInstance("firestore", "firestore:analytics-db", { rules_file: "environments/firestore.rules" }),
     );
     const problems = await problemsOf(t, ioAt(temp));
     assert.equal(problems.length, 5, JSON.stringify(problems, null, 2));

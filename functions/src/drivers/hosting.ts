@@ -155,7 +155,7 @@ export const hostingDriver: DriverSpec<"hosting", HostingRelease> = {
           ),
         );
       }
-      if (exported.length === 0 || exportedNames.includes(rewrite.function)) return;
+      if (exportedNames.includes(rewrite.function)) return;
       if (unreadableSources.length > 0) {
         problems.push(
           problem(

@@ -44,13 +44,24 @@ export function filePath(file: string, at: TextLocation): string {
   return `${file}:${at.line}:${at.column}`;
 }
 
+/** The instances of a kind the environment declares (`functions`, `functions:orders`...), in config order. */
+export function instancesOf<K extends IntegrationKind>(
+  environment: ResolvedEnvironment,
+  kind: K,
+): { name: string; settings: IntegrationSettings<K> }[] {
+  return environment.integrations.flatMap((integration) =>
+    integration.kind === kind
+      ? [{ name: integration.name, settings: integration.settings as IntegrationSettings<K> }]
+      : [],
+  );
+}
+
 /** The merged settings of another integration of the environment, if it declares that kind. */
 export function settingsOf<K extends IntegrationKind>(
   environment: ResolvedEnvironment,
   kind: K,
 ): IntegrationSettings<K> | undefined {
-  const found = environment.integrations.find((integration) => integration.kind === kind);
-  return found?.settings as IntegrationSettings<K> | undefined;
+  return instancesOf(environment, kind)[0]?.settings;
 }
 
 /**
@@ -246,9 +257,7 @@ export interface FunctionExports {
  * own codebase, and a Hosting rewrite may name a function of any), or the default when none is declared.
  */
 export function functionSources(environment: ResolvedEnvironment): string[] {
-  const declared = environment.integrations.flatMap((integration) =>
-    integration.kind === "functions" ? [integration.settings.source] : [],
-  );
+  const declared = instancesOf(environment, "functions").map((instance) => instance.settings.source);
   return declared.length > 0 ? [...new Set(declared)] : [INTEGRATION_DEFAULTS.functions.source];
 }
 

@@ -9,6 +9,7 @@ import type { Problem } from "../domain/problems.js";
 import {
   filePath,
   findOpenWrites,
+  instancesOf,
   liveNote,
   nothingStaged,
   problem,
@@ -64,11 +65,11 @@ async function rulesFiles(
   const out = [];
   const texts = new Map<string, string | undefined>();
   for (const product of ["firestore", "storage"] as const) {
-    const declared = environment.integrations.flatMap((integration) =>
-      integration.kind === product
-        ? [{ integration: integration.name, file: integration.settings.rules_file, declared: true }]
-        : [],
-    );
+    const declared = instancesOf(environment, product).map(({ name, settings }) => ({
+      integration: name,
+      file: settings.rules_file,
+      declared: true,
+    }));
     const wanted =
       declared.length > 0
         ? declared
